@@ -1,0 +1,1 @@
+"""Code generated from proto/ by scripts/protogen.py. DO NOT EDIT."""

@@ -1,0 +1,3 @@
+module galaxy/authsession
+
+go 1.26.8

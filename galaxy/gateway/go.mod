@@ -1,0 +1,3 @@
+module galaxy/gateway
+
+go 1.26.8

@@ -1,0 +1,100 @@
+// Package envconfig reads typed configuration values from an injectable
+// environment lookup and collects every problem, so a misconfigured binary
+// reports all of its bad settings at once.
+package envconfig
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Lookuper returns the value of an environment variable and whether it is set.
+type Lookuper func(key string) (string, bool)
+
+// OS looks variables up in the process environment.
+func OS() Lookuper { return os.LookupEnv }
+
+// Map looks variables up in m (for tests).
+func Map(m map[string]string) Lookuper {
+	return func(key string) (string, bool) {
+		v, ok := m[key]
+		return v, ok
+	}
+}
+
+// Reader reads values and remembers what was wrong with them.
+type Reader struct {
+	lookup Lookuper
+	errs   []error
+}
+
+// New returns a Reader over lookup.
+func New(lookup Lookuper) *Reader { return &Reader{lookup: lookup} }
+
+// Err returns every problem met so far, joined, or nil.
+func (r *Reader) Err() error { return errors.Join(r.errs...) }
+
+func (r *Reader) get(key string) (string, bool) {
+	v, ok := r.lookup(key)
+	v = strings.TrimSpace(v)
+	return v, ok && v != ""
+}
+
+func (r *Reader) fail(key, value string, err error) {
+	r.errs = append(r.errs, fmt.Errorf("%s=%q: %w", key, value, err))
+}
+
+// String returns the variable's value, or def when it is unset or empty.
+func (r *Reader) String(key, def string) string {
+	if v, ok := r.get(key); ok {
+		return v
+	}
+	return def
+}
+
+// Required returns the variable's value and records an error when it is unset.
+func (r *Reader) Required(key string) string {
+	v, ok := r.get(key)
+	if !ok {
+		r.errs = append(r.errs, fmt.Errorf("%s is required", key))
+	}
+	return v
+}
+
+// Duration parses a Go duration ("10m", "1.5s"); it must be positive.
+func (r *Reader) Duration(key string, def time.Duration) time.Duration {
+	v, ok := r.get(key)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err == nil && d <= 0 {
+		err = errors.New("must be positive")
+	}
+	if err != nil {
+		r.fail(key, v, err)
+		return def
+	}
+	return d
+}
+
+// Int parses a decimal integer that must be at least min.
+func (r *Reader) Int(key string, def, min int) int {
+	v, ok := r.get(key)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err == nil && n < min {
+		err = fmt.Errorf("must be at least %d", min)
+	}
+	if err != nil {
+		r.fail(key, v, err)
+		return def
+	}
+	return n
+}
