@@ -53,12 +53,13 @@ def protoc(*args: str) -> None:
 
 
 def relative_imports(text: str, proto_pkg: str) -> str:
-    """Rewrite `from galaxy.x.v1 import y_pb2` into `from . import y_pb2`."""
+    """Rewrite ``from galaxy.x.v1 import y_pb2`` into ``from . import y_pb2``.
+
+    Only import statements change: the serialized descriptors in ``*_pb2.py``
+    name the proto package too and must stay as they are.
+    """
     dotted = re.escape(proto_pkg.replace("/", "."))
-    text = re.sub(rf"^from {dotted} import ", "from . import ", text, flags=re.M)
-    return re.sub(rf"^import {dotted}\.(\w+)$", r"from . import \1", text, flags=re.M).replace(
-        f"{proto_pkg.replace('/', '.')}.", ""
-    )
+    return re.sub(rf"^from {dotted} import ", "from . import ", text, flags=re.M)
 
 
 def generate(out: Path, bin_dir: Path) -> None:

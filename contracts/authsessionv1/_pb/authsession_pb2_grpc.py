@@ -35,12 +35,12 @@ class AuthSessionServiceStub:
             channel: A grpc.Channel.
         """
         self.StartEmailLogin = channel.unary_unary(
-                '/AuthSessionService/StartEmailLogin',
+                '/galaxy.authsession.v1.AuthSessionService/StartEmailLogin',
                 request_serializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.StartEmailLoginRequest.SerializeToString,
                 response_deserializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.StartEmailLoginResponse.FromString,
                 _registered_method=True)
         self.ConfirmEmailLogin = channel.unary_unary(
-                '/AuthSessionService/ConfirmEmailLogin',
+                '/galaxy.authsession.v1.AuthSessionService/ConfirmEmailLogin',
                 request_serializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.ConfirmEmailLoginRequest.SerializeToString,
                 response_deserializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.ConfirmEmailLoginResponse.FromString,
                 _registered_method=True)
@@ -79,9 +79,9 @@ def add_AuthSessionServiceServicer_to_server(servicer, server):
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'AuthSessionService', rpc_method_handlers)
+            'galaxy.authsession.v1.AuthSessionService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('AuthSessionService', rpc_method_handlers)
+    server.add_registered_method_handlers('galaxy.authsession.v1.AuthSessionService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -102,7 +102,7 @@ class AuthSessionService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/AuthSessionService/StartEmailLogin',
+            '/galaxy.authsession.v1.AuthSessionService/StartEmailLogin',
             galaxy_dot_authsession_dot_v1_dot_authsession__pb2.StartEmailLoginRequest.SerializeToString,
             galaxy_dot_authsession_dot_v1_dot_authsession__pb2.StartEmailLoginResponse.FromString,
             options,
@@ -129,7 +129,7 @@ class AuthSessionService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/AuthSessionService/ConfirmEmailLogin',
+            '/galaxy.authsession.v1.AuthSessionService/ConfirmEmailLogin',
             galaxy_dot_authsession_dot_v1_dot_authsession__pb2.ConfirmEmailLoginRequest.SerializeToString,
             galaxy_dot_authsession_dot_v1_dot_authsession__pb2.ConfirmEmailLoginResponse.FromString,
             options,

@@ -35,17 +35,17 @@ class GatewayServiceStub:
             channel: A grpc.Channel.
         """
         self.StartEmailLogin = channel.unary_unary(
-                '/GatewayService/StartEmailLogin',
+                '/galaxy.gateway.v1.GatewayService/StartEmailLogin',
                 request_serializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.StartEmailLoginRequest.SerializeToString,
                 response_deserializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.StartEmailLoginResponse.FromString,
                 _registered_method=True)
         self.ConfirmEmailLogin = channel.unary_unary(
-                '/GatewayService/ConfirmEmailLogin',
+                '/galaxy.gateway.v1.GatewayService/ConfirmEmailLogin',
                 request_serializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.ConfirmEmailLoginRequest.SerializeToString,
                 response_deserializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.ConfirmEmailLoginResponse.FromString,
                 _registered_method=True)
         self.GetMe = channel.unary_unary(
-                '/GatewayService/GetMe',
+                '/galaxy.gateway.v1.GatewayService/GetMe',
                 request_serializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.GetMeRequest.SerializeToString,
                 response_deserializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.GetMeResponse.FromString,
                 _registered_method=True)
@@ -93,9 +93,9 @@ def add_GatewayServiceServicer_to_server(servicer, server):
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'GatewayService', rpc_method_handlers)
+            'galaxy.gateway.v1.GatewayService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('GatewayService', rpc_method_handlers)
+    server.add_registered_method_handlers('galaxy.gateway.v1.GatewayService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -116,7 +116,7 @@ class GatewayService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/GatewayService/StartEmailLogin',
+            '/galaxy.gateway.v1.GatewayService/StartEmailLogin',
             galaxy_dot_gateway_dot_v1_dot_gateway__pb2.StartEmailLoginRequest.SerializeToString,
             galaxy_dot_gateway_dot_v1_dot_gateway__pb2.StartEmailLoginResponse.FromString,
             options,
@@ -143,7 +143,7 @@ class GatewayService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/GatewayService/ConfirmEmailLogin',
+            '/galaxy.gateway.v1.GatewayService/ConfirmEmailLogin',
             galaxy_dot_gateway_dot_v1_dot_gateway__pb2.ConfirmEmailLoginRequest.SerializeToString,
             galaxy_dot_gateway_dot_v1_dot_gateway__pb2.ConfirmEmailLoginResponse.FromString,
             options,
@@ -170,7 +170,7 @@ class GatewayService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/GatewayService/GetMe',
+            '/galaxy.gateway.v1.GatewayService/GetMe',
             galaxy_dot_gateway_dot_v1_dot_gateway__pb2.GetMeRequest.SerializeToString,
             galaxy_dot_gateway_dot_v1_dot_gateway__pb2.GetMeResponse.FromString,
             options,

@@ -1,0 +1,90 @@
+"""HTTP JSON client of the gateway (``/v1/...``), errors as RFC 9457 problems."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from contracts.errors import ApiError
+from contracts.gatewayv1.models import Login, LoginChallenge, Me
+
+__all__ = ["PROBLEM_CONTENT_TYPE", "GatewayHttpClient", "problem_error"]
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+def problem_error(resp: requests.Response) -> ApiError:
+    """Turn an error response into an ApiError; a non-problem answer is itself
+    reported as a contract violation (code ``<not a problem>``)."""
+    ctype = resp.headers.get("Content-Type", "")
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if not ctype.startswith(PROBLEM_CONTENT_TYPE) or not isinstance(body, dict) or "code" not in body:
+        return ApiError("<not a problem>", "http", resp.status_code, f"{ctype!r}: {resp.text[:200]!r}", raw=resp)
+    return ApiError(
+        code=str(body["code"]),
+        transport="http",
+        status=resp.status_code,
+        detail=str(body.get("detail", "")),
+        metadata=dict(body.get("metadata") or {}),
+        raw=resp,
+    )
+
+
+def _ts(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+class GatewayHttpClient:
+    transport = "http"
+
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._session = requests.Session()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """A raw request (for bad-input scenarios); no error translation."""
+        kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("allow_redirects", False)
+        return self._session.request(method, self.base_url + path, **kwargs)
+
+    def _call(self, method: str, path: str, *, token: str | None = None, json: Any = None) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        resp = self.request(method, path, json=json, headers=headers)
+        if resp.status_code >= 400:
+            raise problem_error(resp)
+        body: dict[str, Any] = resp.json()
+        return body
+
+    def start_email_login(self, email: str) -> LoginChallenge:
+        body = self._call("POST", "/v1/auth/email/start", json={"email": email})
+        return LoginChallenge(challenge_id=body["challenge_id"], expires_at=_ts(body["expires_at"]))
+
+    def confirm_email_login(self, challenge_id: str, code: str) -> Login:
+        body = self._call("POST", "/v1/auth/email/confirm", json={"challenge_id": challenge_id, "code": code})
+        return Login(
+            access_token=body["access_token"],
+            token_type=body["token_type"],
+            access_token_expires_at=_ts(body["access_token_expires_at"]),
+            refresh_token=body["refresh_token"],
+            refresh_token_expires_at=_ts(body["refresh_token_expires_at"]),
+            session_id=body["session_id"],
+            user_id=body["user_id"],
+        )
+
+    def me(self, access_token: str | None) -> Me:
+        body = self._call("GET", "/v1/me", token=access_token)
+        return Me(
+            user_id=body["user_id"],
+            email=body["email"],
+            session_id=body["session_id"],
+            session_expires_at=_ts(body["session_expires_at"]),
+        )
+
+    def close(self) -> None:
+        self._session.close()

@@ -1,0 +1,73 @@
+"""Fixtures of the boundary suite: built binaries once per run, a fresh stack
+per test, and the gateway's API over each transport."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from contracts.gatewayv1 import GatewayApi
+from harness.binary import Binary, build
+from harness.pytest_plugin import attach_diagnostics, build_mode, redis_backend_kind
+from harness.redis_server import RealRedis, RedisBackend, real_redis_addr
+from gatewayauthsession.stack import Stack, StackSettings, Transport, start_stack
+
+
+TRANSPORTS: tuple[Transport, ...] = ("http", "grpc")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "stack(**settings): StackSettings for this test's stack")
+    config.addinivalue_line("markers", "smoke: a scenario of the real-Redis smoke subset (nox -s real_redis)")
+
+
+@pytest.fixture(scope="session")
+def binaries(pytestconfig: pytest.Config) -> dict[str, Binary]:
+    """The service binaries, built once for all workers (content-hash cache)."""
+    mode = build_mode(pytestconfig)
+    return {name: build(name, mode) for name in ("authsession", "gateway")}
+
+
+def _settings(request: pytest.FixtureRequest) -> StackSettings:
+    marker = request.node.get_closest_marker("stack")
+    overrides = dict(marker.kwargs) if marker else {}
+    unknown = set(overrides) - StackSettings.names()
+    if unknown:
+        raise pytest.UsageError(f"unknown stack settings {sorted(unknown)}; known: {sorted(StackSettings.names())}")
+    return StackSettings(**overrides)
+
+
+@pytest.fixture
+def redis_backend(pytestconfig: pytest.Config) -> RedisBackend | None:
+    """None (each stack starts its own fakeredis) unless the run asked for
+    ``--redis-backend=real``: then the Redis at INTEGRATION_REAL_REDIS_ADDR,
+    isolated by a key prefix of this test's own."""
+    if redis_backend_kind(pytestconfig) == "fake":
+        return None
+    addr = real_redis_addr()
+    assert addr is not None  # checked when the run started
+    return RealRedis(addr)
+
+
+@pytest.fixture
+def stack(
+    request: pytest.FixtureRequest, binaries: dict[str, Binary], tmp_path: Path, redis_backend: RedisBackend | None
+) -> Iterator[Stack]:
+    """A fresh, isolated stack: its own Redis, stubs, keys and processes."""
+    s = start_stack(tmp_path, binaries, _settings(request), redis=redis_backend)
+    for name, source in s.diagnostics().items():
+        attach_diagnostics(request.node, name, source)
+    try:
+        yield s
+        s.check_stubs()
+    finally:
+        s.stop()
+
+
+@pytest.fixture(params=TRANSPORTS)
+def api(request: pytest.FixtureRequest, stack: Stack) -> GatewayApi:
+    """The gateway's public API over HTTP, then over gRPC."""
+    transport: Transport = request.param
+    return stack.api(transport)

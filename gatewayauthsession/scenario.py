@@ -1,0 +1,53 @@
+"""Domain-named steps and assertions shared by the scenarios."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from contracts.errors import ApiError
+from contracts.gatewayv1 import GatewayApi, Login
+from contracts.redis_schema import SessionRecord, read_session, session_key
+from gatewayauthsession.stack import Stack
+
+__all__ = ["expect_error", "log_in", "session_ids", "session_record"]
+
+
+def log_in(stack: Stack, api: GatewayApi, email: str) -> Login:
+    """Start a login, read the code from the mail stub, confirm it."""
+    challenge = api.start_email_login(email)
+    return api.confirm_email_login(challenge.challenge_id, stack.mail.last_code(email))
+
+
+def expect_error(code: str, fn: Callable[..., Any], *args: Any, **meta: str) -> ApiError:
+    """Call ``fn`` and assert it fails with the stable ``code`` (and metadata),
+    over a status that agrees with the error table."""
+    with pytest.raises(ApiError) as info:
+        fn(*args)
+    err = info.value
+    assert err.code == code, f"expected {code}, got {err}"
+    err.check_against_table()
+    for key, value in meta.items():
+        assert err.metadata.get(key) == value, f"expected metadata {key}={value!r}, got {err.metadata}"
+    return err
+
+
+def session_ids(stack: Stack) -> list[str]:
+    """Ids of every session in Redis, read through the public key schema."""
+    client = stack.redis.client()
+    try:
+        pattern = session_key(stack.redis.key_prefix, "*")
+        prefix_len = len(session_key(stack.redis.key_prefix, ""))
+        return sorted(key[prefix_len:] for key in client.scan_iter(match=pattern))
+    finally:
+        client.close()
+
+
+def session_record(stack: Stack, session_id: str) -> SessionRecord | None:
+    client = stack.redis.client()
+    try:
+        return read_session(client, stack.redis.key_prefix, session_id)
+    finally:
+        client.close()

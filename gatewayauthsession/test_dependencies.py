@@ -1,0 +1,63 @@
+"""When the mail or user service fails, callers get a clear, bounded error,
+no session is created, and nothing is lost once the dependency recovers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from contracts.gatewayv1 import GatewayApi
+from gatewayauthsession.scenario import expect_error, log_in, session_ids
+from gatewayauthsession.stack import Stack
+from harness.http_stub import HttpStub
+
+UPSTREAM_TIMEOUT = 0.5
+
+FAULTS: dict[str, Callable[[HttpStub], object]] = {
+    "status-500": lambda stub: stub.fail_with(500, times=None),
+    "status-503": lambda stub: stub.fail_with(503, times=None),
+    "connection-drop": lambda stub: stub.drop_connection(times=None),
+    "slower-than-the-deadline": lambda stub: stub.delay(UPSTREAM_TIMEOUT * 4, times=None),
+}
+USER_FAULTS = {
+    **FAULTS,
+    "malformed-json": lambda stub: stub.malformed("invalid_json", times=None),
+    "wrong-shape": lambda stub: stub.malformed("wrong_shape", times=None),
+}
+
+
+@pytest.mark.stack(upstream_timeout=f"{UPSTREAM_TIMEOUT}s")
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_failing_mail_service_gives_a_clear_error_and_no_login(stack: Stack, api: GatewayApi, fault: str) -> None:
+    FAULTS[fault](stack.mail)
+
+    started = time.monotonic()
+    expect_error("DEPENDENCY_UNAVAILABLE", api.start_email_login, "quinn@example.com", dependency="mail")
+    assert time.monotonic() - started < UPSTREAM_TIMEOUT + 2, "the error must come within the upstream deadline"
+    assert session_ids(stack) == []
+
+    stack.mail.clear_faults()
+    login = log_in(stack, api, "quinn@example.com")
+    assert api.me(login.access_token).email == "quinn@example.com"
+
+
+@pytest.mark.stack(upstream_timeout=f"{UPSTREAM_TIMEOUT}s")
+@pytest.mark.parametrize("fault", USER_FAULTS)
+def test_a_failing_user_service_gives_a_clear_error_and_keeps_the_code(
+    stack: Stack, api: GatewayApi, fault: str
+) -> None:
+    challenge = api.start_email_login("ruth@example.com")
+    code = stack.mail.last_code("ruth@example.com")
+    USER_FAULTS[fault](stack.users)
+
+    started = time.monotonic()
+    expect_error("DEPENDENCY_UNAVAILABLE", api.confirm_email_login, challenge.challenge_id, code, dependency="user")
+    assert time.monotonic() - started < UPSTREAM_TIMEOUT + 2, "the error must come within the upstream deadline"
+    assert session_ids(stack) == []
+
+    # Nothing was lost: once the user service is back, the same code works.
+    stack.users.clear_faults()
+    login = api.confirm_email_login(challenge.challenge_id, code)
+    assert session_ids(stack) == [login.session_id]

@@ -1,0 +1,94 @@
+"""Transport-specific edges of the gateway: bad HTTP input, its OpenAPI
+document and health endpoints, gRPC health and bad metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from contracts.errors import ERRORS
+from contracts.gatewayv1.http_client import problem_error
+from gatewayauthsession.stack import Stack
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "code"),
+    [
+        ("POST", "/v1/auth/email/start", {"data": "{", "headers": JSON}, "INVALID_ARGUMENT"),
+        ("POST", "/v1/auth/email/start", {"data": "[]", "headers": JSON}, "INVALID_ARGUMENT"),
+        ("POST", "/v1/auth/email/start", {"data": "", "headers": JSON}, "INVALID_ARGUMENT"),
+        ("POST", "/v1/auth/email/start", {"json": {"email": 42}}, "INVALID_ARGUMENT"),
+        ("POST", "/v1/auth/email/start", {"json": {"email": None}}, "INVALID_ARGUMENT"),
+        ("POST", "/v1/auth/email/start", {"json": {}}, "INVALID_ARGUMENT"),
+        ("POST", "/v1/auth/email/start", {"json": {"email": "a@example.com", "admin": True}}, "INVALID_ARGUMENT"),
+        ("POST", "/v1/auth/email/start", {"data": '{"email":"a@example.com"} {}', "headers": JSON}, "INVALID_ARGUMENT"),
+        ("POST", "/v1/auth/email/start", {"data": "email=a@example.com",
+                                          "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+         "UNSUPPORTED_MEDIA_TYPE"),
+        ("POST", "/v1/auth/email/start", {"data": '{"email":"' + "a" * 70_000 + '"}', "headers": JSON},
+         "PAYLOAD_TOO_LARGE"),
+        ("POST", "/v1/auth/email/confirm", {"json": {"challenge_id": "x"}}, "INVALID_ARGUMENT"),
+        ("POST", "/v1/auth/email/confirm", {"json": {"challenge_id": ["x"], "code": "123456"}}, "INVALID_ARGUMENT"),
+        ("GET", "/v1/auth/email/start", {}, "METHOD_NOT_ALLOWED"),
+        ("DELETE", "/v1/me", {}, "METHOD_NOT_ALLOWED"),
+        ("GET", "/v1/nope", {}, "NOT_FOUND"),
+        ("GET", "/v1/me", {"headers": {"Authorization": "Basic YTpi"}}, "UNAUTHENTICATED"),
+        ("GET", "/v1/me", {"headers": {"Authorization": "Bearer"}}, "UNAUTHENTICATED"),
+    ],
+    ids=[
+        "truncated-json", "json-array", "empty-body", "email-number", "email-null", "missing-email", "unknown-field",
+        "trailing-json", "form-encoded", "oversized", "missing-code", "id-array", "get-on-post", "delete-me",
+        "unknown-route", "basic-auth", "empty-bearer",
+    ],
+)
+def test_bad_http_input_gets_a_problem_with_a_stable_code(
+    stack: Stack, method: str, path: str, kwargs: dict[str, Any], code: str
+) -> None:
+    resp = stack.http.request(method, path, **kwargs)
+
+    err = problem_error(resp)
+    assert err.code == code, f"{method} {path}: expected {code}, got {err}"
+    err.check_against_table()
+    if code == "UNAUTHENTICATED":
+        assert resp.headers.get("WWW-Authenticate", "").startswith("Bearer")
+    if code == "METHOD_NOT_ALLOWED":
+        assert resp.headers.get("Allow")
+
+
+def test_every_error_response_is_documented_in_the_openapi_document(stack: Stack) -> None:
+    resp = stack.http.request("GET", "/openapi.json")
+    assert resp.status_code == 200
+    doc = resp.json()
+    assert doc["openapi"].startswith("3.1")
+    for path, method in [("/v1/auth/email/start", "post"), ("/v1/auth/email/confirm", "post"), ("/v1/me", "get")]:
+        operation = doc["paths"][path][method]
+        statuses = {int(s) for s in operation["responses"] if s.isdigit()}
+        assert 200 in statuses, f"{method.upper()} {path} documents no 200"
+        assert statuses - {200} <= {spec.http_status for spec in ERRORS.values()}
+        assert 400 in statuses or path == "/v1/me"
+        assert 401 in statuses or path != "/v1/me"
+
+
+def test_http_health_endpoints_answer(stack: Stack) -> None:
+    assert stack.http.request("GET", "/healthz").status_code == 200
+    assert stack.http.request("GET", "/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("service", ["", "galaxy.gateway.v1.GatewayService"])
+def test_grpc_health_reports_serving(stack: Stack, service: str) -> None:
+    with grpc.insecure_channel(stack.gateway.address("grpc")) as channel:
+        resp = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+    assert resp.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_authsession_grpc_health_reports_serving(stack: Stack) -> None:
+    with grpc.insecure_channel(stack.authsession.address("grpc")) as channel:
+        resp = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="galaxy.authsession.v1.AuthSessionService"), timeout=5
+        )
+    assert resp.status == health_pb2.HealthCheckResponse.SERVING

@@ -1,0 +1,137 @@
+"""Email one-time-code login through the gateway, over HTTP and gRPC."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from contracts.gatewayv1 import GatewayApi
+from gatewayauthsession.scenario import expect_error, log_in, session_ids
+from gatewayauthsession.stack import Stack
+
+
+@pytest.mark.smoke
+def test_login_then_me_describes_the_session(stack: Stack, api: GatewayApi) -> None:
+    challenge = api.start_email_login("ada@example.com")
+    assert challenge.challenge_id
+    assert challenge.expires_at > datetime.now(UTC)
+
+    [message] = stack.mail.messages_to("ada@example.com")
+    code = message.data["code"]
+    assert len(code) == 6 and code.isdigit()
+    assert message.idempotency_key == challenge.challenge_id
+
+    login = api.confirm_email_login(challenge.challenge_id, code)
+    assert login.token_type == "Bearer"
+    assert login.access_token.count(".") == 2
+    assert len(login.refresh_token) >= 22  # at least 128 bits, base64url
+    user = stack.users.user_by_email("ada@example.com")
+    assert user is not None and login.user_id == user.id
+
+    me = api.me(login.access_token)
+    assert (me.user_id, me.email, me.session_id) == (login.user_id, "ada@example.com", login.session_id)
+    assert session_ids(stack) == [login.session_id]
+
+
+@pytest.mark.smoke
+def test_wrong_code_is_rejected_and_the_right_one_still_works(stack: Stack, api: GatewayApi) -> None:
+    challenge = api.start_email_login("bob@example.com")
+    code = stack.mail.last_code("bob@example.com")
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+
+    expect_error("INVALID_CODE", api.confirm_email_login, challenge.challenge_id, wrong)
+    assert session_ids(stack) == []
+
+    login = api.confirm_email_login(challenge.challenge_id, code)
+    assert api.me(login.access_token).email == "bob@example.com"
+
+
+@pytest.mark.smoke
+def test_a_code_cannot_be_used_twice(stack: Stack, api: GatewayApi) -> None:
+    challenge = api.start_email_login("carol@example.com")
+    code = stack.mail.last_code("carol@example.com")
+    first = api.confirm_email_login(challenge.challenge_id, code)
+
+    expect_error("CHALLENGE_NOT_FOUND", api.confirm_email_login, challenge.challenge_id, code)
+    assert session_ids(stack) == [first.session_id]
+
+
+@pytest.mark.stack(code_ttl="1s")
+@pytest.mark.smoke
+def test_an_expired_code_is_rejected(stack: Stack, api: GatewayApi) -> None:
+    challenge = api.start_email_login("dan@example.com")
+    code = stack.mail.last_code("dan@example.com")
+    assert (challenge.expires_at - datetime.now(UTC)).total_seconds() <= 1.5
+
+    time.sleep(1.2)  # the configured code lifetime, plus a margin
+
+    expect_error("CHALLENGE_NOT_FOUND", api.confirm_email_login, challenge.challenge_id, code)
+    assert session_ids(stack) == []
+
+
+def test_an_unknown_challenge_is_rejected(stack: Stack, api: GatewayApi) -> None:
+    expect_error("CHALLENGE_NOT_FOUND", api.confirm_email_login, "AAAAAAAAAAAAAAAAAAAAAA", "123456")
+    assert session_ids(stack) == []
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["", "not-an-email", "@example.com", "ada@", "Ada <ada@example.com>", "a" * 250 + "@example.com", "ada@exa mple.com"],
+    ids=["empty", "no-at", "no-local", "no-domain", "display-name", "too-long", "space"],
+)
+def test_a_malformed_email_is_rejected(stack: Stack, api: GatewayApi, email: str) -> None:
+    expect_error("INVALID_ARGUMENT", api.start_email_login, email)
+    assert stack.mail.messages == []
+
+
+@pytest.mark.parametrize("code", ["", "12345", "1234567", "abcdef", "12 456"])
+def test_a_malformed_code_is_rejected(stack: Stack, api: GatewayApi, code: str) -> None:
+    challenge = api.start_email_login("eve@example.com")
+    expect_error("INVALID_ARGUMENT", api.confirm_email_login, challenge.challenge_id, code)
+
+
+@pytest.mark.stack(code_max_attempts=3)
+def test_too_many_wrong_codes_burn_the_challenge(stack: Stack, api: GatewayApi) -> None:
+    challenge = api.start_email_login("fay@example.com")
+    code = stack.mail.last_code("fay@example.com")
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+
+    expect_error("INVALID_CODE", api.confirm_email_login, challenge.challenge_id, wrong)
+    expect_error("INVALID_CODE", api.confirm_email_login, challenge.challenge_id, wrong)
+    expect_error("TOO_MANY_ATTEMPTS", api.confirm_email_login, challenge.challenge_id, wrong)
+    # Even the right code is useless now.
+    expect_error("CHALLENGE_NOT_FOUND", api.confirm_email_login, challenge.challenge_id, code)
+    assert session_ids(stack) == []
+
+
+def test_a_disabled_user_gets_no_session(stack: Stack, api: GatewayApi) -> None:
+    stack.users.add_user("gus@example.com", status="disabled")
+    challenge = api.start_email_login("gus@example.com")
+
+    expect_error("USER_DISABLED", api.confirm_email_login, challenge.challenge_id, stack.mail.last_code("gus@example.com"))
+    assert session_ids(stack) == []
+
+
+def test_starting_a_login_looks_the_same_for_known_and_unknown_emails(stack: Stack, api: GatewayApi) -> None:
+    stack.users.add_user("known@example.com")
+    known = api.start_email_login("known@example.com")
+    unknown = api.start_email_login("unknown@example.com")
+
+    assert len(known.challenge_id) == len(unknown.challenge_id)
+    assert abs((known.expires_at - unknown.expires_at).total_seconds()) < 5
+    assert {m.to for m in stack.mail.messages} == {"known@example.com", "unknown@example.com"}
+    # The user service is consulted only when a code is confirmed.
+    assert stack.users.user_by_email("unknown@example.com") is None
+
+
+def test_a_second_login_opens_a_second_session(stack: Stack, api: GatewayApi) -> None:
+    first = log_in(stack, api, "hal@example.com")
+    second = log_in(stack, api, "hal@example.com")
+
+    assert first.session_id != second.session_id
+    assert first.user_id == second.user_id
+    assert sorted(session_ids(stack)) == sorted([first.session_id, second.session_id])
+    assert api.me(first.access_token).session_id == first.session_id
+    assert api.me(second.access_token).session_id == second.session_id

@@ -1,0 +1,41 @@
+"""What authsession writes to Redis is what the public contract says."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from contracts.gatewayv1 import GatewayApi
+from contracts.redis_schema import session_key
+from gatewayauthsession import tokens
+from gatewayauthsession.scenario import log_in, session_record
+from gatewayauthsession.stack import Stack
+
+
+@pytest.mark.stack(session_ttl="2h", access_token_ttl="5m")
+@pytest.mark.smoke
+def test_the_session_is_visible_through_the_public_redis_contract(stack: Stack, api: GatewayApi) -> None:
+    before = int(time.time())
+    login = log_in(stack, api, "oli@example.com")
+    after = int(time.time())
+
+    record = session_record(stack, login.session_id)
+    assert record is not None, "no session record under the public key"
+    assert record.session_id == login.session_id
+    assert record.user_id == login.user_id
+    assert record.email == "oli@example.com"
+    assert record.active
+    assert before <= record.created_at <= after
+    assert record.expires_at - record.created_at == 2 * 3600
+    assert int(login.refresh_token_expires_at.timestamp()) <= record.expires_at
+
+    client = stack.redis.client()
+    ttl = client.ttl(session_key(stack.redis.key_prefix, login.session_id))
+    client.close()
+    assert 2 * 3600 - 10 <= ttl <= 2 * 3600, f"session key TTL is {ttl}s, want about 2h"
+
+    claims = tokens.claims_of(login.access_token)
+    assert (claims["sub"], claims["sid"], claims["typ"]) == (login.user_id, login.session_id, "access")
+    assert claims["exp"] - claims["iat"] == 300
+

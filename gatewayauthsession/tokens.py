@@ -1,0 +1,43 @@
+"""Forged and altered access tokens, built from the public token contract."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import jwt
+
+from harness.keys import SigningKey
+
+__all__ = ["claims_of", "header_of", "sign", "tamper_claim"]
+
+
+def _b64url_decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def header_of(token: str) -> dict[str, Any]:
+    header: dict[str, Any] = json.loads(_b64url_decode(token.split(".")[0]))
+    return header
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    claims: dict[str, Any] = json.loads(_b64url_decode(token.split(".")[1]))
+    return claims
+
+
+def sign(claims: dict[str, Any], key: SigningKey) -> str:
+    """A correctly formed EdDSA token signed by ``key``."""
+    return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.kid, "typ": "JWT"})
+
+
+def tamper_claim(token: str, name: str, value: Any) -> str:
+    """``token`` with one claim changed and the original signature kept."""
+    header, _, signature = token.split(".")
+    claims = claims_of(token) | {name: value}
+    return ".".join([header, _b64url(json.dumps(claims, separators=(",", ":")).encode()), signature])

@@ -1,0 +1,1 @@
+"""The galaxy integration harness: processes, stubs and pytest glue, knowing nothing of scenarios."""

@@ -1,0 +1,146 @@
+"""Build the service binaries from their ``cmd/...`` packages, once per content.
+
+A build is keyed by a hash of everything that can change the binary: every
+non-test file of the Go workspace, the Go version, the target platform and
+the build mode. The result is cached under ``.cache/bin``; concurrent callers
+(xdist workers, parallel nox sessions) take a file lock, so exactly one of
+them builds and the others reuse its binary.
+
+    python -m harness.binary [--mode plain|cover|race] [SERVICE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from harness.paths import CACHE_DIR, galaxy_root
+
+__all__ = ["SERVICES", "BuildError", "BuildMode", "Binary", "build", "source_hash"]
+
+BuildMode = Literal["plain", "cover", "race"]
+MODES: tuple[BuildMode, ...] = ("plain", "cover", "race")
+
+# service name -> Go package of its main, relative to the workspace root
+SERVICES = {
+    "authsession": "./authsession/cmd/authsession",
+    "gateway": "./gateway/cmd/gateway",
+}
+
+_MODE_FLAGS: dict[BuildMode, list[str]] = {
+    "plain": [],
+    "cover": ["-cover", "-covermode=atomic", "-coverpkg=galaxy/..."],
+    "race": ["-race"],
+}
+_SKIP_DIRS = {".git", "testdata", "node_modules"}
+
+
+class BuildError(RuntimeError):
+    """``go build`` failed; the message carries its command and output."""
+
+
+@dataclass(frozen=True)
+class Binary:
+    service: str
+    mode: BuildMode
+    path: Path
+    cached: bool  # True when an earlier build was reused
+
+
+def _workspace_files(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.endswith("_test.go") and not name.startswith("."):
+                yield Path(dirpath) / name
+
+
+@cache
+def _go_env() -> tuple[str, str, str, str]:
+    out = subprocess.run(
+        ["go", "env", "GOVERSION", "GOOS", "GOARCH", "CGO_ENABLED"],
+        check=True, capture_output=True, text=True,
+    ).stdout.split()
+    return out[0], out[1], out[2], out[3]
+
+
+def source_hash(root: Path, mode: BuildMode) -> str:
+    """Hash of the workspace sources, toolchain, platform and mode."""
+    h = hashlib.sha256()
+    h.update(repr((_go_env(), mode, _MODE_FLAGS[mode], os.environ.get("GOFLAGS", ""))).encode())
+    for path in _workspace_files(root):
+        h.update(str(path.relative_to(root)).encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()[:20]
+
+
+def build(service: str, mode: BuildMode = "plain", *, root: Path | None = None, cache_dir: Path | None = None) -> Binary:
+    """Return the binary of ``service`` for ``mode``, building it only if no
+    build of the same sources exists yet."""
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
+    if mode not in MODES:
+        raise ValueError(f"unknown build mode {mode!r}; known: {', '.join(MODES)}")
+    root = root or galaxy_root()
+    out_dir = (cache_dir or CACHE_DIR / "bin") / f"{service}-{mode}-{source_hash(root, mode)}"
+    target = out_dir / service
+    if target.exists():
+        return Binary(service, mode, target, cached=True)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_dir.parent / f".{service}-{mode}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():  # built by another process while we waited
+            return Binary(service, mode, target, cached=True)
+        tmp_dir = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        cmd = ["go", "build", "-trimpath", *_MODE_FLAGS[mode], "-o", str(tmp_dir / service), SERVICES[service]]
+        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            raise BuildError(f"{' '.join(cmd)} (in {root}) failed with exit code {proc.returncode}:\n{proc.stderr}")
+        tmp_dir.rename(out_dir)
+        _prune(out_dir.parent, f"{service}-{mode}-", keep=out_dir)
+    return Binary(service, mode, target, cached=False)
+
+
+def _prune(cache_root: Path, prefix: str, keep: Path, retain: int = 3) -> None:
+    """Drop all but the newest ``retain`` builds of one service and mode."""
+    builds = sorted(
+        (p for p in cache_root.glob(prefix + "*") if p.is_dir() and p != keep and ".tmp" not in p.name),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in builds[retain - 1 :]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.binary", description="Build the galaxy service binaries.")
+    parser.add_argument("services", nargs="*", default=list(SERVICES), help="services to build (default: all)")
+    parser.add_argument("--mode", choices=MODES, default="plain")
+    args = parser.parse_args(argv)
+    for service in args.services:
+        started = time.perf_counter()
+        try:
+            binary = build(service, args.mode)
+        except (BuildError, ValueError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        state = "cached" if binary.cached else "built"
+        print(f"{service:12} {state:6} {time.perf_counter() - started:6.2f}s  {binary.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Run a service binary as a supervised OS process.
+
+The process is started in its own session (process group) with a
+parent-death signal, so it cannot outlive the test process. Readiness is the
+ready-file handshake: the binary writes ``{"pid": ..., "addresses": {...}}``
+once it serves, and :meth:`ServiceProcess.start` polls for that file at
+millisecond granularity while watching for an early exit. :meth:`stop` is
+SIGTERM, a bounded wait, SIGQUIT (a Go goroutine dump lands in the log),
+then SIGKILL of the whole group; it is idempotent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+__all__ = ["HARNESS_TAG_ENV", "ProcessError", "ProcessExitedEarly", "ReadinessTimeout", "ServiceProcess"]
+
+HARNESS_TAG_ENV = "GALAXY_HARNESS_RUN"
+"""Environment variable tagging every process the harness starts (with its run id)."""
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _child_setup() -> None:  # runs in the child between fork and exec
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class ProcessError(RuntimeError):
+    """A service process misbehaved; carries its command line and log tail."""
+
+    def __init__(self, message: str, *, name: str, argv: Sequence[str], log_tail: str) -> None:
+        super().__init__(f"{message}\n  command: {' '.join(argv)}\n  log tail:\n{_indent(log_tail)}")
+        self.name = name
+        self.argv = list(argv)
+        self.log_tail = log_tail
+
+
+class ProcessExitedEarly(ProcessError):
+    """The process exited before it was ready."""
+
+    def __init__(self, *, name: str, argv: Sequence[str], returncode: int, log_tail: str) -> None:
+        super().__init__(
+            f"{name} exited before it was ready: {describe_returncode(returncode)}",
+            name=name, argv=argv, log_tail=log_tail,
+        )
+        self.returncode = returncode
+
+
+class ReadinessTimeout(ProcessError):
+    """The process did not write its ready file in time."""
+
+
+def describe_returncode(returncode: int) -> str:
+    if returncode < 0:
+        return f"killed by signal {signal.Signals(-returncode).name}"
+    return f"exit code {returncode}"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines()) or "    (empty)"
+
+
+class ServiceProcess:
+    """One supervised service process.
+
+    ``ready_file`` is passed to the binary through ``ready_env`` (for example
+    ``GATEWAY_READY_FILE``); ``addresses`` holds what it reported.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        workdir: Path,
+        ready_env: str,
+        ready_timeout: float = 15.0,
+        stop_timeout: float = 5.0,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.workdir = workdir
+        self.ready_file = workdir / f"{name}.ready.json"
+        self.log_path = workdir / f"{name}.log"
+        self.env = {**env, ready_env: str(self.ready_file)}
+        self.ready_timeout = ready_timeout
+        self.stop_timeout = stop_timeout
+        self.addresses: dict[str, str] = {}
+        self.returncode: int | None = None
+        self.startup_seconds: float | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise RuntimeError(f"{self.name} was never started")
+        return self._proc.pid
+
+    def start(self) -> Self:
+        """Start the process and wait until it reports ready."""
+        if self._proc is not None:
+            raise RuntimeError(f"{self.name} was already started")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.ready_file.unlink(missing_ok=True)
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        started = time.perf_counter()
+        self._proc = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            cwd=self.workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_child_setup,  # noqa: PLW1509 - only calls prctl(2)
+        )
+        try:
+            self._await_ready()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.perf_counter() - started
+        return self
+
+    def _await_ready(self) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + self.ready_timeout
+        pause = 0.0005
+        while True:
+            if (code := self._proc.poll()) is not None:
+                self.returncode = code
+                raise ProcessExitedEarly(name=self.name, argv=self.argv, returncode=code, log_tail=self.log_tail())
+            with contextlib.suppress(FileNotFoundError):
+                doc = json.loads(self.ready_file.read_text())
+                if doc.get("pid") != self._proc.pid:
+                    raise ProcessError(
+                        f"{self.name} ready file names pid {doc.get('pid')}, not {self._proc.pid}",
+                        name=self.name, argv=self.argv, log_tail=self.log_tail(),
+                    )
+                self.addresses = dict(doc["addresses"])
+                return
+            if time.monotonic() >= deadline:
+                self.dump_goroutines()
+                raise ReadinessTimeout(
+                    f"{self.name} was not ready within {self.ready_timeout:.1f}s",
+                    name=self.name, argv=self.argv, log_tail=self.log_tail(),
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 0.005)
+
+    def address(self, name: str) -> str:
+        try:
+            return self.addresses[name]
+        except KeyError:
+            raise KeyError(f"{self.name} reported no {name!r} address; it has {sorted(self.addresses)}") from None
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def dump_goroutines(self, wait: float = 1.0) -> None:
+        """Ask a live Go process for a goroutine dump (SIGQUIT); it then exits."""
+        if self.is_running():
+            assert self._proc is not None
+            self._proc.send_signal(signal.SIGQUIT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(wait)
+
+    def stop(self) -> int | None:
+        """Stop the process (SIGTERM → wait → SIGQUIT → SIGKILL); idempotent.
+
+        Returns the exit code (negative: killed by that signal).
+        """
+        proc = self._proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.dump_goroutines()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the group: anything it spawned goes too
+        self.returncode = proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return self.returncode
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running() else f"stopped({self.returncode})"
+        return f"<ServiceProcess {self.name} {state} {self.addresses}>"

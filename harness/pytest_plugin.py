@@ -1,0 +1,72 @@
+"""pytest integration of the harness: build-mode option and diagnostics.
+
+Load with ``-p harness.pytest_plugin`` (or ``pytest_plugins`` in a conftest).
+Anything a test registers with :func:`attach_diagnostics` — service logs,
+stub request logs — is added to the report of that test when it fails, in
+the terminal and in the JUnit XML (``junit_logging = "system-err"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import pytest
+
+from harness.binary import MODES, BuildMode
+from harness.redis_server import REAL_REDIS_ENV, real_redis_addr
+
+__all__ = ["attach_diagnostics", "build_mode", "redis_backend_kind"]
+
+_SOURCES = pytest.StashKey[list[tuple[str, Callable[[], str]]]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("galaxy harness")
+    group.addoption(
+        "--build-mode",
+        choices=MODES,
+        default="plain",
+        help="build the service binaries plain, with -cover or with -race (default: plain)",
+    )
+    group.addoption(
+        "--redis-backend",
+        choices=("fake", "real"),
+        default="fake",
+        help="fake: an in-memory fakeredis server per stack (default); "
+        f"real: the Redis at ${REAL_REDIS_ENV}, isolated by key prefix",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--redis-backend") == "real" and real_redis_addr() is None:
+        raise pytest.UsageError(f"--redis-backend=real needs {REAL_REDIS_ENV}=host:port of a running Redis")
+
+
+def redis_backend_kind(config: pytest.Config) -> str:
+    kind: str = config.getoption("--redis-backend")
+    return kind
+
+
+def build_mode(config: pytest.Config) -> BuildMode:
+    mode: BuildMode = config.getoption("--build-mode")
+    return mode
+
+
+def attach_diagnostics(node: pytest.Item, name: str, source: Callable[[], str]) -> None:
+    """Add ``source()`` as a section named ``name`` to ``node``'s report if it fails."""
+    node.stash.setdefault(_SOURCES, []).append((name, source))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, Any]:
+    report = yield
+    if report.failed:
+        for name, source in item.stash.get(_SOURCES, []):
+            try:
+                text = source()
+            except Exception as exc:  # noqa: BLE001 - a broken source must not hide the failure
+                text = f"<could not collect: {exc!r}>"
+            # "Captured stderr" sections are what JUnit XML records as system-err.
+            report.sections.append((f"Captured stderr {report.when}: {name}", text or "(empty)"))
+    return report

@@ -1,0 +1,122 @@
+"""A stateful stub of the user service (contracts/user.md).
+
+* ``POST /v1/users/resolve {"email": ...}`` answers the user with that email
+  (compared case-insensitively) with 200, or creates an active one and
+  answers 201. A malformed request is answered 400 and counted as a contract
+  violation (see :meth:`~harness.http_stub.HttpStub.check`).
+* ``GET /v1/users/{id}`` answers the user (200) or a problem (404).
+
+A user is ``{"id": "usr_<hex>", "email": ..., "status": "active" | "disabled"}``.
+Tests arrange users with :meth:`UserStub.add_user` and :meth:`UserStub.disable`
+and read them with :attr:`UserStub.users` and :meth:`UserStub.user_by_email`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import asdict, dataclass, replace
+from http import HTTPStatus
+from typing import Literal
+
+from harness.http_stub import HttpStub, RecordedRequest, Reply, json_reply, problem_reply
+
+__all__ = ["RESOLVE_PATH", "USERS_PATH", "User", "UserStatus", "UserStub"]
+
+RESOLVE_PATH = "/v1/users/resolve"
+USERS_PATH = "/v1/users"
+
+UserStatus = Literal["active", "disabled"]
+_STATUSES: tuple[UserStatus, ...] = ("active", "disabled")
+
+
+@dataclass(frozen=True)
+class User:
+    """A user as the user service serves it."""
+
+    id: str
+    email: str
+    status: UserStatus = "active"
+
+
+class UserStub(HttpStub):
+    """The user service: resolves and serves users; see the module docstring."""
+
+    name = "user stub"
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host=host, port=port)
+        self._users: dict[str, User] = {}
+        self._route("POST", re.escape(RESOLVE_PATH), self._resolve)
+        self._route("GET", re.escape(USERS_PATH) + r"/(?P<id>[^/]+)", self._get)
+
+    # ----------------------------------------------------------------- arrangement and inspection
+
+    @property
+    def users(self) -> dict[str, User]:
+        """Every user by id (a copy)."""
+        with self._lock:
+            return dict(self._users)
+
+    def add_user(self, email: str, status: UserStatus = "active") -> User:
+        """Create a user; ``ValueError`` if one with that email (in any case) exists."""
+        if status not in _STATUSES:
+            raise ValueError(f"status must be one of {_STATUSES}, not {status!r}")
+        with self._lock:
+            existing = self._find_email(email)
+            if existing is not None:
+                raise ValueError(f"{self.name} already has a user with email {email!r}: {existing}")
+            return self._create(email, status)
+
+    def disable(self, email_or_id: str) -> User:
+        """Mark the user with that id or email as disabled; returns it. ``LookupError`` if unknown."""
+        with self._lock:
+            user = self._users.get(email_or_id) or self._find_email(email_or_id)
+            if user is None:
+                known = ", ".join(f"{u.id} <{u.email}>" for u in self._users.values()) or "none"
+                raise LookupError(f"{self.name} has no user {email_or_id!r}; known users: {known}")
+            user = replace(user, status="disabled")
+            self._users[user.id] = user
+            return user
+
+    def user_by_email(self, email: str) -> User | None:
+        """The user with that email (compared case-insensitively), or None."""
+        with self._lock:
+            return self._find_email(email)
+
+    # ----------------------------------------------------------------- serving
+
+    def _reset_state(self) -> None:
+        self._users.clear()
+
+    def _find_email(self, email: str) -> User | None:
+        wanted = email.casefold()
+        return next((u for u in self._users.values() if u.email.casefold() == wanted), None)
+
+    def _create(self, email: str, status: UserStatus) -> User:
+        user = User(f"usr_{secrets.token_hex(8)}", email, status)
+        self._users[user.id] = user
+        return user
+
+    def _resolve(self, request: RecordedRequest, _match: re.Match[str]) -> Reply:
+        body = request.json
+        email = body.get("email") if isinstance(body, dict) else None
+        if not isinstance(email, str) or "@" not in email.strip("@"):
+            reason = request.json_error or (
+                f'"email" must be an email address, not {email!r}'
+                if isinstance(body, dict)
+                else f"the body must be a JSON object, not {type(body).__name__}"
+            )
+            return problem_reply(HTTPStatus.BAD_REQUEST, reason, violation=True)
+        with self._lock:
+            user = self._find_email(email)
+            if user is not None:
+                return json_reply(HTTPStatus.OK, asdict(user))
+            return json_reply(HTTPStatus.CREATED, asdict(self._create(email, "active")))
+
+    def _get(self, _request: RecordedRequest, match: re.Match[str]) -> Reply:
+        with self._lock:
+            user = self._users.get(match["id"])
+        if user is None:
+            return problem_reply(HTTPStatus.NOT_FOUND, f"no user {match['id']!r}")
+        return json_reply(HTTPStatus.OK, asdict(user))

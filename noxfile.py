@@ -1,0 +1,131 @@
+"""Every verification step of galaxy integration is a nox session.
+
+    nox -s gatewayauthsession           # the boundary suite (pytest-xdist)
+    nox -s regression                   # suite + Go module tests + compatibility tests
+    nox                                 # everything CI runs
+
+Arguments after ``--`` go to the underlying tool:
+``nox -s gatewayauthsession -- -k refresh``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["lint", "harness", "regression", "real_redis"]
+
+ROOT = Path(__file__).resolve().parent
+REPORTS = ROOT / "reports"
+GALAXY = Path(os.environ.get("GALAXY_ROOT", ROOT / "galaxy")).resolve()
+GO_MODULES = ["gateway", "authsession", "platform"]
+GOTESTSUM = "gotest.tools/gotestsum@v1.13.0"
+PYTHON = "3.11"
+
+
+def _sync(session: nox.Session, *groups: str) -> None:
+    """Install the locked dependencies (uv.lock) and ``groups`` into the session's venv."""
+    args = ["uv", "sync", "--locked", "--no-default-groups", "--quiet"]
+    for group in groups:
+        args += ["--group", group]
+    session.run_install(*args, env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location}, external=True)
+
+
+def _pytest(session: nox.Session, name: str, *args: str) -> None:
+    REPORTS.mkdir(exist_ok=True)
+    session.run(
+        "python", "-m", "pytest", f"--junitxml={REPORTS / name}.xml", "-o", f"junit_suite_name={name}",
+        *args, *session.posargs,
+    )
+
+
+def _go_test(session: nox.Session, name: str, module: str, *go_args: str) -> None:
+    REPORTS.mkdir(exist_ok=True)
+    with session.chdir(GALAXY / module):
+        session.run(
+            "go", "run", GOTESTSUM, f"--junitfile={REPORTS / name}.xml", "--format=pkgname-and-test-fails",
+            "--", *go_args, "./...", *session.posargs, external=True,
+        )
+
+
+@nox.session(venv_backend="none", tags=["build"])
+def build(session: nox.Session) -> None:
+    """Build the service binaries (cached by content hash; reused by every other session)."""
+    session.run(sys.executable, "-m", "harness.binary", *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["suite", "ci"])
+def gatewayauthsession(session: nox.Session) -> None:
+    """The gateway ↔ authsession boundary suite, in parallel (pytest-xdist)."""
+    _sync(session, "test")
+    _pytest(session, "gatewayauthsession", "gatewayauthsession", "-n", "auto", "--dist", "load")
+
+
+@nox.session(python=PYTHON, tags=["harness", "ci"])
+def harness(session: nox.Session) -> None:
+    """The harness's own unit tests."""
+    _sync(session, "test")
+    _pytest(session, "harness", "tests/harness", "-n", "auto")
+
+
+@nox.session(venv_backend="none", tags=["go", "ci"])
+@nox.parametrize("module", GO_MODULES, ids=GO_MODULES)
+def go_test(session: nox.Session, module: str) -> None:
+    """Module-scoped ``go test ./...``."""
+    _go_test(session, f"go_test-{module}", module, "-count=1")
+
+
+@nox.session(venv_backend="none", tags=["go", "ci"])
+def compat(session: nox.Session) -> None:
+    """authsession's GatewayCompatibility tests: what it produces matches the gateway's contract."""
+    _go_test(session, "compat", "authsession", "-count=1", "-run", "GatewayCompatibility")
+
+
+@nox.session(
+    venv_backend="none",
+    requires=["gatewayauthsession", "go_test(gateway)", "go_test(authsession)", "go_test(platform)", "compat"],
+)
+def regression(session: nox.Session) -> None:
+    """The regression set: the boundary suite, every module's Go tests and the compatibility tests."""
+    session.log("regression: suite, Go module tests and compatibility tests all passed")
+
+
+@nox.session(python=PYTHON, tags=["suite", "ci", "redis"])
+def real_redis(session: nox.Session) -> None:
+    """Smoke scenarios against a real Redis at INTEGRATION_REAL_REDIS_ADDR (skips when unset)."""
+    if not os.environ.get("INTEGRATION_REAL_REDIS_ADDR"):
+        session.skip("INTEGRATION_REAL_REDIS_ADDR is not set; set it to host:port of a Redis to run this session")
+    _sync(session, "test")
+    _pytest(session, "real_redis", "gatewayauthsession", "-m", "smoke", "--redis-backend=real", "-n", "auto")
+
+
+@nox.session(python=PYTHON, tags=["lint", "ci"])
+def lint(session: nox.Session) -> None:
+    """ruff, mypy, go vet, the black-box boundary check and actionlint."""
+    _sync(session, "lint", "proto")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+    session.run("python", "scripts/check_blackbox.py")
+    session.run("python", "scripts/protogen.py", "--check")
+    session.run("actionlint", ".github/workflows/ci.yml")
+    for module in GO_MODULES:
+        with session.chdir(GALAXY / module):
+            session.run("go", "vet", "./...", external=True)
+    unformatted = session.run("gofmt", "-l", str(GALAXY), external=True, silent=True)
+    if unformatted and unformatted.strip():
+        session.error(f"gofmt would change:\n{unformatted}")
+
+
+@nox.session(python=PYTHON, tags=["proto"])
+def proto(session: nox.Session) -> None:
+    """Regenerate Go and Python code from proto/ (``-- --check``: fail if the committed code is stale)."""
+    _sync(session, "proto")
+    session.run("python", "scripts/protogen.py", *session.posargs)

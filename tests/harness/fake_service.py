@@ -1,0 +1,48 @@
+"""A stand-in service process for the harness's own tests.
+
+Behaviour is chosen by FAKE_MODE: "ready" (write the ready file, wait for
+SIGTERM, exit 0), "crash" (log and exit 3), "silent" (never get ready),
+"stubborn" (ready, but ignores SIGTERM and SIGQUIT), "spawn" (ready, with a
+child process in its group), "wrongpid" (ready file names another pid).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+mode = os.environ.get("FAKE_MODE", "ready")
+ready_file = os.environ["FAKE_READY_FILE"]
+print(f"fake service starting in mode {mode}", file=sys.stderr, flush=True)
+
+if mode == "crash":
+    print("fatal: cannot open configuration", file=sys.stderr, flush=True)
+    sys.exit(3)
+
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen()
+addresses = {"tcp": "127.0.0.1:%d" % listener.getsockname()[1]}
+if mode == "stubborn":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+else:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+if mode == "spawn":
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    addresses["child_pid"] = str(child.pid)
+
+if mode != "silent":
+    pid = os.getpid() + (1 if mode == "wrongpid" else 0)
+    tmp = ready_file + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"service": "fake", "pid": pid, "addresses": addresses}, f)
+    os.rename(tmp, ready_file)
+
+while True:
+    time.sleep(3600)

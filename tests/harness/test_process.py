@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.process import ProcessExitedEarly, ProcessError, ReadinessTimeout, ServiceProcess
+
+FAKE = Path(__file__).with_name("fake_service.py")
+
+
+def fake(tmp_path: Path, mode: str, **kwargs: float) -> ServiceProcess:
+    return ServiceProcess(
+        "fake",
+        [sys.executable, str(FAKE)],
+        env={"FAKE_MODE": mode, "PATH": os.environ["PATH"]},
+        workdir=tmp_path,
+        ready_env="FAKE_READY_FILE",
+        **kwargs,
+    )
+
+
+def wait_gone(pid: int, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_start_reads_the_addresses_from_the_ready_file(tmp_path: Path) -> None:
+    with fake(tmp_path, "ready") as proc:
+        host, port = proc.address("tcp").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=2):
+            pass
+        assert proc.is_running()
+        assert proc.startup_seconds is not None and proc.startup_seconds > 0
+    assert proc.returncode == 0, "SIGTERM should end the fake service cleanly"
+    assert not proc.is_running()
+
+
+def test_an_early_exit_fails_at_once_with_exit_code_command_and_log(tmp_path: Path) -> None:
+    started = time.monotonic()
+    with pytest.raises(ProcessExitedEarly) as info:
+        fake(tmp_path, "crash", ready_timeout=30).start()
+    assert time.monotonic() - started < 10, "an early exit must not wait for the readiness timeout"
+    err = info.value
+    assert err.returncode == 3
+    assert "exit code 3" in str(err)
+    assert str(FAKE) in str(err)
+    assert "cannot open configuration" in err.log_tail
+
+
+def test_a_silent_process_times_out_and_is_killed(tmp_path: Path) -> None:
+    proc = fake(tmp_path, "silent", ready_timeout=0.5)
+    with pytest.raises(ReadinessTimeout) as info:
+        proc.start()
+    assert "not ready within 0.5s" in str(info.value)
+    assert "mode silent" in info.value.log_tail
+    assert not proc.is_running()
+
+
+def test_a_ready_file_of_another_pid_is_an_error(tmp_path: Path) -> None:
+    proc = fake(tmp_path, "wrongpid")
+    with pytest.raises(ProcessError, match="names pid"):
+        proc.start()
+    assert not proc.is_running()
+
+
+def test_stop_escalates_to_sigkill_and_is_idempotent(tmp_path: Path) -> None:
+    proc = fake(tmp_path, "stubborn", stop_timeout=0.3).start()
+    started = time.monotonic()
+    assert proc.stop() == -signal.SIGKILL
+    assert time.monotonic() - started < 5
+    assert proc.stop() == -signal.SIGKILL  # again: nothing to do, same answer
+
+
+def test_stop_kills_the_whole_process_group(tmp_path: Path) -> None:
+    proc = fake(tmp_path, "spawn").start()
+    child = int(proc.address("child_pid"))
+    assert psutil.pid_exists(child)
+    proc.stop()
+    assert wait_gone(child), "a child of the service outlived stop()"
+
+
+def test_a_service_dies_with_its_parent(tmp_path: Path) -> None:
+    script = textwrap.dedent(f"""
+        import os, sys, time
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_process import fake
+        from pathlib import Path
+        proc = fake(Path({str(tmp_path)!r}), "ready").start()
+        print(proc.pid, flush=True)
+        time.sleep(600)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    service_pid = int(parent.stdout.readline())
+    parent.stdout.close()
+    assert psutil.pid_exists(service_pid)
+    parent.kill()
+    parent.wait()
+    assert wait_gone(service_pid), "the service outlived its SIGKILLed parent"
+
+
+def test_start_twice_is_refused(tmp_path: Path) -> None:
+    with fake(tmp_path, "ready") as proc, pytest.raises(RuntimeError, match="already started"):
+        proc.start()

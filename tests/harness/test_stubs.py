@@ -1,0 +1,635 @@
+"""Unit tests of the HTTP stubs: harness.http_stub, harness.mail_stub, harness.user_stub."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from harness.http_stub import Fault, FaultKind, HttpStub, RecordedRequest, Reply, json_reply
+from harness.mail_stub import MailMessage, MailStub
+from harness.user_stub import User, UserStub
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# --------------------------------------------------------------------------- fixtures and helpers
+# The fixture pair under test: one stub per module, reset (and checked) per test.
+
+
+@pytest.fixture(scope="module")
+def mail_server() -> Iterator[MailStub]:
+    with MailStub() as stub:
+        yield stub
+
+
+@pytest.fixture(scope="module")
+def user_server() -> Iterator[UserStub]:
+    with UserStub() as stub:
+        yield stub
+
+
+@pytest.fixture
+def mail(mail_server: MailStub) -> Iterator[MailStub]:
+    mail_server.reset()
+    yield mail_server
+    mail_server.check()
+
+
+@pytest.fixture
+def users(user_server: UserStub) -> Iterator[UserStub]:
+    user_server.reset()
+    yield user_server
+    user_server.check()
+
+
+MESSAGE: dict[str, Any] = {
+    "to": "ada@example.com",
+    "template": "login_code",
+    "data": {"code": "123456", "expires_at": "2026-01-01T00:10:00Z"},
+}
+
+
+def send(stub: HttpStub, key: str = "ch_1", body: Any = None, timeout: float = 5, **kwargs: Any) -> requests.Response:
+    """POST a message to the mail stub the way authsession does."""
+    headers = {"Idempotency-Key": key} if key else {}
+    payload = MESSAGE if body is None else body
+    return requests.post(f"{stub.url}/v1/messages", json=payload, headers=headers, timeout=timeout, **kwargs)
+
+
+def resolve(stub: UserStub, email: str, timeout: float = 5) -> requests.Response:
+    return requests.post(f"{stub.url}/v1/users/resolve", json={"email": email}, timeout=timeout)
+
+
+def wait_until(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.005)
+
+
+class BuggyStub(HttpStub):
+    """A stub whose only route has a bug."""
+
+    name = "buggy stub"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._route("GET", "/ok", lambda _req, _m: json_reply(200, {"ok": True}))
+        self._route("GET", "/boom", self._boom)
+        self._route("GET", "/assert", self._assert)
+
+    def _boom(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        raise RuntimeError("stub bug: boom")
+
+    def _assert(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        raise AssertionError("stub assertion failed")
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+def test_start_returns_self_and_serves_on_loopback() -> None:
+    stub = MailStub()
+    assert not stub.running
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = stub.url
+    assert stub.start() is stub
+    try:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", stub.url)
+        assert stub.start() is stub  # already running: no-op
+        assert send(stub).status_code == 202
+    finally:
+        stub.stop()
+    assert not stub.running
+
+
+def test_stop_is_idempotent_and_closes_the_port() -> None:
+    stub = UserStub()
+    stub.stop()  # never started: fine
+    with stub:
+        url = stub.url
+    stub.stop()
+    with pytest.raises(requests.ConnectionError):
+        requests.post(f"{url}/v1/users/resolve", json={"email": "a@example.com"}, timeout=2)
+
+
+def test_a_stopped_stub_can_start_again() -> None:
+    stub = UserStub()
+    with stub:
+        pass
+    with stub:
+        assert resolve(stub, "a@example.com").status_code == 201
+
+
+# --------------------------------------------------------------------------- mail
+
+
+def test_mail_accepts_and_stores_a_message(mail: MailStub) -> None:
+    response = send(mail, key="ch_1")
+
+    assert response.status_code == 202
+    message_id = response.json()["id"]
+    assert re.fullmatch(r"msg_[0-9a-f]+", message_id)
+    assert mail.messages == [
+        MailMessage(
+            to="ada@example.com",
+            template="login_code",
+            data={"code": "123456", "expires_at": "2026-01-01T00:10:00Z"},
+            idempotency_key="ch_1",
+            id=message_id,
+        )
+    ]
+    assert mail.messages_to("ADA@example.com") == mail.messages
+    assert mail.messages_to("bob@example.com") == []
+    assert mail.last_code("ada@example.com") == "123456"
+
+
+def test_mail_last_code_is_the_latest(mail: MailStub) -> None:
+    send(mail, key="ch_1")
+    send(mail, key="ch_2", body={**MESSAGE, "data": {"code": "654321"}})
+    send(mail, key="ch_3", body={**MESSAGE, "to": "bob@example.com", "data": {"code": "111111"}})
+
+    assert mail.last_code("ada@example.com") == "654321"
+    assert mail.last_code("bob@example.com") == "111111"
+    assert [m.idempotency_key for m in mail.messages_to("ada@example.com")] == ["ch_1", "ch_2"]
+
+
+def test_mail_last_code_without_a_message_lists_what_was_delivered(mail: MailStub) -> None:
+    send(mail, key="ch_1")
+    with pytest.raises(AssertionError, match=r"no code to 'bob@example\.com'") as failure:
+        mail.last_code("bob@example.com")
+    assert "to='ada@example.com'" in str(failure.value)
+    assert "code='123456'" in str(failure.value)
+
+
+def test_mail_last_code_when_nothing_was_delivered(mail: MailStub) -> None:
+    with pytest.raises(AssertionError, match="delivered 0 message"):
+        mail.last_code("ada@example.com")
+
+
+def test_mail_same_idempotency_key_gets_the_same_id_and_is_stored_once(mail: MailStub) -> None:
+    first = send(mail, key="ch_1")
+    again = send(mail, key="ch_1")
+    other = send(mail, key="ch_2")
+
+    assert first.status_code == again.status_code == other.status_code == 202
+    assert first.json()["id"] == again.json()["id"] != other.json()["id"]
+    assert [m.idempotency_key for m in mail.messages] == ["ch_1", "ch_2"]
+
+
+def test_mail_reused_idempotency_key_with_another_message_is_a_violation(mail: MailStub) -> None:
+    send(mail, key="ch_1")
+    response = send(mail, key="ch_1", body={**MESSAGE, "data": {"code": "999999"}})
+
+    assert response.status_code == 422
+    assert len(mail.messages) == 1
+    with pytest.raises(AssertionError, match="reused with a different message"):
+        mail.check()
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "reason"),
+    [
+        pytest.param({k: v for k, v in MESSAGE.items() if k != "to"}, None, '"to" must be', id="no-to"),
+        pytest.param({**MESSAGE, "to": "not-an-address"}, None, '"to" must be', id="bad-to"),
+        pytest.param({**MESSAGE, "to": 7}, None, '"to" must be', id="to-not-string"),
+        pytest.param({k: v for k, v in MESSAGE.items() if k != "template"}, None, '"template"', id="no-template"),
+        pytest.param({**MESSAGE, "template": ""}, None, '"template"', id="empty-template"),
+        pytest.param({k: v for k, v in MESSAGE.items() if k != "data"}, None, '"data" must be', id="no-data"),
+        pytest.param({**MESSAGE, "data": {"expires_at": "x"}}, None, '"data.code"', id="no-code"),
+        pytest.param({**MESSAGE, "data": {"code": 123456}}, None, '"data.code"', id="code-not-string"),
+        pytest.param(["not", "an", "object"], None, "JSON object", id="not-an-object"),
+        pytest.param(b'{"to": ', {"Content-Type": "application/json"}, "not JSON", id="invalid-json"),
+        pytest.param(b"", {"Content-Type": "application/json"}, "empty", id="empty-body"),
+        pytest.param(b"to=ada", {"Content-Type": "text/plain"}, "Content-Type", id="wrong-content-type"),
+        pytest.param(MESSAGE, {"Idempotency-Key": ""}, "Idempotency-Key", id="empty-idempotency-key"),
+        pytest.param(MESSAGE, {"Idempotency-Key": None}, "Idempotency-Key", id="no-idempotency-key"),
+    ],
+)
+def test_mail_rejects_a_malformed_request_with_400(
+    mail: MailStub, body: Any, headers: dict[str, str | None] | None, reason: str
+) -> None:
+    all_headers: dict[str, str | None] = {"Idempotency-Key": "ch_1", **(headers or {})}
+    if isinstance(body, bytes):
+        response = requests.post(f"{mail.url}/v1/messages", data=body, headers=all_headers, timeout=5)
+    else:
+        response = requests.post(f"{mail.url}/v1/messages", json=body, headers=all_headers, timeout=5)
+
+    assert response.status_code == 400
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert reason in response.json()["detail"]
+    assert mail.messages == []
+    assert len(mail.violations) == 1
+    with pytest.raises(AssertionError, match=re.escape(reason)):
+        mail.check()
+    mail.check()  # reported once, then forgotten
+
+
+def test_mail_unknown_endpoint_and_method_are_violations(mail: MailStub) -> None:
+    assert requests.post(f"{mail.url}/v1/message", json=MESSAGE, timeout=5).status_code == 404
+    assert requests.get(f"{mail.url}/v1/messages", timeout=5).status_code == 405
+
+    assert mail.violations == [
+        "POST /v1/message: mail stub has no endpoint /v1/message",
+        "GET /v1/messages: GET is not allowed on /v1/messages (only POST)",
+    ]
+    with pytest.raises(AssertionError, match="2 request"):
+        mail.check()
+
+
+# --------------------------------------------------------------------------- users
+
+
+def test_users_resolve_creates_on_first_sight_then_finds(users: UserStub) -> None:
+    created = resolve(users, "Ada@Example.com")
+    found = resolve(users, "ada@example.COM")
+
+    assert created.status_code == 201
+    assert found.status_code == 200
+    user = created.json()
+    assert found.json() == user
+    assert re.fullmatch(r"usr_[0-9a-f]+", user["id"])
+    assert user == {"id": user["id"], "email": "Ada@Example.com", "status": "active"}
+    assert users.users == {user["id"]: User(user["id"], "Ada@Example.com", "active")}
+    assert users.user_by_email("ADA@example.com") == User(user["id"], "Ada@Example.com", "active")
+
+
+def test_users_get_by_id(users: UserStub) -> None:
+    user = users.add_user("bob@example.com")
+
+    found = requests.get(f"{users.url}/v1/users/{user.id}", timeout=5)
+    missing = requests.get(f"{users.url}/v1/users/usr_nobody", timeout=5)
+
+    assert found.status_code == 200
+    assert found.json() == {"id": user.id, "email": "bob@example.com", "status": "active"}
+    assert missing.status_code == 404
+    assert missing.json()["status"] == 404
+    assert users.violations == []  # an unknown user is a normal answer, not a broken caller
+
+
+def test_users_add_user_and_disable(users: UserStub) -> None:
+    carol = users.add_user("carol@example.com")
+    dan = users.add_user("dan@example.com", status="disabled")
+
+    assert resolve(users, "carol@example.com").json()["status"] == "active"
+    assert resolve(users, "dan@example.com").json() == {"id": dan.id, "email": "dan@example.com", "status": "disabled"}
+
+    assert users.disable("CAROL@example.com") == User(carol.id, "carol@example.com", "disabled")
+    assert users.disable(carol.id).status == "disabled"
+    assert resolve(users, "carol@example.com").status_code == 200
+    assert requests.get(f"{users.url}/v1/users/{carol.id}", timeout=5).json()["status"] == "disabled"
+    assert set(users.users) == {carol.id, dan.id}
+
+
+def test_users_arrangement_errors(users: UserStub) -> None:
+    users.add_user("erin@example.com")
+    with pytest.raises(ValueError, match="already has a user"):
+        users.add_user("ERIN@example.com")
+    with pytest.raises(LookupError, match=r"no user 'nobody@example\.com'.*erin@example\.com"):
+        users.disable("nobody@example.com")
+    assert users.user_by_email("nobody@example.com") is None
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        pytest.param(b'{"email": "a@example.com"', "not JSON", id="invalid-json"),
+        pytest.param(b'["a@example.com"]', "JSON object", id="not-an-object"),
+        pytest.param(b"{}", '"email" must be', id="no-email"),
+        pytest.param(b'{"email": "nobody"}', '"email" must be', id="not-an-address"),
+        pytest.param(b'{"email": 1}', '"email" must be', id="email-not-string"),
+    ],
+)
+def test_users_resolve_rejects_a_malformed_request_with_400(users: UserStub, data: bytes, reason: str) -> None:
+    response = requests.post(
+        f"{users.url}/v1/users/resolve", data=data, headers={"Content-Type": "application/json"}, timeout=5
+    )
+
+    assert response.status_code == 400
+    assert reason in response.json()["detail"]
+    assert users.users == {}
+    with pytest.raises(AssertionError, match="breaking its contract"):
+        users.check()
+
+
+# --------------------------------------------------------------------------- request log, reset
+
+
+def test_requests_are_logged(mail: MailStub) -> None:
+    send(mail, key="ch_1")
+    requests.get(f"{mail.url}/v1/messages?x=1", timeout=5)
+
+    first, second = mail.requests
+    assert (first.method, first.path, first.status) == ("POST", "/v1/messages", 202)
+    assert first.header("Idempotency-Key") == "ch_1"
+    assert first.headers["content-type"] == "application/json"
+    assert first.json == MESSAGE
+    assert first.json_error is None
+    assert (second.method, second.path, second.query, second.status) == ("GET", "/v1/messages", "x=1", 405)
+    assert second.json is None
+    with pytest.raises(AssertionError):
+        mail.check()
+
+
+def test_format_log_describes_requests_faults_and_violations(mail: MailStub) -> None:
+    mail.fail_with(503, times=1)
+    send(mail, key="ch_fault")
+    send(mail, key="", body={"to": "x"})
+    mail.drop_connection(path="/elsewhere", times=None)
+
+    text = mail.format_log()
+
+    assert text.startswith(f"mail stub at {mail.url}: 2 request(s)")
+    assert "#1 POST /v1/messages -> 503" in text
+    assert "fault: status 503 [1/1 applied]" in text
+    assert "idempotency-key: ch_fault" in text
+    assert '"to": "ada@example.com"' in text
+    assert "#2 POST /v1/messages -> 400" in text
+    assert "note: the Idempotency-Key header is missing or empty" in text
+    assert "contract violations:" in text
+    assert "active faults:\n  - drop connection on /elsewhere [until cleared]" in text
+    with pytest.raises(AssertionError, match="Idempotency-Key"):
+        mail.check()
+
+
+def test_reset_forgets_state_log_faults_and_violations(mail_server: MailStub, user_server: UserStub) -> None:
+    send(mail_server, key="ch_1")
+    send(mail_server, key="")  # a violation
+    mail_server.fail_with(500, times=None)
+    user_server.add_user("a@example.com")
+
+    mail_server.reset()
+    user_server.reset()
+
+    assert mail_server.messages == []
+    assert mail_server.requests == []
+    assert mail_server.faults == []
+    assert mail_server.violations == []
+    mail_server.check()
+    assert user_server.users == {}
+    # the same key is new again, and no fault is left
+    assert send(mail_server, key="ch_1").status_code == 202
+    assert len(mail_server.messages) == 1
+    mail_server.reset()
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def test_fault_status_with_default_problem_body(users: UserStub) -> None:
+    fault = users.fail_with(503)
+
+    response = resolve(users, "a@example.com")
+
+    assert response.status_code == 503
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json()["status"] == 503
+    assert fault.applied == 1
+    assert fault.remaining == 0
+    assert users.users == {}  # answered instead of the stub
+    assert resolve(users, "a@example.com").status_code == 201  # times=1: used up
+    assert users.faults == []
+
+
+def test_fault_status_with_custom_body(mail: MailStub) -> None:
+    mail.fail_with(429, {"error": "slow down"})
+
+    response = send(mail)
+
+    assert response.status_code == 429
+    assert response.json() == {"error": "slow down"}
+    assert mail.messages == []
+
+
+def test_fault_count_expires(mail: MailStub) -> None:
+    fault = mail.fail_with(500, times=2)
+
+    statuses = [send(mail, key=f"ch_{i}").status_code for i in range(4)]
+
+    assert statuses == [500, 500, 202, 202]
+    assert fault.applied == 2
+    assert fault.exhausted
+
+
+def test_fault_until_cleared(mail: MailStub) -> None:
+    fault = mail.fail_with(502, times=None)
+
+    statuses = [send(mail, key=f"ch_{i}").status_code for i in range(3)]
+    mail.clear_faults()
+
+    assert statuses == [502, 502, 502]
+    assert fault.remaining is None
+    assert fault.applied == 3
+    assert send(mail, key="ch_x").status_code == 202
+
+
+def test_fault_only_on_its_path(users: UserStub) -> None:
+    user = users.add_user("a@example.com")
+    users.fail_with(500, path=re.compile(r"/v1/users/usr_\w+"), times=None)
+    users.drop_connection(path="/v1/users/resolve")
+
+    assert requests.get(f"{users.url}/v1/users/{user.id}", timeout=5).status_code == 500
+    with pytest.raises(requests.ConnectionError):
+        resolve(users, "a@example.com")
+    assert resolve(users, "a@example.com").status_code == 200
+    assert requests.get(f"{users.url}/v1/users/{user.id}", timeout=5).status_code == 500
+
+
+def test_fault_delay(mail: MailStub) -> None:
+    fault = mail.delay(0.3)
+
+    started = time.monotonic()
+    response = send(mail)
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 202  # a delay goes on to the stub's answer
+    assert 0.3 <= elapsed < 3
+    assert fault.applied == 1
+    assert mail.requests[0].duration >= 0.3
+    started = time.monotonic()
+    send(mail, key="ch_2")
+    assert time.monotonic() - started < 0.3
+
+
+def test_fault_delay_times_out_a_client(mail: MailStub) -> None:
+    mail.delay(5)
+
+    with pytest.raises(requests.ReadTimeout):
+        send(mail, timeout=0.2)
+
+
+def test_fault_delay_then_status(mail: MailStub) -> None:
+    mail.delay(0.2)
+    mail.fail_with(503)
+
+    started = time.monotonic()
+    response = send(mail)
+
+    assert response.status_code == 503
+    assert time.monotonic() - started >= 0.2
+    assert mail.requests[0].fault == "delay 0.2s [1/1 applied], status 503 [1/1 applied]"
+    assert mail.faults == []
+
+
+def test_fault_malformed_invalid_json(users: UserStub) -> None:
+    users.malformed()
+
+    response = resolve(users, "a@example.com")
+
+    assert response.status_code == 200
+    with pytest.raises(requests.JSONDecodeError):
+        response.json()
+
+
+def test_fault_malformed_wrong_shape(users: UserStub) -> None:
+    users.malformed("wrong_shape", status=201)
+
+    response = resolve(users, "a@example.com")
+
+    assert response.status_code == 201
+    assert "id" not in response.json()
+    assert users.users == {}
+
+
+def test_fault_drop_connection(mail: MailStub) -> None:
+    fault = mail.drop_connection()
+
+    with pytest.raises(requests.ConnectionError):
+        send(mail)
+
+    assert fault.applied == 1
+    [record] = mail.requests
+    assert record.status is None
+    assert record.fault == "drop connection [1/1 applied]"
+    assert mail.messages == []
+    assert send(mail).status_code == 202  # the next one is served
+    assert "no response (connection dropped)" in mail.format_log()
+
+
+def test_fault_drop_connection_writes_no_bytes(mail: MailStub) -> None:
+    mail.drop_connection()
+    host, port = mail.url.removeprefix("http://").split(":")
+
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Idempotency-Key: k\r\nContent-Length: 2\r\n\r\n{}"
+        )
+        received = b""
+        while chunk := sock.recv(1024):
+            received += chunk
+
+    assert received == b""
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"times": 0}, "times"), ({"status": 99}, "HTTP status"), ({"seconds": -1}, "negative")],
+)
+def test_fault_arguments_are_checked(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Fault(FaultKind.STATUS, **{"times": 1, **kwargs})
+
+
+def test_stop_returns_promptly_while_a_delayed_request_is_in_flight() -> None:
+    stub = MailStub().start()
+    fault = stub.delay(60)
+    outcome: list[BaseException | requests.Response] = []
+
+    def call() -> None:
+        try:
+            outcome.append(send(stub, timeout=30))
+        except requests.RequestException as exc:
+            outcome.append(exc)
+
+    client = threading.Thread(target=call)
+    client.start()
+    wait_until(lambda: fault.applied == 1)
+
+    started = time.monotonic()
+    stub.stop()
+    assert time.monotonic() - started < 2
+    client.join(5)
+    assert not client.is_alive()
+    assert isinstance(outcome[0], requests.ConnectionError)
+
+
+def test_reset_cuts_a_delayed_request_short(mail_server: MailStub) -> None:
+    mail_server.reset()
+    fault = mail_server.delay(60)
+    outcome: list[BaseException | requests.Response] = []
+
+    def call() -> None:
+        try:
+            outcome.append(send(mail_server, timeout=30))
+        except requests.RequestException as exc:
+            outcome.append(exc)
+
+    client = threading.Thread(target=call)
+    client.start()
+    wait_until(lambda: fault.applied == 1)
+    mail_server.reset()
+    client.join(5)
+
+    assert isinstance(outcome[0], requests.ConnectionError)
+    assert mail_server.requests == []  # the old request stays out of the new log
+    assert send(mail_server).status_code == 202
+    mail_server.reset()
+
+
+# --------------------------------------------------------------------------- errors in server threads
+
+
+def test_check_reraises_a_stub_error_in_the_test_thread() -> None:
+    with BuggyStub() as stub:
+        response = requests.get(f"{stub.url}/boom", timeout=5)
+        assert requests.get(f"{stub.url}/ok", timeout=5).status_code == 200
+
+        assert response.status_code == 500
+        [boom, ok] = stub.requests
+        assert boom.status == 500
+        assert boom.note == "stub error: RuntimeError('stub bug: boom')"
+        assert ok.status == 200
+        with pytest.raises(RuntimeError, match="stub bug: boom"):
+            stub.check()
+        stub.check()  # reported once
+
+
+def test_check_reraises_an_assertion_failed_in_stub_code() -> None:
+    with BuggyStub() as stub:
+        assert requests.get(f"{stub.url}/assert", timeout=5).status_code == 500
+        with pytest.raises(AssertionError, match="stub assertion failed"):
+            stub.check()
+        stub.check()
+
+
+def test_check_still_reports_after_stop() -> None:
+    stub = BuggyStub().start()
+    requests.get(f"{stub.url}/boom", timeout=5)
+    stub.stop()
+    with pytest.raises(RuntimeError, match="boom"):
+        stub.check()
+
+
+def test_check_passes_when_all_went_well(mail: MailStub) -> None:
+    send(mail)
+    mail.check()
+
+
+def test_importing_the_stubs_does_not_import_the_server_library() -> None:
+    code = (
+        "import sys, harness.mail_stub, harness.user_stub; "
+        "print('pytest_httpserver' in sys.modules, 'werkzeug' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert result.stdout.strip() == "False False"
