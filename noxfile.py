@@ -27,6 +27,7 @@ REPORTS = ROOT / "reports"
 GALAXY = Path(os.environ.get("GALAXY_ROOT", ROOT / "galaxy")).resolve()
 GO_MODULES = ["gateway", "authsession", "platform"]
 GOTESTSUM = "gotest.tools/gotestsum@v1.13.0"
+ACTIONLINT = "github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
 PYTHON = "3.11"
 
 
@@ -41,8 +42,14 @@ def _sync(session: nox.Session, *groups: str) -> None:
 def _pytest(session: nox.Session, name: str, *args: str) -> None:
     REPORTS.mkdir(exist_ok=True)
     session.run(
-        "python", "-m", "pytest", f"--junitxml={REPORTS / name}.xml", "-o", f"junit_suite_name={name}",
-        *args, *session.posargs,
+        "python",
+        "-m",
+        "pytest",
+        f"--junitxml={REPORTS / name}.xml",
+        "-o",
+        f"junit_suite_name={name}",
+        *args,
+        *session.posargs,
     )
 
 
@@ -50,8 +57,16 @@ def _go_test(session: nox.Session, name: str, module: str, *go_args: str) -> Non
     REPORTS.mkdir(exist_ok=True)
     with session.chdir(GALAXY / module):
         session.run(
-            "go", "run", GOTESTSUM, f"--junitfile={REPORTS / name}.xml", "--format=pkgname-and-test-fails",
-            "--", *go_args, "./...", *session.posargs, external=True,
+            "go",
+            "run",
+            GOTESTSUM,
+            f"--junitfile={REPORTS / name}.xml",
+            "--format=pkgname-and-test-fails",
+            "--",
+            *go_args,
+            "./...",
+            *session.posargs,
+            external=True,
         )
 
 
@@ -115,7 +130,7 @@ def lint(session: nox.Session) -> None:
     session.run("mypy")
     session.run("python", "scripts/check_blackbox.py")
     session.run("python", "scripts/protogen.py", "--check")
-    session.run("actionlint", ".github/workflows/ci.yml")
+    session.run("go", "run", ACTIONLINT, ".github/workflows/ci.yml", external=True)
     for module in GO_MODULES:
         with session.chdir(GALAXY / module):
             session.run("go", "vet", "./...", external=True)

@@ -60,4 +60,6 @@ class ApiError(Exception):
         spec = ERRORS.get(self.code)
         assert spec is not None, f"{self.code!r} is not a stable error code of contracts/errors.md"
         want = spec.http_status if self.transport == "http" else spec.grpc_code
-        assert self.status == want, f"{self.code} came with {self.transport} status {self.status}, the table says {want}"
+        assert self.status == want, (
+            f"{self.code} came with {self.transport} status {self.status}, the table says {want}"
+        )

@@ -29,7 +29,9 @@ class SessionRecord:
     @classmethod
     def from_hash(cls, fields: dict[str, str]) -> SessionRecord:
         if set(fields) != SESSION_FIELDS:
-            raise ValueError(f"session record fields {sorted(fields)} differ from the contract's {sorted(SESSION_FIELDS)}")
+            raise ValueError(
+                f"session record fields {sorted(fields)} differ from the contract's {sorted(SESSION_FIELDS)}"
+            )
         return cls(
             session_id=fields["session_id"],
             user_id=fields["user_id"],

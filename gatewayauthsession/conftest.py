@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from contracts.gatewayv1 import GatewayApi
+from gatewayauthsession.stack import Stack, StackSettings, Transport, start_stack
 from harness.binary import Binary, build
 from harness.pytest_plugin import attach_diagnostics, build_mode, redis_backend_kind
 from harness.redis_server import RealRedis, RedisBackend, real_redis_addr
-from gatewayauthsession.stack import Stack, StackSettings, Transport, start_stack
-
 
 TRANSPORTS: tuple[Transport, ...] = ("http", "grpc")
 

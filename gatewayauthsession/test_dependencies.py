@@ -21,7 +21,7 @@ FAULTS: dict[str, Callable[[HttpStub], object]] = {
     "connection-drop": lambda stub: stub.drop_connection(times=None),
     "slower-than-the-deadline": lambda stub: stub.delay(UPSTREAM_TIMEOUT * 4, times=None),
 }
-USER_FAULTS = {
+USER_FAULTS: dict[str, Callable[[HttpStub], object]] = {
     **FAULTS,
     "malformed-json": lambda stub: stub.malformed("invalid_json", times=None),
     "wrong-shape": lambda stub: stub.malformed("wrong_shape", times=None),

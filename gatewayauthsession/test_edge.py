@@ -1,16 +1,15 @@
 """Transport-specific edges of the gateway: bad HTTP input, its OpenAPI
-document and health endpoints, gRPC health and bad metadata."""
+document and health endpoints, gRPC health."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from contracts.errors import ERRORS
 from contracts.gatewayv1.http_client import problem_error
+from contracts.health import grpc_health
 from gatewayauthsession.stack import Stack
 
 JSON = {"Content-Type": "application/json"}
@@ -27,11 +26,18 @@ JSON = {"Content-Type": "application/json"}
         ("POST", "/v1/auth/email/start", {"json": {}}, "INVALID_ARGUMENT"),
         ("POST", "/v1/auth/email/start", {"json": {"email": "a@example.com", "admin": True}}, "INVALID_ARGUMENT"),
         ("POST", "/v1/auth/email/start", {"data": '{"email":"a@example.com"} {}', "headers": JSON}, "INVALID_ARGUMENT"),
-        ("POST", "/v1/auth/email/start", {"data": "email=a@example.com",
-                                          "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
-         "UNSUPPORTED_MEDIA_TYPE"),
-        ("POST", "/v1/auth/email/start", {"data": '{"email":"' + "a" * 70_000 + '"}', "headers": JSON},
-         "PAYLOAD_TOO_LARGE"),
+        (
+            "POST",
+            "/v1/auth/email/start",
+            {"data": "email=a@example.com", "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            "POST",
+            "/v1/auth/email/start",
+            {"data": '{"email":"' + "a" * 70_000 + '"}', "headers": JSON},
+            "PAYLOAD_TOO_LARGE",
+        ),
         ("POST", "/v1/auth/email/confirm", {"json": {"challenge_id": "x"}}, "INVALID_ARGUMENT"),
         ("POST", "/v1/auth/email/confirm", {"json": {"challenge_id": ["x"], "code": "123456"}}, "INVALID_ARGUMENT"),
         ("GET", "/v1/auth/email/start", {}, "METHOD_NOT_ALLOWED"),
@@ -41,9 +47,23 @@ JSON = {"Content-Type": "application/json"}
         ("GET", "/v1/me", {"headers": {"Authorization": "Bearer"}}, "UNAUTHENTICATED"),
     ],
     ids=[
-        "truncated-json", "json-array", "empty-body", "email-number", "email-null", "missing-email", "unknown-field",
-        "trailing-json", "form-encoded", "oversized", "missing-code", "id-array", "get-on-post", "delete-me",
-        "unknown-route", "basic-auth", "empty-bearer",
+        "truncated-json",
+        "json-array",
+        "empty-body",
+        "email-number",
+        "email-null",
+        "missing-email",
+        "unknown-field",
+        "trailing-json",
+        "form-encoded",
+        "oversized",
+        "missing-code",
+        "id-array",
+        "get-on-post",
+        "delete-me",
+        "unknown-route",
+        "basic-auth",
+        "empty-bearer",
     ],
 )
 def test_bad_http_input_gets_a_problem_with_a_stable_code(
@@ -81,14 +101,8 @@ def test_http_health_endpoints_answer(stack: Stack) -> None:
 
 @pytest.mark.parametrize("service", ["", "galaxy.gateway.v1.GatewayService"])
 def test_grpc_health_reports_serving(stack: Stack, service: str) -> None:
-    with grpc.insecure_channel(stack.gateway.address("grpc")) as channel:
-        resp = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
-    assert resp.status == health_pb2.HealthCheckResponse.SERVING
+    assert grpc_health(stack.gateway.address("grpc"), service) == "SERVING"
 
 
 def test_authsession_grpc_health_reports_serving(stack: Stack) -> None:
-    with grpc.insecure_channel(stack.authsession.address("grpc")) as channel:
-        resp = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service="galaxy.authsession.v1.AuthSessionService"), timeout=5
-        )
-    assert resp.status == health_pb2.HealthCheckResponse.SERVING
+    assert grpc_health(stack.authsession.address("grpc"), "galaxy.authsession.v1.AuthSessionService") == "SERVING"

@@ -20,7 +20,8 @@ def test_login_then_me_describes_the_session(stack: Stack, api: GatewayApi) -> N
 
     [message] = stack.mail.messages_to("ada@example.com")
     code = message.data["code"]
-    assert len(code) == 6 and code.isdigit()
+    assert len(code) == 6
+    assert code.isdigit()
     assert message.idempotency_key == challenge.challenge_id
 
     login = api.confirm_email_login(challenge.challenge_id, code)
@@ -28,7 +29,8 @@ def test_login_then_me_describes_the_session(stack: Stack, api: GatewayApi) -> N
     assert login.access_token.count(".") == 2
     assert len(login.refresh_token) >= 22  # at least 128 bits, base64url
     user = stack.users.user_by_email("ada@example.com")
-    assert user is not None and login.user_id == user.id
+    assert user is not None
+    assert login.user_id == user.id
 
     me = api.me(login.access_token)
     assert (me.user_id, me.email, me.session_id) == (login.user_id, "ada@example.com", login.session_id)
@@ -78,7 +80,15 @@ def test_an_unknown_challenge_is_rejected(stack: Stack, api: GatewayApi) -> None
 
 @pytest.mark.parametrize(
     "email",
-    ["", "not-an-email", "@example.com", "ada@", "Ada <ada@example.com>", "a" * 250 + "@example.com", "ada@exa mple.com"],
+    [
+        "",
+        "not-an-email",
+        "@example.com",
+        "ada@",
+        "Ada <ada@example.com>",
+        "a" * 250 + "@example.com",
+        "ada@exa mple.com",
+    ],
     ids=["empty", "no-at", "no-local", "no-domain", "display-name", "too-long", "space"],
 )
 def test_a_malformed_email_is_rejected(stack: Stack, api: GatewayApi, email: str) -> None:
@@ -110,7 +120,9 @@ def test_a_disabled_user_gets_no_session(stack: Stack, api: GatewayApi) -> None:
     stack.users.add_user("gus@example.com", status="disabled")
     challenge = api.start_email_login("gus@example.com")
 
-    expect_error("USER_DISABLED", api.confirm_email_login, challenge.challenge_id, stack.mail.last_code("gus@example.com"))
+    expect_error(
+        "USER_DISABLED", api.confirm_email_login, challenge.challenge_id, stack.mail.last_code("gus@example.com")
+    )
     assert session_ids(stack) == []
 
 

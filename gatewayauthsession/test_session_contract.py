@@ -38,4 +38,3 @@ def test_the_session_is_visible_through_the_public_redis_contract(stack: Stack, 
     claims = tokens.claims_of(login.access_token)
     assert (claims["sub"], claims["sid"], claims["typ"]) == (login.user_id, login.session_id, "access")
     assert claims["exp"] - claims["iat"] == 300
-

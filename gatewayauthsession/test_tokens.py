@@ -22,7 +22,9 @@ def test_a_garbage_token_is_unauthenticated(stack: Stack, api: GatewayApi, garba
     expect_error("UNAUTHENTICATED", api.me, garbage)
 
 
-@pytest.mark.parametrize(("claim", "value"), [("sub", "usr_someone_else"), ("sid", "another-session"), ("exp", 4102444800)])
+@pytest.mark.parametrize(
+    ("claim", "value"), [("sub", "usr_someone_else"), ("sid", "another-session"), ("exp", 4102444800)]
+)
 def test_a_tampered_token_is_unauthenticated(stack: Stack, api: GatewayApi, claim: str, value: object) -> None:
     login = log_in(stack, api, "ivy@example.com")
     forged = tokens.tamper_claim(login.access_token, claim, value)
@@ -57,8 +59,10 @@ def test_an_expired_token_is_unauthenticated(stack: Stack, api: GatewayApi) -> N
     assert claims["exp"] - claims["iat"] == 1
     # The gateway allows 30 s of clock leeway, so move the token's window into
     # the past instead of waiting: re-sign it with the stack's real key.
-    stale = tokens.sign(claims | {"iat": claims["iat"] - 120, "nbf": claims["nbf"] - 120, "exp": claims["exp"] - 120},
-                        stack.keys.current)
+    stale = tokens.sign(
+        claims | {"iat": claims["iat"] - 120, "nbf": claims["nbf"] - 120, "exp": claims["exp"] - 120},
+        stack.keys.current,
+    )
 
     expect_error("UNAUTHENTICATED", api.me, stale)
 

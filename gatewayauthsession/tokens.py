@@ -22,7 +22,7 @@ def _b64url(data: bytes) -> str:
 
 
 def header_of(token: str) -> dict[str, Any]:
-    header: dict[str, Any] = json.loads(_b64url_decode(token.split(".")[0]))
+    header: dict[str, Any] = json.loads(_b64url_decode(token.split(".", maxsplit=1)[0]))
     return header
 
 

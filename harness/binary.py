@@ -27,7 +27,7 @@ from typing import Literal
 
 from harness.paths import CACHE_DIR, galaxy_root
 
-__all__ = ["SERVICES", "BuildError", "BuildMode", "Binary", "build", "source_hash"]
+__all__ = ["SERVICES", "Binary", "BuildError", "BuildMode", "build", "source_hash"]
 
 BuildMode = Literal["plain", "cover", "race"]
 MODES: tuple[BuildMode, ...] = ("plain", "cover", "race")
@@ -70,7 +70,9 @@ def _workspace_files(root: Path) -> Iterator[Path]:
 def _go_env() -> tuple[str, str, str, str]:
     out = subprocess.run(
         ["go", "env", "GOVERSION", "GOOS", "GOARCH", "CGO_ENABLED"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split()
     return out[0], out[1], out[2], out[3]
 
@@ -85,7 +87,9 @@ def source_hash(root: Path, mode: BuildMode) -> str:
     return h.hexdigest()[:20]
 
 
-def build(service: str, mode: BuildMode = "plain", *, root: Path | None = None, cache_dir: Path | None = None) -> Binary:
+def build(
+    service: str, mode: BuildMode = "plain", *, root: Path | None = None, cache_dir: Path | None = None
+) -> Binary:
     """Return the binary of ``service`` for ``mode``, building it only if no
     build of the same sources exists yet."""
     if service not in SERVICES:

@@ -477,7 +477,7 @@ class HttpStub:
 
     def _serve(self, request: Request) -> Response:
         """The pytest-httpserver handler: runs in a server thread for every request."""
-        from werkzeug import Response  # noqa: PLC0415 - loaded by start() already
+        from werkzeug import Response
 
         started = time.monotonic()
         wake = self._wake
@@ -555,7 +555,7 @@ def _server_type() -> type[HTTPServer]:
     how the server thread serves. Built on first use so importing this module
     does not import pytest-httpserver.
     """
-    from pytest_httpserver import HTTPServer  # noqa: PLC0415 - see the docstring
+    from pytest_httpserver import HTTPServer
 
     class StubHTTPServer(HTTPServer):
         def thread_target(self) -> None:
@@ -574,7 +574,7 @@ def _connection_dropped_type() -> type[ConnectionAbortedError]:
     it is not collected as a handler error. Built on first use so importing
     this module does not import pytest-httpserver.
     """
-    from pytest_httpserver import Error  # noqa: PLC0415 - see the docstring
+    from pytest_httpserver import Error
 
     class StubDroppedConnection(Error, ConnectionAbortedError):
         """Raised by a stub to drop a connection on purpose."""

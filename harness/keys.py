@@ -41,7 +41,14 @@ class SigningKey:
         )
 
     def jwk(self) -> dict[str, str]:
-        return {"kty": "OKP", "crv": "Ed25519", "kid": self.kid, "x": _b64url(self.public_raw()), "alg": "EdDSA", "use": "sig"}
+        return {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "kid": self.kid,
+            "x": _b64url(self.public_raw()),
+            "alg": "EdDSA",
+            "use": "sig",
+        }
 
 
 @dataclass

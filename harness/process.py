@@ -52,7 +52,9 @@ class ProcessExitedEarly(ProcessError):
     def __init__(self, *, name: str, argv: Sequence[str], returncode: int, log_tail: str) -> None:
         super().__init__(
             f"{name} exited before it was ready: {describe_returncode(returncode)}",
-            name=name, argv=argv, log_tail=log_tail,
+            name=name,
+            argv=argv,
+            log_tail=log_tail,
         )
         self.returncode = returncode
 
@@ -148,7 +150,9 @@ class ServiceProcess:
                 if doc.get("pid") != self._proc.pid:
                     raise ProcessError(
                         f"{self.name} ready file names pid {doc.get('pid')}, not {self._proc.pid}",
-                        name=self.name, argv=self.argv, log_tail=self.log_tail(),
+                        name=self.name,
+                        argv=self.argv,
+                        log_tail=self.log_tail(),
                     )
                 self.addresses = dict(doc["addresses"])
                 return
@@ -156,7 +160,9 @@ class ServiceProcess:
                 self.dump_goroutines()
                 raise ReadinessTimeout(
                     f"{self.name} was not ready within {self.ready_timeout:.1f}s",
-                    name=self.name, argv=self.argv, log_tail=self.log_tail(),
+                    name=self.name,
+                    argv=self.argv,
+                    log_tail=self.log_tail(),
                 )
             time.sleep(pause)
             pause = min(pause * 2, 0.005)
@@ -212,7 +218,9 @@ class ServiceProcess:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def __repr__(self) -> str:

@@ -65,7 +65,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         for name, source in item.stash.get(_SOURCES, []):
             try:
                 text = source()
-            except Exception as exc:  # noqa: BLE001 - a broken source must not hide the failure
+            except Exception as exc:
                 text = f"<could not collect: {exc!r}>"
             # "Captured stderr" sections are what JUnit XML records as system-err.
             report.sections.append((f"Captured stderr {report.when}: {name}", text or "(empty)"))

@@ -44,8 +44,8 @@ class FakeRedisServer:
         self._server = TcpFakeServer(("127.0.0.1", 0))
         self._server.daemon_threads = True
         self._server.block_on_close = False
-        host, port = self._server.server_address[:2]
-        self.url = f"redis://{host}:{port}/0"
+        port: int = self._server.server_address[1]
+        self.url = f"redis://127.0.0.1:{port}/0"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"fakeredis:{port}", daemon=True
         )
@@ -68,7 +68,9 @@ class FakeRedisServer:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -101,5 +103,7 @@ class RealRedis:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

@@ -40,6 +40,7 @@ def python_files(paths: Iterable[Path]) -> Iterator[Path]:
 def violations(path: Path) -> Iterator[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in ast.walk(tree):
+        line = getattr(node, "lineno", 0)
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -47,14 +48,14 @@ def violations(path: Path) -> Iterator[str]:
             names = [node.module]
         for name in names:
             if name == "galaxy" or name.startswith("galaxy."):
-                yield f"{path}:{node.lineno}: imports {name!r}: services are reached only through binaries and contracts"
+                yield f"{path}:{line}: imports {name!r}: reach services only through binaries and contracts"
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and INTERNAL_SEGMENT.search(node.value):
-            yield f"{path}:{node.lineno}: names an internal package path {node.value!r}"
+            yield f"{path}:{line}: names an internal package path {node.value!r}"
 
 
 def main(argv: list[str]) -> int:
     targets = [Path(a) for a in argv] or [ROOT]
-    checked, found = 0, []
+    checked, found = 0, list[str]()
     for path in python_files(targets):
         if path.resolve() == Path(__file__).resolve():
             continue

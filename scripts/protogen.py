@@ -120,7 +120,8 @@ def main() -> int:
         fresh, current = generated_files(out / "tree"), generated_files(ROOT)
         if args.check:
             stale = sorted(
-                f for f in fresh | current
+                f
+                for f in fresh | current
                 if f not in fresh or f not in current or not filecmp.cmp(out / "tree" / f, ROOT / f, shallow=False)
             )
             if stale:

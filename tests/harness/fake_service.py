@@ -27,7 +27,7 @@ if mode == "crash":
 listener = socket.socket()
 listener.bind(("127.0.0.1", 0))
 listener.listen()
-addresses = {"tcp": "127.0.0.1:%d" % listener.getsockname()[1]}
+addresses = {"tcp": f"127.0.0.1:{listener.getsockname()[1]}"}
 if mode == "stubborn":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGQUIT, signal.SIG_IGN)

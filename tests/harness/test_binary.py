@@ -35,14 +35,16 @@ def test_a_build_is_reused_until_a_source_changes(workspace: Path, tmp_path: Pat
     assert run(first.path) == "v1"
 
     again = build("authsession", root=workspace, cache_dir=cache)
-    assert again.cached and again.path == first.path
+    assert again.cached
+    assert again.path == first.path
 
     (workspace / "authsession" / "cmd" / "authsession" / "main_test.go").write_text("package main\n")
     assert build("authsession", root=workspace, cache_dir=cache).cached, "a test file must not force a rebuild"
 
     (workspace / "authsession" / "cmd" / "authsession" / "main.go").write_text(MAIN % "v2")
     changed = build("authsession", root=workspace, cache_dir=cache)
-    assert not changed.cached and changed.path != first.path
+    assert not changed.cached
+    assert changed.path != first.path
     assert run(changed.path) == "v2"
 
 
@@ -64,7 +66,9 @@ def test_concurrent_callers_share_one_build(workspace: Path, tmp_path: Path) -> 
 
 
 def test_a_compile_error_is_reported_with_the_compiler_output(workspace: Path, tmp_path: Path) -> None:
-    (workspace / "authsession" / "cmd" / "authsession" / "main.go").write_text("package main\n\nfunc main() { nope() }\n")
+    (workspace / "authsession" / "cmd" / "authsession" / "main.go").write_text(
+        "package main\n\nfunc main() { nope() }\n"
+    )
     with pytest.raises(BuildError) as info:
         build("authsession", root=workspace, cache_dir=tmp_path / "cache")
     assert "undefined: nope" in str(info.value)
@@ -81,8 +85,11 @@ def test_unknown_service_and_mode_are_refused(workspace: Path) -> None:
 def test_the_cli_reports_a_missing_workspace(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "harness.binary"],
-        capture_output=True, text=True, check=False,
-        cwd=Path(__file__).resolve().parents[2], env={"GALAXY_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+        env={"GALAXY_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 1
     assert "not a galaxy Go workspace" in result.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.process import ProcessExitedEarly, ProcessError, ReadinessTimeout, ServiceProcess
+from harness.process import ProcessError, ProcessExitedEarly, ReadinessTimeout, ServiceProcess
 
 FAKE = Path(__file__).with_name("fake_service.py")
 
@@ -43,7 +43,8 @@ def test_start_reads_the_addresses_from_the_ready_file(tmp_path: Path) -> None:
         with socket.create_connection((host, int(port)), timeout=2):
             pass
         assert proc.is_running()
-        assert proc.startup_seconds is not None and proc.startup_seconds > 0
+        assert proc.startup_seconds is not None
+        assert proc.startup_seconds > 0
     assert proc.returncode == 0, "SIGTERM should end the fake service cleanly"
     assert not proc.is_running()
 
