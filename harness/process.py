@@ -6,7 +6,11 @@ ready-file handshake: the binary writes ``{"pid": ..., "addresses": {...}}``
 once it serves, and :meth:`ServiceProcess.start` polls for that file at
 millisecond granularity while watching for an early exit. :meth:`stop` is
 SIGTERM, a bounded wait, SIGQUIT (a Go goroutine dump lands in the log),
-then SIGKILL of the whole group; it is idempotent.
+then SIGKILL of the whole group; it is idempotent. Every process carries
+this run's tag (:mod:`harness.sweep`).
+
+The parent-death signal fires when the *thread* that started the process
+exits, so start services from a long-lived thread (pytest's main thread).
 """
 
 from __future__ import annotations
@@ -23,10 +27,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-__all__ = ["HARNESS_TAG_ENV", "ProcessError", "ProcessExitedEarly", "ReadinessTimeout", "ServiceProcess"]
+from harness.sweep import HARNESS_TAG_ENV, current_run_id
 
-HARNESS_TAG_ENV = "GALAXY_HARNESS_RUN"
-"""Environment variable tagging every process the harness starts (with its run id)."""
+__all__ = ["ProcessError", "ProcessExitedEarly", "ReadinessTimeout", "ServiceProcess"]
 
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -96,7 +99,7 @@ class ServiceProcess:
         self.workdir = workdir
         self.ready_file = workdir / f"{name}.ready.json"
         self.log_path = workdir / f"{name}.log"
-        self.env = {**env, ready_env: str(self.ready_file)}
+        self.env = {**env, ready_env: str(self.ready_file), HARNESS_TAG_ENV: current_run_id()}
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.addresses: dict[str, str] = {}

@@ -1,0 +1,65 @@
+"""Tag every service process with the run that started it, and sweep the
+leftovers of runs that died.
+
+A run id is ``<owner pid>-<random>``: the pid of the process that owns the
+run (the pytest controller). Services inherit the tag through their
+environment (:data:`HARNESS_TAG_ENV`). A process whose tag
+names an owner that no longer exists is a leftover; :func:`sweep` kills it
+with its process group. Parent-death signals make leftovers rare; the sweep
+is the backstop for what they cannot catch (a reparented grandchild, a
+process started from a thread that has since exited).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+
+import psutil
+
+__all__ = ["HARNESS_TAG_ENV", "current_run_id", "owner_alive", "sweep"]
+
+HARNESS_TAG_ENV = "GALAXY_HARNESS_RUN"
+"""Environment variable tagging every process the harness starts (with its run id)."""
+
+
+def current_run_id() -> str:
+    """This run's id: inherited from the environment, or made (and exported) here."""
+    run_id = os.environ.get(HARNESS_TAG_ENV)
+    if not run_id:
+        run_id = f"{os.getpid()}-{secrets.token_hex(4)}"
+        os.environ[HARNESS_TAG_ENV] = run_id
+    return run_id
+
+
+def owner_alive(run_id: str) -> bool:
+    pid_text = run_id.split("-", 1)[0]
+    if not pid_text.isdigit():
+        return False
+    try:
+        return psutil.Process(int(pid_text)).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def sweep(keep: str | None = None) -> list[int]:
+    """Kill every tagged process whose run's owner is gone (never the run
+    ``keep``); return their pids."""
+    killed = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            tag = proc.environ().get(HARNESS_TAG_ENV)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess, OSError):
+            continue
+        if not tag or tag == keep or owner_alive(tag):
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            pgid = os.getpgid(proc.pid)
+            if pgid != os.getpgrp():  # never our own group
+                os.killpg(pgid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(proc.pid, signal.SIGKILL)
+        killed.append(proc.pid)
+    return killed
