@@ -1,0 +1,135 @@
+// Command authsession serves the Auth/Session Service: email one-time-code
+// login, sessions and access tokens (see galaxy/README.md).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"galaxy/authsession/internal/auth"
+	"galaxy/authsession/internal/config"
+	"galaxy/authsession/internal/grpcapi"
+	"galaxy/authsession/internal/mailclient"
+	"galaxy/authsession/internal/redisstore"
+	"galaxy/authsession/internal/token"
+	"galaxy/authsession/internal/userclient"
+	"galaxy/platform/envconfig"
+	"galaxy/platform/lifecycle"
+	"galaxy/platform/logging"
+)
+
+const service = "authsession"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	logger, _ := logging.New(os.Stderr, service, "info") // a constant level always parses
+	ctx = logging.WithLogger(ctx, logger)
+
+	err := realMain(ctx)
+	stop()
+	var cfgErr *config.Error
+	switch {
+	case errors.As(err, &cfgErr):
+		for _, p := range cfgErr.Problems {
+			fmt.Fprintf(os.Stderr, "%s: configuration: %v\n", service, p)
+		}
+		os.Exit(2)
+	case err != nil:
+		logging.FromContext(ctx).Error("stopped", "error", err)
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context) error {
+	return run(ctx, envconfig.OS())
+}
+
+// run wires the service from the environment read through lookup and serves
+// until ctx ends.
+func run(ctx context.Context, lookup envconfig.Lookuper) error {
+	cfg, err := config.Load(lookup)
+	if err != nil {
+		return err
+	}
+	logger, err := logging.New(os.Stderr, service, cfg.LogLevel)
+	if err != nil {
+		return config.Problem("AUTHSESSION_LOG_LEVEL", cfg.LogLevel, err)
+	}
+	ctx = logging.WithLogger(ctx, logger)
+
+	key, err := token.LoadPrivateKey(cfg.SigningKeyFile)
+	if err != nil {
+		return config.Problem("AUTHSESSION_SIGNING_KEY_FILE", cfg.SigningKeyFile, err)
+	}
+	issuer, err := token.NewIssuer(key, token.IssuerOptions{
+		KeyID:    cfg.SigningKeyID,
+		Issuer:   cfg.TokenIssuer,
+		Audience: cfg.TokenAudience,
+		TTL:      cfg.AccessTokenTTL,
+	})
+	if err != nil {
+		return err
+	}
+
+	redisstore.RouteLibraryLogs(logger)
+	rdb, err := redisstore.NewClient(cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	store, err := redisstore.New(rdb, cfg.RedisKeyPrefix)
+	if err != nil {
+		return err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	if err := store.Ping(pingCtx); err != nil {
+		// Not fatal: Redis may come up later, and each call reports it.
+		logger.Warn("redis is not reachable yet", "error", err)
+	}
+	cancel()
+
+	mailer, err := mailclient.New(cfg.MailURL, cfg.UpstreamTimeout)
+	if err != nil {
+		return err
+	}
+	defer mailer.Close()
+	users, err := userclient.New(cfg.UserURL, cfg.UpstreamTimeout)
+	if err != nil {
+		return err
+	}
+	defer users.Close()
+
+	svc, err := auth.NewService(auth.Options{
+		Store:           store,
+		Mailer:          mailer,
+		Users:           users,
+		Tokens:          issuer,
+		CodeSecret:      key.Seed(),
+		CodeTTL:         cfg.CodeTTL,
+		CodeMaxAttempts: cfg.CodeMaxAttempts,
+		SessionTTL:      cfg.SessionTTL,
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := grpcapi.NewServer(svc, logger)
+	if err != nil {
+		return err
+	}
+
+	ln, err := lifecycle.Listen("grpc", cfg.GRPCAddr)
+	if err != nil {
+		return err
+	}
+	return lifecycle.Run(ctx, lifecycle.Options{
+		Service:         service,
+		ReadyFile:       cfg.ReadyFile,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger:          logger,
+	}, srv.Lifecycle("grpc", ln))
+}

@@ -1,0 +1,299 @@
+// Package authtest builds a complete login service for tests: the real
+// domain service, Redis store and HTTP clients, wired to miniredis and to
+// in-process fakes of the mail and user services.
+package authtest
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"galaxy/authsession/internal/auth"
+	"galaxy/authsession/internal/mailclient"
+	"galaxy/authsession/internal/redisstore"
+	"galaxy/authsession/internal/token"
+	"galaxy/authsession/internal/userclient"
+)
+
+// Defaults of Options, equal to the service's configuration defaults.
+const (
+	KeyID    = "test-key-1"
+	Issuer   = "galaxy-authsession"
+	Audience = "galaxy-gateway"
+	Prefix   = "galaxy:"
+)
+
+// Options tune an Env; zero fields take the service defaults.
+type Options struct {
+	CodeTTL         time.Duration
+	CodeMaxAttempts int
+	SessionTTL      time.Duration
+	AccessTokenTTL  time.Duration
+	UpstreamTimeout time.Duration
+	Now             func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.CodeTTL == 0 {
+		o.CodeTTL = 10 * time.Minute
+	}
+	if o.CodeMaxAttempts == 0 {
+		o.CodeMaxAttempts = 5
+	}
+	if o.SessionTTL == 0 {
+		o.SessionTTL = 720 * time.Hour
+	}
+	if o.AccessTokenTTL == 0 {
+		o.AccessTokenTTL = 15 * time.Minute
+	}
+	if o.UpstreamTimeout == 0 {
+		o.UpstreamTimeout = 5 * time.Second
+	}
+}
+
+// Env is a wired login service and its fakes.
+type Env struct {
+	Options   Options
+	Redis     *miniredis.Miniredis
+	Client    *redis.Client
+	Store     *redisstore.Store
+	Mail      *Mail
+	Users     *Users
+	Service   *auth.Service
+	PublicKey ed25519.PublicKey
+}
+
+// New returns an Env whose resources are released when t ends.
+func New(t testing.TB, opts Options) *Env {
+	t.Helper()
+	opts.defaults()
+	mr := miniredis.RunT(t)
+	rdb, err := redisstore.NewClient("redis://" + mr.Addr() + "/0")
+	if err != nil {
+		t.Fatalf("redis client: %v", err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	store, err := redisstore.New(rdb, Prefix)
+	if err != nil {
+		t.Fatalf("store: %v", err)
+	}
+
+	mail := NewMail(t)
+	users := NewUsers(t)
+	mc, err := mailclient.New(mail.URL, opts.UpstreamTimeout)
+	if err != nil {
+		t.Fatalf("mail client: %v", err)
+	}
+	t.Cleanup(mc.Close)
+	uc, err := userclient.New(users.URL, opts.UpstreamTimeout)
+	if err != nil {
+		t.Fatalf("user client: %v", err)
+	}
+	t.Cleanup(uc.Close)
+
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatalf("generate key: %v", err)
+	}
+	issuer, err := token.NewIssuer(priv, token.IssuerOptions{KeyID: KeyID, Issuer: Issuer, Audience: Audience, TTL: opts.AccessTokenTTL})
+	if err != nil {
+		t.Fatalf("issuer: %v", err)
+	}
+	svc, err := auth.NewService(auth.Options{
+		Store:           store,
+		Mailer:          mc,
+		Users:           uc,
+		Tokens:          issuer,
+		CodeSecret:      priv.Seed(),
+		CodeTTL:         opts.CodeTTL,
+		CodeMaxAttempts: opts.CodeMaxAttempts,
+		SessionTTL:      opts.SessionTTL,
+		Now:             opts.Now,
+	})
+	if err != nil {
+		t.Fatalf("service: %v", err)
+	}
+	return &Env{
+		Options: opts, Redis: mr, Client: rdb, Store: store,
+		Mail: mail, Users: users, Service: svc, PublicKey: pub,
+	}
+}
+
+// MailMessage is one request the fake mail service received.
+type MailMessage struct {
+	IdempotencyKey string
+	ContentType    string
+	To             string `json:"to"`
+	Template       string `json:"template"`
+	Data           struct {
+		Code      string `json:"code"`
+		ExpiresAt string `json:"expires_at"`
+	} `json:"data"`
+}
+
+// Mail is a fake mail service.
+type Mail struct {
+	URL string
+
+	mu       sync.Mutex
+	status   int
+	delay    time.Duration
+	messages []MailMessage
+}
+
+// NewMail starts a fake mail service that accepts every message (202)
+// until told otherwise; it stops when t ends.
+func NewMail(t testing.TB) *Mail {
+	m := &Mail{status: http.StatusAccepted}
+	srv := httptest.NewServer(http.HandlerFunc(m.serve))
+	t.Cleanup(srv.Close)
+	m.URL = srv.URL
+	return m
+}
+
+func (m *Mail) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.URL.Path != "/v1/messages" {
+		http.NotFound(w, r)
+		return
+	}
+	var msg MailMessage
+	if err := json.NewDecoder(r.Body).Decode(&msg); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	msg.IdempotencyKey = r.Header.Get("Idempotency-Key")
+	msg.ContentType = r.Header.Get("Content-Type")
+	m.mu.Lock()
+	m.messages = append(m.messages, msg)
+	status, delay := m.status, m.delay
+	m.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"id": "msg-%d"}`, len(m.Messages()))
+}
+
+// Fail makes the fake answer status to every following request.
+func (m *Mail) Fail(status int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.status = status
+}
+
+// Delay makes the fake wait d before answering.
+func (m *Mail) Delay(d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.delay = d
+}
+
+// Messages returns every request received so far.
+func (m *Mail) Messages() []MailMessage {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]MailMessage(nil), m.messages...)
+}
+
+// CodeFor returns the code last mailed for challengeID.
+func (m *Mail) CodeFor(t testing.TB, challengeID string) string {
+	t.Helper()
+	msgs := m.Messages()
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].IdempotencyKey == challengeID {
+			return msgs[i].Data.Code
+		}
+	}
+	t.Fatalf("no mail was sent for challenge %q (got %d messages)", challengeID, len(msgs))
+	return ""
+}
+
+// Users is a fake user service: it creates an active user on first sight.
+type Users struct {
+	URL string
+
+	mu      sync.Mutex
+	byEmail map[string]auth.User
+	status  int    // when not 0, answer this status with body
+	body    string // raw answer body when status is set
+	calls   int
+}
+
+// NewUsers starts a fake user service; it stops when t ends.
+func NewUsers(t testing.TB) *Users {
+	u := &Users{byEmail: map[string]auth.User{}}
+	srv := httptest.NewServer(http.HandlerFunc(u.serve))
+	t.Cleanup(srv.Close)
+	u.URL = srv.URL
+	return u
+}
+
+func (u *Users) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.URL.Path != "/v1/users/resolve" {
+		http.NotFound(w, r)
+		return
+	}
+	var req struct {
+		Email string `json:"email"`
+	}
+	body, _ := io.ReadAll(r.Body)
+	if err := json.Unmarshal(body, &req); err != nil || req.Email == "" {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.calls++
+	w.Header().Set("Content-Type", "application/json")
+	if u.status != 0 {
+		w.WriteHeader(u.status)
+		io.WriteString(w, u.body)
+		return
+	}
+	user, ok := u.byEmail[req.Email]
+	status := http.StatusOK
+	if !ok {
+		user = auth.User{ID: fmt.Sprintf("user-%d", len(u.byEmail)+1), Email: req.Email, Status: auth.UserActive}
+		u.byEmail[req.Email] = user
+		status = http.StatusCreated
+	}
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"id": user.ID, "email": user.Email, "status": string(user.Status)})
+}
+
+// Answer makes the fake answer status and body to every following request;
+// status 0 restores normal behaviour.
+func (u *Users) Answer(status int, body string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.status, u.body = status, body
+}
+
+// Put stores a user.
+func (u *Users) Put(user auth.User) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.byEmail[user.Email] = user
+}
+
+// Calls returns how many resolve requests were answered.
+func (u *Users) Calls() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.calls
+}

@@ -1,0 +1,144 @@
+// Package config loads the authsession configuration from the environment
+// (the AUTHSESSION_* variables of galaxy/README.md).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"galaxy/platform/envconfig"
+)
+
+// Config is the complete authsession configuration.
+type Config struct {
+	GRPCAddr        string
+	RedisURL        string
+	RedisKeyPrefix  string
+	MailURL         string
+	UserURL         string
+	UpstreamTimeout time.Duration
+	SigningKeyFile  string
+	SigningKeyID    string
+	TokenIssuer     string
+	TokenAudience   string
+	AccessTokenTTL  time.Duration
+	SessionTTL      time.Duration
+	CodeTTL         time.Duration
+	CodeMaxAttempts int
+	ReadyFile       string
+	ShutdownTimeout time.Duration
+	LogLevel        string
+}
+
+// Error lists every problem found in the configuration, one per variable.
+type Error struct {
+	Problems []error
+}
+
+func (e *Error) Error() string {
+	msgs := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		msgs[i] = p.Error()
+	}
+	return "invalid configuration: " + strings.Join(msgs, "; ")
+}
+
+// Problem reports a bad setting that can only be checked when it is used
+// (for example an unreadable key file) as a configuration error.
+func Problem(key, value string, err error) *Error {
+	return &Error{Problems: []error{fmt.Errorf("%s=%q: %w", key, value, err)}}
+}
+
+// Load reads the configuration through lookup and returns every problem at
+// once as an *Error.
+func Load(lookup envconfig.Lookuper) (Config, error) {
+	r := envconfig.New(lookup)
+	c := Config{
+		GRPCAddr:        r.String("AUTHSESSION_GRPC_ADDR", ":9090"),
+		RedisURL:        r.Required("AUTHSESSION_REDIS_URL"),
+		RedisKeyPrefix:  r.String("AUTHSESSION_REDIS_KEY_PREFIX", "galaxy:"),
+		MailURL:         r.Required("AUTHSESSION_MAIL_URL"),
+		UserURL:         r.Required("AUTHSESSION_USER_URL"),
+		UpstreamTimeout: r.Duration("AUTHSESSION_UPSTREAM_TIMEOUT", 2*time.Second),
+		SigningKeyFile:  r.Required("AUTHSESSION_SIGNING_KEY_FILE"),
+		SigningKeyID:    r.Required("AUTHSESSION_SIGNING_KEY_ID"),
+		TokenIssuer:     r.String("AUTHSESSION_TOKEN_ISSUER", "galaxy-authsession"),
+		TokenAudience:   r.String("AUTHSESSION_TOKEN_AUDIENCE", "galaxy-gateway"),
+		AccessTokenTTL:  r.Duration("AUTHSESSION_ACCESS_TOKEN_TTL", 15*time.Minute),
+		SessionTTL:      r.Duration("AUTHSESSION_SESSION_TTL", 720*time.Hour),
+		CodeTTL:         r.Duration("AUTHSESSION_CODE_TTL", 10*time.Minute),
+		CodeMaxAttempts: r.Int("AUTHSESSION_CODE_MAX_ATTEMPTS", 5, 1),
+		ReadyFile:       r.String("AUTHSESSION_READY_FILE", ""),
+		ShutdownTimeout: r.Duration("AUTHSESSION_SHUTDOWN_TIMEOUT", 10*time.Second),
+		LogLevel:        r.String("AUTHSESSION_LOG_LEVEL", "info"),
+	}
+
+	var problems []error
+	if err := r.Err(); err != nil {
+		problems = append(problems, unjoin(err)...)
+	}
+	check := func(key, value string, err error) {
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s=%q: %w", key, value, err))
+		}
+	}
+	if c.RedisURL != "" {
+		_, err := redis.ParseURL(c.RedisURL)
+		check("AUTHSESSION_REDIS_URL", redact(c.RedisURL), err)
+	}
+	if c.MailURL != "" {
+		check("AUTHSESSION_MAIL_URL", c.MailURL, checkBaseURL(c.MailURL))
+	}
+	if c.UserURL != "" {
+		check("AUTHSESSION_USER_URL", c.UserURL, checkBaseURL(c.UserURL))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		check("AUTHSESSION_LOG_LEVEL", c.LogLevel, errors.New("must be one of debug, info, warn, error"))
+	}
+	if len(problems) > 0 {
+		return c, &Error{Problems: problems}
+	}
+	return c, nil
+}
+
+// checkBaseURL accepts an absolute http or https URL without query or fragment.
+func checkBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return errors.New("scheme must be http or https")
+	}
+	if u.Host == "" {
+		return errors.New("host is missing")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("must not have a query or fragment")
+	}
+	return nil
+}
+
+// redact hides a password in a URL so it never reaches the output.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// unjoin splits an errors.Join result back into its parts.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}

@@ -1,0 +1,200 @@
+package config_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"galaxy/authsession/internal/config"
+	"galaxy/platform/envconfig"
+)
+
+// required holds a valid value for every required variable.
+func required() map[string]string {
+	return map[string]string{
+		"AUTHSESSION_REDIS_URL":        "redis://127.0.0.1:6379/0",
+		"AUTHSESSION_MAIL_URL":         "http://127.0.0.1:8025",
+		"AUTHSESSION_USER_URL":         "http://127.0.0.1:8026/base",
+		"AUTHSESSION_SIGNING_KEY_FILE": "/keys/signing.pem",
+		"AUTHSESSION_SIGNING_KEY_ID":   "key-1",
+	}
+}
+
+func with(m map[string]string, kv ...string) map[string]string {
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	got, err := config.Load(envconfig.Map(required()))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := config.Config{
+		GRPCAddr:        ":9090",
+		RedisURL:        "redis://127.0.0.1:6379/0",
+		RedisKeyPrefix:  "galaxy:",
+		MailURL:         "http://127.0.0.1:8025",
+		UserURL:         "http://127.0.0.1:8026/base",
+		UpstreamTimeout: 2 * time.Second,
+		SigningKeyFile:  "/keys/signing.pem",
+		SigningKeyID:    "key-1",
+		TokenIssuer:     "galaxy-authsession",
+		TokenAudience:   "galaxy-gateway",
+		AccessTokenTTL:  15 * time.Minute,
+		SessionTTL:      720 * time.Hour,
+		CodeTTL:         10 * time.Minute,
+		CodeMaxAttempts: 5,
+		ShutdownTimeout: 10 * time.Second,
+		LogLevel:        "info",
+	}
+	if got != want {
+		t.Errorf("Load() =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestLoadEverySetting(t *testing.T) {
+	t.Parallel()
+	env := with(required(),
+		"AUTHSESSION_GRPC_ADDR", "127.0.0.1:0",
+		"AUTHSESSION_REDIS_KEY_PREFIX", "test:",
+		"AUTHSESSION_UPSTREAM_TIMEOUT", "250ms",
+		"AUTHSESSION_TOKEN_ISSUER", "iss",
+		"AUTHSESSION_TOKEN_AUDIENCE", "aud",
+		"AUTHSESSION_ACCESS_TOKEN_TTL", "1m",
+		"AUTHSESSION_SESSION_TTL", "2h",
+		"AUTHSESSION_CODE_TTL", "30s",
+		"AUTHSESSION_CODE_MAX_ATTEMPTS", "1",
+		"AUTHSESSION_READY_FILE", "/tmp/ready.json",
+		"AUTHSESSION_SHUTDOWN_TIMEOUT", "3s",
+		"AUTHSESSION_LOG_LEVEL", "debug",
+	)
+	got, err := config.Load(envconfig.Map(env))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"GRPCAddr", got.GRPCAddr, "127.0.0.1:0"},
+		{"RedisKeyPrefix", got.RedisKeyPrefix, "test:"},
+		{"UpstreamTimeout", got.UpstreamTimeout, 250 * time.Millisecond},
+		{"TokenIssuer", got.TokenIssuer, "iss"},
+		{"TokenAudience", got.TokenAudience, "aud"},
+		{"AccessTokenTTL", got.AccessTokenTTL, time.Minute},
+		{"SessionTTL", got.SessionTTL, 2 * time.Hour},
+		{"CodeTTL", got.CodeTTL, 30 * time.Second},
+		{"CodeMaxAttempts", got.CodeMaxAttempts, 1},
+		{"ReadyFile", got.ReadyFile, "/tmp/ready.json"},
+		{"ShutdownTimeout", got.ShutdownTimeout, 3 * time.Second},
+		{"LogLevel", got.LogLevel, "debug"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		env  map[string]string
+		want []string // one problem per entry, each naming its variable
+	}{
+		{
+			name: "nothing set",
+			env:  map[string]string{},
+			want: []string{
+				"AUTHSESSION_REDIS_URL is required",
+				"AUTHSESSION_MAIL_URL is required",
+				"AUTHSESSION_USER_URL is required",
+				"AUTHSESSION_SIGNING_KEY_FILE is required",
+				"AUTHSESSION_SIGNING_KEY_ID is required",
+			},
+		},
+		{
+			name: "blank required value",
+			env:  with(required(), "AUTHSESSION_SIGNING_KEY_ID", "  "),
+			want: []string{"AUTHSESSION_SIGNING_KEY_ID is required"},
+		},
+		{
+			name: "bad durations",
+			env: with(required(),
+				"AUTHSESSION_CODE_TTL", "ten minutes",
+				"AUTHSESSION_SESSION_TTL", "-1h",
+				"AUTHSESSION_SHUTDOWN_TIMEOUT", "0s",
+			),
+			want: []string{"AUTHSESSION_SESSION_TTL", "AUTHSESSION_CODE_TTL", "AUTHSESSION_SHUTDOWN_TIMEOUT"},
+		},
+		{
+			name: "bad attempts",
+			env:  with(required(), "AUTHSESSION_CODE_MAX_ATTEMPTS", "0"),
+			want: []string{"AUTHSESSION_CODE_MAX_ATTEMPTS"},
+		},
+		{
+			name: "not a number",
+			env:  with(required(), "AUTHSESSION_CODE_MAX_ATTEMPTS", "five"),
+			want: []string{"AUTHSESSION_CODE_MAX_ATTEMPTS"},
+		},
+		{
+			name: "bad URLs",
+			env: with(required(),
+				"AUTHSESSION_REDIS_URL", "http://127.0.0.1:6379",
+				"AUTHSESSION_MAIL_URL", "127.0.0.1:8025",
+				"AUTHSESSION_USER_URL", "ftp://users",
+			),
+			want: []string{"AUTHSESSION_REDIS_URL", "AUTHSESSION_MAIL_URL", "AUTHSESSION_USER_URL"},
+		},
+		{
+			name: "bad log level",
+			env:  with(required(), "AUTHSESSION_LOG_LEVEL", "verbose"),
+			want: []string{"AUTHSESSION_LOG_LEVEL"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(envconfig.Map(tc.env))
+			var cfgErr *config.Error
+			if !errors.As(err, &cfgErr) {
+				t.Fatalf("Load() error = %v, want a *config.Error", err)
+			}
+			if len(cfgErr.Problems) != len(tc.want) {
+				t.Fatalf("problems = %q, want %d: %q", cfgErr.Problems, len(tc.want), tc.want)
+			}
+			for i, want := range tc.want {
+				if got := cfgErr.Problems[i].Error(); !strings.Contains(got, want) {
+					t.Errorf("problem %d = %q, want it to mention %q", i, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadNeverPrintsARedisPassword(t *testing.T) {
+	t.Parallel()
+	env := with(required(), "AUTHSESSION_REDIS_URL", "redis://user:s3cret@127.0.0.1:6379/notadb")
+	_, err := config.Load(envconfig.Map(env))
+	if err == nil {
+		t.Fatal("Load accepted a bad database number")
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error %q shows the password", err)
+	}
+}
+
+func TestProblem(t *testing.T) {
+	t.Parallel()
+	err := config.Problem("AUTHSESSION_SIGNING_KEY_FILE", "/nope.pem", errors.New("no such file"))
+	want := `AUTHSESSION_SIGNING_KEY_FILE="/nope.pem": no such file`
+	if len(err.Problems) != 1 || err.Problems[0].Error() != want {
+		t.Errorf("Problem() = %q, want one problem %q", err.Problems, want)
+	}
+}

@@ -1,0 +1,184 @@
+// Package grpcapi serves galaxy.authsession.v1.AuthSessionService and
+// grpc.health.v1 over gRPC. Every error leaves as a status carrying
+// google.rpc.ErrorInfo (domain "authsession.galaxy").
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"galaxy/authsession/api/authsessionv1"
+	"galaxy/authsession/internal/auth"
+	"galaxy/platform/apierror"
+	"galaxy/platform/lifecycle"
+)
+
+// Domain is the ErrorInfo domain of every error.
+const Domain = "authsession.galaxy"
+
+// MaxRecvMsgSize bounds a request message.
+const MaxRecvMsgSize = 64 << 10
+
+// Service is the login service the API exposes.
+type Service interface {
+	StartEmailLogin(ctx context.Context, email, clientID string) (auth.StartResult, error)
+	ConfirmEmailLogin(ctx context.Context, challengeID, code, clientID string) (auth.ConfirmResult, error)
+}
+
+// Server is the gRPC server of authsession.
+type Server struct {
+	grpc   *grpc.Server
+	health *health.Server
+}
+
+// NewServer returns a server exposing svc, logging one line per call to logger.
+func NewServer(svc Service, logger *slog.Logger) (*Server, error) {
+	if svc == nil {
+		return nil, errors.New("grpcapi: a service is required")
+	}
+	if logger == nil {
+		return nil, errors.New("grpcapi: a logger is required")
+	}
+	gs := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(unaryInterceptor(logger)),
+		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: 15 * time.Minute,
+			Time:              2 * time.Minute,
+			Timeout:           20 * time.Second,
+		}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             10 * time.Second,
+			PermitWithoutStream: true,
+		}),
+	)
+	authsessionv1.RegisterAuthSessionServiceServer(gs, &handler{svc: svc})
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(authsessionv1.AuthSessionService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(gs, hs)
+	return &Server{grpc: gs, health: hs}, nil
+}
+
+// Lifecycle returns the server as a lifecycle.Server on ln; its shutdown
+// first reports NOT_SERVING to health checkers, then drains.
+func (s *Server) Lifecycle(name string, ln net.Listener) lifecycle.Server {
+	return &drainingServer{Server: lifecycle.GRPC(name, ln, s.grpc), health: s.health}
+}
+
+type drainingServer struct {
+	lifecycle.Server
+	health *health.Server
+}
+
+func (d *drainingServer) Shutdown(ctx context.Context) error {
+	d.health.Shutdown()
+	return d.Server.Shutdown(ctx)
+}
+
+// handler implements authsessionv1.AuthSessionServiceServer. It returns
+// domain errors; the interceptor turns them into statuses.
+type handler struct {
+	authsessionv1.UnimplementedAuthSessionServiceServer
+	svc Service
+}
+
+func (h *handler) StartEmailLogin(ctx context.Context, req *authsessionv1.StartEmailLoginRequest) (*authsessionv1.StartEmailLoginResponse, error) {
+	res, err := h.svc.StartEmailLogin(ctx, req.GetEmail(), req.GetClientId())
+	if err != nil {
+		return nil, err
+	}
+	return &authsessionv1.StartEmailLoginResponse{
+		ChallengeId: res.ChallengeID,
+		ExpiresAt:   timestamppb.New(res.ExpiresAt),
+	}, nil
+}
+
+func (h *handler) ConfirmEmailLogin(ctx context.Context, req *authsessionv1.ConfirmEmailLoginRequest) (*authsessionv1.ConfirmEmailLoginResponse, error) {
+	res, err := h.svc.ConfirmEmailLogin(ctx, req.GetChallengeId(), req.GetCode(), req.GetClientId())
+	if err != nil {
+		return nil, err
+	}
+	return &authsessionv1.ConfirmEmailLoginResponse{
+		Session: &authsessionv1.Session{
+			SessionId: res.Session.ID,
+			UserId:    res.Session.UserID,
+			Email:     res.Session.Email,
+			CreatedAt: timestamppb.New(res.Session.CreatedAt),
+			ExpiresAt: timestamppb.New(res.Session.ExpiresAt),
+		},
+		Tokens: &authsessionv1.TokenPair{
+			AccessToken:           res.Tokens.AccessToken,
+			AccessTokenExpiresAt:  timestamppb.New(res.Tokens.AccessTokenExpiresAt),
+			RefreshToken:          res.Tokens.RefreshToken,
+			RefreshTokenExpiresAt: timestamppb.New(res.Tokens.RefreshTokenExpiresAt),
+		},
+	}, nil
+}
+
+// unaryInterceptor recovers panics, turns errors into statuses with
+// ErrorInfo and logs one line per call: method, code, reason and duration.
+// It never logs messages, so no code or token reaches the log.
+func unaryInterceptor(logger *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (resp any, err error) {
+		start := time.Now()
+		defer func() {
+			if p := recover(); p != nil {
+				logger.ErrorContext(ctx, "panic in grpc handler", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
+				resp, err = nil, errors.New("panic")
+			}
+			st, e := classify(err)
+			attrs := []any{
+				"method", info.FullMethod,
+				"code", st.Code().String(),
+				"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
+			}
+			level := slog.LevelInfo
+			if e != nil {
+				attrs = append(attrs, "reason", string(e.Code))
+				switch e.Code {
+				case apierror.Internal:
+					level = slog.LevelError
+					attrs = append(attrs, "error", e.Error())
+				case apierror.DependencyUnavailable:
+					level = slog.LevelWarn
+					attrs = append(attrs, "error", e.Error())
+				}
+			}
+			if err != nil {
+				resp, err = nil, st.Err()
+			}
+			logger.Log(ctx, level, "grpc call", attrs...)
+		}()
+		return next(ctx, req)
+	}
+}
+
+// classify renders err as a status. Domain errors get their code and
+// ErrorInfo and are returned too; statuses made by gRPC itself pass
+// through; anything else is INTERNAL.
+func classify(err error) (*status.Status, *apierror.Error) {
+	if err == nil {
+		return status.New(codes.OK, ""), nil
+	}
+	var e *apierror.Error
+	if !errors.As(err, &e) {
+		if st, ok := status.FromError(err); ok {
+			return st, nil
+		}
+		e = apierror.As(err)
+	}
+	return apierror.GRPCStatus(e, Domain), e
+}

@@ -1,0 +1,277 @@
+// Package redisstore keeps authsession's challenges and sessions in Redis
+// (contracts/redis.md), using only plain commands and WATCH/MULTI/EXEC
+// transactions (no scripts).
+//
+// Keys, under the configured prefix {p}:
+//
+//	{p}challenge:{challenge_id}   hash, private: email, code_hash, attempts, created_at, client_id
+//	{p}session:{session_id}       hash, public: session_id, user_id, email, status, created_at, expires_at
+//	{p}refresh:{sha256_hex}       string, private: the session id of a refresh token
+//	{p}user-sessions:{user_id}    set, private: the session ids of a user
+//
+// Every key expires with what it describes.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"galaxy/authsession/internal/auth"
+	"galaxy/platform/apierror"
+)
+
+// maxTxRetries bounds the optimistic transactions retried after a
+// concurrent write to a watched key.
+const maxTxRetries = 16
+
+// SessionActive is the status of a live session.
+const SessionActive = "active"
+
+// NewClient returns a go-redis client for a redis:// or rediss:// URL. It
+// speaks RESP2 unless the URL asks for another protocol, sends no CLIENT
+// SETINFO and no maintenance-notification handshake, so it works against
+// any Redis-compatible server. Timeouts and retries are kept short so a
+// failing Redis is reported well within a caller's deadline; the URL's own
+// settings (dial_timeout, read_timeout, max_retries, ...) win.
+func NewClient(rawURL string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	if opts.Protocol == 0 {
+		opts.Protocol = 2
+	}
+	opts.DisableIdentity = true
+	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	opts.ContextTimeoutEnabled = true
+	setDefault(&opts.DialTimeout, time.Second)
+	setDefault(&opts.ReadTimeout, time.Second)
+	setDefault(&opts.WriteTimeout, time.Second)
+	setDefault(&opts.PoolTimeout, 2*time.Second)
+	setDefault(&opts.DialerRetryTimeout, 50*time.Millisecond)
+	setDefault(&opts.MaxRetries, 1)
+	setDefault(&opts.DialerRetries, 2)
+	return redis.NewClient(opts), nil
+}
+
+func setDefault[T comparable](field *T, value T) {
+	var zero T
+	if *field == zero {
+		*field = value
+	}
+}
+
+// RouteLibraryLogs sends go-redis's own log lines (a process-wide setting of
+// the library) to logger, so every line on stderr stays JSON.
+func RouteLibraryLogs(logger *slog.Logger) {
+	redis.SetLogger(libraryLogger{logger})
+}
+
+type libraryLogger struct{ l *slog.Logger }
+
+func (g libraryLogger) Printf(ctx context.Context, format string, v ...any) {
+	g.l.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
+}
+
+// Store implements auth.Store.
+type Store struct {
+	rdb    redis.UniversalClient
+	prefix string
+}
+
+var _ auth.Store = (*Store)(nil)
+
+// New returns a Store using rdb, with every key under prefix.
+func New(rdb redis.UniversalClient, prefix string) (*Store, error) {
+	if rdb == nil {
+		return nil, errors.New("redisstore: a redis client is required")
+	}
+	return &Store{rdb: rdb, prefix: prefix}, nil
+}
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// ChallengeKey returns the key of a challenge.
+func (s *Store) ChallengeKey(id string) string { return s.prefix + "challenge:" + id }
+
+// SessionKey returns the key of a session.
+func (s *Store) SessionKey(id string) string { return s.prefix + "session:" + id }
+
+// RefreshKey returns the key of a refresh token hash.
+func (s *Store) RefreshKey(hash string) string { return s.prefix + "refresh:" + hash }
+
+// UserSessionsKey returns the key of a user's session set.
+func (s *Store) UserSessionsKey(userID string) string { return s.prefix + "user-sessions:" + userID }
+
+// Challenge fields.
+const (
+	fieldEmail     = "email"
+	fieldCodeHash  = "code_hash"
+	fieldAttempts  = "attempts"
+	fieldCreatedAt = "created_at"
+	fieldClientID  = "client_id"
+)
+
+// CreateChallenge implements auth.Store.
+func (s *Store) CreateChallenge(ctx context.Context, c auth.Challenge, expiresAt time.Time) error {
+	key := s.ChallengeKey(c.ID)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key,
+			fieldEmail, c.Email,
+			fieldCodeHash, c.CodeHash,
+			fieldAttempts, c.Attempts,
+			fieldCreatedAt, c.CreatedAt.Unix(),
+			fieldClientID, c.ClientID,
+		)
+		p.PExpireAt(ctx, key, expiresAt)
+		return nil
+	})
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// Challenge implements auth.Store.
+func (s *Store) Challenge(ctx context.Context, id string) (auth.Challenge, error) {
+	m, err := s.rdb.HGetAll(ctx, s.ChallengeKey(id)).Result()
+	if err != nil {
+		return auth.Challenge{}, unavailable(err)
+	}
+	if len(m) == 0 {
+		return auth.Challenge{}, auth.ErrChallengeNotFound
+	}
+	attempts, err1 := strconv.Atoi(m[fieldAttempts])
+	created, err2 := strconv.ParseInt(m[fieldCreatedAt], 10, 64)
+	if err := errors.Join(err1, err2); err != nil || m[fieldCodeHash] == "" || m[fieldEmail] == "" {
+		return auth.Challenge{}, apierror.As(fmt.Errorf("redisstore: malformed challenge record %s: %v", id, err))
+	}
+	return auth.Challenge{
+		ID:        id,
+		Email:     m[fieldEmail],
+		CodeHash:  m[fieldCodeHash],
+		Attempts:  attempts,
+		ClientID:  m[fieldClientID],
+		CreatedAt: time.Unix(created, 0),
+	}, nil
+}
+
+// DeleteChallenge implements auth.Store.
+func (s *Store) DeleteChallenge(ctx context.Context, id string) error {
+	if err := s.rdb.Del(ctx, s.ChallengeKey(id)).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// RecordWrongCode implements auth.Store.
+func (s *Store) RecordWrongCode(ctx context.Context, id string, maxAttempts int) (bool, error) {
+	key := s.ChallengeKey(id)
+	var burned bool
+	err := s.watch(ctx, key, func(tx *redis.Tx) error {
+		v, err := tx.HGet(ctx, key, fieldAttempts).Result()
+		if errors.Is(err, redis.Nil) {
+			return auth.ErrChallengeNotFound
+		}
+		if err != nil {
+			return err
+		}
+		attempts, err := strconv.Atoi(v)
+		if err != nil {
+			return apierror.As(fmt.Errorf("redisstore: malformed attempts of challenge %s: %w", id, err))
+		}
+		burned = attempts+1 >= maxAttempts
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			if burned {
+				p.Del(ctx, key)
+			} else {
+				p.HIncrBy(ctx, key, fieldAttempts, 1)
+			}
+			return nil
+		})
+		return err
+	})
+	return burned, err
+}
+
+// ConsumeChallenge implements auth.Store.
+func (s *Store) ConsumeChallenge(ctx context.Context, id string) error {
+	return s.consume(ctx, id, func(redis.Pipeliner) {})
+}
+
+// ConsumeChallengeForSession implements auth.Store.
+func (s *Store) ConsumeChallengeForSession(ctx context.Context, id string, ns auth.NewSession) error {
+	sess := ns.Session
+	sessionKey := s.SessionKey(sess.ID)
+	refreshKey := s.RefreshKey(ns.RefreshTokenHash)
+	userKey := s.UserSessionsKey(sess.UserID)
+	return s.consume(ctx, id, func(p redis.Pipeliner) {
+		p.HSet(ctx, sessionKey,
+			"session_id", sess.ID,
+			"user_id", sess.UserID,
+			"email", sess.Email,
+			"status", SessionActive,
+			"created_at", sess.CreatedAt.Unix(),
+			"expires_at", sess.ExpiresAt.Unix(),
+		)
+		p.ExpireAt(ctx, sessionKey, sess.ExpiresAt)
+		p.Set(ctx, refreshKey, sess.ID, 0)
+		p.ExpireAt(ctx, refreshKey, sess.ExpiresAt)
+		p.SAdd(ctx, userKey, sess.ID)
+		// The newest session always ends last: the set lives as long as it.
+		p.ExpireAt(ctx, userKey, sess.ExpiresAt)
+	})
+}
+
+// consume deletes challenge id and queues writes in the same transaction,
+// provided the challenge still exists when the transaction commits.
+func (s *Store) consume(ctx context.Context, id string, writes func(redis.Pipeliner)) error {
+	key := s.ChallengeKey(id)
+	return s.watch(ctx, key, func(tx *redis.Tx) error {
+		n, err := tx.Exists(ctx, key).Result()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return auth.ErrChallengeNotFound
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Del(ctx, key)
+			writes(p)
+			return nil
+		})
+		return err
+	})
+}
+
+// watch runs fn in a WATCH on key and retries it when a concurrent write to
+// key aborted its transaction. Redis failures become DEPENDENCY_UNAVAILABLE.
+func (s *Store) watch(ctx context.Context, key string, fn func(*redis.Tx) error) error {
+	for range maxTxRetries {
+		err := s.rdb.Watch(ctx, fn, key)
+		if errors.Is(err, redis.TxFailedErr) {
+			continue
+		}
+		var ae *apierror.Error
+		if err == nil || errors.As(err, &ae) {
+			return err
+		}
+		return unavailable(err)
+	}
+	return unavailable(fmt.Errorf("transaction on %s aborted %d times by concurrent writes", key, maxTxRetries))
+}
+
+func unavailable(err error) error { return apierror.Dependency("redis", err) }

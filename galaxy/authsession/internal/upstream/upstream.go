@@ -1,0 +1,124 @@
+// Package upstream is the HTTP JSON plumbing shared by the mail and user
+// service clients: one deadline per call, no redirects, bounded bodies, and
+// every failure reported as DEPENDENCY_UNAVAILABLE for the named dependency.
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"galaxy/platform/apierror"
+)
+
+// MaxResponseBytes bounds the response body read from a dependency.
+const MaxResponseBytes = 64 << 10
+
+// Client calls one dependency.
+type Client struct {
+	name    string
+	base    *url.URL
+	timeout time.Duration
+	hc      *http.Client
+}
+
+// New returns a client of dependency name (for example "mail") at baseURL,
+// an absolute http(s) URL; each call is bounded by timeout.
+func New(name, baseURL string, timeout time.Duration) (*Client, error) {
+	base, err := url.Parse(baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("%s client: base URL: %w", name, err)
+	}
+	if (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("%s client: base URL %q is not an absolute http(s) URL", name, baseURL)
+	}
+	if timeout <= 0 {
+		return nil, fmt.Errorf("%s client: timeout must be positive", name)
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 16
+	return &Client{
+		name:    name,
+		base:    base,
+		timeout: timeout,
+		hc: &http.Client{
+			Transport: transport,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse // a redirect is not an answer
+			},
+		},
+	}, nil
+}
+
+// Close releases idle connections.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }
+
+// Response is a dependency's answer.
+type Response struct {
+	Status    int
+	Body      []byte // at most MaxResponseBytes
+	Truncated bool   // the body was longer than MaxResponseBytes
+}
+
+// Fail reports a failure of the dependency.
+func (c *Client) Fail(format string, args ...any) error {
+	return apierror.Dependency(c.name, fmt.Errorf(format, args...))
+}
+
+// PostJSON sends body as JSON to path (relative to the base URL) with the
+// extra header, and returns the answer, whatever its status. A transport
+// failure or a timeout is a dependency failure.
+func (c *Client) PostJSON(ctx context.Context, path string, header http.Header, body any) (Response, error) {
+	payload, err := json.Marshal(body)
+	if err != nil {
+		return Response{}, fmt.Errorf("%s client: encode request: %w", c.name, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	target := c.base.JoinPath(path)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.String(), bytes.NewReader(payload))
+	if err != nil {
+		return Response{}, c.Fail("build request: %w", err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return Response{}, c.Fail("POST %s: %w", target.Path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	if err != nil {
+		return Response{}, c.Fail("POST %s: read answer: %w", target.Path, err)
+	}
+	r := Response{Status: resp.StatusCode, Body: data}
+	if len(data) > MaxResponseBytes {
+		r.Body, r.Truncated = data[:MaxResponseBytes], true
+	}
+	return r, nil
+}
+
+// Decode decodes exactly one JSON value from data into v: wrong types and
+// trailing data are errors. Unknown fields are ignored, so a dependency may
+// add fields to its answers without breaking this service.
+func Decode(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}

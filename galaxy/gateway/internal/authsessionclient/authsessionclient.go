@@ -1,0 +1,128 @@
+// Package authsessionclient calls the Auth/Session Service over gRPC. Every
+// call has its own deadline; authsession's stable error codes come back
+// unchanged and a slow or unreachable authsession is DEPENDENCY_UNAVAILABLE
+// (authsession).
+package authsessionclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"galaxy/authsession/api/authsessionv1"
+	"galaxy/gateway/internal/gateway"
+	"galaxy/platform/apierror"
+)
+
+// dependency names authsession in DEPENDENCY_UNAVAILABLE errors.
+const dependency = "authsession"
+
+// Client is a connection to authsession.
+type Client struct {
+	conn    *grpc.ClientConn
+	api     authsessionv1.AuthSessionServiceClient
+	health  healthpb.HealthClient
+	timeout time.Duration
+}
+
+// New returns a Client for the authsession at addr ("host:port"). It does not
+// connect: the connection is made, and remade, as calls need it.
+func New(addr string, timeout time.Duration, opts ...grpc.DialOption) (*Client, error) {
+	if addr == "" {
+		return nil, errors.New("authsessionclient: empty address")
+	}
+	if timeout <= 0 {
+		return nil, errors.New("authsessionclient: timeout must be positive")
+	}
+	opts = append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// Reconnect quickly once authsession is back: gRPC's default backoff
+		// grows to two minutes, far too long for a service next door.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: timeout,
+		}),
+	}, opts...)
+	conn, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("authsessionclient: %w", err)
+	}
+	return &Client{
+		conn:    conn,
+		api:     authsessionv1.NewAuthSessionServiceClient(conn),
+		health:  healthpb.NewHealthClient(conn),
+		timeout: timeout,
+	}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// StartEmailLogin starts an email login for email on behalf of clientID.
+func (c *Client) StartEmailLogin(ctx context.Context, email, clientID string) (gateway.Challenge, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.api.StartEmailLogin(ctx, &authsessionv1.StartEmailLoginRequest{Email: email, ClientId: clientID})
+	if err != nil {
+		return gateway.Challenge{}, apierror.FromGRPC(err, dependency)
+	}
+	if resp.GetChallengeId() == "" || !validTime(resp.GetExpiresAt()) {
+		return gateway.Challenge{}, invalidResponse("StartEmailLogin")
+	}
+	return gateway.Challenge{ID: resp.GetChallengeId(), ExpiresAt: resp.GetExpiresAt().AsTime()}, nil
+}
+
+// ConfirmEmailLogin exchanges challengeID and code for a session.
+func (c *Client) ConfirmEmailLogin(ctx context.Context, challengeID, code, clientID string) (gateway.Login, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.api.ConfirmEmailLogin(ctx, &authsessionv1.ConfirmEmailLoginRequest{
+		ChallengeId: challengeID, Code: code, ClientId: clientID,
+	})
+	if err != nil {
+		return gateway.Login{}, apierror.FromGRPC(err, dependency)
+	}
+	s, t := resp.GetSession(), resp.GetTokens()
+	if s.GetSessionId() == "" || s.GetUserId() == "" || t.GetAccessToken() == "" || t.GetRefreshToken() == "" ||
+		!validTime(t.GetAccessTokenExpiresAt()) || !validTime(t.GetRefreshTokenExpiresAt()) {
+		return gateway.Login{}, invalidResponse("ConfirmEmailLogin")
+	}
+	return gateway.Login{
+		AccessToken:           t.GetAccessToken(),
+		AccessTokenExpiresAt:  t.GetAccessTokenExpiresAt().AsTime(),
+		RefreshToken:          t.GetRefreshToken(),
+		RefreshTokenExpiresAt: t.GetRefreshTokenExpiresAt().AsTime(),
+		SessionID:             s.GetSessionId(),
+		UserID:                s.GetUserId(),
+	}, nil
+}
+
+// Check asks authsession's grpc.health.v1 service whether the server is
+// serving.
+func (c *Client) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.health.Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return apierror.Dependency(dependency, err)
+	}
+	if st := resp.GetStatus(); st != healthpb.HealthCheckResponse_SERVING {
+		return apierror.Dependency(dependency, fmt.Errorf("health status %s", st))
+	}
+	return nil
+}
+
+func validTime(ts *timestamppb.Timestamp) bool { return ts != nil && ts.IsValid() }
+
+// invalidResponse reports an answer that breaks the authsession contract: the
+// dependency failed, though it did answer.
+func invalidResponse(method string) error {
+	return apierror.Dependency(dependency, fmt.Errorf("%s: incomplete response", method))
+}

@@ -1,0 +1,89 @@
+// Package config loads the gateway's settings from the environment
+// (galaxy/README.md, section "gateway").
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"galaxy/gateway/internal/redisstore"
+	"galaxy/platform/envconfig"
+)
+
+// Config is every setting of the gateway.
+type Config struct {
+	HTTPAddr           string        // GATEWAY_HTTP_ADDR
+	GRPCAddr           string        // GATEWAY_GRPC_ADDR
+	AuthsessionAddr    string        // GATEWAY_AUTHSESSION_ADDR
+	AuthsessionTimeout time.Duration // GATEWAY_AUTHSESSION_TIMEOUT
+	RedisURL           string        // GATEWAY_REDIS_URL
+	RedisKeyPrefix     string        // GATEWAY_REDIS_KEY_PREFIX
+	RedisTimeout       time.Duration // GATEWAY_REDIS_TIMEOUT
+	JWKSFile           string        // GATEWAY_JWKS_FILE
+	TokenIssuer        string        // GATEWAY_TOKEN_ISSUER
+	TokenAudience      string        // GATEWAY_TOKEN_AUDIENCE
+	ReadyFile          string        // GATEWAY_READY_FILE
+	ShutdownTimeout    time.Duration // GATEWAY_SHUTDOWN_TIMEOUT
+	LogLevel           string        // GATEWAY_LOG_LEVEL
+}
+
+// Load reads the configuration through lookup. The error, if any, joins one
+// error per bad or missing setting.
+func Load(lookup envconfig.Lookuper) (Config, error) {
+	r := envconfig.New(lookup)
+	c := Config{
+		HTTPAddr:           r.String("GATEWAY_HTTP_ADDR", ":8080"),
+		GRPCAddr:           r.String("GATEWAY_GRPC_ADDR", ":9080"),
+		AuthsessionAddr:    r.Required("GATEWAY_AUTHSESSION_ADDR"),
+		AuthsessionTimeout: r.Duration("GATEWAY_AUTHSESSION_TIMEOUT", 3*time.Second),
+		RedisURL:           r.Required("GATEWAY_REDIS_URL"),
+		RedisKeyPrefix:     r.String("GATEWAY_REDIS_KEY_PREFIX", "galaxy:"),
+		RedisTimeout:       r.Duration("GATEWAY_REDIS_TIMEOUT", time.Second),
+		JWKSFile:           r.Required("GATEWAY_JWKS_FILE"),
+		TokenIssuer:        r.String("GATEWAY_TOKEN_ISSUER", "galaxy-authsession"),
+		TokenAudience:      r.String("GATEWAY_TOKEN_AUDIENCE", "galaxy-gateway"),
+		ReadyFile:          r.String("GATEWAY_READY_FILE", ""),
+		ShutdownTimeout:    r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", 10*time.Second),
+		LogLevel:           r.String("GATEWAY_LOG_LEVEL", "info"),
+	}
+	errs := []error{r.Err()}
+	errs = append(errs,
+		checkHostPort("GATEWAY_HTTP_ADDR", c.HTTPAddr, false),
+		checkHostPort("GATEWAY_GRPC_ADDR", c.GRPCAddr, false),
+	)
+	if c.AuthsessionAddr != "" {
+		errs = append(errs, checkHostPort("GATEWAY_AUTHSESSION_ADDR", c.AuthsessionAddr, true))
+	}
+	if c.RedisURL != "" {
+		if _, err := redisstore.Options(c.RedisURL, c.RedisTimeout); err != nil {
+			// The URL may hold a password: name the variable, not its value.
+			errs = append(errs, fmt.Errorf("GATEWAY_REDIS_URL: not a Redis URL (redis://host:port/db)"))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("GATEWAY_LOG_LEVEL=%q: must be debug, info, warn or error", c.LogLevel))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// checkHostPort accepts "host:port"; the host may be empty (all interfaces)
+// unless needHost.
+func checkHostPort(key, v string, needHost bool) error {
+	host, port, err := net.SplitHostPort(v)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s=%q: want host:port: %w", key, v, err)
+	case port == "":
+		return fmt.Errorf("%s=%q: missing port", key, v)
+	case needHost && host == "":
+		return fmt.Errorf("%s=%q: missing host", key, v)
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"galaxy/gateway/internal/config"
+	"galaxy/platform/envconfig"
+)
+
+// required holds the settings without defaults.
+var required = map[string]string{
+	"GATEWAY_AUTHSESSION_ADDR": "127.0.0.1:9090",
+	"GATEWAY_REDIS_URL":        "redis://127.0.0.1:6379/0",
+	"GATEWAY_JWKS_FILE":        "/etc/galaxy/jwks.json",
+}
+
+func env(overrides map[string]string) envconfig.Lookuper {
+	m := map[string]string{}
+	for k, v := range required {
+		m[k] = v
+	}
+	for k, v := range overrides {
+		if v == "<unset>" {
+			delete(m, k)
+			continue
+		}
+		m[k] = v
+	}
+	return envconfig.Map(m)
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	got, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatalf("Load() error = %v", err)
+	}
+	want := config.Config{
+		HTTPAddr: ":8080", GRPCAddr: ":9080",
+		AuthsessionAddr: "127.0.0.1:9090", AuthsessionTimeout: 3 * time.Second,
+		RedisURL: "redis://127.0.0.1:6379/0", RedisKeyPrefix: "galaxy:", RedisTimeout: time.Second,
+		JWKSFile: "/etc/galaxy/jwks.json", TokenIssuer: "galaxy-authsession", TokenAudience: "galaxy-gateway",
+		ShutdownTimeout: 10 * time.Second, LogLevel: "info",
+	}
+	if got != want {
+		t.Errorf("Load() = %+v, want %+v", got, want)
+	}
+}
+
+func TestEverySetting(t *testing.T) {
+	t.Parallel()
+	got, err := config.Load(env(map[string]string{
+		"GATEWAY_HTTP_ADDR":           "127.0.0.1:0",
+		"GATEWAY_GRPC_ADDR":           "[::1]:0",
+		"GATEWAY_AUTHSESSION_TIMEOUT": "250ms",
+		"GATEWAY_REDIS_KEY_PREFIX":    "test:",
+		"GATEWAY_REDIS_TIMEOUT":       "2s",
+		"GATEWAY_TOKEN_ISSUER":        "iss",
+		"GATEWAY_TOKEN_AUDIENCE":      "aud",
+		"GATEWAY_READY_FILE":          "/tmp/ready.json",
+		"GATEWAY_SHUTDOWN_TIMEOUT":    "1m",
+		"GATEWAY_LOG_LEVEL":           "debug",
+	}))
+	if err != nil {
+		t.Fatalf("Load() error = %v", err)
+	}
+	want := config.Config{
+		HTTPAddr: "127.0.0.1:0", GRPCAddr: "[::1]:0",
+		AuthsessionAddr: "127.0.0.1:9090", AuthsessionTimeout: 250 * time.Millisecond,
+		RedisURL: "redis://127.0.0.1:6379/0", RedisKeyPrefix: "test:", RedisTimeout: 2 * time.Second,
+		JWKSFile: "/etc/galaxy/jwks.json", TokenIssuer: "iss", TokenAudience: "aud",
+		ReadyFile: "/tmp/ready.json", ShutdownTimeout: time.Minute, LogLevel: "debug",
+	}
+	if got != want {
+		t.Errorf("Load() = %+v, want %+v", got, want)
+	}
+}
+
+func TestProblems(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		env       map[string]string
+		want      []string // each must appear in the error
+		problems  int      // one line per problem
+		forbidden string   // must not appear in the error
+	}{
+		{"required settings missing", map[string]string{
+			"GATEWAY_AUTHSESSION_ADDR": "<unset>", "GATEWAY_REDIS_URL": "<unset>", "GATEWAY_JWKS_FILE": "",
+		}, []string{"GATEWAY_AUTHSESSION_ADDR is required", "GATEWAY_REDIS_URL is required", "GATEWAY_JWKS_FILE is required"}, 3, ""},
+		{"bad durations", map[string]string{
+			"GATEWAY_AUTHSESSION_TIMEOUT": "soon", "GATEWAY_REDIS_TIMEOUT": "-1s", "GATEWAY_SHUTDOWN_TIMEOUT": "0s",
+		}, []string{"GATEWAY_AUTHSESSION_TIMEOUT", "GATEWAY_REDIS_TIMEOUT", "GATEWAY_SHUTDOWN_TIMEOUT"}, 3, ""},
+		{"bad log level", map[string]string{"GATEWAY_LOG_LEVEL": "verbose"}, []string{"GATEWAY_LOG_LEVEL"}, 1, ""},
+		{"bad listen address", map[string]string{"GATEWAY_HTTP_ADDR": "8080", "GATEWAY_GRPC_ADDR": "localhost"}, []string{"GATEWAY_HTTP_ADDR", "GATEWAY_GRPC_ADDR"}, 2, ""},
+		{"authsession address without host", map[string]string{"GATEWAY_AUTHSESSION_ADDR": ":9090"}, []string{"GATEWAY_AUTHSESSION_ADDR", "missing host"}, 1, ""},
+		{"not a redis URL, password kept secret", map[string]string{"GATEWAY_REDIS_URL": "http://user:hunter2@localhost:6379"}, []string{"GATEWAY_REDIS_URL"}, 1, "hunter2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(env(tt.env))
+			if err == nil {
+				t.Fatalf("Load() error = nil, want problems %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Load() error = %q, want it to mention %q", err, w)
+				}
+			}
+			if tt.forbidden != "" && strings.Contains(err.Error(), tt.forbidden) {
+				t.Errorf("Load() error = %q leaks %q", err, tt.forbidden)
+			}
+			if lines := strings.Count(err.Error(), "\n") + 1; lines != tt.problems {
+				t.Errorf("Load() error has %d lines, want one per problem (%d):\n%s", lines, tt.problems, err)
+			}
+		})
+	}
+}

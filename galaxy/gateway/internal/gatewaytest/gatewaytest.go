@@ -1,0 +1,381 @@
+// Package gatewaytest holds the test fixtures of the gateway's packages: key
+// sets and signed tokens, a fake authsession served on loopback, session
+// records in an in-memory Redis, and a whole domain service wired to them.
+package gatewaytest
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/golang-jwt/jwt/v5"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"galaxy/authsession/api/authsessionv1"
+	"galaxy/gateway/internal/authsessionclient"
+	"galaxy/gateway/internal/gateway"
+	"galaxy/gateway/internal/redisstore"
+	"galaxy/gateway/internal/tokenverify"
+	"galaxy/platform/apierror"
+)
+
+// Token defaults, matching the services' defaults.
+const (
+	Issuer   = "galaxy-authsession"
+	Audience = "galaxy-gateway"
+	Prefix   = "galaxy:"
+)
+
+// Key is an Ed25519 signing key and its kid.
+type Key struct {
+	ID      string
+	Private ed25519.PrivateKey
+	Public  ed25519.PublicKey
+}
+
+// NewKey generates a key named kid.
+func NewKey(tb testing.TB, kid string) Key {
+	tb.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		tb.Fatalf("generate key: %v", err)
+	}
+	return Key{ID: kid, Private: priv, Public: pub}
+}
+
+// JWK is the public JSON Web Key of k.
+func (k Key) JWK() map[string]string {
+	return map[string]string{
+		"kty": "OKP", "crv": "Ed25519", "kid": k.ID, "alg": "EdDSA", "use": "sig",
+		"x": base64.RawURLEncoding.EncodeToString(k.Public),
+	}
+}
+
+// JWKS is the public key set of keys.
+func JWKS(tb testing.TB, keys ...Key) []byte {
+	tb.Helper()
+	set := struct {
+		Keys []map[string]string `json:"keys"`
+	}{Keys: []map[string]string{}}
+	for _, k := range keys {
+		set.Keys = append(set.Keys, k.JWK())
+	}
+	data, err := json.Marshal(set)
+	if err != nil {
+		tb.Fatalf("encode jwks: %v", err)
+	}
+	return data
+}
+
+// WriteFile writes data to a new file in a test directory and returns its path.
+func WriteFile(tb testing.TB, name string, data []byte) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		tb.Fatalf("write %s: %v", name, err)
+	}
+	return path
+}
+
+// KeySet parses the key set of keys.
+func KeySet(tb testing.TB, keys ...Key) *tokenverify.KeySet {
+	tb.Helper()
+	ks, err := tokenverify.ParseJWKS(JWKS(tb, keys...))
+	if err != nil {
+		tb.Fatalf("parse jwks: %v", err)
+	}
+	return ks
+}
+
+// Claims are an access token's claims; Map renders them for signing.
+type Claims struct {
+	Issuer, Audience, Subject, SessionID, Type, ID string
+	IssuedAt, NotBefore, ExpiresAt                 time.Time
+}
+
+// AccessClaims returns valid claims for user and session, issued at now and
+// valid for 15 minutes.
+func AccessClaims(user, session string, now time.Time) Claims {
+	return Claims{
+		Issuer: Issuer, Audience: Audience, Subject: user, SessionID: session, Type: "access", ID: "jti-1",
+		IssuedAt: now, NotBefore: now, ExpiresAt: now.Add(15 * time.Minute),
+	}
+}
+
+// Map renders c as JWT claims, leaving out empty values.
+func (c Claims) Map() jwt.MapClaims {
+	m := jwt.MapClaims{}
+	set := func(k, v string) {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	set("iss", c.Issuer)
+	set("aud", c.Audience)
+	set("sub", c.Subject)
+	set("sid", c.SessionID)
+	set("typ", c.Type)
+	set("jti", c.ID)
+	for k, t := range map[string]time.Time{"iat": c.IssuedAt, "nbf": c.NotBefore, "exp": c.ExpiresAt} {
+		if !t.IsZero() {
+			m[k] = t.Unix()
+		}
+	}
+	return m
+}
+
+// Sign returns c signed by k as authsession would sign it.
+func (k Key) Sign(tb testing.TB, c Claims) string {
+	tb.Helper()
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c.Map())
+	t.Header["kid"] = k.ID
+	s, err := t.SignedString(k.Private)
+	if err != nil {
+		tb.Fatalf("sign token: %v", err)
+	}
+	return s
+}
+
+// Redis starts an in-memory Redis, closed with the test.
+func Redis(tb testing.TB) *miniredis.Miniredis {
+	tb.Helper()
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		tb.Fatalf("start miniredis: %v", err)
+	}
+	tb.Cleanup(mr.Close)
+	return mr
+}
+
+// PutSession stores s as authsession would (contracts/redis.md).
+func PutSession(tb testing.TB, mr *miniredis.Miniredis, s gateway.Session) {
+	tb.Helper()
+	key := redisstore.SessionKey(Prefix, s.ID)
+	mr.HSet(key,
+		"session_id", s.ID, "user_id", s.UserID, "email", s.Email, "status", s.Status,
+		"created_at", strconv.FormatInt(s.CreatedAt.Unix(), 10),
+		"expires_at", strconv.FormatInt(s.ExpiresAt.Unix(), 10))
+}
+
+// ActiveSession is a live session of user, expiring in a day.
+func ActiveSession(id, user string) gateway.Session {
+	now := time.Now()
+	return gateway.Session{
+		ID: id, UserID: user, Email: user + "@example.com", Status: gateway.StatusActive,
+		CreatedAt: now.Add(-time.Minute), ExpiresAt: now.Add(24 * time.Hour),
+	}
+}
+
+// StartFunc answers StartEmailLogin.
+type StartFunc func(context.Context, *authsessionv1.StartEmailLoginRequest) (*authsessionv1.StartEmailLoginResponse, error)
+
+// ConfirmFunc answers ConfirmEmailLogin.
+type ConfirmFunc func(context.Context, *authsessionv1.ConfirmEmailLoginRequest) (*authsessionv1.ConfirmEmailLoginResponse, error)
+
+// AuthSession is a fake Auth/Session Service. By default its calls succeed;
+// OnStart and OnConfirm replace its answers. It records the last client_id.
+type AuthSession struct {
+	authsessionv1.UnimplementedAuthSessionServiceServer
+
+	// Health is its grpc.health.v1 service, SERVING by default.
+	Health *health.Server
+
+	mu       sync.Mutex
+	start    StartFunc
+	confirm  ConfirmFunc
+	clientID string
+}
+
+// Times of the fake's default answers.
+var (
+	ChallengeExpiry = time.Date(2030, 1, 1, 0, 10, 0, 0, time.UTC)
+	AccessExpiry    = time.Date(2030, 1, 1, 0, 15, 0, 0, time.UTC)
+	RefreshExpiry   = time.Date(2030, 1, 31, 0, 0, 0, 0, time.UTC)
+)
+
+// NewAuthSession returns a fake whose calls succeed.
+func NewAuthSession() *AuthSession {
+	f := &AuthSession{Health: health.NewServer()}
+	f.start = func(context.Context, *authsessionv1.StartEmailLoginRequest) (*authsessionv1.StartEmailLoginResponse, error) {
+		return &authsessionv1.StartEmailLoginResponse{ChallengeId: "ch-1", ExpiresAt: timestamppb.New(ChallengeExpiry)}, nil
+	}
+	f.confirm = func(context.Context, *authsessionv1.ConfirmEmailLoginRequest) (*authsessionv1.ConfirmEmailLoginResponse, error) {
+		return &authsessionv1.ConfirmEmailLoginResponse{
+			Session: &authsessionv1.Session{SessionId: "sess-1", UserId: "user-1", Email: "user-1@example.com"},
+			Tokens: &authsessionv1.TokenPair{
+				AccessToken: "access-token", AccessTokenExpiresAt: timestamppb.New(AccessExpiry),
+				RefreshToken: "refresh-token", RefreshTokenExpiresAt: timestamppb.New(RefreshExpiry),
+			},
+		}, nil
+	}
+	return f
+}
+
+// StartEmailLogin implements authsessionv1.AuthSessionServiceServer.
+func (f *AuthSession) StartEmailLogin(ctx context.Context, req *authsessionv1.StartEmailLoginRequest) (*authsessionv1.StartEmailLoginResponse, error) {
+	f.mu.Lock()
+	f.clientID = req.GetClientId()
+	start := f.start
+	f.mu.Unlock()
+	return start(ctx, req)
+}
+
+// ConfirmEmailLogin implements authsessionv1.AuthSessionServiceServer.
+func (f *AuthSession) ConfirmEmailLogin(ctx context.Context, req *authsessionv1.ConfirmEmailLoginRequest) (*authsessionv1.ConfirmEmailLoginResponse, error) {
+	f.mu.Lock()
+	f.clientID = req.GetClientId()
+	confirm := f.confirm
+	f.mu.Unlock()
+	return confirm(ctx, req)
+}
+
+// OnStart makes fn answer StartEmailLogin.
+func (f *AuthSession) OnStart(fn StartFunc) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.start = fn
+}
+
+// OnConfirm makes fn answer ConfirmEmailLogin.
+func (f *AuthSession) OnConfirm(fn ConfirmFunc) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.confirm = fn
+}
+
+// FailWith makes both calls fail with err.
+func (f *AuthSession) FailWith(err error) {
+	f.OnStart(func(context.Context, *authsessionv1.StartEmailLoginRequest) (*authsessionv1.StartEmailLoginResponse, error) {
+		return nil, err
+	})
+	f.OnConfirm(func(context.Context, *authsessionv1.ConfirmEmailLoginRequest) (*authsessionv1.ConfirmEmailLoginResponse, error) {
+		return nil, err
+	})
+}
+
+// ClientID is the client_id of the last call.
+func (f *AuthSession) ClientID() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.clientID
+}
+
+// Serve serves f on a loopback port until the test ends and returns its address.
+func (f *AuthSession) Serve(tb testing.TB) string {
+	tb.Helper()
+	return f.ServeAt(tb, "127.0.0.1:0")
+}
+
+// ServeAt serves f on addr until the test ends and returns its address.
+func (f *AuthSession) ServeAt(tb testing.TB, addr string) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	srv := grpc.NewServer()
+	authsessionv1.RegisterAuthSessionServiceServer(srv, f)
+	healthpb.RegisterHealthServer(srv, f.Health)
+	go srv.Serve(ln)
+	tb.Cleanup(srv.Stop)
+	return ln.Addr().String()
+}
+
+// Fail returns an error as authsession reports one: a status with
+// ErrorInfo (domain authsession.galaxy, reason code).
+func Fail(code apierror.Code, message string, metadata map[string]string) error {
+	return apierror.GRPCStatus(&apierror.Error{Code: code, Message: message, Metadata: metadata}, "authsession.galaxy").Err()
+}
+
+// DeadAddr returns a loopback address nothing listens on.
+func DeadAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// Timeouts of the Stack's adapters.
+const (
+	AuthTimeout  = 2 * time.Second
+	RedisTimeout = 500 * time.Millisecond
+)
+
+// Stack is a domain service wired to a real verifier, a Redis store over an
+// in-memory Redis and a client of a fake authsession.
+type Stack struct {
+	Key     Key
+	Redis   *miniredis.Miniredis
+	Auth    *AuthSession
+	Service *gateway.Service
+}
+
+// StackOption customises a Stack.
+type StackOption func(*stackConfig)
+
+type stackConfig struct {
+	authAddr  string
+	redisAddr string
+}
+
+// WithAuthAddr points the stack's authsession client at addr instead of the fake.
+func WithAuthAddr(addr string) StackOption { return func(c *stackConfig) { c.authAddr = addr } }
+
+// WithRedisAddr points the stack's Redis store at addr instead of miniredis.
+func WithRedisAddr(addr string) StackOption { return func(c *stackConfig) { c.redisAddr = addr } }
+
+// NewStack builds a Stack. The fake authsession may be configured until the
+// first call.
+func NewStack(tb testing.TB, opts ...StackOption) *Stack {
+	tb.Helper()
+	s := &Stack{Key: NewKey(tb, "key-1"), Redis: Redis(tb), Auth: NewAuthSession()}
+	cfg := stackConfig{authAddr: s.Auth.Serve(tb), redisAddr: s.Redis.Addr()}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	verifier, err := tokenverify.NewVerifier(KeySet(tb, s.Key), Issuer, Audience)
+	if err != nil {
+		tb.Fatalf("verifier: %v", err)
+	}
+	store, err := redisstore.New(redisstore.Config{URL: "redis://" + cfg.redisAddr + "/0", KeyPrefix: Prefix, Timeout: RedisTimeout})
+	if err != nil {
+		tb.Fatalf("redis store: %v", err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	client, err := authsessionclient.New(cfg.authAddr, AuthTimeout)
+	if err != nil {
+		tb.Fatalf("authsession client: %v", err)
+	}
+	tb.Cleanup(func() { client.Close() })
+	s.Service, err = gateway.NewService(verifier, store, client)
+	if err != nil {
+		tb.Fatalf("service: %v", err)
+	}
+	return s
+}
+
+// Login stores a live session for user and returns a valid token for it.
+func (s *Stack) Login(tb testing.TB, sessionID, user string) string {
+	tb.Helper()
+	PutSession(tb, s.Redis, ActiveSession(sessionID, user))
+	return s.Key.Sign(tb, AccessClaims(user, sessionID, time.Now()))
+}
+
+var _ authsessionv1.AuthSessionServiceServer = (*AuthSession)(nil)

@@ -1,0 +1,195 @@
+// Package grpcapi serves the gateway's public gRPC API
+// (galaxy.gateway.v1.GatewayService) and grpc.health.v1. Errors are statuses
+// carrying a google.rpc.ErrorInfo with domain "gateway.galaxy" and the stable
+// code as reason (contracts/errors.md).
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"galaxy/gateway/api/gatewayv1"
+	"galaxy/gateway/internal/gateway"
+	"galaxy/platform/apierror"
+	"galaxy/platform/lifecycle"
+)
+
+const (
+	// Domain is the ErrorInfo domain of the gateway's errors.
+	Domain = "gateway.galaxy"
+	// MaxRecvMsgSize bounds every request message.
+	MaxRecvMsgSize = 64 << 10
+)
+
+// API implements gatewayv1.GatewayServiceServer over the domain service.
+type API struct {
+	gatewayv1.UnimplementedGatewayServiceServer
+	svc *gateway.Service
+}
+
+// Server is the gateway's gRPC server with its health service.
+type Server struct {
+	*grpc.Server
+	health *health.Server
+}
+
+// NewServer returns a gRPC server exposing svc and grpc.health.v1 (SERVING for
+// "" and the gateway service), with request logging, panic recovery and a
+// 64 KiB message limit.
+func NewServer(svc *gateway.Service, logger *slog.Logger, opts ...grpc.ServerOption) (*Server, error) {
+	if svc == nil {
+		return nil, errors.New("grpcapi: nil service")
+	}
+	if logger == nil {
+		return nil, errors.New("grpcapi: nil logger")
+	}
+	opts = append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.ChainUnaryInterceptor(logCalls(logger), recoverPanics(logger)),
+	}, opts...)
+	srv := grpc.NewServer(opts...)
+	gatewayv1.RegisterGatewayServiceServer(srv, &API{svc: svc})
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(gatewayv1.GatewayService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(srv, hs)
+	return &Server{Server: srv, health: hs}, nil
+}
+
+// Lifecycle returns s as a lifecycle server on ln. Its shutdown first reports
+// NOT_SERVING on the health service, then drains.
+func (s *Server) Lifecycle(name string, ln net.Listener) lifecycle.Server {
+	return &draining{Server: lifecycle.GRPC(name, ln, s.Server), health: s.health}
+}
+
+type draining struct {
+	lifecycle.Server
+	health *health.Server
+}
+
+func (d *draining) Shutdown(ctx context.Context) error {
+	d.health.Shutdown()
+	return d.Server.Shutdown(ctx)
+}
+
+// StartEmailLogin implements gatewayv1.GatewayServiceServer.
+func (a *API) StartEmailLogin(ctx context.Context, req *gatewayv1.StartEmailLoginRequest) (*gatewayv1.StartEmailLoginResponse, error) {
+	c, err := a.svc.StartEmailLogin(ctx, req.GetEmail(), clientID(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &gatewayv1.StartEmailLoginResponse{ChallengeId: c.ID, ExpiresAt: timestamp(c.ExpiresAt)}, nil
+}
+
+// ConfirmEmailLogin implements gatewayv1.GatewayServiceServer.
+func (a *API) ConfirmEmailLogin(ctx context.Context, req *gatewayv1.ConfirmEmailLoginRequest) (*gatewayv1.ConfirmEmailLoginResponse, error) {
+	l, err := a.svc.ConfirmEmailLogin(ctx, req.GetChallengeId(), req.GetCode(), clientID(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &gatewayv1.ConfirmEmailLoginResponse{
+		AccessToken:           l.AccessToken,
+		TokenType:             gateway.TokenType,
+		AccessTokenExpiresAt:  timestamp(l.AccessTokenExpiresAt),
+		RefreshToken:          l.RefreshToken,
+		RefreshTokenExpiresAt: timestamp(l.RefreshTokenExpiresAt),
+		SessionId:             l.SessionID,
+		UserId:                l.UserID,
+	}, nil
+}
+
+// GetMe implements gatewayv1.GatewayServiceServer.
+func (a *API) GetMe(ctx context.Context, _ *gatewayv1.GetMeRequest) (*gatewayv1.GetMeResponse, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	token, err := gateway.BearerToken(md.Get("authorization"))
+	if err != nil {
+		return nil, err
+	}
+	s, err := a.svc.Me(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	return &gatewayv1.GetMeResponse{
+		UserId: s.UserID, Email: s.Email, SessionId: s.ID, SessionExpiresAt: timestamp(s.ExpiresAt),
+	}, nil
+}
+
+func timestamp(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
+
+// clientID identifies the caller to authsession: the host of its address.
+func clientID(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return ""
+	}
+	addr := p.Addr.String()
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
+}
+
+// logCalls logs one line per call (method, code, duration) and turns every
+// error into the status of its stable code. Failures that are not the
+// caller's fault are logged with their cause, which never reaches the caller.
+func logCalls(logger *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		start := time.Now()
+		resp, err := handler(ctx, req)
+		attrs := []slog.Attr{slog.String("method", info.FullMethod)}
+		code := codes.OK
+		if err != nil {
+			if _, isStatus := status.FromError(err); isStatus && !isDomainError(err) {
+				code = status.Code(err) // already a status, e.g. from the health service
+			} else {
+				st := apierror.GRPCStatus(err, Domain)
+				e := apierror.As(err)
+				code = st.Code()
+				attrs = append(attrs, slog.String("error_code", string(e.Code)))
+				if code == codes.Internal || code == codes.Unavailable {
+					attrs = append(attrs, slog.String("error", err.Error()))
+				}
+				err = st.Err()
+			}
+		}
+		attrs = append(attrs, slog.String("code", code.String()),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
+		logger.LogAttrs(ctx, slog.LevelInfo, "grpc call", attrs...)
+		return resp, err
+	}
+}
+
+func isDomainError(err error) bool {
+	var e *apierror.Error
+	return errors.As(err, &e)
+}
+
+// recoverPanics turns a panicking handler into an INTERNAL error and logs it.
+func recoverPanics(logger *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				logger.LogAttrs(ctx, slog.LevelError, "panic serving call",
+					slog.String("method", info.FullMethod),
+					slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
+				resp, err = nil, apierror.New(apierror.Internal, "internal error")
+			}
+		}()
+		return handler(ctx, req)
+	}
+}

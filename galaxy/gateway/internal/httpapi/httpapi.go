@@ -1,0 +1,261 @@
+// Package httpapi serves the gateway's public HTTP JSON API (/v1/...), its
+// health and readiness probes and its OpenAPI document. Every error is an
+// application/problem+json document with a stable code (contracts/errors.md).
+package httpapi
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"galaxy/gateway/internal/gateway"
+	"galaxy/platform/apierror"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI returns the OpenAPI 3.1 document served at /openapi.json.
+func OpenAPI() []byte { return append([]byte(nil), openAPI...) }
+
+// Handler is the gateway's HTTP API.
+type Handler struct {
+	svc    *gateway.Service
+	logger *slog.Logger
+	mux    *http.ServeMux
+	now    func() time.Time
+}
+
+// Option customises a Handler.
+type Option func(*Handler)
+
+// WithClock sets the clock expires_in is computed against (tests).
+func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
+
+// New returns the API handler, wrapped in its middleware (panic recovery,
+// access log, security headers and problem documents for unknown routes).
+func New(svc *gateway.Service, logger *slog.Logger, opts ...Option) (http.Handler, error) {
+	if svc == nil {
+		return nil, errors.New("httpapi: nil service")
+	}
+	if logger == nil {
+		return nil, errors.New("httpapi: nil logger")
+	}
+	h := &Handler{svc: svc, logger: logger, mux: http.NewServeMux(), now: time.Now}
+	for _, opt := range opts {
+		opt(h)
+	}
+	for pattern, fn := range h.routes() {
+		h.mux.HandleFunc(pattern, fn)
+	}
+	return h.middleware(http.HandlerFunc(h.route)), nil
+}
+
+// Routes lists the patterns the API serves ("METHOD /path").
+func Routes() []string {
+	var h Handler
+	var out []string
+	for pattern := range h.routes() {
+		out = append(out, pattern)
+	}
+	return out
+}
+
+func (h *Handler) routes() map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"POST /v1/auth/email/start":   h.startEmailLogin,
+		"POST /v1/auth/email/confirm": h.confirmEmailLogin,
+		"GET /v1/me":                  h.me,
+		"GET /healthz":                h.healthz,
+		"GET /readyz":                 h.readyz,
+		"GET /openapi.json":           h.openAPI,
+	}
+}
+
+// route serves r through the mux, turning the mux's own plain-text 404 and 405
+// answers into problem documents.
+func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
+	fallback, pattern := h.mux.Handler(r)
+	if pattern != "" {
+		h.mux.ServeHTTP(w, r)
+		return
+	}
+	probe := &headerProbe{header: http.Header{}}
+	fallback.ServeHTTP(probe, r)
+	switch probe.status {
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		h.fail(w, r, apierror.New(apierror.MethodNotAllowed, "method %s is not allowed here", r.Method))
+	case http.StatusNotFound:
+		h.fail(w, r, apierror.New(apierror.NotFound, "no such route"))
+	default: // a redirect to the canonical path
+		h.mux.ServeHTTP(w, r)
+	}
+}
+
+// headerProbe records what a fallback handler answers and drops its body.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header { return p.header }
+func (p *headerProbe) WriteHeader(code int) {
+	if p.status == 0 {
+		p.status = code
+	}
+}
+func (p *headerProbe) Write(b []byte) (int, error) {
+	p.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
+
+type startRequest struct {
+	Email string `json:"email"`
+}
+
+type startResponse struct {
+	ChallengeID string `json:"challenge_id"`
+	ExpiresAt   string `json:"expires_at"`
+}
+
+func (h *Handler) startEmailLogin(w http.ResponseWriter, r *http.Request) {
+	var req startRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	c, err := h.svc.StartEmailLogin(r.Context(), req.Email, clientID(r))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, startResponse{ChallengeID: c.ID, ExpiresAt: timestamp(c.ExpiresAt)})
+}
+
+type confirmRequest struct {
+	ChallengeID string `json:"challenge_id"`
+	Code        string `json:"code"`
+}
+
+type confirmResponse struct {
+	AccessToken           string `json:"access_token"`
+	TokenType             string `json:"token_type"`
+	ExpiresIn             int64  `json:"expires_in"`
+	AccessTokenExpiresAt  string `json:"access_token_expires_at"`
+	RefreshToken          string `json:"refresh_token"`
+	RefreshTokenExpiresAt string `json:"refresh_token_expires_at"`
+	SessionID             string `json:"session_id"`
+	UserID                string `json:"user_id"`
+}
+
+func (h *Handler) confirmEmailLogin(w http.ResponseWriter, r *http.Request) {
+	var req confirmRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	l, err := h.svc.ConfirmEmailLogin(r.Context(), req.ChallengeID, req.Code, clientID(r))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, confirmResponse{
+		AccessToken:           l.AccessToken,
+		TokenType:             gateway.TokenType,
+		ExpiresIn:             max(0, l.AccessTokenExpiresAt.Unix()-h.now().Unix()),
+		AccessTokenExpiresAt:  timestamp(l.AccessTokenExpiresAt),
+		RefreshToken:          l.RefreshToken,
+		RefreshTokenExpiresAt: timestamp(l.RefreshTokenExpiresAt),
+		SessionID:             l.SessionID,
+		UserID:                l.UserID,
+	})
+}
+
+type meResponse struct {
+	UserID           string `json:"user_id"`
+	Email            string `json:"email"`
+	SessionID        string `json:"session_id"`
+	SessionExpiresAt string `json:"session_expires_at"`
+}
+
+func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
+	token, err := gateway.BearerToken(r.Header.Values("Authorization"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	s, err := h.svc.Me(r.Context(), token)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, meResponse{
+		UserID: s.UserID, Email: s.Email, SessionID: s.ID, SessionExpiresAt: timestamp(s.ExpiresAt),
+	})
+}
+
+type statusResponse struct {
+	Status string `json:"status"`
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, statusResponse{Status: "ok"})
+}
+
+func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := h.svc.Ready(r.Context()); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, statusResponse{Status: "ok"})
+}
+
+func (h *Handler) openAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(openAPI)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(openAPI)
+}
+
+// fail writes err as a problem document. Failures that are not the caller's
+// fault are logged with their cause, which never reaches the caller.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	e := apierror.As(err)
+	if status := apierror.HTTPStatus(e.Code); status >= http.StatusInternalServerError {
+		h.logger.LogAttrs(r.Context(), slog.LevelWarn, "request failed",
+			slog.String("method", r.Method), slog.String("path", logPath(r)),
+			slog.String("code", string(e.Code)), slog.String("error", err.Error()))
+	}
+	apierror.WriteHTTP(w, err)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil { // the response types always encode
+		apierror.WriteHTTP(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// timestamp renders t as RFC 3339 in UTC, to the second.
+func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// clientID identifies the caller to authsession: its IP address. The gateway
+// is the edge, so forwarding headers are not trusted.
+func clientID(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
