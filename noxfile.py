@@ -11,8 +11,11 @@ Arguments after ``--`` go to the underlying tool:
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import nox
 
@@ -54,20 +57,19 @@ def _pytest(session: nox.Session, name: str, *args: str) -> None:
 
 
 def _go_test(session: nox.Session, name: str, module: str, *go_args: str) -> None:
+    """``go test ./...`` in one module through gotestsum (JUnit XML); no test run is a failure."""
     REPORTS.mkdir(exist_ok=True)
+    junit = REPORTS / f"{name}.xml"
     with session.chdir(GALAXY / module):
         session.run(
-            "go",
-            "run",
-            GOTESTSUM,
-            f"--junitfile={REPORTS / name}.xml",
-            "--format=pkgname-and-test-fails",
-            "--",
-            *go_args,
-            "./...",
-            *session.posargs,
+            *("go", "run", GOTESTSUM, f"--junitfile={junit}", "--format=pkgname-and-test-fails"),
+            *("--", *go_args, "./...", *session.posargs),
             external=True,
         )
+    ran = sum(int(suite.get("tests", 0)) for suite in ElementTree.parse(junit).getroot().iter("testsuite"))  # noqa: S314 - our own report
+    if ran == 0:
+        session.error(f"{name}: no Go test ran")
+    session.log(f"{name}: {ran} Go tests passed")
 
 
 @nox.session(venv_backend="none", tags=["build"])
@@ -119,6 +121,42 @@ def real_redis(session: nox.Session) -> None:
         session.skip("INTEGRATION_REAL_REDIS_ADDR is not set; set it to host:port of a Redis to run this session")
     _sync(session, "test")
     _pytest(session, "real_redis", "gatewayauthsession", "-m", "smoke", "--redis-backend=real", "-n", "auto")
+
+
+@nox.session(python=PYTHON, tags=["coverage"], default=False)
+def coverage(session: nox.Session) -> None:
+    """The boundary suite against -cover builds; merged Go coverage in reports/coverage/."""
+    out = REPORTS / "coverage"
+    raw = out / "raw"
+    shutil.rmtree(out, ignore_errors=True)
+    _sync(session, "test")
+    _pytest(session, "coverage", "gatewayauthsession", "-n", "auto", "--build-mode=cover", f"--coverage-dir={raw}")
+    dirs = ",".join(str(d) for d in sorted(raw.iterdir()) if any(d.iterdir()))
+    if not dirs:
+        session.error("no service process wrote coverage counters: did they shut down gracefully?")
+    merged = out / "merged"
+    merged.mkdir()
+    session.log(f"merging the counters of {dirs.count(',') + 1} service processes into {merged}")
+    subprocess.run(["go", "tool", "covdata", "merge", f"-i={dirs}", f"-o={merged}"], check=True)
+    with session.chdir(GALAXY):
+        percent = session.run("go", "tool", "covdata", "percent", f"-i={merged}", external=True, silent=True)
+        session.run("go", "tool", "covdata", "textfmt", f"-i={merged}", f"-o={out / 'coverage.txt'}", external=True)
+        session.run(
+            "go", "tool", "cover", f"-html={out / 'coverage.txt'}", f"-o={out / 'coverage.html'}", external=True
+        )
+    print(percent)
+    (out / "percent.txt").write_text(str(percent))
+    covered = [line for line in str(percent).splitlines() if "coverage:" in line and " 0.0%" not in line]
+    if not covered:
+        session.error("every package reports 0.0% coverage: the counters were not flushed")
+    session.log(f"coverage: {out / 'coverage.txt'} and {out / 'coverage.html'}")
+
+
+@nox.session(python=PYTHON, tags=["race"], default=False)
+def race(session: nox.Session) -> None:
+    """The boundary suite against -race builds; a DATA RACE in a service log fails its test."""
+    _sync(session, "test")
+    _pytest(session, "race", "gatewayauthsession", "-n", "auto", "--build-mode=race")
 
 
 @nox.session(python=PYTHON, tags=["lint", "ci"])

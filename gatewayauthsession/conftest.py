@@ -11,7 +11,7 @@ import pytest
 from contracts.gatewayv1 import GatewayApi
 from gatewayauthsession.stack import Stack, StackSettings, Transport, start_stack
 from harness.binary import Binary, build
-from harness.pytest_plugin import attach_diagnostics, build_mode, redis_backend_kind
+from harness.pytest_plugin import attach_diagnostics, build_mode, coverage_dir, redis_backend_kind, watch_processes
 from harness.redis_server import RealRedis, RedisBackend, real_redis_addr
 
 TRANSPORTS: tuple[Transport, ...] = ("http", "grpc")
@@ -55,14 +55,23 @@ def stack(
     request: pytest.FixtureRequest, binaries: dict[str, Binary], tmp_path: Path, redis_backend: RedisBackend | None
 ) -> Iterator[Stack]:
     """A fresh, isolated stack: its own Redis, stubs, keys and processes."""
-    s = start_stack(tmp_path, binaries, _settings(request), redis=redis_backend)
+    s = start_stack(
+        tmp_path,
+        binaries,
+        _settings(request),
+        redis=redis_backend,
+        coverdir=lambda service: coverage_dir(request.config, service),
+    )
     for name, source in s.diagnostics().items():
         attach_diagnostics(request.node, name, source)
+    watch_processes(request.node, *s.processes)
     try:
         yield s
         s.check_stubs()
     finally:
         s.stop()
+    if races := s.data_races():
+        pytest.fail(f"the race detector reported data races: {races}", pytrace=False)
 
 
 @pytest.fixture(params=TRANSPORTS)

@@ -89,6 +89,14 @@ class Stack:
     def service_logs(self) -> str:
         return self.authsession.log_text() + self.gateway.log_text()
 
+    @property
+    def processes(self) -> tuple[ServiceProcess, ServiceProcess]:
+        return (self.authsession, self.gateway)
+
+    def data_races(self) -> dict[str, list[str]]:
+        """Race-detector reports per service (``-race`` builds), empty when none."""
+        return {p.name: races for p in self.processes if (races := p.data_races())}
+
     def stop(self) -> None:
         for client in self._clients.values():
             client.close()
@@ -99,13 +107,21 @@ class Stack:
         self.redis.stop()
 
 
+def _no_coverage(service: str) -> Path | None:
+    return None
+
+
 def start_stack(
     workdir: Path,
     binaries: dict[str, Binary],
     settings: StackSettings | None = None,
     redis: RedisBackend | None = None,
+    coverdir: Callable[[str], Path | None] = _no_coverage,
 ) -> Stack:
-    """Start a whole stack; on any failure, stop what was started and re-raise."""
+    """Start a whole stack; on any failure, stop what was started and re-raise.
+
+    ``coverdir(service)`` names the GOCOVERDIR of a ``-cover`` build's process.
+    """
     settings = settings or StackSettings()
     with contextlib.ExitStack() as started:
         redis = redis or FakeRedisServer()
@@ -123,6 +139,7 @@ def start_stack(
             [str(binaries["authsession"].path)],
             workdir=workdir,
             ready_env="AUTHSESSION_READY_FILE",
+            coverdir=coverdir("authsession"),
             env={
                 **common,
                 "AUTHSESSION_GRPC_ADDR": "127.0.0.1:0",
@@ -147,6 +164,7 @@ def start_stack(
             [str(binaries["gateway"].path)],
             workdir=workdir,
             ready_env="GATEWAY_READY_FILE",
+            coverdir=coverdir("gateway"),
             env={
                 **common,
                 "GATEWAY_HTTP_ADDR": "127.0.0.1:0",

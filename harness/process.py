@@ -80,7 +80,9 @@ class ServiceProcess:
     """One supervised service process.
 
     ``ready_file`` is passed to the binary through ``ready_env`` (for example
-    ``GATEWAY_READY_FILE``); ``addresses`` holds what it reported.
+    ``GATEWAY_READY_FILE``); ``addresses`` holds what it reported. With
+    ``coverdir`` (a ``-cover`` build), the process writes its coverage
+    counters there (``GOCOVERDIR``) when it exits cleanly.
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class ServiceProcess:
         ready_env: str,
         ready_timeout: float = 15.0,
         stop_timeout: float = 5.0,
+        coverdir: Path | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -100,6 +103,9 @@ class ServiceProcess:
         self.ready_file = workdir / f"{name}.ready.json"
         self.log_path = workdir / f"{name}.log"
         self.env = {**env, ready_env: str(self.ready_file), HARNESS_TAG_ENV: current_run_id()}
+        self.coverdir = coverdir
+        if coverdir is not None:
+            self.env["GOCOVERDIR"] = str(coverdir)
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.addresses: dict[str, str] = {}
@@ -119,6 +125,8 @@ class ServiceProcess:
         if self._proc is not None:
             raise RuntimeError(f"{self.name} was already started")
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.coverdir is not None:
+            self.coverdir.mkdir(parents=True, exist_ok=True)
         self.ready_file.unlink(missing_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         started = time.perf_counter()
@@ -214,6 +222,11 @@ class ServiceProcess:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def data_races(self) -> list[str]:
+        """The race detector's reports in the log (``-race`` builds), one string each."""
+        reports = self.log_text().split("WARNING: DATA RACE")[1:]
+        return [r.split("==================")[0].strip() for r in reports]
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])

@@ -4,22 +4,28 @@ Load with ``-p harness.pytest_plugin`` (or ``pytest_plugins`` in a conftest).
 Anything a test registers with :func:`attach_diagnostics` — service logs,
 stub request logs — is added to the report of that test when it fails, in
 the terminal and in the JUnit XML (``junit_logging = "system-err"``).
+Processes registered with :func:`watch_processes` are asked for a goroutine
+dump when the test hits its pytest-timeout deadline.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.binary import MODES, BuildMode
+from harness.process import ServiceProcess
 from harness.redis_server import REAL_REDIS_ENV, real_redis_addr
 from harness.sweep import current_run_id, sweep
 
-__all__ = ["attach_diagnostics", "build_mode", "redis_backend_kind"]
+__all__ = ["attach_diagnostics", "build_mode", "coverage_dir", "redis_backend_kind", "watch_processes"]
 
 _SOURCES = pytest.StashKey[list[tuple[str, Callable[[], str]]]]()
+_PROCESSES = pytest.StashKey[list[ServiceProcess]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -31,6 +37,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="build the service binaries plain, with -cover or with -race (default: plain)",
     )
     group.addoption(
+        "--coverage-dir",
+        type=Path,
+        default=None,
+        help="with --build-mode=cover: where each service process writes its coverage counters (GOCOVERDIR)",
+    )
+    group.addoption(
         "--redis-backend",
         choices=("fake", "real"),
         default="fake",
@@ -40,12 +52,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--coverage-dir") is not None and build_mode(config) != "cover":
+        raise pytest.UsageError("--coverage-dir needs --build-mode=cover")
     if config.getoption("--redis-backend") == "real" and real_redis_addr() is None:
         raise pytest.UsageError(f"--redis-backend=real needs {REAL_REDIS_ENV}=host:port of a running Redis")
     if not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
         killed = sweep(keep=current_run_id())  # workers inherit the run id through the environment
         if killed:
             print(f"harness: killed {len(killed)} leftover service process(es) of dead runs: {killed}")
+
+
+def coverage_dir(config: pytest.Config, service: str) -> Path | None:
+    """A fresh GOCOVERDIR for one ``service`` process, or None when not measuring coverage."""
+    root: Path | None = config.getoption("--coverage-dir")
+    if root is None or build_mode(config) != "cover":
+        return None
+    return root.resolve() / f"{service}-{uuid.uuid4().hex[:12]}"
 
 
 def redis_backend_kind(config: pytest.Config) -> str:
@@ -63,9 +85,26 @@ def attach_diagnostics(node: pytest.Item, name: str, source: Callable[[], str]) 
     node.stash.setdefault(_SOURCES, []).append((name, source))
 
 
+def watch_processes(node: pytest.Item, *processes: ServiceProcess) -> None:
+    """If ``node`` hits its deadline (pytest-timeout), ask each of ``processes``
+    still running for a goroutine dump (SIGQUIT) before the logs are attached."""
+    node.stash.setdefault(_PROCESSES, []).extend(processes)
+
+
+def _timed_out(call: pytest.CallInfo[Any]) -> bool:
+    return (
+        call.excinfo is not None
+        and "Timeout" in str(call.excinfo.value)
+        and "pytest-timeout" in str(call.excinfo.value)
+    )
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, Any]:
     report = yield
+    if report.failed and _timed_out(call):
+        for proc in item.stash.get(_PROCESSES, []):
+            proc.dump_goroutines()
     if report.failed:
         for name, source in item.stash.get(_SOURCES, []):
             try:

@@ -17,14 +17,15 @@ from harness.process import ProcessError, ProcessExitedEarly, ReadinessTimeout, 
 FAKE = Path(__file__).with_name("fake_service.py")
 
 
-def fake(tmp_path: Path, mode: str, **kwargs: float) -> ServiceProcess:
+def fake(tmp_path: Path, mode: str, *, ready_timeout: float = 15.0, stop_timeout: float = 5.0) -> ServiceProcess:
     return ServiceProcess(
         "fake",
         [sys.executable, str(FAKE)],
         env={"FAKE_MODE": mode, "PATH": os.environ["PATH"]},
         workdir=tmp_path,
         ready_env="FAKE_READY_FILE",
-        **kwargs,
+        ready_timeout=ready_timeout,
+        stop_timeout=stop_timeout,
     )
 
 
