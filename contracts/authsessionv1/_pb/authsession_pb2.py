@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'galaxy/authsession/v1/authsession.proto\x12\x15galaxy.authsession.v1\x1a\x1fgoogle/protobuf/timestamp.proto\":\n\x16StartEmailLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\"_\n\x17StartEmailLoginResponse\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x18\x43onfirmEmailLoginRequest\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\"~\n\x19\x43onfirmEmailLoginResponse\x12/\n\x07session\x18\x01 \x01(\x0b\x32\x1e.galaxy.authsession.v1.Session\x12\x30\n\x06tokens\x18\x02 \x01(\x0b\x32 .galaxy.authsession.v1.TokenPair\"\x9d\x01\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb3\x01\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12;\n\x17\x61\x63\x63\x65ss_token_expires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrefresh_token\x18\x03 \x01(\t\x12<\n\x18refresh_token_expires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xfe\x01\n\x12\x41uthSessionService\x12p\n\x0fStartEmailLogin\x12-.galaxy.authsession.v1.StartEmailLoginRequest\x1a..galaxy.authsession.v1.StartEmailLoginResponse\x12v\n\x11\x43onfirmEmailLogin\x12/.galaxy.authsession.v1.ConfirmEmailLoginRequest\x1a\x30.galaxy.authsession.v1.ConfirmEmailLoginResponseB4Z2galaxy/authsession/api/authsessionv1;authsessionv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'galaxy/authsession/v1/authsession.proto\x12\x15galaxy.authsession.v1\x1a\x1fgoogle/protobuf/timestamp.proto\":\n\x16StartEmailLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\"_\n\x17StartEmailLoginResponse\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x18\x43onfirmEmailLoginRequest\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\"~\n\x19\x43onfirmEmailLoginResponse\x12/\n\x07session\x18\x01 \x01(\x0b\x32\x1e.galaxy.authsession.v1.Session\x12\x30\n\x06tokens\x18\x02 \x01(\x0b\x32 .galaxy.authsession.v1.TokenPair\"\x9d\x01\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb3\x01\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12;\n\x17\x61\x63\x63\x65ss_token_expires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrefresh_token\x18\x03 \x01(\t\x12<\n\x18refresh_token_expires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"A\n\x15RefreshSessionRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\"{\n\x16RefreshSessionResponse\x12/\n\x07session\x18\x01 \x01(\x0b\x32\x1e.galaxy.authsession.v1.Session\x12\x30\n\x06tokens\x18\x02 \x01(\x0b\x32 .galaxy.authsession.v1.TokenPair\";\n\x14RevokeSessionRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\"\x17\n\x15RevokeSessionResponse\"+\n\x18RevokeAllSessionsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"2\n\x19RevokeAllSessionsResponse\x12\x15\n\rrevoked_count\x18\x01 \x01(\x05\"&\n\x13ListSessionsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"H\n\x14ListSessionsResponse\x12\x30\n\x08sessions\x18\x01 \x03(\x0b\x32\x1e.galaxy.authsession.v1.Session2\xba\x05\n\x12\x41uthSessionService\x12p\n\x0fStartEmailLogin\x12-.galaxy.authsession.v1.StartEmailLoginRequest\x1a..galaxy.authsession.v1.StartEmailLoginResponse\x12v\n\x11\x43onfirmEmailLogin\x12/.galaxy.authsession.v1.ConfirmEmailLoginRequest\x1a\x30.galaxy.authsession.v1.ConfirmEmailLoginResponse\x12m\n\x0eRefreshSession\x12,.galaxy.authsession.v1.RefreshSessionRequest\x1a-.galaxy.authsession.v1.RefreshSessionResponse\x12j\n\rRevokeSession\x12+.galaxy.authsession.v1.RevokeSessionRequest\x1a,.galaxy.authsession.v1.RevokeSessionResponse\x12v\n\x11RevokeAllSessions\x12/.galaxy.authsession.v1.RevokeAllSessionsRequest\x1a\x30.galaxy.authsession.v1.RevokeAllSessionsResponse\x12g\n\x0cListSessions\x12*.galaxy.authsession.v1.ListSessionsRequest\x1a+.galaxy.authsession.v1.ListSessionsResponseB4Z2galaxy/authsession/api/authsessionv1;authsessionv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,6 +45,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SESSION']._serialized_end=625
   _globals['_TOKENPAIR']._serialized_start=628
   _globals['_TOKENPAIR']._serialized_end=807
-  _globals['_AUTHSESSIONSERVICE']._serialized_start=810
-  _globals['_AUTHSESSIONSERVICE']._serialized_end=1064
+  _globals['_REFRESHSESSIONREQUEST']._serialized_start=809
+  _globals['_REFRESHSESSIONREQUEST']._serialized_end=874
+  _globals['_REFRESHSESSIONRESPONSE']._serialized_start=876
+  _globals['_REFRESHSESSIONRESPONSE']._serialized_end=999
+  _globals['_REVOKESESSIONREQUEST']._serialized_start=1001
+  _globals['_REVOKESESSIONREQUEST']._serialized_end=1060
+  _globals['_REVOKESESSIONRESPONSE']._serialized_start=1062
+  _globals['_REVOKESESSIONRESPONSE']._serialized_end=1085
+  _globals['_REVOKEALLSESSIONSREQUEST']._serialized_start=1087
+  _globals['_REVOKEALLSESSIONSREQUEST']._serialized_end=1130
+  _globals['_REVOKEALLSESSIONSRESPONSE']._serialized_start=1132
+  _globals['_REVOKEALLSESSIONSRESPONSE']._serialized_end=1182
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=1184
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=1222
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=1224
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=1296
+  _globals['_AUTHSESSIONSERVICE']._serialized_start=1299
+  _globals['_AUTHSESSIONSERVICE']._serialized_end=1997
 # @@protoc_insertion_point(module_scope)

@@ -44,6 +44,26 @@ class AuthSessionServiceStub:
                 request_serializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.ConfirmEmailLoginRequest.SerializeToString,
                 response_deserializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.ConfirmEmailLoginResponse.FromString,
                 _registered_method=True)
+        self.RefreshSession = channel.unary_unary(
+                '/galaxy.authsession.v1.AuthSessionService/RefreshSession',
+                request_serializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.RefreshSessionRequest.SerializeToString,
+                response_deserializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.RefreshSessionResponse.FromString,
+                _registered_method=True)
+        self.RevokeSession = channel.unary_unary(
+                '/galaxy.authsession.v1.AuthSessionService/RevokeSession',
+                request_serializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.RevokeSessionRequest.SerializeToString,
+                response_deserializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.RevokeSessionResponse.FromString,
+                _registered_method=True)
+        self.RevokeAllSessions = channel.unary_unary(
+                '/galaxy.authsession.v1.AuthSessionService/RevokeAllSessions',
+                request_serializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.RevokeAllSessionsRequest.SerializeToString,
+                response_deserializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.RevokeAllSessionsResponse.FromString,
+                _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/galaxy.authsession.v1.AuthSessionService/ListSessions',
+                request_serializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
 
 
 class AuthSessionServiceServicer:
@@ -64,6 +84,38 @@ class AuthSessionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RefreshSession(self, request, context):
+        """Rotates a refresh token: the answer holds a new pair and the old refresh
+        token stops working. Presenting an already-used refresh token revokes the
+        whole session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeSession(self, request, context):
+        """Revokes one session of user_id (logout, or revoking one's own other
+        session). A session of another user answers exactly like an unknown one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeAllSessions(self, request, context):
+        """Revokes every session of a user (the user service calls this when it
+        disables a user).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSessions(self, request, context):
+        """Lists the live sessions of a user, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthSessionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -76,6 +128,26 @@ def add_AuthSessionServiceServicer_to_server(servicer, server):
                     servicer.ConfirmEmailLogin,
                     request_deserializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.ConfirmEmailLoginRequest.FromString,
                     response_serializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.ConfirmEmailLoginResponse.SerializeToString,
+            ),
+            'RefreshSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshSession,
+                    request_deserializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.RefreshSessionRequest.FromString,
+                    response_serializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.RefreshSessionResponse.SerializeToString,
+            ),
+            'RevokeSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeSession,
+                    request_deserializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.RevokeSessionRequest.FromString,
+                    response_serializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.RevokeSessionResponse.SerializeToString,
+            ),
+            'RevokeAllSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeAllSessions,
+                    request_deserializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.RevokeAllSessionsRequest.FromString,
+                    response_serializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.RevokeAllSessionsResponse.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.ListSessionsRequest.FromString,
+                    response_serializer=galaxy_dot_authsession_dot_v1_dot_authsession__pb2.ListSessionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +204,114 @@ class AuthSessionService:
             '/galaxy.authsession.v1.AuthSessionService/ConfirmEmailLogin',
             galaxy_dot_authsession_dot_v1_dot_authsession__pb2.ConfirmEmailLoginRequest.SerializeToString,
             galaxy_dot_authsession_dot_v1_dot_authsession__pb2.ConfirmEmailLoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galaxy.authsession.v1.AuthSessionService/RefreshSession',
+            galaxy_dot_authsession_dot_v1_dot_authsession__pb2.RefreshSessionRequest.SerializeToString,
+            galaxy_dot_authsession_dot_v1_dot_authsession__pb2.RefreshSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galaxy.authsession.v1.AuthSessionService/RevokeSession',
+            galaxy_dot_authsession_dot_v1_dot_authsession__pb2.RevokeSessionRequest.SerializeToString,
+            galaxy_dot_authsession_dot_v1_dot_authsession__pb2.RevokeSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeAllSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galaxy.authsession.v1.AuthSessionService/RevokeAllSessions',
+            galaxy_dot_authsession_dot_v1_dot_authsession__pb2.RevokeAllSessionsRequest.SerializeToString,
+            galaxy_dot_authsession_dot_v1_dot_authsession__pb2.RevokeAllSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galaxy.authsession.v1.AuthSessionService/ListSessions',
+            galaxy_dot_authsession_dot_v1_dot_authsession__pb2.ListSessionsRequest.SerializeToString,
+            galaxy_dot_authsession_dot_v1_dot_authsession__pb2.ListSessionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

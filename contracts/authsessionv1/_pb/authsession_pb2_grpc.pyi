@@ -41,6 +41,21 @@ class AuthSessionServiceStub:
     """
     ConfirmEmailLogin: _grpc.UnaryUnaryMultiCallable[_authsession_pb2.ConfirmEmailLoginRequest, _authsession_pb2.ConfirmEmailLoginResponse]
     """Exchanges a challenge and its code for a new session."""
+    RefreshSession: _grpc.UnaryUnaryMultiCallable[_authsession_pb2.RefreshSessionRequest, _authsession_pb2.RefreshSessionResponse]
+    """Rotates a refresh token: the answer holds a new pair and the old refresh
+    token stops working. Presenting an already-used refresh token revokes the
+    whole session.
+    """
+    RevokeSession: _grpc.UnaryUnaryMultiCallable[_authsession_pb2.RevokeSessionRequest, _authsession_pb2.RevokeSessionResponse]
+    """Revokes one session of user_id (logout, or revoking one's own other
+    session). A session of another user answers exactly like an unknown one.
+    """
+    RevokeAllSessions: _grpc.UnaryUnaryMultiCallable[_authsession_pb2.RevokeAllSessionsRequest, _authsession_pb2.RevokeAllSessionsResponse]
+    """Revokes every session of a user (the user service calls this when it
+    disables a user).
+    """
+    ListSessions: _grpc.UnaryUnaryMultiCallable[_authsession_pb2.ListSessionsRequest, _authsession_pb2.ListSessionsResponse]
+    """Lists the live sessions of a user, newest first."""
 
 @_typing.type_check_only
 class AuthSessionServiceAsyncStub(AuthSessionServiceStub):
@@ -51,6 +66,21 @@ class AuthSessionServiceAsyncStub(AuthSessionServiceStub):
     """
     ConfirmEmailLogin: _aio.UnaryUnaryMultiCallable[_authsession_pb2.ConfirmEmailLoginRequest, _authsession_pb2.ConfirmEmailLoginResponse]  # type: ignore[assignment]
     """Exchanges a challenge and its code for a new session."""
+    RefreshSession: _aio.UnaryUnaryMultiCallable[_authsession_pb2.RefreshSessionRequest, _authsession_pb2.RefreshSessionResponse]  # type: ignore[assignment]
+    """Rotates a refresh token: the answer holds a new pair and the old refresh
+    token stops working. Presenting an already-used refresh token revokes the
+    whole session.
+    """
+    RevokeSession: _aio.UnaryUnaryMultiCallable[_authsession_pb2.RevokeSessionRequest, _authsession_pb2.RevokeSessionResponse]  # type: ignore[assignment]
+    """Revokes one session of user_id (logout, or revoking one's own other
+    session). A session of another user answers exactly like an unknown one.
+    """
+    RevokeAllSessions: _aio.UnaryUnaryMultiCallable[_authsession_pb2.RevokeAllSessionsRequest, _authsession_pb2.RevokeAllSessionsResponse]  # type: ignore[assignment]
+    """Revokes every session of a user (the user service calls this when it
+    disables a user).
+    """
+    ListSessions: _aio.UnaryUnaryMultiCallable[_authsession_pb2.ListSessionsRequest, _authsession_pb2.ListSessionsResponse]  # type: ignore[assignment]
+    """Lists the live sessions of a user, newest first."""
 
 class AuthSessionServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -70,5 +100,44 @@ class AuthSessionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_authsession_pb2.ConfirmEmailLoginResponse, _abc.Awaitable[_authsession_pb2.ConfirmEmailLoginResponse]]:
         """Exchanges a challenge and its code for a new session."""
+
+    @_abc_1.abstractmethod
+    def RefreshSession(
+        self,
+        request: _authsession_pb2.RefreshSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authsession_pb2.RefreshSessionResponse, _abc.Awaitable[_authsession_pb2.RefreshSessionResponse]]:
+        """Rotates a refresh token: the answer holds a new pair and the old refresh
+        token stops working. Presenting an already-used refresh token revokes the
+        whole session.
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeSession(
+        self,
+        request: _authsession_pb2.RevokeSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authsession_pb2.RevokeSessionResponse, _abc.Awaitable[_authsession_pb2.RevokeSessionResponse]]:
+        """Revokes one session of user_id (logout, or revoking one's own other
+        session). A session of another user answers exactly like an unknown one.
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeAllSessions(
+        self,
+        request: _authsession_pb2.RevokeAllSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authsession_pb2.RevokeAllSessionsResponse, _abc.Awaitable[_authsession_pb2.RevokeAllSessionsResponse]]:
+        """Revokes every session of a user (the user service calls this when it
+        disables a user).
+        """
+
+    @_abc_1.abstractmethod
+    def ListSessions(
+        self,
+        request: _authsession_pb2.ListSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authsession_pb2.ListSessionsResponse, _abc.Awaitable[_authsession_pb2.ListSessionsResponse]]:
+        """Lists the live sessions of a user, newest first."""
 
 def add_AuthSessionServiceServicer_to_server(servicer: AuthSessionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

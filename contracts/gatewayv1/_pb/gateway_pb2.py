@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fgalaxy/gateway/v1/gateway.proto\x12\x11galaxy.gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\'\n\x16StartEmailLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\"_\n\x17StartEmailLoginResponse\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\">\n\x18\x43onfirmEmailLoginRequest\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\"\xfc\x01\n\x19\x43onfirmEmailLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12;\n\x17\x61\x63\x63\x65ss_token_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrefresh_token\x18\x04 \x01(\t\x12<\n\x18refresh_token_expires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsession_id\x18\x06 \x01(\t\x12\x0f\n\x07user_id\x18\x07 \x01(\t\"\x0e\n\x0cGetMeRequest\"{\n\rGetMeResponse\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x36\n\x12session_expires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xb6\x02\n\x0eGatewayService\x12h\n\x0fStartEmailLogin\x12).galaxy.gateway.v1.StartEmailLoginRequest\x1a*.galaxy.gateway.v1.StartEmailLoginResponse\x12n\n\x11\x43onfirmEmailLogin\x12+.galaxy.gateway.v1.ConfirmEmailLoginRequest\x1a,.galaxy.gateway.v1.ConfirmEmailLoginResponse\x12J\n\x05GetMe\x12\x1f.galaxy.gateway.v1.GetMeRequest\x1a .galaxy.gateway.v1.GetMeResponseB(Z&galaxy/gateway/api/gatewayv1;gatewayv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fgalaxy/gateway/v1/gateway.proto\x12\x11galaxy.gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\'\n\x16StartEmailLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\"_\n\x17StartEmailLoginResponse\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\">\n\x18\x43onfirmEmailLoginRequest\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\"\xfc\x01\n\x19\x43onfirmEmailLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12;\n\x17\x61\x63\x63\x65ss_token_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrefresh_token\x18\x04 \x01(\t\x12<\n\x18refresh_token_expires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsession_id\x18\x06 \x01(\t\x12\x0f\n\x07user_id\x18\x07 \x01(\t\"\x0e\n\x0cGetMeRequest\"{\n\rGetMeResponse\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x36\n\x12session_expires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\".\n\x15RefreshSessionRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\xf9\x01\n\x16RefreshSessionResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12;\n\x17\x61\x63\x63\x65ss_token_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrefresh_token\x18\x04 \x01(\t\x12<\n\x18refresh_token_expires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsession_id\x18\x06 \x01(\t\x12\x0f\n\x07user_id\x18\x07 \x01(\t\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse\"\x15\n\x13ListSessionsRequest\"\x92\x01\n\x0bSessionInfo\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63urrent\x18\x04 \x01(\x08\"H\n\x14ListSessionsResponse\x12\x30\n\x08sessions\x18\x01 \x03(\x0b\x32\x1e.galaxy.gateway.v1.SessionInfo\"*\n\x14RevokeSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x17\n\x15RevokeSessionResponse2\xb1\x05\n\x0eGatewayService\x12h\n\x0fStartEmailLogin\x12).galaxy.gateway.v1.StartEmailLoginRequest\x1a*.galaxy.gateway.v1.StartEmailLoginResponse\x12n\n\x11\x43onfirmEmailLogin\x12+.galaxy.gateway.v1.ConfirmEmailLoginRequest\x1a,.galaxy.gateway.v1.ConfirmEmailLoginResponse\x12J\n\x05GetMe\x12\x1f.galaxy.gateway.v1.GetMeRequest\x1a .galaxy.gateway.v1.GetMeResponse\x12\x65\n\x0eRefreshSession\x12(.galaxy.gateway.v1.RefreshSessionRequest\x1a).galaxy.gateway.v1.RefreshSessionResponse\x12M\n\x06Logout\x12 .galaxy.gateway.v1.LogoutRequest\x1a!.galaxy.gateway.v1.LogoutResponse\x12_\n\x0cListSessions\x12&.galaxy.gateway.v1.ListSessionsRequest\x1a\'.galaxy.gateway.v1.ListSessionsResponse\x12\x62\n\rRevokeSession\x12\'.galaxy.gateway.v1.RevokeSessionRequest\x1a(.galaxy.gateway.v1.RevokeSessionResponseB(Z&galaxy/gateway/api/gatewayv1;gatewayv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,6 +45,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETMEREQUEST']._serialized_end=558
   _globals['_GETMERESPONSE']._serialized_start=560
   _globals['_GETMERESPONSE']._serialized_end=683
-  _globals['_GATEWAYSERVICE']._serialized_start=686
-  _globals['_GATEWAYSERVICE']._serialized_end=996
+  _globals['_REFRESHSESSIONREQUEST']._serialized_start=685
+  _globals['_REFRESHSESSIONREQUEST']._serialized_end=731
+  _globals['_REFRESHSESSIONRESPONSE']._serialized_start=734
+  _globals['_REFRESHSESSIONRESPONSE']._serialized_end=983
+  _globals['_LOGOUTREQUEST']._serialized_start=985
+  _globals['_LOGOUTREQUEST']._serialized_end=1000
+  _globals['_LOGOUTRESPONSE']._serialized_start=1002
+  _globals['_LOGOUTRESPONSE']._serialized_end=1018
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=1020
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=1041
+  _globals['_SESSIONINFO']._serialized_start=1044
+  _globals['_SESSIONINFO']._serialized_end=1190
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=1192
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=1264
+  _globals['_REVOKESESSIONREQUEST']._serialized_start=1266
+  _globals['_REVOKESESSIONREQUEST']._serialized_end=1308
+  _globals['_REVOKESESSIONRESPONSE']._serialized_start=1310
+  _globals['_REVOKESESSIONRESPONSE']._serialized_end=1333
+  _globals['_GATEWAYSERVICE']._serialized_start=1336
+  _globals['_GATEWAYSERVICE']._serialized_end=2025
 # @@protoc_insertion_point(module_scope)

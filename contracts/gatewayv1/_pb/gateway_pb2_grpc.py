@@ -49,6 +49,26 @@ class GatewayServiceStub:
                 request_serializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.GetMeRequest.SerializeToString,
                 response_deserializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.GetMeResponse.FromString,
                 _registered_method=True)
+        self.RefreshSession = channel.unary_unary(
+                '/galaxy.gateway.v1.GatewayService/RefreshSession',
+                request_serializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.RefreshSessionRequest.SerializeToString,
+                response_deserializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.RefreshSessionResponse.FromString,
+                _registered_method=True)
+        self.Logout = channel.unary_unary(
+                '/galaxy.gateway.v1.GatewayService/Logout',
+                request_serializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.LogoutRequest.SerializeToString,
+                response_deserializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.LogoutResponse.FromString,
+                _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/galaxy.gateway.v1.GatewayService/ListSessions',
+                request_serializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
+        self.RevokeSession = channel.unary_unary(
+                '/galaxy.gateway.v1.GatewayService/RevokeSession',
+                request_serializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.RevokeSessionRequest.SerializeToString,
+                response_deserializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.RevokeSessionResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -73,6 +93,35 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RefreshSession(self, request, context):
+        """Exchanges a refresh token for a new token pair (the old refresh token
+        stops working; replaying it revokes the session).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Logout(self, request, context):
+        """Ends the caller's current session. Requires a bearer token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSessions(self, request, context):
+        """Lists the caller's live sessions. Requires a bearer token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeSession(self, request, context):
+        """Revokes one of the caller's sessions by id. Requires a bearer token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -90,6 +139,26 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.GetMe,
                     request_deserializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.GetMeRequest.FromString,
                     response_serializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.GetMeResponse.SerializeToString,
+            ),
+            'RefreshSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshSession,
+                    request_deserializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.RefreshSessionRequest.FromString,
+                    response_serializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.RefreshSessionResponse.SerializeToString,
+            ),
+            'Logout': grpc.unary_unary_rpc_method_handler(
+                    servicer.Logout,
+                    request_deserializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.LogoutRequest.FromString,
+                    response_serializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.LogoutResponse.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.ListSessionsRequest.FromString,
+                    response_serializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'RevokeSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeSession,
+                    request_deserializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.RevokeSessionRequest.FromString,
+                    response_serializer=galaxy_dot_gateway_dot_v1_dot_gateway__pb2.RevokeSessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -173,6 +242,114 @@ class GatewayService:
             '/galaxy.gateway.v1.GatewayService/GetMe',
             galaxy_dot_gateway_dot_v1_dot_gateway__pb2.GetMeRequest.SerializeToString,
             galaxy_dot_gateway_dot_v1_dot_gateway__pb2.GetMeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galaxy.gateway.v1.GatewayService/RefreshSession',
+            galaxy_dot_gateway_dot_v1_dot_gateway__pb2.RefreshSessionRequest.SerializeToString,
+            galaxy_dot_gateway_dot_v1_dot_gateway__pb2.RefreshSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Logout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galaxy.gateway.v1.GatewayService/Logout',
+            galaxy_dot_gateway_dot_v1_dot_gateway__pb2.LogoutRequest.SerializeToString,
+            galaxy_dot_gateway_dot_v1_dot_gateway__pb2.LogoutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galaxy.gateway.v1.GatewayService/ListSessions',
+            galaxy_dot_gateway_dot_v1_dot_gateway__pb2.ListSessionsRequest.SerializeToString,
+            galaxy_dot_gateway_dot_v1_dot_gateway__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galaxy.gateway.v1.GatewayService/RevokeSession',
+            galaxy_dot_gateway_dot_v1_dot_gateway__pb2.RevokeSessionRequest.SerializeToString,
+            galaxy_dot_gateway_dot_v1_dot_gateway__pb2.RevokeSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -40,6 +40,16 @@ class GatewayServiceStub:
     ConfirmEmailLogin: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ConfirmEmailLoginRequest, _gateway_pb2.ConfirmEmailLoginResponse]
     GetMe: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetMeRequest, _gateway_pb2.GetMeResponse]
     """Describes the caller's own session. Requires a bearer token."""
+    RefreshSession: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RefreshSessionRequest, _gateway_pb2.RefreshSessionResponse]
+    """Exchanges a refresh token for a new token pair (the old refresh token
+    stops working; replaying it revokes the session).
+    """
+    Logout: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.LogoutRequest, _gateway_pb2.LogoutResponse]
+    """Ends the caller's current session. Requires a bearer token."""
+    ListSessions: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListSessionsRequest, _gateway_pb2.ListSessionsResponse]
+    """Lists the caller's live sessions. Requires a bearer token."""
+    RevokeSession: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RevokeSessionRequest, _gateway_pb2.RevokeSessionResponse]
+    """Revokes one of the caller's sessions by id. Requires a bearer token."""
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -48,6 +58,16 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     ConfirmEmailLogin: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ConfirmEmailLoginRequest, _gateway_pb2.ConfirmEmailLoginResponse]  # type: ignore[assignment]
     GetMe: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetMeRequest, _gateway_pb2.GetMeResponse]  # type: ignore[assignment]
     """Describes the caller's own session. Requires a bearer token."""
+    RefreshSession: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RefreshSessionRequest, _gateway_pb2.RefreshSessionResponse]  # type: ignore[assignment]
+    """Exchanges a refresh token for a new token pair (the old refresh token
+    stops working; replaying it revokes the session).
+    """
+    Logout: _aio.UnaryUnaryMultiCallable[_gateway_pb2.LogoutRequest, _gateway_pb2.LogoutResponse]  # type: ignore[assignment]
+    """Ends the caller's current session. Requires a bearer token."""
+    ListSessions: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListSessionsRequest, _gateway_pb2.ListSessionsResponse]  # type: ignore[assignment]
+    """Lists the caller's live sessions. Requires a bearer token."""
+    RevokeSession: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RevokeSessionRequest, _gateway_pb2.RevokeSessionResponse]  # type: ignore[assignment]
+    """Revokes one of the caller's sessions by id. Requires a bearer token."""
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -71,5 +91,39 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.GetMeResponse, _abc.Awaitable[_gateway_pb2.GetMeResponse]]:
         """Describes the caller's own session. Requires a bearer token."""
+
+    @_abc_1.abstractmethod
+    def RefreshSession(
+        self,
+        request: _gateway_pb2.RefreshSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.RefreshSessionResponse, _abc.Awaitable[_gateway_pb2.RefreshSessionResponse]]:
+        """Exchanges a refresh token for a new token pair (the old refresh token
+        stops working; replaying it revokes the session).
+        """
+
+    @_abc_1.abstractmethod
+    def Logout(
+        self,
+        request: _gateway_pb2.LogoutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.LogoutResponse, _abc.Awaitable[_gateway_pb2.LogoutResponse]]:
+        """Ends the caller's current session. Requires a bearer token."""
+
+    @_abc_1.abstractmethod
+    def ListSessions(
+        self,
+        request: _gateway_pb2.ListSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ListSessionsResponse, _abc.Awaitable[_gateway_pb2.ListSessionsResponse]]:
+        """Lists the caller's live sessions. Requires a bearer token."""
+
+    @_abc_1.abstractmethod
+    def RevokeSession(
+        self,
+        request: _gateway_pb2.RevokeSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.RevokeSessionResponse, _abc.Awaitable[_gateway_pb2.RevokeSessionResponse]]:
+        """Revokes one of the caller's sessions by id. Requires a bearer token."""
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -11,10 +11,13 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // Code is a stable machine-readable error code.
@@ -28,6 +31,9 @@ const (
 	TooManyAttempts       Code = "TOO_MANY_ATTEMPTS"
 	UserDisabled          Code = "USER_DISABLED"
 	Unauthenticated       Code = "UNAUTHENTICATED"
+	InvalidRefreshToken   Code = "INVALID_REFRESH_TOKEN"
+	SessionNotFound       Code = "SESSION_NOT_FOUND"
+	RateLimited           Code = "RATE_LIMITED"
 	DependencyUnavailable Code = "DEPENDENCY_UNAVAILABLE"
 	NotFound              Code = "NOT_FOUND"
 	MethodNotAllowed      Code = "METHOD_NOT_ALLOWED"
@@ -50,6 +56,9 @@ var table = map[Code]mapping{
 	TooManyAttempts:       {http.StatusTooManyRequests, codes.ResourceExhausted, "Too many attempts"},
 	UserDisabled:          {http.StatusForbidden, codes.PermissionDenied, "User disabled"},
 	Unauthenticated:       {http.StatusUnauthorized, codes.Unauthenticated, "Unauthenticated"},
+	InvalidRefreshToken:   {http.StatusUnauthorized, codes.Unauthenticated, "Invalid refresh token"},
+	SessionNotFound:       {http.StatusNotFound, codes.NotFound, "Session not found"},
+	RateLimited:           {http.StatusTooManyRequests, codes.ResourceExhausted, "Rate limited"},
 	DependencyUnavailable: {http.StatusServiceUnavailable, codes.Unavailable, "Dependency unavailable"},
 	NotFound:              {http.StatusNotFound, codes.NotFound, "Not found"},
 	MethodNotAllowed:      {http.StatusMethodNotAllowed, codes.Unimplemented, "Method not allowed"},
@@ -74,13 +83,15 @@ func lookup(code Code) mapping {
 	return table[Internal]
 }
 
-// Error is a domain error with a stable code, a human message and optional
-// metadata (for example {"dependency": "mail"}).
+// Error is a domain error with a stable code, a human message, optional
+// metadata (for example {"dependency": "mail"}) and, for RATE_LIMITED and
+// other retryable answers, how long the caller should wait.
 type Error struct {
-	Code     Code
-	Message  string
-	Metadata map[string]string
-	cause    error
+	Code       Code
+	Message    string
+	Metadata   map[string]string
+	RetryAfter time.Duration
+	cause      error
 }
 
 func (e *Error) Error() string {
@@ -96,6 +107,18 @@ func (e *Error) Unwrap() error { return e.cause }
 // New returns an error with code and message.
 func New(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Limited reports a rate limit; the caller may retry after retryAfter.
+func Limited(retryAfter time.Duration, format string, args ...any) *Error {
+	return &Error{Code: RateLimited, Message: fmt.Sprintf(format, args...), RetryAfter: retryAfter}
+}
+
+// retrySeconds is retryAfter rounded up to whole seconds (at least 1), as
+// HTTP's Retry-After and RetryInfo carry it.
+func retrySeconds(d time.Duration) int64 {
+	s := int64((d + time.Second - 1) / time.Second)
+	return max(s, 1)
 }
 
 // Dependency reports that the named dependency failed; cause stays internal.
@@ -128,11 +151,17 @@ func Is(err error, code Code) bool {
 func GRPCStatus(err error, domain string) *status.Status {
 	e := As(err)
 	st := status.New(GRPCCode(e.Code), e.Message)
-	withInfo, derr := st.WithDetails(&errdetails.ErrorInfo{Reason: string(e.Code), Domain: domain, Metadata: e.Metadata})
+	details := []protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: string(e.Code), Domain: domain, Metadata: e.Metadata}}
+	if e.RetryAfter > 0 {
+		details = append(details, &errdetails.RetryInfo{
+			RetryDelay: durationpb.New(time.Duration(retrySeconds(e.RetryAfter)) * time.Second),
+		})
+	}
+	withDetails, derr := st.WithDetails(details...)
 	if derr != nil {
 		return st
 	}
-	return withInfo
+	return withDetails
 }
 
 // FromGRPC turns a status returned by another galaxy service back into an
@@ -144,12 +173,21 @@ func FromGRPC(err error, dependency string) *Error {
 	if !ok {
 		return Dependency(dependency, err)
 	}
+	var out *Error
+	var retry time.Duration
 	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			if _, known := table[Code(info.Reason)]; known {
-				return &Error{Code: Code(info.Reason), Message: st.Message(), Metadata: info.Metadata, cause: err}
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			if _, known := table[Code(d.Reason)]; known {
+				out = &Error{Code: Code(d.Reason), Message: st.Message(), Metadata: d.Metadata, cause: err}
 			}
+		case *errdetails.RetryInfo:
+			retry = d.GetRetryDelay().AsDuration()
 		}
+	}
+	if out != nil {
+		out.RetryAfter = retry
+		return out
 	}
 	switch st.Code() {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
@@ -186,8 +224,11 @@ func WriteHTTP(w http.ResponseWriter, err error) {
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
-	if p.Code == Unauthenticated {
+	if p.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Bearer realm="galaxy"`)
+	}
+	if e := As(err); e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.FormatInt(retrySeconds(e.RetryAfter), 10))
 	}
 	w.WriteHeader(p.Status)
 	w.Write(body)

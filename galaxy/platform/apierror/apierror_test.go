@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -27,6 +28,9 @@ func TestTableMatchesContract(t *testing.T) {
 		apierror.TooManyAttempts:       {429, codes.ResourceExhausted},
 		apierror.UserDisabled:          {403, codes.PermissionDenied},
 		apierror.Unauthenticated:       {401, codes.Unauthenticated},
+		apierror.InvalidRefreshToken:   {401, codes.Unauthenticated},
+		apierror.SessionNotFound:       {404, codes.NotFound},
+		apierror.RateLimited:           {429, codes.ResourceExhausted},
 		apierror.DependencyUnavailable: {503, codes.Unavailable},
 		apierror.NotFound:              {404, codes.NotFound},
 		apierror.MethodNotAllowed:      {405, codes.Unimplemented},
@@ -109,5 +113,31 @@ func TestUnauthenticatedAsksForBearer(t *testing.T) {
 	apierror.WriteHTTP(rec, apierror.New(apierror.Unauthenticated, "token expired"))
 	if got := rec.Header().Get("WWW-Authenticate"); got == "" {
 		t.Fatal("401 without WWW-Authenticate")
+	}
+}
+
+func TestRateLimitsCarryRetryAfterOverBothTransports(t *testing.T) {
+	t.Parallel()
+	err := apierror.Limited(1500*time.Millisecond, "slow down")
+
+	rec := httptest.NewRecorder()
+	apierror.WriteHTTP(rec, err)
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "2" {
+		t.Fatalf("HTTP = %d Retry-After %q, want 429 and 2 (rounded up)", rec.Code, rec.Header().Get("Retry-After"))
+	}
+
+	st := apierror.GRPCStatus(err, "authsession.galaxy")
+	var retry *errdetails.RetryInfo
+	for _, d := range st.Details() {
+		if r, ok := d.(*errdetails.RetryInfo); ok {
+			retry = r
+		}
+	}
+	if st.Code() != codes.ResourceExhausted || retry == nil || retry.GetRetryDelay().AsDuration() != 2*time.Second {
+		t.Fatalf("gRPC = %v %v, want RESOURCE_EXHAUSTED with RetryInfo 2s", st.Code(), st.Details())
+	}
+	back := apierror.FromGRPC(st.Err(), "authsession")
+	if back.Code != apierror.RateLimited || back.RetryAfter != 2*time.Second {
+		t.Fatalf("FromGRPC = %+v, want RATE_LIMITED retrying after 2s", back)
 	}
 }

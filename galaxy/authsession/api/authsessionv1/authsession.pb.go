@@ -390,6 +390,374 @@ func (x *TokenPair) GetRefreshTokenExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+type RefreshSessionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RefreshToken  string                 `protobuf:"bytes,1,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	ClientId      string                 `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefreshSessionRequest) Reset() {
+	*x = RefreshSessionRequest{}
+	mi := &file_galaxy_authsession_v1_authsession_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshSessionRequest) ProtoMessage() {}
+
+func (x *RefreshSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_galaxy_authsession_v1_authsession_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshSessionRequest.ProtoReflect.Descriptor instead.
+func (*RefreshSessionRequest) Descriptor() ([]byte, []int) {
+	return file_galaxy_authsession_v1_authsession_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RefreshSessionRequest) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *RefreshSessionRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+type RefreshSessionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       *Session               `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	Tokens        *TokenPair             `protobuf:"bytes,2,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefreshSessionResponse) Reset() {
+	*x = RefreshSessionResponse{}
+	mi := &file_galaxy_authsession_v1_authsession_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshSessionResponse) ProtoMessage() {}
+
+func (x *RefreshSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_galaxy_authsession_v1_authsession_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshSessionResponse.ProtoReflect.Descriptor instead.
+func (*RefreshSessionResponse) Descriptor() ([]byte, []int) {
+	return file_galaxy_authsession_v1_authsession_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RefreshSessionResponse) GetSession() *Session {
+	if x != nil {
+		return x.Session
+	}
+	return nil
+}
+
+func (x *RefreshSessionResponse) GetTokens() *TokenPair {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+type RevokeSessionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeSessionRequest) Reset() {
+	*x = RevokeSessionRequest{}
+	mi := &file_galaxy_authsession_v1_authsession_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeSessionRequest) ProtoMessage() {}
+
+func (x *RevokeSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_galaxy_authsession_v1_authsession_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeSessionRequest.ProtoReflect.Descriptor instead.
+func (*RevokeSessionRequest) Descriptor() ([]byte, []int) {
+	return file_galaxy_authsession_v1_authsession_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RevokeSessionRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *RevokeSessionRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+type RevokeSessionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeSessionResponse) Reset() {
+	*x = RevokeSessionResponse{}
+	mi := &file_galaxy_authsession_v1_authsession_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeSessionResponse) ProtoMessage() {}
+
+func (x *RevokeSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_galaxy_authsession_v1_authsession_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeSessionResponse.ProtoReflect.Descriptor instead.
+func (*RevokeSessionResponse) Descriptor() ([]byte, []int) {
+	return file_galaxy_authsession_v1_authsession_proto_rawDescGZIP(), []int{9}
+}
+
+type RevokeAllSessionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAllSessionsRequest) Reset() {
+	*x = RevokeAllSessionsRequest{}
+	mi := &file_galaxy_authsession_v1_authsession_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAllSessionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAllSessionsRequest) ProtoMessage() {}
+
+func (x *RevokeAllSessionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_galaxy_authsession_v1_authsession_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAllSessionsRequest.ProtoReflect.Descriptor instead.
+func (*RevokeAllSessionsRequest) Descriptor() ([]byte, []int) {
+	return file_galaxy_authsession_v1_authsession_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RevokeAllSessionsRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type RevokeAllSessionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RevokedCount  int32                  `protobuf:"varint,1,opt,name=revoked_count,json=revokedCount,proto3" json:"revoked_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAllSessionsResponse) Reset() {
+	*x = RevokeAllSessionsResponse{}
+	mi := &file_galaxy_authsession_v1_authsession_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAllSessionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAllSessionsResponse) ProtoMessage() {}
+
+func (x *RevokeAllSessionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_galaxy_authsession_v1_authsession_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAllSessionsResponse.ProtoReflect.Descriptor instead.
+func (*RevokeAllSessionsResponse) Descriptor() ([]byte, []int) {
+	return file_galaxy_authsession_v1_authsession_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RevokeAllSessionsResponse) GetRevokedCount() int32 {
+	if x != nil {
+		return x.RevokedCount
+	}
+	return 0
+}
+
+type ListSessionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSessionsRequest) Reset() {
+	*x = ListSessionsRequest{}
+	mi := &file_galaxy_authsession_v1_authsession_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSessionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSessionsRequest) ProtoMessage() {}
+
+func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_galaxy_authsession_v1_authsession_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
+func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
+	return file_galaxy_authsession_v1_authsession_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListSessionsRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type ListSessionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sessions      []*Session             `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSessionsResponse) Reset() {
+	*x = ListSessionsResponse{}
+	mi := &file_galaxy_authsession_v1_authsession_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSessionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSessionsResponse) ProtoMessage() {}
+
+func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_galaxy_authsession_v1_authsession_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
+func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
+	return file_galaxy_authsession_v1_authsession_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListSessionsResponse) GetSessions() []*Session {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
 var File_galaxy_authsession_v1_authsession_proto protoreflect.FileDescriptor
 
 const file_galaxy_authsession_v1_authsession_proto_rawDesc = "" +
@@ -422,10 +790,33 @@ const file_galaxy_authsession_v1_authsession_proto_rawDesc = "" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12Q\n" +
 	"\x17access_token_expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x14accessTokenExpiresAt\x12#\n" +
 	"\rrefresh_token\x18\x03 \x01(\tR\frefreshToken\x12S\n" +
-	"\x18refresh_token_expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x15refreshTokenExpiresAt2\xfe\x01\n" +
+	"\x18refresh_token_expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x15refreshTokenExpiresAt\"Y\n" +
+	"\x15RefreshSessionRequest\x12#\n" +
+	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\"\x8c\x01\n" +
+	"\x16RefreshSessionResponse\x128\n" +
+	"\asession\x18\x01 \x01(\v2\x1e.galaxy.authsession.v1.SessionR\asession\x128\n" +
+	"\x06tokens\x18\x02 \x01(\v2 .galaxy.authsession.v1.TokenPairR\x06tokens\"N\n" +
+	"\x14RevokeSessionRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\"\x17\n" +
+	"\x15RevokeSessionResponse\"3\n" +
+	"\x18RevokeAllSessionsRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"@\n" +
+	"\x19RevokeAllSessionsResponse\x12#\n" +
+	"\rrevoked_count\x18\x01 \x01(\x05R\frevokedCount\".\n" +
+	"\x13ListSessionsRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"R\n" +
+	"\x14ListSessionsResponse\x12:\n" +
+	"\bsessions\x18\x01 \x03(\v2\x1e.galaxy.authsession.v1.SessionR\bsessions2\xba\x05\n" +
 	"\x12AuthSessionService\x12p\n" +
 	"\x0fStartEmailLogin\x12-.galaxy.authsession.v1.StartEmailLoginRequest\x1a..galaxy.authsession.v1.StartEmailLoginResponse\x12v\n" +
-	"\x11ConfirmEmailLogin\x12/.galaxy.authsession.v1.ConfirmEmailLoginRequest\x1a0.galaxy.authsession.v1.ConfirmEmailLoginResponseB4Z2galaxy/authsession/api/authsessionv1;authsessionv1b\x06proto3"
+	"\x11ConfirmEmailLogin\x12/.galaxy.authsession.v1.ConfirmEmailLoginRequest\x1a0.galaxy.authsession.v1.ConfirmEmailLoginResponse\x12m\n" +
+	"\x0eRefreshSession\x12,.galaxy.authsession.v1.RefreshSessionRequest\x1a-.galaxy.authsession.v1.RefreshSessionResponse\x12j\n" +
+	"\rRevokeSession\x12+.galaxy.authsession.v1.RevokeSessionRequest\x1a,.galaxy.authsession.v1.RevokeSessionResponse\x12v\n" +
+	"\x11RevokeAllSessions\x12/.galaxy.authsession.v1.RevokeAllSessionsRequest\x1a0.galaxy.authsession.v1.RevokeAllSessionsResponse\x12g\n" +
+	"\fListSessions\x12*.galaxy.authsession.v1.ListSessionsRequest\x1a+.galaxy.authsession.v1.ListSessionsResponseB4Z2galaxy/authsession/api/authsessionv1;authsessionv1b\x06proto3"
 
 var (
 	file_galaxy_authsession_v1_authsession_proto_rawDescOnce sync.Once
@@ -439,7 +830,7 @@ func file_galaxy_authsession_v1_authsession_proto_rawDescGZIP() []byte {
 	return file_galaxy_authsession_v1_authsession_proto_rawDescData
 }
 
-var file_galaxy_authsession_v1_authsession_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_galaxy_authsession_v1_authsession_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_galaxy_authsession_v1_authsession_proto_goTypes = []any{
 	(*StartEmailLoginRequest)(nil),    // 0: galaxy.authsession.v1.StartEmailLoginRequest
 	(*StartEmailLoginResponse)(nil),   // 1: galaxy.authsession.v1.StartEmailLoginResponse
@@ -447,25 +838,44 @@ var file_galaxy_authsession_v1_authsession_proto_goTypes = []any{
 	(*ConfirmEmailLoginResponse)(nil), // 3: galaxy.authsession.v1.ConfirmEmailLoginResponse
 	(*Session)(nil),                   // 4: galaxy.authsession.v1.Session
 	(*TokenPair)(nil),                 // 5: galaxy.authsession.v1.TokenPair
-	(*timestamppb.Timestamp)(nil),     // 6: google.protobuf.Timestamp
+	(*RefreshSessionRequest)(nil),     // 6: galaxy.authsession.v1.RefreshSessionRequest
+	(*RefreshSessionResponse)(nil),    // 7: galaxy.authsession.v1.RefreshSessionResponse
+	(*RevokeSessionRequest)(nil),      // 8: galaxy.authsession.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),     // 9: galaxy.authsession.v1.RevokeSessionResponse
+	(*RevokeAllSessionsRequest)(nil),  // 10: galaxy.authsession.v1.RevokeAllSessionsRequest
+	(*RevokeAllSessionsResponse)(nil), // 11: galaxy.authsession.v1.RevokeAllSessionsResponse
+	(*ListSessionsRequest)(nil),       // 12: galaxy.authsession.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),      // 13: galaxy.authsession.v1.ListSessionsResponse
+	(*timestamppb.Timestamp)(nil),     // 14: google.protobuf.Timestamp
 }
 var file_galaxy_authsession_v1_authsession_proto_depIdxs = []int32{
-	6, // 0: galaxy.authsession.v1.StartEmailLoginResponse.expires_at:type_name -> google.protobuf.Timestamp
-	4, // 1: galaxy.authsession.v1.ConfirmEmailLoginResponse.session:type_name -> galaxy.authsession.v1.Session
-	5, // 2: galaxy.authsession.v1.ConfirmEmailLoginResponse.tokens:type_name -> galaxy.authsession.v1.TokenPair
-	6, // 3: galaxy.authsession.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	6, // 4: galaxy.authsession.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
-	6, // 5: galaxy.authsession.v1.TokenPair.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	6, // 6: galaxy.authsession.v1.TokenPair.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
-	0, // 7: galaxy.authsession.v1.AuthSessionService.StartEmailLogin:input_type -> galaxy.authsession.v1.StartEmailLoginRequest
-	2, // 8: galaxy.authsession.v1.AuthSessionService.ConfirmEmailLogin:input_type -> galaxy.authsession.v1.ConfirmEmailLoginRequest
-	1, // 9: galaxy.authsession.v1.AuthSessionService.StartEmailLogin:output_type -> galaxy.authsession.v1.StartEmailLoginResponse
-	3, // 10: galaxy.authsession.v1.AuthSessionService.ConfirmEmailLogin:output_type -> galaxy.authsession.v1.ConfirmEmailLoginResponse
-	9, // [9:11] is the sub-list for method output_type
-	7, // [7:9] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	14, // 0: galaxy.authsession.v1.StartEmailLoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	4,  // 1: galaxy.authsession.v1.ConfirmEmailLoginResponse.session:type_name -> galaxy.authsession.v1.Session
+	5,  // 2: galaxy.authsession.v1.ConfirmEmailLoginResponse.tokens:type_name -> galaxy.authsession.v1.TokenPair
+	14, // 3: galaxy.authsession.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	14, // 4: galaxy.authsession.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	14, // 5: galaxy.authsession.v1.TokenPair.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	14, // 6: galaxy.authsession.v1.TokenPair.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
+	4,  // 7: galaxy.authsession.v1.RefreshSessionResponse.session:type_name -> galaxy.authsession.v1.Session
+	5,  // 8: galaxy.authsession.v1.RefreshSessionResponse.tokens:type_name -> galaxy.authsession.v1.TokenPair
+	4,  // 9: galaxy.authsession.v1.ListSessionsResponse.sessions:type_name -> galaxy.authsession.v1.Session
+	0,  // 10: galaxy.authsession.v1.AuthSessionService.StartEmailLogin:input_type -> galaxy.authsession.v1.StartEmailLoginRequest
+	2,  // 11: galaxy.authsession.v1.AuthSessionService.ConfirmEmailLogin:input_type -> galaxy.authsession.v1.ConfirmEmailLoginRequest
+	6,  // 12: galaxy.authsession.v1.AuthSessionService.RefreshSession:input_type -> galaxy.authsession.v1.RefreshSessionRequest
+	8,  // 13: galaxy.authsession.v1.AuthSessionService.RevokeSession:input_type -> galaxy.authsession.v1.RevokeSessionRequest
+	10, // 14: galaxy.authsession.v1.AuthSessionService.RevokeAllSessions:input_type -> galaxy.authsession.v1.RevokeAllSessionsRequest
+	12, // 15: galaxy.authsession.v1.AuthSessionService.ListSessions:input_type -> galaxy.authsession.v1.ListSessionsRequest
+	1,  // 16: galaxy.authsession.v1.AuthSessionService.StartEmailLogin:output_type -> galaxy.authsession.v1.StartEmailLoginResponse
+	3,  // 17: galaxy.authsession.v1.AuthSessionService.ConfirmEmailLogin:output_type -> galaxy.authsession.v1.ConfirmEmailLoginResponse
+	7,  // 18: galaxy.authsession.v1.AuthSessionService.RefreshSession:output_type -> galaxy.authsession.v1.RefreshSessionResponse
+	9,  // 19: galaxy.authsession.v1.AuthSessionService.RevokeSession:output_type -> galaxy.authsession.v1.RevokeSessionResponse
+	11, // 20: galaxy.authsession.v1.AuthSessionService.RevokeAllSessions:output_type -> galaxy.authsession.v1.RevokeAllSessionsResponse
+	13, // 21: galaxy.authsession.v1.AuthSessionService.ListSessions:output_type -> galaxy.authsession.v1.ListSessionsResponse
+	16, // [16:22] is the sub-list for method output_type
+	10, // [10:16] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_galaxy_authsession_v1_authsession_proto_init() }
@@ -479,7 +889,7 @@ func file_galaxy_authsession_v1_authsession_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_galaxy_authsession_v1_authsession_proto_rawDesc), len(file_galaxy_authsession_v1_authsession_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

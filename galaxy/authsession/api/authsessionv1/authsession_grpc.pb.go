@@ -26,6 +26,10 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	AuthSessionService_StartEmailLogin_FullMethodName   = "/galaxy.authsession.v1.AuthSessionService/StartEmailLogin"
 	AuthSessionService_ConfirmEmailLogin_FullMethodName = "/galaxy.authsession.v1.AuthSessionService/ConfirmEmailLogin"
+	AuthSessionService_RefreshSession_FullMethodName    = "/galaxy.authsession.v1.AuthSessionService/RefreshSession"
+	AuthSessionService_RevokeSession_FullMethodName     = "/galaxy.authsession.v1.AuthSessionService/RevokeSession"
+	AuthSessionService_RevokeAllSessions_FullMethodName = "/galaxy.authsession.v1.AuthSessionService/RevokeAllSessions"
+	AuthSessionService_ListSessions_FullMethodName      = "/galaxy.authsession.v1.AuthSessionService/ListSessions"
 )
 
 // AuthSessionServiceClient is the client API for AuthSessionService service.
@@ -37,6 +41,18 @@ type AuthSessionServiceClient interface {
 	StartEmailLogin(ctx context.Context, in *StartEmailLoginRequest, opts ...grpc.CallOption) (*StartEmailLoginResponse, error)
 	// Exchanges a challenge and its code for a new session.
 	ConfirmEmailLogin(ctx context.Context, in *ConfirmEmailLoginRequest, opts ...grpc.CallOption) (*ConfirmEmailLoginResponse, error)
+	// Rotates a refresh token: the answer holds a new pair and the old refresh
+	// token stops working. Presenting an already-used refresh token revokes the
+	// whole session.
+	RefreshSession(ctx context.Context, in *RefreshSessionRequest, opts ...grpc.CallOption) (*RefreshSessionResponse, error)
+	// Revokes one session of user_id (logout, or revoking one's own other
+	// session). A session of another user answers exactly like an unknown one.
+	RevokeSession(ctx context.Context, in *RevokeSessionRequest, opts ...grpc.CallOption) (*RevokeSessionResponse, error)
+	// Revokes every session of a user (the user service calls this when it
+	// disables a user).
+	RevokeAllSessions(ctx context.Context, in *RevokeAllSessionsRequest, opts ...grpc.CallOption) (*RevokeAllSessionsResponse, error)
+	// Lists the live sessions of a user, newest first.
+	ListSessions(ctx context.Context, in *ListSessionsRequest, opts ...grpc.CallOption) (*ListSessionsResponse, error)
 }
 
 type authSessionServiceClient struct {
@@ -67,6 +83,46 @@ func (c *authSessionServiceClient) ConfirmEmailLogin(ctx context.Context, in *Co
 	return out, nil
 }
 
+func (c *authSessionServiceClient) RefreshSession(ctx context.Context, in *RefreshSessionRequest, opts ...grpc.CallOption) (*RefreshSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RefreshSessionResponse)
+	err := c.cc.Invoke(ctx, AuthSessionService_RefreshSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authSessionServiceClient) RevokeSession(ctx context.Context, in *RevokeSessionRequest, opts ...grpc.CallOption) (*RevokeSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeSessionResponse)
+	err := c.cc.Invoke(ctx, AuthSessionService_RevokeSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authSessionServiceClient) RevokeAllSessions(ctx context.Context, in *RevokeAllSessionsRequest, opts ...grpc.CallOption) (*RevokeAllSessionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeAllSessionsResponse)
+	err := c.cc.Invoke(ctx, AuthSessionService_RevokeAllSessions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authSessionServiceClient) ListSessions(ctx context.Context, in *ListSessionsRequest, opts ...grpc.CallOption) (*ListSessionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSessionsResponse)
+	err := c.cc.Invoke(ctx, AuthSessionService_ListSessions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthSessionServiceServer is the server API for AuthSessionService service.
 // All implementations must embed UnimplementedAuthSessionServiceServer
 // for forward compatibility.
@@ -76,6 +132,18 @@ type AuthSessionServiceServer interface {
 	StartEmailLogin(context.Context, *StartEmailLoginRequest) (*StartEmailLoginResponse, error)
 	// Exchanges a challenge and its code for a new session.
 	ConfirmEmailLogin(context.Context, *ConfirmEmailLoginRequest) (*ConfirmEmailLoginResponse, error)
+	// Rotates a refresh token: the answer holds a new pair and the old refresh
+	// token stops working. Presenting an already-used refresh token revokes the
+	// whole session.
+	RefreshSession(context.Context, *RefreshSessionRequest) (*RefreshSessionResponse, error)
+	// Revokes one session of user_id (logout, or revoking one's own other
+	// session). A session of another user answers exactly like an unknown one.
+	RevokeSession(context.Context, *RevokeSessionRequest) (*RevokeSessionResponse, error)
+	// Revokes every session of a user (the user service calls this when it
+	// disables a user).
+	RevokeAllSessions(context.Context, *RevokeAllSessionsRequest) (*RevokeAllSessionsResponse, error)
+	// Lists the live sessions of a user, newest first.
+	ListSessions(context.Context, *ListSessionsRequest) (*ListSessionsResponse, error)
 	mustEmbedUnimplementedAuthSessionServiceServer()
 }
 
@@ -91,6 +159,18 @@ func (UnimplementedAuthSessionServiceServer) StartEmailLogin(context.Context, *S
 }
 func (UnimplementedAuthSessionServiceServer) ConfirmEmailLogin(context.Context, *ConfirmEmailLoginRequest) (*ConfirmEmailLoginResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ConfirmEmailLogin not implemented")
+}
+func (UnimplementedAuthSessionServiceServer) RefreshSession(context.Context, *RefreshSessionRequest) (*RefreshSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RefreshSession not implemented")
+}
+func (UnimplementedAuthSessionServiceServer) RevokeSession(context.Context, *RevokeSessionRequest) (*RevokeSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeSession not implemented")
+}
+func (UnimplementedAuthSessionServiceServer) RevokeAllSessions(context.Context, *RevokeAllSessionsRequest) (*RevokeAllSessionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeAllSessions not implemented")
+}
+func (UnimplementedAuthSessionServiceServer) ListSessions(context.Context, *ListSessionsRequest) (*ListSessionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSessions not implemented")
 }
 func (UnimplementedAuthSessionServiceServer) mustEmbedUnimplementedAuthSessionServiceServer() {}
 func (UnimplementedAuthSessionServiceServer) testEmbeddedByValue()                            {}
@@ -149,6 +229,78 @@ func _AuthSessionService_ConfirmEmailLogin_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthSessionService_RefreshSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RefreshSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthSessionServiceServer).RefreshSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthSessionService_RefreshSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthSessionServiceServer).RefreshSession(ctx, req.(*RefreshSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthSessionService_RevokeSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthSessionServiceServer).RevokeSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthSessionService_RevokeSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthSessionServiceServer).RevokeSession(ctx, req.(*RevokeSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthSessionService_RevokeAllSessions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeAllSessionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthSessionServiceServer).RevokeAllSessions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthSessionService_RevokeAllSessions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthSessionServiceServer).RevokeAllSessions(ctx, req.(*RevokeAllSessionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthSessionService_ListSessions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSessionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthSessionServiceServer).ListSessions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthSessionService_ListSessions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthSessionServiceServer).ListSessions(ctx, req.(*ListSessionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuthSessionService_ServiceDesc is the grpc.ServiceDesc for AuthSessionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -163,6 +315,22 @@ var AuthSessionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ConfirmEmailLogin",
 			Handler:    _AuthSessionService_ConfirmEmailLogin_Handler,
+		},
+		{
+			MethodName: "RefreshSession",
+			Handler:    _AuthSessionService_RefreshSession_Handler,
+		},
+		{
+			MethodName: "RevokeSession",
+			Handler:    _AuthSessionService_RevokeSession_Handler,
+		},
+		{
+			MethodName: "RevokeAllSessions",
+			Handler:    _AuthSessionService_RevokeAllSessions_Handler,
+		},
+		{
+			MethodName: "ListSessions",
+			Handler:    _AuthSessionService_ListSessions_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -372,6 +372,444 @@ func (x *GetMeResponse) GetSessionExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+type RefreshSessionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RefreshToken  string                 `protobuf:"bytes,1,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefreshSessionRequest) Reset() {
+	*x = RefreshSessionRequest{}
+	mi := &file_galaxy_gateway_v1_gateway_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshSessionRequest) ProtoMessage() {}
+
+func (x *RefreshSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_galaxy_gateway_v1_gateway_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshSessionRequest.ProtoReflect.Descriptor instead.
+func (*RefreshSessionRequest) Descriptor() ([]byte, []int) {
+	return file_galaxy_gateway_v1_gateway_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RefreshSessionRequest) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+// The same fields as ConfirmEmailLoginResponse.
+type RefreshSessionResponse struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	AccessToken           string                 `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	TokenType             string                 `protobuf:"bytes,2,opt,name=token_type,json=tokenType,proto3" json:"token_type,omitempty"`
+	AccessTokenExpiresAt  *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=access_token_expires_at,json=accessTokenExpiresAt,proto3" json:"access_token_expires_at,omitempty"`
+	RefreshToken          string                 `protobuf:"bytes,4,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	RefreshTokenExpiresAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=refresh_token_expires_at,json=refreshTokenExpiresAt,proto3" json:"refresh_token_expires_at,omitempty"`
+	SessionId             string                 `protobuf:"bytes,6,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	UserId                string                 `protobuf:"bytes,7,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *RefreshSessionResponse) Reset() {
+	*x = RefreshSessionResponse{}
+	mi := &file_galaxy_gateway_v1_gateway_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshSessionResponse) ProtoMessage() {}
+
+func (x *RefreshSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_galaxy_gateway_v1_gateway_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshSessionResponse.ProtoReflect.Descriptor instead.
+func (*RefreshSessionResponse) Descriptor() ([]byte, []int) {
+	return file_galaxy_gateway_v1_gateway_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RefreshSessionResponse) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *RefreshSessionResponse) GetTokenType() string {
+	if x != nil {
+		return x.TokenType
+	}
+	return ""
+}
+
+func (x *RefreshSessionResponse) GetAccessTokenExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AccessTokenExpiresAt
+	}
+	return nil
+}
+
+func (x *RefreshSessionResponse) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *RefreshSessionResponse) GetRefreshTokenExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RefreshTokenExpiresAt
+	}
+	return nil
+}
+
+func (x *RefreshSessionResponse) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *RefreshSessionResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type LogoutRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogoutRequest) Reset() {
+	*x = LogoutRequest{}
+	mi := &file_galaxy_gateway_v1_gateway_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogoutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogoutRequest) ProtoMessage() {}
+
+func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_galaxy_gateway_v1_gateway_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
+func (*LogoutRequest) Descriptor() ([]byte, []int) {
+	return file_galaxy_gateway_v1_gateway_proto_rawDescGZIP(), []int{8}
+}
+
+type LogoutResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogoutResponse) Reset() {
+	*x = LogoutResponse{}
+	mi := &file_galaxy_gateway_v1_gateway_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogoutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogoutResponse) ProtoMessage() {}
+
+func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_galaxy_gateway_v1_gateway_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
+func (*LogoutResponse) Descriptor() ([]byte, []int) {
+	return file_galaxy_gateway_v1_gateway_proto_rawDescGZIP(), []int{9}
+}
+
+type ListSessionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSessionsRequest) Reset() {
+	*x = ListSessionsRequest{}
+	mi := &file_galaxy_gateway_v1_gateway_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSessionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSessionsRequest) ProtoMessage() {}
+
+func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_galaxy_gateway_v1_gateway_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
+func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
+	return file_galaxy_gateway_v1_gateway_proto_rawDescGZIP(), []int{10}
+}
+
+type SessionInfo struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// True for the session of the access token making the call.
+	Current       bool `protobuf:"varint,4,opt,name=current,proto3" json:"current,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionInfo) Reset() {
+	*x = SessionInfo{}
+	mi := &file_galaxy_gateway_v1_gateway_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionInfo) ProtoMessage() {}
+
+func (x *SessionInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_galaxy_gateway_v1_gateway_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionInfo.ProtoReflect.Descriptor instead.
+func (*SessionInfo) Descriptor() ([]byte, []int) {
+	return file_galaxy_gateway_v1_gateway_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SessionInfo) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *SessionInfo) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *SessionInfo) GetCurrent() bool {
+	if x != nil {
+		return x.Current
+	}
+	return false
+}
+
+type ListSessionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sessions      []*SessionInfo         `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSessionsResponse) Reset() {
+	*x = ListSessionsResponse{}
+	mi := &file_galaxy_gateway_v1_gateway_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSessionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSessionsResponse) ProtoMessage() {}
+
+func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_galaxy_gateway_v1_gateway_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
+func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
+	return file_galaxy_gateway_v1_gateway_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListSessionsResponse) GetSessions() []*SessionInfo {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
+type RevokeSessionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeSessionRequest) Reset() {
+	*x = RevokeSessionRequest{}
+	mi := &file_galaxy_gateway_v1_gateway_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeSessionRequest) ProtoMessage() {}
+
+func (x *RevokeSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_galaxy_gateway_v1_gateway_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeSessionRequest.ProtoReflect.Descriptor instead.
+func (*RevokeSessionRequest) Descriptor() ([]byte, []int) {
+	return file_galaxy_gateway_v1_gateway_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RevokeSessionRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+type RevokeSessionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeSessionResponse) Reset() {
+	*x = RevokeSessionResponse{}
+	mi := &file_galaxy_gateway_v1_gateway_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeSessionResponse) ProtoMessage() {}
+
+func (x *RevokeSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_galaxy_gateway_v1_gateway_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeSessionResponse.ProtoReflect.Descriptor instead.
+func (*RevokeSessionResponse) Descriptor() ([]byte, []int) {
+	return file_galaxy_gateway_v1_gateway_proto_rawDescGZIP(), []int{14}
+}
+
 var File_galaxy_gateway_v1_gateway_proto protoreflect.FileDescriptor
 
 const file_galaxy_gateway_v1_gateway_proto_rawDesc = "" +
@@ -402,11 +840,44 @@ const file_galaxy_gateway_v1_gateway_proto_rawDesc = "" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x03 \x01(\tR\tsessionId\x12H\n" +
-	"\x12session_expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x10sessionExpiresAt2\xb6\x02\n" +
+	"\x12session_expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x10sessionExpiresAt\"<\n" +
+	"\x15RefreshSessionRequest\x12#\n" +
+	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"\xdf\x02\n" +
+	"\x16RefreshSessionResponse\x12!\n" +
+	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12\x1d\n" +
+	"\n" +
+	"token_type\x18\x02 \x01(\tR\ttokenType\x12Q\n" +
+	"\x17access_token_expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x14accessTokenExpiresAt\x12#\n" +
+	"\rrefresh_token\x18\x04 \x01(\tR\frefreshToken\x12S\n" +
+	"\x18refresh_token_expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x15refreshTokenExpiresAt\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x06 \x01(\tR\tsessionId\x12\x17\n" +
+	"\auser_id\x18\a \x01(\tR\x06userId\"\x0f\n" +
+	"\rLogoutRequest\"\x10\n" +
+	"\x0eLogoutResponse\"\x15\n" +
+	"\x13ListSessionsRequest\"\xbc\x01\n" +
+	"\vSessionInfo\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x129\n" +
+	"\n" +
+	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x18\n" +
+	"\acurrent\x18\x04 \x01(\bR\acurrent\"R\n" +
+	"\x14ListSessionsResponse\x12:\n" +
+	"\bsessions\x18\x01 \x03(\v2\x1e.galaxy.gateway.v1.SessionInfoR\bsessions\"5\n" +
+	"\x14RevokeSessionRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\"\x17\n" +
+	"\x15RevokeSessionResponse2\xb1\x05\n" +
 	"\x0eGatewayService\x12h\n" +
 	"\x0fStartEmailLogin\x12).galaxy.gateway.v1.StartEmailLoginRequest\x1a*.galaxy.gateway.v1.StartEmailLoginResponse\x12n\n" +
 	"\x11ConfirmEmailLogin\x12+.galaxy.gateway.v1.ConfirmEmailLoginRequest\x1a,.galaxy.gateway.v1.ConfirmEmailLoginResponse\x12J\n" +
-	"\x05GetMe\x12\x1f.galaxy.gateway.v1.GetMeRequest\x1a .galaxy.gateway.v1.GetMeResponseB(Z&galaxy/gateway/api/gatewayv1;gatewayv1b\x06proto3"
+	"\x05GetMe\x12\x1f.galaxy.gateway.v1.GetMeRequest\x1a .galaxy.gateway.v1.GetMeResponse\x12e\n" +
+	"\x0eRefreshSession\x12(.galaxy.gateway.v1.RefreshSessionRequest\x1a).galaxy.gateway.v1.RefreshSessionResponse\x12M\n" +
+	"\x06Logout\x12 .galaxy.gateway.v1.LogoutRequest\x1a!.galaxy.gateway.v1.LogoutResponse\x12_\n" +
+	"\fListSessions\x12&.galaxy.gateway.v1.ListSessionsRequest\x1a'.galaxy.gateway.v1.ListSessionsResponse\x12b\n" +
+	"\rRevokeSession\x12'.galaxy.gateway.v1.RevokeSessionRequest\x1a(.galaxy.gateway.v1.RevokeSessionResponseB(Z&galaxy/gateway/api/gatewayv1;gatewayv1b\x06proto3"
 
 var (
 	file_galaxy_gateway_v1_gateway_proto_rawDescOnce sync.Once
@@ -420,7 +891,7 @@ func file_galaxy_gateway_v1_gateway_proto_rawDescGZIP() []byte {
 	return file_galaxy_gateway_v1_gateway_proto_rawDescData
 }
 
-var file_galaxy_gateway_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_galaxy_gateway_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_galaxy_gateway_v1_gateway_proto_goTypes = []any{
 	(*StartEmailLoginRequest)(nil),    // 0: galaxy.gateway.v1.StartEmailLoginRequest
 	(*StartEmailLoginResponse)(nil),   // 1: galaxy.gateway.v1.StartEmailLoginResponse
@@ -428,24 +899,46 @@ var file_galaxy_gateway_v1_gateway_proto_goTypes = []any{
 	(*ConfirmEmailLoginResponse)(nil), // 3: galaxy.gateway.v1.ConfirmEmailLoginResponse
 	(*GetMeRequest)(nil),              // 4: galaxy.gateway.v1.GetMeRequest
 	(*GetMeResponse)(nil),             // 5: galaxy.gateway.v1.GetMeResponse
-	(*timestamppb.Timestamp)(nil),     // 6: google.protobuf.Timestamp
+	(*RefreshSessionRequest)(nil),     // 6: galaxy.gateway.v1.RefreshSessionRequest
+	(*RefreshSessionResponse)(nil),    // 7: galaxy.gateway.v1.RefreshSessionResponse
+	(*LogoutRequest)(nil),             // 8: galaxy.gateway.v1.LogoutRequest
+	(*LogoutResponse)(nil),            // 9: galaxy.gateway.v1.LogoutResponse
+	(*ListSessionsRequest)(nil),       // 10: galaxy.gateway.v1.ListSessionsRequest
+	(*SessionInfo)(nil),               // 11: galaxy.gateway.v1.SessionInfo
+	(*ListSessionsResponse)(nil),      // 12: galaxy.gateway.v1.ListSessionsResponse
+	(*RevokeSessionRequest)(nil),      // 13: galaxy.gateway.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),     // 14: galaxy.gateway.v1.RevokeSessionResponse
+	(*timestamppb.Timestamp)(nil),     // 15: google.protobuf.Timestamp
 }
 var file_galaxy_gateway_v1_gateway_proto_depIdxs = []int32{
-	6, // 0: galaxy.gateway.v1.StartEmailLoginResponse.expires_at:type_name -> google.protobuf.Timestamp
-	6, // 1: galaxy.gateway.v1.ConfirmEmailLoginResponse.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	6, // 2: galaxy.gateway.v1.ConfirmEmailLoginResponse.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
-	6, // 3: galaxy.gateway.v1.GetMeResponse.session_expires_at:type_name -> google.protobuf.Timestamp
-	0, // 4: galaxy.gateway.v1.GatewayService.StartEmailLogin:input_type -> galaxy.gateway.v1.StartEmailLoginRequest
-	2, // 5: galaxy.gateway.v1.GatewayService.ConfirmEmailLogin:input_type -> galaxy.gateway.v1.ConfirmEmailLoginRequest
-	4, // 6: galaxy.gateway.v1.GatewayService.GetMe:input_type -> galaxy.gateway.v1.GetMeRequest
-	1, // 7: galaxy.gateway.v1.GatewayService.StartEmailLogin:output_type -> galaxy.gateway.v1.StartEmailLoginResponse
-	3, // 8: galaxy.gateway.v1.GatewayService.ConfirmEmailLogin:output_type -> galaxy.gateway.v1.ConfirmEmailLoginResponse
-	5, // 9: galaxy.gateway.v1.GatewayService.GetMe:output_type -> galaxy.gateway.v1.GetMeResponse
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	15, // 0: galaxy.gateway.v1.StartEmailLoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	15, // 1: galaxy.gateway.v1.ConfirmEmailLoginResponse.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	15, // 2: galaxy.gateway.v1.ConfirmEmailLoginResponse.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
+	15, // 3: galaxy.gateway.v1.GetMeResponse.session_expires_at:type_name -> google.protobuf.Timestamp
+	15, // 4: galaxy.gateway.v1.RefreshSessionResponse.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	15, // 5: galaxy.gateway.v1.RefreshSessionResponse.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
+	15, // 6: galaxy.gateway.v1.SessionInfo.created_at:type_name -> google.protobuf.Timestamp
+	15, // 7: galaxy.gateway.v1.SessionInfo.expires_at:type_name -> google.protobuf.Timestamp
+	11, // 8: galaxy.gateway.v1.ListSessionsResponse.sessions:type_name -> galaxy.gateway.v1.SessionInfo
+	0,  // 9: galaxy.gateway.v1.GatewayService.StartEmailLogin:input_type -> galaxy.gateway.v1.StartEmailLoginRequest
+	2,  // 10: galaxy.gateway.v1.GatewayService.ConfirmEmailLogin:input_type -> galaxy.gateway.v1.ConfirmEmailLoginRequest
+	4,  // 11: galaxy.gateway.v1.GatewayService.GetMe:input_type -> galaxy.gateway.v1.GetMeRequest
+	6,  // 12: galaxy.gateway.v1.GatewayService.RefreshSession:input_type -> galaxy.gateway.v1.RefreshSessionRequest
+	8,  // 13: galaxy.gateway.v1.GatewayService.Logout:input_type -> galaxy.gateway.v1.LogoutRequest
+	10, // 14: galaxy.gateway.v1.GatewayService.ListSessions:input_type -> galaxy.gateway.v1.ListSessionsRequest
+	13, // 15: galaxy.gateway.v1.GatewayService.RevokeSession:input_type -> galaxy.gateway.v1.RevokeSessionRequest
+	1,  // 16: galaxy.gateway.v1.GatewayService.StartEmailLogin:output_type -> galaxy.gateway.v1.StartEmailLoginResponse
+	3,  // 17: galaxy.gateway.v1.GatewayService.ConfirmEmailLogin:output_type -> galaxy.gateway.v1.ConfirmEmailLoginResponse
+	5,  // 18: galaxy.gateway.v1.GatewayService.GetMe:output_type -> galaxy.gateway.v1.GetMeResponse
+	7,  // 19: galaxy.gateway.v1.GatewayService.RefreshSession:output_type -> galaxy.gateway.v1.RefreshSessionResponse
+	9,  // 20: galaxy.gateway.v1.GatewayService.Logout:output_type -> galaxy.gateway.v1.LogoutResponse
+	12, // 21: galaxy.gateway.v1.GatewayService.ListSessions:output_type -> galaxy.gateway.v1.ListSessionsResponse
+	14, // 22: galaxy.gateway.v1.GatewayService.RevokeSession:output_type -> galaxy.gateway.v1.RevokeSessionResponse
+	16, // [16:23] is the sub-list for method output_type
+	9,  // [9:16] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_galaxy_gateway_v1_gateway_proto_init() }
@@ -459,7 +952,7 @@ func file_galaxy_gateway_v1_gateway_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_galaxy_gateway_v1_gateway_proto_rawDesc), len(file_galaxy_gateway_v1_gateway_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
