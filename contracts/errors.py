@@ -44,7 +44,8 @@ class ApiError(Exception):
     """An error answer from a service, with its stable ``code``.
 
     ``transport`` is ``"http"`` or ``"grpc"``; ``status`` the HTTP status or
-    gRPC status code; ``metadata`` the problem's / ErrorInfo's metadata.
+    gRPC status code; ``metadata`` the problem's / ErrorInfo's metadata;
+    ``retry_after`` the seconds of ``Retry-After`` / ``RetryInfo``, if any.
     """
 
     code: str
@@ -52,6 +53,7 @@ class ApiError(Exception):
     status: int | grpc.StatusCode
     detail: str
     metadata: dict[str, str] = field(default_factory=dict)
+    retry_after: float | None = None
     raw: Any = field(default=None, repr=False)
 
     def __str__(self) -> str:

@@ -72,10 +72,18 @@ def stack(
         s.stop()
     if races := s.data_races():
         pytest.fail(f"the race detector reported data races: {races}", pytrace=False)
+    if leaked := s.leaked_secrets():
+        pytest.fail(f"{len(leaked)} login code(s) or token(s) appear in a service log: {leaked}", pytrace=False)
 
 
 @pytest.fixture(params=TRANSPORTS)
-def api(request: pytest.FixtureRequest, stack: Stack) -> GatewayApi:
+def transport(request: pytest.FixtureRequest) -> Transport:
+    """HTTP, then gRPC."""
+    value: Transport = request.param
+    return value
+
+
+@pytest.fixture
+def api(stack: Stack, transport: Transport) -> GatewayApi:
     """The gateway's public API over HTTP, then over gRPC."""
-    transport: Transport = request.param
     return stack.api(transport)

@@ -4,6 +4,6 @@ HTTP JSON and gRPC alike: both clients implement :class:`GatewayApi` and raise
 
 from __future__ import annotations
 
-from contracts.gatewayv1.models import GatewayApi, Login, LoginChallenge, Me
+from contracts.gatewayv1.models import GatewayApi, Login, LoginChallenge, Me, SessionInfo
 
-__all__ = ["GatewayApi", "Login", "LoginChallenge", "Me"]
+__all__ = ["GatewayApi", "Login", "LoginChallenge", "Me", "SessionInfo"]

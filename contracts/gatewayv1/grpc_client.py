@@ -5,38 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
-from contracts.errors import ApiError
 from contracts.gatewayv1._pb import gateway_pb2, gateway_pb2_grpc
-from contracts.gatewayv1.models import Login, LoginChallenge, Me
+from contracts.gatewayv1.models import Login, LoginChallenge, Me, SessionInfo
+from contracts.grpc_errors import grpc_error
 
-__all__ = ["GatewayGrpcClient", "grpc_error"]
+__all__ = ["GatewayGrpcClient", "timestamp"]
 
 T = TypeVar("T")
 
 
-def grpc_error(err: grpc.RpcError) -> ApiError:
-    """Turn a failed call into an ApiError; a status without ErrorInfo is
-    reported as a contract violation (code ``<no ErrorInfo>``)."""
-    call: grpc.Call = err  # type: ignore[assignment]  # every RpcError raised by a call is also a Call
-    status = rpc_status.from_call(call)
-    code, metadata = "<no ErrorInfo>", {}
-    if status is not None:
-        for detail in status.details:
-            info = error_details_pb2.ErrorInfo()
-            if detail.Unpack(info):
-                code, metadata = info.reason, dict(info.metadata)
-                break
-    return ApiError(code, "grpc", call.code(), call.details() or "", metadata, raw=err)
-
-
-def _ts(ts: Timestamp) -> datetime:
+def timestamp(ts: Timestamp) -> datetime:
     return ts.ToDatetime(tzinfo=UTC)
 
 
@@ -46,6 +29,7 @@ class GatewayGrpcClient:
     def __init__(self, target: str, timeout: float = 10.0) -> None:
         self.target = target
         self.timeout = timeout
+        self.received_secrets: list[str] = []
         self.channel = grpc.insecure_channel(target)
         self.stub = gateway_pb2_grpc.GatewayServiceStub(self.channel)
 
@@ -56,22 +40,30 @@ class GatewayGrpcClient:
         except grpc.RpcError as err:
             raise grpc_error(err) from None
 
-    def start_email_login(self, email: str) -> LoginChallenge:
-        resp = self._call(self.stub.StartEmailLogin, gateway_pb2.StartEmailLoginRequest(email=email))
-        return LoginChallenge(challenge_id=resp.challenge_id, expires_at=_ts(resp.expires_at))
-
-    def confirm_email_login(self, challenge_id: str, code: str) -> Login:
-        req = gateway_pb2.ConfirmEmailLoginRequest(challenge_id=challenge_id, code=code)
-        resp = self._call(self.stub.ConfirmEmailLogin, req)
-        return Login(
+    def _login(self, resp: Any) -> Login:
+        login = Login(
             access_token=resp.access_token,
             token_type=resp.token_type,
-            access_token_expires_at=_ts(resp.access_token_expires_at),
+            access_token_expires_at=timestamp(resp.access_token_expires_at),
             refresh_token=resp.refresh_token,
-            refresh_token_expires_at=_ts(resp.refresh_token_expires_at),
+            refresh_token_expires_at=timestamp(resp.refresh_token_expires_at),
             session_id=resp.session_id,
             user_id=resp.user_id,
         )
+        self.received_secrets += [login.access_token, login.refresh_token]
+        return login
+
+    def start_email_login(self, email: str) -> LoginChallenge:
+        resp = self._call(self.stub.StartEmailLogin, gateway_pb2.StartEmailLoginRequest(email=email))
+        return LoginChallenge(challenge_id=resp.challenge_id, expires_at=timestamp(resp.expires_at))
+
+    def confirm_email_login(self, challenge_id: str, code: str) -> Login:
+        req = gateway_pb2.ConfirmEmailLoginRequest(challenge_id=challenge_id, code=code)
+        return self._login(self._call(self.stub.ConfirmEmailLogin, req))
+
+    def refresh_session(self, refresh_token: str) -> Login:
+        req = gateway_pb2.RefreshSessionRequest(refresh_token=refresh_token)
+        return self._login(self._call(self.stub.RefreshSession, req))
 
     def me(self, access_token: str | None) -> Me:
         resp = self._call(self.stub.GetMe, gateway_pb2.GetMeRequest(), token=access_token)
@@ -79,8 +71,22 @@ class GatewayGrpcClient:
             user_id=resp.user_id,
             email=resp.email,
             session_id=resp.session_id,
-            session_expires_at=_ts(resp.session_expires_at),
+            session_expires_at=timestamp(resp.session_expires_at),
         )
+
+    def logout(self, access_token: str | None) -> None:
+        self._call(self.stub.Logout, gateway_pb2.LogoutRequest(), token=access_token)
+
+    def list_sessions(self, access_token: str | None) -> list[SessionInfo]:
+        resp = self._call(self.stub.ListSessions, gateway_pb2.ListSessionsRequest(), token=access_token)
+        return [
+            SessionInfo(s.session_id, timestamp(s.created_at), timestamp(s.expires_at), s.current)
+            for s in resp.sessions
+        ]
+
+    def revoke_session(self, access_token: str | None, session_id: str) -> None:
+        req = gateway_pb2.RevokeSessionRequest(session_id=session_id)
+        self._call(self.stub.RevokeSession, req, token=access_token)
 
     def close(self) -> None:
         self.channel.close()

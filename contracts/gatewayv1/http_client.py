@@ -8,7 +8,7 @@ from typing import Any
 import requests
 
 from contracts.errors import ApiError
-from contracts.gatewayv1.models import Login, LoginChallenge, Me
+from contracts.gatewayv1.models import Login, LoginChallenge, Me, SessionInfo
 
 __all__ = ["PROBLEM_CONTENT_TYPE", "GatewayHttpClient", "problem_error"]
 
@@ -25,12 +25,14 @@ def problem_error(resp: requests.Response) -> ApiError:
         body = None
     if not ctype.startswith(PROBLEM_CONTENT_TYPE) or not isinstance(body, dict) or "code" not in body:
         return ApiError("<not a problem>", "http", resp.status_code, f"{ctype!r}: {resp.text[:200]!r}", raw=resp)
+    retry_after = resp.headers.get("Retry-After")
     return ApiError(
         code=str(body["code"]),
         transport="http",
         status=resp.status_code,
         detail=str(body.get("detail", "")),
         metadata=dict(body.get("metadata") or {}),
+        retry_after=float(retry_after) if retry_after is not None else None,
         raw=resp,
     )
 
@@ -45,6 +47,7 @@ class GatewayHttpClient:
     def __init__(self, base_url: str, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.received_secrets: list[str] = []
         self._session = requests.Session()
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -53,21 +56,15 @@ class GatewayHttpClient:
         kwargs.setdefault("allow_redirects", False)
         return self._session.request(method, self.base_url + path, **kwargs)
 
-    def _call(self, method: str, path: str, *, token: str | None = None, json: Any = None) -> dict[str, Any]:
+    def _call(self, method: str, path: str, *, token: str | None = None, json: Any = None) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
         resp = self.request(method, path, json=json, headers=headers)
         if resp.status_code >= 400:
             raise problem_error(resp)
-        body: dict[str, Any] = resp.json()
-        return body
+        return resp.json() if resp.status_code != 204 else None
 
-    def start_email_login(self, email: str) -> LoginChallenge:
-        body = self._call("POST", "/v1/auth/email/start", json={"email": email})
-        return LoginChallenge(challenge_id=body["challenge_id"], expires_at=_ts(body["expires_at"]))
-
-    def confirm_email_login(self, challenge_id: str, code: str) -> Login:
-        body = self._call("POST", "/v1/auth/email/confirm", json={"challenge_id": challenge_id, "code": code})
-        return Login(
+    def _login(self, body: dict[str, Any]) -> Login:
+        login = Login(
             access_token=body["access_token"],
             token_type=body["token_type"],
             access_token_expires_at=_ts(body["access_token_expires_at"]),
@@ -76,6 +73,20 @@ class GatewayHttpClient:
             session_id=body["session_id"],
             user_id=body["user_id"],
         )
+        self.received_secrets += [login.access_token, login.refresh_token]
+        return login
+
+    def start_email_login(self, email: str) -> LoginChallenge:
+        body = self._call("POST", "/v1/auth/email/start", json={"email": email})
+        return LoginChallenge(challenge_id=body["challenge_id"], expires_at=_ts(body["expires_at"]))
+
+    def confirm_email_login(self, challenge_id: str, code: str) -> Login:
+        return self._login(
+            self._call("POST", "/v1/auth/email/confirm", json={"challenge_id": challenge_id, "code": code})
+        )
+
+    def refresh_session(self, refresh_token: str) -> Login:
+        return self._login(self._call("POST", "/v1/auth/refresh", json={"refresh_token": refresh_token}))
 
     def me(self, access_token: str | None) -> Me:
         body = self._call("GET", "/v1/me", token=access_token)
@@ -85,6 +96,19 @@ class GatewayHttpClient:
             session_id=body["session_id"],
             session_expires_at=_ts(body["session_expires_at"]),
         )
+
+    def logout(self, access_token: str | None) -> None:
+        self._call("POST", "/v1/auth/logout", token=access_token)
+
+    def list_sessions(self, access_token: str | None) -> list[SessionInfo]:
+        body = self._call("GET", "/v1/sessions", token=access_token)
+        return [
+            SessionInfo(s["session_id"], _ts(s["created_at"]), _ts(s["expires_at"]), bool(s["current"]))
+            for s in body["sessions"]
+        ]
+
+    def revoke_session(self, access_token: str | None, session_id: str) -> None:
+        self._call("DELETE", f"/v1/sessions/{session_id}", token=access_token)
 
     def close(self) -> None:
         self._session.close()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-__all__ = ["GatewayApi", "Login", "LoginChallenge", "Me"]
+__all__ = ["GatewayApi", "Login", "LoginChallenge", "Me", "SessionInfo"]
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,29 @@ class Me:
     session_expires_at: datetime
 
 
+@dataclass(frozen=True)
+class SessionInfo:
+    session_id: str
+    created_at: datetime
+    expires_at: datetime
+    current: bool
+
+
 class GatewayApi(Protocol):
-    """The gateway's operations, whichever transport carries them."""
+    """The gateway's operations, whichever transport carries them.
+
+    ``received_secrets`` lists every token the client was given, so a suite
+    can check that none of them leaks into a log.
+    """
 
     transport: str
+    received_secrets: list[str]
 
     def start_email_login(self, email: str) -> LoginChallenge: ...
     def confirm_email_login(self, challenge_id: str, code: str) -> Login: ...
+    def refresh_session(self, refresh_token: str) -> Login: ...
     def me(self, access_token: str | None) -> Me: ...
+    def logout(self, access_token: str | None) -> None: ...
+    def list_sessions(self, access_token: str | None) -> list[SessionInfo]: ...
+    def revoke_session(self, access_token: str | None, session_id: str) -> None: ...
     def close(self) -> None: ...

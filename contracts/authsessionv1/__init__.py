@@ -1,0 +1,1 @@
+"""Helpers for authsession's gRPC API (``galaxy.authsession.v1``)."""

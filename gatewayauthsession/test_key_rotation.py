@@ -1,0 +1,34 @@
+"""Signing-key rotation: the gateway trusts a set of keys by kid, authsession
+signs with the current one, and a retired key's tokens stop working once it
+leaves the set."""
+
+from __future__ import annotations
+
+import pytest
+
+from gatewayauthsession import tokens
+from gatewayauthsession.scenario import expect_error, log_in
+from gatewayauthsession.stack import Stack, Transport
+from harness.keys import KeySet, SigningKey
+
+
+@pytest.mark.smoke
+def test_tokens_survive_a_rotation_and_die_with_their_retired_key(stack: Stack, transport: Transport) -> None:
+    old_key = stack.keys.current
+    before = log_in(stack, stack.api(transport), "rio@example.com")
+    assert tokens.header_of(before.access_token)["kid"] == old_key.kid
+
+    # Rotate: a new current key; the old one is still trusted.
+    new_key = SigningKey.generate()
+    stack.restart_with_keys(KeySet(current=new_key, others=[old_key]))
+    api = stack.api(transport)
+    after = log_in(stack, api, "rio@example.com")
+    assert tokens.header_of(after.access_token)["kid"] == new_key.kid
+    assert api.me(before.access_token).session_id == before.session_id
+    assert api.me(after.access_token).session_id == after.session_id
+
+    # Retire the old key.
+    stack.restart_with_keys(KeySet(current=new_key))
+    api = stack.api(transport)
+    expect_error("UNAUTHENTICATED", api.me, before.access_token)
+    assert api.me(after.access_token).session_id == after.session_id
