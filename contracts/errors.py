@@ -11,7 +11,11 @@ from typing import Any
 
 import grpc
 
-__all__ = ["ERRORS", "ApiError", "ErrorSpec"]
+__all__ = ["ERRORS", "ApiError", "ErrorSpec", "WireFormatError"]
+
+
+class WireFormatError(ValueError):
+    """A message breaks a documented wire format; the text says how."""
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from contracts.errors import WireFormatError
+from contracts.mail import MESSAGES_PATH, parse_message_request
 from harness.http_stub import HttpStub, RecordedRequest, Reply, json_reply, problem_reply
 
 __all__ = ["MESSAGES_PATH", "MailMessage", "MailStub"]
-
-MESSAGES_PATH = "/v1/messages"
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,6 @@ class MailMessage:
     data: dict[str, Any]
     idempotency_key: str
     id: str
-
-
-class _InvalidRequest(Exception):
-    """The request breaks the mail contract; the message says how."""
 
 
 class MailStub(HttpStub):
@@ -91,9 +87,10 @@ class MailStub(HttpStub):
 
     def _post_message(self, request: RecordedRequest, _match: re.Match[str]) -> Reply:
         try:
-            key, to, template, data = _validate(request)
-        except _InvalidRequest as exc:
+            req = parse_message_request(request.headers, request.json, request.json_error)
+        except WireFormatError as exc:
             return problem_reply(HTTPStatus.BAD_REQUEST, str(exc), violation=True)
+        key, to, template, data = req.idempotency_key, req.to, req.template, req.data
         with self._lock:
             known = self._by_key.get(key)
             if known is None:
@@ -109,29 +106,3 @@ class MailStub(HttpStub):
                 violation=True,
             )
         return json_reply(HTTPStatus.ACCEPTED, {"id": known.id})
-
-
-def _validate(request: RecordedRequest) -> tuple[str, str, str, dict[str, Any]]:
-    """``(idempotency_key, to, template, data)`` of a valid request; raises :class:`_InvalidRequest`."""
-    content_type = (request.header("content-type") or "").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        raise _InvalidRequest(f"Content-Type must be application/json, not {content_type or 'missing'!r}")
-    key = (request.header("idempotency-key") or "").strip()
-    if not key:
-        raise _InvalidRequest("the Idempotency-Key header is missing or empty")
-    if request.json_error is not None or not request.body:
-        raise _InvalidRequest(request.json_error or "the body is empty")
-    body = request.json
-    if not isinstance(body, dict):
-        raise _InvalidRequest(f"the body must be a JSON object, not {type(body).__name__}")
-    to, template, data = body.get("to"), body.get("template"), body.get("data")
-    if not isinstance(to, str) or "@" not in to.strip("@"):
-        raise _InvalidRequest(f'"to" must be an email address, not {to!r}')
-    if not isinstance(template, str) or not template:
-        raise _InvalidRequest(f'"template" must be a non-empty string, not {template!r}')
-    if not isinstance(data, dict):
-        raise _InvalidRequest(f'"data" must be an object, not {data!r}')
-    code = data.get("code")
-    if not isinstance(code, str) or not code:
-        raise _InvalidRequest(f'"data.code" must be a non-empty string, not {code!r}')
-    return key, to, template, data

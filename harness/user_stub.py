@@ -15,28 +15,14 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from http import HTTPStatus
-from typing import Literal
 
+from contracts.errors import WireFormatError
+from contracts.user import RESOLVE_PATH, STATUSES, USERS_PATH, User, UserStatus, parse_resolve_request
 from harness.http_stub import HttpStub, RecordedRequest, Reply, json_reply, problem_reply
 
-__all__ = ["RESOLVE_PATH", "USERS_PATH", "User", "UserStatus", "UserStub"]
-
-RESOLVE_PATH = "/v1/users/resolve"
-USERS_PATH = "/v1/users"
-
-UserStatus = Literal["active", "disabled"]
-_STATUSES: tuple[UserStatus, ...] = ("active", "disabled")
-
-
-@dataclass(frozen=True)
-class User:
-    """A user as the user service serves it."""
-
-    id: str
-    email: str
-    status: UserStatus = "active"
+__all__ = ["User", "UserStatus", "UserStub"]
 
 
 class UserStub(HttpStub):
@@ -60,8 +46,8 @@ class UserStub(HttpStub):
 
     def add_user(self, email: str, status: UserStatus = "active") -> User:
         """Create a user; ``ValueError`` if one with that email (in any case) exists."""
-        if status not in _STATUSES:
-            raise ValueError(f"status must be one of {_STATUSES}, not {status!r}")
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
         with self._lock:
             existing = self._find_email(email)
             if existing is not None:
@@ -99,24 +85,19 @@ class UserStub(HttpStub):
         return user
 
     def _resolve(self, request: RecordedRequest, _match: re.Match[str]) -> Reply:
-        body = request.json
-        email = body.get("email") if isinstance(body, dict) else None
-        if not isinstance(email, str) or "@" not in email.strip("@"):
-            reason = request.json_error or (
-                f'"email" must be an email address, not {email!r}'
-                if isinstance(body, dict)
-                else f"the body must be a JSON object, not {type(body).__name__}"
-            )
-            return problem_reply(HTTPStatus.BAD_REQUEST, reason, violation=True)
+        try:
+            email = parse_resolve_request(request.json, request.json_error)
+        except WireFormatError as exc:
+            return problem_reply(HTTPStatus.BAD_REQUEST, str(exc), violation=True)
         with self._lock:
             user = self._find_email(email)
             if user is not None:
-                return json_reply(HTTPStatus.OK, asdict(user))
-            return json_reply(HTTPStatus.CREATED, asdict(self._create(email, "active")))
+                return json_reply(HTTPStatus.OK, user.to_json())
+            return json_reply(HTTPStatus.CREATED, self._create(email, "active").to_json())
 
     def _get(self, _request: RecordedRequest, match: re.Match[str]) -> Reply:
         with self._lock:
             user = self._users.get(match["id"])
         if user is None:
             return problem_reply(HTTPStatus.NOT_FOUND, f"no user {match['id']!r}")
-        return json_reply(HTTPStatus.OK, asdict(user))
+        return json_reply(HTTPStatus.OK, user.to_json())
