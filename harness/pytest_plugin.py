@@ -20,7 +20,7 @@ import pytest
 from harness.binary import MODES, BuildMode
 from harness.process import ServiceProcess
 from harness.redis_server import REAL_REDIS_ENV, real_redis_addr
-from harness.sweep import current_run_id, sweep
+from harness.sweep import current_run_id, reap_run, sweep
 
 __all__ = ["attach_diagnostics", "build_mode", "coverage_dir", "redis_backend_kind", "watch_processes"]
 
@@ -60,6 +60,13 @@ def pytest_configure(config: pytest.Config) -> None:
         killed = sweep(keep=current_run_id())  # workers inherit the run id through the environment
         if killed:
             print(f"harness: killed {len(killed)} leftover service process(es) of dead runs: {killed}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        leaked = reap_run(current_run_id())
+        if leaked:
+            print(f"harness: killed {len(leaked)} process(es) this run left behind: {leaked}")
 
 
 def coverage_dir(config: pytest.Config, service: str) -> Path | None:

@@ -16,10 +16,11 @@ import contextlib
 import os
 import secrets
 import signal
+from collections.abc import Iterator
 
 import psutil
 
-__all__ = ["HARNESS_TAG_ENV", "current_run_id", "owner_alive", "sweep"]
+__all__ = ["HARNESS_TAG_ENV", "current_run_id", "owner_alive", "reap_run", "sweep"]
 
 HARNESS_TAG_ENV = "GALAXY_HARNESS_RUN"
 """Environment variable tagging every process the harness starts (with its run id)."""
@@ -44,22 +45,44 @@ def owner_alive(run_id: str) -> bool:
         return False
 
 
-def sweep(keep: str | None = None) -> list[int]:
-    """Kill every tagged process whose run's owner is gone (never the run
-    ``keep``); return their pids."""
-    killed = []
+def _tagged() -> Iterator[tuple[psutil.Process, str]]:
     for proc in psutil.process_iter(["pid"]):
         try:
             tag = proc.environ().get(HARNESS_TAG_ENV)
         except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess, OSError):
             continue
-        if not tag or tag == keep or owner_alive(tag):
-            continue
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            pgid = os.getpgid(proc.pid)
-            if pgid != os.getpgrp():  # never our own group
-                os.killpg(pgid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(proc.pid, signal.SIGKILL)
-        killed.append(proc.pid)
+        if tag and proc.pid != os.getpid():
+            yield proc, tag
+
+
+def _kill(proc: psutil.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        pgid = os.getpgid(proc.pid)
+        if pgid != os.getpgrp():  # never our own group
+            os.killpg(pgid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(proc.pid, signal.SIGKILL)
+
+
+def sweep(keep: str | None = None) -> list[int]:
+    """Kill every tagged process whose run's owner is gone (never the run
+    ``keep``); return their pids. Run at the start of a run."""
+    killed = []
+    for proc, tag in _tagged():
+        if tag != keep and not owner_alive(tag):
+            _kill(proc)
+            killed.append(proc.pid)
+    return killed
+
+
+def reap_run(run_id: str) -> list[int]:
+    """Kill every process still tagged with ``run_id`` but the caller; return
+    their pids. Run by the run's owner at its very end: whatever is left then
+    (a service's child orphaned when a killed xdist worker took the service
+    down) is a leak."""
+    killed = []
+    for proc, tag in _tagged():
+        if tag == run_id:
+            _kill(proc)
+            killed.append(proc.pid)
     return killed

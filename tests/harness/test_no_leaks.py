@@ -1,0 +1,132 @@
+"""No service process and no port of theirs outlives a run: after a normal
+run, a failing test, SIGINT, or SIGKILL of an xdist worker or of pytest."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.sweep import HARNESS_TAG_ENV
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = Path(__file__).with_name("testdata") / "leaks" / "sample_leaks.py"
+
+
+class Run:
+    """pytest on the sample suite, in its own process group."""
+
+    def __init__(self, tmp_path: Path, scenario: str, *args: str) -> None:
+        self.dir = tmp_path
+        env = {k: v for k, v in os.environ.items() if k != HARNESS_TAG_ENV}
+        env |= {"LEAK_SCENARIO": scenario, "LEAK_DIR": str(tmp_path)}
+        cmd = [sys.executable, "-m", "pytest", str(SAMPLE), "-q", "-p", "no:cacheprovider", "--timeout=0", *args]
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def wait(self, timeout: float = 60) -> int:
+        self.proc.communicate(timeout=timeout)
+        return self.proc.returncode
+
+    def wait_started(self, count: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while len(list(self.dir.glob("started-*"))) < count:
+            assert time.monotonic() < deadline, "the sample tests never started"
+            time.sleep(0.01)
+
+    def tagged(self) -> list[psutil.Process]:
+        """Processes tagged with this run (whose owner is the pytest process)."""
+        prefix = f"{self.proc.pid}-"
+        found = []
+        for p in psutil.process_iter():
+            try:
+                if p.environ().get(HARNESS_TAG_ENV, "").startswith(prefix) and p.status() != psutil.STATUS_ZOMBIE:
+                    found.append(p)
+            except (psutil.Error, OSError):
+                continue
+        return found
+
+    def addresses(self) -> list[str]:
+        return [f.read_text() for f in self.dir.glob("*.addr")]
+
+    def assert_nothing_left(self, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while (left := self.tagged()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not left, f"processes left behind: {[(p.pid, p.cmdline()) for p in left]}"
+        assert self.addresses(), "the sample services never started"
+        for addr in self.addresses():
+            host, port = addr.rsplit(":", 1)
+            with socket.socket() as s, pytest.raises(ConnectionRefusedError):
+                s.connect((host, int(port)))
+
+
+@pytest.fixture
+def runs() -> Iterator[list[Run]]:
+    started: list[Run] = []
+    yield started
+    for run in started:  # never leave a stray sample run behind, whatever happened
+        if run.proc.poll() is None:
+            os.killpg(run.proc.pid, signal.SIGKILL)
+            run.proc.wait()
+        for p in run.tagged():
+            p.kill()
+
+
+def test_nothing_is_left_after_a_normal_run(tmp_path: Path, runs: list[Run]) -> None:
+    runs.append(run := Run(tmp_path, "pass", "-n", "2"))
+    assert run.wait() == 0
+    run.assert_nothing_left(timeout=0)
+
+
+def test_nothing_is_left_after_failing_tests(tmp_path: Path, runs: list[Run]) -> None:
+    runs.append(run := Run(tmp_path, "fail", "-n", "2"))
+    assert run.wait() == 1
+    run.assert_nothing_left(timeout=0)
+
+
+def test_nothing_is_left_after_ctrl_c(tmp_path: Path, runs: list[Run]) -> None:
+    runs.append(run := Run(tmp_path, "hang", "-n", "2"))
+    run.wait_started(2)
+    os.killpg(run.proc.pid, signal.SIGINT)  # what a terminal does: the whole foreground group
+    assert run.wait() != 0
+    run.assert_nothing_left()
+
+
+def test_nothing_is_left_after_sigint_to_pytest_alone(tmp_path: Path, runs: list[Run]) -> None:
+    runs.append(run := Run(tmp_path, "hang"))
+    run.wait_started(1)
+    run.proc.send_signal(signal.SIGINT)
+    assert run.wait() != 0
+    run.assert_nothing_left()
+
+
+def test_nothing_is_left_after_an_xdist_worker_is_killed(tmp_path: Path, runs: list[Run]) -> None:
+    runs.append(run := Run(tmp_path, "hang", "-n", "2"))
+    run.wait_started(2)
+    worker = next(p for p in psutil.Process(run.proc.pid).children() if "python" in p.name())
+    worker.kill()
+    deadline = time.monotonic() + 10
+    while any(p.ppid() == worker.pid for p in run.tagged()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in run.tagged() if p.ppid() == worker.pid], "the killed worker's service outlived it"
+    os.killpg(run.proc.pid, signal.SIGINT)
+    run.wait()
+    run.assert_nothing_left()
+
+
+def test_nothing_is_left_after_pytest_itself_is_killed(tmp_path: Path, runs: list[Run]) -> None:
+    runs.append(run := Run(tmp_path, "hang", "-n", "2"))
+    run.wait_started(2)
+    run.proc.kill()  # the controller only; its workers and their services must not linger
+    run.wait()
+    run.assert_nothing_left(timeout=15)
