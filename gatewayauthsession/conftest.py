@@ -3,6 +3,7 @@ per test, and the gateway's API over each transport."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,11 +11,33 @@ import pytest
 
 from contracts.gatewayv1 import GatewayApi
 from gatewayauthsession.stack import Stack, StackSettings, Transport, start_stack
-from harness.binary import Binary, build
+from harness.binary import Binary, BuildError, build, is_cached
 from harness.pytest_plugin import attach_diagnostics, build_mode, coverage_dir, redis_backend_kind, watch_processes
 from harness.redis_server import RealRedis, RedisBackend, real_redis_addr
 
 TRANSPORTS: tuple[Transport, ...] = ("http", "grpc")
+
+
+SERVICES = ("authsession", "gateway")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Build (or find in the cache) both binaries once, before any test or
+    worker needs them; a failed build ends the run with the compiler's output."""
+    if hasattr(session.config, "workerinput"):
+        return
+    mode = build_mode(session.config)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    for name in SERVICES:
+        started = time.perf_counter()
+        if reporter is not None and not is_cached(name, mode):
+            reporter.write_line(f"building {name} ({mode}) ...")
+        try:
+            binary = build(name, mode)
+        except BuildError as exc:
+            pytest.exit(f"cannot build {name}: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+        if reporter is not None and not binary.cached:
+            reporter.write_line(f"built {name} ({mode}) in {time.perf_counter() - started:.1f}s: {binary.path}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -26,7 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def binaries(pytestconfig: pytest.Config) -> dict[str, Binary]:
     """The service binaries, built once for all workers (content-hash cache)."""
     mode = build_mode(pytestconfig)
-    return {name: build(name, mode) for name in ("authsession", "gateway")}
+    return {name: build(name, mode) for name in SERVICES}
 
 
 def _settings(request: pytest.FixtureRequest) -> StackSettings:

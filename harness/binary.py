@@ -87,6 +87,15 @@ def source_hash(root: Path, mode: BuildMode) -> str:
     return h.hexdigest()[:20]
 
 
+def _target(service: str, mode: BuildMode, root: Path, cache_dir: Path | None) -> Path:
+    return (cache_dir or CACHE_DIR / "bin") / f"{service}-{mode}-{source_hash(root, mode)}" / service
+
+
+def is_cached(service: str, mode: BuildMode = "plain", *, root: Path | None = None) -> bool:
+    """Whether a build of the current sources already exists."""
+    return _target(service, mode, root or galaxy_root(), None).exists()
+
+
 def build(
     service: str, mode: BuildMode = "plain", *, root: Path | None = None, cache_dir: Path | None = None
 ) -> Binary:
@@ -97,8 +106,8 @@ def build(
     if mode not in MODES:
         raise ValueError(f"unknown build mode {mode!r}; known: {', '.join(MODES)}")
     root = root or galaxy_root()
-    out_dir = (cache_dir or CACHE_DIR / "bin") / f"{service}-{mode}-{source_hash(root, mode)}"
-    target = out_dir / service
+    target = _target(service, mode, root, cache_dir)
+    out_dir = target.parent
     if target.exists():
         return Binary(service, mode, target, cached=True)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
