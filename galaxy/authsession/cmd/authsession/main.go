@@ -106,6 +106,7 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 
 	svc, err := auth.NewService(auth.Options{
 		Store:           store,
+		Limiter:         store,
 		Mailer:          mailer,
 		Users:           users,
 		Tokens:          issuer,
@@ -113,6 +114,13 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 		CodeTTL:         cfg.CodeTTL,
 		CodeMaxAttempts: cfg.CodeMaxAttempts,
 		SessionTTL:      cfg.SessionTTL,
+		Limits: auth.Limits{
+			ResendCooldown:        cfg.ResendCooldown,
+			StartsPerEmail:        cfg.StartLimitPerEmail,
+			StartsPerClient:       cfg.StartLimitPerClient,
+			StartWindow:           cfg.StartLimitWindow,
+			FailedAttemptsPerHour: cfg.FailedAttemptsPerHour,
+		},
 	})
 	if err != nil {
 		return err

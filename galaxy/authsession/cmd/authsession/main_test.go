@@ -17,7 +17,9 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"galaxy/authsession/api/authsessionv1"
 	"galaxy/authsession/internal/authtest"
@@ -111,6 +113,13 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	}
 	if res.GetTokens().GetAccessToken() == "" {
 		t.Error("no access token")
+	}
+	if _, err := client.RefreshSession(ctx, &authsessionv1.RefreshSessionRequest{RefreshToken: res.GetTokens().GetRefreshToken()}); err != nil {
+		t.Errorf("RefreshSession: %v", err)
+	}
+	_, err = client.StartEmailLogin(ctx, &authsessionv1.StartEmailLoginRequest{Email: "alice@example.com"})
+	if got := status.Code(err); got != codes.ResourceExhausted {
+		t.Errorf("second StartEmailLogin within the resend cooldown: %v, want ResourceExhausted", err)
 	}
 
 	cancel()

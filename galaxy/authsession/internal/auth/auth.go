@@ -1,11 +1,15 @@
 // Package auth is the authsession domain: email one-time-code login that ends
-// in a session and a token pair. It talks to Redis, the mail service, the user
-// service and the token signer only through the interfaces below.
+// in a session and a token pair, refresh-token rotation, session revocation
+// and the abuse limits of login. It talks to Redis, the mail service, the
+// user service and the token signer only through the interfaces below.
 package auth
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"galaxy/platform/apierror"
 )
 
 // Challenge is a pending email login. The code itself is never kept; only its
@@ -34,6 +38,39 @@ type NewSession struct {
 	Session
 	RefreshTokenHash string // hex SHA-256 of the refresh token
 }
+
+// RefreshToken is what the store knows about a presented refresh token.
+type RefreshToken struct {
+	SessionID string
+	// Used reports a token that was already rotated: presenting it again is
+	// a replay.
+	Used bool
+}
+
+// Rotation replaces the current refresh token of a session by a new one.
+type Rotation struct {
+	SessionID string
+	OldHash   string // hex SHA-256 of the presented refresh token
+	NewHash   string // hex SHA-256 of its successor
+}
+
+// RevocationReason says why a session was revoked; it is published with the
+// revocation signal (contracts/redis.md).
+type RevocationReason string
+
+// The revocation reasons.
+const (
+	// ReasonLogout: the owner revoked the session (RevokeSession).
+	ReasonLogout RevocationReason = "logout"
+	// ReasonRevoked: authsession revoked it because its user no longer exists.
+	ReasonRevoked RevocationReason = "revoked"
+	// ReasonRevokeAll: every session of the user was revoked (RevokeAllSessions).
+	ReasonRevokeAll RevocationReason = "revoke_all"
+	// ReasonReplay: an already-used refresh token of the session was presented.
+	ReasonReplay RevocationReason = "replay"
+	// ReasonUserDisabled: the user service reports the user as disabled.
+	ReasonUserDisabled RevocationReason = "user_disabled"
+)
 
 // Tokens is the token pair handed to the client.
 type Tokens struct {
@@ -68,8 +105,10 @@ type LoginCodeMessage struct {
 }
 
 // Store keeps challenges and sessions. Errors carry apierror codes:
-// CHALLENGE_NOT_FOUND for a missing challenge, DEPENDENCY_UNAVAILABLE when
-// the store itself fails.
+// CHALLENGE_NOT_FOUND for a missing challenge, SESSION_NOT_FOUND for a
+// session that is not live, INVALID_REFRESH_TOKEN for an unknown refresh
+// token, DEPENDENCY_UNAVAILABLE when the store itself fails; the one
+// exception is ErrRefreshTokenReused.
 type Store interface {
 	// CreateChallenge stores c until expiresAt.
 	CreateChallenge(ctx context.Context, c Challenge, expiresAt time.Time) error
@@ -88,6 +127,46 @@ type Store interface {
 	// of concurrent calls for one challenge exactly one succeeds, the others
 	// fail with CHALLENGE_NOT_FOUND.
 	ConsumeChallengeForSession(ctx context.Context, id string, s NewSession) error
+
+	// RefreshToken looks up the refresh token with hash (hex SHA-256).
+	RefreshToken(ctx context.Context, hash string) (RefreshToken, error)
+	// Session returns live session id (its record exists and is active).
+	Session(ctx context.Context, id string) (Session, error)
+	// RotateRefreshToken atomically marks r.OldHash used and makes r.NewHash
+	// the session's refresh token, expiring with the session. It fails with
+	// ErrRefreshTokenReused when r.OldHash is already used (of concurrent
+	// rotations of one token exactly one succeeds) and INVALID_REFRESH_TOKEN
+	// when the token or its live session is gone.
+	RotateRefreshToken(ctx context.Context, r Rotation) error
+	// RevokeSession atomically deletes live session id, its refresh token and
+	// its entry in the user's session set, and publishes the revocation
+	// signal with reason. A non-empty owner must own the session.
+	RevokeSession(ctx context.Context, id, owner string, reason RevocationReason) error
+	// UserSessions returns the live sessions of user userID, in no order,
+	// and forgets the ids of sessions that have expired.
+	UserSessions(ctx context.Context, userID string) ([]Session, error)
+}
+
+// ErrRefreshTokenReused is what Store.RotateRefreshToken returns for a
+// refresh token that is already used. The Service turns it into a replay;
+// should it ever escape, it still answers INVALID_REFRESH_TOKEN.
+var ErrRefreshTokenReused error = apierror.New(apierror.InvalidRefreshToken, "the refresh token is already used")
+
+// Limiter keeps the abuse counters of email login. Names are chosen by the
+// Service and never hold an email address; the limiter keeps each under its
+// own key.
+type Limiter interface {
+	// Hit counts one event in the fixed window of name, which opens with its
+	// first event and lasts window. It returns the count, this event
+	// included, and the time left in the window.
+	Hit(ctx context.Context, name string, window time.Duration) (count int64, left time.Duration, err error)
+	// Count returns the count of name and the time left in its window.
+	Count(ctx context.Context, name string) (count int64, left time.Duration, err error)
+	// Claim takes name for ttl unless it is taken; when it is, it returns
+	// false and the time until it is free.
+	Claim(ctx context.Context, name string, ttl time.Duration) (claimed bool, left time.Duration, err error)
+	// Release frees name.
+	Release(ctx context.Context, name string) error
 }
 
 // Mailer delivers login codes.
@@ -95,10 +174,20 @@ type Mailer interface {
 	SendLoginCode(ctx context.Context, m LoginCodeMessage) error
 }
 
-// Users resolves (creating on first sight) the user owning an email.
+// Users talks to the user service.
 type Users interface {
+	// Resolve returns (creating on first sight) the user owning email.
 	Resolve(ctx context.Context, email string) (User, error)
+	// User returns user id; ErrUserNotFound when the user service knows no
+	// such user.
+	User(ctx context.Context, id string) (User, error)
 }
+
+// ErrUserNotFound is what Users.User returns for an unknown user.
+var ErrUserNotFound = errors.New("auth: no such user")
+
+// MaxUserIDLength bounds a user id (it becomes part of Redis keys and tokens).
+const MaxUserIDLength = 256
 
 // TokenIssuer signs access tokens.
 type TokenIssuer interface {

@@ -13,9 +13,12 @@ import (
 // CodeLength is the number of decimal digits of a login code.
 const CodeLength = 6
 
-// codeKeyLabel separates the login-code MAC key from every other use of the
-// signing key seed it is derived from.
-const codeKeyLabel = "galaxy/authsession login-code HMAC key v1"
+// Labels that separate the MAC keys derived from the signing key seed from
+// each other and from every other use of the seed.
+const (
+	codeKeyLabel  = "galaxy/authsession login-code HMAC key v1"
+	limitKeyLabel = "galaxy/authsession rate-limit HMAC key v1"
+)
 
 var codeSpace = big.NewInt(1_000_000) // 10^CodeLength
 
@@ -41,10 +44,10 @@ func validCode(code string) bool {
 	return true
 }
 
-// deriveCodeKey derives the login-code MAC key from secret.
-func deriveCodeKey(secret []byte) []byte {
+// deriveKey derives the MAC key named by label from secret.
+func deriveKey(secret []byte, label string) []byte {
 	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(codeKeyLabel))
+	m.Write([]byte(label))
 	return m.Sum(nil)
 }
 

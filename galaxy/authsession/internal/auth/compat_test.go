@@ -5,6 +5,7 @@ package auth_test
 // contracts/redis.md, verifying them the way the gateway does.
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
@@ -18,7 +19,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"galaxy/authsession/internal/auth"
 	"galaxy/authsession/internal/authtest"
+	"galaxy/platform/apierror"
 )
 
 // jwks is a JSON Web Key Set as the gateway loads it (GATEWAY_JWKS_FILE).
@@ -87,19 +90,29 @@ func decodeSegment(t *testing.T, seg string) map[string]any {
 
 func fixedClockEnv(t *testing.T) (*authtest.Env, time.Time) {
 	t.Helper()
-	now := time.Now().Truncate(time.Second)
-	env := authtest.New(t, authtest.Options{Now: func() time.Time { return now }})
-	env.Redis.SetTime(now)
-	return env, now
+	env, c := clockEnv(t, authtest.Options{})
+	return env, c.Now()
 }
 
-func TestGatewayCompatibilityAccessToken(t *testing.T) {
-	t.Parallel()
-	env, now := fixedClockEnv(t)
-	id, code := startLogin(t, env, "alice@example.com")
-	res := confirm(t, env, id, code)
-	access := res.Tokens.AccessToken
+// gatewayParser verifies tokens the way the gateway does, at now.
+func gatewayParser(now time.Time) *jwt.Parser {
+	return jwt.NewParser(
+		jwt.WithValidMethods([]string{"EdDSA"}),
+		jwt.WithIssuer(authtest.Issuer),
+		jwt.WithAudience(authtest.Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(30*time.Second),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	)
+}
 
+// wantAccessToken fails unless g's access token, issued at now, is exactly
+// the token of contracts/tokens.md for g's session and verifies as the
+// gateway verifies it.
+func wantAccessToken(t *testing.T, env *authtest.Env, g auth.Grant, now time.Time) {
+	t.Helper()
+	access := g.Tokens.AccessToken
 	parts := strings.Split(access, ".")
 	if len(parts) != 3 {
 		t.Fatalf("access token has %d parts, want a three-part compact JWS", len(parts))
@@ -119,8 +132,8 @@ func TestGatewayCompatibilityAccessToken(t *testing.T) {
 	wantStrings := map[string]string{
 		"iss": authtest.Issuer,
 		"aud": authtest.Audience, // a single string, not an array
-		"sub": res.Session.UserID,
-		"sid": res.Session.ID,
+		"sub": g.Session.UserID,
+		"sid": g.Session.ID,
 		"typ": "access",
 	}
 	for name, want := range wantStrings {
@@ -146,26 +159,56 @@ func TestGatewayCompatibilityAccessToken(t *testing.T) {
 	if got, want := numeric["exp"]-numeric["iat"], int64(env.Options.AccessTokenTTL/time.Second); got != want {
 		t.Errorf("exp - iat = %d, want %d (the access-token lifetime)", got, want)
 	}
-	if got := res.Tokens.AccessTokenExpiresAt.Unix(); got != numeric["exp"] {
+	if got := g.Tokens.AccessTokenExpiresAt.Unix(); got != numeric["exp"] {
 		t.Errorf("access_token_expires_at = %d, want the exp claim %d", got, numeric["exp"])
 	}
 
 	// Verify as the gateway does, against the public key published as a JWKS.
 	keyfunc := gatewayKeyfunc(t, publicJWKS(t, authtest.KeyID, env.PublicKey))
-	parser := jwt.NewParser(
-		jwt.WithValidMethods([]string{"EdDSA"}),
-		jwt.WithIssuer(authtest.Issuer),
-		jwt.WithAudience(authtest.Audience),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(30*time.Second),
-		jwt.WithTimeFunc(func() time.Time { return now }),
-	)
-	tok, err := parser.Parse(access, keyfunc)
-	if err != nil || !tok.Valid {
+	if tok, err := gatewayParser(now).Parse(access, keyfunc); err != nil || !tok.Valid {
 		t.Fatalf("gateway-style verification failed: %v", err)
 	}
+	if err := gatewayLiveness(t, env, access, now); err != nil {
+		t.Errorf("session of the token is not live by the gateway's rule: %v", err)
+	}
+}
 
+// gatewayLiveness applies the gateway's liveness rule (contracts/redis.md)
+// to the session of access at now: the key exists, status is active,
+// user_id equals sub and expires_at is in the future.
+func gatewayLiveness(t *testing.T, env *authtest.Env, access string, now time.Time) error {
+	t.Helper()
+	claims := jwt.MapClaims{}
+	if _, _, err := jwt.NewParser().ParseUnverified(access, claims); err != nil {
+		t.Fatalf("parse token: %v", err)
+	}
+	sid, _ := claims["sid"].(string)
+	sub, _ := claims["sub"].(string)
+	key := authtest.Prefix + "session:" + sid
+	if !env.Redis.Exists(key) {
+		return fmt.Errorf("%s does not exist", key)
+	}
+	if got := env.Redis.HGet(key, "status"); got != "active" {
+		return fmt.Errorf("status is %q", got)
+	}
+	if got := env.Redis.HGet(key, "user_id"); got != sub {
+		return fmt.Errorf("user_id %q is not the token's sub %q", got, sub)
+	}
+	if exp, err := strconv.ParseInt(env.Redis.HGet(key, "expires_at"), 10, 64); err != nil || exp <= now.Unix() {
+		return fmt.Errorf("expires_at %q is not in the future of %d", env.Redis.HGet(key, "expires_at"), now.Unix())
+	}
+	return nil
+}
+
+func TestGatewayCompatibilityAccessToken(t *testing.T) {
+	t.Parallel()
+	env, now := fixedClockEnv(t)
+	id, code := startLogin(t, env, "alice@example.com")
+	res := confirm(t, env, id, code)
+	wantAccessToken(t, env, res, now)
+
+	access := res.Tokens.AccessToken
+	parser := gatewayParser(now)
 	t.Run("other key rejected", func(t *testing.T) {
 		other, _, _ := ed25519.GenerateKey(nil)
 		if _, err := parser.Parse(access, gatewayKeyfunc(t, publicJWKS(t, authtest.KeyID, other))); err == nil {
@@ -180,10 +223,22 @@ func TestGatewayCompatibilityAccessToken(t *testing.T) {
 	t.Run("expired after its lifetime", func(t *testing.T) {
 		late := jwt.NewParser(jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithLeeway(30*time.Second),
 			jwt.WithTimeFunc(func() time.Time { return now.Add(env.Options.AccessTokenTTL + 31*time.Second) }))
-		if _, err := late.Parse(access, keyfunc); err == nil {
+		if _, err := late.Parse(access, gatewayKeyfunc(t, publicJWKS(t, authtest.KeyID, env.PublicKey))); err == nil {
 			t.Error("token still valid after exp + leeway")
 		}
 	})
+}
+
+func TestGatewayCompatibilityRefreshedAccessToken(t *testing.T) {
+	t.Parallel()
+	env, clk := clockEnv(t, authtest.Options{})
+	first := login(t, env, "alice@example.com")
+	clk.advance(env.Options.AccessTokenTTL)
+
+	second := refresh(t, env, first.Tokens.RefreshToken)
+	wantAccessToken(t, env, second, clk.Now())
+	third := refresh(t, env, second.Tokens.RefreshToken)
+	wantAccessToken(t, env, third, clk.Now())
 }
 
 func TestGatewayCompatibilitySessionRecord(t *testing.T) {
@@ -209,12 +264,7 @@ func TestGatewayCompatibilitySessionRecord(t *testing.T) {
 		"created_at": strconv.FormatInt(now.Unix(), 10),
 		"expires_at": strconv.FormatInt(expires.Unix(), 10),
 	}
-	fields, _ := env.Redis.HKeys(key)
-	got := make(map[string]string, len(fields))
-	for _, f := range fields {
-		got[f] = env.Redis.HGet(key, f)
-	}
-	if !maps.Equal(got, want) {
+	if got := sessionRecord(env, key); !maps.Equal(got, want) {
 		t.Errorf("session record = %v, want exactly %v", got, want)
 	}
 	if len(s.ID) != 22 {
@@ -227,17 +277,14 @@ func TestGatewayCompatibilitySessionRecord(t *testing.T) {
 	if !s.ExpiresAt.Equal(expires) || !s.CreatedAt.Equal(now) {
 		t.Errorf("returned session created %v expires %v, want %v and %v", s.CreatedAt, s.ExpiresAt, now, expires)
 	}
+	if err := gatewayLiveness(t, env, res.Tokens.AccessToken, now); err != nil {
+		t.Errorf("session is not live by the gateway's rule: %v", err)
+	}
 
-	// Liveness as the gateway checks it, against the token's claims.
-	claims := jwt.MapClaims{}
-	if _, _, err := jwt.NewParser().ParseUnverified(res.Tokens.AccessToken, claims); err != nil {
-		t.Fatalf("parse token: %v", err)
-	}
-	if claims["sid"] != got["session_id"] || claims["sub"] != got["user_id"] {
-		t.Errorf("token sid, sub = %v, %v; session record has %q, %q", claims["sid"], claims["sub"], got["session_id"], got["user_id"])
-	}
-	if exp, _ := strconv.ParseInt(got["expires_at"], 10, 64); exp <= now.Unix() {
-		t.Errorf("expires_at %d is not in the future of %d", exp, now.Unix())
+	// A refresh leaves the public record exactly as it was.
+	refresh(t, env, res.Tokens.RefreshToken)
+	if got := sessionRecord(env, key); !maps.Equal(got, want) {
+		t.Errorf("session record after a refresh = %v, want exactly %v", got, want)
 	}
 
 	t.Run("expires with its key", func(t *testing.T) {
@@ -246,4 +293,78 @@ func TestGatewayCompatibilitySessionRecord(t *testing.T) {
 			t.Error("session key outlives expires_at")
 		}
 	})
+}
+
+// sessionRecord returns every field of the session hash at key.
+func sessionRecord(env *authtest.Env, key string) map[string]string {
+	fields, _ := env.Redis.HKeys(key)
+	got := make(map[string]string, len(fields))
+	for _, f := range fields {
+		got[f] = env.Redis.HGet(key, f)
+	}
+	return got
+}
+
+// TestGatewayCompatibilityRevocationSignal pins the public revocation
+// signal: whatever revokes a session, its key is gone (so the gateway's
+// liveness rule fails at once) and exactly one JSON message of the
+// contracted shape goes out on {p}session-events.
+func TestGatewayCompatibilityRevocationSignal(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		revoke func(*testing.T, *authtest.Env, auth.Grant) error
+		reason string
+	}{
+		{"logout", func(t *testing.T, env *authtest.Env, g auth.Grant) error {
+			return env.Service.RevokeSession(context.Background(), g.Session.UserID, g.Session.ID)
+		}, "logout"},
+		{"revoke all", func(t *testing.T, env *authtest.Env, g auth.Grant) error {
+			_, err := env.Service.RevokeAllSessions(context.Background(), g.Session.UserID)
+			return err
+		}, "revoke_all"},
+		{"replay", func(t *testing.T, env *authtest.Env, g auth.Grant) error {
+			refresh(t, env, g.Tokens.RefreshToken)
+			_, err := env.Service.RefreshSession(context.Background(), g.Tokens.RefreshToken, "")
+			return ignore(err, apierror.InvalidRefreshToken)
+		}, "replay"},
+		{"user disabled", func(t *testing.T, env *authtest.Env, g auth.Grant) error {
+			env.Users.Put(auth.User{ID: g.Session.UserID, Email: g.Session.Email, Status: auth.UserDisabled})
+			_, err := env.Service.RefreshSession(context.Background(), g.Tokens.RefreshToken, "")
+			return ignore(err, apierror.UserDisabled)
+		}, "user_disabled"},
+		{"user gone", func(t *testing.T, env *authtest.Env, g auth.Grant) error {
+			env.Users.Remove(g.Session.Email)
+			_, err := env.Service.RefreshSession(context.Background(), g.Tokens.RefreshToken, "")
+			return ignore(err, apierror.InvalidRefreshToken)
+		}, "revoked"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env, now := fixedClockEnv(t)
+			if got, want := env.Store.EventsChannel(), authtest.Prefix+"session-events"; got != want {
+				t.Fatalf("revocation channel = %q, want %q", got, want)
+			}
+			g := login(t, env, "alice@example.com")
+			events := env.SubscribeEvents(t)
+
+			if err := tc.revoke(t, env, g); err != nil {
+				t.Fatalf("revoke: %v", err)
+			}
+			if err := gatewayLiveness(t, env, g.Tokens.AccessToken, now); err == nil {
+				t.Error("the session is still live by the gateway's rule after its revocation")
+			}
+			wantRevocation(t, events.Next(t), g.Session, auth.RevocationReason(tc.reason))
+			events.None(t, 50*time.Millisecond)
+		})
+	}
+}
+
+// ignore returns nil for an error carrying code, and any other err as is.
+func ignore(err error, code apierror.Code) error {
+	if apierror.Is(err, code) {
+		return nil
+	}
+	return err
 }

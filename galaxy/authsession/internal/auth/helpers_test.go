@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"galaxy/authsession/internal/auth"
 	"galaxy/authsession/internal/authtest"
@@ -50,8 +52,60 @@ func wantDependency(t *testing.T, err error, dependency string) {
 	}
 }
 
+// login starts and confirms a login for email. Another login of the same
+// email must wait for the resend cooldown.
+func login(t *testing.T, env *authtest.Env, email string) auth.Grant {
+	t.Helper()
+	id, code := startLogin(t, env, email)
+	return confirm(t, env, id, code)
+}
+
+// refresh refreshes with token and fails the test on error.
+func refresh(t *testing.T, env *authtest.Env, token string) auth.Grant {
+	t.Helper()
+	res, err := env.Service.RefreshSession(context.Background(), token, "203.0.113.7")
+	if err != nil {
+		t.Fatalf("RefreshSession: %v", err)
+	}
+	return res
+}
+
+// clock is a service clock that moves only when told, taking the Env's
+// miniredis along: its EXPIREAT reference and its TTLs move together.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+	env *authtest.Env
+}
+
+// clockEnv returns an Env whose clock starts now (whole seconds).
+func clockEnv(t *testing.T, opts authtest.Options) (*authtest.Env, *clock) {
+	t.Helper()
+	c := &clock{now: time.Now().Truncate(time.Second)}
+	opts.Now = c.Now
+	c.env = authtest.New(t, opts)
+	c.env.Redis.SetTime(c.now)
+	return c.env, c
+}
+
+// Now returns the clock's time.
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// advance moves the service clock and miniredis by d.
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	c.env.Redis.SetTime(c.now)
+	c.env.Redis.FastForward(d)
+}
+
 // confirm confirms challengeID with code and fails the test on error.
-func confirm(t *testing.T, env *authtest.Env, challengeID, code string) auth.ConfirmResult {
+func confirm(t *testing.T, env *authtest.Env, challengeID, code string) auth.Grant {
 	t.Helper()
 	res, err := env.Service.ConfirmEmailLogin(context.Background(), challengeID, code, "203.0.113.7")
 	if err != nil {
@@ -65,6 +119,18 @@ func sessionKeys(env *authtest.Env) []string {
 	var keys []string
 	for _, k := range env.Redis.Keys() {
 		if strings.HasPrefix(k, authtest.Prefix+"session:") {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// stateKeys returns the Redis keys of challenges, sessions and refresh
+// tokens: every key but the abuse counters.
+func stateKeys(env *authtest.Env) []string {
+	var keys []string
+	for _, k := range env.Redis.Keys() {
+		if !strings.HasPrefix(k, env.Store.LimitKey("")) {
 			keys = append(keys, k)
 		}
 	}

@@ -19,35 +19,41 @@ const (
 // maxClientIDLength bounds the client id a caller may attach.
 const maxClientIDLength = 256
 
-// cleanupTimeout bounds the deletion of a challenge whose mail failed.
-const cleanupTimeout = 2 * time.Second
+// detachedTimeout bounds work that must finish even when the caller has
+// gone: forgetting a challenge whose mail failed, revoking a session.
+const detachedTimeout = 2 * time.Second
 
 // Options configure a Service. Every field except Now is required.
 type Options struct {
-	Store  Store
-	Mailer Mailer
-	Users  Users
-	Tokens TokenIssuer
-	// CodeSecret is the secret the login-code MAC key is derived from (the
-	// signing key's seed): it must be at least 32 bytes.
+	Store   Store
+	Limiter Limiter
+	Mailer  Mailer
+	Users   Users
+	Tokens  TokenIssuer
+	// CodeSecret is the secret the login-code and limiter MAC keys are
+	// derived from (the signing key's seed): it must be at least 32 bytes.
 	CodeSecret      []byte
 	CodeTTL         time.Duration
 	CodeMaxAttempts int
 	SessionTTL      time.Duration
+	Limits          Limits
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
 
-// Service runs email logins.
+// Service runs email logins and sessions.
 type Service struct {
 	store       Store
+	limiter     Limiter
 	mailer      Mailer
 	users       Users
 	tokens      TokenIssuer
 	codeKey     []byte
+	limitKey    []byte
 	codeTTL     time.Duration
 	maxAttempts int
 	sessionTTL  time.Duration
+	limits      Limits
 	now         func() time.Time
 }
 
@@ -56,6 +62,9 @@ func NewService(opts Options) (*Service, error) {
 	var errs []error
 	if opts.Store == nil {
 		errs = append(errs, errors.New("a store is required"))
+	}
+	if opts.Limiter == nil {
+		errs = append(errs, errors.New("a limiter is required"))
 	}
 	if opts.Mailer == nil {
 		errs = append(errs, errors.New("a mailer is required"))
@@ -75,6 +84,9 @@ func NewService(opts Options) (*Service, error) {
 	if opts.CodeMaxAttempts < 1 {
 		errs = append(errs, errors.New("at least one code attempt must be allowed"))
 	}
+	if err := opts.Limits.check(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, errors.Join(errors.New("auth: invalid options"), err)
 	}
@@ -84,13 +96,16 @@ func NewService(opts Options) (*Service, error) {
 	}
 	return &Service{
 		store:       opts.Store,
+		limiter:     opts.Limiter,
 		mailer:      opts.Mailer,
 		users:       opts.Users,
 		tokens:      opts.Tokens,
-		codeKey:     deriveCodeKey(opts.CodeSecret),
+		codeKey:     deriveKey(opts.CodeSecret, codeKeyLabel),
+		limitKey:    deriveKey(opts.CodeSecret, limitKeyLabel),
 		codeTTL:     opts.CodeTTL,
 		maxAttempts: opts.CodeMaxAttempts,
 		sessionTTL:  opts.SessionTTL,
+		limits:      opts.Limits,
 		now:         now,
 	}, nil
 }
@@ -101,15 +116,19 @@ type StartResult struct {
 	ExpiresAt   time.Time
 }
 
-// StartEmailLogin creates a challenge for email and mails its code. The
-// answer does not depend on whether a user owns email: the user is only
-// resolved when the code is confirmed.
+// StartEmailLogin creates a challenge for email and mails its code, once
+// the abuse limits admit it. The answer does not depend on whether a user
+// owns email: the user is only resolved when the code is confirmed.
 func (s *Service) StartEmailLogin(ctx context.Context, email, clientID string) (StartResult, error) {
 	addr, err := NormalizeEmail(email)
 	if err != nil {
 		return StartResult{}, err
 	}
 	if err := checkClientID(clientID); err != nil {
+		return StartResult{}, err
+	}
+	subject := s.limitSubject(addr)
+	if err := s.admitStart(ctx, subject, clientID); err != nil {
 		return StartResult{}, err
 	}
 
@@ -130,67 +149,66 @@ func (s *Service) StartEmailLogin(ctx context.Context, email, clientID string) (
 
 	msg := LoginCodeMessage{To: addr, Code: code, ExpiresAt: expiresAt, IdempotencyKey: id}
 	if err := s.mailer.SendLoginCode(ctx, msg); err != nil {
-		// The challenge of an undelivered code is forgotten. The caller may
-		// be gone, so the cleanup gets its own short deadline. Should the
-		// delete fail, the leftover challenge is harmless: nobody knows its
-		// code, and it expires with the code lifetime.
-		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		// The challenge of an undelivered code is forgotten, and the resend
+		// cooldown it claimed is released. The caller may be gone, so the
+		// cleanup gets its own short deadline. Should it fail, the leftovers
+		// are harmless: nobody knows the code, and both expire.
+		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
 		defer cancel()
 		_ = s.store.DeleteChallenge(cleanupCtx, id)
+		_ = s.limiter.Release(cleanupCtx, cooldownName(subject))
 		return StartResult{}, asDependency("mail", err)
 	}
 	return StartResult{ChallengeID: id, ExpiresAt: expiresAt}, nil
 }
 
-// ConfirmResult is the answer to ConfirmEmailLogin.
-type ConfirmResult struct {
+// Grant is a session with a fresh token pair: the answer to
+// ConfirmEmailLogin and RefreshSession.
+type Grant struct {
 	Session Session
 	Tokens  Tokens
 }
 
 // ConfirmEmailLogin exchanges challenge challengeID and its code for a new
-// session of the user owning the challenge's email.
-func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clientID string) (ConfirmResult, error) {
+// session of the user owning the challenge's email. Once the email has
+// reached its failed-attempt cap, no code is compared.
+func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clientID string) (Grant, error) {
 	if challengeID == "" {
-		return ConfirmResult{}, apierror.New(apierror.InvalidArgument, "challenge_id is required")
+		return Grant{}, apierror.New(apierror.InvalidArgument, "challenge_id is required")
 	}
 	if !validCode(code) {
-		return ConfirmResult{}, apierror.New(apierror.InvalidArgument, "code must be exactly %d digits", CodeLength)
+		return Grant{}, apierror.New(apierror.InvalidArgument, "code must be exactly %d digits", CodeLength)
 	}
 	if err := checkClientID(clientID); err != nil {
-		return ConfirmResult{}, err
+		return Grant{}, err
 	}
-	if !validChallengeID(challengeID) {
-		return ConfirmResult{}, ErrChallengeNotFound
+	if !validID(challengeID, challengeIDBytes) {
+		return Grant{}, ErrChallengeNotFound
 	}
 
 	c, err := s.store.Challenge(ctx, challengeID)
 	if err != nil {
-		return ConfirmResult{}, err
+		return Grant{}, err
+	}
+	subject := s.limitSubject(c.Email)
+	if err := s.checkFailedAttempts(ctx, subject); err != nil {
+		return Grant{}, err
 	}
 	if !codeMatches(s.codeKey, c, code) {
-		burned, err := s.store.RecordWrongCode(ctx, c.ID, s.maxAttempts)
-		switch {
-		case err != nil:
-			return ConfirmResult{}, err
-		case burned:
-			return ConfirmResult{}, apierror.New(apierror.TooManyAttempts, "too many wrong codes; start a new login")
-		default:
-			return ConfirmResult{}, apierror.New(apierror.InvalidCode, "the code does not match")
-		}
+		return Grant{}, s.wrongCode(ctx, c.ID, subject)
 	}
 
 	// The user is resolved before the challenge is consumed, so a user
 	// service failure leaves the code usable for a retry.
 	user, err := s.users.Resolve(ctx, c.Email)
 	if err != nil {
-		return ConfirmResult{}, asDependency("user", err)
+		return Grant{}, asDependency("user", err)
 	}
 	if user.Status != UserActive {
 		if err := s.store.ConsumeChallenge(ctx, c.ID); err != nil {
-			return ConfirmResult{}, err
+			return Grant{}, err
 		}
-		return ConfirmResult{}, apierror.New(apierror.UserDisabled, "the user is disabled")
+		return Grant{}, apierror.New(apierror.UserDisabled, "the user is disabled")
 	}
 
 	now := s.now().Truncate(time.Second)
@@ -201,22 +219,29 @@ func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clie
 		CreatedAt: now,
 		ExpiresAt: now.Add(s.sessionTTL),
 	}
+	tokens, err := s.newTokens(sess, now)
+	if err != nil {
+		return Grant{}, err
+	}
+	if err := s.store.ConsumeChallengeForSession(ctx, c.ID, NewSession{Session: sess, RefreshTokenHash: HashRefreshToken(tokens.RefreshToken)}); err != nil {
+		return Grant{}, err
+	}
+	return Grant{Session: sess, Tokens: tokens}, nil
+}
+
+// newTokens issues a pair for sess at now: a signed access token and a new
+// refresh token that expires with the session (its absolute lifetime). The
+// caller stores the refresh token's hash.
+func (s *Service) newTokens(sess Session, now time.Time) (Tokens, error) {
 	access, accessExp, err := s.tokens.Issue(sess.UserID, sess.ID, now)
 	if err != nil {
-		return ConfirmResult{}, err
+		return Tokens{}, err
 	}
-	refresh := randomToken(refreshTokenBytes)
-	if err := s.store.ConsumeChallengeForSession(ctx, c.ID, NewSession{Session: sess, RefreshTokenHash: HashRefreshToken(refresh)}); err != nil {
-		return ConfirmResult{}, err
-	}
-	return ConfirmResult{
-		Session: sess,
-		Tokens: Tokens{
-			AccessToken:           access,
-			AccessTokenExpiresAt:  accessExp,
-			RefreshToken:          refresh,
-			RefreshTokenExpiresAt: sess.ExpiresAt,
-		},
+	return Tokens{
+		AccessToken:           access,
+		AccessTokenExpiresAt:  accessExp,
+		RefreshToken:          randomToken(refreshTokenBytes),
+		RefreshTokenExpiresAt: sess.ExpiresAt,
 	}, nil
 }
 
@@ -231,11 +256,28 @@ func checkClientID(id string) error {
 	return nil
 }
 
-// validChallengeID reports whether id could have been issued: 16 bytes,
-// base64url without padding. Anything else cannot name a challenge.
-func validChallengeID(id string) bool {
+// wrongCode counts a wrong code against challenge id and against the
+// failed-attempt cap of the email's limit subject.
+func (s *Service) wrongCode(ctx context.Context, id, subject string) error {
+	burned, err := s.store.RecordWrongCode(ctx, id, s.maxAttempts)
+	if err != nil {
+		return err
+	}
+	if err := s.recordFailedAttempt(ctx, subject); err != nil {
+		return err
+	}
+	if burned {
+		return apierror.New(apierror.TooManyAttempts, "too many wrong codes; start a new login")
+	}
+	return apierror.New(apierror.InvalidCode, "the code does not match")
+}
+
+// validID reports whether id could have been issued as a random value of
+// n bytes, base64url without padding. Anything else cannot name a
+// challenge, a session or a refresh token.
+func validID(id string, n int) bool {
 	b, err := base64.RawURLEncoding.DecodeString(id)
-	return err == nil && len(b) == challengeIDBytes
+	return err == nil && len(b) == n
 }
 
 // asDependency keeps an error that already carries a code (the clients

@@ -22,7 +22,7 @@ func TestNewServiceChecksOptions(t *testing.T) {
 	if err == nil {
 		t.Fatal("NewService(zero options) succeeded, want an error")
 	}
-	for _, want := range []string{"store", "mailer", "user service", "token issuer", "code secret", "lifetimes", "attempt"} {
+	for _, want := range []string{"store", "limiter", "mailer", "user service", "token issuer", "code secret", "lifetimes", "attempt", "cooldown", "start limit"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -179,9 +179,14 @@ func TestStartEmailLoginMailFailureForgetsTheChallenge(t *testing.T) {
 			tc.setup(env.Mail)
 			_, err := env.Service.StartEmailLogin(context.Background(), "alice@example.com", "")
 			wantDependency(t, err, "mail")
-			if got := env.Redis.Keys(); len(got) != 0 {
-				t.Errorf("redis keys after a failed mail = %v, want none", got)
+			if got := stateKeys(env); len(got) != 0 {
+				t.Errorf("redis keys after a failed mail = %v, want only abuse counters", got)
 			}
+
+			// The resend cooldown was released: a retry goes through at once.
+			env.Mail.Fail(http.StatusAccepted)
+			env.Mail.Delay(0)
+			startLogin(t, env, "alice@example.com")
 		})
 	}
 }
@@ -251,7 +256,9 @@ func TestConfirmEmailLogin(t *testing.T) {
 		}
 	}
 
-	// A second login of the same user opens a second session.
+	// A second login of the same user, after the resend cooldown, opens a
+	// second session.
+	env.Redis.FastForward(env.Options.Limits.ResendCooldown)
 	id2, code2 := startLogin(t, env, "alice@example.com")
 	res2 := confirm(t, env, id2, code2)
 	if res2.Session.UserID != s.UserID || res2.Session.ID == s.ID {
@@ -456,8 +463,8 @@ func TestConfirmEmailLoginDisabledUser(t *testing.T) {
 	if env.Redis.Exists(env.Store.ChallengeKey(id)) {
 		t.Error("challenge survives a disabled user")
 	}
-	if got := env.Redis.Keys(); len(got) != 0 {
-		t.Errorf("redis keys = %v, want none", got)
+	if got := stateKeys(env); len(got) != 0 {
+		t.Errorf("redis keys = %v, want only abuse counters", got)
 	}
 }
 

@@ -4,6 +4,7 @@
 package authtest
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
@@ -40,24 +41,27 @@ type Options struct {
 	SessionTTL      time.Duration
 	AccessTokenTTL  time.Duration
 	UpstreamTimeout time.Duration
+	Limits          auth.Limits
 	Now             func() time.Time
 }
 
 func (o *Options) defaults() {
-	if o.CodeTTL == 0 {
-		o.CodeTTL = 10 * time.Minute
-	}
-	if o.CodeMaxAttempts == 0 {
-		o.CodeMaxAttempts = 5
-	}
-	if o.SessionTTL == 0 {
-		o.SessionTTL = 720 * time.Hour
-	}
-	if o.AccessTokenTTL == 0 {
-		o.AccessTokenTTL = 15 * time.Minute
-	}
-	if o.UpstreamTimeout == 0 {
-		o.UpstreamTimeout = 5 * time.Second
+	setDefault(&o.CodeTTL, 10*time.Minute)
+	setDefault(&o.CodeMaxAttempts, 5)
+	setDefault(&o.SessionTTL, 720*time.Hour)
+	setDefault(&o.AccessTokenTTL, 15*time.Minute)
+	setDefault(&o.UpstreamTimeout, 5*time.Second)
+	setDefault(&o.Limits.ResendCooldown, 30*time.Second)
+	setDefault(&o.Limits.StartsPerEmail, 5)
+	setDefault(&o.Limits.StartsPerClient, 30)
+	setDefault(&o.Limits.StartWindow, time.Hour)
+	setDefault(&o.Limits.FailedAttemptsPerHour, 10)
+}
+
+func setDefault[T comparable](field *T, value T) {
+	var zero T
+	if *field == zero {
+		*field = value
 	}
 }
 
@@ -111,6 +115,7 @@ func New(t testing.TB, opts Options) *Env {
 	}
 	svc, err := auth.NewService(auth.Options{
 		Store:           store,
+		Limiter:         store,
 		Mailer:          mc,
 		Users:           uc,
 		Tokens:          issuer,
@@ -118,6 +123,7 @@ func New(t testing.TB, opts Options) *Env {
 		CodeTTL:         opts.CodeTTL,
 		CodeMaxAttempts: opts.CodeMaxAttempts,
 		SessionTTL:      opts.SessionTTL,
+		Limits:          opts.Limits,
 		Now:             opts.Now,
 	})
 	if err != nil {
@@ -223,7 +229,8 @@ func (m *Mail) CodeFor(t testing.TB, challengeID string) string {
 	return ""
 }
 
-// Users is a fake user service: it creates an active user on first sight.
+// Users is a fake user service: it creates an active user on first sight
+// and answers lookups by id.
 type Users struct {
 	URL string
 
@@ -237,17 +244,16 @@ type Users struct {
 // NewUsers starts a fake user service; it stops when t ends.
 func NewUsers(t testing.TB) *Users {
 	u := &Users{byEmail: map[string]auth.User{}}
-	srv := httptest.NewServer(http.HandlerFunc(u.serve))
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/users/resolve", u.resolve)
+	mux.HandleFunc("GET /v1/users/{id}", u.get)
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	u.URL = srv.URL
 	return u
 }
 
-func (u *Users) serve(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != "/v1/users/resolve" {
-		http.NotFound(w, r)
-		return
-	}
+func (u *Users) resolve(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Email string `json:"email"`
 	}
@@ -256,6 +262,32 @@ func (u *Users) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return
 	}
+	u.answer(w, func() (auth.User, int) {
+		user, ok := u.byEmail[req.Email]
+		if ok {
+			return user, http.StatusOK
+		}
+		user = auth.User{ID: fmt.Sprintf("user-%d", len(u.byEmail)+1), Email: req.Email, Status: auth.UserActive}
+		u.byEmail[req.Email] = user
+		return user, http.StatusCreated
+	})
+}
+
+func (u *Users) get(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	u.answer(w, func() (auth.User, int) {
+		for _, user := range u.byEmail {
+			if user.ID == id {
+				return user, http.StatusOK
+			}
+		}
+		return auth.User{}, http.StatusNotFound
+	})
+}
+
+// answer counts a call and writes the forced answer, if any, else the user
+// (or a bare status) that lookup returns; lookup runs under the lock.
+func (u *Users) answer(w http.ResponseWriter, lookup func() (auth.User, int)) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.calls++
@@ -265,15 +297,11 @@ func (u *Users) serve(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, u.body)
 		return
 	}
-	user, ok := u.byEmail[req.Email]
-	status := http.StatusOK
-	if !ok {
-		user = auth.User{ID: fmt.Sprintf("user-%d", len(u.byEmail)+1), Email: req.Email, Status: auth.UserActive}
-		u.byEmail[req.Email] = user
-		status = http.StatusCreated
-	}
+	user, status := lookup()
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"id": user.ID, "email": user.Email, "status": string(user.Status)})
+	if user.ID != "" {
+		json.NewEncoder(w).Encode(map[string]string{"id": user.ID, "email": user.Email, "status": string(user.Status)})
+	}
 }
 
 // Answer makes the fake answer status and body to every following request;
@@ -291,9 +319,56 @@ func (u *Users) Put(user auth.User) {
 	u.byEmail[user.Email] = user
 }
 
-// Calls returns how many resolve requests were answered.
+// Remove forgets the user owning email.
+func (u *Users) Remove(email string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.byEmail, email)
+}
+
+// Calls returns how many requests were answered.
 func (u *Users) Calls() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.calls
+}
+
+// Events receives the revocation signals published on the Env's Redis.
+type Events struct {
+	ps *redis.PubSub
+}
+
+// SubscribeEvents subscribes to the revocation channel, {p}session-events;
+// the subscription ends with t.
+func (e *Env) SubscribeEvents(t testing.TB) *Events {
+	t.Helper()
+	ps := e.Client.Subscribe(context.Background(), e.Store.EventsChannel())
+	t.Cleanup(func() { ps.Close() })
+	if _, err := ps.Receive(context.Background()); err != nil { // the subscription confirmation
+		t.Fatalf("subscribe to %s: %v", e.Store.EventsChannel(), err)
+	}
+	return &Events{ps: ps}
+}
+
+// Next returns the payload of the next signal; it fails t when none comes
+// within a second.
+func (ev *Events) Next(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	msg, err := ev.ps.ReceiveMessage(ctx)
+	if err != nil {
+		t.Fatalf("no revocation signal: %v", err)
+	}
+	return msg.Payload
+}
+
+// None fails t if a signal arrives within wait.
+func (ev *Events) None(t testing.TB, wait time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if msg, err := ev.ps.ReceiveMessage(ctx); err == nil {
+		t.Fatalf("unexpected revocation signal %s", msg.Payload)
+	}
 }

@@ -33,6 +33,13 @@ type Config struct {
 	ReadyFile       string
 	ShutdownTimeout time.Duration
 	LogLevel        string
+
+	// Abuse limits of email login.
+	ResendCooldown        time.Duration
+	StartLimitPerEmail    int
+	StartLimitPerClient   int
+	StartLimitWindow      time.Duration
+	FailedAttemptsPerHour int
 }
 
 // Error lists every problem found in the configuration, one per variable.
@@ -76,6 +83,12 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 		ReadyFile:       r.String("AUTHSESSION_READY_FILE", ""),
 		ShutdownTimeout: r.Duration("AUTHSESSION_SHUTDOWN_TIMEOUT", 10*time.Second),
 		LogLevel:        r.String("AUTHSESSION_LOG_LEVEL", "info"),
+
+		ResendCooldown:        r.Duration("AUTHSESSION_RESEND_COOLDOWN", 30*time.Second),
+		StartLimitPerEmail:    r.Int("AUTHSESSION_START_LIMIT_PER_EMAIL", 5, 1),
+		StartLimitPerClient:   r.Int("AUTHSESSION_START_LIMIT_PER_CLIENT", 30, 1),
+		StartLimitWindow:      r.Duration("AUTHSESSION_START_LIMIT_WINDOW", time.Hour),
+		FailedAttemptsPerHour: r.Int("AUTHSESSION_FAILED_ATTEMPTS_PER_HOUR", 10, 1),
 	}
 
 	var problems []error

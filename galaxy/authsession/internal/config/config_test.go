@@ -51,6 +51,12 @@ func TestLoadDefaults(t *testing.T) {
 		CodeMaxAttempts: 5,
 		ShutdownTimeout: 10 * time.Second,
 		LogLevel:        "info",
+
+		ResendCooldown:        30 * time.Second,
+		StartLimitPerEmail:    5,
+		StartLimitPerClient:   30,
+		StartLimitWindow:      time.Hour,
+		FailedAttemptsPerHour: 10,
 	}
 	if got != want {
 		t.Errorf("Load() =\n%+v\nwant\n%+v", got, want)
@@ -72,6 +78,11 @@ func TestLoadEverySetting(t *testing.T) {
 		"AUTHSESSION_READY_FILE", "/tmp/ready.json",
 		"AUTHSESSION_SHUTDOWN_TIMEOUT", "3s",
 		"AUTHSESSION_LOG_LEVEL", "debug",
+		"AUTHSESSION_RESEND_COOLDOWN", "5s",
+		"AUTHSESSION_START_LIMIT_PER_EMAIL", "2",
+		"AUTHSESSION_START_LIMIT_PER_CLIENT", "3",
+		"AUTHSESSION_START_LIMIT_WINDOW", "10m",
+		"AUTHSESSION_FAILED_ATTEMPTS_PER_HOUR", "4",
 	)
 	got, err := config.Load(envconfig.Map(env))
 	if err != nil {
@@ -93,6 +104,11 @@ func TestLoadEverySetting(t *testing.T) {
 		{"ReadyFile", got.ReadyFile, "/tmp/ready.json"},
 		{"ShutdownTimeout", got.ShutdownTimeout, 3 * time.Second},
 		{"LogLevel", got.LogLevel, "debug"},
+		{"ResendCooldown", got.ResendCooldown, 5 * time.Second},
+		{"StartLimitPerEmail", got.StartLimitPerEmail, 2},
+		{"StartLimitPerClient", got.StartLimitPerClient, 3},
+		{"StartLimitWindow", got.StartLimitWindow, 10 * time.Minute},
+		{"FailedAttemptsPerHour", got.FailedAttemptsPerHour, 4},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -137,6 +153,23 @@ func TestLoadErrors(t *testing.T) {
 			name: "bad attempts",
 			env:  with(required(), "AUTHSESSION_CODE_MAX_ATTEMPTS", "0"),
 			want: []string{"AUTHSESSION_CODE_MAX_ATTEMPTS"},
+		},
+		{
+			name: "bad limits",
+			env: with(required(),
+				"AUTHSESSION_RESEND_COOLDOWN", "0s",
+				"AUTHSESSION_START_LIMIT_PER_EMAIL", "0",
+				"AUTHSESSION_START_LIMIT_PER_CLIENT", "-1",
+				"AUTHSESSION_START_LIMIT_WINDOW", "hourly",
+				"AUTHSESSION_FAILED_ATTEMPTS_PER_HOUR", "ten",
+			),
+			want: []string{
+				"AUTHSESSION_RESEND_COOLDOWN",
+				"AUTHSESSION_START_LIMIT_PER_EMAIL",
+				"AUTHSESSION_START_LIMIT_PER_CLIENT",
+				"AUTHSESSION_START_LIMIT_WINDOW",
+				"AUTHSESSION_FAILED_ATTEMPTS_PER_HOUR",
+			},
 		},
 		{
 			name: "not a number",

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net"
 	"runtime/debug"
 	"time"
@@ -31,10 +32,14 @@ const Domain = "authsession.galaxy"
 // MaxRecvMsgSize bounds a request message.
 const MaxRecvMsgSize = 64 << 10
 
-// Service is the login service the API exposes.
+// Service is the login and session service the API exposes.
 type Service interface {
 	StartEmailLogin(ctx context.Context, email, clientID string) (auth.StartResult, error)
-	ConfirmEmailLogin(ctx context.Context, challengeID, code, clientID string) (auth.ConfirmResult, error)
+	ConfirmEmailLogin(ctx context.Context, challengeID, code, clientID string) (auth.Grant, error)
+	RefreshSession(ctx context.Context, refreshToken, clientID string) (auth.Grant, error)
+	RevokeSession(ctx context.Context, userID, sessionID string) error
+	RevokeAllSessions(ctx context.Context, userID string) (int, error)
+	ListSessions(ctx context.Context, userID string) ([]auth.Session, error)
 }
 
 // Server is the gRPC server of authsession.
@@ -111,21 +116,61 @@ func (h *handler) ConfirmEmailLogin(ctx context.Context, req *authsessionv1.Conf
 	if err != nil {
 		return nil, err
 	}
-	return &authsessionv1.ConfirmEmailLoginResponse{
-		Session: &authsessionv1.Session{
-			SessionId: res.Session.ID,
-			UserId:    res.Session.UserID,
-			Email:     res.Session.Email,
-			CreatedAt: timestamppb.New(res.Session.CreatedAt),
-			ExpiresAt: timestamppb.New(res.Session.ExpiresAt),
-		},
-		Tokens: &authsessionv1.TokenPair{
-			AccessToken:           res.Tokens.AccessToken,
-			AccessTokenExpiresAt:  timestamppb.New(res.Tokens.AccessTokenExpiresAt),
-			RefreshToken:          res.Tokens.RefreshToken,
-			RefreshTokenExpiresAt: timestamppb.New(res.Tokens.RefreshTokenExpiresAt),
-		},
-	}, nil
+	return &authsessionv1.ConfirmEmailLoginResponse{Session: sessionMessage(res.Session), Tokens: tokenPair(res.Tokens)}, nil
+}
+
+func (h *handler) RefreshSession(ctx context.Context, req *authsessionv1.RefreshSessionRequest) (*authsessionv1.RefreshSessionResponse, error) {
+	res, err := h.svc.RefreshSession(ctx, req.GetRefreshToken(), req.GetClientId())
+	if err != nil {
+		return nil, err
+	}
+	return &authsessionv1.RefreshSessionResponse{Session: sessionMessage(res.Session), Tokens: tokenPair(res.Tokens)}, nil
+}
+
+func (h *handler) RevokeSession(ctx context.Context, req *authsessionv1.RevokeSessionRequest) (*authsessionv1.RevokeSessionResponse, error) {
+	if err := h.svc.RevokeSession(ctx, req.GetUserId(), req.GetSessionId()); err != nil {
+		return nil, err
+	}
+	return &authsessionv1.RevokeSessionResponse{}, nil
+}
+
+func (h *handler) RevokeAllSessions(ctx context.Context, req *authsessionv1.RevokeAllSessionsRequest) (*authsessionv1.RevokeAllSessionsResponse, error) {
+	n, err := h.svc.RevokeAllSessions(ctx, req.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	return &authsessionv1.RevokeAllSessionsResponse{RevokedCount: int32(min(n, math.MaxInt32))}, nil
+}
+
+func (h *handler) ListSessions(ctx context.Context, req *authsessionv1.ListSessionsRequest) (*authsessionv1.ListSessionsResponse, error) {
+	sessions, err := h.svc.ListSessions(ctx, req.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	res := &authsessionv1.ListSessionsResponse{Sessions: make([]*authsessionv1.Session, len(sessions))}
+	for i, s := range sessions {
+		res.Sessions[i] = sessionMessage(s)
+	}
+	return res, nil
+}
+
+func sessionMessage(s auth.Session) *authsessionv1.Session {
+	return &authsessionv1.Session{
+		SessionId: s.ID,
+		UserId:    s.UserID,
+		Email:     s.Email,
+		CreatedAt: timestamppb.New(s.CreatedAt),
+		ExpiresAt: timestamppb.New(s.ExpiresAt),
+	}
+}
+
+func tokenPair(t auth.Tokens) *authsessionv1.TokenPair {
+	return &authsessionv1.TokenPair{
+		AccessToken:           t.AccessToken,
+		AccessTokenExpiresAt:  timestamppb.New(t.AccessTokenExpiresAt),
+		RefreshToken:          t.RefreshToken,
+		RefreshTokenExpiresAt: timestamppb.New(t.RefreshTokenExpiresAt),
+	}
 }
 
 // unaryInterceptor recovers panics, turns errors into statuses with

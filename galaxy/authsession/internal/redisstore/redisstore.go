@@ -1,15 +1,18 @@
-// Package redisstore keeps authsession's challenges and sessions in Redis
-// (contracts/redis.md), using only plain commands and WATCH/MULTI/EXEC
-// transactions (no scripts).
+// Package redisstore keeps authsession's challenges, sessions and abuse
+// counters in Redis (contracts/redis.md), using only plain commands and
+// WATCH/MULTI/EXEC transactions (no scripts).
 //
 // Keys, under the configured prefix {p}:
 //
-//	{p}challenge:{challenge_id}   hash, private: email, code_hash, attempts, created_at, client_id
-//	{p}session:{session_id}       hash, public: session_id, user_id, email, status, created_at, expires_at
-//	{p}refresh:{sha256_hex}       string, private: the session id of a refresh token
-//	{p}user-sessions:{user_id}    set, private: the session ids of a user
+//	{p}challenge:{challenge_id}           hash, private: email, code_hash, attempts, created_at, client_id
+//	{p}session:{session_id}               hash, public: session_id, user_id, email, status, created_at, expires_at
+//	{p}refresh:{sha256_hex}               string, private: the session id of a current refresh token, "used:{session_id}" once rotated
+//	{p}session-refresh:{session_id}       string, private: the sha256_hex of the session's current refresh token
+//	{p}user-sessions:{user_id}            set, private: the session ids of a user
+//	{p}limit:{name}                       string, private: an abuse counter or the resend cooldown (auth.Limiter)
 //
-// Every key expires with what it describes.
+// Every key expires with what it describes. Revocations are published on
+// the channel {p}session-events (public).
 package redisstore
 
 import (
@@ -86,7 +89,10 @@ type Store struct {
 	prefix string
 }
 
-var _ auth.Store = (*Store)(nil)
+var (
+	_ auth.Store   = (*Store)(nil)
+	_ auth.Limiter = (*Store)(nil)
+)
 
 // New returns a Store using rdb, with every key under prefix.
 func New(rdb redis.UniversalClient, prefix string) (*Store, error) {
@@ -113,10 +119,19 @@ func (s *Store) SessionKey(id string) string { return s.prefix + "session:" + id
 // RefreshKey returns the key of a refresh token hash.
 func (s *Store) RefreshKey(hash string) string { return s.prefix + "refresh:" + hash }
 
+// SessionRefreshKey returns the key naming a session's current refresh token.
+func (s *Store) SessionRefreshKey(id string) string { return s.prefix + "session-refresh:" + id }
+
 // UserSessionsKey returns the key of a user's session set.
 func (s *Store) UserSessionsKey(userID string) string { return s.prefix + "user-sessions:" + userID }
 
-// Challenge fields.
+// LimitKey returns the key of a limiter name.
+func (s *Store) LimitKey(name string) string { return s.prefix + "limit:" + name }
+
+// EventsChannel returns the channel of the revocation signal.
+func (s *Store) EventsChannel() string { return s.prefix + "session-events" }
+
+// Challenge fields (email and created_at are session fields too).
 const (
 	fieldEmail     = "email"
 	fieldCodeHash  = "code_hash"
@@ -181,7 +196,7 @@ func (s *Store) DeleteChallenge(ctx context.Context, id string) error {
 func (s *Store) RecordWrongCode(ctx context.Context, id string, maxAttempts int) (bool, error) {
 	key := s.ChallengeKey(id)
 	var burned bool
-	err := s.watch(ctx, key, func(tx *redis.Tx) error {
+	err := s.watch(ctx, func(tx *redis.Tx) error {
 		v, err := tx.HGet(ctx, key, fieldAttempts).Result()
 		if errors.Is(err, redis.Nil) {
 			return auth.ErrChallengeNotFound
@@ -203,7 +218,7 @@ func (s *Store) RecordWrongCode(ctx context.Context, id string, maxAttempts int)
 			return nil
 		})
 		return err
-	})
+	}, key)
 	return burned, err
 }
 
@@ -216,20 +231,18 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string) error {
 func (s *Store) ConsumeChallengeForSession(ctx context.Context, id string, ns auth.NewSession) error {
 	sess := ns.Session
 	sessionKey := s.SessionKey(sess.ID)
-	refreshKey := s.RefreshKey(ns.RefreshTokenHash)
 	userKey := s.UserSessionsKey(sess.UserID)
 	return s.consume(ctx, id, func(p redis.Pipeliner) {
 		p.HSet(ctx, sessionKey,
-			"session_id", sess.ID,
-			"user_id", sess.UserID,
-			"email", sess.Email,
-			"status", SessionActive,
-			"created_at", sess.CreatedAt.Unix(),
-			"expires_at", sess.ExpiresAt.Unix(),
+			fieldSessionID, sess.ID,
+			fieldUserID, sess.UserID,
+			fieldEmail, sess.Email,
+			fieldStatus, SessionActive,
+			fieldCreatedAt, sess.CreatedAt.Unix(),
+			fieldExpiresAt, sess.ExpiresAt.Unix(),
 		)
 		p.ExpireAt(ctx, sessionKey, sess.ExpiresAt)
-		p.Set(ctx, refreshKey, sess.ID, 0)
-		p.ExpireAt(ctx, refreshKey, sess.ExpiresAt)
+		s.writeRefresh(ctx, p, sess, ns.RefreshTokenHash)
 		p.SAdd(ctx, userKey, sess.ID)
 		// The newest session always ends last: the set lives as long as it.
 		p.ExpireAt(ctx, userKey, sess.ExpiresAt)
@@ -240,7 +253,7 @@ func (s *Store) ConsumeChallengeForSession(ctx context.Context, id string, ns au
 // provided the challenge still exists when the transaction commits.
 func (s *Store) consume(ctx context.Context, id string, writes func(redis.Pipeliner)) error {
 	key := s.ChallengeKey(id)
-	return s.watch(ctx, key, func(tx *redis.Tx) error {
+	return s.watch(ctx, func(tx *redis.Tx) error {
 		n, err := tx.Exists(ctx, key).Result()
 		if err != nil {
 			return err
@@ -254,24 +267,36 @@ func (s *Store) consume(ctx context.Context, id string, writes func(redis.Pipeli
 			return nil
 		})
 		return err
-	})
+	}, key)
 }
 
-// watch runs fn in a WATCH on key and retries it when a concurrent write to
-// key aborted its transaction. Redis failures become DEPENDENCY_UNAVAILABLE.
-func (s *Store) watch(ctx context.Context, key string, fn func(*redis.Tx) error) error {
+// setUntil queues SET key value, expiring at at.
+func setUntil(ctx context.Context, p redis.Pipeliner, key string, value any, at time.Time) {
+	p.Set(ctx, key, value, 0)
+	p.ExpireAt(ctx, key, at)
+}
+
+// watch runs fn in a WATCH on keys and retries it when a concurrent write to
+// one of them aborted its transaction. Redis failures become
+// DEPENDENCY_UNAVAILABLE.
+func (s *Store) watch(ctx context.Context, fn func(*redis.Tx) error, keys ...string) error {
 	for range maxTxRetries {
-		err := s.rdb.Watch(ctx, fn, key)
-		if errors.Is(err, redis.TxFailedErr) {
-			continue
+		err := s.rdb.Watch(ctx, fn, keys...)
+		if !errors.Is(err, redis.TxFailedErr) {
+			return storeError(err)
 		}
-		var ae *apierror.Error
-		if err == nil || errors.As(err, &ae) {
-			return err
-		}
-		return unavailable(err)
 	}
-	return unavailable(fmt.Errorf("transaction on %s aborted %d times by concurrent writes", key, maxTxRetries))
+	return unavailable(fmt.Errorf("transaction on %v aborted %d times by concurrent writes", keys, maxTxRetries))
+}
+
+// storeError keeps nil and coded errors and reports anything else as a
+// failure of Redis.
+func storeError(err error) error {
+	var ae *apierror.Error
+	if err == nil || errors.As(err, &ae) {
+		return err
+	}
+	return unavailable(err)
 }
 
 func unavailable(err error) error { return apierror.Dependency("redis", err) }

@@ -76,6 +76,9 @@ func TestKeysUseThePrefix(t *testing.T) {
 		{s.SessionKey("s"), "x:session:s"},
 		{s.RefreshKey("h"), "x:refresh:h"},
 		{s.UserSessionsKey("u"), "x:user-sessions:u"},
+		{s.SessionRefreshKey("s"), "x:session-refresh:s"},
+		{s.LimitKey("n"), "x:limit:n"},
+		{s.EventsChannel(), "x:session-events"},
 	}
 	for _, c := range cases {
 		if c.got != c.want {
@@ -150,8 +153,30 @@ func TestRedisDownIsDependencyUnavailable(t *testing.T) {
 	t.Parallel()
 	s, mr := newStore(t, "p:")
 	mr.Close()
-	err := s.Ping(context.Background())
-	if !apierror.Is(err, apierror.DependencyUnavailable) || apierror.As(err).Metadata["dependency"] != "redis" {
-		t.Errorf("Ping() = %v, want DEPENDENCY_UNAVAILABLE for redis", err)
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		call func() error
+	}{
+		{"Ping", func() error { return s.Ping(ctx) }},
+		{"Session", func() error { _, err := s.Session(ctx, "s"); return err }},
+		{"RefreshToken", func() error { _, err := s.RefreshToken(ctx, "h"); return err }},
+		{"RotateRefreshToken", func() error {
+			return s.RotateRefreshToken(ctx, auth.Rotation{SessionID: "s", OldHash: "h", NewHash: "h2"})
+		}},
+		{"RevokeSession", func() error { return s.RevokeSession(ctx, "s", "", auth.ReasonLogout) }},
+		{"UserSessions", func() error { _, err := s.UserSessions(ctx, "u"); return err }},
+		{"Hit", func() error { _, _, err := s.Hit(ctx, "n", time.Minute); return err }},
+		{"Count", func() error { _, _, err := s.Count(ctx, "n"); return err }},
+		{"Claim", func() error { _, _, err := s.Claim(ctx, "n", time.Minute); return err }},
+		{"Release", func() error { return s.Release(ctx, "n") }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			if !apierror.Is(err, apierror.DependencyUnavailable) || apierror.As(err).Metadata["dependency"] != "redis" {
+				t.Errorf("%s() = %v, want DEPENDENCY_UNAVAILABLE for redis", tc.name, err)
+			}
+		})
 	}
 }

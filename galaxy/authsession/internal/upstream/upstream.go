@@ -79,28 +79,46 @@ func (c *Client) PostJSON(ctx context.Context, path string, header http.Header, 
 	if err != nil {
 		return Response{}, fmt.Errorf("%s client: encode request: %w", c.name, err)
 	}
+	return c.do(ctx, http.MethodPost, path, header, payload)
+}
+
+// GetJSON fetches path (relative to the base URL; escaped by the caller)
+// and returns the answer, whatever its status. A transport failure or a
+// timeout is a dependency failure.
+func (c *Client) GetJSON(ctx context.Context, path string) (Response, error) {
+	return c.do(ctx, http.MethodGet, path, nil, nil)
+}
+
+// do sends one request, with payload as a JSON body when it is not nil.
+func (c *Client) do(ctx context.Context, method, path string, header http.Header, payload []byte) (Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
 	target := c.base.JoinPath(path)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.String(), bytes.NewReader(payload))
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target.String(), body)
 	if err != nil {
 		return Response{}, c.Fail("build request: %w", err)
 	}
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Accept", "application/json")
 
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return Response{}, c.Fail("POST %s: %w", target.Path, err)
+		return Response{}, c.Fail("%s %s: %w", method, target.Path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
-		return Response{}, c.Fail("POST %s: read answer: %w", target.Path, err)
+		return Response{}, c.Fail("%s %s: read answer: %w", method, target.Path, err)
 	}
 	r := Response{Status: resp.StatusCode, Body: data}
 	if len(data) > MaxResponseBytes {

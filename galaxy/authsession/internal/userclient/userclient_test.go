@@ -2,6 +2,7 @@ package userclient_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -118,4 +119,80 @@ func TestResolveTimeout(t *testing.T) {
 	if !apierror.Is(err, apierror.DependencyUnavailable) {
 		t.Errorf("Resolve() error = %v, want DEPENDENCY_UNAVAILABLE", err)
 	}
+}
+
+func lookup(t *testing.T, url, id string) (auth.User, error) {
+	t.Helper()
+	c, err := userclient.New(url, time.Second)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c.User(context.Background(), id)
+}
+
+func TestUserRequest(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ name, id, wantPath string }{
+		{"plain", "u1", "/base/v1/users/u1"},
+		{"slash", "a/b", "/base/v1/users/a%2Fb"},
+		{"dots", "..", "/base/v1/users/%2E%2E"},
+		{"space", "a b", "/base/v1/users/a%20b"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			type request struct{ method, path string }
+			got := make(chan request, 1)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got <- request{r.Method, r.URL.EscapedPath()}
+				io.WriteString(w, `{"id": "`+tc.id+`", "email": "a@example.com", "status": "active"}`)
+			}))
+			defer srv.Close()
+			if _, err := lookup(t, srv.URL+"/base", tc.id); err != nil {
+				t.Fatalf("User: %v", err)
+			}
+			if r, want := <-got, (request{http.MethodGet, tc.wantPath}); r != want {
+				t.Errorf("request = %+v, want %+v", r, want)
+			}
+		})
+	}
+}
+
+func TestUserAnswers(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		status  int
+		body    string
+		want    auth.User
+		wantErr func(error) bool
+	}{
+		{"active", http.StatusOK, `{"id": "u1", "email": "a@example.com", "status": "active", "plan": "pro"}`,
+			auth.User{ID: "u1", Email: "a@example.com", Status: auth.UserActive}, nil},
+		{"disabled", http.StatusOK, `{"id": "u1", "email": "a@example.com", "status": "disabled"}`,
+			auth.User{ID: "u1", Email: "a@example.com", Status: auth.UserDisabled}, nil},
+		{"not found", http.StatusNotFound, `{}`, auth.User{}, func(err error) bool { return errors.Is(err, auth.ErrUserNotFound) }},
+		{"another user", http.StatusOK, `{"id": "u2", "email": "b@example.com", "status": "active"}`, auth.User{}, userUnavailable},
+		{"server error", http.StatusInternalServerError, ``, auth.User{}, userUnavailable},
+		{"created is not an answer", http.StatusCreated, `{"id": "u1", "email": "a@example.com", "status": "active"}`, auth.User{}, userUnavailable},
+		{"not a user", http.StatusOK, `[]`, auth.User{}, userUnavailable},
+		{"unknown status", http.StatusOK, `{"id": "u1", "email": "a@example.com", "status": "gone"}`, auth.User{}, userUnavailable},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := lookup(t, serve(t, tc.status, tc.body), "u1")
+			if tc.wantErr == nil && (err != nil || got != tc.want) {
+				t.Errorf("User() = %+v, %v; want %+v", got, err, tc.want)
+			}
+			if tc.wantErr != nil && !tc.wantErr(err) {
+				t.Errorf("User() error = %v", err)
+			}
+		})
+	}
+}
+
+func userUnavailable(err error) bool {
+	return apierror.Is(err, apierror.DependencyUnavailable) && apierror.As(err).Metadata["dependency"] == "user"
 }

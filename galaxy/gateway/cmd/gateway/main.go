@@ -15,6 +15,7 @@ import (
 	"galaxy/gateway/internal/gateway"
 	"galaxy/gateway/internal/grpcapi"
 	"galaxy/gateway/internal/httpapi"
+	"galaxy/gateway/internal/ratelimit"
 	"galaxy/gateway/internal/redisstore"
 	"galaxy/gateway/internal/tokenverify"
 	"galaxy/platform/envconfig"
@@ -77,7 +78,11 @@ func realMain(ctx context.Context) error {
 	}
 	defer auth.Close()
 
-	svc, err := gateway.NewService(tokens, store, auth)
+	logins, err := ratelimit.New(cfg.LoginRatePerMinute, cfg.LoginBurst)
+	if err != nil {
+		return &configError{err}
+	}
+	svc, err := gateway.NewService(tokens, store, auth, gateway.WithLoginLimiter(logins))
 	if err != nil {
 		return fmt.Errorf("domain service: %w", err)
 	}

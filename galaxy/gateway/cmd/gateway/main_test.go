@@ -12,16 +12,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
+	"galaxy/gateway/api/gatewayv1"
 	"galaxy/gateway/internal/gatewaytest"
 	"galaxy/platform/readyfile"
 )
@@ -282,6 +287,12 @@ func TestConfigurationErrorsExit2(t *testing.T) {
 			env["GATEWAY_JWKS_FILE"] = gatewaytest.WriteFile(t, "jwks.json", []byte(`{"keys": []}`))
 			return env
 		}, []string{"GATEWAY_JWKS_FILE", "empty"}},
+		{"bad login limits", func(t *testing.T) map[string]string {
+			env, _, _ := stackEnv(t)
+			env["GATEWAY_LOGIN_RATE_PER_MINUTE"] = "0"
+			env["GATEWAY_LOGIN_BURST"] = "lots"
+			return env
+		}, []string{"GATEWAY_LOGIN_RATE_PER_MINUTE", "GATEWAY_LOGIN_BURST"}},
 		{"missing key set", func(t *testing.T) map[string]string {
 			env, _, _ := stackEnv(t)
 			env["GATEWAY_JWKS_FILE"] = filepath.Join(t.TempDir(), "absent.json")
@@ -301,6 +312,62 @@ func TestConfigurationErrorsExit2(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoginRateLimitAcrossTransports checks the limit the settings give: a
+// burst shared by HTTP and gRPC calls from one address, then 429 with
+// Retry-After and RESOURCE_EXHAUSTED with RetryInfo.
+func TestLoginRateLimitAcrossTransports(t *testing.T) {
+	t.Parallel()
+	env, _, ready := stackEnv(t)
+	env["GATEWAY_LOGIN_RATE_PER_MINUTE"] = "1"
+	env["GATEWAY_LOGIN_BURST"] = "2"
+	p := start(t, env)
+	doc := p.waitReady(t, ready)
+	startHTTP := func() *http.Response {
+		t.Helper()
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Post("http://"+doc.Addresses["http"]+"/v1/auth/email/start",
+			"application/json", strings.NewReader(`{"email": "user@example.com"}`))
+		if err != nil {
+			t.Fatalf("POST start: %v", err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	cc, err := grpc.NewClient(doc.Addresses["grpc"], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatalf("dial grpc: %v", err)
+	}
+	defer cc.Close()
+	client := gatewayv1.NewGatewayServiceClient(cc)
+	startGRPC := func() error {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		_, err := client.StartEmailLogin(ctx, &gatewayv1.StartEmailLoginRequest{Email: "user@example.com"})
+		return err
+	}
+
+	if resp := startHTTP(); resp.StatusCode != http.StatusOK {
+		t.Fatalf("HTTP start within the burst: status = %d, want 200", resp.StatusCode)
+	}
+	if err := startGRPC(); err != nil {
+		t.Fatalf("gRPC start within the burst: %v", err)
+	}
+	resp := startHTTP()
+	if retry, err := strconv.Atoi(resp.Header.Get("Retry-After")); resp.StatusCode != http.StatusTooManyRequests || err != nil || retry < 1 || retry > 60 {
+		t.Errorf("HTTP start over the burst: status %d Retry-After %q, want 429 and 1 to 60 seconds", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	err = startGRPC()
+	st := status.Convert(err)
+	var delay time.Duration
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.RetryInfo); ok {
+			delay = info.GetRetryDelay().AsDuration()
+		}
+	}
+	if st.Code() != codes.ResourceExhausted || delay < time.Second || delay > time.Minute {
+		t.Errorf("gRPC start over the burst: %v with retry delay %v, want RESOURCE_EXHAUSTED and 1s to 1m", err, delay)
 	}
 }
 

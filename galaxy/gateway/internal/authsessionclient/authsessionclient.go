@@ -89,10 +89,60 @@ func (c *Client) ConfirmEmailLogin(ctx context.Context, challengeID, code, clien
 	if err != nil {
 		return gateway.Login{}, apierror.FromGRPC(err, dependency)
 	}
-	s, t := resp.GetSession(), resp.GetTokens()
+	return login("ConfirmEmailLogin", resp.GetSession(), resp.GetTokens())
+}
+
+// RefreshSession rotates refreshToken into a new token pair on behalf of
+// clientID.
+func (c *Client) RefreshSession(ctx context.Context, refreshToken, clientID string) (gateway.Login, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.api.RefreshSession(ctx, &authsessionv1.RefreshSessionRequest{RefreshToken: refreshToken, ClientId: clientID})
+	if err != nil {
+		return gateway.Login{}, apierror.FromGRPC(err, dependency)
+	}
+	return login("RefreshSession", resp.GetSession(), resp.GetTokens())
+}
+
+// RevokeSession revokes session sessionID of userID.
+func (c *Client) RevokeSession(ctx context.Context, userID, sessionID string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	if _, err := c.api.RevokeSession(ctx, &authsessionv1.RevokeSessionRequest{UserId: userID, SessionId: sessionID}); err != nil {
+		return apierror.FromGRPC(err, dependency)
+	}
+	return nil
+}
+
+// ListSessions lists the live sessions of userID, in authsession's order
+// (newest first).
+func (c *Client) ListSessions(ctx context.Context, userID string) ([]gateway.SessionInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.api.ListSessions(ctx, &authsessionv1.ListSessionsRequest{UserId: userID})
+	if err != nil {
+		return nil, apierror.FromGRPC(err, dependency)
+	}
+	out := make([]gateway.SessionInfo, 0, len(resp.GetSessions()))
+	for _, s := range resp.GetSessions() {
+		// Another user's session in the list would be a leak: refuse the answer.
+		if s.GetSessionId() == "" || (s.GetUserId() != "" && s.GetUserId() != userID) ||
+			!validTime(s.GetCreatedAt()) || !validTime(s.GetExpiresAt()) {
+			return nil, invalidResponse("ListSessions")
+		}
+		out = append(out, gateway.SessionInfo{
+			ID: s.GetSessionId(), CreatedAt: s.GetCreatedAt().AsTime(), ExpiresAt: s.GetExpiresAt().AsTime(),
+		})
+	}
+	return out, nil
+}
+
+// login is the session and tokens of a ConfirmEmailLogin or RefreshSession
+// answer, once every field the gateway hands out is there.
+func login(method string, s *authsessionv1.Session, t *authsessionv1.TokenPair) (gateway.Login, error) {
 	if s.GetSessionId() == "" || s.GetUserId() == "" || t.GetAccessToken() == "" || t.GetRefreshToken() == "" ||
 		!validTime(t.GetAccessTokenExpiresAt()) || !validTime(t.GetRefreshTokenExpiresAt()) {
-		return gateway.Login{}, invalidResponse("ConfirmEmailLogin")
+		return gateway.Login{}, invalidResponse(method)
 	}
 	return gateway.Login{
 		AccessToken:           t.GetAccessToken(),

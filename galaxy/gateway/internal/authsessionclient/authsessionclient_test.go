@@ -2,10 +2,14 @@ package authsessionclient_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"galaxy/authsession/api/authsessionv1"
 	"galaxy/gateway/internal/authsessionclient"
@@ -58,8 +62,87 @@ func TestCalls(t *testing.T) {
 		t.Errorf("client_id = %q, want %q", got, "192.0.2.2")
 	}
 
+	refreshed, err := c.RefreshSession(t.Context(), gatewaytest.RefreshToken, "192.0.2.3")
+	if err != nil {
+		t.Fatalf("RefreshSession() error = %v", err)
+	}
+	want = gateway.Login{
+		AccessToken: "access-token-1", AccessTokenExpiresAt: gatewaytest.AccessExpiry,
+		RefreshToken: "refresh-token-1", RefreshTokenExpiresAt: gatewaytest.RefreshExpiry,
+		SessionID: "sess-1", UserID: "user-1",
+	}
+	if refreshed != want {
+		t.Errorf("RefreshSession() = %+v, want %+v", refreshed, want)
+	}
+	if got := fake.ClientID(); got != "192.0.2.3" {
+		t.Errorf("client_id = %q, want %q", got, "192.0.2.3")
+	}
+
 	if err := c.Check(t.Context()); err != nil {
 		t.Errorf("Check() error = %v", err)
+	}
+}
+
+func TestSessions(t *testing.T) {
+	t.Parallel()
+	mr := gatewaytest.Redis(t)
+	fake := gatewaytest.NewAuthSession()
+	fake.UseRedis(mr)
+	c := newClient(t, fake.Serve(t))
+	older, newer := gatewaytest.ActiveSession("sess-1", "user-1"), gatewaytest.ActiveSession("sess-2", "user-1")
+	newer.CreatedAt = older.CreatedAt.Add(time.Second)
+	for _, s := range []gateway.Session{older, newer, gatewaytest.ActiveSession("sess-3", "user-2")} {
+		gatewaytest.PutSession(t, mr, s)
+	}
+
+	got, err := c.ListSessions(t.Context(), "user-1")
+	if err != nil {
+		t.Fatalf("ListSessions() error = %v", err)
+	}
+	var want []gateway.SessionInfo
+	for _, s := range []gateway.Session{newer, older} {
+		want = append(want, gateway.SessionInfo{
+			ID: s.ID, CreatedAt: s.CreatedAt.Truncate(time.Second).UTC(), ExpiresAt: s.ExpiresAt.Truncate(time.Second).UTC(),
+		})
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("ListSessions() = %+v, want %+v", got, want)
+	}
+
+	if err := c.RevokeSession(t.Context(), "user-2", "sess-1"); !apierror.Is(err, apierror.SessionNotFound) {
+		t.Errorf("RevokeSession(another user's session) error = %v, want SESSION_NOT_FOUND", err)
+	}
+	if err := c.RevokeSession(t.Context(), "user-1", "sess-1"); err != nil {
+		t.Errorf("RevokeSession() error = %v", err)
+	}
+	if err := c.RevokeSession(t.Context(), "user-1", "sess-1"); !apierror.Is(err, apierror.SessionNotFound) {
+		t.Errorf("RevokeSession() again: error = %v, want SESSION_NOT_FOUND", err)
+	}
+	if got, err := c.ListSessions(t.Context(), "user-1"); err != nil || len(got) != 1 || got[0].ID != "sess-2" {
+		t.Errorf("ListSessions() after the revocation = %+v, %v; want sess-2 only", got, err)
+	}
+}
+
+// calls are every authsession call of c, by name.
+func calls(t *testing.T, c *authsessionclient.Client) map[string]func() error {
+	return map[string]func() error{
+		"StartEmailLogin": func() error {
+			_, err := c.StartEmailLogin(t.Context(), "user@example.com", "ip")
+			return err
+		},
+		"ConfirmEmailLogin": func() error {
+			_, err := c.ConfirmEmailLogin(t.Context(), "ch", "123456", "ip")
+			return err
+		},
+		"RefreshSession": func() error {
+			_, err := c.RefreshSession(t.Context(), gatewaytest.RefreshToken, "ip")
+			return err
+		},
+		"RevokeSession": func() error { return c.RevokeSession(t.Context(), "user-1", "sess-1") },
+		"ListSessions": func() error {
+			_, err := c.ListSessions(t.Context(), "user-1")
+			return err
+		},
 	}
 }
 
@@ -80,6 +163,9 @@ func TestErrorsPassThrough(t *testing.T) {
 		{"user disabled", gatewaytest.Fail(apierror.UserDisabled, "disabled", nil), apierror.UserDisabled, ""},
 		{"mail down", gatewaytest.Fail(apierror.DependencyUnavailable, "mail is unavailable", map[string]string{"dependency": "mail"}), apierror.DependencyUnavailable, "mail"},
 		{"user service down", gatewaytest.Fail(apierror.DependencyUnavailable, "user is unavailable", map[string]string{"dependency": "user"}), apierror.DependencyUnavailable, "user"},
+		{"invalid refresh token", gatewaytest.Fail(apierror.InvalidRefreshToken, "unknown", nil), apierror.InvalidRefreshToken, ""},
+		{"session not found", gatewaytest.Fail(apierror.SessionNotFound, "no such session", nil), apierror.SessionNotFound, ""},
+		{"redis down at authsession", gatewaytest.Fail(apierror.DependencyUnavailable, "redis is unavailable", map[string]string{"dependency": "redis"}), apierror.DependencyUnavailable, "redis"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,16 +173,7 @@ func TestErrorsPassThrough(t *testing.T) {
 			fake := gatewaytest.NewAuthSession()
 			fake.FailWith(tt.err)
 			c := newClient(t, fake.Serve(t))
-			for op, call := range map[string]func() error{
-				"StartEmailLogin": func() error {
-					_, err := c.StartEmailLogin(t.Context(), "user@example.com", "ip")
-					return err
-				},
-				"ConfirmEmailLogin": func() error {
-					_, err := c.ConfirmEmailLogin(t.Context(), "ch", "123456", "ip")
-					return err
-				},
-			} {
+			for op, call := range calls(t, c) {
 				e := apierror.As(call())
 				if e.Code != tt.wantCode || e.Metadata["dependency"] != tt.wantDep {
 					t.Errorf("%s() error = %v %v, want %s dependency=%q", op, e, e.Metadata, tt.wantCode, tt.wantDep)
@@ -112,14 +189,7 @@ func TestUnavailable(t *testing.T) {
 	t.Parallel()
 	slow := func() string {
 		fake := gatewaytest.NewAuthSession()
-		fake.OnStart(func(ctx context.Context, _ *authsessionv1.StartEmailLoginRequest) (*authsessionv1.StartEmailLoginResponse, error) {
-			<-ctx.Done()
-			return nil, ctx.Err()
-		})
-		fake.OnConfirm(func(ctx context.Context, _ *authsessionv1.ConfirmEmailLoginRequest) (*authsessionv1.ConfirmEmailLoginResponse, error) {
-			<-ctx.Done()
-			return nil, ctx.Err()
-		})
+		fake.Hang()
 		return fake.Serve(t)
 	}
 	incomplete := func() string {
@@ -130,6 +200,26 @@ func TestUnavailable(t *testing.T) {
 		fake.OnConfirm(func(context.Context, *authsessionv1.ConfirmEmailLoginRequest) (*authsessionv1.ConfirmEmailLoginResponse, error) {
 			return &authsessionv1.ConfirmEmailLoginResponse{}, nil
 		})
+		fake.OnRefresh(func(context.Context, *authsessionv1.RefreshSessionRequest) (*authsessionv1.RefreshSessionResponse, error) {
+			return &authsessionv1.RefreshSessionResponse{Session: &authsessionv1.Session{SessionId: "s", UserId: "u"}}, nil
+		})
+		fake.OnRevoke(func(context.Context, *authsessionv1.RevokeSessionRequest) (*authsessionv1.RevokeSessionResponse, error) {
+			return nil, status.Error(codes.Unavailable, "connection reset")
+		})
+		fake.OnList(func(context.Context, *authsessionv1.ListSessionsRequest) (*authsessionv1.ListSessionsResponse, error) {
+			return &authsessionv1.ListSessionsResponse{Sessions: []*authsessionv1.Session{{SessionId: "s"}}}, nil
+		})
+		return fake.Serve(t)
+	}
+	otherUser := func() string {
+		fake := gatewaytest.NewAuthSession()
+		fake.FailWith(status.Error(codes.DeadlineExceeded, "deadline"))
+		fake.OnList(func(context.Context, *authsessionv1.ListSessionsRequest) (*authsessionv1.ListSessionsResponse, error) {
+			ts := timestamppb.Now()
+			return &authsessionv1.ListSessionsResponse{Sessions: []*authsessionv1.Session{
+				{SessionId: "s", UserId: "someone-else", CreatedAt: ts, ExpiresAt: ts},
+			}}, nil
+		})
 		return fake.Serve(t)
 	}
 	tests := []struct {
@@ -139,21 +229,13 @@ func TestUnavailable(t *testing.T) {
 		{"nothing listening", gatewaytest.DeadAddr(t)},
 		{"never answers", slow()},
 		{"incomplete answers", incomplete()},
+		{"another user's sessions listed", otherUser()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c := newClient(t, tt.addr)
-			for op, call := range map[string]func() error{
-				"StartEmailLogin": func() error {
-					_, err := c.StartEmailLogin(t.Context(), "user@example.com", "ip")
-					return err
-				},
-				"ConfirmEmailLogin": func() error {
-					_, err := c.ConfirmEmailLogin(t.Context(), "ch", "123456", "ip")
-					return err
-				},
-			} {
+			for op, call := range calls(t, c) {
 				start := time.Now()
 				e := apierror.As(call())
 				if elapsed := time.Since(start); elapsed > timeout+time.Second {
@@ -230,5 +312,20 @@ func TestReconnectsQuickly(t *testing.T) {
 			t.Fatalf("Check() still failing 3s after authsession came up: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRateLimitedKeepsRetryAfter checks that authsession's RATE_LIMITED comes
+// back with its RetryInfo delay.
+func TestRateLimitedKeepsRetryAfter(t *testing.T) {
+	t.Parallel()
+	fake := gatewaytest.NewAuthSession()
+	fake.FailWith(gatewaytest.FailLimited(42 * time.Second))
+	c := newClient(t, fake.Serve(t))
+	for op, call := range calls(t, c) {
+		e := apierror.As(call())
+		if e.Code != apierror.RateLimited || e.RetryAfter != 42*time.Second {
+			t.Errorf("%s() error = %v retry after %v, want RATE_LIMITED retry after 42s", op, e, e.RetryAfter)
+		}
 	}
 }

@@ -24,6 +24,8 @@ type Config struct {
 	JWKSFile           string        // GATEWAY_JWKS_FILE
 	TokenIssuer        string        // GATEWAY_TOKEN_ISSUER
 	TokenAudience      string        // GATEWAY_TOKEN_AUDIENCE
+	LoginRatePerMinute int           // GATEWAY_LOGIN_RATE_PER_MINUTE
+	LoginBurst         int           // GATEWAY_LOGIN_BURST
 	ReadyFile          string        // GATEWAY_READY_FILE
 	ShutdownTimeout    time.Duration // GATEWAY_SHUTDOWN_TIMEOUT
 	LogLevel           string        // GATEWAY_LOG_LEVEL
@@ -44,6 +46,8 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 		JWKSFile:           r.Required("GATEWAY_JWKS_FILE"),
 		TokenIssuer:        r.String("GATEWAY_TOKEN_ISSUER", "galaxy-authsession"),
 		TokenAudience:      r.String("GATEWAY_TOKEN_AUDIENCE", "galaxy-gateway"),
+		LoginRatePerMinute: r.Int("GATEWAY_LOGIN_RATE_PER_MINUTE", 60, 1),
+		LoginBurst:         r.Int("GATEWAY_LOGIN_BURST", 20, 1),
 		ReadyFile:          r.String("GATEWAY_READY_FILE", ""),
 		ShutdownTimeout:    r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", 10*time.Second),
 		LogLevel:           r.String("GATEWAY_LOG_LEVEL", "info"),

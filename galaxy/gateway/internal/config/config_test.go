@@ -42,6 +42,7 @@ func TestDefaults(t *testing.T) {
 		AuthsessionAddr: "127.0.0.1:9090", AuthsessionTimeout: 3 * time.Second,
 		RedisURL: "redis://127.0.0.1:6379/0", RedisKeyPrefix: "galaxy:", RedisTimeout: time.Second,
 		JWKSFile: "/etc/galaxy/jwks.json", TokenIssuer: "galaxy-authsession", TokenAudience: "galaxy-gateway",
+		LoginRatePerMinute: 60, LoginBurst: 20,
 		ShutdownTimeout: 10 * time.Second, LogLevel: "info",
 	}
 	if got != want {
@@ -52,16 +53,18 @@ func TestDefaults(t *testing.T) {
 func TestEverySetting(t *testing.T) {
 	t.Parallel()
 	got, err := config.Load(env(map[string]string{
-		"GATEWAY_HTTP_ADDR":           "127.0.0.1:0",
-		"GATEWAY_GRPC_ADDR":           "[::1]:0",
-		"GATEWAY_AUTHSESSION_TIMEOUT": "250ms",
-		"GATEWAY_REDIS_KEY_PREFIX":    "test:",
-		"GATEWAY_REDIS_TIMEOUT":       "2s",
-		"GATEWAY_TOKEN_ISSUER":        "iss",
-		"GATEWAY_TOKEN_AUDIENCE":      "aud",
-		"GATEWAY_READY_FILE":          "/tmp/ready.json",
-		"GATEWAY_SHUTDOWN_TIMEOUT":    "1m",
-		"GATEWAY_LOG_LEVEL":           "debug",
+		"GATEWAY_HTTP_ADDR":             "127.0.0.1:0",
+		"GATEWAY_GRPC_ADDR":             "[::1]:0",
+		"GATEWAY_AUTHSESSION_TIMEOUT":   "250ms",
+		"GATEWAY_REDIS_KEY_PREFIX":      "test:",
+		"GATEWAY_REDIS_TIMEOUT":         "2s",
+		"GATEWAY_TOKEN_ISSUER":          "iss",
+		"GATEWAY_TOKEN_AUDIENCE":        "aud",
+		"GATEWAY_LOGIN_RATE_PER_MINUTE": "5",
+		"GATEWAY_LOGIN_BURST":           "1",
+		"GATEWAY_READY_FILE":            "/tmp/ready.json",
+		"GATEWAY_SHUTDOWN_TIMEOUT":      "1m",
+		"GATEWAY_LOG_LEVEL":             "debug",
 	}))
 	if err != nil {
 		t.Fatalf("Load() error = %v", err)
@@ -71,6 +74,7 @@ func TestEverySetting(t *testing.T) {
 		AuthsessionAddr: "127.0.0.1:9090", AuthsessionTimeout: 250 * time.Millisecond,
 		RedisURL: "redis://127.0.0.1:6379/0", RedisKeyPrefix: "test:", RedisTimeout: 2 * time.Second,
 		JWKSFile: "/etc/galaxy/jwks.json", TokenIssuer: "iss", TokenAudience: "aud",
+		LoginRatePerMinute: 5, LoginBurst: 1,
 		ReadyFile: "/tmp/ready.json", ShutdownTimeout: time.Minute, LogLevel: "debug",
 	}
 	if got != want {
@@ -93,6 +97,8 @@ func TestProblems(t *testing.T) {
 		{"bad durations", map[string]string{
 			"GATEWAY_AUTHSESSION_TIMEOUT": "soon", "GATEWAY_REDIS_TIMEOUT": "-1s", "GATEWAY_SHUTDOWN_TIMEOUT": "0s",
 		}, []string{"GATEWAY_AUTHSESSION_TIMEOUT", "GATEWAY_REDIS_TIMEOUT", "GATEWAY_SHUTDOWN_TIMEOUT"}, 3, ""},
+		{"bad login limits", map[string]string{"GATEWAY_LOGIN_RATE_PER_MINUTE": "0", "GATEWAY_LOGIN_BURST": "many"}, []string{"GATEWAY_LOGIN_RATE_PER_MINUTE", "GATEWAY_LOGIN_BURST"}, 2, ""},
+		{"negative login burst", map[string]string{"GATEWAY_LOGIN_BURST": "-3"}, []string{"GATEWAY_LOGIN_BURST", "at least 1"}, 1, ""},
 		{"bad log level", map[string]string{"GATEWAY_LOG_LEVEL": "verbose"}, []string{"GATEWAY_LOG_LEVEL"}, 1, ""},
 		{"bad listen address", map[string]string{"GATEWAY_HTTP_ADDR": "8080", "GATEWAY_GRPC_ADDR": "localhost"}, []string{"GATEWAY_HTTP_ADDR", "GATEWAY_GRPC_ADDR"}, 2, ""},
 		{"authsession address without host", map[string]string{"GATEWAY_AUTHSESSION_ADDR": ":9090"}, []string{"GATEWAY_AUTHSESSION_ADDR", "missing host"}, 1, ""},

@@ -1,15 +1,18 @@
 // Package gateway is the Edge Gateway's domain: the login and session
 // operations both public transports (HTTP JSON and gRPC) expose, the types
 // they exchange and the interfaces of the adapters they rely on (token
-// verification, the Redis session store and the authsession client).
+// verification, the Redis session store, the authsession client and the
+// login rate limiter).
 //
 // The gateway checks only the shape of a request (required fields present and
-// non-empty); the format of an email or a login code is authsession's to judge.
+// non-empty); the format of an email, a login code or a token is authsession's
+// to judge.
 package gateway
 
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -25,7 +28,8 @@ type Challenge struct {
 	ExpiresAt time.Time
 }
 
-// Login is the outcome of a confirmed email login: a new session and its tokens.
+// Login is the outcome of a confirmed email login or a refresh: a session and
+// its new tokens.
 type Login struct {
 	AccessToken           string
 	AccessTokenExpiresAt  time.Time
@@ -49,6 +53,15 @@ type Session struct {
 	Status    string
 	CreatedAt time.Time
 	ExpiresAt time.Time
+}
+
+// SessionInfo describes one of a user's live sessions.
+type SessionInfo struct {
+	ID        string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// Current is true for the session of the access token making the call.
+	Current bool
 }
 
 // StatusActive is the only session status that is not revoked.
@@ -80,8 +93,22 @@ type SessionStore interface {
 type AuthSession interface {
 	StartEmailLogin(ctx context.Context, email, clientID string) (Challenge, error)
 	ConfirmEmailLogin(ctx context.Context, challengeID, code, clientID string) (Login, error)
+	// RefreshSession rotates a refresh token into a new token pair.
+	RefreshSession(ctx context.Context, refreshToken, clientID string) (Login, error)
+	// RevokeSession revokes session sessionID of userID; a session of
+	// another user is SESSION_NOT_FOUND, as an unknown one.
+	RevokeSession(ctx context.Context, userID, sessionID string) error
+	// ListSessions lists the live sessions of userID, newest first.
+	ListSessions(ctx context.Context, userID string) ([]SessionInfo, error)
 	// Check reports whether authsession is serving.
 	Check(ctx context.Context) error
+}
+
+// Limiter rate-limits calls per key.
+type Limiter interface {
+	// Allow reports whether key may make one more call now and, when it may
+	// not, how long until it may.
+	Allow(key string) (ok bool, retryAfter time.Duration)
 }
 
 // Service implements the gateway's operations for every transport.
@@ -89,6 +116,7 @@ type Service struct {
 	tokens   TokenVerifier
 	sessions SessionStore
 	auth     AuthSession
+	logins   Limiter // nil: login calls are not limited
 	now      func() time.Time
 }
 
@@ -97,6 +125,11 @@ type Option func(*Service)
 
 // WithClock sets the clock used for session expiry (tests).
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithLoginLimiter limits the login calls (StartEmailLogin, ConfirmEmailLogin
+// and RefreshSession, whichever transport carries them) per client address
+// with l. Without it they are not limited.
+func WithLoginLimiter(l Limiter) Option { return func(s *Service) { s.logins = l } }
 
 // NewService returns a Service over its three adapters.
 func NewService(tokens TokenVerifier, sessions SessionStore, auth AuthSession, opts ...Option) (*Service, error) {
@@ -116,9 +149,13 @@ func NewService(tokens TokenVerifier, sessions SessionStore, auth AuthSession, o
 }
 
 // StartEmailLogin asks authsession to send a login code to email.
-// clientID identifies the caller (its IP address) for rate limiting.
+// clientID identifies the caller (its IP address) for rate limiting, here and
+// by authsession.
 func (s *Service) StartEmailLogin(ctx context.Context, email, clientID string) (Challenge, error) {
 	if err := required("email", email); err != nil {
+		return Challenge{}, err
+	}
+	if err := s.limitLogin(clientID); err != nil {
 		return Challenge{}, err
 	}
 	return s.auth.StartEmailLogin(ctx, email, clientID)
@@ -132,24 +169,120 @@ func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clie
 	if err := required("code", code); err != nil {
 		return Login{}, err
 	}
+	if err := s.limitLogin(clientID); err != nil {
+		return Login{}, err
+	}
 	return s.auth.ConfirmEmailLogin(ctx, challengeID, code, clientID)
+}
+
+// RefreshSession exchanges a refresh token for a new token pair. No access
+// token is needed: the refresh token is the credential.
+func (s *Service) RefreshSession(ctx context.Context, refreshToken, clientID string) (Login, error) {
+	if err := required("refresh_token", refreshToken); err != nil {
+		return Login{}, err
+	}
+	if err := s.limitLogin(clientID); err != nil {
+		return Login{}, err
+	}
+	return s.auth.RefreshSession(ctx, refreshToken, clientID)
 }
 
 // Me returns the session an access token belongs to, once the token verifies
 // and its session is live.
 func (s *Service) Me(ctx context.Context, token string) (Session, error) {
+	_, sess, err := s.authenticate(ctx, token)
+	return sess, err
+}
+
+// Logout ends the session of an access token.
+func (s *Service) Logout(ctx context.Context, token string) error {
+	claims, _, err := s.authenticate(ctx, token)
+	if err != nil {
+		return err
+	}
+	err = s.auth.RevokeSession(ctx, claims.UserID, claims.SessionID)
+	if apierror.Is(err, apierror.SessionNotFound) {
+		// The session ended between the liveness check and the revocation:
+		// the token is no longer good, as on any later call.
+		return ErrInvalidToken
+	}
+	return err
+}
+
+// ListSessions lists the live sessions of the access token's user, newest
+// first, marking the token's own.
+func (s *Service) ListSessions(ctx context.Context, token string) ([]SessionInfo, error) {
+	claims, _, err := s.authenticate(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.auth.ListSessions(ctx, claims.UserID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SessionInfo, 0, len(list))
+	for _, si := range list {
+		si.Current = si.ID == claims.SessionID
+		out = append(out, si)
+	}
+	return out, nil
+}
+
+// RevokeSession revokes one of the access token's user's sessions, possibly
+// the token's own. Another user's session is SESSION_NOT_FOUND, as an unknown
+// one (authsession decides).
+func (s *Service) RevokeSession(ctx context.Context, token, sessionID string) error {
+	claims, _, err := s.authenticate(ctx, token)
+	if err != nil {
+		return err
+	}
+	if err := required("session_id", sessionID); err != nil {
+		return err
+	}
+	return s.auth.RevokeSession(ctx, claims.UserID, sessionID)
+}
+
+// authenticate verifies an access token and checks that its session is live.
+func (s *Service) authenticate(ctx context.Context, token string) (Claims, Session, error) {
 	claims, err := s.tokens.Verify(token)
 	if err != nil {
-		return Session{}, err
+		return Claims{}, Session{}, err
 	}
 	sess, found, err := s.sessions.Session(ctx, claims.SessionID)
 	if err != nil {
-		return Session{}, err
+		return Claims{}, Session{}, err
 	}
 	if !found || !sess.LiveFor(claims.UserID, s.now()) {
-		return Session{}, ErrInvalidToken
+		return Claims{}, Session{}, ErrInvalidToken
 	}
-	return sess, nil
+	return claims, sess, nil
+}
+
+// limitLogin takes a token from the bucket of the client's address. Only
+// well-formed login calls, those bound for authsession, are counted.
+func (s *Service) limitLogin(clientID string) error {
+	if s.logins == nil {
+		return nil
+	}
+	if ok, retryAfter := s.logins.Allow(LimitKey(clientID)); !ok {
+		return apierror.Limited(retryAfter, "too many login requests from this address; retry later")
+	}
+	return nil
+}
+
+// LimitKey is the rate-limiting key of a client address: an IPv4 address (an
+// IPv4-mapped IPv6 one included) as is, an IPv6 address by its /64 network,
+// the unit a single client usually holds. Anything else is its own key.
+func LimitKey(clientID string) string {
+	addr, err := netip.ParseAddr(clientID)
+	if err != nil {
+		return clientID
+	}
+	addr = addr.Unmap().WithZone("")
+	if addr.Is4() {
+		return addr.String()
+	}
+	return netip.PrefixFrom(addr, 64).Masked().String()
 }
 
 // Ready reports whether every dependency answers: the session store first,

@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,7 +89,9 @@ type stubs struct {
 	sessionErr error
 	pingErr    error
 	checkErr   error
-	calls      int // authsession calls
+	authErr    error                 // the answer of the authsession calls below
+	list       []gateway.SessionInfo // ListSessions' answer
+	calls      []string              // authsession calls, with their arguments
 }
 
 func (s *stubs) Verify(string) (gateway.Claims, error) { return s.claims, s.verifyErr }
@@ -96,18 +100,31 @@ func (s *stubs) Session(context.Context, string) (gateway.Session, bool, error) 
 }
 func (s *stubs) Ping(context.Context) error  { return s.pingErr }
 func (s *stubs) Check(context.Context) error { return s.checkErr }
-func (s *stubs) StartEmailLogin(context.Context, string, string) (gateway.Challenge, error) {
-	s.calls++
-	return gateway.Challenge{ID: "c"}, nil
+func (s *stubs) StartEmailLogin(_ context.Context, email, clientID string) (gateway.Challenge, error) {
+	s.calls = append(s.calls, "start "+email+" "+clientID)
+	return gateway.Challenge{ID: "c"}, s.authErr
 }
-func (s *stubs) ConfirmEmailLogin(context.Context, string, string, string) (gateway.Login, error) {
-	s.calls++
-	return gateway.Login{SessionID: "s"}, nil
+func (s *stubs) ConfirmEmailLogin(_ context.Context, challengeID, _, clientID string) (gateway.Login, error) {
+	s.calls = append(s.calls, "confirm "+challengeID+" "+clientID)
+	return gateway.Login{SessionID: "s"}, s.authErr
+}
+func (s *stubs) RefreshSession(_ context.Context, _, clientID string) (gateway.Login, error) {
+	s.calls = append(s.calls, "refresh "+clientID)
+	return gateway.Login{SessionID: "s"}, s.authErr
+}
+func (s *stubs) RevokeSession(_ context.Context, userID, sessionID string) error {
+	s.calls = append(s.calls, "revoke "+userID+" "+sessionID)
+	return s.authErr
+}
+func (s *stubs) ListSessions(_ context.Context, userID string) ([]gateway.SessionInfo, error) {
+	s.calls = append(s.calls, "list "+userID)
+	return s.list, s.authErr
 }
 
-func newService(t *testing.T, s *stubs) *gateway.Service {
+func newService(t *testing.T, s *stubs, opts ...gateway.Option) *gateway.Service {
 	t.Helper()
-	svc, err := gateway.NewService(s, s, s, gateway.WithClock(func() time.Time { return now }))
+	opts = append([]gateway.Option{gateway.WithClock(func() time.Time { return now })}, opts...)
+	svc, err := gateway.NewService(s, s, s, opts...)
 	if err != nil {
 		t.Fatalf("NewService: %v", err)
 	}
@@ -142,33 +159,48 @@ func TestRequiredFields(t *testing.T) {
 	tests := []struct {
 		name string
 		call func(*gateway.Service) error
-		want int // authsession calls made
 	}{
 		{"start without email", func(s *gateway.Service) error {
 			_, err := s.StartEmailLogin(t.Context(), "", "ip")
 			return err
-		}, 0},
+		}},
 		{"confirm without challenge", func(s *gateway.Service) error {
 			_, err := s.ConfirmEmailLogin(t.Context(), "", "123456", "ip")
 			return err
-		}, 0},
+		}},
 		{"confirm without code", func(s *gateway.Service) error {
 			_, err := s.ConfirmEmailLogin(t.Context(), "c", "", "ip")
 			return err
-		}, 0},
+		}},
+		{"refresh without token", func(s *gateway.Service) error {
+			_, err := s.RefreshSession(t.Context(), "", "ip")
+			return err
+		}},
+		{"revoke without session", func(s *gateway.Service) error {
+			return s.RevokeSession(t.Context(), "token", "")
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			st := &stubs{}
+			st := liveStubs()
 			err := tt.call(newService(t, st))
 			if !apierror.Is(err, apierror.InvalidArgument) {
 				t.Errorf("error = %v, want INVALID_ARGUMENT", err)
 			}
-			if st.calls != tt.want {
-				t.Errorf("authsession calls = %d, want %d", st.calls, tt.want)
+			if len(st.calls) != 0 {
+				t.Errorf("authsession calls = %q, want none", st.calls)
 			}
 		})
+	}
+}
+
+// liveStubs are stubs whose token is user u's, of live session s.
+func liveStubs() *stubs {
+	return &stubs{
+		claims:  gateway.Claims{UserID: "u", SessionID: "s"},
+		session: gateway.Session{ID: "s", UserID: "u", Email: "u@example.com", Status: "active", ExpiresAt: now.Add(time.Hour)},
+		found:   true,
 	}
 }
 
@@ -235,6 +267,187 @@ func TestReady(t *testing.T) {
 			}
 			if got := apierror.As(err).Metadata["dependency"]; got != tt.wantDep {
 				t.Errorf("Ready() error = %v, want dependency %q", err, tt.wantDep)
+			}
+		})
+	}
+}
+
+// TestAuthenticatedCalls checks Logout, ListSessions and RevokeSession: each
+// verifies the token and its session before asking authsession for the
+// token's user, and passes authsession's errors through.
+func TestAuthenticatedCalls(t *testing.T) {
+	t.Parallel()
+	type call struct {
+		name string
+		do   func(*gateway.Service) error
+		want string // the authsession call
+	}
+	calls := []call{
+		{"logout", func(s *gateway.Service) error { return s.Logout(t.Context(), "token") }, "revoke u s"},
+		{"list", func(s *gateway.Service) error {
+			_, err := s.ListSessions(t.Context(), "token")
+			return err
+		}, "list u"},
+		{"revoke other", func(s *gateway.Service) error { return s.RevokeSession(t.Context(), "token", "s2") }, "revoke u s2"},
+		{"revoke own", func(s *gateway.Service) error { return s.RevokeSession(t.Context(), "token", "s") }, "revoke u s"},
+	}
+	notFound := apierror.New(apierror.SessionNotFound, "no such session")
+	tests := []struct {
+		name      string
+		edit      func(*stubs)
+		wantCode  apierror.Code // "" means success
+		wantCall  bool
+		logoutErr apierror.Code // Logout's code when it differs from wantCode
+	}{
+		{name: "live session", edit: func(*stubs) {}, wantCall: true},
+		{name: "bad token", edit: func(s *stubs) { s.verifyErr = gateway.ErrInvalidToken }, wantCode: apierror.Unauthenticated},
+		{name: "revoked session", edit: func(s *stubs) { s.session.Status = "revoked" }, wantCode: apierror.Unauthenticated},
+		{name: "no session", edit: func(s *stubs) { s.found = false }, wantCode: apierror.Unauthenticated},
+		{name: "store down", edit: func(s *stubs) { s.sessionErr = apierror.Dependency("redis", errors.New("down")) }, wantCode: apierror.DependencyUnavailable},
+		{name: "authsession down", edit: func(s *stubs) { s.authErr = apierror.Dependency("authsession", errors.New("down")) }, wantCode: apierror.DependencyUnavailable, wantCall: true},
+		{
+			name: "session not found", edit: func(s *stubs) { s.authErr = notFound },
+			wantCode: apierror.SessionNotFound, wantCall: true,
+			// The token's own session vanished after the liveness check.
+			logoutErr: apierror.Unauthenticated,
+		},
+	}
+	for _, tt := range tests {
+		for _, c := range calls {
+			t.Run(tt.name+"/"+c.name, func(t *testing.T) {
+				t.Parallel()
+				st := liveStubs()
+				tt.edit(st)
+				err := c.do(newService(t, st))
+				want := tt.wantCode
+				if c.name == "logout" && tt.logoutErr != "" {
+					want = tt.logoutErr
+				}
+				if want == "" && err != nil {
+					t.Errorf("error = %v, want nil", err)
+				}
+				if got := apierror.As(err).Code; want != "" && got != want {
+					t.Errorf("error = %v, want code %s", err, want)
+				}
+				var wantCalls []string
+				if tt.wantCall {
+					wantCalls = []string{c.want}
+				}
+				if !slices.Equal(st.calls, wantCalls) {
+					t.Errorf("authsession calls = %q, want %q", st.calls, wantCalls)
+				}
+			})
+		}
+	}
+}
+
+func TestListSessionsMarksTheCurrentOne(t *testing.T) {
+	t.Parallel()
+	st := liveStubs()
+	st.list = []gateway.SessionInfo{
+		{ID: "s3", CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+		{ID: "s", CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour)},
+		{ID: "s1", CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(time.Hour)},
+	}
+	got, err := newService(t, st).ListSessions(t.Context(), "token")
+	if err != nil {
+		t.Fatalf("ListSessions() error = %v", err)
+	}
+	var ids []string
+	for _, s := range got {
+		if s.Current != (s.ID == "s") {
+			t.Errorf("session %s: current = %v, want %v", s.ID, s.Current, s.ID == "s")
+		}
+		ids = append(ids, s.ID)
+	}
+	if want := []string{"s3", "s", "s1"}; !slices.Equal(ids, want) {
+		t.Errorf("ListSessions() ids = %q, want authsession's order %q", ids, want)
+	}
+	st.list = nil
+	if got, err := newService(t, st).ListSessions(t.Context(), "token"); err != nil || got == nil || len(got) != 0 {
+		t.Errorf("ListSessions() with no sessions = %#v, %v; want an empty, non-nil list", got, err)
+	}
+}
+
+// limiter is a Limiter that lets limit calls through per key, then refuses.
+type limiter struct {
+	mu    sync.Mutex
+	limit int
+	seen  map[string]int
+}
+
+func (l *limiter) Allow(key string) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen == nil {
+		l.seen = map[string]int{}
+	}
+	l.seen[key]++
+	if l.seen[key] > l.limit {
+		return false, 1500 * time.Millisecond
+	}
+	return true, 0
+}
+
+// TestLoginLimit checks that start, confirm and refresh share one limit per
+// client address, that refused calls never reach authsession, and that
+// malformed calls and the authenticated calls are not counted.
+func TestLoginLimit(t *testing.T) {
+	t.Parallel()
+	st := liveStubs()
+	svc := newService(t, st, gateway.WithLoginLimiter(&limiter{limit: 3}))
+	ctx := t.Context()
+	steps := []struct {
+		name     string
+		call     func() error
+		wantCode apierror.Code
+	}{
+		{"malformed start is not counted", func() error { _, err := svc.StartEmailLogin(ctx, "", "192.0.2.1"); return err }, apierror.InvalidArgument},
+		{"logout is not counted", func() error { return svc.Logout(ctx, "token") }, ""},
+		{"start", func() error { _, err := svc.StartEmailLogin(ctx, "a@b.c", "192.0.2.1"); return err }, ""},
+		{"confirm", func() error { _, err := svc.ConfirmEmailLogin(ctx, "c", "1", "192.0.2.1"); return err }, ""},
+		{"refresh", func() error { _, err := svc.RefreshSession(ctx, "r", "192.0.2.1"); return err }, ""},
+		{"start over the limit", func() error { _, err := svc.StartEmailLogin(ctx, "a@b.c", "192.0.2.1"); return err }, apierror.RateLimited},
+		{"confirm over the limit", func() error { _, err := svc.ConfirmEmailLogin(ctx, "c", "1", "192.0.2.1"); return err }, apierror.RateLimited},
+		{"refresh over the limit", func() error { _, err := svc.RefreshSession(ctx, "r", "192.0.2.1"); return err }, apierror.RateLimited},
+		{"another client", func() error { _, err := svc.StartEmailLogin(ctx, "a@b.c", "192.0.2.2"); return err }, ""},
+	}
+	for _, step := range steps {
+		err := step.call()
+		if got := apierror.As(err).Code; (step.wantCode == "" && err != nil) || (step.wantCode != "" && got != step.wantCode) {
+			t.Errorf("%s: error = %v, want code %q", step.name, err, step.wantCode)
+		}
+		if step.wantCode == apierror.RateLimited {
+			if got := apierror.As(err).RetryAfter; got != 1500*time.Millisecond {
+				t.Errorf("%s: RetryAfter = %v, want the limiter's 1.5s", step.name, got)
+			}
+		}
+	}
+	want := []string{"revoke u s", "start a@b.c 192.0.2.1", "confirm c 192.0.2.1", "refresh 192.0.2.1", "start a@b.c 192.0.2.2"}
+	if !slices.Equal(st.calls, want) {
+		t.Errorf("authsession calls = %q, want %q", st.calls, want)
+	}
+}
+
+func TestLimitKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, clientID, want string
+	}{
+		{"IPv4", "192.0.2.1", "192.0.2.1"},
+		{"IPv4-mapped IPv6", "::ffff:192.0.2.1", "192.0.2.1"},
+		{"IPv6 by /64", "2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"IPv6 neighbour shares it", "2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"},
+		{"IPv6 loopback", "::1", "::/64"},
+		{"IPv6 with a zone", "fe80::1%eth0", "fe80::/64"},
+		{"not an address", "pipe", "pipe"},
+		{"empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := gateway.LimitKey(tt.clientID); got != tt.want {
+				t.Errorf("LimitKey(%q) = %q, want %q", tt.clientID, got, tt.want)
 			}
 		})
 	}

@@ -112,10 +112,26 @@ func (a *API) ConfirmEmailLogin(ctx context.Context, req *gatewayv1.ConfirmEmail
 	}, nil
 }
 
+// RefreshSession implements gatewayv1.GatewayServiceServer.
+func (a *API) RefreshSession(ctx context.Context, req *gatewayv1.RefreshSessionRequest) (*gatewayv1.RefreshSessionResponse, error) {
+	l, err := a.svc.RefreshSession(ctx, req.GetRefreshToken(), clientID(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &gatewayv1.RefreshSessionResponse{
+		AccessToken:           l.AccessToken,
+		TokenType:             gateway.TokenType,
+		AccessTokenExpiresAt:  timestamp(l.AccessTokenExpiresAt),
+		RefreshToken:          l.RefreshToken,
+		RefreshTokenExpiresAt: timestamp(l.RefreshTokenExpiresAt),
+		SessionId:             l.SessionID,
+		UserId:                l.UserID,
+	}, nil
+}
+
 // GetMe implements gatewayv1.GatewayServiceServer.
 func (a *API) GetMe(ctx context.Context, _ *gatewayv1.GetMeRequest) (*gatewayv1.GetMeResponse, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	token, err := gateway.BearerToken(md.Get("authorization"))
+	token, err := bearerToken(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +142,55 @@ func (a *API) GetMe(ctx context.Context, _ *gatewayv1.GetMeRequest) (*gatewayv1.
 	return &gatewayv1.GetMeResponse{
 		UserId: s.UserID, Email: s.Email, SessionId: s.ID, SessionExpiresAt: timestamp(s.ExpiresAt),
 	}, nil
+}
+
+// Logout implements gatewayv1.GatewayServiceServer.
+func (a *API) Logout(ctx context.Context, _ *gatewayv1.LogoutRequest) (*gatewayv1.LogoutResponse, error) {
+	token, err := bearerToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.svc.Logout(ctx, token); err != nil {
+		return nil, err
+	}
+	return &gatewayv1.LogoutResponse{}, nil
+}
+
+// ListSessions implements gatewayv1.GatewayServiceServer.
+func (a *API) ListSessions(ctx context.Context, _ *gatewayv1.ListSessionsRequest) (*gatewayv1.ListSessionsResponse, error) {
+	token, err := bearerToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := a.svc.ListSessions(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	resp := &gatewayv1.ListSessionsResponse{Sessions: make([]*gatewayv1.SessionInfo, 0, len(list))}
+	for _, s := range list {
+		resp.Sessions = append(resp.Sessions, &gatewayv1.SessionInfo{
+			SessionId: s.ID, CreatedAt: timestamp(s.CreatedAt), ExpiresAt: timestamp(s.ExpiresAt), Current: s.Current,
+		})
+	}
+	return resp, nil
+}
+
+// RevokeSession implements gatewayv1.GatewayServiceServer.
+func (a *API) RevokeSession(ctx context.Context, req *gatewayv1.RevokeSessionRequest) (*gatewayv1.RevokeSessionResponse, error) {
+	token, err := bearerToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.svc.RevokeSession(ctx, token, req.GetSessionId()); err != nil {
+		return nil, err
+	}
+	return &gatewayv1.RevokeSessionResponse{}, nil
+}
+
+// bearerToken is the access token of the call's "authorization" metadata.
+func bearerToken(ctx context.Context) (string, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	return gateway.BearerToken(md.Get("authorization"))
 }
 
 func timestamp(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }

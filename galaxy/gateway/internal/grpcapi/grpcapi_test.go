@@ -271,6 +271,13 @@ func (panicky) StartEmailLogin(context.Context, string, string) (gateway.Challen
 func (panicky) ConfirmEmailLogin(context.Context, string, string, string) (gateway.Login, error) {
 	return gateway.Login{}, nil
 }
+func (panicky) RefreshSession(context.Context, string, string) (gateway.Login, error) {
+	return gateway.Login{}, nil
+}
+func (panicky) RevokeSession(context.Context, string, string) error { return nil }
+func (panicky) ListSessions(context.Context, string) ([]gateway.SessionInfo, error) {
+	return nil, nil
+}
 func (panicky) Check(context.Context) error { return nil }
 
 func TestPanicIsInternal(t *testing.T) {

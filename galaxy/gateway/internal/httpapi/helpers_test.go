@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -56,9 +57,11 @@ func serve(t *testing.T, svc *gateway.Service, opts ...httpapi.Option) *api {
 }
 
 // request is one HTTP call; a non-empty body defaults to application/json.
+// from, if set, is the loopback address the call is made from.
 type request struct {
 	method, path, body string
 	header             http.Header
+	from               string
 }
 
 func (a *api) do(t *testing.T, req request) (*http.Response, []byte) {
@@ -77,6 +80,11 @@ func (a *api) do(t *testing.T, req request) (*http.Response, []byte) {
 		}
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
+	if req.from != "" {
+		dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(req.from)}}
+		client.Transport = &http.Transport{DialContext: dialer.DialContext}
+		defer client.CloseIdleConnections()
+	}
 	resp, err := client.Do(r)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.method, req.path, err)

@@ -68,12 +68,16 @@ func Routes() []string {
 
 func (h *Handler) routes() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
-		"POST /v1/auth/email/start":   h.startEmailLogin,
-		"POST /v1/auth/email/confirm": h.confirmEmailLogin,
-		"GET /v1/me":                  h.me,
-		"GET /healthz":                h.healthz,
-		"GET /readyz":                 h.readyz,
-		"GET /openapi.json":           h.openAPI,
+		"POST /v1/auth/email/start":        h.startEmailLogin,
+		"POST /v1/auth/email/confirm":      h.confirmEmailLogin,
+		"POST /v1/auth/refresh":            h.refreshSession,
+		"POST /v1/auth/logout":             h.logout,
+		"GET /v1/me":                       h.me,
+		"GET /v1/sessions":                 h.listSessions,
+		"DELETE /v1/sessions/{session_id}": h.revokeSession,
+		"GET /healthz":                     h.healthz,
+		"GET /readyz":                      h.readyz,
+		"GET /openapi.json":                h.openAPI,
 	}
 }
 
@@ -143,7 +147,8 @@ type confirmRequest struct {
 	Code        string `json:"code"`
 }
 
-type confirmResponse struct {
+// loginResponse answers a confirmed login and a refresh alike.
+type loginResponse struct {
 	AccessToken           string `json:"access_token"`
 	TokenType             string `json:"token_type"`
 	ExpiresIn             int64  `json:"expires_in"`
@@ -165,7 +170,29 @@ func (h *Handler) confirmEmailLogin(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, confirmResponse{
+	h.writeLogin(w, l)
+}
+
+type refreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+func (h *Handler) refreshSession(w http.ResponseWriter, r *http.Request) {
+	var req refreshRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	l, err := h.svc.RefreshSession(r.Context(), req.RefreshToken, clientID(r))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.writeLogin(w, l)
+}
+
+func (h *Handler) writeLogin(w http.ResponseWriter, l gateway.Login) {
+	writeJSON(w, http.StatusOK, loginResponse{
 		AccessToken:           l.AccessToken,
 		TokenType:             gateway.TokenType,
 		ExpiresIn:             max(0, l.AccessTokenExpiresAt.Unix()-h.now().Unix()),
@@ -185,7 +212,7 @@ type meResponse struct {
 }
 
 func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
-	token, err := gateway.BearerToken(r.Header.Values("Authorization"))
+	token, err := bearerToken(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -198,6 +225,69 @@ func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, meResponse{
 		UserID: s.UserID, Email: s.Email, SessionID: s.ID, SessionExpiresAt: timestamp(s.ExpiresAt),
 	})
+}
+
+// logout ends the caller's session. A request body, if any, is ignored.
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+	token, err := bearerToken(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.svc.Logout(r.Context(), token); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type sessionsResponse struct {
+	Sessions []sessionInfo `json:"sessions"`
+}
+
+type sessionInfo struct {
+	SessionID string `json:"session_id"`
+	CreatedAt string `json:"created_at"`
+	ExpiresAt string `json:"expires_at"`
+	Current   bool   `json:"current"`
+}
+
+func (h *Handler) listSessions(w http.ResponseWriter, r *http.Request) {
+	token, err := bearerToken(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	list, err := h.svc.ListSessions(r.Context(), token)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	resp := sessionsResponse{Sessions: make([]sessionInfo, 0, len(list))}
+	for _, s := range list {
+		resp.Sessions = append(resp.Sessions, sessionInfo{
+			SessionID: s.ID, CreatedAt: timestamp(s.CreatedAt), ExpiresAt: timestamp(s.ExpiresAt), Current: s.Current,
+		})
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (h *Handler) revokeSession(w http.ResponseWriter, r *http.Request) {
+	token, err := bearerToken(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.svc.RevokeSession(r.Context(), token, r.PathValue("session_id")); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// bearerToken is the access token of r's Authorization header.
+func bearerToken(r *http.Request) (string, error) {
+	return gateway.BearerToken(r.Header.Values("Authorization"))
 }
 
 type statusResponse struct {

@@ -131,7 +131,7 @@ func TestRevocationIsImmediate(t *testing.T) {
 // reaches authsession or answers 500.
 func TestBadInput(t *testing.T) {
 	t.Parallel()
-	const start, confirm = "/v1/auth/email/start", "/v1/auth/email/confirm"
+	const start, confirm, refresh = "/v1/auth/email/start", "/v1/auth/email/confirm", "/v1/auth/refresh"
 	big := `{"email": "` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`
 	tests := []struct {
 		name      string
@@ -155,6 +155,13 @@ func TestBadInput(t *testing.T) {
 		{"empty field", request{method: "POST", path: start, body: `{"email": ""}`}, apierror.InvalidArgument, ""},
 		{"missing code", request{method: "POST", path: confirm, body: `{"challenge_id": "ch-1"}`}, apierror.InvalidArgument, ""},
 		{"missing challenge", request{method: "POST", path: confirm, body: `{"code": "123456"}`}, apierror.InvalidArgument, ""},
+		{"refresh: bad JSON", request{method: "POST", path: refresh, body: `{"refresh_token": `}, apierror.InvalidArgument, ""},
+		{"refresh: unknown field", request{method: "POST", path: refresh, body: `{"refresh_token": "r", "session_id": "s"}`}, apierror.InvalidArgument, ""},
+		{"refresh: missing token", request{method: "POST", path: refresh, body: `{}`}, apierror.InvalidArgument, ""},
+		{"refresh: empty token", request{method: "POST", path: refresh, body: `{"refresh_token": ""}`}, apierror.InvalidArgument, ""},
+		{"refresh: wrong type", request{method: "POST", path: refresh, body: `{"refresh_token": 7}`}, apierror.InvalidArgument, ""},
+		{"refresh: empty body", request{method: "POST", path: refresh, header: http.Header{"Content-Type": {"application/json"}}}, apierror.InvalidArgument, ""},
+		{"refresh: form", request{method: "POST", path: refresh, body: `refresh_token=r`, header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}}, apierror.UnsupportedMediaType, ""},
 		{"text/plain", request{method: "POST", path: start, body: `{"email": "a@b.c"}`, header: http.Header{"Content-Type": {"text/plain"}}}, apierror.UnsupportedMediaType, ""},
 		{"form", request{method: "POST", path: confirm, body: `challenge_id=1`, header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}}, apierror.UnsupportedMediaType, ""},
 		{"no content type", request{method: "POST", path: start, body: `{"email": "a@b.c"}`, header: http.Header{"Content-Type": nil}}, apierror.UnsupportedMediaType, ""},
@@ -168,6 +175,16 @@ func TestBadInput(t *testing.T) {
 		{"GET on a POST route", request{method: "GET", path: start}, apierror.MethodNotAllowed, "POST"},
 		{"PUT on a POST route", request{method: "PUT", path: confirm, body: `{}`}, apierror.MethodNotAllowed, "POST"},
 		{"DELETE on a GET route", request{method: "DELETE", path: "/v1/me"}, apierror.MethodNotAllowed, "GET, HEAD"},
+		{"GET on refresh", request{method: "GET", path: refresh}, apierror.MethodNotAllowed, "POST"},
+		{"GET on logout", request{method: "GET", path: "/v1/auth/logout"}, apierror.MethodNotAllowed, "POST"},
+		{"DELETE on logout", request{method: "DELETE", path: "/v1/auth/logout"}, apierror.MethodNotAllowed, "POST"},
+		{"POST on sessions", request{method: "POST", path: "/v1/sessions", body: `{}`}, apierror.MethodNotAllowed, "GET, HEAD"},
+		{"DELETE on sessions", request{method: "DELETE", path: "/v1/sessions"}, apierror.MethodNotAllowed, "GET, HEAD"},
+		{"GET on a session", request{method: "GET", path: "/v1/sessions/sess-1"}, apierror.MethodNotAllowed, "DELETE"},
+		{"PUT on a session", request{method: "PUT", path: "/v1/sessions/sess-1", body: `{}`}, apierror.MethodNotAllowed, "DELETE"},
+		{"POST on a session", request{method: "POST", path: "/v1/sessions/sess-1", body: `{}`}, apierror.MethodNotAllowed, "DELETE"},
+		{"no session id", request{method: "DELETE", path: "/v1/sessions/"}, apierror.NotFound, ""},
+		{"session id with a slash", request{method: "DELETE", path: "/v1/sessions/a/b"}, apierror.NotFound, ""},
 		{"POST on healthz", request{method: "POST", path: "/healthz", body: `{}`}, apierror.MethodNotAllowed, "GET, HEAD"},
 		{"OPTIONS", request{method: "OPTIONS", path: "/openapi.json"}, apierror.MethodNotAllowed, "GET, HEAD"},
 		{"no Authorization", request{method: "GET", path: "/v1/me"}, apierror.Unauthenticated, ""},
@@ -187,8 +204,8 @@ func TestBadInput(t *testing.T) {
 			if got := resp.Header.Get("Allow"); got != tt.wantAllow {
 				t.Errorf("Allow = %q, want %q", got, tt.wantAllow)
 			}
-			if id := st.Auth.ClientID(); id != "" {
-				t.Errorf("authsession was called (client_id %q), want the request refused at the gateway", id)
+			if calls := st.Auth.Calls(); len(calls) != 0 {
+				t.Errorf("authsession calls = %q, want the request refused at the gateway", calls)
 			}
 		})
 	}
@@ -213,6 +230,9 @@ func TestAuthsessionErrorsPassThrough(t *testing.T) {
 		{"too many attempts", gatewaytest.Fail(apierror.TooManyAttempts, "burned", nil), "/v1/auth/email/confirm", `{"challenge_id": "ch", "code": "000000"}`, apierror.TooManyAttempts, ""},
 		{"user disabled", gatewaytest.Fail(apierror.UserDisabled, "disabled", nil), "/v1/auth/email/confirm", `{"challenge_id": "ch", "code": "000000"}`, apierror.UserDisabled, ""},
 		{"user service down", gatewaytest.Fail(apierror.DependencyUnavailable, "user is unavailable", map[string]string{"dependency": "user"}), "/v1/auth/email/confirm", `{"challenge_id": "ch", "code": "000000"}`, apierror.DependencyUnavailable, "user"},
+		{"invalid refresh token", gatewaytest.Fail(apierror.InvalidRefreshToken, "replayed", nil), "/v1/auth/refresh", `{"refresh_token": "r"}`, apierror.InvalidRefreshToken, ""},
+		{"refresh of a disabled user", gatewaytest.Fail(apierror.UserDisabled, "disabled", nil), "/v1/auth/refresh", `{"refresh_token": "r"}`, apierror.UserDisabled, ""},
+		{"refresh with redis down", gatewaytest.Fail(apierror.DependencyUnavailable, "redis is unavailable", map[string]string{"dependency": "redis"}), "/v1/auth/refresh", `{"refresh_token": "r"}`, apierror.DependencyUnavailable, "redis"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -375,6 +395,13 @@ func (stubAuth) StartEmailLogin(context.Context, string, string) (gateway.Challe
 }
 func (stubAuth) ConfirmEmailLogin(context.Context, string, string, string) (gateway.Login, error) {
 	return gateway.Login{}, nil
+}
+func (stubAuth) RefreshSession(context.Context, string, string) (gateway.Login, error) {
+	return gateway.Login{}, nil
+}
+func (stubAuth) RevokeSession(context.Context, string, string) error { return nil }
+func (stubAuth) ListSessions(context.Context, string) ([]gateway.SessionInfo, error) {
+	return nil, nil
 }
 func (stubAuth) Check(context.Context) error { return nil }
 

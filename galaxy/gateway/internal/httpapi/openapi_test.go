@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"galaxy/gateway/internal/gatewaytest"
 	"galaxy/gateway/internal/httpapi"
 	"galaxy/platform/apierror"
 )
@@ -23,9 +26,13 @@ type openAPIDoc struct {
 }
 
 type operation struct {
-	OperationID string              `json:"operationId"`
-	RequestBody json.RawMessage     `json:"requestBody"`
-	Responses   map[string]response `json:"responses"`
+	OperationID string                `json:"operationId"`
+	RequestBody json.RawMessage       `json:"requestBody"`
+	Responses   map[string]response   `json:"responses"`
+	Security    []map[string][]string `json:"security"`
+	Parameters  []struct {
+		Ref string `json:"$ref"`
+	} `json:"parameters"`
 }
 
 type response struct {
@@ -35,6 +42,15 @@ type response struct {
 			Ref string `json:"$ref"`
 		} `json:"schema"`
 	} `json:"content"`
+	Headers map[string]json.RawMessage `json:"headers"`
+}
+
+// resolve follows a response's $ref into the shared responses.
+func (d openAPIDoc) resolve(r response) response {
+	if name, ok := strings.CutPrefix(r.Ref, "#/components/responses/"); ok {
+		return d.Components.Responses[name]
+	}
+	return r
 }
 
 func loadOpenAPI(t *testing.T) (openAPIDoc, []byte) {
@@ -77,11 +93,17 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			t.Errorf("route %q has no operation in the document", route)
 			continue
 		}
-		if _, ok := op.Responses["200"]; !ok {
-			t.Errorf("%s: no 200 response", route)
+		var success []string
+		for status := range op.Responses {
+			if strings.HasPrefix(status, "2") {
+				success = append(success, status)
+			}
 		}
-		if method == http.MethodPost && len(op.RequestBody) == 0 {
-			t.Errorf("%s: no request body", route)
+		if len(success) != 1 {
+			t.Errorf("%s: success responses %q, want exactly one", route, success)
+		}
+		if r, ok := op.Responses["204"]; ok && len(r.Content) != 0 {
+			t.Errorf("%s: a 204 response with content", route)
 		}
 	}
 	for path, ops := range doc.Paths {
@@ -180,4 +202,222 @@ func resolves(doc any, ref string) bool {
 		}
 	}
 	return true
+}
+
+// probe is one call of every route, made as the document describes it: path
+// parameters filled in, a body holding every required field, and a bearer
+// token of a live session (a new one for each route).
+type probe struct {
+	route string
+	op    operation
+	req   request
+}
+
+func probes(t *testing.T, doc openAPIDoc, raw []byte, st *gatewaytest.Stack) []probe {
+	t.Helper()
+	var schemas struct {
+		Components struct {
+			Schemas map[string]struct {
+				Required []string `json:"required"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(raw, &schemas); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	var out []probe
+	for i, route := range httpapi.Routes() {
+		method, path, _ := strings.Cut(route, " ")
+		op := doc.Paths[path][strings.ToLower(method)]
+		req := request{method: method, path: strings.ReplaceAll(path, "{session_id}", "sess-x")}
+		if len(op.RequestBody) != 0 {
+			var rb struct {
+				Content map[string]struct {
+					Schema struct {
+						Ref string `json:"$ref"`
+					} `json:"schema"`
+				} `json:"content"`
+			}
+			if err := json.Unmarshal(op.RequestBody, &rb); err != nil {
+				t.Fatalf("%s: request body: %v", route, err)
+			}
+			name := strings.TrimPrefix(rb.Content["application/json"].Schema.Ref, "#/components/schemas/")
+			body := map[string]string{}
+			for _, field := range schemas.Components.Schemas[name].Required {
+				body[field] = "x"
+			}
+			b, _ := json.Marshal(body)
+			req.body = string(b)
+		}
+		req.header = bearer(st.Login(t, "sess-"+strconv.Itoa(i), "user-1"))
+		out = append(out, probe{route: route, op: op, req: req})
+	}
+	return out
+}
+
+// refuseAll is a limiter over its limit.
+type refuseAll struct{}
+
+func (refuseAll) Allow(string) (bool, time.Duration) { return false, time.Second }
+
+// TestOpenAPIDocumentsWhatRoutesAnswer calls every route as documented, with
+// every login call over the rate limit, and checks that the status it
+// answers is documented, with its headers.
+func TestOpenAPIDocumentsWhatRoutesAnswer(t *testing.T) {
+	t.Parallel()
+	doc, raw := loadOpenAPI(t)
+	st, a := newStack(t, gatewaytest.WithLoginLimiter(refuseAll{}))
+	limited := 0
+	for _, p := range probes(t, doc, raw, st) {
+		resp, body := a.do(t, p.req)
+		status := strconv.Itoa(resp.StatusCode)
+		r, ok := p.op.Responses[status]
+		if !ok {
+			t.Errorf("%s answered %s, which is not documented (body %s)", p.route, status, body)
+			continue
+		}
+		r = doc.resolve(r)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited++
+			if _, ok := r.Headers["Retry-After"]; !ok {
+				t.Errorf("%s: the 429 response does not document Retry-After", p.route)
+			}
+		}
+	}
+	if limited != 3 {
+		t.Errorf("routes answering RATE_LIMITED = %d, want the 3 login routes", limited)
+	}
+}
+
+// TestOpenAPIDocumentsBearerAuth calls every route without a token: those
+// that answer UNAUTHENTICATED must document the bearer security scheme and a 401 with
+// WWW-Authenticate, and only they.
+func TestOpenAPIDocumentsBearerAuth(t *testing.T) {
+	t.Parallel()
+	doc, raw := loadOpenAPI(t)
+	st, a := newStack(t)
+	secured := 0
+	for _, p := range probes(t, doc, raw, st) {
+		p.req.header = nil
+		resp, body := a.do(t, p.req)
+		var problem apierror.Problem
+		json.Unmarshal(body, &problem)
+		needsToken := problem.Code == apierror.Unauthenticated
+		documented := slices.ContainsFunc(p.op.Security, func(req map[string][]string) bool {
+			_, ok := req["bearerAuth"]
+			return ok
+		})
+		if needsToken != documented {
+			t.Errorf("%s: answers %d without a token, but documents bearer security = %v", p.route, resp.StatusCode, documented)
+		}
+		if !needsToken {
+			continue
+		}
+		secured++
+		r, ok := p.op.Responses["401"]
+		if !ok {
+			t.Errorf("%s: no 401 response", p.route)
+			continue
+		}
+		if _, ok := doc.resolve(r).Headers["WWW-Authenticate"]; !ok {
+			t.Errorf("%s: the 401 response does not document WWW-Authenticate", p.route)
+		}
+	}
+	if secured != 4 {
+		t.Errorf("routes needing a token = %d, want 4 (me, logout, list, revoke)", secured)
+	}
+}
+
+// TestOpenAPIDocumentsRequestBodies sends every route a text/plain body:
+// the routes that read a JSON body refuse it (415), and exactly those
+// document a request body.
+func TestOpenAPIDocumentsRequestBodies(t *testing.T) {
+	t.Parallel()
+	doc, raw := loadOpenAPI(t)
+	st, a := newStack(t)
+	for _, p := range probes(t, doc, raw, st) {
+		if p.req.method == http.MethodGet {
+			continue
+		}
+		p.req.body = "x"
+		p.req.header.Set("Content-Type", "text/plain")
+		resp, _ := a.do(t, p.req)
+		reads := resp.StatusCode == http.StatusUnsupportedMediaType
+		if documented := len(p.op.RequestBody) != 0; reads != documented {
+			t.Errorf("%s: reads a JSON body = %v, documents one = %v", p.route, reads, documented)
+		}
+		if _, ok := p.op.Responses["415"]; reads && !ok {
+			t.Errorf("%s: no 415 response", p.route)
+		}
+	}
+}
+
+// TestOpenAPIStatusesAreStable checks that every documented error status is
+// the status of a stable code, every path parameter is declared, and every
+// 429 response documents Retry-After (RATE_LIMITED may answer any 429).
+func TestOpenAPIStatusesAreStable(t *testing.T) {
+	t.Parallel()
+	doc, _ := loadOpenAPI(t)
+	statuses := map[string]bool{}
+	for _, code := range apierror.Codes() {
+		statuses[strconv.Itoa(apierror.HTTPStatus(code))] = true
+	}
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			for status, r := range op.Responses {
+				if !strings.HasPrefix(status, "2") && !statuses[status] {
+					t.Errorf("%s %s: status %s is not that of a stable code", method, path, status)
+				}
+				if _, ok := doc.resolve(r).Headers["Retry-After"]; status == "429" && !ok {
+					t.Errorf("%s %s: the 429 response does not document Retry-After", method, path)
+				}
+			}
+			if strings.Contains(path, "{session_id}") &&
+				!slices.ContainsFunc(op.Parameters, func(p struct {
+					Ref string `json:"$ref"`
+				}) bool {
+					return p.Ref == "#/components/parameters/SessionId"
+				}) {
+				t.Errorf("%s %s: session_id is not declared", method, path)
+			}
+		}
+	}
+}
+
+// TestOpenAPIDocumentsAuthsessionErrors makes authsession answer each route's
+// call with each code it may give (contracts/errors.md) and checks that the
+// status the route then answers is documented.
+func TestOpenAPIDocumentsAuthsessionErrors(t *testing.T) {
+	t.Parallel()
+	shared := []apierror.Code{apierror.InvalidArgument, apierror.RateLimited, apierror.DependencyUnavailable, apierror.Internal}
+	upstream := map[string][]apierror.Code{
+		"POST /v1/auth/email/start": shared,
+		"POST /v1/auth/email/confirm": append([]apierror.Code{
+			apierror.InvalidCode, apierror.ChallengeNotFound, apierror.TooManyAttempts, apierror.UserDisabled,
+		}, shared...),
+		"POST /v1/auth/refresh":            append([]apierror.Code{apierror.InvalidRefreshToken, apierror.UserDisabled}, shared...),
+		"POST /v1/auth/logout":             {apierror.SessionNotFound, apierror.DependencyUnavailable, apierror.Internal},
+		"GET /v1/sessions":                 {apierror.DependencyUnavailable, apierror.Internal},
+		"DELETE /v1/sessions/{session_id}": {apierror.SessionNotFound, apierror.DependencyUnavailable, apierror.Internal},
+	}
+	doc, raw := loadOpenAPI(t)
+	for _, p := range probes(t, doc, raw, gatewaytest.NewStack(t)) {
+		for _, code := range upstream[p.route] {
+			t.Run(p.route+"/"+string(code), func(t *testing.T) {
+				t.Parallel()
+				st, a := newStack(t)
+				req := p.req
+				req.header = bearer(st.Key.Sign(t, gatewaytest.AccessClaims("user-1", "sess-1", time.Now())))
+				gatewaytest.PutSession(t, st.Redis, gatewaytest.ActiveSession("sess-1", "user-1"))
+				st.Auth.FailWith(gatewaytest.Fail(code, "upstream", nil))
+				resp, body := a.do(t, req)
+				if len(st.Auth.Calls()) == 0 {
+					t.Fatalf("authsession was not called (answer %d %s)", resp.StatusCode, body)
+				}
+				if _, ok := p.op.Responses[strconv.Itoa(resp.StatusCode)]; !ok {
+					t.Errorf("answered %d for authsession's %s, which is not documented", resp.StatusCode, code)
+				}
+			})
+		}
+	}
 }

@@ -1,0 +1,117 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"galaxy/platform/apierror"
+)
+
+// Limits are the abuse limits of email login. They apply alike to known and
+// unknown emails: no user is looked up to apply them.
+type Limits struct {
+	// ResendCooldown is the least time between two starts for one email.
+	ResendCooldown time.Duration
+	// StartsPerEmail and StartsPerClient bound the starts per email and per
+	// client id in each fixed StartWindow.
+	StartsPerEmail  int
+	StartsPerClient int
+	StartWindow     time.Duration
+	// FailedAttemptsPerHour bounds the wrong codes per email in a fixed hour,
+	// across challenges: at the cap the email can neither start a login nor
+	// have a code compared until the hour ends.
+	FailedAttemptsPerHour int
+}
+
+// failedAttemptsWindow is the window of Limits.FailedAttemptsPerHour.
+const failedAttemptsWindow = time.Hour
+
+func (l Limits) check() error {
+	if l.ResendCooldown <= 0 || l.StartWindow <= 0 {
+		return errors.New("the resend cooldown and the start limit window must be positive")
+	}
+	if l.StartsPerEmail < 1 || l.StartsPerClient < 1 || l.FailedAttemptsPerHour < 1 {
+		return errors.New("each start limit and the failed-attempt limit must allow at least one")
+	}
+	return nil
+}
+
+// Limiter names. A subject is a keyed hash (limitSubject), never an email
+// address or a client id.
+func cooldownName(subject string) string       { return "resend-cooldown:" + subject }
+func emailStartsName(subject string) string    { return "starts-email:" + subject }
+func clientStartsName(subject string) string   { return "starts-client:" + subject }
+func failedAttemptsName(subject string) string { return "failed-attempts:" + subject }
+
+// limitSubject is the limiter's name for an email (already lowercased) or a
+// client id: hex HMAC-SHA-256 under a key derived from the code secret, so
+// the stored names reveal neither, even to a dictionary.
+func (s *Service) limitSubject(v string) string {
+	m := hmac.New(sha256.New, s.limitKey)
+	m.Write([]byte(v))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// admitStart applies the limits of StartEmailLogin, cheapest refusal first:
+// the failed-attempt cap, the client's starts (every request of a client
+// counts), the resend cooldown, then the email's starts (only starts past
+// the cooldown count).
+func (s *Service) admitStart(ctx context.Context, emailSubject, clientID string) error {
+	if err := s.checkFailedAttempts(ctx, emailSubject); err != nil {
+		return err
+	}
+	if clientID != "" {
+		name := clientStartsName(s.limitSubject(clientID))
+		if err := s.countStart(ctx, name, s.limits.StartsPerClient); err != nil {
+			return err
+		}
+	}
+	claimed, left, err := s.limiter.Claim(ctx, cooldownName(emailSubject), s.limits.ResendCooldown)
+	if err != nil {
+		return err
+	}
+	if !claimed {
+		return limited(left, "a code was sent moments ago; wait before asking for another")
+	}
+	return s.countStart(ctx, emailStartsName(emailSubject), s.limits.StartsPerEmail)
+}
+
+// countStart counts a start against name and refuses it over limit.
+func (s *Service) countStart(ctx context.Context, name string, limit int) error {
+	n, left, err := s.limiter.Hit(ctx, name, s.limits.StartWindow)
+	if err != nil {
+		return err
+	}
+	if n > int64(limit) {
+		return limited(left, "too many logins started; try again later")
+	}
+	return nil
+}
+
+// checkFailedAttempts refuses an email that has reached its failed-attempt cap.
+func (s *Service) checkFailedAttempts(ctx context.Context, emailSubject string) error {
+	n, left, err := s.limiter.Count(ctx, failedAttemptsName(emailSubject))
+	if err != nil {
+		return err
+	}
+	if n >= int64(s.limits.FailedAttemptsPerHour) {
+		return limited(left, "too many wrong codes; try again later")
+	}
+	return nil
+}
+
+// recordFailedAttempt counts a wrong code against the email's cap; a new
+// challenge does not reset it.
+func (s *Service) recordFailedAttempt(ctx context.Context, emailSubject string) error {
+	_, _, err := s.limiter.Hit(ctx, failedAttemptsName(emailSubject), failedAttemptsWindow)
+	return err
+}
+
+// limited is RATE_LIMITED, retryable after left (at least a second).
+func limited(left time.Duration, msg string) error {
+	return apierror.Limited(max(left, time.Second), "%s", msg)
+}

@@ -1,0 +1,171 @@
+package auth
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"galaxy/platform/apierror"
+)
+
+// ErrInvalidRefreshToken is the one answer to a refresh token that does not
+// buy a new pair: unknown, expired, revoked or already used. A Store
+// returns it for an unknown refresh token.
+var ErrInvalidRefreshToken error = apierror.New(apierror.InvalidRefreshToken, "the refresh token is unknown, expired, revoked or already used")
+
+// ErrSessionNotFound is the error for a session that is not live, or not
+// the caller's; a Store returns it for a session that is not live.
+var ErrSessionNotFound error = apierror.New(apierror.SessionNotFound, "no such session")
+
+// RefreshSession rotates refreshToken: the answer holds a new pair and the
+// presented token becomes used. Presenting a used token is a replay, which
+// revokes the whole session. Rotation never extends the session: the new
+// refresh token expires with it.
+func (s *Service) RefreshSession(ctx context.Context, refreshToken, clientID string) (Grant, error) {
+	if refreshToken == "" {
+		return Grant{}, apierror.New(apierror.InvalidArgument, "refresh_token is required")
+	}
+	if err := checkClientID(clientID); err != nil {
+		return Grant{}, err
+	}
+	if !validID(refreshToken, refreshTokenBytes) {
+		return Grant{}, ErrInvalidRefreshToken
+	}
+
+	hash := HashRefreshToken(refreshToken)
+	tok, err := s.store.RefreshToken(ctx, hash)
+	if err != nil {
+		return Grant{}, err
+	}
+	if tok.Used {
+		return Grant{}, s.revokeAnd(ctx, tok.SessionID, "", ReasonReplay, ErrInvalidRefreshToken)
+	}
+	sess, err := s.store.Session(ctx, tok.SessionID)
+	if apierror.Is(err, apierror.SessionNotFound) {
+		return Grant{}, ErrInvalidRefreshToken
+	}
+	if err != nil {
+		return Grant{}, err
+	}
+	now := s.now().Truncate(time.Second)
+	if !now.Before(sess.ExpiresAt) {
+		return Grant{}, ErrInvalidRefreshToken
+	}
+	if err := s.checkOwner(ctx, sess); err != nil {
+		return Grant{}, err
+	}
+
+	tokens, err := s.newTokens(sess, now)
+	if err != nil {
+		return Grant{}, err
+	}
+	err = s.store.RotateRefreshToken(ctx, Rotation{SessionID: sess.ID, OldHash: hash, NewHash: HashRefreshToken(tokens.RefreshToken)})
+	if errors.Is(err, ErrRefreshTokenReused) {
+		// A concurrent refresh with the same token won the rotation: strict
+		// reuse detection treats this one as a replay.
+		return Grant{}, s.revokeAnd(ctx, sess.ID, "", ReasonReplay, ErrInvalidRefreshToken)
+	}
+	if err != nil {
+		return Grant{}, err
+	}
+	return Grant{Session: sess, Tokens: tokens}, nil
+}
+
+// checkOwner asks the user service about the owner of sess before a
+// rotation: a disabled or vanished user loses the session. When the user
+// service fails, nothing changes and the token stays usable.
+func (s *Service) checkOwner(ctx context.Context, sess Session) error {
+	user, err := s.users.User(ctx, sess.UserID)
+	switch {
+	case errors.Is(err, ErrUserNotFound):
+		return s.revokeAnd(ctx, sess.ID, sess.UserID, ReasonRevoked, ErrInvalidRefreshToken)
+	case err != nil:
+		return asDependency("user", err)
+	case user.Status != UserActive:
+		return s.revokeAnd(ctx, sess.ID, sess.UserID, ReasonUserDisabled, apierror.New(apierror.UserDisabled, "the user is disabled"))
+	}
+	return nil
+}
+
+// RevokeSession revokes session sessionID of user userID. A session of
+// another user answers exactly like an unknown one.
+func (s *Service) RevokeSession(ctx context.Context, userID, sessionID string) error {
+	if err := checkUserID(userID); err != nil {
+		return err
+	}
+	if sessionID == "" {
+		return apierror.New(apierror.InvalidArgument, "session_id is required")
+	}
+	if !validID(sessionID, sessionIDBytes) {
+		return ErrSessionNotFound
+	}
+	return s.revoke(ctx, sessionID, userID, ReasonLogout)
+}
+
+// RevokeAllSessions revokes every live session of user userID and returns
+// how many it revoked.
+func (s *Service) RevokeAllSessions(ctx context.Context, userID string) (int, error) {
+	if err := checkUserID(userID); err != nil {
+		return 0, err
+	}
+	sessions, err := s.store.UserSessions(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	for _, sess := range sessions {
+		err := s.revoke(ctx, sess.ID, userID, ReasonRevokeAll)
+		switch {
+		case err == nil:
+			n++
+		case !apierror.Is(err, apierror.SessionNotFound): // else ended meanwhile
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// ListSessions returns the live sessions of user userID, newest first.
+func (s *Service) ListSessions(ctx context.Context, userID string) ([]Session, error) {
+	if err := checkUserID(userID); err != nil {
+		return nil, err
+	}
+	sessions, err := s.store.UserSessions(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(sessions, func(a, b Session) int {
+		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return sessions, nil
+}
+
+// revokeAnd revokes session id (of owner, when not empty) for reason and
+// then answers answer; a session that is already gone needs nothing more.
+func (s *Service) revokeAnd(ctx context.Context, id, owner string, reason RevocationReason, answer error) error {
+	if err := s.revoke(ctx, id, owner, reason); err != nil && !apierror.Is(err, apierror.SessionNotFound) {
+		return err
+	}
+	return answer
+}
+
+// revoke is the one way a session ends early: Store.RevokeSession deletes it
+// and publishes the revocation signal. It runs to completion even when the
+// caller goes away, so a decided revocation is never lost.
+func (s *Service) revoke(ctx context.Context, id, owner string, reason RevocationReason) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
+	defer cancel()
+	return s.store.RevokeSession(ctx, id, owner, reason)
+}
+
+func checkUserID(id string) error {
+	if id == "" {
+		return apierror.New(apierror.InvalidArgument, "user_id is required")
+	}
+	if len(id) > MaxUserIDLength {
+		return apierror.New(apierror.InvalidArgument, "user_id is longer than %d bytes", MaxUserIDLength)
+	}
+	return nil
+}

@@ -1,0 +1,456 @@
+package auth_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"galaxy/authsession/internal/auth"
+	"galaxy/authsession/internal/authtest"
+	"galaxy/platform/apierror"
+)
+
+// wantRevocation fails unless payload is exactly the revocation signal of
+// session sess for reason.
+func wantRevocation(t *testing.T, payload string, sess auth.Session, reason auth.RevocationReason) {
+	t.Helper()
+	var got map[string]string
+	if err := json.Unmarshal([]byte(payload), &got); err != nil {
+		t.Fatalf("revocation signal %s is not a JSON object of strings: %v", payload, err)
+	}
+	want := map[string]string{
+		"type":       "session.revoked",
+		"session_id": sess.ID,
+		"user_id":    sess.UserID,
+		"reason":     string(reason),
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("revocation signal = %v, want exactly %v", got, want)
+	}
+}
+
+// wantRevoked fails unless every key of session sess is gone.
+func wantRevoked(t *testing.T, env *authtest.Env, sess auth.Session) {
+	t.Helper()
+	for _, key := range []string{env.Store.SessionKey(sess.ID), env.Store.SessionRefreshKey(sess.ID)} {
+		if env.Redis.Exists(key) {
+			t.Errorf("%s survives the revocation", key)
+		}
+	}
+	if ok, _ := env.Redis.SIsMember(env.Store.UserSessionsKey(sess.UserID), sess.ID); ok {
+		t.Errorf("session %s is still in its user's set", sess.ID)
+	}
+}
+
+func TestRefreshSessionRotates(t *testing.T) {
+	t.Parallel()
+	env, clk := clockEnv(t, authtest.Options{})
+	first := login(t, env, "alice@example.com")
+	sess := first.Session
+	sessionBefore := redisDump(t, env)[env.Store.SessionKey(sess.ID)]
+	clk.advance(time.Hour)
+
+	second := refresh(t, env, first.Tokens.RefreshToken)
+
+	if second.Session != sess {
+		t.Errorf("refreshed session = %+v, want the same %+v", second.Session, sess)
+	}
+	tok := second.Tokens
+	if raw, err := base64.RawURLEncoding.DecodeString(tok.RefreshToken); err != nil || len(raw) != 32 {
+		t.Errorf("new refresh token %q: want 32 bytes of base64url without padding", tok.RefreshToken)
+	}
+	if tok.RefreshToken == first.Tokens.RefreshToken || tok.AccessToken == first.Tokens.AccessToken {
+		t.Error("refresh handed out an old token")
+	}
+	if !tok.RefreshTokenExpiresAt.Equal(sess.ExpiresAt) {
+		t.Errorf("new refresh token expires %v, want the session's %v (refresh never extends it)", tok.RefreshTokenExpiresAt, sess.ExpiresAt)
+	}
+	if want := clk.Now().Add(env.Options.AccessTokenTTL); !tok.AccessTokenExpiresAt.Equal(want) {
+		t.Errorf("new access token expires %v, want %v", tok.AccessTokenExpiresAt, want)
+	}
+
+	left := env.Options.SessionTTL - time.Hour
+	oldKey := env.Store.RefreshKey(auth.HashRefreshToken(first.Tokens.RefreshToken))
+	newHash := auth.HashRefreshToken(tok.RefreshToken)
+	newKey := env.Store.RefreshKey(newHash)
+	checks := []struct{ key, want string }{
+		{oldKey, "used:" + sess.ID},
+		{newKey, sess.ID},
+		{env.Store.SessionRefreshKey(sess.ID), newHash},
+	}
+	for _, c := range checks {
+		if got, err := env.Redis.Get(c.key); err != nil || got != c.want {
+			t.Errorf("GET %s = %q, %v; want %q", c.key, got, err, c.want)
+		}
+		if got := env.Redis.TTL(c.key); got != left {
+			t.Errorf("TTL %s = %v, want %v (the session's remaining lifetime)", c.key, got, left)
+		}
+	}
+	if got := redisDump(t, env)[env.Store.SessionKey(sess.ID)]; !slices.Equal(got, sessionBefore) {
+		t.Errorf("session record changed by refresh: %v, was %v", got, sessionBefore)
+	}
+
+	// The new token works; the old one does not (it is a replay now).
+	third := refresh(t, env, tok.RefreshToken)
+	if third.Tokens.RefreshToken == tok.RefreshToken {
+		t.Error("the second refresh returned the same refresh token")
+	}
+	_, err := env.Service.RefreshSession(context.Background(), first.Tokens.RefreshToken, "")
+	wantCode(t, err, apierror.InvalidRefreshToken)
+}
+
+func TestRefreshSessionReplayRevokesTheSession(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, authtest.Options{})
+	first := login(t, env, "alice@example.com")
+	second := refresh(t, env, first.Tokens.RefreshToken)
+	events := env.SubscribeEvents(t)
+
+	_, err := env.Service.RefreshSession(context.Background(), first.Tokens.RefreshToken, "")
+	wantCode(t, err, apierror.InvalidRefreshToken)
+	wantRevocation(t, events.Next(t), first.Session, auth.ReasonReplay)
+	wantRevoked(t, env, first.Session)
+	if env.Redis.Exists(env.Store.RefreshKey(auth.HashRefreshToken(second.Tokens.RefreshToken))) {
+		t.Error("the current refresh token survives the replay")
+	}
+
+	// Every token of the session is dead now, and nothing is revoked twice.
+	for name, token := range map[string]string{"replayed": first.Tokens.RefreshToken, "current": second.Tokens.RefreshToken} {
+		_, err := env.Service.RefreshSession(context.Background(), token, "")
+		if !apierror.Is(err, apierror.InvalidRefreshToken) {
+			t.Errorf("refresh with the %s token: %v, want INVALID_REFRESH_TOKEN", name, err)
+		}
+	}
+	events.None(t, 100*time.Millisecond)
+}
+
+func TestRefreshSessionRejectsBadTokens(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, authtest.Options{})
+	cases := []struct {
+		name, token, clientID string
+		want                  apierror.Code
+	}{
+		{"empty", "", "", apierror.InvalidArgument},
+		{"long client id", base64.RawURLEncoding.EncodeToString(make([]byte, 32)), strings.Repeat("x", 257), apierror.InvalidArgument},
+		{"malformed", "not-a-token", "", apierror.InvalidRefreshToken},
+		{"too short", base64.RawURLEncoding.EncodeToString(make([]byte, 16)), "", apierror.InvalidRefreshToken},
+		{"unknown", base64.RawURLEncoding.EncodeToString(make([]byte, 32)), "", apierror.InvalidRefreshToken},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := env.Service.RefreshSession(context.Background(), tc.token, tc.clientID)
+			wantCode(t, err, tc.want)
+		})
+	}
+}
+
+func TestRefreshSessionAbsoluteLifetime(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		advance func(*authtest.Env, *clock)
+		want    apierror.Code // "" for success
+	}{
+		{"just before the end", func(_ *authtest.Env, c *clock) { c.advance(720*time.Hour - 2*time.Second) }, ""},
+		{"redis expired the session", func(env *authtest.Env, _ *clock) { env.Redis.FastForward(720 * time.Hour) }, apierror.InvalidRefreshToken},
+		{"past expires_at by the service clock", func(_ *authtest.Env, c *clock) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.now = c.now.Add(720 * time.Hour) // Redis lags behind
+		}, apierror.InvalidRefreshToken},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env, clk := clockEnv(t, authtest.Options{SessionTTL: 720 * time.Hour})
+			first := login(t, env, "alice@example.com")
+			tc.advance(env, clk)
+			res, err := env.Service.RefreshSession(context.Background(), first.Tokens.RefreshToken, "")
+			if tc.want != "" {
+				wantCode(t, err, tc.want)
+				return
+			}
+			if err != nil {
+				t.Fatalf("RefreshSession: %v", err)
+			}
+			if !res.Tokens.RefreshTokenExpiresAt.Equal(first.Session.ExpiresAt) {
+				t.Errorf("refresh token expires %v, want the session's %v", res.Tokens.RefreshTokenExpiresAt, first.Session.ExpiresAt)
+			}
+			key := env.Store.RefreshKey(auth.HashRefreshToken(res.Tokens.RefreshToken))
+			if got := env.Redis.TTL(key); got != 2*time.Second {
+				t.Errorf("new refresh key TTL = %v, want 2s (what is left of the session)", got)
+			}
+		})
+	}
+}
+
+func TestRefreshSessionChecksTheUser(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		change func(*authtest.Users)
+		want   apierror.Code
+		reason auth.RevocationReason
+	}{
+		{"disabled", func(u *authtest.Users) {
+			u.Put(auth.User{ID: "user-1", Email: "alice@example.com", Status: auth.UserDisabled})
+		}, apierror.UserDisabled, auth.ReasonUserDisabled},
+		{"gone", func(u *authtest.Users) { u.Remove("alice@example.com") }, apierror.InvalidRefreshToken, auth.ReasonRevoked},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := authtest.New(t, authtest.Options{})
+			first := login(t, env, "alice@example.com")
+			events := env.SubscribeEvents(t)
+			tc.change(env.Users)
+
+			_, err := env.Service.RefreshSession(context.Background(), first.Tokens.RefreshToken, "")
+			wantCode(t, err, tc.want)
+			wantRevocation(t, events.Next(t), first.Session, tc.reason)
+			wantRevoked(t, env, first.Session)
+		})
+	}
+}
+
+func TestRefreshSessionUserFailureChangesNothing(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"server error", http.StatusInternalServerError, `{"error": "boom"}`},
+		{"not JSON", http.StatusOK, `<html>oops</html>`},
+		{"another user", http.StatusOK, `{"id": "user-2", "email": "bob@example.com", "status": "active"}`},
+		{"unknown status", http.StatusOK, `{"id": "user-1", "email": "alice@example.com", "status": "pending"}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := authtest.New(t, authtest.Options{})
+			first := login(t, env, "alice@example.com")
+			before := redisDump(t, env)
+			events := env.SubscribeEvents(t)
+			env.Users.Answer(tc.status, tc.body)
+
+			_, err := env.Service.RefreshSession(context.Background(), first.Tokens.RefreshToken, "")
+			wantDependency(t, err, "user")
+			if after := redisDump(t, env); !maps.EqualFunc(after, before, slices.Equal) {
+				t.Errorf("redis changed by a failed refresh:\n%v\nwas\n%v", after, before)
+			}
+			events.None(t, 50*time.Millisecond)
+
+			env.Users.Answer(0, "")
+			refresh(t, env, first.Tokens.RefreshToken) // the token still works
+		})
+	}
+}
+
+// TestRefreshSessionConcurrentRefreshesRevoke pins the documented outcome
+// (contracts/tokens.md, "Refresh token") of concurrent refreshes with one
+// token: exactly one gets a new pair; every other one finds the token used,
+// which is a replay, so the session is revoked and the winner's new pair
+// dies with it (strict reuse detection).
+func TestRefreshSessionConcurrentRefreshesRevoke(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, authtest.Options{})
+	first := login(t, env, "alice@example.com")
+	events := env.SubscribeEvents(t)
+
+	const n = 16
+	results := make([]auth.Grant, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			results[i], errs[i] = env.Service.RefreshSession(context.Background(), first.Tokens.RefreshToken, "")
+		})
+	}
+	wg.Wait()
+
+	var winner *auth.Grant
+	for i, err := range errs {
+		switch {
+		case err == nil && winner == nil:
+			winner = &results[i]
+		case err == nil:
+			t.Errorf("a second concurrent refresh succeeded")
+		case !apierror.Is(err, apierror.InvalidRefreshToken):
+			t.Errorf("concurrent refresh: %v, want success or INVALID_REFRESH_TOKEN", err)
+		}
+	}
+	if winner == nil {
+		t.Fatal("no concurrent refresh succeeded, want exactly one")
+	}
+	wantRevocation(t, events.Next(t), first.Session, auth.ReasonReplay)
+	events.None(t, 100*time.Millisecond)
+	wantRevoked(t, env, first.Session)
+	_, err := env.Service.RefreshSession(context.Background(), winner.Tokens.RefreshToken, "")
+	wantCode(t, err, apierror.InvalidRefreshToken)
+}
+
+func TestRevokeSession(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, authtest.Options{})
+	alice := login(t, env, "alice@example.com")
+	bob := login(t, env, "bob@example.com")
+	ctx := context.Background()
+
+	other := env.Service.RevokeSession(ctx, bob.Session.UserID, alice.Session.ID)
+	unknown := env.Service.RevokeSession(ctx, alice.Session.UserID, "AAAAAAAAAAAAAAAAAAAAAA")
+	for name, err := range map[string]error{"another user's session": other, "unknown session": unknown} {
+		if !apierror.Is(err, apierror.SessionNotFound) {
+			t.Errorf("revoke %s: %v, want SESSION_NOT_FOUND", name, err)
+		}
+	}
+	if other != nil && unknown != nil && apierror.As(other).Message != apierror.As(unknown).Message {
+		t.Errorf("another user's session answers %q, an unknown one %q; want the same", apierror.As(other).Message, apierror.As(unknown).Message)
+	}
+	if !env.Redis.Exists(env.Store.SessionKey(alice.Session.ID)) {
+		t.Fatal("bob revoked alice's session")
+	}
+
+	events := env.SubscribeEvents(t)
+	if err := env.Service.RevokeSession(ctx, alice.Session.UserID, alice.Session.ID); err != nil {
+		t.Fatalf("RevokeSession(own): %v", err)
+	}
+	wantRevocation(t, events.Next(t), alice.Session, auth.ReasonLogout)
+	wantRevoked(t, env, alice.Session)
+	if env.Redis.Exists(env.Store.RefreshKey(auth.HashRefreshToken(alice.Tokens.RefreshToken))) {
+		t.Error("the refresh token survives the revocation")
+	}
+	_, err := env.Service.RefreshSession(ctx, alice.Tokens.RefreshToken, "")
+	wantCode(t, err, apierror.InvalidRefreshToken)
+	if !env.Redis.Exists(env.Store.SessionKey(bob.Session.ID)) {
+		t.Error("revoking alice's session ended bob's")
+	}
+
+	cases := []struct {
+		name, userID, sessionID string
+		want                    apierror.Code
+	}{
+		{"already revoked", alice.Session.UserID, alice.Session.ID, apierror.SessionNotFound},
+		{"malformed id", alice.Session.UserID, "no-such-session", apierror.SessionNotFound},
+		{"empty user id", "", bob.Session.ID, apierror.InvalidArgument},
+		{"empty session id", bob.Session.UserID, "", apierror.InvalidArgument},
+		{"long user id", strings.Repeat("u", 257), bob.Session.ID, apierror.InvalidArgument},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantCode(t, env.Service.RevokeSession(ctx, tc.userID, tc.sessionID), tc.want)
+		})
+	}
+	events.None(t, 50*time.Millisecond)
+}
+
+func TestRevokeAllSessions(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, authtest.Options{})
+	var mine []auth.Session
+	for range 3 {
+		mine = append(mine, login(t, env, "alice@example.com").Session)
+		env.Redis.FastForward(env.Options.Limits.ResendCooldown)
+	}
+	bob := login(t, env, "bob@example.com")
+	userID := mine[0].UserID
+	events := env.SubscribeEvents(t)
+
+	n, err := env.Service.RevokeAllSessions(context.Background(), userID)
+	if err != nil || n != 3 {
+		t.Fatalf("RevokeAllSessions() = %d, %v; want 3", n, err)
+	}
+	got := map[string]bool{}
+	for range 3 {
+		var e map[string]string
+		payload := events.Next(t)
+		json.Unmarshal([]byte(payload), &e)
+		got[e["session_id"]] = true
+		if e["reason"] != string(auth.ReasonRevokeAll) || e["user_id"] != userID {
+			t.Errorf("revocation signal %s, want reason revoke_all for %s", payload, userID)
+		}
+	}
+	for _, s := range mine {
+		wantRevoked(t, env, s)
+		if !got[s.ID] {
+			t.Errorf("no revocation signal for session %s", s.ID)
+		}
+	}
+	if !env.Redis.Exists(env.Store.SessionKey(bob.Session.ID)) {
+		t.Error("revoking alice's sessions ended bob's")
+	}
+
+	if n, err := env.Service.RevokeAllSessions(context.Background(), userID); err != nil || n != 0 {
+		t.Errorf("second RevokeAllSessions() = %d, %v; want 0", n, err)
+	}
+	_, err = env.Service.RevokeAllSessions(context.Background(), "")
+	wantCode(t, err, apierror.InvalidArgument)
+}
+
+func TestListSessions(t *testing.T) {
+	t.Parallel()
+	env, clk := clockEnv(t, authtest.Options{})
+	var created []auth.Session
+	for range 3 {
+		created = append(created, login(t, env, "alice@example.com").Session)
+		clk.advance(time.Minute)
+	}
+	login(t, env, "bob@example.com")
+	userID := created[0].UserID
+	ctx := context.Background()
+
+	got, err := env.Service.ListSessions(ctx, userID)
+	if err != nil {
+		t.Fatalf("ListSessions: %v", err)
+	}
+	want := []auth.Session{created[2], created[1], created[0]}
+	if !slices.EqualFunc(got, want, sameSession) {
+		t.Errorf("ListSessions() = %+v, want newest first %+v", got, want)
+	}
+
+	// The oldest expires, one is revoked by hand (status), one stays.
+	clk.advance(env.Options.SessionTTL - 3*time.Minute + 30*time.Second)
+	env.Redis.HSet(env.Store.SessionKey(created[1].ID), "status", "revoked")
+	got, err = env.Service.ListSessions(ctx, userID)
+	if err != nil || !slices.EqualFunc(got, []auth.Session{created[2]}, sameSession) {
+		t.Errorf("ListSessions() = %+v, %v; want only %+v", got, err, created[2])
+	}
+	if ok, _ := env.Redis.SIsMember(env.Store.UserSessionsKey(userID), created[0].ID); ok {
+		t.Error("the expired session is still in the user's set")
+	}
+
+	cases := []struct {
+		name, userID string
+		want         int
+		wantErr      apierror.Code
+	}{
+		{"unknown user", "user-404", 0, ""},
+		{"empty user id", "", 0, apierror.InvalidArgument},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := env.Service.ListSessions(ctx, tc.userID)
+			if tc.wantErr != "" {
+				wantCode(t, err, tc.wantErr)
+				return
+			}
+			if err != nil || len(got) != tc.want {
+				t.Errorf("ListSessions() = %v, %v; want %d sessions", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func sameSession(a, b auth.Session) bool {
+	return a.ID == b.ID && a.UserID == b.UserID && a.Email == b.Email &&
+		a.CreatedAt.Equal(b.CreatedAt) && a.ExpiresAt.Equal(b.ExpiresAt)
+}

@@ -1,0 +1,77 @@
+"""Abuse limits: attempts, cooldowns and rate limits answer RATE_LIMITED with
+a retry hint (Retry-After / RetryInfo), over HTTP and gRPC."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts.gatewayv1 import GatewayApi
+from gatewayauthsession.scenario import expect_error, log_in
+from gatewayauthsession.stack import Stack
+
+
+def _wrong(code: str) -> str:
+    return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
+@pytest.mark.stack(resend_cooldown="30s")
+def test_a_resend_within_the_cooldown_is_refused_with_a_retry_hint(stack: Stack, api: GatewayApi) -> None:
+    api.start_email_login("ola@example.com")
+
+    err = expect_error("RATE_LIMITED", api.start_email_login, "ola@example.com")
+    assert err.retry_after is not None
+    assert 1 <= err.retry_after <= 30
+    assert len(stack.mail.messages_to("ola@example.com")) == 1
+    api.start_email_login("other@example.com")  # the cooldown is per email
+
+
+@pytest.mark.stack(start_limit_per_email=2)
+def test_starting_logins_is_limited_per_email(stack: Stack, api: GatewayApi) -> None:
+    api.start_email_login("pia@example.com")
+    api.start_email_login("pia@example.com")
+
+    err = expect_error("RATE_LIMITED", api.start_email_login, "pia@example.com")
+    assert err.retry_after is not None
+    assert err.retry_after >= 1
+    assert len(stack.mail.messages_to("pia@example.com")) == 2
+
+
+@pytest.mark.stack(start_limit_per_client=3)
+def test_starting_logins_is_limited_per_client(stack: Stack, api: GatewayApi) -> None:
+    for n in range(3):
+        api.start_email_login(f"user{n}@example.com")
+
+    expect_error("RATE_LIMITED", api.start_email_login, "user9@example.com")
+    assert len(stack.mail.messages) == 3
+
+
+@pytest.mark.stack(failed_attempts_per_hour=3, code_max_attempts=10)
+def test_failed_attempts_are_capped_per_email_and_a_resend_does_not_reset_them(stack: Stack, api: GatewayApi) -> None:
+    first = api.start_email_login("quin@example.com")
+    code = stack.mail.last_code("quin@example.com")
+    for _ in range(3):
+        expect_error("INVALID_CODE", api.confirm_email_login, first.challenge_id, _wrong(code))
+
+    # The cap is reached: even the right code is refused, and a new challenge does not help.
+    expect_error("RATE_LIMITED", api.confirm_email_login, first.challenge_id, code)
+    expect_error("RATE_LIMITED", api.start_email_login, "quin@example.com")
+    log_in(stack, api, "someone-else@example.com")  # other emails are unaffected
+
+
+def test_limits_look_the_same_for_known_and_unknown_emails(stack: Stack, api: GatewayApi) -> None:
+    stack.users.add_user("known@example.com")
+    # With the suite's generous defaults neither is limited; both answer alike.
+    known = api.start_email_login("known@example.com")
+    unknown = api.start_email_login("unknown@example.com")
+    assert len(known.challenge_id) == len(unknown.challenge_id)
+
+
+@pytest.mark.stack(login_rate_per_minute=60, login_burst=3)
+def test_the_gateway_rate_limits_login_endpoints_per_client(stack: Stack, api: GatewayApi) -> None:
+    for n in range(3):
+        api.start_email_login(f"burst{n}@example.com")
+
+    err = expect_error("RATE_LIMITED", api.start_email_login, "burst9@example.com")
+    assert err.retry_after is not None
+    assert err.retry_after >= 1
+    assert len(stack.mail.messages) == 3  # the refused call never reached authsession

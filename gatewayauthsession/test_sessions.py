@@ -1,0 +1,190 @@
+"""Refresh, logout, listing and revocation of sessions, over HTTP and gRPC."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from contracts.errors import ApiError
+from contracts.gatewayv1 import GatewayApi, Login
+from gatewayauthsession import tokens
+from gatewayauthsession.scenario import expect_error, log_in, session_ids
+from gatewayauthsession.stack import Stack
+
+
+@pytest.mark.smoke
+def test_refresh_rotates_both_tokens_and_retires_the_old_refresh_token(stack: Stack, api: GatewayApi) -> None:
+    first = log_in(stack, api, "amy@example.com")
+    second = api.refresh_session(first.refresh_token)
+
+    assert second.session_id == first.session_id
+    assert second.user_id == first.user_id
+    assert second.refresh_token != first.refresh_token
+    assert second.access_token != first.access_token
+    assert tokens.claims_of(second.access_token)["sid"] == first.session_id
+    assert api.me(second.access_token).session_id == first.session_id
+    # The refresh token keeps the session's absolute end; refreshing never extends it.
+    assert second.refresh_token_expires_at == first.refresh_token_expires_at
+
+
+def test_replaying_a_used_refresh_token_revokes_the_whole_session(stack: Stack, api: GatewayApi) -> None:
+    first = log_in(stack, api, "ben@example.com")
+    second = api.refresh_session(first.refresh_token)
+
+    expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, first.refresh_token)  # the replay
+
+    assert session_ids(stack) == []
+    expect_error("UNAUTHENTICATED", api.me, second.access_token)
+    expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, second.refresh_token)
+
+
+@pytest.mark.parametrize("token", ["", "garbage", "A" * 43])
+def test_an_unknown_refresh_token_is_rejected(stack: Stack, api: GatewayApi, token: str) -> None:
+    code = "INVALID_ARGUMENT" if token == "" else "INVALID_REFRESH_TOKEN"
+    expect_error(code, api.refresh_session, token)
+
+
+@pytest.mark.stack(session_ttl="3s", access_token_ttl="1s")
+def test_a_session_has_an_absolute_lifetime(stack: Stack, api: GatewayApi) -> None:
+    login = log_in(stack, api, "cal@example.com")
+    refreshed = api.refresh_session(login.refresh_token)  # within the lifetime: fine
+    assert refreshed.refresh_token_expires_at == login.refresh_token_expires_at
+    # Wait until just past the session's absolute end (whole seconds, as the contract keeps it).
+    time.sleep(max(0.0, (refreshed.refresh_token_expires_at - datetime.now(UTC)).total_seconds()) + 0.3)
+
+    expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, refreshed.refresh_token)
+    assert session_ids(stack) == []
+
+
+def test_refreshing_a_disabled_users_session_fails_and_revokes_it(stack: Stack, api: GatewayApi) -> None:
+    login = log_in(stack, api, "deb@example.com")
+    stack.users.disable("deb@example.com")
+
+    expect_error("USER_DISABLED", api.refresh_session, login.refresh_token)
+    assert session_ids(stack) == []
+    expect_error("UNAUTHENTICATED", api.me, login.access_token)
+
+
+@pytest.mark.smoke
+def test_logout_ends_the_current_session_at_once(stack: Stack, api: GatewayApi) -> None:
+    kept = log_in(stack, api, "eli@example.com")
+    ended = log_in(stack, api, "eli@example.com")
+
+    api.logout(ended.access_token)
+
+    expect_error("UNAUTHENTICATED", api.me, ended.access_token)
+    expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, ended.refresh_token)
+    assert api.me(kept.access_token).session_id == kept.session_id
+    assert session_ids(stack) == [kept.session_id]
+
+
+def test_logout_needs_a_valid_token(stack: Stack, api: GatewayApi) -> None:
+    expect_error("UNAUTHENTICATED", api.logout, None)
+    expect_error("UNAUTHENTICATED", api.logout, "garbage")
+
+
+def test_listing_shows_my_live_sessions_and_marks_the_current_one(stack: Stack, api: GatewayApi) -> None:
+    older = log_in(stack, api, "fox@example.com")
+    newer = log_in(stack, api, "fox@example.com")
+    log_in(stack, api, "someone-else@example.com")
+
+    listed = api.list_sessions(older.access_token)
+
+    assert sorted(s.session_id for s in listed) == sorted([older.session_id, newer.session_id])
+    assert [s.session_id for s in listed if s.current] == [older.session_id]
+    for s in listed:
+        assert s.created_at < s.expires_at
+
+
+def test_revoking_one_of_my_other_sessions_by_id(stack: Stack, api: GatewayApi) -> None:
+    mine = log_in(stack, api, "gia@example.com")
+    other_device = log_in(stack, api, "gia@example.com")
+
+    api.revoke_session(mine.access_token, other_device.session_id)
+
+    expect_error("UNAUTHENTICATED", api.me, other_device.access_token)
+    assert api.me(mine.access_token).session_id == mine.session_id
+    assert [s.session_id for s in api.list_sessions(mine.access_token)] == [mine.session_id]
+
+
+def test_another_users_session_id_answers_like_an_unknown_one(stack: Stack, api: GatewayApi) -> None:
+    mine = log_in(stack, api, "hugo@example.com")
+    theirs = log_in(stack, api, "ines@example.com")
+
+    foreign = expect_error("SESSION_NOT_FOUND", api.revoke_session, mine.access_token, theirs.session_id)
+    unknown = expect_error("SESSION_NOT_FOUND", api.revoke_session, mine.access_token, "AAAAAAAAAAAAAAAAAAAAAA")
+
+    assert (foreign.status, foreign.detail, foreign.metadata) == (unknown.status, unknown.detail, unknown.metadata)
+    assert api.me(theirs.access_token).session_id == theirs.session_id
+
+
+def test_revoking_all_sessions_of_a_user_rejects_every_token_at_once(stack: Stack, api: GatewayApi) -> None:
+    logins = [log_in(stack, api, "jon@example.com") for _ in range(3)]
+    bystander = log_in(stack, api, "kit@example.com")
+    stack.users.disable("jon@example.com")
+
+    client = stack.authsession_client()
+    try:
+        assert client.revoke_all_sessions(logins[0].user_id) == 3
+    finally:
+        client.close()
+
+    for login in logins:
+        expect_error("UNAUTHENTICATED", api.me, login.access_token)
+    assert session_ids(stack) == [bystander.session_id]
+
+
+def test_a_disabled_user_cannot_log_in_again(stack: Stack, api: GatewayApi) -> None:
+    log_in(stack, api, "lou@example.com")
+    stack.users.disable("lou@example.com")
+    challenge = api.start_email_login("lou@example.com")
+
+    expect_error(
+        "USER_DISABLED", api.confirm_email_login, challenge.challenge_id, stack.mail.last_code("lou@example.com")
+    )
+
+
+def _outcomes(calls: list[object]) -> tuple[list[Login], list[ApiError]]:
+    ok = [c for c in calls if isinstance(c, Login)]
+    failed = [c for c in calls if isinstance(c, ApiError)]
+    assert len(ok) + len(failed) == len(calls), f"unexpected outcomes: {calls}"
+    return ok, failed
+
+
+def _attempt(fn: object, *args: str) -> object:
+    try:
+        return fn(*args)  # type: ignore[operator]
+    except ApiError as err:
+        return err
+
+
+def test_concurrent_confirms_of_one_code_open_exactly_one_session(stack: Stack, api: GatewayApi) -> None:
+    challenge = api.start_email_login("max@example.com")
+    code = stack.mail.last_code("max@example.com")
+
+    with ThreadPoolExecutor(8) as pool:
+        calls = list(pool.map(lambda _: _attempt(api.confirm_email_login, challenge.challenge_id, code), range(8)))
+
+    ok, failed = _outcomes(calls)
+    assert len(ok) == 1, f"{len(ok)} confirms succeeded"
+    assert {e.code for e in failed} == {"CHALLENGE_NOT_FOUND"}
+    assert session_ids(stack) == [ok[0].session_id]
+
+
+def test_concurrent_refreshes_of_one_token_issue_exactly_one_pair(stack: Stack, api: GatewayApi) -> None:
+    """Reuse detection is strict (contracts/tokens.md): of two concurrent
+    refreshes with one token, one gets the new pair and the other counts as a
+    replay, which revokes the session — so the new pair dies with it."""
+    login = log_in(stack, api, "ned@example.com")
+
+    with ThreadPoolExecutor(2) as pool:
+        calls = list(pool.map(lambda _: _attempt(api.refresh_session, login.refresh_token), range(2)))
+
+    ok, failed = _outcomes(calls)
+    assert len(ok) == 1, f"{len(ok)} refreshes succeeded"
+    assert [e.code for e in failed] == ["INVALID_REFRESH_TOKEN"]
+    assert session_ids(stack) == []
+    expect_error("UNAUTHENTICATED", api.me, ok[0].access_token)
