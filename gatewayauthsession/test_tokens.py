@@ -88,3 +88,30 @@ def test_a_session_marked_revoked_in_redis_is_rejected_at_once(stack: Stack, api
     client.close()
 
     expect_error("UNAUTHENTICATED", api.me, login.access_token)
+
+
+@pytest.mark.parametrize("attack", ["alg-none", "hs256-with-public-key"])
+def test_tokens_outside_the_algorithm_allow_list_are_unauthenticated(
+    stack: Stack, api: GatewayApi, attack: str
+) -> None:
+    login = log_in(stack, api, "oona@example.com")
+    claims = tokens.claims_of(login.access_token)
+    if attack == "alg-none":
+        forged = tokens.unsigned(claims, stack.keys.current.kid)
+    else:
+        forged = tokens.sign_hs256_with_public_key(claims, stack.keys.current)
+
+    expect_error("UNAUTHENTICATED", api.me, forged)
+
+
+@pytest.mark.parametrize(
+    ("claim", "value"),
+    [("iss", "someone-else"), ("aud", "another-service"), ("typ", "refresh"), ("nbf", 4102444800)],
+)
+def test_tokens_with_wrong_claims_are_unauthenticated_even_when_validly_signed(
+    stack: Stack, api: GatewayApi, claim: str, value: object
+) -> None:
+    login = log_in(stack, api, "pam@example.com")
+    forged = tokens.sign(tokens.claims_of(login.access_token) | {claim: value}, stack.keys.current)
+
+    expect_error("UNAUTHENTICATED", api.me, forged)

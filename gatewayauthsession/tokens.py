@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -10,7 +12,7 @@ import jwt
 
 from harness.keys import SigningKey
 
-__all__ = ["claims_of", "header_of", "sign", "tamper_claim"]
+__all__ = ["claims_of", "header_of", "sign", "sign_hs256_with_public_key", "tamper_claim", "unsigned"]
 
 
 def _b64url_decode(part: str) -> bytes:
@@ -41,3 +43,17 @@ def tamper_claim(token: str, name: str, value: Any) -> str:
     header, _, signature = token.split(".")
     claims = claims_of(token) | {name: value}
     return ".".join([header, _b64url(json.dumps(claims, separators=(",", ":")).encode()), signature])
+
+
+def unsigned(claims: dict[str, Any], kid: str) -> str:
+    """An ``alg: none`` token: no signature at all."""
+    header = {"alg": "none", "typ": "JWT", "kid": kid}
+    return ".".join([_b64url(json.dumps(header).encode()), _b64url(json.dumps(claims).encode()), ""])
+
+
+def sign_hs256_with_public_key(claims: dict[str, Any], key: SigningKey) -> str:
+    """The algorithm-confusion attack: HS256 keyed with the (public) verification key."""
+    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": key.kid}).encode())
+    payload = _b64url(json.dumps(claims).encode())
+    mac = hmac.new(key.public_raw(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{_b64url(mac)}"
