@@ -118,3 +118,30 @@ def test_a_service_dies_with_its_parent(tmp_path: Path) -> None:
 def test_start_twice_is_refused(tmp_path: Path) -> None:
     with fake(tmp_path, "ready") as proc, pytest.raises(RuntimeError, match="already started"):
         proc.start()
+
+
+RACE_LOG = """{"level":"INFO","msg":"serving"}
+==================
+WARNING: DATA RACE
+Write at 0x00c000120000 by goroutine 7:
+  main.counter()
+      /src/main.go:12 +0x44
+
+Previous read at 0x00c000120000 by goroutine 8:
+  main.reader()
+      /src/main.go:18 +0x3a
+==================
+{"level":"INFO","msg":"shutting down"}
+"""
+
+
+def test_data_races_are_read_from_the_log(tmp_path: Path) -> None:
+    proc = fake(tmp_path, "ready")
+    proc.log_path.write_text(RACE_LOG)
+    [race] = proc.data_races()
+    assert race.startswith("Write at 0x00c000120000 by goroutine 7")
+    assert "main.reader()" in race
+    assert "shutting down" not in race
+
+    proc.log_path.write_text('{"level":"INFO","msg":"serving"}\n')
+    assert proc.data_races() == []
