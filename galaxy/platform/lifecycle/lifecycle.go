@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"galaxy/platform/readyfile"
 )
@@ -153,4 +155,36 @@ func Run(ctx context.Context, opts Options, servers ...Server) error {
 		return runErr
 	}
 	return errors.Join(errs...)
+}
+
+// Health is the grpc.health.v1 service of one gRPC server.
+type Health struct {
+	hs *health.Server
+}
+
+// RegisterHealth registers grpc.health.v1 on srv, reporting SERVING for the
+// whole server ("") and for each of services.
+func RegisterHealth(srv *grpc.Server, services ...string) *Health {
+	hs := health.NewServer()
+	for _, name := range append([]string{""}, services...) {
+		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	healthpb.RegisterHealthServer(srv, hs)
+	return &Health{hs: hs}
+}
+
+// Serve returns srv on ln as a Server whose shutdown first reports
+// NOT_SERVING to health checkers, then drains.
+func (h *Health) Serve(name string, ln net.Listener, srv *grpc.Server) Server {
+	return &drainingGRPC{Server: GRPC(name, ln, srv), health: h.hs}
+}
+
+type drainingGRPC struct {
+	Server
+	health *health.Server
+}
+
+func (d *drainingGRPC) Shutdown(ctx context.Context) error {
+	d.health.Shutdown()
+	return d.Server.Shutdown(ctx)
 }

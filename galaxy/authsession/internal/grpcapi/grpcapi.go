@@ -14,8 +14,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -45,7 +43,7 @@ type Service interface {
 // Server is the gRPC server of authsession.
 type Server struct {
 	grpc   *grpc.Server
-	health *health.Server
+	health *lifecycle.Health
 }
 
 // NewServer returns a server exposing svc, logging one line per call to logger.
@@ -70,27 +68,14 @@ func NewServer(svc Service, logger *slog.Logger) (*Server, error) {
 		}),
 	)
 	authsessionv1.RegisterAuthSessionServiceServer(gs, &handler{svc: svc})
-	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus(authsessionv1.AuthSessionService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	healthpb.RegisterHealthServer(gs, hs)
+	hs := lifecycle.RegisterHealth(gs, authsessionv1.AuthSessionService_ServiceDesc.ServiceName)
 	return &Server{grpc: gs, health: hs}, nil
 }
 
 // Lifecycle returns the server as a lifecycle.Server on ln; its shutdown
 // first reports NOT_SERVING to health checkers, then drains.
 func (s *Server) Lifecycle(name string, ln net.Listener) lifecycle.Server {
-	return &drainingServer{Server: lifecycle.GRPC(name, ln, s.grpc), health: s.health}
-}
-
-type drainingServer struct {
-	lifecycle.Server
-	health *health.Server
-}
-
-func (d *drainingServer) Shutdown(ctx context.Context) error {
-	d.health.Shutdown()
-	return d.Server.Shutdown(ctx)
+	return s.health.Serve(name, ln, s.grpc)
 }
 
 // handler implements authsessionv1.AuthSessionServiceServer. It returns

@@ -15,8 +15,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -44,7 +42,7 @@ type API struct {
 // Server is the gateway's gRPC server with its health service.
 type Server struct {
 	*grpc.Server
-	health *health.Server
+	health *lifecycle.Health
 }
 
 // NewServer returns a gRPC server exposing svc and grpc.health.v1 (SERVING for
@@ -63,27 +61,14 @@ func NewServer(svc *gateway.Service, logger *slog.Logger, opts ...grpc.ServerOpt
 	}, opts...)
 	srv := grpc.NewServer(opts...)
 	gatewayv1.RegisterGatewayServiceServer(srv, &API{svc: svc})
-	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus(gatewayv1.GatewayService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	healthpb.RegisterHealthServer(srv, hs)
+	hs := lifecycle.RegisterHealth(srv, gatewayv1.GatewayService_ServiceDesc.ServiceName)
 	return &Server{Server: srv, health: hs}, nil
 }
 
 // Lifecycle returns s as a lifecycle server on ln. Its shutdown first reports
 // NOT_SERVING on the health service, then drains.
 func (s *Server) Lifecycle(name string, ln net.Listener) lifecycle.Server {
-	return &draining{Server: lifecycle.GRPC(name, ln, s.Server), health: s.health}
-}
-
-type draining struct {
-	lifecycle.Server
-	health *health.Server
-}
-
-func (d *draining) Shutdown(ctx context.Context) error {
-	d.health.Shutdown()
-	return d.Server.Shutdown(ctx)
+	return s.health.Serve(name, ln, s.Server)
 }
 
 // StartEmailLogin implements gatewayv1.GatewayServiceServer.
