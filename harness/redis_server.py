@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import threading
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 if TYPE_CHECKING:  # redis and fakeredis are heavy imports: keep them off module import
     import redis
@@ -40,8 +41,17 @@ class FakeRedisServer:
     def __init__(self, key_prefix: str = "galaxy:") -> None:
         from fakeredis import TcpFakeServer
 
+        class _Server(TcpFakeServer):
+            def get_request(self) -> tuple[socket.socket, Any]:
+                # The server answers a pipeline (MULTI ... EXEC) with one small
+                # write per command; without TCP_NODELAY, Nagle's algorithm and
+                # the client's delayed ACK stall each transaction by ~40 ms.
+                sock, addr = super().get_request()
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return sock, addr
+
         self.key_prefix = key_prefix
-        self._server = TcpFakeServer(("127.0.0.1", 0))
+        self._server = _Server(("127.0.0.1", 0))
         self._server.daemon_threads = True
         self._server.block_on_close = False
         port: int = self._server.server_address[1]
