@@ -543,7 +543,7 @@ def _parse(request: Request) -> RecordedRequest:
     )
 
 
-_SHUTDOWN_POLL_SECONDS = 0.02
+_SHUTDOWN_POLL_SECONDS = 0.005
 
 
 @functools.cache

@@ -19,10 +19,11 @@ import contextlib
 import ctypes
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -32,11 +33,21 @@ from harness.sweep import HARNESS_TAG_ENV, current_run_id
 __all__ = ["ProcessError", "ProcessExitedEarly", "ReadinessTimeout", "ServiceProcess"]
 
 _PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
+_SETPRIV = shutil.which("setpriv")
 
 
 def _child_setup() -> None:  # runs in the child between fork and exec
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _with_parent_death_signal(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+    """The command line and child hook that give the process a parent-death
+    signal. util-linux's ``setpriv`` sets it and execs the binary (same pid),
+    which lets Python spawn without a ``preexec_fn`` and so use vfork: several
+    milliseconds less per process. Without setpriv, a ``preexec_fn`` calls prctl(2)."""
+    if _SETPRIV:
+        return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv], None
+    return argv, _child_setup
 
 
 class ProcessError(RuntimeError):
@@ -130,15 +141,16 @@ class ServiceProcess:
         self.ready_file.unlink(missing_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         started = time.perf_counter()
+        argv, preexec = _with_parent_death_signal(self.argv)
         self._proc = subprocess.Popen(
-            self.argv,
+            argv,
             env=self.env,
             cwd=self.workdir,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_child_setup,  # noqa: PLW1509 - only calls prctl(2)
+            preexec_fn=preexec,  # noqa: PLW1509 - None, or only prctl(2)
         )
         try:
             self._await_ready()
@@ -176,7 +188,7 @@ class ServiceProcess:
                     log_tail=self.log_tail(),
                 )
             time.sleep(pause)
-            pause = min(pause * 2, 0.005)
+            pause = min(pause * 2, 0.001)
 
     def address(self, name: str) -> str:
         try:

@@ -57,7 +57,7 @@ class FakeRedisServer:
         port: int = self._server.server_address[1]
         self.url = f"redis://127.0.0.1:{port}/0"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"fakeredis:{port}", daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.005}, name=f"fakeredis:{port}", daemon=True
         )
         self._thread.start()
         self._stopped = False

@@ -94,11 +94,15 @@ def test_stop_kills_the_whole_process_group(tmp_path: Path) -> None:
     assert wait_gone(child), "a child of the service outlived stop()"
 
 
-def test_a_service_dies_with_its_parent(tmp_path: Path) -> None:
+@pytest.mark.parametrize("setpriv", [True, False], ids=["setpriv", "prctl-in-child"])
+def test_a_service_dies_with_its_parent(tmp_path: Path, setpriv: bool) -> None:
     script = textwrap.dedent(f"""
         import os, sys, time
         sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
         sys.path.insert(0, {str(Path(__file__).parent)!r})
+        import harness.process
+        if not {setpriv}:
+            harness.process._SETPRIV = None
         from test_process import fake
         from pathlib import Path
         proc = fake(Path({str(tmp_path)!r}), "ready").start()
