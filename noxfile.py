@@ -11,6 +11,7 @@ Arguments after ``--`` go to the underlying tool:
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -35,8 +36,13 @@ PYTHON = "3.11"
 
 
 def _sync(session: nox.Session, *groups: str) -> None:
-    """Install the locked dependencies (uv.lock) and ``groups`` into the session's venv."""
-    args = ["uv", "sync", "--locked", "--no-default-groups", "--quiet"]
+    """Install the locked dependencies (uv.lock) and ``groups`` into the session's venv.
+
+    Bytecode is compiled at install time, so every later pytest process (the
+    controller and each xdist worker) imports its dependencies without
+    compiling them, even where PYTHONDONTWRITEBYTECODE is set.
+    """
+    args = ["uv", "sync", "--locked", "--no-default-groups", "--quiet", "--compile-bytecode"]
     for group in groups:
         args += ["--group", group]
     session.run_install(*args, env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location}, external=True)
@@ -159,6 +165,27 @@ def race(session: nox.Session) -> None:
     _pytest(session, "race", "gatewayauthsession", "-n", "auto", "--build-mode=race")
 
 
+@nox.session(python=PYTHON, tags=["flakes"], default=False)
+def flakes(session: nox.Session) -> None:
+    """The boundary suite N times in a new random order each (``-- 10`` for ten runs); any failure fails."""
+    runs = int(session.posargs[0]) if session.posargs else 5
+    _sync(session, "test")
+    for run in range(1, runs + 1):
+        session.log(f"flakes: run {run} of {runs}")
+        REPORTS.mkdir(exist_ok=True)
+        session.run(
+            "python",
+            "-m",
+            "pytest",
+            "gatewayauthsession",
+            "-n",
+            "auto",
+            "-q",
+            f"--randomly-seed={random.randrange(2**32)}",
+            f"--junitxml={REPORTS / f'flakes-{run}.xml'}",
+        )
+
+
 @nox.session(python=PYTHON, tags=["lint", "ci"])
 def lint(session: nox.Session) -> None:
     """ruff, mypy, go vet, the black-box boundary check and actionlint."""
@@ -182,3 +209,13 @@ def proto(session: nox.Session) -> None:
     """Regenerate Go and Python code from proto/ (``-- --check``: fail if the committed code is stale)."""
     _sync(session, "proto")
     session.run("python", "scripts/protogen.py", *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["bench"], default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: stack start-up, suite wall time, nox overhead, builds, fakeredis vs Redis → BENCHMARKS.md.
+
+    Opt-in (``nox -s bench``); options go to scripts/bench.py: ``nox -s bench -- --quick --only stack``.
+    """
+    _sync(session, "test")
+    session.run("python", "scripts/bench.py", f"--nox-python={sys.executable}", *session.posargs)
