@@ -88,7 +88,7 @@ def build(session: nox.Session) -> None:
 def gatewayauthsession(session: nox.Session) -> None:
     """The gateway ↔ authsession boundary suite, in parallel (pytest-xdist)."""
     _sync(session, "test")
-    _pytest(session, "gatewayauthsession", "gatewayauthsession", "-n", "auto", "--dist", "load")
+    _pytest(session, "gatewayauthsession", "gatewayauthsession", "-n", "auto", "--dist", "worksteal")
 
 
 @nox.session(python=PYTHON, tags=["harness", "ci"])
@@ -136,7 +136,17 @@ def coverage(session: nox.Session) -> None:
     raw = out / "raw"
     shutil.rmtree(out, ignore_errors=True)
     _sync(session, "test")
-    _pytest(session, "coverage", "gatewayauthsession", "-n", "auto", "--build-mode=cover", f"--coverage-dir={raw}")
+    _pytest(
+        session,
+        "coverage",
+        "gatewayauthsession",
+        "-n",
+        "auto",
+        "--dist",
+        "worksteal",
+        "--build-mode=cover",
+        f"--coverage-dir={raw}",
+    )
     dirs = ",".join(str(d) for d in sorted(raw.iterdir()) if any(d.iterdir()))
     if not dirs:
         session.error("no service process wrote coverage counters: did they shut down gracefully?")

@@ -26,6 +26,7 @@ __all__ = ["attach_diagnostics", "build_mode", "coverage_dir", "redis_backend_ki
 
 _SOURCES = pytest.StashKey[list[tuple[str, Callable[[], str]]]]()
 _PROCESSES = pytest.StashKey[list[ServiceProcess]]()
+_FAILED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -112,11 +113,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     if report.failed and _timed_out(call):
         for proc in item.stash.get(_PROCESSES, []):
             proc.dump_goroutines()
+    # The terminal shows the sections of the failing report; JUnit XML takes
+    # a test's captured output from its teardown report, so a failed test
+    # gets them there too (read after teardown, so the logs are complete).
     if report.failed:
+        item.stash[_FAILED] = True
+    if report.failed or (report.when == "teardown" and item.stash.get(_FAILED, False)):
         for name, source in item.stash.get(_SOURCES, []):
             try:
                 text = source()
-            except Exception as exc:
+            except Exception as exc:  # a broken source must not hide the failure
                 text = f"<could not collect: {exc!r}>"
             # "Captured stderr" sections are what JUnit XML records as system-err.
             report.sections.append((f"Captured stderr {report.when}: {name}", text or "(empty)"))

@@ -864,7 +864,9 @@ def bench_suite(opts: Options) -> Section:
         for workers in ("1", "auto"):
             say(f"suite: pytest gatewayauthsession -n {workers} (repeat {repeat + 1}/{opts.repeats})")
             prebuild()
-            run = run_timed(pytest_argv("gatewayauthsession", "-q", "-n", workers, "-p", "no:randomly"))
+            run = run_timed(
+                pytest_argv("gatewayauthsession", "-q", "-n", workers, "--dist", "worksteal", "-p", "no:randomly")
+            )
             _show_run(f"-n {workers}", run)
             runs[workers].append(run)
     one = Stats.of([r.wall for r in runs["1"]])
@@ -885,8 +887,9 @@ def bench_suite(opts: Options) -> Section:
         f"Goal: speedup ≥ {GOAL_SPEEDUP}{TIMES} on 2 cores (this machine: {_nproc()} CPUs, `-n auto` = {workers} "
         f"workers) — {verdict(met)} ({speedup:.2f}{TIMES})" + (" — measured with failing runs" if failed else "") + ".",
         "",
-        f"`python -m pytest gatewayauthsession -q -n 1|auto -p no:randomly`, wall time of the whole "
-        f"process, {opts.repeats} repeat(s), the two interleaved; the binaries are built (or found) before "
+        "`python -m pytest gatewayauthsession -q -n 1|auto --dist worksteal -p no:randomly` (as "
+        "`nox -s gatewayauthsession` runs it), wall time of the whole process, "
+        f"{opts.repeats} repeat(s), the two interleaved; the binaries are built (or found) before "
         "each run, outside the timing.",
         "",
         *table(
@@ -931,7 +934,7 @@ def _nox_runs(opts: Options, nox: list[str], shown: str) -> tuple[list[Run], lis
         junit = f"--junitxml={tmp}/junit.xml"  # keeps reports/gatewayauthsession.xml untouched
         nox_argv = [*nox, "-s", "gatewayauthsession", "--", "-q", *selection, junit]
         direct_argv = pytest_argv(
-            "-o", "junit_suite_name=gatewayauthsession", "gatewayauthsession", "-n", "auto", "--dist", "load"
+            "-o", "junit_suite_name=gatewayauthsession", "gatewayauthsession", "-n", "auto", "--dist", "worksteal"
         )
         direct_argv += ["-q", *selection, junit]
         say(f"nox: warm-up run of nox -s gatewayauthsession -- {shown} (makes the venv warm; not counted)")

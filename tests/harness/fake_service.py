@@ -33,6 +33,12 @@ if mode == "stubborn":
     signal.signal(signal.SIGQUIT, signal.SIG_IGN)
 else:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+    def _dump(*_: object) -> None:  # like a Go binary: dump the goroutines, exit 2
+        print("goroutine 1 [running]: (fake dump on SIGQUIT)", file=sys.stderr, flush=True)
+        os._exit(2)
+
+    signal.signal(signal.SIGQUIT, _dump)
 if mode == "spawn":
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     addresses["child_pid"] = str(child.pid)

@@ -29,12 +29,15 @@ class Run:
         env = {k: v for k, v in os.environ.items() if k != HARNESS_TAG_ENV}
         env |= {"LEAK_SCENARIO": scenario, "LEAK_DIR": str(tmp_path)}
         cmd = [sys.executable, "-m", "pytest", str(SAMPLE), "-q", "-p", "no:cacheprovider", "--timeout=0", *args]
+        # a later --timeout in args wins over the default 0 (no timeout)
+        self.junit = tmp_path / "junit.xml"
+        cmd.append(f"--junitxml={self.junit}")
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
         )
 
     def wait(self, timeout: float = 60) -> int:
-        self.proc.communicate(timeout=timeout)
+        self.output = self.proc.communicate(timeout=timeout)[0].decode(errors="replace")
         return self.proc.returncode
 
     def wait_started(self, count: int, timeout: float = 30) -> None:
@@ -130,3 +133,13 @@ def test_nothing_is_left_after_pytest_itself_is_killed(tmp_path: Path, runs: lis
     run.proc.kill()  # the controller only; its workers and their services must not linger
     run.wait()
     run.assert_nothing_left(timeout=15)
+
+
+def test_a_test_that_times_out_gets_a_goroutine_dump_in_its_report(tmp_path: Path, runs: list[Run]) -> None:
+    runs.append(run := Run(tmp_path, "timeout", "-k", "test_sample[0]", "--timeout=2"))
+    assert run.wait() == 1
+    assert "Timeout" in run.output
+    assert "fake service log" in run.output, "the service log was not attached to the failure"
+    assert "fake dump on SIGQUIT" in run.output, "no goroutine dump was asked for before the logs were read"
+    assert "fake dump on SIGQUIT" in run.junit.read_text(), "the JUnit XML lacks the dump"
+    run.assert_nothing_left()

@@ -1,8 +1,9 @@
 """A sample suite for the no-leak tests (run by test_no_leaks.py, never collected
 on its own): every test holds a supervised service that has a child process.
 
-LEAK_SCENARIO picks what the tests do: "pass", "fail" or "hang" (signal the
-start through a file in LEAK_DIR, then sleep until killed).
+LEAK_SCENARIO picks what the tests do: "pass", "fail", or "hang"/"timeout"
+(signal the start through a file in LEAK_DIR, then sleep until killed or
+until pytest-timeout ends the test).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.process import ServiceProcess
+from harness.pytest_plugin import attach_diagnostics, watch_processes
 
 FAKE = Path(__file__).resolve().parents[2] / "fake_service.py"
 SCENARIO = os.environ["LEAK_SCENARIO"]
@@ -23,7 +25,7 @@ LEAK_DIR = Path(os.environ["LEAK_DIR"])
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[ServiceProcess]:
+def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceProcess]:
     proc = ServiceProcess(
         "fake",
         [sys.executable, str(FAKE)],
@@ -33,6 +35,8 @@ def service(tmp_path: Path) -> Iterator[ServiceProcess]:
     )
     with proc:
         (LEAK_DIR / f"{proc.pid}.addr").write_text(proc.address("tcp"))
+        watch_processes(request.node, proc)
+        attach_diagnostics(request.node, "fake service log", proc.log_text)
         yield proc
 
 
@@ -40,6 +44,6 @@ def service(tmp_path: Path) -> Iterator[ServiceProcess]:
 def test_sample(service: ServiceProcess, n: int) -> None:
     if SCENARIO == "fail":
         pytest.fail("failing on purpose")
-    if SCENARIO == "hang":
+    if SCENARIO in ("hang", "timeout"):
         (LEAK_DIR / f"started-{os.getpid()}-{n}").touch()
         time.sleep(600)
