@@ -190,6 +190,8 @@ def flakes(session: nox.Session) -> None:
             "gatewayauthsession",
             "-n",
             "auto",
+            "--dist",
+            "worksteal",
             "-q",
             f"--randomly-seed={random.randrange(2**32)}",
             f"--junitxml={REPORTS / f'flakes-{run}.xml'}",
