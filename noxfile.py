@@ -178,7 +178,9 @@ def race(session: nox.Session) -> None:
 @nox.session(python=PYTHON, tags=["flakes"], default=False)
 def flakes(session: nox.Session) -> None:
     """The boundary suite N times in a new random order each (``-- 10`` for ten runs); any failure fails."""
-    runs = int(session.posargs[0]) if session.posargs else 5
+    count_given = bool(session.posargs) and session.posargs[0].isdigit()
+    runs = int(session.posargs[0]) if count_given else 5
+    passthrough = session.posargs[1:] if count_given else session.posargs
     _sync(session, "test")
     for run in range(1, runs + 1):
         session.log(f"flakes: run {run} of {runs}")
@@ -195,6 +197,7 @@ def flakes(session: nox.Session) -> None:
             "-q",
             f"--randomly-seed={random.randrange(2**32)}",
             f"--junitxml={REPORTS / f'flakes-{run}.xml'}",
+            *passthrough,
         )
 
 

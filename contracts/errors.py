@@ -21,7 +21,7 @@ class WireFormatError(ValueError):
 @dataclass(frozen=True)
 class ErrorSpec:
     http_status: int
-    grpc_code: grpc.StatusCode | None  # None: the code exists only over HTTP
+    grpc_code: grpc.StatusCode
 
 
 ERRORS: dict[str, ErrorSpec] = {
@@ -36,9 +36,9 @@ ERRORS: dict[str, ErrorSpec] = {
     "RATE_LIMITED": ErrorSpec(429, grpc.StatusCode.RESOURCE_EXHAUSTED),
     "DEPENDENCY_UNAVAILABLE": ErrorSpec(503, grpc.StatusCode.UNAVAILABLE),
     "NOT_FOUND": ErrorSpec(404, grpc.StatusCode.NOT_FOUND),
-    "METHOD_NOT_ALLOWED": ErrorSpec(405, None),
-    "UNSUPPORTED_MEDIA_TYPE": ErrorSpec(415, None),
-    "PAYLOAD_TOO_LARGE": ErrorSpec(413, None),
+    "METHOD_NOT_ALLOWED": ErrorSpec(405, grpc.StatusCode.UNIMPLEMENTED),
+    "UNSUPPORTED_MEDIA_TYPE": ErrorSpec(415, grpc.StatusCode.INVALID_ARGUMENT),
+    "PAYLOAD_TOO_LARGE": ErrorSpec(413, grpc.StatusCode.INVALID_ARGUMENT),
     "INTERNAL": ErrorSpec(500, grpc.StatusCode.INTERNAL),
 }
 
@@ -68,7 +68,7 @@ class ApiError(Exception):
         """Raise AssertionError unless (code, status) agree with ``ERRORS``."""
         spec = ERRORS.get(self.code)
         assert spec is not None, f"{self.code!r} is not a stable error code of contracts/errors.md"
-        want = spec.http_status if self.transport == "http" else spec.grpc_code
+        want: int | grpc.StatusCode = spec.http_status if self.transport == "http" else spec.grpc_code
         assert self.status == want, (
             f"{self.code} came with {self.transport} status {self.status}, the table says {want}"
         )

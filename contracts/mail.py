@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from contracts.errors import WireFormatError
@@ -40,11 +41,17 @@ def parse_message_request(headers: Mapping[str, str], body: Any, json_error: str
     to, template, data = body.get("to"), body.get("template"), body.get("data")
     if not isinstance(to, str) or "@" not in to.strip("@"):
         raise WireFormatError(f'"to" must be an email address, not {to!r}')
-    if not isinstance(template, str) or not template:
-        raise WireFormatError(f'"template" must be a non-empty string, not {template!r}')
+    if template != LOGIN_CODE_TEMPLATE:
+        raise WireFormatError(f'"template" must be {LOGIN_CODE_TEMPLATE!r}, not {template!r}')
     if not isinstance(data, dict):
         raise WireFormatError(f'"data" must be an object, not {data!r}')
     code = data.get("code")
     if not isinstance(code, str) or not code:
         raise WireFormatError(f'"data.code" must be a non-empty string, not {code!r}')
+    expires_at = data.get("expires_at")
+    try:
+        if not isinstance(expires_at, str) or datetime.fromisoformat(expires_at).tzinfo is None:
+            raise ValueError
+    except ValueError:
+        raise WireFormatError(f'"data.expires_at" must be an RFC 3339 time with a zone, not {expires_at!r}') from None
     return MessageRequest(key, to, template, data)

@@ -94,7 +94,7 @@ def stack(
     finally:
         s.stop()
     if races := s.data_races():
-        pytest.fail(f"the race detector reported data races: {races}", pytrace=False)
+        pytest.fail(f"the race detector reported {len(races)} data race(s): {races}", pytrace=False)
     if leaked := s.leaked_secrets():
         pytest.fail(f"{len(leaked)} login code(s) or token(s) appear in a service log: {leaked}", pytrace=False)
 

@@ -8,17 +8,30 @@ from typing import Any
 import pytest
 
 from contracts.errors import ApiError
-from contracts.gatewayv1 import GatewayApi, Login
+from contracts.gatewayv1 import GatewayApi, Login, LoginChallenge
 from contracts.redis_schema import SessionRecord, read_session, session_key
 from gatewayauthsession.stack import Stack
 
-__all__ = ["expect_error", "log_in", "session_ids", "session_record"]
+__all__ = ["code_for", "expect_error", "log_in", "session_ids", "session_record", "wrong_code"]
+
+
+def code_for(stack: Stack, challenge: LoginChallenge) -> str:
+    """The code mailed for ``challenge`` (its Idempotency-Key is the challenge id)."""
+    for message in stack.mail.messages:
+        if message.idempotency_key == challenge.challenge_id:
+            return str(message.data["code"])
+    raise AssertionError(f"no code was mailed for challenge {challenge.challenge_id}; mailed: {stack.mail.messages}")
+
+
+def wrong_code(code: str) -> str:
+    """A well-formed code that is not ``code``."""
+    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 def log_in(stack: Stack, api: GatewayApi, email: str) -> Login:
-    """Start a login, read the code from the mail stub, confirm it."""
+    """Start a login, read its code from the mail stub, confirm it."""
     challenge = api.start_email_login(email)
-    return api.confirm_email_login(challenge.challenge_id, stack.mail.last_code(email))
+    return api.confirm_email_login(challenge.challenge_id, code_for(stack, challenge))
 
 
 def expect_error(code: str, fn: Callable[..., Any], *args: Any, **meta: str) -> ApiError:

@@ -18,7 +18,7 @@ from contracts.gatewayv1.http_client import GatewayHttpClient
 from harness.binary import Binary
 from harness.keys import KeySet
 from harness.mail_stub import MailStub
-from harness.process import ServiceProcess
+from harness.process import ServiceProcess, data_races
 from harness.redis_server import FakeRedisServer, RedisBackend
 from harness.user_stub import UserStub
 
@@ -186,6 +186,7 @@ class Stack:
         return {
             "authsession log": lambda: self.authsession.log_text(),  # noqa: PLW0108
             "gateway log": lambda: self.gateway.log_text(),  # noqa: PLW0108
+            "logs of restarted processes": lambda: "".join(self._retired_logs),
             "mail stub requests": self.mail.format_log,
             "user stub requests": self.users.format_log,
         }
@@ -194,8 +195,13 @@ class Stack:
         return "".join(self._retired_logs) + self.authsession.log_text() + self.gateway.log_text()
 
     def secrets(self) -> set[str]:
-        """Every login code delivered and every token handed out so far."""
-        codes = {str(m.data.get("code")) for m in self.mail.messages}
+        """Every login code sent to the mail service (delivered or not) and
+        every token handed out so far."""
+        codes = {
+            str(r.json["data"].get("code"))
+            for r in self.mail.requests
+            if isinstance(r.json, dict) and isinstance(r.json.get("data"), dict)
+        }
         tokens = set(self._secrets).union(*(c.received_secrets for c in self._clients.values()))
         return {s for s in codes | tokens if s}
 
@@ -211,9 +217,10 @@ class Stack:
         self.mail.check()
         self.users.check()
 
-    def data_races(self) -> dict[str, list[str]]:
-        """Race-detector reports per service (``-race`` builds), empty when none."""
-        return {p.name: races for p in self.processes if (races := p.data_races())}
+    def data_races(self) -> list[str]:
+        """Race-detector reports in any service log of the stack, restarted
+        processes included (``-race`` builds); empty when none."""
+        return data_races(self.service_logs())
 
     def stop(self) -> None:
         self._close_clients()

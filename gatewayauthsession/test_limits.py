@@ -6,12 +6,8 @@ from __future__ import annotations
 import pytest
 
 from contracts.gatewayv1 import GatewayApi
-from gatewayauthsession.scenario import expect_error, log_in
+from gatewayauthsession.scenario import expect_error, log_in, wrong_code
 from gatewayauthsession.stack import Stack
-
-
-def _wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 @pytest.mark.stack(resend_cooldown="30s")
@@ -50,7 +46,7 @@ def test_failed_attempts_are_capped_per_email_and_a_resend_does_not_reset_them(s
     first = api.start_email_login("quin@example.com")
     code = stack.mail.last_code("quin@example.com")
     for _ in range(3):
-        expect_error("INVALID_CODE", api.confirm_email_login, first.challenge_id, _wrong(code))
+        expect_error("INVALID_CODE", api.confirm_email_login, first.challenge_id, wrong_code(code))
 
     # The cap is reached: even the right code is refused, and a new challenge does not help.
     expect_error("RATE_LIMITED", api.confirm_email_login, first.challenge_id, code)
@@ -58,15 +54,7 @@ def test_failed_attempts_are_capped_per_email_and_a_resend_does_not_reset_them(s
     log_in(stack, api, "someone-else@example.com")  # other emails are unaffected
 
 
-def test_limits_look_the_same_for_known_and_unknown_emails(stack: Stack, api: GatewayApi) -> None:
-    stack.users.add_user("known@example.com")
-    # With the suite's generous defaults neither is limited; both answer alike.
-    known = api.start_email_login("known@example.com")
-    unknown = api.start_email_login("unknown@example.com")
-    assert len(known.challenge_id) == len(unknown.challenge_id)
-
-
-@pytest.mark.stack(login_rate_per_minute=60, login_burst=3)
+@pytest.mark.stack(login_rate_per_minute=1, login_burst=3)
 def test_the_gateway_rate_limits_login_endpoints_per_client(stack: Stack, api: GatewayApi) -> None:
     for n in range(3):
         api.start_email_login(f"burst{n}@example.com")

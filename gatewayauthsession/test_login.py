@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from contracts.gatewayv1 import GatewayApi
-from gatewayauthsession.scenario import expect_error, log_in, session_ids
+from gatewayauthsession.scenario import expect_error, log_in, session_ids, wrong_code
 from gatewayauthsession.stack import Stack
 
 
@@ -41,7 +41,7 @@ def test_login_then_me_describes_the_session(stack: Stack, api: GatewayApi) -> N
 def test_wrong_code_is_rejected_and_the_right_one_still_works(stack: Stack, api: GatewayApi) -> None:
     challenge = api.start_email_login("bob@example.com")
     code = stack.mail.last_code("bob@example.com")
-    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    wrong = wrong_code(code)
 
     expect_error("INVALID_CODE", api.confirm_email_login, challenge.challenge_id, wrong)
     assert session_ids(stack) == []
@@ -106,7 +106,7 @@ def test_a_malformed_code_is_rejected(stack: Stack, api: GatewayApi, code: str) 
 def test_too_many_wrong_codes_burn_the_challenge(stack: Stack, api: GatewayApi) -> None:
     challenge = api.start_email_login("fay@example.com")
     code = stack.mail.last_code("fay@example.com")
-    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    wrong = wrong_code(code)
 
     expect_error("INVALID_CODE", api.confirm_email_login, challenge.challenge_id, wrong)
     expect_error("INVALID_CODE", api.confirm_email_login, challenge.challenge_id, wrong)

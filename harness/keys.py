@@ -16,10 +16,11 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-__all__ = ["KeySet", "SigningKey"]
+__all__ = ["KeySet", "SigningKey", "b64url"]
 
 
-def _b64url(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """base64url without padding, as JOSE writes it."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
@@ -45,7 +46,7 @@ class SigningKey:
             "kty": "OKP",
             "crv": "Ed25519",
             "kid": self.kid,
-            "x": _b64url(self.public_raw()),
+            "x": b64url(self.public_raw()),
             "alg": "EdDSA",
             "use": "sig",
         }

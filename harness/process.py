@@ -30,7 +30,7 @@ from typing import IO, Self
 
 from harness.sweep import HARNESS_TAG_ENV, current_run_id
 
-__all__ = ["ProcessError", "ProcessExitedEarly", "ReadinessTimeout", "ServiceProcess"]
+__all__ = ["ProcessError", "ProcessExitedEarly", "ReadinessTimeout", "ServiceProcess", "data_races"]
 
 _PR_SET_PDEATHSIG = 1
 _SETPRIV = shutil.which("setpriv")
@@ -75,6 +75,12 @@ class ProcessExitedEarly(ProcessError):
 
 class ReadinessTimeout(ProcessError):
     """The process did not write its ready file in time."""
+
+
+def data_races(log: str) -> list[str]:
+    """The Go race detector's reports in ``log``, one string each."""
+    reports = log.split("WARNING: DATA RACE")[1:]
+    return [r.split("==================")[0].strip() for r in reports]
 
 
 def describe_returncode(returncode: int) -> str:
@@ -142,16 +148,21 @@ class ServiceProcess:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         started = time.perf_counter()
         argv, preexec = _with_parent_death_signal(self.argv)
-        self._proc = subprocess.Popen(
-            argv,
-            env=self.env,
-            cwd=self.workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=preexec,  # noqa: PLW1509 - None, or only prctl(2)
-        )
+        try:
+            self._proc = subprocess.Popen(
+                argv,
+                env=self.env,
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=preexec,  # noqa: PLW1509 - None, or only prctl(2)
+            )
+        except BaseException:
+            self._log.close()
+            self._log = None
+            raise
         try:
             self._await_ready()
         except BaseException:
@@ -165,7 +176,7 @@ class ServiceProcess:
         deadline = time.monotonic() + self.ready_timeout
         pause = 0.0005
         while True:
-            if (code := self._proc.poll()) is not None:
+            if (code := self._exit_status()) is not None:
                 self.returncode = code
                 raise ProcessExitedEarly(name=self.name, argv=self.argv, returncode=code, log_tail=self.log_tail())
             with contextlib.suppress(FileNotFoundError):
@@ -196,16 +207,40 @@ class ServiceProcess:
         except KeyError:
             raise KeyError(f"{self.name} reported no {name!r} address; it has {sorted(self.addresses)}") from None
 
+    def _exit_status(self) -> int | None:
+        """The exit code once the process has exited, without reaping it.
+
+        The process stays a zombie until :meth:`stop` reaps it, so its pid
+        (and process-group id) cannot be reused before the group is killed.
+        """
+        proc = self._proc
+        if proc is None:
+            return None
+        if proc.returncode is not None:
+            return proc.returncode
+        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        if info is None:
+            return None
+        return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+
+    def _wait_exit(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for the process to exit, without reaping it."""
+        deadline = time.monotonic() + timeout
+        while self._exit_status() is None:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.001)
+        return True
+
     def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._proc is not None and self._exit_status() is None
 
     def dump_goroutines(self, wait: float = 1.0) -> None:
         """Ask a live Go process for a goroutine dump (SIGQUIT); it then exits."""
         if self.is_running():
             assert self._proc is not None
             self._proc.send_signal(signal.SIGQUIT)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(wait)
+            self._wait_exit(wait)
 
     def stop(self) -> int | None:
         """Stop the process (SIGTERM → wait → SIGQUIT → SIGKILL); idempotent.
@@ -215,14 +250,14 @@ class ServiceProcess:
         proc = self._proc
         if proc is None:
             return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                self.dump_goroutines()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)  # the group: anything it spawned goes too
+        if proc.returncode is None:
+            if self._exit_status() is None:
+                proc.send_signal(signal.SIGTERM)
+                if not self._wait_exit(self.stop_timeout):
+                    self.dump_goroutines()
+            # Still unreaped here, so the group id is ours: anything it spawned goes too.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
         self.returncode = proc.wait()
         if self._log is not None:
             self._log.close()
@@ -237,8 +272,7 @@ class ServiceProcess:
 
     def data_races(self) -> list[str]:
         """The race detector's reports in the log (``-race`` builds), one string each."""
-        reports = self.log_text().split("WARNING: DATA RACE")[1:]
-        return [r.split("==================")[0].strip() for r in reports]
+        return data_races(self.log_text())
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])

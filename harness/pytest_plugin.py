@@ -20,7 +20,7 @@ import pytest
 from harness.binary import MODES, BuildMode
 from harness.process import ServiceProcess
 from harness.redis_server import REAL_REDIS_ENV, real_redis_addr
-from harness.sweep import current_run_id, reap_run, sweep
+from harness.sweep import current_run_id, reap_run, start_run, sweep
 
 __all__ = ["attach_diagnostics", "build_mode", "coverage_dir", "redis_backend_kind", "watch_processes"]
 
@@ -58,7 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--redis-backend") == "real" and real_redis_addr() is None:
         raise pytest.UsageError(f"--redis-backend=real needs {REAL_REDIS_ENV}=host:port of a running Redis")
     if not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
-        killed = sweep(keep=current_run_id())  # workers inherit the run id through the environment
+        killed = sweep(keep=start_run())  # workers inherit the run id through the environment
         if killed:
             print(f"harness: killed {len(killed)} leftover service process(es) of dead runs: {killed}")
 

@@ -20,19 +20,25 @@ from collections.abc import Iterator
 
 import psutil
 
-__all__ = ["HARNESS_TAG_ENV", "current_run_id", "owner_alive", "reap_run", "sweep"]
+__all__ = ["HARNESS_TAG_ENV", "current_run_id", "owner_alive", "reap_run", "start_run", "sweep"]
 
 HARNESS_TAG_ENV = "GALAXY_HARNESS_RUN"
 """Environment variable tagging every process the harness starts (with its run id)."""
 
 
-def current_run_id() -> str:
-    """This run's id: inherited from the environment, or made (and exported) here."""
-    run_id = os.environ.get(HARNESS_TAG_ENV)
-    if not run_id:
-        run_id = f"{os.getpid()}-{secrets.token_hex(4)}"
-        os.environ[HARNESS_TAG_ENV] = run_id
+def start_run() -> str:
+    """Make this process the owner of a new run and export its id, so the
+    processes it starts (xdist workers, services) inherit it. A run started
+    inside another (a nested pytest) gets an id of its own, so it never
+    reaps the outer run's processes."""
+    run_id = f"{os.getpid()}-{secrets.token_hex(4)}"
+    os.environ[HARNESS_TAG_ENV] = run_id
     return run_id
+
+
+def current_run_id() -> str:
+    """This run's id: inherited from the run's owner, or a new run owned here."""
+    return os.environ.get(HARNESS_TAG_ENV) or start_run()
 
 
 def owner_alive(run_id: str) -> bool:

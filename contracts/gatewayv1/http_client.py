@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -26,6 +27,8 @@ def problem_error(resp: requests.Response) -> ApiError:
     if not ctype.startswith(PROBLEM_CONTENT_TYPE) or not isinstance(body, dict) or "code" not in body:
         return ApiError("<not a problem>", "http", resp.status_code, f"{ctype!r}: {resp.text[:200]!r}", raw=resp)
     retry_after = resp.headers.get("Retry-After")
+    if retry_after is not None and not retry_after.isdigit():
+        return ApiError("<bad Retry-After>", "http", resp.status_code, f"Retry-After: {retry_after!r}", raw=resp)
     return ApiError(
         code=str(body["code"]),
         transport="http",
@@ -108,7 +111,7 @@ class GatewayHttpClient:
         ]
 
     def revoke_session(self, access_token: str | None, session_id: str) -> None:
-        self._call("DELETE", f"/v1/sessions/{session_id}", token=access_token)
+        self._call("DELETE", f"/v1/sessions/{quote(session_id, safe='')}", token=access_token)
 
     def close(self) -> None:
         self._session.close()

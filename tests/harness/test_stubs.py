@@ -156,8 +156,12 @@ def test_mail_accepts_and_stores_a_message(mail: MailStub) -> None:
 
 def test_mail_last_code_is_the_latest(mail: MailStub) -> None:
     send(mail, key="ch_1")
-    send(mail, key="ch_2", body={**MESSAGE, "data": {"code": "654321"}})
-    send(mail, key="ch_3", body={**MESSAGE, "to": "bob@example.com", "data": {"code": "111111"}})
+    send(mail, key="ch_2", body={**MESSAGE, "data": {"code": "654321", "expires_at": "2026-01-01T00:10:00Z"}})
+    send(
+        mail,
+        key="ch_3",
+        body={**MESSAGE, "to": "bob@example.com", "data": {"code": "111111", "expires_at": "2026-01-01T00:10:00Z"}},
+    )
 
     assert mail.last_code("ada@example.com") == "654321"
     assert mail.last_code("bob@example.com") == "111111"
@@ -189,7 +193,9 @@ def test_mail_same_idempotency_key_gets_the_same_id_and_is_stored_once(mail: Mai
 
 def test_mail_reused_idempotency_key_with_another_message_is_a_violation(mail: MailStub) -> None:
     send(mail, key="ch_1")
-    response = send(mail, key="ch_1", body={**MESSAGE, "data": {"code": "999999"}})
+    response = send(
+        mail, key="ch_1", body={**MESSAGE, "data": {"code": "999999", "expires_at": "2026-01-01T00:10:00Z"}}
+    )
 
     assert response.status_code == 422
     assert len(mail.messages) == 1
@@ -205,8 +211,13 @@ def test_mail_reused_idempotency_key_with_another_message_is_a_violation(mail: M
         pytest.param({**MESSAGE, "to": 7}, None, '"to" must be', id="to-not-string"),
         pytest.param({k: v for k, v in MESSAGE.items() if k != "template"}, None, '"template"', id="no-template"),
         pytest.param({**MESSAGE, "template": ""}, None, '"template"', id="empty-template"),
+        pytest.param({**MESSAGE, "template": "welcome"}, None, '"template"', id="other-template"),
+        pytest.param({**MESSAGE, "data": {"code": "123456"}}, None, '"data.expires_at"', id="no-expiry"),
+        pytest.param(
+            {**MESSAGE, "data": {"code": "123456", "expires_at": "soon"}}, None, '"data.expires_at"', id="bad-expiry"
+        ),
         pytest.param({k: v for k, v in MESSAGE.items() if k != "data"}, None, '"data" must be', id="no-data"),
-        pytest.param({**MESSAGE, "data": {"expires_at": "x"}}, None, '"data.code"', id="no-code"),
+        pytest.param({**MESSAGE, "data": {"expires_at": "2026-01-01T00:10:00Z"}}, None, '"data.code"', id="no-code"),
         pytest.param({**MESSAGE, "data": {"code": 123456}}, None, '"data.code"', id="code-not-string"),
         pytest.param(["not", "an", "object"], None, "JSON object", id="not-an-object"),
         pytest.param(b'{"to": ', {"Content-Type": "application/json"}, "not JSON", id="invalid-json"),
@@ -363,6 +374,8 @@ def test_format_log_describes_requests_faults_and_violations(mail: MailStub) -> 
 
 
 def test_reset_forgets_state_log_faults_and_violations(mail_server: MailStub, user_server: UserStub) -> None:
+    mail_server.reset()  # whatever earlier tests left (tests run in random order)
+    user_server.reset()
     send(mail_server, key="ch_1")
     send(mail_server, key="")  # a violation
     mail_server.fail_with(500, times=None)

@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from harness.process import ServiceProcess
-from harness.sweep import HARNESS_TAG_ENV, current_run_id, owner_alive, sweep
+from harness.sweep import HARNESS_TAG_ENV, current_run_id, owner_alive, start_run, sweep
 
 FAKE = Path(__file__).with_name("fake_service.py")
 
@@ -65,3 +66,11 @@ def test_services_carry_the_run_tag(tmp_path: Path) -> None:
         assert psutil.Process(proc.pid).environ()[HARNESS_TAG_ENV] == current_run_id()
     finally:
         proc.stop()
+
+
+def test_a_nested_run_gets_an_id_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(HARNESS_TAG_ENV, "1-outer")
+    inner = start_run()
+    assert inner != "1-outer"
+    assert inner.startswith(f"{os.getpid()}-")
+    assert current_run_id() == inner
