@@ -1,19 +1,21 @@
 // Package authsessionclient calls the Auth/Session Service over gRPC. Every
 // call has its own deadline; authsession's stable error codes come back
-// unchanged and a slow or unreachable authsession is DEPENDENCY_UNAVAILABLE
-// (authsession).
+// unchanged (their free text never where a log line could show it) and a
+// slow or unreachable authsession is DEPENDENCY_UNAVAILABLE (authsession).
 package authsessionclient
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"galaxy/authsession/api/authsessionv1"
@@ -23,6 +25,10 @@ import (
 
 // dependency names authsession in DEPENDENCY_UNAVAILABLE errors.
 const dependency = "authsession"
+
+// dependencyName is what a dependency named by authsession may look like
+// ("mail", "redis", "user").
+var dependencyName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
 // Client is a connection to authsession.
 type Client struct {
@@ -71,7 +77,7 @@ func (c *Client) StartEmailLogin(ctx context.Context, email, clientID string) (g
 	defer cancel()
 	resp, err := c.api.StartEmailLogin(ctx, &authsessionv1.StartEmailLoginRequest{Email: email, ClientId: clientID})
 	if err != nil {
-		return gateway.Challenge{}, apierror.FromGRPC(err, dependency)
+		return gateway.Challenge{}, failure(err)
 	}
 	if resp.GetChallengeId() == "" || !validTime(resp.GetExpiresAt()) {
 		return gateway.Challenge{}, invalidResponse("StartEmailLogin")
@@ -87,7 +93,7 @@ func (c *Client) ConfirmEmailLogin(ctx context.Context, challengeID, code, clien
 		ChallengeId: challengeID, Code: code, ClientId: clientID,
 	})
 	if err != nil {
-		return gateway.Login{}, apierror.FromGRPC(err, dependency)
+		return gateway.Login{}, failure(err)
 	}
 	return login("ConfirmEmailLogin", resp.GetSession(), resp.GetTokens())
 }
@@ -99,7 +105,7 @@ func (c *Client) RefreshSession(ctx context.Context, refreshToken, clientID stri
 	defer cancel()
 	resp, err := c.api.RefreshSession(ctx, &authsessionv1.RefreshSessionRequest{RefreshToken: refreshToken, ClientId: clientID})
 	if err != nil {
-		return gateway.Login{}, apierror.FromGRPC(err, dependency)
+		return gateway.Login{}, failure(err)
 	}
 	return login("RefreshSession", resp.GetSession(), resp.GetTokens())
 }
@@ -109,7 +115,7 @@ func (c *Client) RevokeSession(ctx context.Context, userID, sessionID string) er
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	if _, err := c.api.RevokeSession(ctx, &authsessionv1.RevokeSessionRequest{UserId: userID, SessionId: sessionID}); err != nil {
-		return apierror.FromGRPC(err, dependency)
+		return failure(err)
 	}
 	return nil
 }
@@ -121,7 +127,7 @@ func (c *Client) ListSessions(ctx context.Context, userID string) ([]gateway.Ses
 	defer cancel()
 	resp, err := c.api.ListSessions(ctx, &authsessionv1.ListSessionsRequest{UserId: userID})
 	if err != nil {
-		return nil, apierror.FromGRPC(err, dependency)
+		return nil, failure(err)
 	}
 	out := make([]gateway.SessionInfo, 0, len(resp.GetSessions()))
 	for _, s := range resp.GetSessions() {
@@ -167,6 +173,35 @@ func (c *Client) Check(ctx context.Context) error {
 		return apierror.Dependency(dependency, fmt.Errorf("health status %s", st))
 	}
 	return nil
+}
+
+// failure is the gateway's error for a failed authsession call: authsession's
+// stable code, metadata and retry delay, but none of its text where a log
+// line could show it, since a status message may echo the call's code or
+// token. The errors the gateway logs, INTERNAL and DEPENDENCY_UNAVAILABLE,
+// get the gateway's own message and, as their cause, only the gRPC code; the
+// others, answered to the caller and never logged, keep authsession's
+// message and no cause.
+func failure(err error) *apierror.Error {
+	st, ok := status.FromError(err)
+	if !ok { // not from the wire
+		return apierror.FromGRPC(err, dependency)
+	}
+	e := apierror.FromGRPC(err, dependency)
+	cause := fmt.Errorf("gRPC code %s", st.Code())
+	switch e.Code {
+	case apierror.Internal:
+		return apierror.As(cause)
+	case apierror.DependencyUnavailable:
+		name := e.Metadata["dependency"]
+		if !dependencyName.MatchString(name) { // it makes the logged message
+			name = dependency
+		}
+		out := apierror.Dependency(name, cause)
+		out.RetryAfter = e.RetryAfter
+		return out
+	}
+	return &apierror.Error{Code: e.Code, Message: e.Message, Metadata: e.Metadata, RetryAfter: e.RetryAfter}
 }
 
 func validTime(ts *timestamppb.Timestamp) bool { return ts != nil && ts.IsValid() }

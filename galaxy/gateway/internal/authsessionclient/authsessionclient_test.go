@@ -2,7 +2,9 @@ package authsessionclient_test
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,6 +179,54 @@ func TestErrorsPassThrough(t *testing.T) {
 				e := apierror.As(call())
 				if e.Code != tt.wantCode || e.Metadata["dependency"] != tt.wantDep {
 					t.Errorf("%s() error = %v %v, want %s dependency=%q", op, e, e.Metadata, tt.wantCode, tt.wantDep)
+				}
+			}
+		})
+	}
+}
+
+// TestErrorTextIsNotKept checks that no text of authsession's, which might
+// echo a code or token, survives in an error the gateway logs (INTERNAL and
+// DEPENDENCY_UNAVAILABLE) nor as the cause of any error, while codes,
+// metadata and retry delays still come through and the caller still gets the
+// message of the codes it is told about.
+func TestErrorTextIsNotKept(t *testing.T) {
+	t.Parallel()
+	const secret = "refresh-secret-123456"
+	tests := []struct {
+		name        string
+		err         error
+		wantCode    apierror.Code
+		wantDep     string
+		wantMessage string
+	}{
+		{"internal", gatewaytest.Fail(apierror.Internal, "bug near "+secret, nil), apierror.Internal, "", "internal error"},
+		{"internal without ErrorInfo", status.Error(codes.Internal, "bug near "+secret), apierror.Internal, "", "internal error"},
+		{"unknown without ErrorInfo", status.Error(codes.Unknown, secret), apierror.Internal, "", "internal error"},
+		{"unknown reason", status.Error(codes.InvalidArgument, secret), apierror.Internal, "", "internal error"},
+		{"unavailable without ErrorInfo", status.Error(codes.Unavailable, "down near "+secret), apierror.DependencyUnavailable, "authsession", "authsession is unavailable"},
+		{"deadline without ErrorInfo", status.Error(codes.DeadlineExceeded, secret), apierror.DependencyUnavailable, "authsession", "authsession is unavailable"},
+		{"mail down", gatewaytest.Fail(apierror.DependencyUnavailable, "mail down near "+secret, map[string]string{"dependency": "mail"}), apierror.DependencyUnavailable, "mail", "mail is unavailable"},
+		{"dependency name is no name", gatewaytest.Fail(apierror.DependencyUnavailable, "down", map[string]string{"dependency": "mail " + secret}), apierror.DependencyUnavailable, "authsession", "authsession is unavailable"},
+		{"invalid code keeps its message for the caller", gatewaytest.Fail(apierror.InvalidCode, "wrong code "+secret, nil), apierror.InvalidCode, "", "wrong code " + secret},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fake := gatewaytest.NewAuthSession()
+			fake.FailWith(tt.err)
+			c := newClient(t, fake.Serve(t))
+			for op, call := range calls(t, c) {
+				err := call()
+				e := apierror.As(err)
+				if e.Code != tt.wantCode || e.Metadata["dependency"] != tt.wantDep || e.Message != tt.wantMessage {
+					t.Errorf("%s() error = %v %v, want %s dependency=%q message %q", op, e, e.Metadata, tt.wantCode, tt.wantDep, tt.wantMessage)
+				}
+				if cause := errors.Unwrap(e); cause != nil && strings.Contains(cause.Error(), secret) {
+					t.Errorf("%s() error cause = %q, holds authsession's text", op, cause)
+				}
+				if apierror.HTTPStatus(e.Code) >= 500 && strings.Contains(err.Error(), secret) {
+					t.Errorf("%s() error = %q, holds authsession's text", op, err)
 				}
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 
 	"galaxy/gateway/internal/redisstore"
@@ -77,16 +78,24 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 	return c, nil
 }
 
-// checkHostPort accepts "host:port"; the host may be empty (all interfaces)
-// unless needHost.
-func checkHostPort(key, v string, needHost bool) error {
+// checkHostPort accepts "host:port" with a decimal port in 0–65535. A
+// listening address may leave the host empty (all interfaces) and use port 0
+// (any free port); an address to dial needs both a host and a port from 1.
+func checkHostPort(key, v string, dial bool) error {
 	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("%s=%q: want host:port: %w", key, v, err)
+	}
+	if port == "" {
+		return fmt.Errorf("%s=%q: missing port", key, v)
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
 	switch {
 	case err != nil:
-		return fmt.Errorf("%s=%q: want host:port: %w", key, v, err)
-	case port == "":
-		return fmt.Errorf("%s=%q: missing port", key, v)
-	case needHost && host == "":
+		return fmt.Errorf("%s=%q: the port must be a number from 0 to 65535", key, v)
+	case dial && n == 0:
+		return fmt.Errorf("%s=%q: the port must be a number from 1 to 65535", key, v)
+	case dial && host == "":
 		return fmt.Errorf("%s=%q: missing host", key, v)
 	}
 	return nil

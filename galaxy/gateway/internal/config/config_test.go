@@ -102,6 +102,11 @@ func TestProblems(t *testing.T) {
 		{"bad log level", map[string]string{"GATEWAY_LOG_LEVEL": "verbose"}, []string{"GATEWAY_LOG_LEVEL"}, 1, ""},
 		{"bad listen address", map[string]string{"GATEWAY_HTTP_ADDR": "8080", "GATEWAY_GRPC_ADDR": "localhost"}, []string{"GATEWAY_HTTP_ADDR", "GATEWAY_GRPC_ADDR"}, 2, ""},
 		{"authsession address without host", map[string]string{"GATEWAY_AUTHSESSION_ADDR": ":9090"}, []string{"GATEWAY_AUTHSESSION_ADDR", "missing host"}, 1, ""},
+		{"ports out of range", map[string]string{
+			"GATEWAY_HTTP_ADDR": ":99999", "GATEWAY_GRPC_ADDR": "127.0.0.1:65536", "GATEWAY_AUTHSESSION_ADDR": "authsession:-1",
+		}, []string{"GATEWAY_HTTP_ADDR", "GATEWAY_GRPC_ADDR", "GATEWAY_AUTHSESSION_ADDR", "0 to 65535"}, 3, ""},
+		{"port not a number", map[string]string{"GATEWAY_HTTP_ADDR": ":http", "GATEWAY_GRPC_ADDR": ":+80"}, []string{"GATEWAY_HTTP_ADDR", "GATEWAY_GRPC_ADDR"}, 2, ""},
+		{"authsession address with port 0", map[string]string{"GATEWAY_AUTHSESSION_ADDR": "authsession:0"}, []string{"GATEWAY_AUTHSESSION_ADDR", "1 to 65535"}, 1, ""},
 		{"not a redis URL, password kept secret", map[string]string{"GATEWAY_REDIS_URL": "http://user:hunter2@localhost:6379"}, []string{"GATEWAY_REDIS_URL"}, 1, "hunter2"},
 	}
 	for _, tt := range tests {
@@ -123,5 +128,26 @@ func TestProblems(t *testing.T) {
 				t.Errorf("Load() error has %d lines, want one per problem (%d):\n%s", lines, tt.problems, err)
 			}
 		})
+	}
+}
+
+// TestPortBounds checks that the ends of the port range are accepted: 0 (any
+// free port) to listen on, 1 and 65535 to listen on and dial.
+func TestPortBounds(t *testing.T) {
+	t.Parallel()
+	for _, addrs := range [][3]string{
+		{":0", "[::]:65535", "authsession:1"},
+		{"0.0.0.0:65535", ":1", "[::1]:65535"},
+	} {
+		got, err := config.Load(env(map[string]string{
+			"GATEWAY_HTTP_ADDR": addrs[0], "GATEWAY_GRPC_ADDR": addrs[1], "GATEWAY_AUTHSESSION_ADDR": addrs[2],
+		}))
+		if err != nil {
+			t.Errorf("Load(%q) error = %v", addrs, err)
+			continue
+		}
+		if got.HTTPAddr != addrs[0] || got.GRPCAddr != addrs[1] || got.AuthsessionAddr != addrs[2] {
+			t.Errorf("Load(%q) = %s, %s, %s", addrs, got.HTTPAddr, got.GRPCAddr, got.AuthsessionAddr)
+		}
 	}
 }

@@ -89,7 +89,8 @@ type SessionStore interface {
 }
 
 // AuthSession is the Auth/Session Service. Its errors carry authsession's
-// stable codes, or DEPENDENCY_UNAVAILABLE when it cannot be reached.
+// stable codes, or DEPENDENCY_UNAVAILABLE when it cannot be reached. A
+// clientID is the caller's LimitKey.
 type AuthSession interface {
 	StartEmailLogin(ctx context.Context, email, clientID string) (Challenge, error)
 	ConfirmEmailLogin(ctx context.Context, challengeID, code, clientID string) (Login, error)
@@ -127,8 +128,8 @@ type Option func(*Service)
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
 
 // WithLoginLimiter limits the login calls (StartEmailLogin, ConfirmEmailLogin
-// and RefreshSession, whichever transport carries them) per client address
-// with l. Without it they are not limited.
+// and RefreshSession, whichever transport carries them) per client, keyed by
+// LimitKey, with l. Without it they are not limited.
 func WithLoginLimiter(l Limiter) Option { return func(s *Service) { s.logins = l } }
 
 // NewService returns a Service over its three adapters.
@@ -149,39 +150,45 @@ func NewService(tokens TokenVerifier, sessions SessionStore, auth AuthSession, o
 }
 
 // StartEmailLogin asks authsession to send a login code to email.
-// clientID identifies the caller (its IP address) for rate limiting, here and
-// by authsession.
-func (s *Service) StartEmailLogin(ctx context.Context, email, clientID string) (Challenge, error) {
+// clientAddr is the caller's IP address. Its LimitKey identifies the caller
+// for rate limiting, here and, as client_id, by authsession: the two limits
+// count the same clients.
+func (s *Service) StartEmailLogin(ctx context.Context, email, clientAddr string) (Challenge, error) {
 	if err := required("email", email); err != nil {
 		return Challenge{}, err
 	}
-	if err := s.limitLogin(clientID); err != nil {
+	clientID, err := s.limitLogin(clientAddr)
+	if err != nil {
 		return Challenge{}, err
 	}
 	return s.auth.StartEmailLogin(ctx, email, clientID)
 }
 
 // ConfirmEmailLogin exchanges a challenge and its code for a session.
-func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clientID string) (Login, error) {
+// clientAddr is as for StartEmailLogin.
+func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clientAddr string) (Login, error) {
 	if err := required("challenge_id", challengeID); err != nil {
 		return Login{}, err
 	}
 	if err := required("code", code); err != nil {
 		return Login{}, err
 	}
-	if err := s.limitLogin(clientID); err != nil {
+	clientID, err := s.limitLogin(clientAddr)
+	if err != nil {
 		return Login{}, err
 	}
 	return s.auth.ConfirmEmailLogin(ctx, challengeID, code, clientID)
 }
 
 // RefreshSession exchanges a refresh token for a new token pair. No access
-// token is needed: the refresh token is the credential.
-func (s *Service) RefreshSession(ctx context.Context, refreshToken, clientID string) (Login, error) {
+// token is needed: the refresh token is the credential. clientAddr is as for
+// StartEmailLogin.
+func (s *Service) RefreshSession(ctx context.Context, refreshToken, clientAddr string) (Login, error) {
 	if err := required("refresh_token", refreshToken); err != nil {
 		return Login{}, err
 	}
-	if err := s.limitLogin(clientID); err != nil {
+	clientID, err := s.limitLogin(clientAddr)
+	if err != nil {
 		return Login{}, err
 	}
 	return s.auth.RefreshSession(ctx, refreshToken, clientID)
@@ -258,25 +265,30 @@ func (s *Service) authenticate(ctx context.Context, token string) (Claims, Sessi
 	return claims, sess, nil
 }
 
-// limitLogin takes a token from the bucket of the client's address. Only
-// well-formed login calls, those bound for authsession, are counted.
-func (s *Service) limitLogin(clientID string) error {
+// limitLogin takes a token from the bucket of the client's address and
+// returns the client's id for authsession, the same LimitKey, so that a
+// client gets no more from authsession's per-client limits by varying its
+// address within its /64 than from the gateway's. Only well-formed login
+// calls, those bound for authsession, are counted.
+func (s *Service) limitLogin(clientAddr string) (clientID string, err error) {
+	clientID = LimitKey(clientAddr)
 	if s.logins == nil {
-		return nil
+		return clientID, nil
 	}
-	if ok, retryAfter := s.logins.Allow(LimitKey(clientID)); !ok {
-		return apierror.Limited(retryAfter, "too many login requests from this address; retry later")
+	if ok, retryAfter := s.logins.Allow(clientID); !ok {
+		return "", apierror.Limited(retryAfter, "too many login requests from this address; retry later")
 	}
-	return nil
+	return clientID, nil
 }
 
-// LimitKey is the rate-limiting key of a client address: an IPv4 address (an
-// IPv4-mapped IPv6 one included) as is, an IPv6 address by its /64 network,
-// the unit a single client usually holds. Anything else is its own key.
-func LimitKey(clientID string) string {
-	addr, err := netip.ParseAddr(clientID)
+// LimitKey is the rate-limiting key of a client address, which is also the
+// client_id authsession gets: an IPv4 address (an IPv4-mapped IPv6 one
+// included) as is, an IPv6 address by its /64 network, the unit a single
+// client usually holds. Anything else is its own key.
+func LimitKey(clientAddr string) string {
+	addr, err := netip.ParseAddr(clientAddr)
 	if err != nil {
-		return clientID
+		return clientAddr
 	}
 	addr = addr.Unmap().WithZone("")
 	if addr.Is4() {

@@ -429,6 +429,51 @@ func TestLoginLimit(t *testing.T) {
 	}
 }
 
+// TestClientIDIsTheLimitKey checks that authsession gets as client_id the
+// key the gateway limits by, an IPv6 client's /64 network, so that a client
+// hopping addresses within its /64 is one client to both limits.
+func TestClientIDIsTheLimitKey(t *testing.T) {
+	t.Parallel()
+	for _, limited := range []bool{false, true} {
+		st := liveStubs()
+		lim := &limiter{limit: 100}
+		var opts []gateway.Option
+		if limited {
+			opts = append(opts, gateway.WithLoginLimiter(lim))
+		}
+		svc := newService(t, st, opts...)
+		ctx := t.Context()
+		for _, addr := range []string{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2:ffff::1"} {
+			if _, err := svc.StartEmailLogin(ctx, "a@b.c", addr); err != nil {
+				t.Fatalf("StartEmailLogin() error = %v", err)
+			}
+			if _, err := svc.ConfirmEmailLogin(ctx, "c", "1", addr); err != nil {
+				t.Fatalf("ConfirmEmailLogin() error = %v", err)
+			}
+			if _, err := svc.RefreshSession(ctx, "r", addr); err != nil {
+				t.Fatalf("RefreshSession() error = %v", err)
+			}
+		}
+		if _, err := svc.StartEmailLogin(ctx, "a@b.c", "::ffff:192.0.2.1"); err != nil {
+			t.Fatalf("StartEmailLogin() error = %v", err)
+		}
+		const net64 = "2001:db8:1:2::/64"
+		want := []string{
+			"start a@b.c " + net64, "confirm c " + net64, "refresh " + net64,
+			"start a@b.c " + net64, "confirm c " + net64, "refresh " + net64,
+			"start a@b.c 192.0.2.1",
+		}
+		if !slices.Equal(st.calls, want) {
+			t.Errorf("limited=%t: authsession calls = %q, want %q", limited, st.calls, want)
+		}
+		if limited {
+			if got := lim.seen; len(got) != 2 || got[net64] != 6 || got["192.0.2.1"] != 1 {
+				t.Errorf("limiter keys = %v, want 6 calls of %s and 1 of 192.0.2.1", got, net64)
+			}
+		}
+	}
+}
+
 func TestLimitKey(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

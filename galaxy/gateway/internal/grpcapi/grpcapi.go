@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -31,6 +32,21 @@ const (
 	Domain = "gateway.galaxy"
 	// MaxRecvMsgSize bounds every request message.
 	MaxRecvMsgSize = 64 << 10
+	// MaxHeaderListSize bounds the metadata of a call, as the HTTP server
+	// bounds a request's headers.
+	MaxHeaderListSize = 16 << 10
+	// MaxConcurrentStreams bounds the calls in flight on one connection.
+	MaxConcurrentStreams = 100
+)
+
+// Connection limits: how long a new connection may take to handshake, how a
+// client may ping and when idle or dead connections are closed.
+const (
+	connectionTimeout = 10 * time.Second
+	minPingInterval   = 10 * time.Second // a client pinging more often is cut off
+	maxConnIdle       = 15 * time.Minute
+	pingAfter         = 2 * time.Minute
+	pingTimeout       = 20 * time.Second
 )
 
 // API implements gatewayv1.GatewayServiceServer over the domain service.
@@ -46,8 +62,10 @@ type Server struct {
 }
 
 // NewServer returns a gRPC server exposing svc and grpc.health.v1 (SERVING for
-// "" and the gateway service), with request logging, panic recovery and a
-// 64 KiB message limit.
+// "" and the gateway service), with request logging, panic recovery and the
+// limits of a public server: 64 KiB messages, 16 KiB of metadata, 100 calls
+// at once per connection, a handshake deadline, keepalive enforcement and the
+// closing of idle connections. opts come after, and so override, these.
 func NewServer(svc *gateway.Service, logger *slog.Logger, opts ...grpc.ServerOption) (*Server, error) {
 	if svc == nil {
 		return nil, errors.New("grpcapi: nil service")
@@ -57,6 +75,11 @@ func NewServer(svc *gateway.Service, logger *slog.Logger, opts ...grpc.ServerOpt
 	}
 	opts = append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.MaxHeaderListSize(MaxHeaderListSize),
+		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
+		grpc.ConnectionTimeout(connectionTimeout),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minPingInterval, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: maxConnIdle, Time: pingAfter, Timeout: pingTimeout}),
 		grpc.ChainUnaryInterceptor(logCalls(logger), recoverPanics(logger)),
 	}, opts...)
 	srv := grpc.NewServer(opts...)
@@ -73,7 +96,7 @@ func (s *Server) Lifecycle(name string, ln net.Listener) lifecycle.Server {
 
 // StartEmailLogin implements gatewayv1.GatewayServiceServer.
 func (a *API) StartEmailLogin(ctx context.Context, req *gatewayv1.StartEmailLoginRequest) (*gatewayv1.StartEmailLoginResponse, error) {
-	c, err := a.svc.StartEmailLogin(ctx, req.GetEmail(), clientID(ctx))
+	c, err := a.svc.StartEmailLogin(ctx, req.GetEmail(), clientAddr(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +105,7 @@ func (a *API) StartEmailLogin(ctx context.Context, req *gatewayv1.StartEmailLogi
 
 // ConfirmEmailLogin implements gatewayv1.GatewayServiceServer.
 func (a *API) ConfirmEmailLogin(ctx context.Context, req *gatewayv1.ConfirmEmailLoginRequest) (*gatewayv1.ConfirmEmailLoginResponse, error) {
-	l, err := a.svc.ConfirmEmailLogin(ctx, req.GetChallengeId(), req.GetCode(), clientID(ctx))
+	l, err := a.svc.ConfirmEmailLogin(ctx, req.GetChallengeId(), req.GetCode(), clientAddr(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +122,7 @@ func (a *API) ConfirmEmailLogin(ctx context.Context, req *gatewayv1.ConfirmEmail
 
 // RefreshSession implements gatewayv1.GatewayServiceServer.
 func (a *API) RefreshSession(ctx context.Context, req *gatewayv1.RefreshSessionRequest) (*gatewayv1.RefreshSessionResponse, error) {
-	l, err := a.svc.RefreshSession(ctx, req.GetRefreshToken(), clientID(ctx))
+	l, err := a.svc.RefreshSession(ctx, req.GetRefreshToken(), clientAddr(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -180,8 +203,9 @@ func bearerToken(ctx context.Context) (string, error) {
 
 func timestamp(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
 
-// clientID identifies the caller to authsession: the host of its address.
-func clientID(ctx context.Context) string {
+// clientAddr is the caller's IP address, the host of its peer address, from
+// which the domain derives its rate-limiting key and client_id.
+func clientAddr(ctx context.Context) string {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.Addr == nil {
 		return ""

@@ -51,12 +51,18 @@ type conn struct {
 
 func serve(t *testing.T, svc *gateway.Service) *conn {
 	t.Helper()
+	return serveAt(t, svc, "127.0.0.1:0")
+}
+
+// serveAt is serve on addr.
+func serveAt(t *testing.T, svc *gateway.Service, addr string) *conn {
+	t.Helper()
 	logs := &logBuffer{}
 	srv, err := grpcapi.NewServer(svc, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}

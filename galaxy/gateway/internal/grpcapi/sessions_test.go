@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"galaxy/gateway/api/gatewayv1"
@@ -310,6 +312,27 @@ func TestLoginRateLimit(t *testing.T) {
 	}
 }
 
+// TestIPv6ClientIDIsItsNetwork checks that a caller over IPv6 reaches
+// authsession as its /64 network, the key of the gateway's own limit.
+func TestIPv6ClientIDIsItsNetwork(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	ln.Close()
+	st := gatewaytest.NewStack(t)
+	c := serveAt(t, st.Service, "[::1]:0")
+	for name, call := range loginCalls {
+		if err := call(t.Context(), c.client); err != nil {
+			t.Fatalf("%s() error = %v", name, err)
+		}
+		if id := st.Auth.ClientID(); id != "::/64" {
+			t.Errorf("%s: client_id = %q, want ::1's /64 ::/64", name, id)
+		}
+	}
+}
+
 // TestAuthsessionRateLimitPassesThrough checks that authsession's own
 // RATE_LIMITED keeps its RetryInfo.
 func TestAuthsessionRateLimitPassesThrough(t *testing.T) {
@@ -358,5 +381,41 @@ func TestNoSecretInLogs(t *testing.T) {
 		if !slices.ContainsFunc(strings.Split(logs, "\n"), func(l string) bool { return strings.Contains(l, "/"+want+`"`) }) {
 			t.Errorf("logs lack a %s line:\n%s", want, logs)
 		}
+	}
+}
+
+// TestAuthsessionTextNotLogged checks that authsession failures whose text
+// echoes the call's code or refresh token leave it out of the call's log
+// line, which still records the failure.
+func TestAuthsessionTextNotLogged(t *testing.T) {
+	t.Parallel()
+	const code, refresh = "secret-code-987654", "secret-refresh-token"
+	for name, fail := range map[string]error{
+		"internal":                      gatewaytest.Fail(apierror.Internal, "bug with "+code+" "+refresh, nil),
+		"unavailable":                   gatewaytest.Fail(apierror.DependencyUnavailable, "mail down for "+code+" "+refresh, map[string]string{"dependency": "mail"}),
+		"internal without ErrorInfo":    status.Error(codes.Internal, "bug with "+code+" "+refresh),
+		"unavailable without ErrorInfo": status.Error(codes.Unavailable, "down for "+code+" "+refresh),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			st, c := newStack(t)
+			st.Auth.FailWith(fail)
+			_, confirmErr := c.client.ConfirmEmailLogin(t.Context(), &gatewayv1.ConfirmEmailLoginRequest{ChallengeId: "ch-1", Code: code})
+			_, refreshErr := c.client.RefreshSession(t.Context(), &gatewayv1.RefreshSessionRequest{RefreshToken: refresh})
+			logs := c.logs.String()
+			for _, secret := range []string{code, refresh} {
+				if strings.Contains(logs, secret) {
+					t.Errorf("logs hold %q:\n%s", secret, logs)
+				}
+				for _, err := range []error{confirmErr, refreshErr} {
+					if strings.Contains(status.Convert(err).Message(), secret) {
+						t.Errorf("answer %v holds %q", err, secret)
+					}
+				}
+			}
+			if n := strings.Count(logs, `"error":"`); n != 2 {
+				t.Errorf("lines with the failure's cause = %d, want 2:\n%s", n, logs)
+			}
+		})
 	}
 }

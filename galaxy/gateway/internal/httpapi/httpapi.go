@@ -134,7 +134,7 @@ func (h *Handler) startEmailLogin(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	c, err := h.svc.StartEmailLogin(r.Context(), req.Email, clientID(r))
+	c, err := h.svc.StartEmailLogin(r.Context(), req.Email, clientAddr(r))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -165,7 +165,7 @@ func (h *Handler) confirmEmailLogin(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	l, err := h.svc.ConfirmEmailLogin(r.Context(), req.ChallengeID, req.Code, clientID(r))
+	l, err := h.svc.ConfirmEmailLogin(r.Context(), req.ChallengeID, req.Code, clientAddr(r))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -183,7 +183,7 @@ func (h *Handler) refreshSession(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	l, err := h.svc.RefreshSession(r.Context(), req.RefreshToken, clientID(r))
+	l, err := h.svc.RefreshSession(r.Context(), req.RefreshToken, clientAddr(r))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -340,9 +340,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // timestamp renders t as RFC 3339 in UTC, to the second.
 func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// clientID identifies the caller to authsession: its IP address. The gateway
-// is the edge, so forwarding headers are not trusted.
-func clientID(r *http.Request) string {
+// clientAddr is the caller's IP address, from which the domain derives its
+// rate-limiting key and client_id. The gateway is the edge, so forwarding
+// headers are not trusted.
+func clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

@@ -1,13 +1,17 @@
 package httpapi_test
 
 import (
+	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"galaxy/gateway/internal/gatewaytest"
+	"galaxy/gateway/internal/httpapi"
 	"galaxy/gateway/internal/ratelimit"
 	"galaxy/platform/apierror"
 )
@@ -88,6 +92,35 @@ func TestLoginRateLimitPerClient(t *testing.T) {
 		}
 		resp, body := call(from)
 		wantRateLimited(t, resp, body, 1, 60)
+	}
+}
+
+// TestIPv6ClientIDIsItsNetwork checks that a caller over IPv6 reaches
+// authsession as its /64 network, the key of the gateway's own limit.
+func TestIPv6ClientIDIsItsNetwork(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	st := gatewaytest.NewStack(t)
+	h, err := httpapi.New(st.Service, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("httpapi.New: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	a := &api{url: srv.URL, logs: &logBuffer{}}
+	for _, req := range loginCalls {
+		if resp, body := a.do(t, req); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status = %d, want 200 (body %s)", req.path, resp.StatusCode, body)
+		}
+		if id := st.Auth.ClientID(); id != "::/64" {
+			t.Errorf("%s: client_id = %q, want ::1's /64 ::/64", req.path, id)
+		}
 	}
 }
 

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"galaxy/authsession/api/authsessionv1"
 	"galaxy/gateway/internal/gatewaytest"
 	"galaxy/gateway/internal/httpapi"
@@ -337,5 +340,47 @@ func TestNoSecretInLogs(t *testing.T) {
 	}
 	if n := strings.Count(logs, `"msg":"http request"`); n != 11 {
 		t.Errorf("access lines = %d, want 11:\n%s", n, logs)
+	}
+}
+
+// TestAuthsessionTextNotLogged checks that authsession failures whose text
+// echoes the request's code or refresh token leave it out of the logs, which
+// still record the failure, and out of the answer.
+func TestAuthsessionTextNotLogged(t *testing.T) {
+	t.Parallel()
+	const code, refresh = "secret-code-987654", "secret-refresh-token"
+	for name, fail := range map[string]error{
+		"internal":                      gatewaytest.Fail(apierror.Internal, "bug with "+code+" "+refresh, nil),
+		"unavailable":                   gatewaytest.Fail(apierror.DependencyUnavailable, "mail down for "+code+" "+refresh, map[string]string{"dependency": "mail"}),
+		"internal without ErrorInfo":    status.Error(codes.Internal, "bug with "+code+" "+refresh),
+		"unavailable without ErrorInfo": status.Error(codes.Unavailable, "down for "+code+" "+refresh),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			st, a := newStack(t)
+			st.Auth.FailWith(fail)
+			var bodies []string
+			for _, req := range []request{
+				{method: "POST", path: "/v1/auth/email/confirm", body: `{"challenge_id": "ch-1", "code": "` + code + `"}`},
+				{method: "POST", path: "/v1/auth/refresh", body: `{"refresh_token": "` + refresh + `"}`},
+			} {
+				_, body := a.do(t, req)
+				bodies = append(bodies, string(body))
+			}
+			logs := a.logs.String()
+			for _, secret := range []string{code, refresh} {
+				if strings.Contains(logs, secret) {
+					t.Errorf("logs hold %q:\n%s", secret, logs)
+				}
+				for _, body := range bodies {
+					if strings.Contains(body, secret) {
+						t.Errorf("answer %s holds %q", body, secret)
+					}
+				}
+			}
+			if n := strings.Count(logs, `"msg":"request failed"`); n != 2 {
+				t.Errorf("failure lines = %d, want 2:\n%s", n, logs)
+			}
+		})
 	}
 }
