@@ -6,6 +6,7 @@ package envconfig
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -97,4 +98,35 @@ func (r *Reader) Int(key string, def, min int) int {
 		return def
 	}
 	return n
+}
+
+// HostPort reads an address to listen on or dial: "host:port" with a
+// decimal port from 0 to 65535 (0 picks a free port when listening). The
+// host may be empty (":9090", every interface), a name or an IP address
+// (IPv6 in brackets, "[::1]:9090"); it is not resolved. An address to dial
+// needs a host: its caller checks that the host is not empty.
+func (r *Reader) HostPort(key, def string) string {
+	v, ok := r.get(key)
+	if !ok {
+		return def
+	}
+	if err := checkHostPort(v); err != nil {
+		r.fail(key, v, err)
+		return def
+	}
+	return v
+}
+
+func checkHostPort(v string) error {
+	_, port, err := net.SplitHostPort(v)
+	switch {
+	case err != nil:
+		return errors.New("want host:port")
+	case port == "":
+		return errors.New("want host:port; the port is missing")
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return errors.New("want host:port; the port must be a number from 0 to 65535")
+	}
+	return nil
 }

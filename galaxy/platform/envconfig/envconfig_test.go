@@ -50,3 +50,45 @@ func TestReaderCollectsEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+func TestReaderHostPort(t *testing.T) {
+	t.Parallel()
+	good := []string{":9090", "127.0.0.1:0", "localhost:65535", "[::1]:8080", "[::]:1", "auth.internal:443", " :9090 "}
+	for _, v := range good {
+		r := envconfig.New(envconfig.Map(map[string]string{"ADDR": v}))
+		if got := r.HostPort("ADDR", ":1"); got != strings.TrimSpace(v) || r.Err() != nil {
+			t.Errorf("HostPort(%q) = %q, %v; want the value and no error", v, got, r.Err())
+		}
+	}
+	r := envconfig.New(envconfig.Map(map[string]string{"BLANK": " "}))
+	if got := r.HostPort("UNSET", ":9090"); got != ":9090" {
+		t.Errorf("HostPort(UNSET) = %q, want the default", got)
+	}
+	if got := r.HostPort("BLANK", ":9090"); got != ":9090" || r.Err() != nil {
+		t.Errorf("HostPort(BLANK) = %q, %v; want the default and no error", got, r.Err())
+	}
+
+	bad := []struct{ value, want string }{
+		{"9090", "want host:port"},
+		{"localhost", "want host:port"},
+		{"::1:80", "want host:port"},
+		{"[::1]", "want host:port"},
+		{"host:80:90", "want host:port"},
+		{"localhost:", "port is missing"},
+		{":http", "port must be a number from 0 to 65535"},
+		{":65536", "port must be a number from 0 to 65535"},
+		{":-1", "port must be a number from 0 to 65535"},
+		{":+80", "port must be a number from 0 to 65535"},
+		{"127.0.0.1:99999999999999999999", "port must be a number from 0 to 65535"},
+	}
+	for _, tc := range bad {
+		r := envconfig.New(envconfig.Map(map[string]string{"ADDR": tc.value}))
+		if got := r.HostPort("ADDR", ":1"); got != ":1" {
+			t.Errorf("HostPort(%q) = %q, want the default", tc.value, got)
+		}
+		err := r.Err()
+		if err == nil || !strings.Contains(err.Error(), `ADDR="`+tc.value+`": `) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("HostPort(%q): Err() = %v, want it to name ADDR and say %q", tc.value, err, tc.want)
+		}
+	}
+}

@@ -77,6 +77,7 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	}
 
 	redisstore.RouteLibraryLogs(logger)
+	logging.RouteGRPC(logger)
 	rdb, err := redisstore.NewClient(cfg.RedisURL)
 	if err != nil {
 		return err

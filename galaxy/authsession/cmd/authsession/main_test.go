@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,8 +26,17 @@ import (
 	"galaxy/authsession/internal/authtest"
 	"galaxy/authsession/internal/config"
 	"galaxy/platform/envconfig"
+	"galaxy/platform/logging"
 	"galaxy/platform/readyfile"
 )
+
+// TestMain routes gRPC's process-wide logger before any test starts: run
+// routes it too, and the tests' own gRPC clients then never race with the
+// one write that installs the route.
+func TestMain(m *testing.M) {
+	logging.RouteGRPC(slog.New(slog.DiscardHandler))
+	os.Exit(m.Run())
+}
 
 // writeKey writes key as a PKCS#8 PEM file and returns its path.
 func writeKey(t *testing.T, key any) string {
@@ -149,6 +159,8 @@ func TestRunConfigurationErrors(t *testing.T) {
 			"AUTHSESSION_SIGNING_KEY_FILE", "AUTHSESSION_SIGNING_KEY_ID",
 		}},
 		{"bad duration", func(m map[string]string) { m["AUTHSESSION_CODE_TTL"] = "soon" }, []string{"AUTHSESSION_CODE_TTL"}},
+		{"bad gRPC address", func(m map[string]string) { m["AUTHSESSION_GRPC_ADDR"] = "127.0.0.1:99999" }, []string{"AUTHSESSION_GRPC_ADDR"}},
+		{"gRPC port by name", func(m map[string]string) { m["AUTHSESSION_GRPC_ADDR"] = ":grpc" }, []string{"AUTHSESSION_GRPC_ADDR"}},
 		{"missing key file", func(m map[string]string) { m["AUTHSESSION_SIGNING_KEY_FILE"] = "/no/such/key.pem" }, []string{"AUTHSESSION_SIGNING_KEY_FILE"}},
 		{"not a key", func(m map[string]string) { m["AUTHSESSION_SIGNING_KEY_FILE"] = garbage }, []string{"AUTHSESSION_SIGNING_KEY_FILE"}},
 		{"not Ed25519", func(m map[string]string) { m["AUTHSESSION_SIGNING_KEY_FILE"] = writeKey(t, ecKey) }, []string{"AUTHSESSION_SIGNING_KEY_FILE"}},

@@ -19,7 +19,7 @@ type Challenge struct {
 	ID        string
 	Email     string
 	CodeHash  string // hex HMAC-SHA-256, see Service.codeHash
-	Attempts  int    // wrong codes so far
+	Attempts  int    // codes compared or being compared (Store.ReserveAttempt)
 	ClientID  string
 	CreatedAt time.Time // whole seconds
 }
@@ -116,17 +116,28 @@ type Store interface {
 	Challenge(ctx context.Context, id string) (Challenge, error)
 	// DeleteChallenge forgets challenge id; a missing one is not an error.
 	DeleteChallenge(ctx context.Context, id string) error
-	// RecordWrongCode atomically counts one wrong code against challenge id
-	// and deletes the challenge when the count reaches maxAttempts, which it
-	// then reports as burned.
-	RecordWrongCode(ctx context.Context, id string, maxAttempts int) (burned bool, err error)
+	// ReserveAttempt atomically counts one attempt against challenge id,
+	// before its code is compared, and returns the challenge with the count,
+	// this attempt included. When maxAttempts are already counted the
+	// challenge is as good as burned: it fails with CHALLENGE_NOT_FOUND and
+	// counts nothing, so of any number of concurrent calls at most
+	// maxAttempts get a challenge to compare a code with. The codes of the
+	// counted attempts decide the challenge's end: a right one consumes it,
+	// the last wrong one burns it.
+	ReserveAttempt(ctx context.Context, id string, maxAttempts int) (Challenge, error)
+	// ReleaseAttempt takes back an attempt of challenge id whose code
+	// matched but that used nothing up (the user service failed); a missing
+	// challenge is not an error.
+	ReleaseAttempt(ctx context.Context, id string) error
 	// ConsumeChallenge atomically deletes challenge id; it fails with
-	// CHALLENGE_NOT_FOUND when the challenge is already gone.
-	ConsumeChallenge(ctx context.Context, id string) error
-	// ConsumeChallengeForSession atomically deletes challenge id and writes s;
-	// of concurrent calls for one challenge exactly one succeeds, the others
-	// fail with CHALLENGE_NOT_FOUND.
-	ConsumeChallengeForSession(ctx context.Context, id string, s NewSession) error
+	// CHALLENGE_NOT_FOUND when the challenge is already gone, or when more
+	// than maxAttempts are counted (the limit was lowered), which burns it.
+	ConsumeChallenge(ctx context.Context, id string, maxAttempts int) error
+	// ConsumeChallengeForSession atomically deletes challenge id and writes s,
+	// under the conditions of ConsumeChallenge; of concurrent calls for one
+	// challenge exactly one succeeds, the others fail with
+	// CHALLENGE_NOT_FOUND.
+	ConsumeChallengeForSession(ctx context.Context, id string, maxAttempts int, s NewSession) error
 
 	// RefreshToken looks up the refresh token with hash (hex SHA-256).
 	RefreshToken(ctx context.Context, hash string) (RefreshToken, error)
@@ -167,6 +178,9 @@ type Limiter interface {
 	Claim(ctx context.Context, name string, ttl time.Duration) (claimed bool, left time.Duration, err error)
 	// Release frees name.
 	Release(ctx context.Context, name string) error
+	// Unhit takes back one event that Hit counted in the current window of
+	// name; a window that has ended, or holds no event, is left alone.
+	Unhit(ctx context.Context, name string) error
 }
 
 // Mailer delivers login codes.

@@ -80,6 +80,17 @@ func (s *Service) admitStart(ctx context.Context, emailSubject, clientID string)
 	return s.countStart(ctx, emailStartsName(emailSubject), s.limits.StartsPerEmail)
 }
 
+// releaseStart gives back what admitStart took for a start that sent no
+// code: the resend cooldown and the start of the email and of the client.
+// It is best effort: what it fails to give back expires with its window.
+func (s *Service) releaseStart(ctx context.Context, emailSubject, clientID string) {
+	_ = s.limiter.Release(ctx, cooldownName(emailSubject))
+	_ = s.limiter.Unhit(ctx, emailStartsName(emailSubject))
+	if clientID != "" {
+		_ = s.limiter.Unhit(ctx, clientStartsName(s.limitSubject(clientID)))
+	}
+}
+
 // countStart counts a start against name and refuses it over limit.
 func (s *Service) countStart(ctx context.Context, name string, limit int) error {
 	n, left, err := s.limiter.Hit(ctx, name, s.limits.StartWindow)

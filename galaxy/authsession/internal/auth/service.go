@@ -149,14 +149,15 @@ func (s *Service) StartEmailLogin(ctx context.Context, email, clientID string) (
 
 	msg := LoginCodeMessage{To: addr, Code: code, ExpiresAt: expiresAt, IdempotencyKey: id}
 	if err := s.mailer.SendLoginCode(ctx, msg); err != nil {
-		// The challenge of an undelivered code is forgotten, and the resend
-		// cooldown it claimed is released. The caller may be gone, so the
-		// cleanup gets its own short deadline. Should it fail, the leftovers
-		// are harmless: nobody knows the code, and both expire.
+		// The challenge of an undelivered code is forgotten, and the limits
+		// it used are given back, so a flaky mail service does not lock the
+		// user out. The caller may be gone, so the cleanup gets its own short
+		// deadline. Should it fail, the leftovers are harmless: nobody knows
+		// the code, and they all expire.
 		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
 		defer cancel()
 		_ = s.store.DeleteChallenge(cleanupCtx, id)
-		_ = s.limiter.Release(cleanupCtx, cooldownName(subject))
+		s.releaseStart(cleanupCtx, subject, clientID)
 		return StartResult{}, asDependency("mail", err)
 	}
 	return StartResult{ChallengeID: id, ExpiresAt: expiresAt}, nil
@@ -170,8 +171,10 @@ type Grant struct {
 }
 
 // ConfirmEmailLogin exchanges challenge challengeID and its code for a new
-// session of the user owning the challenge's email. Once the email has
-// reached its failed-attempt cap, no code is compared.
+// session of the user owning the challenge's email. Every code is counted
+// against the challenge before it is compared, so however many guesses
+// arrive at once, no more than the allowed attempts are ever compared.
+// Once the email has reached its failed-attempt cap, no code is compared.
 func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clientID string) (Grant, error) {
 	if challengeID == "" {
 		return Grant{}, apierror.New(apierror.InvalidArgument, "challenge_id is required")
@@ -194,18 +197,24 @@ func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clie
 	if err := s.checkFailedAttempts(ctx, subject); err != nil {
 		return Grant{}, err
 	}
+	c, err = s.store.ReserveAttempt(ctx, c.ID, s.maxAttempts)
+	if err != nil {
+		return Grant{}, err
+	}
 	if !codeMatches(s.codeKey, c, code) {
-		return Grant{}, s.wrongCode(ctx, c.ID, subject)
+		return Grant{}, s.wrongCode(ctx, c, subject)
 	}
 
 	// The user is resolved before the challenge is consumed, so a user
-	// service failure leaves the code usable for a retry.
+	// service failure leaves the code usable for a retry; the attempt of
+	// the right code is taken back.
 	user, err := s.users.Resolve(ctx, c.Email)
 	if err != nil {
+		s.releaseAttempt(ctx, c.ID)
 		return Grant{}, asDependency("user", err)
 	}
 	if user.Status != UserActive {
-		if err := s.store.ConsumeChallenge(ctx, c.ID); err != nil {
+		if err := s.store.ConsumeChallenge(ctx, c.ID, s.maxAttempts); err != nil {
 			return Grant{}, err
 		}
 		return Grant{}, apierror.New(apierror.UserDisabled, "the user is disabled")
@@ -223,7 +232,7 @@ func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clie
 	if err != nil {
 		return Grant{}, err
 	}
-	if err := s.store.ConsumeChallengeForSession(ctx, c.ID, NewSession{Session: sess, RefreshTokenHash: HashRefreshToken(tokens.RefreshToken)}); err != nil {
+	if err := s.store.ConsumeChallengeForSession(ctx, c.ID, s.maxAttempts, NewSession{Session: sess, RefreshTokenHash: HashRefreshToken(tokens.RefreshToken)}); err != nil {
 		return Grant{}, err
 	}
 	return Grant{Session: sess, Tokens: tokens}, nil
@@ -256,20 +265,32 @@ func checkClientID(id string) error {
 	return nil
 }
 
-// wrongCode counts a wrong code against challenge id and against the
-// failed-attempt cap of the email's limit subject.
-func (s *Service) wrongCode(ctx context.Context, id, subject string) error {
-	burned, err := s.store.RecordWrongCode(ctx, id, s.maxAttempts)
-	if err != nil {
-		return err
-	}
+// wrongCode answers a wrong code for challenge c, whose attempt is already
+// counted (c.Attempts includes it): the code counts against the
+// failed-attempt cap of the email's limit subject, and the last allowed
+// attempt burns the challenge.
+func (s *Service) wrongCode(ctx context.Context, c Challenge, subject string) error {
 	if err := s.recordFailedAttempt(ctx, subject); err != nil {
 		return err
 	}
-	if burned {
-		return apierror.New(apierror.TooManyAttempts, "too many wrong codes; start a new login")
+	if c.Attempts < s.maxAttempts {
+		return apierror.New(apierror.InvalidCode, "the code does not match")
 	}
-	return apierror.New(apierror.InvalidCode, "the code does not match")
+	// Should the delete fail, the challenge, every attempt taken, refuses
+	// any further code until it expires.
+	if err := s.store.DeleteChallenge(ctx, c.ID); err != nil {
+		return err
+	}
+	return apierror.New(apierror.TooManyAttempts, "too many wrong codes; start a new login")
+}
+
+// releaseAttempt takes back the attempt of a right code that used nothing
+// up, even when the caller has gone. Should it fail, the attempt stays
+// counted: the challenge has one retry less.
+func (s *Service) releaseAttempt(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
+	defer cancel()
+	_ = s.store.ReleaseAttempt(ctx, id)
 }
 
 // validID reports whether id could have been issued as a random value of

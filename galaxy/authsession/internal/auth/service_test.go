@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -189,6 +192,29 @@ func TestStartEmailLoginMailFailureForgetsTheChallenge(t *testing.T) {
 			startLogin(t, env, "alice@example.com")
 		})
 	}
+}
+
+func TestStartEmailLoginMailFailureGivesBackTheStartLimits(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, authtest.Options{Limits: auth.Limits{StartsPerEmail: 1, StartsPerClient: 1}})
+
+	// A flaky mail service uses up no start of the email or the client.
+	env.Mail.Fail(http.StatusServiceUnavailable)
+	for i := range 3 {
+		_, err := env.Service.StartEmailLogin(context.Background(), "alice@example.com", "203.0.113.7")
+		if !apierror.Is(err, apierror.DependencyUnavailable) {
+			t.Fatalf("start #%d with the mail service down: %v, want DEPENDENCY_UNAVAILABLE", i+1, err)
+		}
+	}
+	env.Mail.Fail(http.StatusAccepted)
+	startLogin(t, env, "alice@example.com")
+
+	// The one start each limit allows is now used.
+	env.Redis.FastForward(env.Options.Limits.ResendCooldown)
+	_, err := env.Service.StartEmailLogin(context.Background(), "alice@example.com", "198.51.100.9")
+	wantCode(t, err, apierror.RateLimited)
+	_, err = env.Service.StartEmailLogin(context.Background(), "bob@example.com", "203.0.113.7")
+	wantCode(t, err, apierror.RateLimited)
 }
 
 func TestStartEmailLoginRedisFailure(t *testing.T) {
@@ -415,12 +441,15 @@ func TestConfirmEmailLoginUserFailureKeepsTheChallenge(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			env := authtest.New(t, authtest.Options{})
+			// One attempt only: the failed one is given back.
+			env := authtest.New(t, authtest.Options{CodeMaxAttempts: 1})
 			id, code := startLogin(t, env, "alice@example.com")
 			env.Users.Answer(tc.status, tc.body)
 
-			_, err := env.Service.ConfirmEmailLogin(context.Background(), id, code, "")
-			wantDependency(t, err, "user")
+			for range 2 {
+				_, err := env.Service.ConfirmEmailLogin(context.Background(), id, code, "")
+				wantDependency(t, err, "user")
+			}
 			if !env.Redis.Exists(env.Store.ChallengeKey(id)) {
 				t.Fatal("challenge was consumed by a failed user lookup")
 			}
@@ -483,6 +512,9 @@ func TestConfirmEmailLoginConcurrentConfirmsOpenOneSession(t *testing.T) {
 	}
 	wg.Wait()
 
+	// Each confirm counts an attempt before it compares its code: at most
+	// five compare, one of them wins. The others find every attempt taken
+	// (as good as burned) or the challenge used.
 	var ok int
 	for _, err := range errs {
 		switch {
@@ -500,7 +532,117 @@ func TestConfirmEmailLoginConcurrentConfirmsOpenOneSession(t *testing.T) {
 	}
 }
 
-func TestConfirmEmailLoginConcurrentWrongCodesCountEveryAttempt(t *testing.T) {
+// reservingStore hands the Service a challenge's code hash only with a
+// granted attempt reservation, and counts the reservations: the Service can
+// compare no more codes than that.
+type reservingStore struct {
+	auth.Store
+	granted atomic.Int64
+}
+
+// Challenge hides the code hash: no code can match what Challenge returns.
+func (s *reservingStore) Challenge(ctx context.Context, id string) (auth.Challenge, error) {
+	c, err := s.Store.Challenge(ctx, id)
+	c.CodeHash = ""
+	return c, err
+}
+
+func (s *reservingStore) ReserveAttempt(ctx context.Context, id string, maxAttempts int) (auth.Challenge, error) {
+	c, err := s.Store.ReserveAttempt(ctx, id, maxAttempts)
+	if err == nil {
+		s.granted.Add(1)
+	}
+	return c, err
+}
+
+// failedAttempts sums the failed-attempt counters: the wrong codes compared.
+func failedAttempts(t *testing.T, env *authtest.Env) int {
+	t.Helper()
+	var sum int
+	for _, k := range env.Redis.Keys() {
+		if strings.HasPrefix(k, env.Store.LimitKey("failed-attempts:")) {
+			v, _ := env.Redis.Get(k)
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("%s = %q, want a count", k, v)
+			}
+			sum += n
+		}
+	}
+	return sum
+}
+
+func TestConfirmEmailLoginConcurrentGuessesCompareAtMostMaxCodes(t *testing.T) {
+	t.Parallel()
+	const maxAttempts, guesses, rounds = 5, 20, 10
+	store := &reservingStore{}
+	env := authtest.New(t, authtest.Options{
+		CodeMaxAttempts: maxAttempts,
+		WrapStore:       func(s auth.Store) auth.Store { store.Store = s; return store },
+	})
+	ctx := context.Background()
+
+	// The right code matches only the challenge a reservation hands out.
+	id, code := startLogin(t, env, "solo@example.com")
+	confirm(t, env, id, code)
+
+	var won int
+	for round := range rounds {
+		id, code := startLogin(t, env, fmt.Sprintf("user%d@example.com", round))
+		n, _ := strconv.Atoi(code)
+		right := rand.IntN(guesses)
+		granted, failed := store.granted.Load(), failedAttempts(t, env)
+
+		// One right code hidden among distinct wrong ones, all at once.
+		errs := make([]error, guesses)
+		var wg sync.WaitGroup
+		for i := range guesses {
+			guess := fmt.Sprintf("%06d", (n+1+i)%1_000_000)
+			if i == right {
+				guess = code
+			}
+			wg.Go(func() {
+				_, errs[i] = env.Service.ConfirmEmailLogin(ctx, id, guess, "")
+			})
+		}
+		wg.Wait()
+
+		counts := map[apierror.Code]int{}
+		var ok int
+		for _, err := range errs {
+			var e *apierror.Error
+			switch {
+			case err == nil:
+				ok++
+			case !errors.As(err, &e):
+				t.Fatalf("round %d: concurrent guess: %v, want a coded error", round, err)
+			case e.Code == apierror.InvalidCode, e.Code == apierror.TooManyAttempts, e.Code == apierror.ChallengeNotFound:
+				counts[e.Code]++
+			default:
+				t.Errorf("round %d: concurrent guess: %v, want INVALID_CODE, TOO_MANY_ATTEMPTS or CHALLENGE_NOT_FOUND", round, err)
+			}
+		}
+		won += ok
+		if got := store.granted.Load() - granted; got > maxAttempts {
+			t.Errorf("round %d: %d codes compared, want at most %d", round, got, maxAttempts)
+		}
+		if got := counts[apierror.InvalidCode] + ok; got > maxAttempts {
+			t.Errorf("round %d: %d INVALID_CODE and %d successes, want at most %d together (outcomes %v)", round, counts[apierror.InvalidCode], ok, maxAttempts, counts)
+		}
+		if got := failedAttempts(t, env) - failed + ok; got > maxAttempts {
+			t.Errorf("round %d: %d wrong codes counted and %d successes, want at most %d together", round, got-ok, ok, maxAttempts)
+		}
+		if ok > 1 {
+			t.Errorf("round %d: %d successes, want at most 1", round, ok)
+		}
+		if env.Redis.Exists(env.Store.ChallengeKey(id)) {
+			t.Errorf("round %d: the challenge survives %d guesses", round, guesses)
+		}
+	}
+	t.Logf("the right code won %d of %d rounds", won, rounds)
+}
+
+func TestConfirmEmailLoginConcurrentWrongCodes(t *testing.T) {
 	t.Parallel()
 	env := authtest.New(t, authtest.Options{CodeMaxAttempts: 5})
 	id, code := startLogin(t, env, "alice@example.com")
@@ -524,9 +666,18 @@ func TestConfirmEmailLoginConcurrentWrongCodesCountEveryAttempt(t *testing.T) {
 		}
 		counts[e.Code]++
 	}
+	// Five codes are compared: four INVALID_CODE, the fifth burns the
+	// challenge; the rest find every attempt taken, or the challenge gone,
+	// and are refused without a comparison.
 	if counts[apierror.InvalidCode] != 4 || counts[apierror.TooManyAttempts] != 1 ||
 		counts[apierror.ChallengeNotFound] != n-5 {
 		t.Errorf("outcomes = %v, want 4 INVALID_CODE, 1 TOO_MANY_ATTEMPTS, %d CHALLENGE_NOT_FOUND", counts, n-5)
+	}
+	if got := failedAttempts(t, env); got != 5 {
+		t.Errorf("failed attempts counted = %d, want 5 (the codes compared)", got)
+	}
+	if env.Redis.Exists(env.Store.ChallengeKey(id)) {
+		t.Error("the challenge survives its attempts")
 	}
 }
 

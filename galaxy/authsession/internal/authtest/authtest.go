@@ -43,6 +43,9 @@ type Options struct {
 	UpstreamTimeout time.Duration
 	Limits          auth.Limits
 	Now             func() time.Time
+	// WrapStore, when set, wraps the store the Service uses (Env.Store is
+	// still the Redis store itself).
+	WrapStore func(auth.Store) auth.Store
 }
 
 func (o *Options) defaults() {
@@ -113,8 +116,12 @@ func New(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatalf("issuer: %v", err)
 	}
+	var serviceStore auth.Store = store
+	if opts.WrapStore != nil {
+		serviceStore = opts.WrapStore(store)
+	}
 	svc, err := auth.NewService(auth.Options{
-		Store:           store,
+		Store:           serviceStore,
 		Limiter:         store,
 		Mailer:          mc,
 		Users:           uc,

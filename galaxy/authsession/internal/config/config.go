@@ -66,7 +66,7 @@ func Problem(key, value string, err error) *Error {
 func Load(lookup envconfig.Lookuper) (Config, error) {
 	r := envconfig.New(lookup)
 	c := Config{
-		GRPCAddr:        r.String("AUTHSESSION_GRPC_ADDR", ":9090"),
+		GRPCAddr:        r.HostPort("AUTHSESSION_GRPC_ADDR", ":9090"),
 		RedisURL:        r.Required("AUTHSESSION_REDIS_URL"),
 		RedisKeyPrefix:  r.String("AUTHSESSION_REDIS_KEY_PREFIX", "galaxy:"),
 		MailURL:         r.Required("AUTHSESSION_MAIL_URL"),
@@ -101,8 +101,11 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 		}
 	}
 	if c.RedisURL != "" {
-		_, err := redis.ParseURL(c.RedisURL)
-		check("AUTHSESSION_REDIS_URL", redact(c.RedisURL), err)
+		// The URL may hold a password, and so may the parse error, which
+		// quotes it: neither is ever shown.
+		if err := checkRedisURL(c.RedisURL); err != nil {
+			problems = append(problems, fmt.Errorf("AUTHSESSION_REDIS_URL: %w", err))
+		}
 	}
 	if c.MailURL != "" {
 		check("AUTHSESSION_MAIL_URL", c.MailURL, checkBaseURL(c.MailURL))
@@ -139,13 +142,20 @@ func checkBaseURL(raw string) error {
 	return nil
 }
 
-// redact hides a password in a URL so it never reaches the output.
-func redact(raw string) string {
+// checkRedisURL accepts what the Redis client accepts. Its errors say what
+// is wrong in general terms: they never quote the URL or any part of it.
+func checkRedisURL(raw string) error {
 	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
+	switch {
+	case err != nil:
+		return errors.New("not a valid URL (want redis://[user:password@]host:port/db)")
+	case u.Scheme != "redis" && u.Scheme != "rediss":
+		return errors.New("scheme must be redis or rediss")
 	}
-	return u.Redacted()
+	if _, err := redis.ParseURL(raw); err != nil {
+		return errors.New("not a valid Redis URL (want redis://[user:password@]host:port/db, db a number)")
+	}
+	return nil
 }
 
 // unjoin splits an errors.Join result back into its parts.

@@ -186,6 +186,16 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{"AUTHSESSION_REDIS_URL", "AUTHSESSION_MAIL_URL", "AUTHSESSION_USER_URL"},
 		},
 		{
+			name: "bad gRPC address",
+			env:  with(required(), "AUTHSESSION_GRPC_ADDR", "localhost"),
+			want: []string{`AUTHSESSION_GRPC_ADDR="localhost": want host:port`},
+		},
+		{
+			name: "gRPC port out of range",
+			env:  with(required(), "AUTHSESSION_GRPC_ADDR", "127.0.0.1:65536"),
+			want: []string{`AUTHSESSION_GRPC_ADDR="127.0.0.1:65536": want host:port; the port must be a number from 0 to 65535`},
+		},
+		{
 			name: "bad log level",
 			env:  with(required(), "AUTHSESSION_LOG_LEVEL", "verbose"),
 			want: []string{"AUTHSESSION_LOG_LEVEL"},
@@ -213,13 +223,32 @@ func TestLoadErrors(t *testing.T) {
 
 func TestLoadNeverPrintsARedisPassword(t *testing.T) {
 	t.Parallel()
-	env := with(required(), "AUTHSESSION_REDIS_URL", "redis://user:s3cret@127.0.0.1:6379/notadb")
-	_, err := config.Load(envconfig.Map(env))
-	if err == nil {
-		t.Fatal("Load accepted a bad database number")
+	cases := []struct{ name, url string }{
+		{"bad database", "redis://alice:s3cretpw@127.0.0.1:6379/notadb"},
+		{"bad port", "redis://alice:s3cretpw@127.0.0.1:notaport/0"},
+		{"bad escape", "redis://alice:s3cretpw%zz@127.0.0.1:6379/0"},
+		{"control character", "redis://alice:s3cret\x01pw@127.0.0.1:6379/0"},
+		{"bad option", "redis://:s3cretpw@127.0.0.1:6379/0?dial_timeout=soon"},
+		{"bad scheme", "http://alice:s3cretpw@127.0.0.1:6379/0"},
 	}
-	if strings.Contains(err.Error(), "s3cret") {
-		t.Errorf("error %q shows the password", err)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(envconfig.Map(with(required(), "AUTHSESSION_REDIS_URL", tc.url)))
+			var cfgErr *config.Error
+			if !errors.As(err, &cfgErr) || len(cfgErr.Problems) != 1 {
+				t.Fatalf("Load() error = %v, want one configuration problem", err)
+			}
+			got := cfgErr.Problems[0].Error()
+			if !strings.HasPrefix(got, "AUTHSESSION_REDIS_URL: ") {
+				t.Errorf("problem %q does not name AUTHSESSION_REDIS_URL", got)
+			}
+			for _, secret := range []string{"s3cret", "alice", "127.0.0.1"} {
+				if strings.Contains(got, secret) {
+					t.Errorf("problem %q shows part of the URL (%q)", got, secret)
+				}
+			}
+		})
 	}
 }
 

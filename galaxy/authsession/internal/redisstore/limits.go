@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -76,4 +77,33 @@ func (s *Store) Release(ctx context.Context, name string) error {
 		return unavailable(err)
 	}
 	return nil
+}
+
+// Unhit implements auth.Limiter. It watches the counter and rewrites it one
+// lower with SET XX KEEPTTL, which never creates the key nor touches its
+// expiry: a window that ended meanwhile aborts the transaction, and the
+// retry finds nothing to take back.
+func (s *Store) Unhit(ctx context.Context, name string) error {
+	key := s.LimitKey(name)
+	return s.watch(ctx, func(tx *redis.Tx) error {
+		v, err := tx.Get(ctx, key).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return apierror.As(fmt.Errorf("redisstore: malformed counter %s: %w", name, err))
+		}
+		if n <= 0 {
+			return nil
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.SetArgs(ctx, key, n-1, redis.SetArgs{Mode: "XX", KeepTTL: true})
+			return nil
+		})
+		return err
+	}, key)
 }

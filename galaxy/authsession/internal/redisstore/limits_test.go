@@ -75,3 +75,46 @@ func TestMalformedCounterIsInternal(t *testing.T) {
 		t.Errorf("error = %v, want INTERNAL", err)
 	}
 }
+
+func TestUnhitTakesBackAHitInItsWindow(t *testing.T) {
+	t.Parallel()
+	s, mr := newStore(t, "p:")
+	ctx := context.Background()
+	for range 2 {
+		if _, _, err := s.Hit(ctx, "n", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mr.FastForward(10 * time.Second)
+
+	steps := []int64{1, 0, 0} // never below zero
+	for i, want := range steps {
+		if err := s.Unhit(ctx, "n"); err != nil {
+			t.Fatalf("Unhit #%d: %v", i+1, err)
+		}
+		if n, left, err := s.Count(ctx, "n"); err != nil || n != want || left != 50*time.Second {
+			t.Errorf("after Unhit #%d: Count() = %d, %v, %v; want %d, 50s (the window is kept)", i+1, n, left, err, want)
+		}
+	}
+	if n, left, err := s.Hit(ctx, "n", time.Minute); err != nil || n != 1 || left != 50*time.Second {
+		t.Errorf("Hit() after Unhit = %d, %v, %v; want 1 in the same window", n, left, err)
+	}
+
+	// A window that has ended is not brought back.
+	mr.FastForward(time.Minute)
+	if err := s.Unhit(ctx, "n"); err != nil {
+		t.Fatalf("Unhit after the window: %v", err)
+	}
+	if keys := mr.Keys(); len(keys) != 0 {
+		t.Errorf("keys = %v, want none", keys)
+	}
+}
+
+func TestUnhitMalformedCounterIsInternal(t *testing.T) {
+	t.Parallel()
+	s, mr := newStore(t, "p:")
+	mr.Set("p:limit:n", "many")
+	if err := s.Unhit(context.Background(), "n"); !apierror.Is(err, apierror.Internal) {
+		t.Errorf("error = %v, want INTERNAL", err)
+	}
+}

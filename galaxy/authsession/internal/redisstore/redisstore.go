@@ -8,7 +8,7 @@
 //	{p}session:{session_id}               hash, public: session_id, user_id, email, status, created_at, expires_at
 //	{p}refresh:{sha256_hex}               string, private: the session id of a current refresh token, "used:{session_id}" once rotated
 //	{p}session-refresh:{session_id}       string, private: the sha256_hex of the session's current refresh token
-//	{p}user-sessions:{user_id}            set, private: the session ids of a user
+//	{p}user-sessions:{user_id}            set, private: the session ids of a user (expires with the last one)
 //	{p}limit:{name}                       string, private: an abuse counter or the resend cooldown (auth.Limiter)
 //
 // Every key expires with what it describes. Revocations are published on
@@ -46,7 +46,8 @@ const SessionActive = "active"
 func NewClient(rawURL string) (*redis.Client, error) {
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", err)
+		// The parse error quotes the URL, password included: never pass it on.
+		return nil, errors.New("redisstore: not a valid Redis URL (redis://[user:password@]host:port/db)")
 	}
 	if opts.Protocol == 0 {
 		opts.Protocol = 2
@@ -162,9 +163,16 @@ func (s *Store) CreateChallenge(ctx context.Context, c auth.Challenge, expiresAt
 
 // Challenge implements auth.Store.
 func (s *Store) Challenge(ctx context.Context, id string) (auth.Challenge, error) {
-	m, err := s.rdb.HGetAll(ctx, s.ChallengeKey(id)).Result()
+	c, err := s.readChallenge(ctx, s.rdb, id)
+	return c, storeError(err)
+}
+
+// readChallenge reads challenge id through c: auth.ErrChallengeNotFound
+// when it is gone.
+func (s *Store) readChallenge(ctx context.Context, c redis.Cmdable, id string) (auth.Challenge, error) {
+	m, err := c.HGetAll(ctx, s.ChallengeKey(id)).Result()
 	if err != nil {
-		return auth.Challenge{}, unavailable(err)
+		return auth.Challenge{}, err
 	}
 	if len(m) == 0 {
 		return auth.Challenge{}, auth.ErrChallengeNotFound
@@ -184,6 +192,22 @@ func (s *Store) Challenge(ctx context.Context, id string) (auth.Challenge, error
 	}, nil
 }
 
+// attempts reads the attempt count of challenge id through c.
+func (s *Store) attempts(ctx context.Context, c redis.Cmdable, id string) (int, error) {
+	v, err := c.HGet(ctx, s.ChallengeKey(id), fieldAttempts).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, auth.ErrChallengeNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, apierror.As(fmt.Errorf("redisstore: malformed attempts of challenge %s: %w", id, err))
+	}
+	return n, nil
+}
+
 // DeleteChallenge implements auth.Store.
 func (s *Store) DeleteChallenge(ctx context.Context, id string) error {
 	if err := s.rdb.Del(ctx, s.ChallengeKey(id)).Err(); err != nil {
@@ -192,47 +216,72 @@ func (s *Store) DeleteChallenge(ctx context.Context, id string) error {
 	return nil
 }
 
-// RecordWrongCode implements auth.Store.
-func (s *Store) RecordWrongCode(ctx context.Context, id string, maxAttempts int) (bool, error) {
+// ReserveAttempt implements auth.Store. It watches the challenge: of
+// concurrent reservations only one commits on a given count, the others
+// retry and see the count it left, so no two reservations get the same
+// attempt and none gets one past maxAttempts. HINCRBY runs only while the
+// watched challenge exists, so it never creates a key. A refused
+// reservation writes nothing, so it cannot burn a challenge whose right
+// code is still on its way to being used.
+func (s *Store) ReserveAttempt(ctx context.Context, id string, maxAttempts int) (auth.Challenge, error) {
 	key := s.ChallengeKey(id)
-	var burned bool
+	var c auth.Challenge
 	err := s.watch(ctx, func(tx *redis.Tx) error {
-		v, err := tx.HGet(ctx, key, fieldAttempts).Result()
-		if errors.Is(err, redis.Nil) {
+		var err error
+		c, err = s.readChallenge(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if c.Attempts >= maxAttempts {
 			return auth.ErrChallengeNotFound
+		}
+		var n *redis.IntCmd
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			n = p.HIncrBy(ctx, key, fieldAttempts, 1)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		c.Attempts = int(n.Val())
+		return nil
+	}, key)
+	if err != nil {
+		return auth.Challenge{}, err
+	}
+	return c, nil
+}
+
+// ReleaseAttempt implements auth.Store.
+func (s *Store) ReleaseAttempt(ctx context.Context, id string) error {
+	key := s.ChallengeKey(id)
+	return s.watch(ctx, func(tx *redis.Tx) error {
+		n, err := s.attempts(ctx, tx, id)
+		if errors.Is(err, auth.ErrChallengeNotFound) || (err == nil && n <= 0) {
+			return nil
 		}
 		if err != nil {
 			return err
 		}
-		attempts, err := strconv.Atoi(v)
-		if err != nil {
-			return apierror.As(fmt.Errorf("redisstore: malformed attempts of challenge %s: %w", id, err))
-		}
-		burned = attempts+1 >= maxAttempts
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			if burned {
-				p.Del(ctx, key)
-			} else {
-				p.HIncrBy(ctx, key, fieldAttempts, 1)
-			}
+			p.HIncrBy(ctx, key, fieldAttempts, -1)
 			return nil
 		})
 		return err
 	}, key)
-	return burned, err
 }
 
 // ConsumeChallenge implements auth.Store.
-func (s *Store) ConsumeChallenge(ctx context.Context, id string) error {
-	return s.consume(ctx, id, func(redis.Pipeliner) {})
+func (s *Store) ConsumeChallenge(ctx context.Context, id string, maxAttempts int) error {
+	return s.consume(ctx, id, maxAttempts, func(redis.Pipeliner) {})
 }
 
 // ConsumeChallengeForSession implements auth.Store.
-func (s *Store) ConsumeChallengeForSession(ctx context.Context, id string, ns auth.NewSession) error {
+func (s *Store) ConsumeChallengeForSession(ctx context.Context, id string, maxAttempts int, ns auth.NewSession) error {
 	sess := ns.Session
 	sessionKey := s.SessionKey(sess.ID)
 	userKey := s.UserSessionsKey(sess.UserID)
-	return s.consume(ctx, id, func(p redis.Pipeliner) {
+	return s.consume(ctx, id, maxAttempts, func(p redis.Pipeliner) {
 		p.HSet(ctx, sessionKey,
 			fieldSessionID, sess.ID,
 			fieldUserID, sess.UserID,
@@ -244,28 +293,38 @@ func (s *Store) ConsumeChallengeForSession(ctx context.Context, id string, ns au
 		p.ExpireAt(ctx, sessionKey, sess.ExpiresAt)
 		s.writeRefresh(ctx, p, sess, ns.RefreshTokenHash)
 		p.SAdd(ctx, userKey, sess.ID)
-		// The newest session always ends last: the set lives as long as it.
-		p.ExpireAt(ctx, userKey, sess.ExpiresAt)
+		// The set lives as long as its longest-lived session: NX gives a new
+		// set its expiry and GT only ever extends it, so a session that ends
+		// sooner than an older one (the session lifetime was lowered) never
+		// cuts the older one's id short.
+		at := sess.ExpiresAt.Unix()
+		p.Do(ctx, "EXPIREAT", userKey, at, "NX")
+		p.Do(ctx, "EXPIREAT", userKey, at, "GT")
 	})
 }
 
 // consume deletes challenge id and queues writes in the same transaction,
-// provided the challenge still exists when the transaction commits.
-func (s *Store) consume(ctx context.Context, id string, writes func(redis.Pipeliner)) error {
+// provided the challenge still exists when the transaction commits and has
+// counted no more than maxAttempts; one that has is burned instead, and
+// reported as not found.
+func (s *Store) consume(ctx context.Context, id string, maxAttempts int, writes func(redis.Pipeliner)) error {
 	key := s.ChallengeKey(id)
 	return s.watch(ctx, func(tx *redis.Tx) error {
-		n, err := tx.Exists(ctx, key).Result()
+		n, err := s.attempts(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		if n == 0 {
-			return auth.ErrChallengeNotFound
-		}
+		tooMany := n > maxAttempts
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Del(ctx, key)
-			writes(p)
+			if !tooMany {
+				writes(p)
+			}
 			return nil
 		})
+		if err == nil && tooMany {
+			return auth.ErrChallengeNotFound
+		}
 		return err
 	}, key)
 }

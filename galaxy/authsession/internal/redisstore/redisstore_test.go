@@ -2,6 +2,10 @@ package redisstore_test
 
 import (
 	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,10 +122,10 @@ func TestMissingChallenge(t *testing.T) {
 		call func() error
 	}{
 		{"Challenge", func() error { _, err := s.Challenge(ctx, "gone"); return err }},
-		{"RecordWrongCode", func() error { _, err := s.RecordWrongCode(ctx, "gone", 5); return err }},
-		{"ConsumeChallenge", func() error { return s.ConsumeChallenge(ctx, "gone") }},
+		{"ReserveAttempt", func() error { _, err := s.ReserveAttempt(ctx, "gone", 5); return err }},
+		{"ConsumeChallenge", func() error { return s.ConsumeChallenge(ctx, "gone", 5) }},
 		{"ConsumeChallengeForSession", func() error {
-			return s.ConsumeChallengeForSession(ctx, "gone", auth.NewSession{Session: auth.Session{ID: "s", UserID: "u"}, RefreshTokenHash: "h"})
+			return s.ConsumeChallengeForSession(ctx, "gone", 5, auth.NewSession{Session: auth.Session{ID: "s", UserID: "u"}, RefreshTokenHash: "h"})
 		}},
 	}
 	for _, tc := range cases {
@@ -136,6 +140,167 @@ func TestMissingChallenge(t *testing.T) {
 	}
 	if err := s.DeleteChallenge(ctx, "gone"); err != nil {
 		t.Errorf("DeleteChallenge(missing) = %v, want nil", err)
+	}
+	if err := s.ReleaseAttempt(ctx, "gone"); err != nil {
+		t.Errorf("ReleaseAttempt(missing) = %v, want nil", err)
+	}
+	if keys := mr.Keys(); len(keys) != 0 {
+		t.Errorf("keys = %v, want none (nothing is created for a missing challenge)", keys)
+	}
+}
+
+// createChallenge stores challenge id, expiring in a minute.
+func createChallenge(t *testing.T, s *redisstore.Store, mr *miniredis.Miniredis, id string) {
+	t.Helper()
+	now := time.Unix(1_800_000_000, 0)
+	mr.SetTime(now)
+	c := auth.Challenge{ID: id, Email: "a@example.com", CodeHash: "abc", CreatedAt: now}
+	if err := s.CreateChallenge(context.Background(), c, now.Add(time.Minute)); err != nil {
+		t.Fatalf("CreateChallenge: %v", err)
+	}
+}
+
+func TestReserveAndReleaseAttempts(t *testing.T) {
+	t.Parallel()
+	s, mr := newStore(t, "p:")
+	ctx := context.Background()
+	createChallenge(t, s, mr, "cid")
+	key := "p:challenge:cid"
+
+	for want := 1; want <= 3; want++ {
+		c, err := s.ReserveAttempt(ctx, "cid", 3)
+		if err != nil || c.Attempts != want || c.CodeHash != "abc" || c.Email != "a@example.com" {
+			t.Fatalf("reservation #%d = %+v, %v; want the challenge with %d attempts", want, c, err, want)
+		}
+		if got := mr.HGet(key, "attempts"); got != strconv.Itoa(want) {
+			t.Errorf("after reservation #%d: attempts = %q, want %d", want, got, want)
+		}
+	}
+	if err := s.ReleaseAttempt(ctx, "cid"); err != nil {
+		t.Fatalf("ReleaseAttempt: %v", err)
+	}
+	if got := mr.HGet(key, "attempts"); got != "2" {
+		t.Errorf("after a release: attempts = %q, want 2", got)
+	}
+	if got := mr.TTL(key); got != time.Minute {
+		t.Errorf("TTL = %v, want the challenge's 1m kept", got)
+	}
+	if c, err := s.ReserveAttempt(ctx, "cid", 3); err != nil || c.Attempts != 3 {
+		t.Fatalf("reservation after a release = %+v, %v; want 3 attempts", c, err)
+	}
+
+	// Every attempt is counted: the challenge is as good as burned, and the
+	// next reservation is refused and counts nothing.
+	_, err := s.ReserveAttempt(ctx, "cid", 3)
+	if !apierror.Is(err, apierror.ChallengeNotFound) {
+		t.Errorf("reservation past the limit: %v, want CHALLENGE_NOT_FOUND", err)
+	}
+	if got := mr.HGet(key, "attempts"); got != "3" {
+		t.Errorf("after a refused reservation: attempts = %q, want 3", got)
+	}
+}
+
+func TestReleaseAttemptStopsAtZero(t *testing.T) {
+	t.Parallel()
+	s, mr := newStore(t, "p:")
+	createChallenge(t, s, mr, "cid")
+	if err := s.ReleaseAttempt(context.Background(), "cid"); err != nil {
+		t.Fatalf("ReleaseAttempt: %v", err)
+	}
+	if got := mr.HGet("p:challenge:cid", "attempts"); got != "0" {
+		t.Errorf("attempts = %q, want 0", got)
+	}
+}
+
+func TestConcurrentReservationsNeverPassTheLimit(t *testing.T) {
+	t.Parallel()
+	s, mr := newStore(t, "p:")
+	createChallenge(t, s, mr, "cid")
+
+	const n, limit = 24, 5
+	var reserved atomic.Int64
+	var wg sync.WaitGroup
+	seen := make([]atomic.Int64, limit+1)
+	for range n {
+		wg.Go(func() {
+			c, err := s.ReserveAttempt(context.Background(), "cid", limit)
+			switch {
+			case err == nil:
+				reserved.Add(1)
+				if c.Attempts < 1 || c.Attempts > limit {
+					t.Errorf("reserved attempt %d, want 1..%d", c.Attempts, limit)
+					return
+				}
+				seen[c.Attempts].Add(1)
+			case !apierror.Is(err, apierror.ChallengeNotFound):
+				t.Errorf("ReserveAttempt: %v, want success or CHALLENGE_NOT_FOUND", err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := reserved.Load(); got != limit {
+		t.Errorf("reservations = %d, want exactly %d", got, limit)
+	}
+	for i := 1; i <= limit; i++ {
+		if got := seen[i].Load(); got != 1 {
+			t.Errorf("attempt %d was handed out %d times, want once", i, got)
+		}
+	}
+	if got := mr.HGet("p:challenge:cid", "attempts"); got != strconv.Itoa(limit) {
+		t.Errorf("attempts = %q, want %d", got, limit)
+	}
+}
+
+func TestConsumeRefusesAChallengePastTheLimit(t *testing.T) {
+	t.Parallel()
+	s, mr := newStore(t, "p:")
+	ctx := context.Background()
+	sess := auth.NewSession{Session: auth.Session{ID: "s", UserID: "u", ExpiresAt: time.Unix(1_800_003_600, 0)}, RefreshTokenHash: "h"}
+	cases := []struct {
+		name    string
+		consume func(id string) error
+	}{
+		{"ConsumeChallenge", func(id string) error { return s.ConsumeChallenge(ctx, id, 2) }},
+		{"ConsumeChallengeForSession", func(id string) error { return s.ConsumeChallengeForSession(ctx, id, 2, sess) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// At the limit the right code still counts.
+			createChallenge(t, s, mr, "at")
+			mr.HSet("p:challenge:at", "attempts", "2")
+			if err := tc.consume("at"); err != nil {
+				t.Errorf("consume at the limit: %v, want success", err)
+			}
+			mr.FlushAll()
+
+			// Past it (the limit was lowered meanwhile) the challenge burns.
+			createChallenge(t, s, mr, "past")
+			mr.HSet("p:challenge:past", "attempts", "3")
+			if err := tc.consume("past"); !apierror.Is(err, apierror.ChallengeNotFound) {
+				t.Errorf("consume past the limit: %v, want CHALLENGE_NOT_FOUND", err)
+			}
+			if keys := mr.Keys(); len(keys) != 0 {
+				t.Errorf("keys = %v, want none (burned, no session written)", keys)
+			}
+		})
+	}
+}
+
+func TestNewClientErrorHidesThePassword(t *testing.T) {
+	t.Parallel()
+	for _, url := range []string{
+		"redis://user:s3cretpw@127.0.0.1:notaport/0",
+		"redis://user:s3cretpw@127.0.0.1:6379/notadb",
+		"http://user:s3cretpw@127.0.0.1:6379/0",
+	} {
+		_, err := redisstore.NewClient(url)
+		if err == nil {
+			t.Errorf("NewClient(%q) succeeded, want an error", url)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cretpw") {
+			t.Errorf("NewClient error %q shows the password", err)
+		}
 	}
 }
 
@@ -170,6 +335,10 @@ func TestRedisDownIsDependencyUnavailable(t *testing.T) {
 		{"Count", func() error { _, _, err := s.Count(ctx, "n"); return err }},
 		{"Claim", func() error { _, _, err := s.Claim(ctx, "n", time.Minute); return err }},
 		{"Release", func() error { return s.Release(ctx, "n") }},
+		{"Unhit", func() error { return s.Unhit(ctx, "n") }},
+		{"ReserveAttempt", func() error { _, err := s.ReserveAttempt(ctx, "c", 5); return err }},
+		{"ReleaseAttempt", func() error { return s.ReleaseAttempt(ctx, "c") }},
+		{"ConsumeChallenge", func() error { return s.ConsumeChallenge(ctx, "c", 5) }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,7 +24,7 @@ func openSession(t *testing.T, s *redisstore.Store, mr *miniredis.Miniredis, id,
 	if err := s.CreateChallenge(ctx, auth.Challenge{ID: "c-" + id, Email: sess.Email, CodeHash: "x", CreatedAt: now}, now.Add(time.Minute)); err != nil {
 		t.Fatalf("CreateChallenge: %v", err)
 	}
-	if err := s.ConsumeChallengeForSession(ctx, "c-"+id, auth.NewSession{Session: sess, RefreshTokenHash: hash}); err != nil {
+	if err := s.ConsumeChallengeForSession(ctx, "c-"+id, 5, auth.NewSession{Session: sess, RefreshTokenHash: hash}); err != nil {
 		t.Fatalf("ConsumeChallengeForSession: %v", err)
 	}
 	return sess
@@ -199,5 +199,44 @@ func TestUserSessions(t *testing.T) {
 	members, _ := mr.Members("p:user-sessions:u1")
 	if len(members) != 2 || members[0] != "s1" || members[1] != "s3" {
 		t.Errorf("user sessions = %v, want [s1 s3] (expired ids removed)", members)
+	}
+}
+
+func TestUserSessionsSetOnlyEverLivesLonger(t *testing.T) {
+	t.Parallel()
+	s, mr := newStore(t, "p:")
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	mr.SetTime(now)
+	// Sessions of one user opened in turn, each with the lifetime of its
+	// time (the session lifetime is lowered, then raised again).
+	steps := []struct {
+		id       string
+		lifetime time.Duration
+		wantTTL  time.Duration
+	}{
+		{"s1", 2 * time.Hour, 2 * time.Hour},
+		{"s2", time.Hour, 2 * time.Hour}, // ends sooner: s1 keeps its place
+		{"s3", 3 * time.Hour, 3 * time.Hour},
+	}
+	for _, step := range steps {
+		cid := "c-" + step.id
+		if err := s.CreateChallenge(ctx, auth.Challenge{ID: cid, Email: "u1@example.com", CodeHash: "x", CreatedAt: now}, now.Add(time.Minute)); err != nil {
+			t.Fatalf("CreateChallenge: %v", err)
+		}
+		sess := auth.Session{ID: step.id, UserID: "u1", Email: "u1@example.com", CreatedAt: now, ExpiresAt: now.Add(step.lifetime)}
+		if err := s.ConsumeChallengeForSession(ctx, cid, 5, auth.NewSession{Session: sess, RefreshTokenHash: "h-" + step.id}); err != nil {
+			t.Fatalf("ConsumeChallengeForSession(%s): %v", step.id, err)
+		}
+		if got := mr.TTL("p:user-sessions:u1"); got != step.wantTTL {
+			t.Errorf("after %s: user sessions TTL = %v, want %v", step.id, got, step.wantTTL)
+		}
+	}
+
+	// When the longest session but one ends, the set still holds the last.
+	mr.FastForward(2*time.Hour + time.Second)
+	got, err := s.UserSessions(ctx, "u1")
+	if err != nil || len(got) != 1 || got[0].ID != "s3" {
+		t.Errorf("UserSessions() after 2h = %+v, %v; want [s3]", got, err)
 	}
 }

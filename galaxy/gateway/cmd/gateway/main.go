@@ -57,7 +57,7 @@ func realMain(ctx context.Context) error {
 	}
 	ctx = logging.WithLogger(ctx, logger)
 	redisstore.SetLogger(logger)
-	grpcapi.SetLogger(logger)
+	logging.RouteGRPC(logger)
 
 	keys, err := tokenverify.LoadJWKSFile(cfg.JWKSFile)
 	if err != nil {
