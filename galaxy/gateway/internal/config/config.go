@@ -37,8 +37,8 @@ type Config struct {
 func Load(lookup envconfig.Lookuper) (Config, error) {
 	r := envconfig.New(lookup)
 	c := Config{
-		HTTPAddr:           r.String("GATEWAY_HTTP_ADDR", ":8080"),
-		GRPCAddr:           r.String("GATEWAY_GRPC_ADDR", ":9080"),
+		HTTPAddr:           r.HostPort("GATEWAY_HTTP_ADDR", ":8080"),
+		GRPCAddr:           r.HostPort("GATEWAY_GRPC_ADDR", ":9080"),
 		AuthsessionAddr:    r.Required("GATEWAY_AUTHSESSION_ADDR"),
 		AuthsessionTimeout: r.Duration("GATEWAY_AUTHSESSION_TIMEOUT", 3*time.Second),
 		RedisURL:           r.Required("GATEWAY_REDIS_URL"),
@@ -54,12 +54,8 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 		LogLevel:           r.String("GATEWAY_LOG_LEVEL", "info"),
 	}
 	errs := []error{r.Err()}
-	errs = append(errs,
-		checkHostPort("GATEWAY_HTTP_ADDR", c.HTTPAddr, false),
-		checkHostPort("GATEWAY_GRPC_ADDR", c.GRPCAddr, false),
-	)
 	if c.AuthsessionAddr != "" {
-		errs = append(errs, checkHostPort("GATEWAY_AUTHSESSION_ADDR", c.AuthsessionAddr, true))
+		errs = append(errs, checkDialAddr("GATEWAY_AUTHSESSION_ADDR", c.AuthsessionAddr))
 	}
 	if c.RedisURL != "" {
 		if _, err := redisstore.Options(c.RedisURL, c.RedisTimeout); err != nil {
@@ -78,24 +74,17 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 	return c, nil
 }
 
-// checkHostPort accepts "host:port" with a decimal port in 0–65535. A
-// listening address may leave the host empty (all interfaces) and use port 0
-// (any free port); an address to dial needs both a host and a port from 1.
-func checkHostPort(key, v string, dial bool) error {
+// checkDialAddr accepts an address to dial: "host:port" with a host and a
+// decimal port from 1 to 65535.
+func checkDialAddr(key, v string) error {
 	host, port, err := net.SplitHostPort(v)
 	if err != nil {
 		return fmt.Errorf("%s=%q: want host:port: %w", key, v, err)
 	}
-	if port == "" {
-		return fmt.Errorf("%s=%q: missing port", key, v)
-	}
-	n, err := strconv.ParseUint(port, 10, 16)
-	switch {
-	case err != nil:
-		return fmt.Errorf("%s=%q: the port must be a number from 0 to 65535", key, v)
-	case dial && n == 0:
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
 		return fmt.Errorf("%s=%q: the port must be a number from 1 to 65535", key, v)
-	case dial && host == "":
+	}
+	if host == "" {
 		return fmt.Errorf("%s=%q: missing host", key, v)
 	}
 	return nil
