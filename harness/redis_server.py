@@ -35,7 +35,22 @@ class RedisBackend(Protocol):
     def stop(self) -> None: ...
 
 
-class FakeRedisServer:
+class _Backend:
+    """Context-manager plumbing shared by the backends: leaving the block stops it."""
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class FakeRedisServer(_Backend):
     """A fakeredis TCP server on 127.0.0.1, port 0, with state of its own."""
 
     def __init__(self, key_prefix: str = "galaxy:") -> None:
@@ -75,16 +90,8 @@ class FakeRedisServer:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-
-class RealRedis:
+class RealRedis(_Backend):
     """A real Redis shared by many stacks: each gets a random key prefix and
     its keys are deleted on stop."""
 
@@ -109,11 +116,3 @@ class RealRedis:
         if keys:
             self._client.delete(*keys)
         self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
