@@ -9,6 +9,17 @@ SIGTERM, a bounded wait, SIGQUIT (a Go goroutine dump lands in the log),
 then SIGKILL of the whole group; it is idempotent. Every process carries
 this run's tag (:mod:`harness.sweep`).
 
+A binary without the handshake (a third-party tool) is started with a
+``ready_probe`` instead: a function that returns its addresses once it
+serves, or None while it does not yet.
+
+Faults come from outside, as signals: :meth:`ServiceProcess.pause` and
+:meth:`~ServiceProcess.resume` (SIGSTOP/SIGCONT of the group),
+:meth:`~ServiceProcess.kill` (SIGKILL) and :meth:`~ServiceProcess.restart`,
+which starts a new incarnation on the same addresses (``listen_env`` names
+the variable that sets each one) so that peers reconnect without new
+configuration. Each incarnation keeps its own log.
+
 The parent-death signal fires when the *thread* that started the process
 exits, so start services from a long-lived thread (pytest's main thread).
 """
@@ -30,7 +41,15 @@ from typing import IO, Self
 
 from harness.sweep import HARNESS_TAG_ENV, current_run_id
 
-__all__ = ["ProcessError", "ProcessExitedEarly", "ReadinessTimeout", "ServiceProcess", "data_races"]
+__all__ = [
+    "ProcessError",
+    "ProcessExitedEarly",
+    "ReadinessTimeout",
+    "ReadyProbe",
+    "ServiceProcess",
+    "data_races",
+    "describe_returncode",
+]
 
 _PR_SET_PDEATHSIG = 1
 _SETPRIV = shutil.which("setpriv")
@@ -93,13 +112,20 @@ def _indent(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines()) or "    (empty)"
 
 
+ReadyProbe = Callable[["ServiceProcess"], "dict[str, str] | None"]
+"""Readiness of a binary without the ready-file handshake: its addresses once it serves, else None."""
+
+
 class ServiceProcess:
     """One supervised service process.
 
     ``ready_file`` is passed to the binary through ``ready_env`` (for example
-    ``GATEWAY_READY_FILE``); ``addresses`` holds what it reported. With
-    ``coverdir`` (a ``-cover`` build), the process writes its coverage
-    counters there (``GOCOVERDIR``) when it exits cleanly.
+    ``GATEWAY_READY_FILE``); ``addresses`` holds what it reported. A binary
+    without the handshake gets ``ready_probe`` instead. ``listen_env`` maps
+    an address name to the variable that sets it (``{"grpc":
+    "AUTHSESSION_GRPC_ADDR"}``), for :meth:`restart`. With ``coverdir`` (a
+    ``-cover`` build), the process writes its coverage counters there
+    (``GOCOVERDIR``) when it exits cleanly.
     """
 
     def __init__(
@@ -109,17 +135,25 @@ class ServiceProcess:
         *,
         env: Mapping[str, str],
         workdir: Path,
-        ready_env: str,
+        ready_env: str | None = None,
+        ready_probe: ReadyProbe | None = None,
+        listen_env: Mapping[str, str] | None = None,
         ready_timeout: float = 15.0,
         stop_timeout: float = 5.0,
         coverdir: Path | None = None,
     ) -> None:
+        if (ready_env is None) == (ready_probe is None):
+            raise ValueError(f"{name}: give exactly one of ready_env (the handshake) and ready_probe")
         self.name = name
         self.argv = list(argv)
         self.workdir = workdir
         self.ready_file = workdir / f"{name}.ready.json"
         self.log_path = workdir / f"{name}.log"
-        self.env = {**env, ready_env: str(self.ready_file), HARNESS_TAG_ENV: current_run_id()}
+        self.env = {**env, HARNESS_TAG_ENV: current_run_id()}
+        if ready_env is not None:
+            self.env[ready_env] = str(self.ready_file)
+        self.ready_probe = ready_probe
+        self.listen_env = dict(listen_env or {})
         self.coverdir = coverdir
         if coverdir is not None:
             self.env["GOCOVERDIR"] = str(coverdir)
@@ -128,6 +162,8 @@ class ServiceProcess:
         self.addresses: dict[str, str] = {}
         self.returncode: int | None = None
         self.startup_seconds: float | None = None
+        self.incarnations: list[Path] = []  # logs of earlier incarnations, oldest first
+        self.paused = False
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -179,17 +215,22 @@ class ServiceProcess:
             if (code := self._exit_status()) is not None:
                 self.returncode = code
                 raise ProcessExitedEarly(name=self.name, argv=self.argv, returncode=code, log_tail=self.log_tail())
-            with contextlib.suppress(FileNotFoundError):
-                doc = json.loads(self.ready_file.read_text())
-                if doc.get("pid") != self._proc.pid:
-                    raise ProcessError(
-                        f"{self.name} ready file names pid {doc.get('pid')}, not {self._proc.pid}",
-                        name=self.name,
-                        argv=self.argv,
-                        log_tail=self.log_tail(),
-                    )
-                self.addresses = dict(doc["addresses"])
-                return
+            if self.ready_probe is not None:
+                if (found := self.ready_probe(self)) is not None:
+                    self.addresses = dict(found)
+                    return
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    doc = json.loads(self.ready_file.read_text())
+                    if doc.get("pid") != self._proc.pid:
+                        raise ProcessError(
+                            f"{self.name} ready file names pid {doc.get('pid')}, not {self._proc.pid}",
+                            name=self.name,
+                            argv=self.argv,
+                            log_tail=self.log_tail(),
+                        )
+                    self.addresses = dict(doc["addresses"])
+                    return
             if time.monotonic() >= deadline:
                 self.dump_goroutines()
                 raise ReadinessTimeout(
@@ -236,14 +277,70 @@ class ServiceProcess:
         return self._proc is not None and self._exit_status() is None
 
     def dump_goroutines(self, wait: float = 1.0) -> None:
-        """Ask a live Go process for a goroutine dump (SIGQUIT); it then exits."""
+        """Ask a live Go process for a goroutine dump (SIGQUIT); it then exits.
+        A paused process is resumed, or the signal would wait for ever."""
         if self.is_running():
             assert self._proc is not None
             self._proc.send_signal(signal.SIGQUIT)
+            if self.paused:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self._proc.pid, signal.SIGCONT)
+                self.paused = False
             self._wait_exit(wait)
+
+    # ------------------------------------------------------------ faults
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        if not self.is_running():
+            raise RuntimeError(f"{self.name} is not running ({self!r})")
+        assert self._proc is not None
+        os.killpg(self._proc.pid, sig)
+
+    def pause(self) -> None:
+        """Freeze the process and its group (SIGSTOP): it holds its sockets
+        open and answers nothing, like a hung peer, until :meth:`resume`."""
+        self._signal_group(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        """Let a paused process run again (SIGCONT)."""
+        self._signal_group(signal.SIGCONT)
+        self.paused = False
+
+    def kill(self) -> int:
+        """Kill the process group at once (SIGKILL), as a crash would; returns the exit code."""
+        self._signal_group(signal.SIGKILL)
+        self.paused = False
+        code = self.stop()
+        assert code is not None
+        return code
+
+    def restart(self, *, env: Mapping[str, str] | None = None, argv: Sequence[str] | None = None) -> Self:
+        """Stop the process if it runs, then start a new incarnation on the
+        same addresses (through ``listen_env``), with ``env`` merged into its
+        environment and ``argv`` replacing its command line if given. The
+        earlier incarnation's log is kept (:attr:`incarnations`)."""
+        self.stop()
+        if self.log_path.exists():
+            retired = self.log_path.with_name(f"{self.name}.{len(self.incarnations) + 1}.log")
+            self.log_path.rename(retired)
+            self.incarnations.append(retired)
+        for address, var in self.listen_env.items():
+            if address in self.addresses:
+                self.env[var] = self.addresses[address]
+        self.env.update(env or {})
+        if argv is not None:
+            self.argv = list(argv)
+        self._proc = None
+        self.returncode = None
+        self.startup_seconds = None
+        return self.start()
+
+    # ------------------------------------------------------------ stop
 
     def stop(self) -> int | None:
         """Stop the process (SIGTERM → wait → SIGQUIT → SIGKILL); idempotent.
+        A paused process is resumed so that it can take the signal.
 
         Returns the exit code (negative: killed by that signal).
         """
@@ -253,6 +350,10 @@ class ServiceProcess:
         if proc.returncode is None:
             if self._exit_status() is None:
                 proc.send_signal(signal.SIGTERM)
+                if self.paused:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(proc.pid, signal.SIGCONT)
+                    self.paused = False
                 if not self._wait_exit(self.stop_timeout):
                     self.dump_goroutines()
             # Still unreaped here, so the group id is ours: anything it spawned goes too.
@@ -265,14 +366,24 @@ class ServiceProcess:
         return self.returncode
 
     def log_text(self) -> str:
+        """The log of the current (or last) incarnation."""
         try:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
 
+    def all_logs_text(self) -> str:
+        """The logs of every incarnation, oldest first, each under a header
+        once there was more than one."""
+        if not self.incarnations:
+            return self.log_text()
+        parts = [(path.name, path.read_text(errors="replace")) for path in self.incarnations if path.exists()]
+        parts.append((self.log_path.name + " (current)", self.log_text()))
+        return "".join(f"--- {name}\n{text}" for name, text in parts)
+
     def data_races(self) -> list[str]:
-        """The race detector's reports in the log (``-race`` builds), one string each."""
-        return data_races(self.log_text())
+        """The race detector's reports in every incarnation's log (``-race`` builds), one string each."""
+        return data_races(self.all_logs_text())
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
@@ -286,5 +397,5 @@ class ServiceProcess:
         self.stop()
 
     def __repr__(self) -> str:
-        state = "running" if self.is_running() else f"stopped({self.returncode})"
+        state = ("paused" if self.paused else "running") if self.is_running() else f"stopped({self.returncode})"
         return f"<ServiceProcess {self.name} {state} {self.addresses}>"

@@ -4,6 +4,8 @@ Behaviour is chosen by FAKE_MODE: "ready" (write the ready file, wait for
 SIGTERM, exit 0), "crash" (log and exit 3), "silent" (never get ready),
 "stubborn" (ready, but ignores SIGTERM and SIGQUIT), "spawn" (ready, with a
 child process in its group), "wrongpid" (ready file names another pid).
+It listens on FAKE_ADDR (host:port) if set, else on a port of its choosing,
+and echoes what a connection sends.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 mode = os.environ.get("FAKE_MODE", "ready")
@@ -25,8 +28,36 @@ if mode == "crash":
     sys.exit(3)
 
 listener = socket.socket()
-listener.bind(("127.0.0.1", 0))
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+host, _, port = os.environ.get("FAKE_ADDR", "127.0.0.1:0").rpartition(":")
+listener.bind((host, int(port)))
 listener.listen()
+
+
+_SIGNALS = {signal.SIGTERM, signal.SIGQUIT, signal.SIGINT}
+
+
+def _echo(conn: socket.socket) -> None:
+    with conn:
+        try:
+            while data := conn.recv(4096):
+                conn.sendall(data)
+        except OSError:
+            pass  # a reset connection ends only itself
+
+
+def _serve() -> None:
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=_echo, args=(conn,), daemon=True).start()
+
+
+# Signals must reach the main thread (Python runs handlers only there; one
+# taken by another thread would leave the main thread asleep): the threads
+# inherit a mask that blocks them.
+signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+threading.Thread(target=_serve, daemon=True).start()
+signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
 addresses = {"tcp": f"127.0.0.1:{listener.getsockname()[1]}"}
 if mode == "stubborn":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
