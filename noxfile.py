@@ -80,8 +80,9 @@ def _go_test(session: nox.Session, name: str, module: str, *go_args: str) -> Non
 
 @nox.session(venv_backend="none", tags=["build"])
 def build(session: nox.Session) -> None:
-    """Build the service binaries (cached by content hash; reused by every other session)."""
+    """Build the service binaries (cached by content hash; reused by every other session) and the pinned fault proxy."""
     session.run(sys.executable, "-m", "harness.binary", *session.posargs)
+    session.run(sys.executable, "-m", "harness.tools")
 
 
 @nox.session(python=PYTHON, tags=["suite", "ci"])
