@@ -1,25 +1,47 @@
 """Redis for a stack: an isolated in-memory fakeredis TCP server by default, or
-a real server (``INTEGRATION_REAL_REDIS_ADDR``) isolated by key prefix.
+a real server (``INTEGRATION_REAL_REDIS_ADDR``) isolated by key prefix, or a
+``redis-server`` process of the harness's own.
 
-Both expose the same surface: ``url`` for the services, ``key_prefix`` they
-must use, ``client()`` for tests, and ``stop()``.
+All expose the same surface: ``url`` for the services, ``key_prefix`` they
+must use, ``client()`` for tests, and ``stop()``. The two a test owns
+(:class:`FakeRedisServer`, :class:`RedisServerProcess`) also take faults
+(:class:`RedisFaults`): ``kill()`` (connections cut, port closed),
+``pause()``/``resume()`` (connections held, nothing answered), and
+``restart(keep_data=...)`` on the same port, with the keyspace kept or lost
+as the test says. A shared real Redis takes none: a test cannot stop it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import shutil
 import socket
 import threading
+from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, Self
+
+from harness.process import ServiceProcess
 
 if TYPE_CHECKING:  # redis and fakeredis are heavy imports: keep them off module import
     import redis
 
-__all__ = ["REAL_REDIS_ENV", "FakeRedisServer", "RealRedis", "RedisBackend", "real_redis_addr"]
+__all__ = [
+    "REAL_REDIS_ENV",
+    "REDIS_SERVER_ENV",
+    "FakeRedisServer",
+    "RealRedis",
+    "RedisBackend",
+    "RedisServerProcess",
+    "real_redis_addr",
+    "redis_server_binary",
+]
 
 REAL_REDIS_ENV = "INTEGRATION_REAL_REDIS_ADDR"
+REDIS_SERVER_ENV = "INTEGRATION_REDIS_SERVER"
+"""Path of the ``redis-server`` binary for :class:`RedisServerProcess` (default: the one on PATH)."""
 
 
 def real_redis_addr() -> str | None:
@@ -33,6 +55,12 @@ class RedisBackend(Protocol):
 
     def client(self) -> redis.Redis: ...
     def stop(self) -> None: ...
+
+    # Faults; a backend the test does not own raises NotImplementedError.
+    def kill(self) -> None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def restart(self, *, keep_data: bool) -> None: ...
 
 
 class _Backend:
@@ -50,45 +78,129 @@ class _Backend:
         self.stop()
 
 
+class _Gate:
+    """A connection's read side that blocks while the server is paused, so
+    a paused server reads (and so answers) nothing, as a frozen one would."""
+
+    def __init__(self, rfile: Any, resumed: threading.Event) -> None:
+        self._rfile = rfile
+        self._resumed = resumed
+
+    def readline(self, *args: Any) -> bytes:
+        self._resumed.wait()
+        line: bytes = self._rfile.readline(*args)
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rfile, name)
+
+
 class FakeRedisServer(_Backend):
-    """A fakeredis TCP server on 127.0.0.1, port 0, with state of its own."""
+    """A fakeredis TCP server on 127.0.0.1, port 0, with state of its own.
+    A restart binds the same port again."""
 
     def __init__(self, key_prefix: str = "galaxy:") -> None:
+        self.key_prefix = key_prefix
+        self._resumed = threading.Event()
+        self._resumed.set()
+        self._keyspace: Any = None  # fakeredis's FakeServer: the data, kept across a restart
+        self._port = 0
+        self._server: Any = None
+        self._serve()
+        self.url = f"redis://127.0.0.1:{self._port}/0"
+        self._stopped = False
+
+    def _serve(self) -> None:
         from fakeredis import TcpFakeServer
 
+        resumed = self._resumed
+
         class _Server(TcpFakeServer):
+            def __init__(self, addr: tuple[str, int]) -> None:
+                super().__init__(addr)
+                self.connections: set[socket.socket] = set()
+
+                class _Handler(self.RequestHandlerClass):  # type: ignore[name-defined,misc]
+                    def setup(self) -> None:
+                        super().setup()
+                        self.rfile = _Gate(self.rfile, resumed)  # type: ignore[has-type]  # set by the base
+
+                self.RequestHandlerClass = _Handler
+
             def get_request(self) -> tuple[socket.socket, Any]:
                 # The server answers a pipeline (MULTI ... EXEC) with one small
                 # write per command; without TCP_NODELAY, Nagle's algorithm and
                 # the client's delayed ACK stall each transaction by ~40 ms.
                 sock, addr = super().get_request()
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.connections.add(sock)
                 return sock, addr
 
-        self.key_prefix = key_prefix
-        self._server = _Server(("127.0.0.1", 0))
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
-        port: int = self._server.server_address[1]
-        self.url = f"redis://127.0.0.1:{port}/0"
+            def shutdown_request(self, request: Any) -> None:
+                self.connections.discard(request)
+                super().shutdown_request(request)
+
+        server = _Server(("127.0.0.1", self._port))
+        server.daemon_threads = True
+        server.block_on_close = False
+        if self._keyspace is None:
+            self._keyspace = server.fake_server
+        else:
+            server.fake_server = self._keyspace
+        self._port = server.server_address[1]
+        self._server = server
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.005}, name=f"fakeredis:{port}", daemon=True
+            target=server.serve_forever, kwargs={"poll_interval": 0.005}, name=f"fakeredis:{self._port}", daemon=True
         )
         self._thread.start()
-        self._stopped = False
 
     def client(self) -> redis.Redis:
         import redis
 
         return redis.Redis.from_url(self.url, decode_responses=True, protocol=2)
 
+    # ------------------------------------------------------------ faults
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def kill(self) -> None:
+        """Stop at once: the port closes and every open connection is cut."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._resumed.set()  # let paused handlers see their sockets close
+        server.shutdown()
+        server.server_close()
+        for sock in list(server.connections):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(timeout=5)
+
+    def pause(self) -> None:
+        """Hold every connection open and answer nothing until :meth:`resume`;
+        new connections are accepted, as the kernel does for a frozen process."""
+        self._resumed.clear()
+
+    def resume(self) -> None:
+        self._resumed.set()
+
+    def restart(self, *, keep_data: bool) -> None:
+        """Kill the server if it runs, then serve again on the same port with
+        the keyspace it had (``keep_data=True``) or an empty one."""
+        if self._stopped:
+            raise RuntimeError("this fakeredis server was stopped for good")
+        self.kill()
+        if not keep_data:
+            self._keyspace = None
+        self._serve()
+
     def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self.kill()
 
 
 class RealRedis(_Backend):
@@ -111,8 +223,104 @@ class RealRedis(_Backend):
 
         return redis.Redis.from_url(self.url, decode_responses=True)
 
+    def _not_owned(self) -> NoReturn:
+        raise NotImplementedError(
+            f"the Redis at {self.url} is shared ({REAL_REDIS_ENV}): a test cannot break it; "
+            "mark the test redis_faults to get a redis-server of its own"
+        )
+
+    def kill(self) -> None:
+        self._not_owned()
+
+    def pause(self) -> None:
+        self._not_owned()
+
+    def resume(self) -> None:
+        self._not_owned()
+
+    def restart(self, *, keep_data: bool) -> None:
+        self._not_owned()
+
     def stop(self) -> None:
         keys = list(self._client.scan_iter(match=self.key_prefix + "*", count=500))
         if keys:
             self._client.delete(*keys)
         self._client.close()
+
+
+def redis_server_binary() -> str | None:
+    """The ``redis-server`` to run: ``$INTEGRATION_REDIS_SERVER`` or the one on PATH."""
+    return os.environ.get(REDIS_SERVER_ENV) or shutil.which("redis-server")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _pong(addr: str) -> bool:
+    host, port = addr.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServerProcess(_Backend):
+    """A ``redis-server`` of this test's own, on 127.0.0.1 (redis-server takes
+    no port 0, so a free port is chosen for it and kept across restarts).
+    Its data is written to an append-only file with every write, so it
+    survives a kill when a restart keeps it; ``keep_data=False`` deletes it."""
+
+    def __init__(self, workdir: Path, *, binary: str | None = None, key_prefix: str = "galaxy:") -> None:
+        binary = binary or redis_server_binary()
+        if binary is None:
+            raise FileNotFoundError(
+                f"no redis-server on PATH: install it (apt-get install redis-server) or set {REDIS_SERVER_ENV}"
+            )
+        self.key_prefix = key_prefix
+        self.data_dir = workdir / "redis-data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        port = _free_port()
+        self.addr = f"127.0.0.1:{port}"
+        self.url = f"redis://{self.addr}/0"
+        argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(self.data_dir), "--save", ""]
+        argv += ["--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no", "--loglevel", "warning"]
+        self.process = ServiceProcess(
+            "redis-server",
+            argv,
+            env={},
+            workdir=workdir,
+            ready_probe=lambda _: {"redis": self.addr} if _pong(self.addr) else None,
+        ).start()
+
+    def client(self) -> redis.Redis:
+        import redis
+
+        return redis.Redis.from_url(self.url, decode_responses=True)
+
+    def kill(self) -> None:
+        """SIGKILL: the port closes and every connection is cut."""
+        if self.process.is_running():
+            self.process.kill()
+
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open, nothing is answered."""
+        self.process.pause()
+
+    def resume(self) -> None:
+        self.process.resume()
+
+    def restart(self, *, keep_data: bool) -> None:
+        self.process.stop()
+        if not keep_data:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            self.data_dir.mkdir(parents=True)
+        self.process.restart()
+
+    def stop(self) -> None:
+        self.process.stop()
