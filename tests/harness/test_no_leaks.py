@@ -69,8 +69,33 @@ class Run:
         assert self.addresses(), "the sample services never started"
         for addr in self.addresses():
             host, port = addr.rsplit(":", 1)
-            with socket.socket() as s, pytest.raises(ConnectionRefusedError):
-                s.connect((host, int(port)))
+            with socket.socket() as s:
+                try:
+                    s.connect((host, int(port)))
+                except ConnectionRefusedError:
+                    continue
+            strangers = self.listeners(int(port))
+            assert not strangers, f"{addr} is still served after the run, by {strangers}"
+
+    @staticmethod
+    def listeners(port: int) -> list[tuple[int, list[str]]]:
+        """The processes listening on ``port``, but for this test run's own
+        (tagged with its id): the sample run freed the port, and a proxy of
+        this run may have been given it since. Anything else, an untagged
+        leftover included, is a leak."""
+        outer = os.environ.get(HARNESS_TAG_ENV)
+        found = []
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port != port or conn.pid is None:
+                continue
+            try:
+                proc = psutil.Process(conn.pid)
+                if outer is not None and proc.environ().get(HARNESS_TAG_ENV) == outer:
+                    continue
+                found.append((proc.pid, proc.cmdline()))
+            except psutil.Error:
+                continue
+        return found
 
 
 @pytest.fixture

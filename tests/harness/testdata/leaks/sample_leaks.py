@@ -3,7 +3,9 @@ on its own): every test holds a supervised service that has a child process.
 
 LEAK_SCENARIO picks what the tests do: "pass", "fail", or "hang"/"timeout"
 (signal the start through a file in LEAK_DIR, then sleep until killed or
-until pytest-timeout ends the test).
+until pytest-timeout ends the test). Each worker also runs a fault proxy
+(toxiproxy) with a link open, and the first test freezes its service
+(SIGSTOP) before it goes on: a paused process must not outlive the run either.
 """
 
 from __future__ import annotations
@@ -18,14 +20,22 @@ import pytest
 
 from harness.process import ServiceProcess
 from harness.pytest_plugin import attach_diagnostics, watch_processes
+from harness.toxiproxy import ToxiproxyServer
 
 FAKE = Path(__file__).resolve().parents[2] / "fake_service.py"
 SCENARIO = os.environ["LEAK_SCENARIO"]
 LEAK_DIR = Path(os.environ["LEAK_DIR"])
 
 
+@pytest.fixture(scope="session")
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxyServer]:
+    with ToxiproxyServer(tmp_path_factory.mktemp("toxiproxy")) as server:
+        (LEAK_DIR / f"toxiproxy-{server.process.pid}.addr").write_text(server.process.address("api"))
+        yield server
+
+
 @pytest.fixture
-def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceProcess]:
+def service(request: pytest.FixtureRequest, tmp_path: Path, proxy: ToxiproxyServer) -> Iterator[ServiceProcess]:
     proc = ServiceProcess(
         "fake",
         [sys.executable, str(FAKE)],
@@ -35,6 +45,8 @@ def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceP
     )
     with proc:
         (LEAK_DIR / f"{proc.pid}.addr").write_text(proc.address("tcp"))
+        link = proxy.link("sample->fake", proc.address("tcp"))
+        (LEAK_DIR / f"link-{proc.pid}.addr").write_text(link.listen)
         watch_processes(request.node, proc)
         attach_diagnostics(request.node, "fake service log", proc.log_text)
         yield proc
@@ -42,6 +54,8 @@ def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceP
 
 @pytest.mark.parametrize("n", range(4))
 def test_sample(service: ServiceProcess, n: int) -> None:
+    if n == 0:
+        service.pause()
     if SCENARIO == "fail":
         pytest.fail("failing on purpose")
     if SCENARIO in ("hang", "timeout"):
