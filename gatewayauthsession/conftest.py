@@ -13,7 +13,9 @@ from contracts.gatewayv1 import GatewayApi
 from gatewayauthsession.stack import Stack, StackSettings, Transport, start_stack
 from harness.binary import Binary, BuildError, build, is_cached
 from harness.pytest_plugin import attach_diagnostics, build_mode, coverage_dir, redis_backend_kind, watch_processes
-from harness.redis_server import RealRedis, RedisBackend, real_redis_addr
+from harness.redis_server import RealRedis, RedisBackend, RedisServerProcess, real_redis_addr, redis_server_binary
+from harness.tools import ToolBuildError, go_tool
+from harness.toxiproxy import ToxiproxyServer
 
 TRANSPORTS: tuple[Transport, ...] = ("http", "grpc")
 
@@ -38,11 +40,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             pytest.exit(f"cannot build {name}: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
         if reporter is not None and not binary.cached:
             reporter.write_line(f"built {name} ({mode}) in {time.perf_counter() - started:.1f}s: {binary.path}")
+    try:
+        go_tool("toxiproxy-server")  # the fault proxy, built once before the workers start
+    except ToolBuildError as exc:
+        pytest.exit(f"cannot build the fault proxy: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "stack(**settings): StackSettings for this test's stack")
     config.addinivalue_line("markers", "smoke: a scenario of the real-Redis smoke subset (nox -s real_redis)")
+    config.addinivalue_line(
+        "markers",
+        "redis_faults: the scenario kills, freezes or restarts its Redis; "
+        "with --redis-backend=real it gets a redis-server of its own",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -62,28 +73,44 @@ def _settings(request: pytest.FixtureRequest) -> StackSettings:
 
 
 @pytest.fixture
-def redis_backend(pytestconfig: pytest.Config) -> RedisBackend | None:
+def redis_backend(request: pytest.FixtureRequest, tmp_path: Path) -> RedisBackend | None:
     """None (each stack starts its own fakeredis) unless the run asked for
     ``--redis-backend=real``: then the Redis at INTEGRATION_REAL_REDIS_ADDR,
-    isolated by a key prefix of this test's own."""
-    if redis_backend_kind(pytestconfig) == "fake":
+    isolated by a key prefix of this test's own, or, for a ``redis_faults``
+    scenario, a redis-server of the test's own that it may break."""
+    if redis_backend_kind(request.config) == "fake":
         return None
+    if request.node.get_closest_marker("redis_faults"):
+        if redis_server_binary() is None:
+            pytest.fail("a redis_faults scenario with --redis-backend=real needs redis-server on PATH", pytrace=False)
+        return RedisServerProcess(tmp_path)
     addr = real_redis_addr()
     assert addr is not None  # checked when the run started
     return RealRedis(addr)
+
+
+@pytest.fixture(scope="session")
+def fault_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxyServer]:
+    """The fault proxy of this worker (toxiproxy), started on first use and
+    shared by its stacks; each stack adds and removes its own links."""
+    with ToxiproxyServer(tmp_path_factory.mktemp("toxiproxy")) as server:
+        yield server
 
 
 @pytest.fixture
 def stack(
     request: pytest.FixtureRequest, binaries: dict[str, Binary], tmp_path: Path, redis_backend: RedisBackend | None
 ) -> Iterator[Stack]:
-    """A fresh, isolated stack: its own Redis, stubs, keys and processes."""
+    """A fresh, isolated stack: its own Redis, stubs, keys and processes;
+    the links its settings name go through this worker's fault proxy."""
+    settings = _settings(request)
     s = start_stack(
         tmp_path,
         binaries,
-        _settings(request),
+        settings,
         redis=redis_backend,
         coverdir=lambda service: coverage_dir(request.config, service),
+        proxy=request.getfixturevalue("fault_proxy") if settings.links else None,
     )
     for name, source in s.diagnostics().items():
         attach_diagnostics(request.node, name, source)

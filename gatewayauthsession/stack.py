@@ -1,6 +1,14 @@
 """An isolated gateway + authsession stack: Redis, the mail and user stubs,
 fresh keys and both real binaries, wired together through their public
-configuration only."""
+configuration only.
+
+Faults: a stack started with ``links`` routes those links through a real TCP
+fault proxy (toxiproxy), so a scenario can break them
+(``stack.link("gateway", "authsession").latency(ms=3000)``); the processes
+take signals (``stack.authsession.pause()``, ``stack.restart("authsession")``)
+and the stack's own Redis can be killed, frozen or restarted
+(``stack.redis.restart(keep_data=False)``). Links are direct unless asked
+for, so ordinary scenarios pay nothing."""
 
 from __future__ import annotations
 
@@ -20,12 +28,23 @@ from harness.keys import KeySet
 from harness.mail_stub import MailStub
 from harness.process import ServiceProcess, data_races
 from harness.redis_server import FakeRedisServer, RedisBackend
+from harness.toxiproxy import Link, ToxiproxyServer
 from harness.user_stub import UserStub
 
-__all__ = ["Stack", "StackSettings", "Transport", "start_stack"]
+__all__ = ["LINKS", "Stack", "StackSettings", "Transport", "start_stack"]
 
 Transport = Literal["http", "grpc"]
 CoverDir = Callable[[str], "Path | None"]
+
+LINKS = (
+    "gateway->authsession",
+    "gateway->redis",
+    "authsession->redis",
+    "authsession->mail",
+    "authsession->user",
+)
+"""Every link between two parts of a stack, as ``"client->server"``; any can
+go through the fault proxy (``StackSettings.links``)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +59,8 @@ class StackSettings:
     session_ttl: str = "720h"
     upstream_timeout: str = "2s"
     authsession_timeout: str = "3s"
+    gateway_redis_timeout: str = "1s"
+    ready_timeout: str = "500ms"
     resend_cooldown: str = "1ms"
     start_limit_per_email: int = 1000
     start_limit_per_client: int = 1000
@@ -48,10 +69,23 @@ class StackSettings:
     login_rate_per_minute: int = 6000
     login_burst: int = 1000
     log_level: str = "debug"
+    # Not an environment variable: the links to route through the fault
+    # proxy, by name (LINKS), or "all".
+    links: tuple[str, ...] | str = ()
 
     @classmethod
     def names(cls) -> set[str]:
         return {f.name for f in fields(cls)}
+
+    def proxied_links(self) -> tuple[str, ...]:
+        """The links to proxy, checked against LINKS."""
+        if self.links == "all":
+            return LINKS
+        wanted = (self.links,) if isinstance(self.links, str) else tuple(self.links)
+        unknown = [name for name in wanted if name not in LINKS]
+        if unknown:
+            raise ValueError(f"unknown links {unknown}; known: {list(LINKS)} or 'all'")
+        return wanted
 
 
 def _no_coverage(service: str) -> Path | None:
@@ -68,11 +102,42 @@ class Stack:
     users: UserStub
     keys: KeySet
     coverdir: CoverDir = _no_coverage
+    proxy: ToxiproxyServer | None = None
     authsession: ServiceProcess = field(init=False)
     gateway: ServiceProcess = field(init=False)
+    links: dict[str, Link] = field(default_factory=dict)
     _clients: dict[str, GatewayApi] = field(default_factory=dict)
     _secrets: list[str] = field(default_factory=list)
-    _retired_logs: list[str] = field(default_factory=list)
+
+    # ------------------------------------------------------------ wiring
+
+    def _open_links(self, *names: str) -> None:
+        """Put a proxy in front of the server side of each link in ``names``
+        that the settings route through the fault proxy."""
+        wanted = [n for n in names if n in self.settings.proxied_links()]
+        if not wanted:
+            return
+        if self.proxy is None:
+            raise ValueError(f"links {wanted} need a fault proxy (start_stack(..., proxy=...))")
+        for name in wanted:
+            self.links[name] = self.proxy.link(name, upstream=self._server_address(name.split("->")[1]))
+
+    def _server_address(self, part: str) -> str:
+        if part == "authsession":
+            return self.authsession.address("grpc")
+        if part == "redis":
+            return _hostport(self.redis.url)
+        if part == "mail":
+            return _hostport(self.mail.url)
+        if part == "user":
+            return _hostport(self.users.url)
+        raise ValueError(f"no server part {part!r}")
+
+    def _reach(self, client: str, server: str, address: str) -> str:
+        """``address`` of ``server`` as ``client`` dials it: through the
+        link's proxy when it has one."""
+        link = self.links.get(f"{client}->{server}")
+        return address if link is None else address.replace(_hostport(address), link.listen, 1)
 
     # ------------------------------------------------------------ processes
 
@@ -84,14 +149,15 @@ class Stack:
             [str(self.binaries["authsession"].path)],
             workdir=self.workdir,
             ready_env="AUTHSESSION_READY_FILE",
+            listen_env={"grpc": "AUTHSESSION_GRPC_ADDR"},
             coverdir=self.coverdir("authsession"),
             env={
                 "GOTRACEBACK": "all",
                 "AUTHSESSION_GRPC_ADDR": "127.0.0.1:0",
-                "AUTHSESSION_REDIS_URL": self.redis.url,
+                "AUTHSESSION_REDIS_URL": self._reach("authsession", "redis", self.redis.url),
                 "AUTHSESSION_REDIS_KEY_PREFIX": self.redis.key_prefix,
-                "AUTHSESSION_MAIL_URL": self.mail.url,
-                "AUTHSESSION_USER_URL": self.users.url,
+                "AUTHSESSION_MAIL_URL": self._reach("authsession", "mail", self.mail.url),
+                "AUTHSESSION_USER_URL": self._reach("authsession", "user", self.users.url),
                 "AUTHSESSION_UPSTREAM_TIMEOUT": s.upstream_timeout,
                 "AUTHSESSION_SIGNING_KEY_FILE": str(private_key),
                 "AUTHSESSION_SIGNING_KEY_ID": self.keys.current.kid,
@@ -116,15 +182,18 @@ class Stack:
             [str(self.binaries["gateway"].path)],
             workdir=self.workdir,
             ready_env="GATEWAY_READY_FILE",
+            listen_env={"http": "GATEWAY_HTTP_ADDR", "grpc": "GATEWAY_GRPC_ADDR"},
             coverdir=self.coverdir("gateway"),
             env={
                 "GOTRACEBACK": "all",
                 "GATEWAY_HTTP_ADDR": "127.0.0.1:0",
                 "GATEWAY_GRPC_ADDR": "127.0.0.1:0",
-                "GATEWAY_AUTHSESSION_ADDR": self.authsession.address("grpc"),
+                "GATEWAY_AUTHSESSION_ADDR": self._reach("gateway", "authsession", self.authsession.address("grpc")),
                 "GATEWAY_AUTHSESSION_TIMEOUT": s.authsession_timeout,
-                "GATEWAY_REDIS_URL": self.redis.url,
+                "GATEWAY_REDIS_URL": self._reach("gateway", "redis", self.redis.url),
                 "GATEWAY_REDIS_KEY_PREFIX": self.redis.key_prefix,
+                "GATEWAY_REDIS_TIMEOUT": s.gateway_redis_timeout,
+                "GATEWAY_READY_TIMEOUT": s.ready_timeout,
                 "GATEWAY_JWKS_FILE": str(jwks),
                 "GATEWAY_LOGIN_RATE_PER_MINUTE": str(s.login_rate_per_minute),
                 "GATEWAY_LOGIN_BURST": str(s.login_burst),
@@ -136,31 +205,74 @@ class Stack:
     def processes(self) -> tuple[ServiceProcess, ServiceProcess]:
         return (self.authsession, self.gateway)
 
+    def process(self, name: str) -> ServiceProcess:
+        """The process of service ``name`` ("authsession" or "gateway")."""
+        for proc in self.processes:
+            if proc.name == name:
+                return proc
+        raise ValueError(f"no service {name!r} in this stack; it has {[p.name for p in self.processes]}")
+
+    def restart(self, name: str, **env: str) -> None:
+        """Restart service ``name`` on the same addresses (its peers reconnect
+        with no new configuration), with ``env`` merged into its environment.
+        Restarting the gateway renews this stack's API clients."""
+        if name == "gateway":
+            self._close_clients()
+        self.process(name).restart(env=env)
+
+    def link(self, client: str, server: str) -> Link:
+        """The fault-proxy link from ``client`` to ``server``
+        (``stack.link("gateway", "authsession").latency(ms=3000)``)."""
+        name = f"{client}->{server}"
+        if name not in self.links:
+            raise ValueError(
+                f"link {name} does not go through the fault proxy in this stack: "
+                f'mark the test @pytest.mark.stack(links=("{name}",)) (or links="all"); '
+                f"proxied here: {sorted(self.links) or 'none'}"
+            )
+        return self.links[name]
+
+    def heal(self) -> None:
+        """Lift every fault a scenario set: links healed, paused processes
+        resumed (a killed one stays down until restarted)."""
+        for link in self.links.values():
+            link.heal()
+        for proc in self.processes:
+            if proc.paused:
+                proc.resume()
+
     def restart_with_keys(self, keys: KeySet) -> None:
         """Roll both services onto ``keys``: authsession signs with
         ``keys.current``, the gateway trusts exactly ``keys.keys``. Redis and
-        the stubs (so every session) survive; clients must be fetched anew."""
-        self._close_clients()
-        for proc in (self.gateway, self.authsession):
-            proc.stop()
-            self._retired_logs.append(proc.log_text())
-            proc.log_path.rename(proc.log_path.with_suffix(f".{len(self._retired_logs)}.log"))
+        the stubs (so every session) survive, as do the addresses."""
         self.keys = keys
-        self._start_authsession()
-        self._start_gateway()
+        private_key, _ = keys.write(self.workdir / "keys")
+        self.restart(
+            "authsession", AUTHSESSION_SIGNING_KEY_FILE=str(private_key), AUTHSESSION_SIGNING_KEY_ID=keys.current.kid
+        )
+        self.restart("gateway")
 
     # ------------------------------------------------------------ clients
 
     def api(self, transport: Transport) -> GatewayApi:
-        """A client of the gateway's public API over ``transport``."""
+        """The client of the gateway's public API over ``transport`` (one per transport)."""
         if transport not in self._clients:
-            if transport == "http":
-                self._clients[transport] = GatewayHttpClient("http://" + self.gateway.address("http"))
-            elif transport == "grpc":
-                self._clients[transport] = GatewayGrpcClient(self.gateway.address("grpc"))
-            else:
-                raise ValueError(f"unknown transport {transport!r}")
+            self._clients[transport] = self._new_client(transport)
         return self._clients[transport]
+
+    def client(self, transport: Transport) -> GatewayApi:
+        """A client of its own over ``transport`` (for calls made in parallel);
+        the stack closes it and scans what it received, like the others."""
+        client = self._new_client(transport)
+        self._clients[f"{transport}#{len(self._clients)}"] = client
+        return client
+
+    def _new_client(self, transport: Transport) -> GatewayApi:
+        if transport == "http":
+            return GatewayHttpClient("http://" + self.gateway.address("http"))
+        if transport == "grpc":
+            return GatewayGrpcClient(self.gateway.address("grpc"))
+        raise ValueError(f"unknown transport {transport!r}")
 
     @property
     def http(self) -> GatewayHttpClient:
@@ -181,18 +293,23 @@ class Stack:
     # ------------------------------------------------------------ checks
 
     def diagnostics(self) -> dict[str, Callable[[], str]]:
-        """Every log of the stack, by name, read when called (a restart
-        replaces the process objects, so each source looks them up anew)."""
+        """Every log of the stack, by name, read when called: each service's
+        logs of every incarnation, the stubs' request logs, and the links."""
         return {
-            "authsession log": lambda: self.authsession.log_text(),  # noqa: PLW0108
-            "gateway log": lambda: self.gateway.log_text(),  # noqa: PLW0108
-            "logs of restarted processes": lambda: "".join(self._retired_logs),
+            "authsession log": self.authsession.all_logs_text,
+            "gateway log": self.gateway.all_logs_text,
             "mail stub requests": self.mail.format_log,
             "user stub requests": self.users.format_log,
+            "fault-proxy links": self.describe_links,
         }
 
+    def describe_links(self) -> str:
+        if not self.links:
+            return "no link goes through the fault proxy"
+        return "\n".join(repr(link) for link in self.links.values())
+
     def service_logs(self) -> str:
-        return "".join(self._retired_logs) + self.authsession.log_text() + self.gateway.log_text()
+        return self.authsession.all_logs_text() + self.gateway.all_logs_text()
 
     def secrets(self) -> set[str]:
         """Every login code sent to the mail service (delivered or not) and
@@ -228,20 +345,38 @@ class Stack:
             part.stop()
         for stub in (self.mail, self.users):
             stub.stop()
+        self._close_links()
         self.redis.stop()
+
+    def _close_links(self) -> None:
+        for link in self.links.values():
+            link.delete()
+        self.links.clear()
+
+
+def _hostport(url: str) -> str:
+    """``host:port`` of a URL or of a bare address."""
+    rest = url.split("://", 1)[-1]
+    return rest.split("/", 1)[0]
 
 
 def start_stack(
     workdir: Path,
     binaries: dict[str, Binary],
     settings: StackSettings | None = None,
+    *,
     redis: RedisBackend | None = None,
     coverdir: CoverDir = _no_coverage,
+    proxy: ToxiproxyServer | None = None,
 ) -> Stack:
     """Start a whole stack; on any failure, stop what was started and re-raise.
 
-    ``coverdir(service)`` names the GOCOVERDIR of a ``-cover`` build's process.
+    ``coverdir(service)`` names the GOCOVERDIR of a ``-cover`` build's
+    process; ``proxy`` is the fault proxy that carries the links the
+    settings name (shared by many stacks: each adds and removes its own).
     """
+    settings = settings or StackSettings()
+    settings.proxied_links()  # an unknown link name fails before anything starts
     with contextlib.ExitStack() as started:
         redis = redis or FakeRedisServer()
         started.callback(redis.stop)
@@ -249,9 +384,12 @@ def start_stack(
         started.callback(mail.stop)
         users = UserStub().start()
         started.callback(users.stop)
-        stack = Stack(workdir, settings or StackSettings(), binaries, redis, mail, users, KeySet(), coverdir)
+        stack = Stack(workdir, settings, binaries, redis, mail, users, KeySet(), coverdir, proxy)
+        started.callback(stack._close_links)
+        stack._open_links("authsession->redis", "authsession->mail", "authsession->user")
         stack._start_authsession()
         started.callback(stack.authsession.stop)
+        stack._open_links("gateway->authsession", "gateway->redis")
         stack._start_gateway()
         started.pop_all()
         return stack
