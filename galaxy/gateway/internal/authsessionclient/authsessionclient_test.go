@@ -201,9 +201,9 @@ func TestErrorTextIsNotKept(t *testing.T) {
 		wantMessage string
 	}{
 		{"internal", gatewaytest.Fail(apierror.Internal, "bug near "+secret, nil), apierror.Internal, "", "internal error"},
-		{"internal without ErrorInfo", status.Error(codes.Internal, "bug near "+secret), apierror.Internal, "", "internal error"},
-		{"unknown without ErrorInfo", status.Error(codes.Unknown, secret), apierror.Internal, "", "internal error"},
-		{"unknown reason", status.Error(codes.InvalidArgument, secret), apierror.Internal, "", "internal error"},
+		{"internal without ErrorInfo", status.Error(codes.Internal, "bug near "+secret), apierror.DependencyUnavailable, "authsession", "authsession is unavailable"},
+		{"unknown without ErrorInfo", status.Error(codes.Unknown, secret), apierror.DependencyUnavailable, "authsession", "authsession is unavailable"},
+		{"invalid argument without ErrorInfo", status.Error(codes.InvalidArgument, secret), apierror.DependencyUnavailable, "authsession", "authsession is unavailable"},
 		{"unavailable without ErrorInfo", status.Error(codes.Unavailable, "down near "+secret), apierror.DependencyUnavailable, "authsession", "authsession is unavailable"},
 		{"deadline without ErrorInfo", status.Error(codes.DeadlineExceeded, secret), apierror.DependencyUnavailable, "authsession", "authsession is unavailable"},
 		{"mail down", gatewaytest.Fail(apierror.DependencyUnavailable, "mail down near "+secret, map[string]string{"dependency": "mail"}), apierror.DependencyUnavailable, "mail", "mail is unavailable"},
