@@ -68,7 +68,7 @@ func NewServer(svc Service, logger *slog.Logger) (*Server, error) {
 		}),
 	)
 	authsessionv1.RegisterAuthSessionServiceServer(gs, &handler{svc: svc})
-	hs := lifecycle.RegisterHealth(gs, authsessionv1.AuthSessionService_ServiceDesc.ServiceName)
+	hs := lifecycle.RegisterHealth(gs, nil, authsessionv1.AuthSessionService_ServiceDesc.ServiceName)
 	return &Server{grpc: gs, health: hs}, nil
 }
 

@@ -84,7 +84,7 @@ func NewServer(svc *gateway.Service, logger *slog.Logger, opts ...grpc.ServerOpt
 	}, opts...)
 	srv := grpc.NewServer(opts...)
 	gatewayv1.RegisterGatewayServiceServer(srv, &API{svc: svc})
-	hs := lifecycle.RegisterHealth(srv, gatewayv1.GatewayService_ServiceDesc.ServiceName)
+	hs := lifecycle.RegisterHealth(srv, nil, gatewayv1.GatewayService_ServiceDesc.ServiceName)
 	return &Server{Server: srv, health: hs}, nil
 }
 
