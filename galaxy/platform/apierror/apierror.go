@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -131,6 +132,21 @@ func Dependency(name string, cause error) *Error {
 	}
 }
 
+// Dependencies reports that every one of names failed (at least one, in the
+// order given): metadata "dependency" names the first, as Dependency does,
+// and "dependencies" lists them all, comma-separated. cause stays internal.
+func Dependencies(names []string, cause error) *Error {
+	if len(names) == 0 {
+		return &Error{Code: Internal, Message: "internal error", cause: cause}
+	}
+	e := Dependency(names[0], cause)
+	e.Metadata["dependencies"] = strings.Join(names, ",")
+	if len(names) > 1 {
+		e.Message = strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1] + " are unavailable"
+	}
+	return e
+}
+
 // As returns err as an *Error; anything else becomes a generic INTERNAL
 // error that keeps err only as its (never exposed) cause.
 func As(err error) *Error {
@@ -165,9 +181,15 @@ func GRPCStatus(err error, domain string) *status.Status {
 }
 
 // FromGRPC turns a status returned by another galaxy service back into an
-// *Error, keeping its code and metadata. A status without ErrorInfo is
-// classified by its gRPC code: deadline and transport failures become
-// DEPENDENCY_UNAVAILABLE for dependency, anything else INTERNAL.
+// *Error, keeping its code and metadata. Every galaxy service attaches an
+// ErrorInfo with a known reason to each error it returns, so a status
+// without one did not come from the service's contract: it came from the
+// transport (a refused or reset connection and GOAWAY are UNAVAILABLE, a
+// deadline DEADLINE_EXCEEDED, an RST_STREAM mostly INTERNAL, a malformed or
+// non-gRPC answer UNKNOWN), from something in between (a proxy) or from a
+// version of the service that breaks the contract. Whatever its code, it is
+// DEPENDENCY_UNAVAILABLE for dependency, never INTERNAL: the dependency
+// failed, not the caller.
 func FromGRPC(err error, dependency string) *Error {
 	st, ok := status.FromError(err)
 	if !ok {
@@ -189,11 +211,7 @@ func FromGRPC(err error, dependency string) *Error {
 		out.RetryAfter = retry
 		return out
 	}
-	switch st.Code() {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
-		return Dependency(dependency, err)
-	}
-	return &Error{Code: Internal, Message: "internal error", cause: err}
+	return Dependency(dependency, err)
 }
 
 // Problem is the RFC 9457 body of an HTTP error.

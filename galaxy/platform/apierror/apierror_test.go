@@ -67,24 +67,63 @@ func TestGRPCRoundTripKeepsCodeAndMetadata(t *testing.T) {
 	}
 }
 
+// TestFromGRPCClassifiesBareStatuses checks that a status a galaxy service
+// would never send (no ErrorInfo, or one with a reason outside the table) is
+// the dependency's failure whatever its code, never INTERNAL.
 func TestFromGRPCClassifiesBareStatuses(t *testing.T) {
 	t.Parallel()
+	unknownReason, _ := status.New(codes.FailedPrecondition, "new code").WithDetails(
+		&errdetails.ErrorInfo{Reason: "SOMETHING_NEW", Domain: "authsession.galaxy"})
 	tests := []struct {
 		name string
 		err  error
-		want apierror.Code
 	}{
-		{"unavailable", status.Error(codes.Unavailable, "down"), apierror.DependencyUnavailable},
-		{"deadline", status.Error(codes.DeadlineExceeded, "slow"), apierror.DependencyUnavailable},
-		{"unknown", status.Error(codes.Unknown, "?"), apierror.Internal},
+		{"unavailable", status.Error(codes.Unavailable, "connection refused")},
+		{"deadline", status.Error(codes.DeadlineExceeded, "slow")},
+		{"canceled", status.Error(codes.Canceled, "context canceled")},
+		{"unknown with transport text", status.Error(codes.Unknown, "transport: malformed frame")},
+		{"internal from RST_STREAM", status.Error(codes.Internal, "stream terminated by RST_STREAM with error code: INTERNAL_ERROR")},
+		{"unimplemented", status.Error(codes.Unimplemented, "unknown method")},
+		{"reason outside the table", unknownReason.Err()},
+		{"not a status", errors.New("dial tcp: connection refused")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if got := apierror.FromGRPC(tc.err, "authsession").Code; got != tc.want {
-				t.Errorf("FromGRPC(%v).Code = %s, want %s", tc.err, got, tc.want)
+			got := apierror.FromGRPC(tc.err, "authsession")
+			if got.Code != apierror.DependencyUnavailable || got.Metadata["dependency"] != "authsession" {
+				t.Errorf("FromGRPC(%v) = %s %v, want DEPENDENCY_UNAVAILABLE dependency=authsession", tc.err, got.Code, got.Metadata)
 			}
 		})
+	}
+}
+
+func TestDependencies(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		names       []string
+		wantDep     string
+		wantAll     string
+		wantMessage string
+	}{
+		{"one", []string{"redis"}, "redis", "redis", "redis is unavailable"},
+		{"two", []string{"redis", "authsession"}, "redis", "redis,authsession", "redis and authsession are unavailable"},
+		{"three", []string{"a", "b", "c"}, "a", "a,b,c", "a, b and c are unavailable"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := apierror.Dependencies(tc.names, errors.New("cause"))
+			if e.Code != apierror.DependencyUnavailable || e.Metadata["dependency"] != tc.wantDep ||
+				e.Metadata["dependencies"] != tc.wantAll || e.Message != tc.wantMessage {
+				t.Errorf("Dependencies(%q) = %s %q %v, want DEPENDENCY_UNAVAILABLE %q dependency=%s dependencies=%s",
+					tc.names, e.Code, e.Message, e.Metadata, tc.wantMessage, tc.wantDep, tc.wantAll)
+			}
+		})
+	}
+	if e := apierror.Dependencies(nil, nil); e.Code != apierror.Internal {
+		t.Errorf("Dependencies(nil).Code = %s, want INTERNAL", e.Code)
 	}
 }
 

@@ -11,11 +11,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"galaxy/platform/readyfile"
 )
@@ -157,34 +159,146 @@ func Run(ctx context.Context, opts Options, servers ...Server) error {
 	return errors.Join(errs...)
 }
 
-// Health is the grpc.health.v1 service of one gRPC server.
+// healthRefresh is how often a serving Health re-runs its check, so that
+// Watch streams see a change even when nobody calls Check.
+const healthRefresh = time.Second
+
+// Health is the grpc.health.v1 service of one gRPC server. Its status, for
+// the whole server ("") and for each registered service alike, is the
+// answer of a check function: SERVING while it returns nil, NOT_SERVING
+// while it fails. Every Check runs the function (bounded by it) before
+// answering; Watch streams see each change, the status being refreshed
+// every second while the server serves. On shutdown it reports
+// NOT_SERVING for good before the server drains.
 type Health struct {
-	hs *health.Server
+	hs       *health.Server
+	check    func(context.Context) error
+	services []string
+
+	mu      sync.Mutex
+	started uint64 // checks started
+	applied uint64 // the latest check whose answer is the status
+
+	stop     chan struct{}
+	stopOnce sync.Once
 }
 
-// RegisterHealth registers grpc.health.v1 on srv, reporting SERVING for the
-// whole server ("") and for each of services.
-func RegisterHealth(srv *grpc.Server, services ...string) *Health {
-	hs := health.NewServer()
-	for _, name := range append([]string{""}, services...) {
-		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+// RegisterHealth registers grpc.health.v1 on srv for the whole server ("")
+// and each of services. With a nil check the status is always SERVING
+// until shutdown; otherwise it is NOT_SERVING until check first passes.
+// check must return once its context ends; give it its own short bound
+// (see package readiness) so that Check answers in time.
+func RegisterHealth(srv *grpc.Server, check func(context.Context) error, services ...string) *Health {
+	h := &Health{
+		hs:       health.NewServer(),
+		check:    check,
+		services: append([]string{""}, services...),
+		stop:     make(chan struct{}),
 	}
-	healthpb.RegisterHealthServer(srv, hs)
-	return &Health{hs: hs}
+	initial := healthpb.HealthCheckResponse_SERVING
+	if check != nil {
+		initial = healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	for _, name := range h.services {
+		h.hs.SetServingStatus(name, initial)
+	}
+	healthpb.RegisterHealthServer(srv, checkedHealth{Server: h.hs, h: h})
+	return h
 }
 
-// Serve returns srv on ln as a Server whose shutdown first reports
-// NOT_SERVING to health checkers, then drains.
+// Refresh runs the check and makes its answer the status. It returns
+// ctx.Err() when ctx ended before the check answered: that says nothing
+// about the dependencies, and the status is left as it was.
+func (h *Health) Refresh(ctx context.Context) error {
+	if h.check == nil {
+		return nil
+	}
+	h.mu.Lock()
+	h.started++
+	seq := h.started
+	h.mu.Unlock()
+
+	err := h.check(ctx)
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	st := healthpb.HealthCheckResponse_SERVING
+	if err != nil {
+		st = healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if seq > h.applied { // an older check finishing late does not win
+		h.applied = seq
+		for _, name := range h.services {
+			h.hs.SetServingStatus(name, st) // ignored once shut down
+		}
+	}
+	return nil
+}
+
+// watch refreshes the status at once and then every healthRefresh until
+// the server shuts down.
+func (h *Health) watch() {
+	if h.check == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-h.stop
+		cancel()
+	}()
+	ticker := time.NewTicker(healthRefresh)
+	defer ticker.Stop()
+	for {
+		h.Refresh(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// shutdown reports NOT_SERVING for good and stops the refreshing.
+func (h *Health) shutdown() {
+	h.stopOnce.Do(func() { close(h.stop) })
+	h.hs.Shutdown()
+}
+
+// checkedHealth is grpc-go's health service with a Check that refreshes
+// the status first.
+type checkedHealth struct {
+	*health.Server
+	h *Health
+}
+
+func (c checkedHealth) Check(ctx context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	if err := c.h.Refresh(ctx); err != nil {
+		return nil, status.FromContextError(err).Err()
+	}
+	return c.Server.Check(ctx, req)
+}
+
+// Serve returns srv on ln as a Server that keeps the health status fresh
+// while it serves and whose shutdown first reports NOT_SERVING to health
+// checkers, then drains.
 func (h *Health) Serve(name string, ln net.Listener, srv *grpc.Server) Server {
-	return &drainingGRPC{Server: GRPC(name, ln, srv), health: h.hs}
+	return &drainingGRPC{Server: GRPC(name, ln, srv), health: h}
 }
 
 type drainingGRPC struct {
 	Server
-	health *health.Server
+	health *Health
+}
+
+func (d *drainingGRPC) Serve() error {
+	go d.health.watch()
+	return d.Server.Serve()
 }
 
 func (d *drainingGRPC) Shutdown(ctx context.Context) error {
-	d.health.Shutdown()
+	d.health.shutdown()
 	return d.Server.Shutdown(ctx)
 }

@@ -21,6 +21,7 @@ import (
 	"galaxy/platform/envconfig"
 	"galaxy/platform/lifecycle"
 	"galaxy/platform/logging"
+	"galaxy/platform/readiness"
 )
 
 const service = "authsession"
@@ -126,7 +127,14 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	if err != nil {
 		return err
 	}
-	srv, err := grpcapi.NewServer(svc, logger)
+	// Redis is the one hard dependency: without it no call can succeed.
+	// The mail and user services only matter to logins, which report their
+	// failures themselves; they do not make the service unready.
+	ready, err := readiness.New(cfg.ReadyTimeout, readiness.Dependency{Name: "redis", Check: store.Ping})
+	if err != nil {
+		return err
+	}
+	srv, err := grpcapi.NewServer(svc, logger, grpcapi.WithReadiness(ready.Check))
 	if err != nil {
 		return err
 	}

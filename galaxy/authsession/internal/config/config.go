@@ -31,6 +31,7 @@ type Config struct {
 	CodeTTL         time.Duration
 	CodeMaxAttempts int
 	ReadyFile       string
+	ReadyTimeout    time.Duration
 	ShutdownTimeout time.Duration
 	LogLevel        string
 
@@ -81,6 +82,7 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 		CodeTTL:         r.Duration("AUTHSESSION_CODE_TTL", 10*time.Minute),
 		CodeMaxAttempts: r.Int("AUTHSESSION_CODE_MAX_ATTEMPTS", 5, 1),
 		ReadyFile:       r.String("AUTHSESSION_READY_FILE", ""),
+		ReadyTimeout:    r.Duration("AUTHSESSION_READY_TIMEOUT", 250*time.Millisecond),
 		ShutdownTimeout: r.Duration("AUTHSESSION_SHUTDOWN_TIMEOUT", 10*time.Second),
 		LogLevel:        r.String("AUTHSESSION_LOG_LEVEL", "info"),
 

@@ -49,6 +49,7 @@ func TestLoadDefaults(t *testing.T) {
 		SessionTTL:      720 * time.Hour,
 		CodeTTL:         10 * time.Minute,
 		CodeMaxAttempts: 5,
+		ReadyTimeout:    250 * time.Millisecond,
 		ShutdownTimeout: 10 * time.Second,
 		LogLevel:        "info",
 
@@ -76,6 +77,7 @@ func TestLoadEverySetting(t *testing.T) {
 		"AUTHSESSION_CODE_TTL", "30s",
 		"AUTHSESSION_CODE_MAX_ATTEMPTS", "1",
 		"AUTHSESSION_READY_FILE", "/tmp/ready.json",
+		"AUTHSESSION_READY_TIMEOUT", "100ms",
 		"AUTHSESSION_SHUTDOWN_TIMEOUT", "3s",
 		"AUTHSESSION_LOG_LEVEL", "debug",
 		"AUTHSESSION_RESEND_COOLDOWN", "5s",
@@ -102,6 +104,7 @@ func TestLoadEverySetting(t *testing.T) {
 		{"CodeTTL", got.CodeTTL, 30 * time.Second},
 		{"CodeMaxAttempts", got.CodeMaxAttempts, 1},
 		{"ReadyFile", got.ReadyFile, "/tmp/ready.json"},
+		{"ReadyTimeout", got.ReadyTimeout, 100 * time.Millisecond},
 		{"ShutdownTimeout", got.ShutdownTimeout, 3 * time.Second},
 		{"LogLevel", got.LogLevel, "debug"},
 		{"ResendCooldown", got.ResendCooldown, 5 * time.Second},

@@ -46,8 +46,23 @@ type Server struct {
 	health *lifecycle.Health
 }
 
+// Option customises a Server.
+type Option func(*options)
+
+type options struct {
+	ready func(context.Context) error
+}
+
+// WithReadiness makes grpc.health.v1 report SERVING only while ready
+// passes, and NOT_SERVING while it fails (say, while Redis does not
+// answer). ready must return within a short bound of its own. Without it
+// the server reports SERVING until it shuts down.
+func WithReadiness(ready func(context.Context) error) Option {
+	return func(o *options) { o.ready = ready }
+}
+
 // NewServer returns a server exposing svc, logging one line per call to logger.
-func NewServer(svc Service, logger *slog.Logger) (*Server, error) {
+func NewServer(svc Service, logger *slog.Logger, opts ...Option) (*Server, error) {
 	if svc == nil {
 		return nil, errors.New("grpcapi: a service is required")
 	}
@@ -68,7 +83,11 @@ func NewServer(svc Service, logger *slog.Logger) (*Server, error) {
 		}),
 	)
 	authsessionv1.RegisterAuthSessionServiceServer(gs, &handler{svc: svc})
-	hs := lifecycle.RegisterHealth(gs, authsessionv1.AuthSessionService_ServiceDesc.ServiceName)
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	hs := lifecycle.RegisterHealth(gs, o.ready, authsessionv1.AuthSessionService_ServiceDesc.ServiceName)
 	return &Server{grpc: gs, health: hs}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"galaxy/authsession/internal/auth"
 	"galaxy/authsession/internal/authtest"
 	"galaxy/authsession/internal/grpcapi"
+	"galaxy/platform/apierror"
 	"galaxy/platform/lifecycle"
 )
 
@@ -44,11 +46,11 @@ func (b *logBuffer) String() string {
 }
 
 // serve starts svc on 127.0.0.1:0 and returns a connection to it.
-func serve(t *testing.T, svc grpcapi.Service) (*grpc.ClientConn, *logBuffer) {
+func serve(t *testing.T, svc grpcapi.Service, opts ...grpcapi.Option) (*grpc.ClientConn, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := grpcapi.NewServer(svc, logger)
+	srv, err := grpcapi.NewServer(svc, logger, opts...)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
@@ -335,6 +337,37 @@ func TestHealth(t *testing.T) {
 		res, err := health.Check(context.Background(), &healthpb.HealthCheckRequest{Service: service})
 		if err != nil || res.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 			t.Errorf("Check(%q) = %v, %v; want SERVING", service, res, err)
+		}
+	}
+}
+
+// TestHealthFollowsReadiness checks that health reports what the readiness
+// check answers, for the whole server and the service alike.
+func TestHealthFollowsReadiness(t *testing.T) {
+	t.Parallel()
+	var down atomic.Bool
+	ready := func(context.Context) error {
+		if down.Load() {
+			return apierror.Dependency("redis", errors.New("connection refused"))
+		}
+		return nil
+	}
+	conn, _ := serve(t, stubService{}, grpcapi.WithReadiness(ready))
+	health := healthpb.NewHealthClient(conn)
+	for _, step := range []struct {
+		down bool
+		want healthpb.HealthCheckResponse_ServingStatus
+	}{
+		{false, healthpb.HealthCheckResponse_SERVING},
+		{true, healthpb.HealthCheckResponse_NOT_SERVING},
+		{false, healthpb.HealthCheckResponse_SERVING},
+	} {
+		down.Store(step.down)
+		for _, service := range []string{"", "galaxy.authsession.v1.AuthSessionService"} {
+			res, err := health.Check(context.Background(), &healthpb.HealthCheckRequest{Service: service})
+			if err != nil || res.GetStatus() != step.want {
+				t.Errorf("redis down=%v: Check(%q) = %v, %v; want %s", step.down, service, res, err, step.want)
+			}
 		}
 	}
 }

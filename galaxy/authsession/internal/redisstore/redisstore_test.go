@@ -349,3 +349,47 @@ func TestRedisDownIsDependencyUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// TestRecoversAfterRestart checks that once Redis is back on its address,
+// with its data or empty, the very first reads and transactions succeed:
+// the pooled connections the restart broke are dropped before use.
+func TestRecoversAfterRestart(t *testing.T) {
+	t.Parallel()
+	for _, keepData := range []bool{true, false} {
+		name := map[bool]string{true: "with its data", false: "empty"}[keepData]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, mr := newStore(t, "p:")
+			ctx := context.Background()
+			// Fill the pool with several connections, all idle afterwards.
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					if _, _, err := s.Hit(ctx, "warm", time.Minute); err != nil {
+						t.Errorf("Hit() before the restart: %v", err)
+					}
+				})
+			}
+			wg.Wait()
+
+			mr.Close()
+			if err := s.Ping(ctx); !apierror.Is(err, apierror.DependencyUnavailable) {
+				t.Errorf("Ping() while Redis is down = %v, want DEPENDENCY_UNAVAILABLE", err)
+			}
+			if !keepData {
+				mr.FlushAll()
+			}
+			if err := mr.Restart(); err != nil {
+				t.Fatalf("restart redis: %v", err)
+			}
+			for i := range 8 {
+				if _, _, err := s.Hit(ctx, "after", time.Minute); err != nil {
+					t.Errorf("Hit() call %d after the restart: %v", i+1, err)
+				}
+				if err := s.ReleaseAttempt(ctx, "c"); err != nil {
+					t.Errorf("ReleaseAttempt() call %d after the restart: %v", i+1, err)
+				}
+			}
+		})
+	}
+}

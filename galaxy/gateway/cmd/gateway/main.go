@@ -82,7 +82,8 @@ func realMain(ctx context.Context) error {
 	if err != nil {
 		return &configError{err}
 	}
-	svc, err := gateway.NewService(tokens, store, auth, gateway.WithLoginLimiter(logins))
+	svc, err := gateway.NewService(tokens, store, auth,
+		gateway.WithLoginLimiter(logins), gateway.WithReadyTimeout(cfg.ReadyTimeout))
 	if err != nil {
 		return fmt.Errorf("domain service: %w", err)
 	}

@@ -201,9 +201,9 @@ func TestErrorTextIsNotKept(t *testing.T) {
 		wantMessage string
 	}{
 		{"internal", gatewaytest.Fail(apierror.Internal, "bug near "+secret, nil), apierror.Internal, "", "internal error"},
-		{"internal without ErrorInfo", status.Error(codes.Internal, "bug near "+secret), apierror.Internal, "", "internal error"},
-		{"unknown without ErrorInfo", status.Error(codes.Unknown, secret), apierror.Internal, "", "internal error"},
-		{"unknown reason", status.Error(codes.InvalidArgument, secret), apierror.Internal, "", "internal error"},
+		{"internal without ErrorInfo", status.Error(codes.Internal, "bug near "+secret), apierror.DependencyUnavailable, "authsession", "authsession is unavailable"},
+		{"unknown without ErrorInfo", status.Error(codes.Unknown, secret), apierror.DependencyUnavailable, "authsession", "authsession is unavailable"},
+		{"invalid argument without ErrorInfo", status.Error(codes.InvalidArgument, secret), apierror.DependencyUnavailable, "authsession", "authsession is unavailable"},
 		{"unavailable without ErrorInfo", status.Error(codes.Unavailable, "down near "+secret), apierror.DependencyUnavailable, "authsession", "authsession is unavailable"},
 		{"deadline without ErrorInfo", status.Error(codes.DeadlineExceeded, secret), apierror.DependencyUnavailable, "authsession", "authsession is unavailable"},
 		{"mail down", gatewaytest.Fail(apierror.DependencyUnavailable, "mail down near "+secret, map[string]string{"dependency": "mail"}), apierror.DependencyUnavailable, "mail", "mail is unavailable"},
@@ -377,5 +377,73 @@ func TestRateLimitedKeepsRetryAfter(t *testing.T) {
 		if e.Code != apierror.RateLimited || e.RetryAfter != 42*time.Second {
 			t.Errorf("%s() error = %v retry after %v, want RATE_LIMITED retry after 42s", op, e, e.RetryAfter)
 		}
+	}
+}
+
+// TestOutagesAreDependencyUnavailable checks every way authsession or the
+// link to it can fail below its contract: each call, and the health check,
+// is DEPENDENCY_UNAVAILABLE (authsession) within the deadline, never
+// INTERNAL.
+func TestOutagesAreDependencyUnavailable(t *testing.T) {
+	t.Parallel()
+	failing := func(err error) func(testing.TB) string {
+		return func(t testing.TB) string {
+			fake := gatewaytest.NewAuthSession()
+			fake.FailWith(err)
+			fake.Health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+			return fake.Serve(t)
+		}
+	}
+	fault := func(f gatewaytest.HTTP2Fault) func(testing.TB) string {
+		return func(t testing.TB) string { return gatewaytest.HTTP2FaultAddr(t, f) }
+	}
+	tests := []struct {
+		name string
+		addr func(testing.TB) string
+	}{
+		{"bare UNAVAILABLE", failing(status.Error(codes.Unavailable, "connection closed"))},
+		{"bare DEADLINE_EXCEEDED", failing(status.Error(codes.DeadlineExceeded, "deadline exceeded"))},
+		{"bare CANCELED", failing(status.Error(codes.Canceled, "context canceled"))},
+		{"UNKNOWN with transport text", failing(status.Error(codes.Unknown, "transport: connection reset by peer"))},
+		{"connection refused", gatewaytest.DeadAddr},
+		{"connection reset on accept", gatewaytest.ResettingAddr},
+		{"never answers", gatewaytest.SilentAddr},
+		{"RST_STREAM", fault(gatewaytest.RSTStream)},
+		{"GOAWAY mid-call", fault(gatewaytest.GoAway)},
+		{"proxy answers 500", fault(gatewaytest.ProxyError)},
+		{"connection reset after the request", fault(gatewaytest.ResetAfterRequest)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newClient(t, tt.addr(t))
+			ops := calls(t, c)
+			ops["Check"] = func() error { return c.Check(t.Context()) }
+			for op, call := range ops {
+				start := time.Now()
+				e := apierror.As(call())
+				if elapsed := time.Since(start); elapsed > timeout+2*time.Second {
+					t.Errorf("%s() took %v, want about the %v deadline", op, elapsed, timeout)
+				}
+				if e.Code != apierror.DependencyUnavailable || e.Metadata["dependency"] != "authsession" {
+					t.Errorf("%s() error = %v %v, want DEPENDENCY_UNAVAILABLE dependency=authsession", op, e, e.Metadata)
+				}
+			}
+		})
+	}
+}
+
+// TestCallerGivingUpIsDependencyUnavailable checks that a call whose caller
+// went away (its context cancelled) is no INTERNAL error either.
+func TestCallerGivingUpIsDependencyUnavailable(t *testing.T) {
+	t.Parallel()
+	fake := gatewaytest.NewAuthSession()
+	fake.Hang()
+	c := newClient(t, fake.Serve(t))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := c.StartEmailLogin(ctx, "user@example.com", "ip")
+	if e := apierror.As(err); e.Code != apierror.DependencyUnavailable || e.Metadata["dependency"] != "authsession" {
+		t.Errorf("StartEmailLogin(cancelled) error = %v %v, want DEPENDENCY_UNAVAILABLE dependency=authsession", e, e.Metadata)
 	}
 }

@@ -22,6 +22,7 @@ type Config struct {
 	RedisURL           string        // GATEWAY_REDIS_URL
 	RedisKeyPrefix     string        // GATEWAY_REDIS_KEY_PREFIX
 	RedisTimeout       time.Duration // GATEWAY_REDIS_TIMEOUT
+	ReadyTimeout       time.Duration // GATEWAY_READY_TIMEOUT
 	JWKSFile           string        // GATEWAY_JWKS_FILE
 	TokenIssuer        string        // GATEWAY_TOKEN_ISSUER
 	TokenAudience      string        // GATEWAY_TOKEN_AUDIENCE
@@ -44,6 +45,7 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 		RedisURL:           r.Required("GATEWAY_REDIS_URL"),
 		RedisKeyPrefix:     r.String("GATEWAY_REDIS_KEY_PREFIX", "galaxy:"),
 		RedisTimeout:       r.Duration("GATEWAY_REDIS_TIMEOUT", time.Second),
+		ReadyTimeout:       r.Duration("GATEWAY_READY_TIMEOUT", 500*time.Millisecond),
 		JWKSFile:           r.Required("GATEWAY_JWKS_FILE"),
 		TokenIssuer:        r.String("GATEWAY_TOKEN_ISSUER", "galaxy-authsession"),
 		TokenAudience:      r.String("GATEWAY_TOKEN_AUDIENCE", "galaxy-gateway"),

@@ -41,7 +41,8 @@ func TestDefaults(t *testing.T) {
 		HTTPAddr: ":8080", GRPCAddr: ":9080",
 		AuthsessionAddr: "127.0.0.1:9090", AuthsessionTimeout: 3 * time.Second,
 		RedisURL: "redis://127.0.0.1:6379/0", RedisKeyPrefix: "galaxy:", RedisTimeout: time.Second,
-		JWKSFile: "/etc/galaxy/jwks.json", TokenIssuer: "galaxy-authsession", TokenAudience: "galaxy-gateway",
+		ReadyTimeout: 500 * time.Millisecond,
+		JWKSFile:     "/etc/galaxy/jwks.json", TokenIssuer: "galaxy-authsession", TokenAudience: "galaxy-gateway",
 		LoginRatePerMinute: 60, LoginBurst: 20,
 		ShutdownTimeout: 10 * time.Second, LogLevel: "info",
 	}
@@ -58,6 +59,7 @@ func TestEverySetting(t *testing.T) {
 		"GATEWAY_AUTHSESSION_TIMEOUT":   "250ms",
 		"GATEWAY_REDIS_KEY_PREFIX":      "test:",
 		"GATEWAY_REDIS_TIMEOUT":         "2s",
+		"GATEWAY_READY_TIMEOUT":         "200ms",
 		"GATEWAY_TOKEN_ISSUER":          "iss",
 		"GATEWAY_TOKEN_AUDIENCE":        "aud",
 		"GATEWAY_LOGIN_RATE_PER_MINUTE": "5",
@@ -73,7 +75,8 @@ func TestEverySetting(t *testing.T) {
 		HTTPAddr: "127.0.0.1:0", GRPCAddr: "[::1]:0",
 		AuthsessionAddr: "127.0.0.1:9090", AuthsessionTimeout: 250 * time.Millisecond,
 		RedisURL: "redis://127.0.0.1:6379/0", RedisKeyPrefix: "test:", RedisTimeout: 2 * time.Second,
-		JWKSFile: "/etc/galaxy/jwks.json", TokenIssuer: "iss", TokenAudience: "aud",
+		ReadyTimeout: 200 * time.Millisecond,
+		JWKSFile:     "/etc/galaxy/jwks.json", TokenIssuer: "iss", TokenAudience: "aud",
 		LoginRatePerMinute: 5, LoginBurst: 1,
 		ReadyFile: "/tmp/ready.json", ShutdownTimeout: time.Minute, LogLevel: "debug",
 	}
@@ -96,7 +99,8 @@ func TestProblems(t *testing.T) {
 		}, []string{"GATEWAY_AUTHSESSION_ADDR is required", "GATEWAY_REDIS_URL is required", "GATEWAY_JWKS_FILE is required"}, 3, ""},
 		{"bad durations", map[string]string{
 			"GATEWAY_AUTHSESSION_TIMEOUT": "soon", "GATEWAY_REDIS_TIMEOUT": "-1s", "GATEWAY_SHUTDOWN_TIMEOUT": "0s",
-		}, []string{"GATEWAY_AUTHSESSION_TIMEOUT", "GATEWAY_REDIS_TIMEOUT", "GATEWAY_SHUTDOWN_TIMEOUT"}, 3, ""},
+			"GATEWAY_READY_TIMEOUT": "0",
+		}, []string{"GATEWAY_AUTHSESSION_TIMEOUT", "GATEWAY_REDIS_TIMEOUT", "GATEWAY_SHUTDOWN_TIMEOUT", "GATEWAY_READY_TIMEOUT"}, 4, ""},
 		{"bad login limits", map[string]string{"GATEWAY_LOGIN_RATE_PER_MINUTE": "0", "GATEWAY_LOGIN_BURST": "many"}, []string{"GATEWAY_LOGIN_RATE_PER_MINUTE", "GATEWAY_LOGIN_BURST"}, 2, ""},
 		{"negative login burst", map[string]string{"GATEWAY_LOGIN_BURST": "-3"}, []string{"GATEWAY_LOGIN_BURST", "at least 1"}, 1, ""},
 		{"bad log level", map[string]string{"GATEWAY_LOG_LEVEL": "verbose"}, []string{"GATEWAY_LOG_LEVEL"}, 1, ""},

@@ -12,11 +12,13 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"time"
 
 	"galaxy/platform/apierror"
+	"galaxy/platform/readiness"
 )
 
 // TokenType is the token type of every access token the gateway hands out.
@@ -114,12 +116,19 @@ type Limiter interface {
 
 // Service implements the gateway's operations for every transport.
 type Service struct {
-	tokens   TokenVerifier
-	sessions SessionStore
-	auth     AuthSession
-	logins   Limiter // nil: login calls are not limited
-	now      func() time.Time
+	tokens       TokenVerifier
+	sessions     SessionStore
+	auth         AuthSession
+	logins       Limiter // nil: login calls are not limited
+	now          func() time.Time
+	readyTimeout time.Duration
+	ready        *readiness.Checker
 }
+
+// DefaultReadyTimeout bounds a readiness check unless WithReadyTimeout says
+// otherwise: short enough for a probe with a one-second timeout to get its
+// answer when a dependency hangs.
+const DefaultReadyTimeout = 500 * time.Millisecond
 
 // Option customises a Service.
 type Option func(*Service)
@@ -132,6 +141,10 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 // LimitKey, with l. Without it they are not limited.
 func WithLoginLimiter(l Limiter) Option { return func(s *Service) { s.logins = l } }
 
+// WithReadyTimeout bounds each readiness check by d, whatever the
+// dependencies' own call deadlines.
+func WithReadyTimeout(d time.Duration) Option { return func(s *Service) { s.readyTimeout = d } }
+
 // NewService returns a Service over its three adapters.
 func NewService(tokens TokenVerifier, sessions SessionStore, auth AuthSession, opts ...Option) (*Service, error) {
 	switch {
@@ -142,10 +155,18 @@ func NewService(tokens TokenVerifier, sessions SessionStore, auth AuthSession, o
 	case auth == nil:
 		return nil, errors.New("gateway: nil authsession client")
 	}
-	s := &Service{tokens: tokens, sessions: sessions, auth: auth, now: time.Now}
+	s := &Service{tokens: tokens, sessions: sessions, auth: auth, now: time.Now, readyTimeout: DefaultReadyTimeout}
 	for _, opt := range opts {
 		opt(s)
 	}
+	ready, err := readiness.New(s.readyTimeout,
+		readiness.Dependency{Name: "redis", Check: sessions.Ping},
+		readiness.Dependency{Name: "authsession", Check: auth.Check},
+	)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	s.ready = ready
 	return s, nil
 }
 
@@ -297,14 +318,15 @@ func LimitKey(clientAddr string) string {
 	return netip.PrefixFrom(addr, 64).Masked().String()
 }
 
-// Ready reports whether every dependency answers: the session store first,
-// then authsession. Both are asked at once.
-func (s *Service) Ready(ctx context.Context) error {
-	storeErr := make(chan error, 1)
-	go func() { storeErr <- s.sessions.Ping(ctx) }()
-	authErr := s.auth.Check(ctx)
-	return errors.Join(<-storeErr, authErr)
-}
+// Ready reports whether the gateway can serve: its hard dependencies, the
+// session store (Redis) and authsession (whose own health covers its
+// Redis), both answer. Both are asked at once and the answer comes within
+// the ready timeout even when one hangs: nil, or DEPENDENCY_UNAVAILABLE
+// naming the first failed dependency (redis before authsession) as
+// "dependency" and all failed ones as "dependencies". It returns ctx's
+// error when the caller gives up first. The HTTP readiness probe and the
+// gRPC health service both ask it, so they agree.
+func (s *Service) Ready(ctx context.Context) error { return s.ready.Check(ctx) }
 
 // ErrInvalidToken is the one answer to any unacceptable access token, so that
 // a caller learns nothing about why it was refused.

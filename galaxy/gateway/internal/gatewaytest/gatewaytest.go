@@ -470,6 +470,15 @@ func (f *AuthSession) Serve(tb testing.TB) string {
 // ServeAt serves f on addr until the test ends and returns its address.
 func (f *AuthSession) ServeAt(tb testing.TB, addr string) string {
 	tb.Helper()
+	addr, _ = f.Start(tb, addr)
+	return addr
+}
+
+// Start serves f on addr and returns its address and a stop function that
+// ends the server at once, dropping its connections as a killed process
+// would. The server also stops when the test ends.
+func (f *AuthSession) Start(tb testing.TB, addr string) (string, func()) {
+	tb.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		tb.Fatalf("listen: %v", err)
@@ -479,7 +488,7 @@ func (f *AuthSession) ServeAt(tb testing.TB, addr string) string {
 	healthpb.RegisterHealthServer(srv, f.Health)
 	go srv.Serve(ln)
 	tb.Cleanup(srv.Stop)
-	return ln.Addr().String()
+	return ln.Addr().String(), srv.Stop
 }
 
 // Fail returns an error as authsession reports one: a status with
@@ -526,9 +535,22 @@ type Stack struct {
 type StackOption func(*stackConfig)
 
 type stackConfig struct {
-	authAddr  string
-	redisAddr string
-	service   []gateway.Option
+	authAddr     string
+	redisAddr    string
+	authTimeout  time.Duration
+	redisTimeout time.Duration
+	service      []gateway.Option
+}
+
+// WithTimeouts sets the call deadlines of the stack's authsession client and
+// Redis store (AuthTimeout and RedisTimeout by default).
+func WithTimeouts(auth, redis time.Duration) StackOption {
+	return func(c *stackConfig) { c.authTimeout, c.redisTimeout = auth, redis }
+}
+
+// WithReadyTimeout bounds the stack's readiness checks by d.
+func WithReadyTimeout(d time.Duration) StackOption {
+	return func(c *stackConfig) { c.service = append(c.service, gateway.WithReadyTimeout(d)) }
 }
 
 // WithAuthAddr points the stack's authsession client at addr instead of the fake.
@@ -548,7 +570,7 @@ func NewStack(tb testing.TB, opts ...StackOption) *Stack {
 	tb.Helper()
 	s := &Stack{Key: NewKey(tb, "key-1"), Redis: Redis(tb), Auth: NewAuthSession()}
 	s.Auth.UseRedis(s.Redis)
-	cfg := stackConfig{authAddr: s.Auth.Serve(tb), redisAddr: s.Redis.Addr()}
+	cfg := stackConfig{authAddr: s.Auth.Serve(tb), redisAddr: s.Redis.Addr(), authTimeout: AuthTimeout, redisTimeout: RedisTimeout}
 	for _, opt := range opts {
 		opt(&cfg)
 	}
@@ -556,12 +578,12 @@ func NewStack(tb testing.TB, opts ...StackOption) *Stack {
 	if err != nil {
 		tb.Fatalf("verifier: %v", err)
 	}
-	store, err := redisstore.New(redisstore.Config{URL: "redis://" + cfg.redisAddr + "/0", KeyPrefix: Prefix, Timeout: RedisTimeout})
+	store, err := redisstore.New(redisstore.Config{URL: "redis://" + cfg.redisAddr + "/0", KeyPrefix: Prefix, Timeout: cfg.redisTimeout})
 	if err != nil {
 		tb.Fatalf("redis store: %v", err)
 	}
 	tb.Cleanup(func() { store.Close() })
-	client, err := authsessionclient.New(cfg.authAddr, AuthTimeout)
+	client, err := authsessionclient.New(cfg.authAddr, cfg.authTimeout)
 	if err != nil {
 		tb.Fatalf("authsession client: %v", err)
 	}

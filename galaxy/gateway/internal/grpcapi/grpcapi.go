@@ -61,8 +61,9 @@ type Server struct {
 	health *lifecycle.Health
 }
 
-// NewServer returns a gRPC server exposing svc and grpc.health.v1 (SERVING for
-// "" and the gateway service), with request logging, panic recovery and the
+// NewServer returns a gRPC server exposing svc and grpc.health.v1 (for "" and
+// the gateway service: SERVING while svc.Ready passes, NOT_SERVING while it
+// fails, the same answer as the HTTP readiness probe), with request logging, panic recovery and the
 // limits of a public server: 64 KiB messages, 16 KiB of metadata, 100 calls
 // at once per connection, a handshake deadline, keepalive enforcement and the
 // closing of idle connections. opts come after, and so override, these.
@@ -84,7 +85,7 @@ func NewServer(svc *gateway.Service, logger *slog.Logger, opts ...grpc.ServerOpt
 	}, opts...)
 	srv := grpc.NewServer(opts...)
 	gatewayv1.RegisterGatewayServiceServer(srv, &API{svc: svc})
-	hs := lifecycle.RegisterHealth(srv, gatewayv1.GatewayService_ServiceDesc.ServiceName)
+	hs := lifecycle.RegisterHealth(srv, svc.Ready, gatewayv1.GatewayService_ServiceDesc.ServiceName)
 	return &Server{Server: srv, health: hs}, nil
 }
 

@@ -300,6 +300,9 @@ func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
 
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := h.svc.Ready(r.Context()); err != nil {
+		if r.Context().Err() != nil {
+			return // the prober left: nobody to answer, nothing learned
+		}
 		h.fail(w, r, err)
 		return
 	}

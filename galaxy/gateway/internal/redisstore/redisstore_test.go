@@ -119,7 +119,13 @@ func TestUnavailable(t *testing.T) {
 			mr.Close()
 			return store
 		}},
-		{"server never answers", func(t *testing.T) *redisstore.Store { return newStore(t, silentServer(t)) }},
+		{"server never answers", func(t *testing.T) *redisstore.Store { return newStore(t, gatewaytest.SilentAddr(t)) }},
+		{"server resets connections", func(t *testing.T) *redisstore.Store { return newStore(t, gatewaytest.ResettingAddr(t)) }},
+		{"server answers errors", func(t *testing.T) *redisstore.Store {
+			mr := gatewaytest.Redis(t)
+			mr.SetError("LOADING Redis is loading the dataset in memory")
+			return newStore(t, mr.Addr())
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,6 +143,57 @@ func TestUnavailable(t *testing.T) {
 				}
 				if elapsed > timeout+time.Second {
 					t.Errorf("%s() took %v, want at most the %v timeout", op, elapsed, timeout)
+				}
+			}
+		})
+	}
+}
+
+// TestRecoversAfterRestart checks that once a Redis that went away is back
+// on its address, with its data or without, the very first calls succeed:
+// the connections the restart broke are noticed and dropped before use,
+// not handed to a call.
+func TestRecoversAfterRestart(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		keepData  bool
+		wantFound bool
+	}{
+		{"restarted with its data", true, true},
+		{"restarted empty", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			mr := gatewaytest.Redis(t)
+			gatewaytest.PutSession(t, mr, gatewaytest.ActiveSession("sess-1", "user-1"))
+			store := newStore(t, mr.Addr())
+			// Fill the pool with several connections, all idle afterwards.
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					if _, _, err := store.Session(t.Context(), "sess-1"); err != nil {
+						t.Errorf("Session() before the restart: %v", err)
+					}
+				})
+			}
+			wg.Wait()
+
+			mr.Close()
+			if err := store.Ping(t.Context()); !apierror.Is(err, apierror.DependencyUnavailable) {
+				t.Errorf("Ping() while Redis is down = %v, want DEPENDENCY_UNAVAILABLE", err)
+			}
+			if !tt.keepData {
+				mr.FlushAll()
+			}
+			if err := mr.Restart(); err != nil {
+				t.Fatalf("restart Redis: %v", err)
+			}
+			for i := range 8 {
+				_, found, err := store.Session(t.Context(), "sess-1")
+				if err != nil || found != tt.wantFound {
+					t.Errorf("Session() call %d after the restart = found %v, error %v; want found %v, no error", i+1, found, err, tt.wantFound)
 				}
 			}
 		})
@@ -176,37 +233,6 @@ func TestNewRejectsBadURL(t *testing.T) {
 	if _, err := redisstore.New(redisstore.Config{URL: "redis://localhost:6379"}); err == nil {
 		t.Errorf("New() without a timeout: error = nil, want an error")
 	}
-}
-
-// silentServer accepts connections and never answers.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
 }
 
 // commandRecorder is a minimal RESP2 server that records every command: it
