@@ -13,6 +13,8 @@ Sections (``--only``):
 * ``login`` — a login flow (start + confirm + me) over a fresh stack, on fakeredis and on a real Redis;
 * ``redis`` — per-operation latency of fakeredis and a real redis-server, and the smoke suite on each;
 * ``suite`` — the boundary suite's wall time with ``-n 1`` and ``-n auto``;
+* ``faults`` — a stack with every link through the fault proxy against a plain one, and the suite's
+  wall time with and without the fault scenarios;
 * ``nox`` — a warm ``nox -s gatewayauthsession`` against the pytest time inside it.
 
 Every figure is measured in the run that writes it; what cannot be measured (no redis-server, a
@@ -51,12 +53,13 @@ if TYPE_CHECKING:  # imported at run time only once sys.path holds the project r
     from harness.redis_server import RedisBackend
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("build", "stack", "login", "redis", "suite", "nox")
+SECTIONS = ("build", "stack", "login", "redis", "suite", "faults", "nox")
 SERVICES = ("authsession", "gateway")
 
 GOAL_STACK_P50_MS = 50.0
 GOAL_SPEEDUP = 1.7
 GOAL_NOX_OVERHEAD_S = 1.5
+GOAL_FAULT_GROWTH = 4 / 3  # the fault scenarios may add at most a third to the suite's wall time
 DEFAULT_NOX_SELECTION = "test_login_then_me_describes_the_session"
 # what a pytest process (controller or xdist worker) of the suite imports that costs
 SUITE_IMPORTS = (
@@ -911,6 +914,95 @@ def bench_suite(opts: Options) -> Section:
     return section
 
 
+# --------------------------------------------------------------------------- faults
+
+
+def bench_faults(opts: Options) -> Section:
+    """What the fault layer costs: a stack whose five links all go through the
+    fault proxy against a plain one (interleaved), and the suite with and
+    without the fault scenarios."""
+    from gatewayauthsession.stack import StackSettings, start_stack
+    from harness.toxiproxy import ToxiproxyServer
+
+    section = Section("Faults: a proxied stack, and the fault scenarios in the suite")
+    binaries = _binaries()
+    total = opts.warmup + opts.iterations
+    plain: list[float] = []
+    proxied: list[float] = []
+    say(f"faults: {total} iterations ({opts.warmup} warm-up), a plain then a proxied start_stack each")
+    with tempfile.TemporaryDirectory(prefix="bench-faults-") as tmp:
+        started = time.perf_counter()
+        proxy = ToxiproxyServer(Path(tmp) / "toxiproxy").start()
+        proxy_start = time.perf_counter() - started
+        try:
+            for i in range(total):
+                for into, settings, server in (
+                    (plain, StackSettings(), None),
+                    (proxied, StackSettings(links="all"), proxy),
+                ):
+                    with tempfile.TemporaryDirectory(prefix="bench-faults-stack-") as stack_dir:
+                        started = time.perf_counter()
+                        stack = start_stack(Path(stack_dir), binaries, settings, proxy=server)
+                        elapsed = time.perf_counter() - started
+                        stack.stop()
+                    if i >= opts.warmup:
+                        into.append(elapsed)
+        finally:
+            proxy.stop()
+    p, q = Stats.of(plain), Stats.of(proxied)
+
+    runs: dict[str, list[Run]] = {"with": [], "without": []}
+    base = ("gatewayauthsession", "-q", "-n", "auto", "--dist", "worksteal", "-p", "no:randomly")
+    for repeat in range(opts.repeats):
+        for kind, extra in (("without", ("--ignore=gatewayauthsession/test_faults.py",)), ("with", ())):
+            say(f"faults: suite {kind} the fault scenarios (repeat {repeat + 1}/{opts.repeats})")
+            prebuild()
+            run = run_timed(pytest_argv(*base, *extra))
+            _show_run(kind, run)
+            runs[kind].append(run)
+    with_, without = Stats.of([r.wall for r in runs["with"]]), Stats.of([r.wall for r in runs["without"]])
+    failed = sum(r.returncode != 0 for rs in runs.values() for r in rs)
+    growth = with_.p50 / without.p50
+    met = growth <= GOAL_FAULT_GROWTH
+    section.goals.append(
+        Goal(
+            f"fault scenarios add ≤ a third to the suite's wall time (`-n auto`, {_nproc()} CPUs)",
+            f"{growth:.2f}{TIMES}",
+            met if not failed else None,
+        )
+    )
+    section.lines += [
+        f'A stack with all five links through the fault proxy (`StackSettings(links="all")`) against a plain '
+        f"one, interleaved, {opts.iterations} each after {opts.warmup} warm-up; the proxy (one per xdist "
+        f"worker in the suite) started once, in {ms(proxy_start)}.",
+        "",
+        *table(
+            ["stack", "start → ready p50", "p95", f"min {EN_DASH} max"],
+            [
+                ["plain", ms(p.p50), ms(p.p95), span(p, ms)],
+                ["proxied (5 links)", ms(q.p50), ms(q.p95), span(q, ms)],
+                ["**cost of the proxy**", f"**+{ms(q.p50 - p.p50)}** ({ratio(q.p50, p.p50)})", "", ""],
+            ],
+        ),
+        "",
+        f"Goal: the fault scenarios add at most a third to the suite — {verdict(met)} ({growth:.2f}{TIMES})"
+        + (" — measured with failing runs" if failed else "")
+        + ". `python -m pytest gatewayauthsession -q -n auto --dist worksteal -p no:randomly`, with and without "
+        f"`--ignore=gatewayauthsession/test_faults.py`, {opts.repeats} repeat(s) interleaved.",
+        "",
+        *table(
+            ["suite", "wall p50", f"min {EN_DASH} max", "pytest"],
+            [
+                ["without the fault scenarios", secs(without.p50), span(without, secs), _summaries(runs["without"])],
+                ["with them", secs(with_.p50), span(with_, secs), _summaries(runs["with"])],
+                ["**growth** (median / median)", f"**{growth:.2f}{TIMES}**", "", _failed(failed).strip(" —")],
+            ],
+        ),
+    ]
+    section.failed = bool(failed)
+    return section
+
+
 # --------------------------------------------------------------------------- nox
 
 
@@ -1171,6 +1263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "login": lambda r: bench_login(opts, r),
         "redis": lambda r: bench_redis(opts, r),
         "suite": lambda _r: bench_suite(opts),
+        "faults": lambda _r: bench_faults(opts),
         "nox": lambda _r: bench_nox(opts),
     }
     needs_real = {"login", "redis"} & set(opts.only)
@@ -1178,7 +1271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         real = resources.enter_context(RealRedisServer.provide()) if needs_real else RealRedisServer()
         if needs_real and real.addr is None:
             say(f"redis: real Redis not measured: {real.reason}")
-        if set(opts.only) & {"stack", "login"}:
+        if set(opts.only) & {"stack", "login", "faults"}:
             say("building (or finding) the binaries")
             try:
                 binaries = ", ".join(f"`{b.path.parent.name}`" for b in _binaries().values())
