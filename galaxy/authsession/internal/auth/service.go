@@ -127,6 +127,9 @@ func (s *Service) StartEmailLogin(ctx context.Context, email, clientID string) (
 	if err := checkClientID(clientID); err != nil {
 		return StartResult{}, err
 	}
+	if err := stillWanted(ctx); err != nil {
+		return StartResult{}, err
+	}
 	subject := s.limitSubject(addr)
 	if err := s.admitStart(ctx, subject, clientID); err != nil {
 		return StartResult{}, err
@@ -143,24 +146,40 @@ func (s *Service) StartEmailLogin(ctx context.Context, email, clientID string) (
 		CreatedAt: now,
 	}
 	expiresAt := now.Add(s.codeTTL)
+	if err := stillWanted(ctx); err != nil {
+		s.forgetStart(ctx, "", subject, clientID)
+		return StartResult{}, err
+	}
 	if err := s.store.CreateChallenge(ctx, c, expiresAt); err != nil {
 		return StartResult{}, err
 	}
 
 	msg := LoginCodeMessage{To: addr, Code: code, ExpiresAt: expiresAt, IdempotencyKey: id}
-	if err := s.mailer.SendLoginCode(ctx, msg); err != nil {
+	err = stillWanted(ctx)
+	if err == nil {
+		err = asDependency("mail", s.mailer.SendLoginCode(ctx, msg))
+	}
+	if err != nil {
 		// The challenge of an undelivered code is forgotten, and the limits
 		// it used are given back, so a flaky mail service does not lock the
-		// user out. The caller may be gone, so the cleanup gets its own short
-		// deadline. Should it fail, the leftovers are harmless: nobody knows
+		// user out. Should it fail, the leftovers are harmless: nobody knows
 		// the code, and they all expire.
-		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
-		defer cancel()
-		_ = s.store.DeleteChallenge(cleanupCtx, id)
-		s.releaseStart(cleanupCtx, subject, clientID)
-		return StartResult{}, asDependency("mail", err)
+		s.forgetStart(ctx, id, subject, clientID)
+		return StartResult{}, err
 	}
 	return StartResult{ChallengeID: id, ExpiresAt: expiresAt}, nil
+}
+
+// forgetStart forgets challenge id (when one was stored), whose code was
+// not sent, and gives back the limits its start used. The caller may be
+// gone, so it gets its own short deadline.
+func (s *Service) forgetStart(ctx context.Context, id, subject, clientID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
+	defer cancel()
+	if id != "" {
+		_ = s.store.DeleteChallenge(ctx, id)
+	}
+	s.releaseStart(ctx, subject, clientID)
 }
 
 // Grant is a session with a fresh token pair: the answer to
@@ -188,6 +207,9 @@ func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clie
 	if !validID(challengeID, challengeIDBytes) {
 		return Grant{}, ErrChallengeNotFound
 	}
+	if err := stillWanted(ctx); err != nil {
+		return Grant{}, err
+	}
 
 	c, err := s.store.Challenge(ctx, challengeID)
 	if err != nil {
@@ -195,6 +217,9 @@ func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clie
 	}
 	subject := s.limitSubject(c.Email)
 	if err := s.checkFailedAttempts(ctx, subject); err != nil {
+		return Grant{}, err
+	}
+	if err := stillWanted(ctx); err != nil {
 		return Grant{}, err
 	}
 	c, err = s.store.ReserveAttempt(ctx, c.ID, s.maxAttempts)
@@ -207,11 +232,15 @@ func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clie
 
 	// The user is resolved before the challenge is consumed, so a user
 	// service failure leaves the code usable for a retry; the attempt of
-	// the right code is taken back.
-	user, err := s.users.Resolve(ctx, c.Email)
+	// the right code is taken back, as it is when the caller's deadline
+	// passes before the challenge is consumed.
+	user, err := s.resolveUser(ctx, c.Email)
+	if err == nil {
+		err = stillWanted(ctx)
+	}
 	if err != nil {
 		s.releaseAttempt(ctx, c.ID)
-		return Grant{}, asDependency("user", err)
+		return Grant{}, err
 	}
 	if user.Status != UserActive {
 		if err := s.store.ConsumeChallenge(ctx, c.ID, s.maxAttempts); err != nil {
@@ -236,6 +265,16 @@ func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clie
 		return Grant{}, err
 	}
 	return Grant{Session: sess, Tokens: tokens}, nil
+}
+
+// resolveUser asks the user service for the user owning email, unless the
+// caller's deadline has passed.
+func (s *Service) resolveUser(ctx context.Context, email string) (User, error) {
+	if err := stillWanted(ctx); err != nil {
+		return User{}, err
+	}
+	user, err := s.users.Resolve(ctx, email)
+	return user, asDependency("user", err)
 }
 
 // newTokens issues a pair for sess at now: a signed access token and a new
@@ -270,6 +309,10 @@ func checkClientID(id string) error {
 // failed-attempt cap of the email's limit subject, and the last allowed
 // attempt burns the challenge.
 func (s *Service) wrongCode(ctx context.Context, c Challenge, subject string) error {
+	// A compared code is always recorded, even past the caller's deadline,
+	// so a deadline cut short cannot be used to guess past the caps.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
+	defer cancel()
 	if err := s.recordFailedAttempt(ctx, subject); err != nil {
 		return err
 	}
@@ -301,13 +344,34 @@ func validID(id string, n int) bool {
 	return err == nil && len(b) == n
 }
 
-// asDependency keeps an error that already carries a code (the clients
-// return DEPENDENCY_UNAVAILABLE themselves) and classifies anything else as a
+// asDependency keeps nil, an error that already carries a code (the clients
+// return DEPENDENCY_UNAVAILABLE themselves) and the caller's deadline (no
+// time was left to make the call), and classifies anything else as a
 // failure of the named dependency.
 func asDependency(name string, err error) error {
 	var e *apierror.Error
-	if errors.As(err, &e) {
+	if err == nil || errors.As(err, &e) || isContextError(err) {
 		return err
 	}
 	return apierror.Dependency(name, err)
+}
+
+func isContextError(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// stillWanted reports whether work may still start for the caller of ctx.
+// Once its deadline has passed, or it has gone away, nothing more is
+// written or asked of a dependency, and the context's error is the answer
+// (gRPC DEADLINE_EXCEEDED or CANCELLED). Compensations of work already done
+// (giving back an attempt or a start) and decided revocations still run on
+// their own deadline.
+func stillWanted(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }

@@ -33,6 +33,9 @@ func (s *Service) RefreshSession(ctx context.Context, refreshToken, clientID str
 	if !validID(refreshToken, refreshTokenBytes) {
 		return Grant{}, ErrInvalidRefreshToken
 	}
+	if err := stillWanted(ctx); err != nil {
+		return Grant{}, err
+	}
 
 	hash := HashRefreshToken(refreshToken)
 	tok, err := s.store.RefreshToken(ctx, hash)
@@ -61,6 +64,9 @@ func (s *Service) RefreshSession(ctx context.Context, refreshToken, clientID str
 	if err != nil {
 		return Grant{}, err
 	}
+	if err := stillWanted(ctx); err != nil {
+		return Grant{}, err
+	}
 	err = s.store.RotateRefreshToken(ctx, Rotation{SessionID: sess.ID, OldHash: hash, NewHash: HashRefreshToken(tokens.RefreshToken)})
 	if errors.Is(err, ErrRefreshTokenReused) {
 		// A concurrent refresh with the same token won the rotation: strict
@@ -77,6 +83,9 @@ func (s *Service) RefreshSession(ctx context.Context, refreshToken, clientID str
 // rotation: a disabled or vanished user loses the session. When the user
 // service fails, nothing changes and the token stays usable.
 func (s *Service) checkOwner(ctx context.Context, sess Session) error {
+	if err := stillWanted(ctx); err != nil {
+		return err
+	}
 	user, err := s.users.User(ctx, sess.UserID)
 	switch {
 	case errors.Is(err, ErrUserNotFound):
@@ -110,6 +119,9 @@ func (s *Service) RevokeAllSessions(ctx context.Context, userID string) (int, er
 	if err := checkUserID(userID); err != nil {
 		return 0, err
 	}
+	if err := stillWanted(ctx); err != nil {
+		return 0, err
+	}
 	sessions, err := s.store.UserSessions(ctx, userID)
 	if err != nil {
 		return 0, err
@@ -132,6 +144,9 @@ func (s *Service) ListSessions(ctx context.Context, userID string) ([]Session, e
 	if err := checkUserID(userID); err != nil {
 		return nil, err
 	}
+	if err := stillWanted(ctx); err != nil {
+		return nil, err
+	}
 	sessions, err := s.store.UserSessions(ctx, userID)
 	if err != nil {
 		return nil, err
@@ -152,9 +167,13 @@ func (s *Service) revokeAnd(ctx context.Context, id, owner string, reason Revoca
 }
 
 // revoke is the one way a session ends early: Store.RevokeSession deletes it
-// and publishes the revocation signal. It runs to completion even when the
+// and publishes the revocation signal. It does not start once the caller's
+// deadline has passed; once started it runs to completion even when the
 // caller goes away, so a decided revocation is never lost.
 func (s *Service) revoke(ctx context.Context, id, owner string, reason RevocationReason) error {
+	if err := stillWanted(ctx); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
 	defer cancel()
 	return s.store.RevokeSession(ctx, id, owner, reason)

@@ -245,6 +245,7 @@ type Users struct {
 	byEmail map[string]auth.User
 	status  int    // when not 0, answer this status with body
 	body    string // raw answer body when status is set
+	delay   time.Duration
 	calls   int
 }
 
@@ -269,7 +270,7 @@ func (u *Users) resolve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return
 	}
-	u.answer(w, func() (auth.User, int) {
+	u.answer(w, r, func() (auth.User, int) {
 		user, ok := u.byEmail[req.Email]
 		if ok {
 			return user, http.StatusOK
@@ -282,7 +283,7 @@ func (u *Users) resolve(w http.ResponseWriter, r *http.Request) {
 
 func (u *Users) get(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	u.answer(w, func() (auth.User, int) {
+	u.answer(w, r, func() (auth.User, int) {
 		for _, user := range u.byEmail {
 			if user.ID == id {
 				return user, http.StatusOK
@@ -292,12 +293,23 @@ func (u *Users) get(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// answer counts a call and writes the forced answer, if any, else the user
-// (or a bare status) that lookup returns; lookup runs under the lock.
-func (u *Users) answer(w http.ResponseWriter, lookup func() (auth.User, int)) {
+// answer counts a call, waits for the delay, if any, and writes the forced
+// answer, if any, else the user (or a bare status) that lookup returns;
+// lookup runs under the lock.
+func (u *Users) answer(w http.ResponseWriter, r *http.Request, lookup func() (auth.User, int)) {
+	u.mu.Lock()
+	u.calls++
+	delay := u.delay
+	u.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.calls++
 	w.Header().Set("Content-Type", "application/json")
 	if u.status != 0 {
 		w.WriteHeader(u.status)
@@ -309,6 +321,13 @@ func (u *Users) answer(w http.ResponseWriter, lookup func() (auth.User, int)) {
 	if user.ID != "" {
 		json.NewEncoder(w).Encode(map[string]string{"id": user.ID, "email": user.Email, "status": string(user.Status)})
 	}
+}
+
+// Delay makes the fake wait d before answering (the call still counts).
+func (u *Users) Delay(d time.Duration) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.delay = d
 }
 
 // Answer makes the fake answer status and body to every following request;

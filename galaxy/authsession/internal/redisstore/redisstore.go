@@ -27,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"galaxy/authsession/internal/auth"
+	"galaxy/authsession/internal/deadline"
 	"galaxy/platform/apierror"
 )
 
@@ -62,7 +63,78 @@ func NewClient(rawURL string) (*redis.Client, error) {
 	setDefault(&opts.DialerRetryTimeout, 50*time.Millisecond)
 	setDefault(&opts.MaxRetries, 1)
 	setDefault(&opts.DialerRetries, 2)
-	return redis.NewClient(opts), nil
+	rdb := redis.NewClient(opts)
+	rdb.AddHook(budgetHook{})
+	return rdb, nil
+}
+
+// budgetHook bounds every command, pipeline and transaction by the
+// caller's deadline less the answer's margin (deadline.Budget), so a Redis
+// that hangs is reported as DEPENDENCY_UNAVAILABLE (redis) while the caller
+// still listens. With no time left the command is not sent at all.
+type budgetHook struct{}
+
+func (budgetHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (budgetHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		bctx, cancel, err := budget(ctx)
+		defer cancel()
+		if err != nil {
+			cmd.SetErr(err)
+			return err
+		}
+		return budgetError(ctx, next(bctx, cmd), cmd)
+	}
+}
+
+func (budgetHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		bctx, cancel, err := budget(ctx)
+		defer cancel()
+		if err != nil {
+			for _, cmd := range cmds {
+				cmd.SetErr(err)
+			}
+			return err
+		}
+		return budgetError(ctx, next(bctx, cmds), cmds...)
+	}
+}
+
+// budgeted marks a context that is already a command's budget: the
+// commands the client runs inside one (a new connection's handshake) share
+// it rather than take a margin again.
+type budgeted struct{}
+
+func budget(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if ctx.Value(budgeted{}) != nil {
+		return ctx, func() {}, nil
+	}
+	bctx, cancel, err := deadline.Budget(ctx, 0)
+	if err != nil {
+		return bctx, cancel, err
+	}
+	return context.WithValue(bctx, budgeted{}, true), cancel, nil
+}
+
+// errNoAnswer is how a command that ran out of its budget fails while the
+// caller still waits: Redis did not answer in time. It is no context error,
+// so storeError reports it as a failure of Redis.
+var errNoAnswer = errors.New("redis did not answer within the caller's deadline")
+
+// budgetError replaces the context error of a command whose budget ran out,
+// while the caller's own context (ctx) is still live, by errNoAnswer.
+func budgetError(ctx context.Context, err error, cmds ...redis.Cmder) error {
+	if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	for _, cmd := range cmds {
+		if errors.Is(cmd.Err(), context.DeadlineExceeded) {
+			cmd.SetErr(errNoAnswer)
+		}
+	}
+	return fmt.Errorf("%w (%v)", errNoAnswer, err)
 }
 
 func setDefault[T comparable](field *T, value T) {
@@ -348,14 +420,24 @@ func (s *Store) watch(ctx context.Context, fn func(*redis.Tx) error, keys ...str
 	return unavailable(fmt.Errorf("transaction on %v aborted %d times by concurrent writes", keys, maxTxRetries))
 }
 
-// storeError keeps nil and coded errors and reports anything else as a
-// failure of Redis.
+// storeError keeps nil and coded errors, and the caller's own context
+// errors (its deadline passed, or it went away: nothing to blame Redis
+// for), and reports anything else as a failure of Redis.
 func storeError(err error) error {
 	var ae *apierror.Error
-	if err == nil || errors.As(err, &ae) {
+	if err == nil || errors.As(err, &ae) || isContextError(err) {
 		return err
 	}
 	return unavailable(err)
 }
 
-func unavailable(err error) error { return apierror.Dependency("redis", err) }
+func isContextError(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+func unavailable(err error) error {
+	if isContextError(err) {
+		return err
+	}
+	return apierror.Dependency("redis", err)
+}
