@@ -3,6 +3,7 @@ package auth
 import (
 	"cmp"
 	"context"
+	"crypto/hmac"
 	"errors"
 	"slices"
 	"time"
@@ -20,9 +21,11 @@ var ErrInvalidRefreshToken error = apierror.New(apierror.InvalidRefreshToken, "t
 var ErrSessionNotFound error = apierror.New(apierror.SessionNotFound, "no such session")
 
 // RefreshSession rotates refreshToken: the answer holds a new pair and the
-// presented token becomes used. Presenting a used token is a replay, which
-// revokes the whole session. Rotation never extends the session: the new
-// refresh token expires with it.
+// presented token becomes used. Presenting a used token again is a retry
+// within the grace window, as long as its successor was never used, and
+// gets that same successor again; otherwise it is a replay, which revokes
+// the whole session (contracts/tokens.md). Rotation never extends the
+// session: the new refresh token expires with it.
 func (s *Service) RefreshSession(ctx context.Context, refreshToken, clientID string) (Grant, error) {
 	if refreshToken == "" {
 		return Grant{}, apierror.New(apierror.InvalidArgument, "refresh_token is required")
@@ -43,7 +46,7 @@ func (s *Service) RefreshSession(ctx context.Context, refreshToken, clientID str
 		return Grant{}, err
 	}
 	if tok.Used {
-		return Grant{}, s.revokeAnd(ctx, tok.SessionID, "", ReasonReplay, ErrInvalidRefreshToken)
+		return s.refreshAgain(ctx, refreshToken, tok)
 	}
 	sess, err := s.store.Session(ctx, tok.SessionID)
 	if apierror.Is(err, apierror.SessionNotFound) {
@@ -60,23 +63,46 @@ func (s *Service) RefreshSession(ctx context.Context, refreshToken, clientID str
 		return Grant{}, err
 	}
 
-	tokens, err := s.newTokens(sess, now)
+	tokens, err := s.newTokens(sess, now, s.successorToken(refreshToken))
 	if err != nil {
 		return Grant{}, err
 	}
 	if err := stillWanted(ctx); err != nil {
 		return Grant{}, err
 	}
-	err = s.store.RotateRefreshToken(ctx, Rotation{SessionID: sess.ID, OldHash: hash, NewHash: HashRefreshToken(tokens.RefreshToken)})
+	err = s.store.RotateRefreshToken(ctx, Rotation{SessionID: sess.ID, OldHash: hash, NewHash: HashRefreshToken(tokens.RefreshToken), UsedAt: s.now()})
 	if errors.Is(err, ErrRefreshTokenReused) {
-		// A concurrent refresh with the same token won the rotation: strict
-		// reuse detection treats this one as a replay.
-		return Grant{}, s.revokeAnd(ctx, sess.ID, "", ReasonReplay, ErrInvalidRefreshToken)
+		// A concurrent refresh with the same token won the rotation: this
+		// one is judged like any presentation of a used token.
+		tok, err := s.store.RefreshToken(ctx, hash)
+		if err != nil {
+			return Grant{}, err
+		}
+		return s.refreshAgain(ctx, refreshToken, tok)
 	}
 	if err != nil {
 		return Grant{}, err
 	}
 	return Grant{Session: sess, Tokens: tokens}, nil
+}
+
+// refreshAgain answers the presentation of used refresh token token (tok).
+// It is a retry when the grace window since its use has not ended and the
+// session still holds its successor as the current refresh token (the
+// successor was never used): the answer is that successor again, with a
+// fresh access token, and nothing is written. Anything else is a replay:
+// the whole session is revoked.
+func (s *Service) refreshAgain(ctx context.Context, token string, tok RefreshToken) (Grant, error) {
+	if s.grace > 0 && tok.SuccessorHash != "" && s.now().Before(tok.UsedAt.Add(s.grace)) {
+		successor := s.successorToken(token)
+		if hmac.Equal([]byte(HashRefreshToken(successor)), []byte(tok.SuccessorHash)) {
+			g, err := s.grantAgain(ctx, tok.SessionID, successor)
+			if !errors.Is(err, errNoRetry) {
+				return g, err
+			}
+		}
+	}
+	return Grant{}, s.revokeAnd(ctx, tok.SessionID, "", ReasonReplay, ErrInvalidRefreshToken)
 }
 
 // checkOwner asks the user service about the owner of sess before a

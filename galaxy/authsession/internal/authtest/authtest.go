@@ -41,8 +41,12 @@ type Options struct {
 	SessionTTL      time.Duration
 	AccessTokenTTL  time.Duration
 	UpstreamTimeout time.Duration
-	Limits          auth.Limits
-	Now             func() time.Time
+	// RetryGrace is the retry grace window (default 30s); NoRetries turns
+	// retries off (a window of 0, strict single use).
+	RetryGrace time.Duration
+	NoRetries  bool
+	Limits     auth.Limits
+	Now        func() time.Time
 	// WrapStore, when set, wraps the store the Service uses (Env.Store is
 	// still the Redis store itself).
 	WrapStore func(auth.Store) auth.Store
@@ -54,6 +58,10 @@ func (o *Options) defaults() {
 	setDefault(&o.SessionTTL, 720*time.Hour)
 	setDefault(&o.AccessTokenTTL, 15*time.Minute)
 	setDefault(&o.UpstreamTimeout, 5*time.Second)
+	setDefault(&o.RetryGrace, 30*time.Second)
+	if o.NoRetries {
+		o.RetryGrace = 0
+	}
 	setDefault(&o.Limits.ResendCooldown, 30*time.Second)
 	setDefault(&o.Limits.StartsPerEmail, 5)
 	setDefault(&o.Limits.StartsPerClient, 30)
@@ -130,6 +138,7 @@ func New(t testing.TB, opts Options) *Env {
 		CodeTTL:         opts.CodeTTL,
 		CodeMaxAttempts: opts.CodeMaxAttempts,
 		SessionTTL:      opts.SessionTTL,
+		RetryGrace:      opts.RetryGrace,
 		Limits:          opts.Limits,
 		Now:             opts.Now,
 	})

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -161,8 +162,18 @@ func TestLoginRoundTrip(t *testing.T) {
 		t.Error("no session record in Redis")
 	}
 
-	// Replaying the code fails, and the log never holds a secret.
-	_, err = client.ConfirmEmailLogin(ctx, &authsessionv1.ConfirmEmailLoginRequest{ChallengeId: start.GetChallengeId(), Code: code})
+	// A retry with the code answers the same session and refresh token; a
+	// wrong code on the consumed challenge fails; the log never holds a
+	// secret.
+	again, err := client.ConfirmEmailLogin(ctx, &authsessionv1.ConfirmEmailLoginRequest{ChallengeId: start.GetChallengeId(), Code: code})
+	if err != nil {
+		t.Fatalf("ConfirmEmailLogin retry: %v", err)
+	}
+	if again.GetSession().GetSessionId() != s.GetSessionId() || again.GetTokens().GetRefreshToken() != tok.GetRefreshToken() {
+		t.Errorf("retry answered session %q, want the same %q with the same refresh token", again.GetSession().GetSessionId(), s.GetSessionId())
+	}
+	wrong := fmt.Sprintf("%06d", (mustAtoi(t, code)+1)%1_000_000)
+	_, err = client.ConfirmEmailLogin(ctx, &authsessionv1.ConfirmEmailLoginRequest{ChallengeId: start.GetChallengeId(), Code: wrong})
 	wantStatus(t, err, codes.NotFound, "CHALLENGE_NOT_FOUND", nil)
 
 	out := logs.String()
@@ -518,4 +529,13 @@ func TestDependencyNamedWithinTheCallersDeadline(t *testing.T) {
 	_, err := client.StartEmailLogin(ctx, &authsessionv1.StartEmailLoginRequest{Email: "alice@example.com"})
 
 	wantStatus(t, err, codes.Unavailable, "DEPENDENCY_UNAVAILABLE", map[string]string{"dependency": "mail"})
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("%q is not a number", s)
+	}
+	return n
 }
