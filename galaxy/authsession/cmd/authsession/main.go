@@ -116,6 +116,7 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 		CodeTTL:         cfg.CodeTTL,
 		CodeMaxAttempts: cfg.CodeMaxAttempts,
 		SessionTTL:      cfg.SessionTTL,
+		RetryGrace:      cfg.RetryGrace,
 		Limits: auth.Limits{
 			ResendCooldown:        cfg.ResendCooldown,
 			StartsPerEmail:        cfg.StartLimitPerEmail,

@@ -15,13 +15,21 @@ import (
 // Challenge is a pending email login. The code itself is never kept; only its
 // keyed hash is. The store forgets a challenge when it expires: that is the
 // one place the code lifetime is enforced.
+//
+// A challenge exchanged for a session may be kept for the retry grace window
+// as a tombstone: SessionID names the session it opened and ConsumedAt says
+// when. Its code hash stays, so a retry with the right code is recognised,
+// and so do its Attempts, which go on counting: no more codes are ever
+// compared against a challenge and its tombstone together than allowed.
 type Challenge struct {
-	ID        string
-	Email     string
-	CodeHash  string // hex HMAC-SHA-256, see Service.codeHash
-	Attempts  int    // codes compared or being compared (Store.ReserveAttempt)
-	ClientID  string
-	CreatedAt time.Time // whole seconds
+	ID         string
+	Email      string
+	CodeHash   string // hex HMAC-SHA-256, see Service.codeHash
+	Attempts   int    // codes compared or being compared (Store.ReserveAttempt)
+	ClientID   string
+	CreatedAt  time.Time // whole seconds
+	SessionID  string    // set on a tombstone only
+	ConsumedAt time.Time // set on a tombstone only (ms precision)
 }
 
 // Session is an open login session (the public record of contracts/redis.md).
@@ -37,21 +45,31 @@ type Session struct {
 type NewSession struct {
 	Session
 	RefreshTokenHash string // hex SHA-256 of the refresh token
+	// ConsumedAt is when the challenge was exchanged. When RetryUntil is
+	// after it, the challenge is kept as a tombstone until RetryUntil
+	// instead of being deleted.
+	ConsumedAt time.Time
+	RetryUntil time.Time
 }
 
 // RefreshToken is what the store knows about a presented refresh token.
 type RefreshToken struct {
 	SessionID string
 	// Used reports a token that was already rotated: presenting it again is
-	// a replay.
+	// a replay, unless it is a retry (contracts/tokens.md, "Retries").
 	Used bool
+	// UsedAt and SuccessorHash (hex SHA-256 of the token that replaced it)
+	// are known for a used token rotated by this version; zero otherwise.
+	UsedAt        time.Time
+	SuccessorHash string
 }
 
 // Rotation replaces the current refresh token of a session by a new one.
 type Rotation struct {
 	SessionID string
-	OldHash   string // hex SHA-256 of the presented refresh token
-	NewHash   string // hex SHA-256 of its successor
+	OldHash   string    // hex SHA-256 of the presented refresh token
+	NewHash   string    // hex SHA-256 of its successor
+	UsedAt    time.Time // when the presented token became used (ms precision)
 }
 
 // RevocationReason says why a session was revoked; it is published with the
@@ -112,7 +130,7 @@ type LoginCodeMessage struct {
 type Store interface {
 	// CreateChallenge stores c until expiresAt.
 	CreateChallenge(ctx context.Context, c Challenge, expiresAt time.Time) error
-	// Challenge returns the live challenge id.
+	// Challenge returns the live challenge id, or its tombstone.
 	Challenge(ctx context.Context, id string) (Challenge, error)
 	// DeleteChallenge forgets challenge id; a missing one is not an error.
 	DeleteChallenge(ctx context.Context, id string) error
@@ -130,21 +148,27 @@ type Store interface {
 	// challenge is not an error.
 	ReleaseAttempt(ctx context.Context, id string) error
 	// ConsumeChallenge atomically deletes challenge id; it fails with
-	// CHALLENGE_NOT_FOUND when the challenge is already gone, or when more
-	// than maxAttempts are counted (the limit was lowered), which burns it.
+	// CHALLENGE_NOT_FOUND when the challenge is already gone or a
+	// tombstone, or when more than maxAttempts are counted (the limit was
+	// lowered), which burns it.
 	ConsumeChallenge(ctx context.Context, id string, maxAttempts int) error
-	// ConsumeChallengeForSession atomically deletes challenge id and writes s,
-	// under the conditions of ConsumeChallenge; of concurrent calls for one
-	// challenge exactly one succeeds, the others fail with
-	// CHALLENGE_NOT_FOUND.
+	// ConsumeChallengeForSession atomically consumes challenge id and writes
+	// s, under the conditions of ConsumeChallenge; of concurrent calls for
+	// one challenge exactly one succeeds, the others fail with
+	// CHALLENGE_NOT_FOUND. The challenge is deleted, or turned into a
+	// tombstone of s.Session until s.RetryUntil (see NewSession).
 	ConsumeChallengeForSession(ctx context.Context, id string, maxAttempts int, s NewSession) error
 
 	// RefreshToken looks up the refresh token with hash (hex SHA-256).
 	RefreshToken(ctx context.Context, hash string) (RefreshToken, error)
 	// Session returns live session id (its record exists and is active).
 	Session(ctx context.Context, id string) (Session, error)
-	// RotateRefreshToken atomically marks r.OldHash used and makes r.NewHash
-	// the session's refresh token, expiring with the session. It fails with
+	// CurrentRefreshToken returns the hash of the current refresh token of
+	// session id; "" when it has none (the session is gone).
+	CurrentRefreshToken(ctx context.Context, id string) (string, error)
+	// RotateRefreshToken atomically marks r.OldHash used (at r.UsedAt, with
+	// r.NewHash as its successor) and makes r.NewHash the session's refresh
+	// token, expiring with the session. It fails with
 	// ErrRefreshTokenReused when r.OldHash is already used (of concurrent
 	// rotations of one token exactly one succeeds) and INVALID_REFRESH_TOKEN
 	// when the token or its live session is gone.

@@ -16,8 +16,15 @@ const CodeLength = 6
 // Labels that separate the MAC keys derived from the signing key seed from
 // each other and from every other use of the seed.
 const (
-	codeKeyLabel  = "galaxy/authsession login-code HMAC key v1"
-	limitKeyLabel = "galaxy/authsession rate-limit HMAC key v1"
+	codeKeyLabel    = "galaxy/authsession login-code HMAC key v1"
+	limitKeyLabel   = "galaxy/authsession rate-limit HMAC key v1"
+	refreshKeyLabel = "galaxy/authsession refresh-token HMAC key v1"
+)
+
+// Labels that separate the two kinds of derived refresh token.
+const (
+	initialTokenLabel   = "initial"
+	successorTokenLabel = "successor"
 )
 
 var codeSpace = big.NewInt(1_000_000) // 10^CodeLength
@@ -65,6 +72,22 @@ func codeHash(key []byte, challengeID, code string) string {
 // codeMatches compares in constant time.
 func codeMatches(key []byte, c Challenge, code string) bool {
 	return hmac.Equal([]byte(codeHash(key, c.ID, code)), []byte(c.CodeHash))
+}
+
+// deriveToken returns a refresh token: base64url without padding of
+// HMAC-SHA-256 under key of label, then each part preceded by a 0x00 byte.
+// Without the key it cannot be told from refreshTokenBytes random bytes, nor
+// computed from its inputs; with it, the same inputs give the same token,
+// so a retry can be answered with the token already handed out while only
+// its hash is stored.
+func deriveToken(key []byte, label string, parts ...string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(label))
+	for _, p := range parts {
+		m.Write([]byte{0})
+		m.Write([]byte(p))
+	}
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // randomToken returns n random bytes, base64url without padding.

@@ -324,7 +324,8 @@ func TestGatewayCompatibilityRevocationSignal(t *testing.T) {
 			return err
 		}, "revoke_all"},
 		{"replay", func(t *testing.T, env *authtest.Env, g auth.Grant) error {
-			refresh(t, env, g.Tokens.RefreshToken)
+			// Once the successor is used, the old token is a replay.
+			refresh(t, env, refresh(t, env, g.Tokens.RefreshToken).Tokens.RefreshToken)
 			_, err := env.Service.RefreshSession(context.Background(), g.Tokens.RefreshToken, "")
 			return ignore(err, apierror.InvalidRefreshToken)
 		}, "replay"},

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
 	"encoding/base64"
 	"errors"
 	"time"
@@ -36,7 +37,11 @@ type Options struct {
 	CodeTTL         time.Duration
 	CodeMaxAttempts int
 	SessionTTL      time.Duration
-	Limits          Limits
+	// RetryGrace is how long a confirm or a refresh whose answer was lost
+	// may be retried with the same inputs (contracts/tokens.md, "Retries");
+	// 0 turns retries off.
+	RetryGrace time.Duration
+	Limits     Limits
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -50,9 +55,11 @@ type Service struct {
 	tokens      TokenIssuer
 	codeKey     []byte
 	limitKey    []byte
+	refreshKey  []byte
 	codeTTL     time.Duration
 	maxAttempts int
 	sessionTTL  time.Duration
+	grace       time.Duration
 	limits      Limits
 	now         func() time.Time
 }
@@ -81,6 +88,9 @@ func NewService(opts Options) (*Service, error) {
 	if opts.CodeTTL <= 0 || opts.SessionTTL <= 0 {
 		errs = append(errs, errors.New("code and session lifetimes must be positive"))
 	}
+	if opts.RetryGrace < 0 {
+		errs = append(errs, errors.New("the retry grace window must not be negative"))
+	}
 	if opts.CodeMaxAttempts < 1 {
 		errs = append(errs, errors.New("at least one code attempt must be allowed"))
 	}
@@ -102,9 +112,11 @@ func NewService(opts Options) (*Service, error) {
 		tokens:      opts.Tokens,
 		codeKey:     deriveKey(opts.CodeSecret, codeKeyLabel),
 		limitKey:    deriveKey(opts.CodeSecret, limitKeyLabel),
+		refreshKey:  deriveKey(opts.CodeSecret, refreshKeyLabel),
 		codeTTL:     opts.CodeTTL,
 		maxAttempts: opts.CodeMaxAttempts,
 		sessionTTL:  opts.SessionTTL,
+		grace:       opts.RetryGrace,
 		limits:      opts.Limits,
 		now:         now,
 	}, nil
@@ -127,6 +139,9 @@ func (s *Service) StartEmailLogin(ctx context.Context, email, clientID string) (
 	if err := checkClientID(clientID); err != nil {
 		return StartResult{}, err
 	}
+	if err := stillWanted(ctx); err != nil {
+		return StartResult{}, err
+	}
 	subject := s.limitSubject(addr)
 	if err := s.admitStart(ctx, subject, clientID); err != nil {
 		return StartResult{}, err
@@ -143,24 +158,40 @@ func (s *Service) StartEmailLogin(ctx context.Context, email, clientID string) (
 		CreatedAt: now,
 	}
 	expiresAt := now.Add(s.codeTTL)
+	if err := stillWanted(ctx); err != nil {
+		s.forgetStart(ctx, "", subject, clientID)
+		return StartResult{}, err
+	}
 	if err := s.store.CreateChallenge(ctx, c, expiresAt); err != nil {
 		return StartResult{}, err
 	}
 
 	msg := LoginCodeMessage{To: addr, Code: code, ExpiresAt: expiresAt, IdempotencyKey: id}
-	if err := s.mailer.SendLoginCode(ctx, msg); err != nil {
+	err = stillWanted(ctx)
+	if err == nil {
+		err = asDependency("mail", s.mailer.SendLoginCode(ctx, msg))
+	}
+	if err != nil {
 		// The challenge of an undelivered code is forgotten, and the limits
 		// it used are given back, so a flaky mail service does not lock the
-		// user out. The caller may be gone, so the cleanup gets its own short
-		// deadline. Should it fail, the leftovers are harmless: nobody knows
+		// user out. Should it fail, the leftovers are harmless: nobody knows
 		// the code, and they all expire.
-		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
-		defer cancel()
-		_ = s.store.DeleteChallenge(cleanupCtx, id)
-		s.releaseStart(cleanupCtx, subject, clientID)
-		return StartResult{}, asDependency("mail", err)
+		s.forgetStart(ctx, id, subject, clientID)
+		return StartResult{}, err
 	}
 	return StartResult{ChallengeID: id, ExpiresAt: expiresAt}, nil
+}
+
+// forgetStart forgets challenge id (when one was stored), whose code was
+// not sent, and gives back the limits its start used. The caller may be
+// gone, so it gets its own short deadline.
+func (s *Service) forgetStart(ctx context.Context, id, subject, clientID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
+	defer cancel()
+	if id != "" {
+		_ = s.store.DeleteChallenge(ctx, id)
+	}
+	s.releaseStart(ctx, subject, clientID)
 }
 
 // Grant is a session with a fresh token pair: the answer to
@@ -188,18 +219,30 @@ func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clie
 	if !validID(challengeID, challengeIDBytes) {
 		return Grant{}, ErrChallengeNotFound
 	}
+	if err := stillWanted(ctx); err != nil {
+		return Grant{}, err
+	}
 
 	c, err := s.store.Challenge(ctx, challengeID)
 	if err != nil {
 		return Grant{}, err
 	}
+	if c.SessionID != "" {
+		return s.confirmAgain(ctx, c, code, true)
+	}
 	subject := s.limitSubject(c.Email)
 	if err := s.checkFailedAttempts(ctx, subject); err != nil {
+		return Grant{}, err
+	}
+	if err := stillWanted(ctx); err != nil {
 		return Grant{}, err
 	}
 	c, err = s.store.ReserveAttempt(ctx, c.ID, s.maxAttempts)
 	if err != nil {
 		return Grant{}, err
+	}
+	if c.SessionID != "" { // consumed meanwhile: the attempt is the tombstone's
+		return s.confirmAgain(ctx, c, code, false)
 	}
 	if !codeMatches(s.codeKey, c, code) {
 		return Grant{}, s.wrongCode(ctx, c, subject)
@@ -207,11 +250,15 @@ func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clie
 
 	// The user is resolved before the challenge is consumed, so a user
 	// service failure leaves the code usable for a retry; the attempt of
-	// the right code is taken back.
-	user, err := s.users.Resolve(ctx, c.Email)
+	// the right code is taken back, as it is when the caller's deadline
+	// passes before the challenge is consumed.
+	user, err := s.resolveUser(ctx, c.Email)
+	if err == nil {
+		err = stillWanted(ctx)
+	}
 	if err != nil {
 		s.releaseAttempt(ctx, c.ID)
-		return Grant{}, asDependency("user", err)
+		return Grant{}, err
 	}
 	if user.Status != UserActive {
 		if err := s.store.ConsumeChallenge(ctx, c.ID, s.maxAttempts); err != nil {
@@ -220,7 +267,8 @@ func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clie
 		return Grant{}, apierror.New(apierror.UserDisabled, "the user is disabled")
 	}
 
-	now := s.now().Truncate(time.Second)
+	consumedAt := s.now()
+	now := consumedAt.Truncate(time.Second)
 	sess := Session{
 		ID:        randomToken(sessionIDBytes),
 		UserID:    user.ID,
@@ -228,20 +276,131 @@ func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clie
 		CreatedAt: now,
 		ExpiresAt: now.Add(s.sessionTTL),
 	}
-	tokens, err := s.newTokens(sess, now)
+	refresh := s.initialRefreshToken(c.ID, code)
+	tokens, err := s.newTokens(sess, now, refresh)
 	if err != nil {
 		return Grant{}, err
 	}
-	if err := s.store.ConsumeChallengeForSession(ctx, c.ID, s.maxAttempts, NewSession{Session: sess, RefreshTokenHash: HashRefreshToken(tokens.RefreshToken)}); err != nil {
+	ns := NewSession{Session: sess, RefreshTokenHash: HashRefreshToken(refresh), ConsumedAt: consumedAt}
+	if s.grace > 0 {
+		ns.RetryUntil = consumedAt.Add(s.grace)
+	}
+	err = s.store.ConsumeChallengeForSession(ctx, c.ID, s.maxAttempts, ns)
+	if apierror.Is(err, apierror.ChallengeNotFound) && s.grace > 0 {
+		// A concurrent confirm may have consumed the challenge with this
+		// same code: then this one answers the session it opened.
+		if t, terr := s.store.Challenge(ctx, c.ID); terr == nil && t.SessionID != "" {
+			return s.confirmAgain(ctx, t, code, false)
+		}
+	}
+	if err != nil {
 		return Grant{}, err
 	}
 	return Grant{Session: sess, Tokens: tokens}, nil
 }
 
-// newTokens issues a pair for sess at now: a signed access token and a new
-// refresh token that expires with the session (its absolute lifetime). The
+// confirmAgain answers a confirm that found challenge t consumed, a
+// tombstone: within the retry grace window, with the right code, while the
+// session it opened is live and still holds the refresh token that confirm
+// handed out (the client never used it), it answers that session with that
+// refresh token and a fresh access token; anything else is
+// CHALLENGE_NOT_FOUND. Each code compared against the tombstone is one of
+// the challenge's attempts, so no more codes than allowed are ever
+// compared; a wrong one counts against nothing else (no INVALID_CODE, no
+// failed-attempt cap). reserve says whether this call must still reserve
+// its comparison.
+func (s *Service) confirmAgain(ctx context.Context, t Challenge, code string, reserve bool) (Grant, error) {
+	if s.grace <= 0 || !s.now().Before(t.ConsumedAt.Add(s.grace)) {
+		return Grant{}, ErrChallengeNotFound
+	}
+	if reserve {
+		if err := stillWanted(ctx); err != nil {
+			return Grant{}, err
+		}
+		var err error
+		if t, err = s.store.ReserveAttempt(ctx, t.ID, s.maxAttempts); err != nil {
+			return Grant{}, err
+		}
+		if t.SessionID == "" {
+			return Grant{}, ErrChallengeNotFound
+		}
+	}
+	if !codeMatches(s.codeKey, t, code) {
+		return Grant{}, ErrChallengeNotFound
+	}
+	g, err := s.grantAgain(ctx, t.SessionID, s.initialRefreshToken(t.ID, code))
+	switch {
+	case errors.Is(err, errNoRetry):
+		return Grant{}, ErrChallengeNotFound
+	case err != nil && reserve && (apierror.Is(err, apierror.DependencyUnavailable) || isContextError(err)):
+		s.releaseAttempt(ctx, t.ID) // nothing was used up: the retry may be retried
+	}
+	return g, err
+}
+
+// errNoRetry is what grantAgain answers when the session is gone or no
+// longer holds the refresh token to hand out again.
+var errNoRetry = errors.New("auth: not a retry")
+
+// grantAgain answers a retry for session id with refresh, the refresh token
+// already handed out for it, and a freshly signed access token, writing
+// nothing: provided the session is live and refresh is still its current
+// refresh token (errNoRetry otherwise), and its owner is still active, as
+// for any refresh.
+func (s *Service) grantAgain(ctx context.Context, id, refresh string) (Grant, error) {
+	sess, err := s.store.Session(ctx, id)
+	if apierror.Is(err, apierror.SessionNotFound) {
+		return Grant{}, errNoRetry
+	}
+	if err != nil {
+		return Grant{}, err
+	}
+	now := s.now().Truncate(time.Second)
+	if !now.Before(sess.ExpiresAt) {
+		return Grant{}, errNoRetry
+	}
+	current, err := s.store.CurrentRefreshToken(ctx, id)
+	if err != nil {
+		return Grant{}, err
+	}
+	if !hmac.Equal([]byte(current), []byte(HashRefreshToken(refresh))) {
+		return Grant{}, errNoRetry
+	}
+	if err := s.checkOwner(ctx, sess); err != nil {
+		return Grant{}, err
+	}
+	tokens, err := s.newTokens(sess, now, refresh)
+	if err != nil {
+		return Grant{}, err
+	}
+	return Grant{Session: sess, Tokens: tokens}, nil
+}
+
+// initialRefreshToken is the refresh token of the session that challenge
+// id opens with code: only the right code derives it again.
+func (s *Service) initialRefreshToken(challengeID, code string) string {
+	return deriveToken(s.refreshKey, initialTokenLabel, challengeID, code)
+}
+
+// successorToken is the refresh token that replaces token on rotation.
+func (s *Service) successorToken(token string) string {
+	return deriveToken(s.refreshKey, successorTokenLabel, token)
+}
+
+// resolveUser asks the user service for the user owning email, unless the
+// caller's deadline has passed.
+func (s *Service) resolveUser(ctx context.Context, email string) (User, error) {
+	if err := stillWanted(ctx); err != nil {
+		return User{}, err
+	}
+	user, err := s.users.Resolve(ctx, email)
+	return user, asDependency("user", err)
+}
+
+// newTokens issues a pair for sess at now: a signed access token and
+// refresh, which expires with the session (its absolute lifetime). The
 // caller stores the refresh token's hash.
-func (s *Service) newTokens(sess Session, now time.Time) (Tokens, error) {
+func (s *Service) newTokens(sess Session, now time.Time, refresh string) (Tokens, error) {
 	access, accessExp, err := s.tokens.Issue(sess.UserID, sess.ID, now)
 	if err != nil {
 		return Tokens{}, err
@@ -249,7 +408,7 @@ func (s *Service) newTokens(sess Session, now time.Time) (Tokens, error) {
 	return Tokens{
 		AccessToken:           access,
 		AccessTokenExpiresAt:  accessExp,
-		RefreshToken:          randomToken(refreshTokenBytes),
+		RefreshToken:          refresh,
 		RefreshTokenExpiresAt: sess.ExpiresAt,
 	}, nil
 }
@@ -270,6 +429,10 @@ func checkClientID(id string) error {
 // failed-attempt cap of the email's limit subject, and the last allowed
 // attempt burns the challenge.
 func (s *Service) wrongCode(ctx context.Context, c Challenge, subject string) error {
+	// A compared code is always recorded, even past the caller's deadline,
+	// so a deadline cut short cannot be used to guess past the caps.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
+	defer cancel()
 	if err := s.recordFailedAttempt(ctx, subject); err != nil {
 		return err
 	}
@@ -301,13 +464,34 @@ func validID(id string, n int) bool {
 	return err == nil && len(b) == n
 }
 
-// asDependency keeps an error that already carries a code (the clients
-// return DEPENDENCY_UNAVAILABLE themselves) and classifies anything else as a
+// asDependency keeps nil, an error that already carries a code (the clients
+// return DEPENDENCY_UNAVAILABLE themselves) and the caller's deadline (no
+// time was left to make the call), and classifies anything else as a
 // failure of the named dependency.
 func asDependency(name string, err error) error {
 	var e *apierror.Error
-	if errors.As(err, &e) {
+	if err == nil || errors.As(err, &e) || isContextError(err) {
 		return err
 	}
 	return apierror.Dependency(name, err)
+}
+
+func isContextError(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// stillWanted reports whether work may still start for the caller of ctx.
+// Once its deadline has passed, or it has gone away, nothing more is
+// written or asked of a dependency, and the context's error is the answer
+// (gRPC DEADLINE_EXCEEDED or CANCELLED). Compensations of work already done
+// (giving back an attempt or a start) and decided revocations still run on
+// their own deadline.
+func stillWanted(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }

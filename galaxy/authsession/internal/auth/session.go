@@ -3,6 +3,7 @@ package auth
 import (
 	"cmp"
 	"context"
+	"crypto/hmac"
 	"errors"
 	"slices"
 	"time"
@@ -20,9 +21,11 @@ var ErrInvalidRefreshToken error = apierror.New(apierror.InvalidRefreshToken, "t
 var ErrSessionNotFound error = apierror.New(apierror.SessionNotFound, "no such session")
 
 // RefreshSession rotates refreshToken: the answer holds a new pair and the
-// presented token becomes used. Presenting a used token is a replay, which
-// revokes the whole session. Rotation never extends the session: the new
-// refresh token expires with it.
+// presented token becomes used. Presenting a used token again is a retry
+// within the grace window, as long as its successor was never used, and
+// gets that same successor again; otherwise it is a replay, which revokes
+// the whole session (contracts/tokens.md). Rotation never extends the
+// session: the new refresh token expires with it.
 func (s *Service) RefreshSession(ctx context.Context, refreshToken, clientID string) (Grant, error) {
 	if refreshToken == "" {
 		return Grant{}, apierror.New(apierror.InvalidArgument, "refresh_token is required")
@@ -33,6 +36,9 @@ func (s *Service) RefreshSession(ctx context.Context, refreshToken, clientID str
 	if !validID(refreshToken, refreshTokenBytes) {
 		return Grant{}, ErrInvalidRefreshToken
 	}
+	if err := stillWanted(ctx); err != nil {
+		return Grant{}, err
+	}
 
 	hash := HashRefreshToken(refreshToken)
 	tok, err := s.store.RefreshToken(ctx, hash)
@@ -40,7 +46,7 @@ func (s *Service) RefreshSession(ctx context.Context, refreshToken, clientID str
 		return Grant{}, err
 	}
 	if tok.Used {
-		return Grant{}, s.revokeAnd(ctx, tok.SessionID, "", ReasonReplay, ErrInvalidRefreshToken)
+		return s.refreshAgain(ctx, refreshToken, tok)
 	}
 	sess, err := s.store.Session(ctx, tok.SessionID)
 	if apierror.Is(err, apierror.SessionNotFound) {
@@ -57,15 +63,22 @@ func (s *Service) RefreshSession(ctx context.Context, refreshToken, clientID str
 		return Grant{}, err
 	}
 
-	tokens, err := s.newTokens(sess, now)
+	tokens, err := s.newTokens(sess, now, s.successorToken(refreshToken))
 	if err != nil {
 		return Grant{}, err
 	}
-	err = s.store.RotateRefreshToken(ctx, Rotation{SessionID: sess.ID, OldHash: hash, NewHash: HashRefreshToken(tokens.RefreshToken)})
+	if err := stillWanted(ctx); err != nil {
+		return Grant{}, err
+	}
+	err = s.store.RotateRefreshToken(ctx, Rotation{SessionID: sess.ID, OldHash: hash, NewHash: HashRefreshToken(tokens.RefreshToken), UsedAt: s.now()})
 	if errors.Is(err, ErrRefreshTokenReused) {
-		// A concurrent refresh with the same token won the rotation: strict
-		// reuse detection treats this one as a replay.
-		return Grant{}, s.revokeAnd(ctx, sess.ID, "", ReasonReplay, ErrInvalidRefreshToken)
+		// A concurrent refresh with the same token won the rotation: this
+		// one is judged like any presentation of a used token.
+		tok, err := s.store.RefreshToken(ctx, hash)
+		if err != nil {
+			return Grant{}, err
+		}
+		return s.refreshAgain(ctx, refreshToken, tok)
 	}
 	if err != nil {
 		return Grant{}, err
@@ -73,10 +86,32 @@ func (s *Service) RefreshSession(ctx context.Context, refreshToken, clientID str
 	return Grant{Session: sess, Tokens: tokens}, nil
 }
 
+// refreshAgain answers the presentation of used refresh token token (tok).
+// It is a retry when the grace window since its use has not ended and the
+// session still holds its successor as the current refresh token (the
+// successor was never used): the answer is that successor again, with a
+// fresh access token, and nothing is written. Anything else is a replay:
+// the whole session is revoked.
+func (s *Service) refreshAgain(ctx context.Context, token string, tok RefreshToken) (Grant, error) {
+	if s.grace > 0 && tok.SuccessorHash != "" && s.now().Before(tok.UsedAt.Add(s.grace)) {
+		successor := s.successorToken(token)
+		if hmac.Equal([]byte(HashRefreshToken(successor)), []byte(tok.SuccessorHash)) {
+			g, err := s.grantAgain(ctx, tok.SessionID, successor)
+			if !errors.Is(err, errNoRetry) {
+				return g, err
+			}
+		}
+	}
+	return Grant{}, s.revokeAnd(ctx, tok.SessionID, "", ReasonReplay, ErrInvalidRefreshToken)
+}
+
 // checkOwner asks the user service about the owner of sess before a
 // rotation: a disabled or vanished user loses the session. When the user
 // service fails, nothing changes and the token stays usable.
 func (s *Service) checkOwner(ctx context.Context, sess Session) error {
+	if err := stillWanted(ctx); err != nil {
+		return err
+	}
 	user, err := s.users.User(ctx, sess.UserID)
 	switch {
 	case errors.Is(err, ErrUserNotFound):
@@ -110,6 +145,9 @@ func (s *Service) RevokeAllSessions(ctx context.Context, userID string) (int, er
 	if err := checkUserID(userID); err != nil {
 		return 0, err
 	}
+	if err := stillWanted(ctx); err != nil {
+		return 0, err
+	}
 	sessions, err := s.store.UserSessions(ctx, userID)
 	if err != nil {
 		return 0, err
@@ -132,6 +170,9 @@ func (s *Service) ListSessions(ctx context.Context, userID string) ([]Session, e
 	if err := checkUserID(userID); err != nil {
 		return nil, err
 	}
+	if err := stillWanted(ctx); err != nil {
+		return nil, err
+	}
 	sessions, err := s.store.UserSessions(ctx, userID)
 	if err != nil {
 		return nil, err
@@ -152,9 +193,13 @@ func (s *Service) revokeAnd(ctx context.Context, id, owner string, reason Revoca
 }
 
 // revoke is the one way a session ends early: Store.RevokeSession deletes it
-// and publishes the revocation signal. It runs to completion even when the
+// and publishes the revocation signal. It does not start once the caller's
+// deadline has passed; once started it runs to completion even when the
 // caller goes away, so a decided revocation is never lost.
 func (s *Service) revoke(ctx context.Context, id, owner string, reason RevocationReason) error {
+	if err := stillWanted(ctx); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
 	defer cancel()
 	return s.store.RevokeSession(ctx, id, owner, reason)

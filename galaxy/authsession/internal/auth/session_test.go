@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -80,8 +81,9 @@ func TestRefreshSessionRotates(t *testing.T) {
 	oldKey := env.Store.RefreshKey(auth.HashRefreshToken(first.Tokens.RefreshToken))
 	newHash := auth.HashRefreshToken(tok.RefreshToken)
 	newKey := env.Store.RefreshKey(newHash)
+	usedAt := strconv.FormatInt(clk.Now().UnixMilli(), 10)
 	checks := []struct{ key, want string }{
-		{oldKey, "used:" + sess.ID},
+		{oldKey, "used:" + sess.ID + ":" + usedAt + ":" + newHash},
 		{newKey, sess.ID},
 		{env.Store.SessionRefreshKey(sess.ID), newHash},
 	}
@@ -97,7 +99,8 @@ func TestRefreshSessionRotates(t *testing.T) {
 		t.Errorf("session record changed by refresh: %v, was %v", got, sessionBefore)
 	}
 
-	// The new token works; the old one does not (it is a replay now).
+	// The new token works; the old one does not (its successor was used:
+	// it is a replay now).
 	third := refresh(t, env, tok.RefreshToken)
 	if third.Tokens.RefreshToken == tok.RefreshToken {
 		t.Error("the second refresh returned the same refresh token")
@@ -108,27 +111,51 @@ func TestRefreshSessionRotates(t *testing.T) {
 
 func TestRefreshSessionReplayRevokesTheSession(t *testing.T) {
 	t.Parallel()
-	env := authtest.New(t, authtest.Options{})
-	first := login(t, env, "alice@example.com")
-	second := refresh(t, env, first.Tokens.RefreshToken)
-	events := env.SubscribeEvents(t)
-
-	_, err := env.Service.RefreshSession(context.Background(), first.Tokens.RefreshToken, "")
-	wantCode(t, err, apierror.InvalidRefreshToken)
-	wantRevocation(t, events.Next(t), first.Session, auth.ReasonReplay)
-	wantRevoked(t, env, first.Session)
-	if env.Redis.Exists(env.Store.RefreshKey(auth.HashRefreshToken(second.Tokens.RefreshToken))) {
-		t.Error("the current refresh token survives the replay")
+	cases := []struct {
+		name string
+		opts authtest.Options
+		// before the replay, given the first and the second pair; it
+		// returns the session's current refresh token.
+		before func(*testing.T, *authtest.Env, *clock, auth.Grant, auth.Grant) string
+	}{
+		{"the successor was used", authtest.Options{}, func(t *testing.T, env *authtest.Env, _ *clock, _, second auth.Grant) string {
+			return refresh(t, env, second.Tokens.RefreshToken).Tokens.RefreshToken
+		}},
+		{"the grace window has ended", authtest.Options{RetryGrace: 10 * time.Second}, func(_ *testing.T, _ *authtest.Env, clk *clock, _, second auth.Grant) string {
+			clk.advance(10 * time.Second)
+			return second.Tokens.RefreshToken
+		}},
+		{"strict: no grace window", authtest.Options{NoRetries: true}, func(_ *testing.T, _ *authtest.Env, _ *clock, _, second auth.Grant) string {
+			return second.Tokens.RefreshToken
+		}},
 	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env, clk := clockEnv(t, tc.opts)
+			first := login(t, env, "alice@example.com")
+			second := refresh(t, env, first.Tokens.RefreshToken)
+			current := tc.before(t, env, clk, first, second)
+			events := env.SubscribeEvents(t)
 
-	// Every token of the session is dead now, and nothing is revoked twice.
-	for name, token := range map[string]string{"replayed": first.Tokens.RefreshToken, "current": second.Tokens.RefreshToken} {
-		_, err := env.Service.RefreshSession(context.Background(), token, "")
-		if !apierror.Is(err, apierror.InvalidRefreshToken) {
-			t.Errorf("refresh with the %s token: %v, want INVALID_REFRESH_TOKEN", name, err)
-		}
+			_, err := env.Service.RefreshSession(context.Background(), first.Tokens.RefreshToken, "")
+			wantCode(t, err, apierror.InvalidRefreshToken)
+			wantRevocation(t, events.Next(t), first.Session, auth.ReasonReplay)
+			wantRevoked(t, env, first.Session)
+			if env.Redis.Exists(env.Store.RefreshKey(auth.HashRefreshToken(current))) {
+				t.Error("the current refresh token survives the replay")
+			}
+
+			// Every token of the session is dead now, and nothing is revoked twice.
+			for name, token := range map[string]string{"replayed": first.Tokens.RefreshToken, "second": second.Tokens.RefreshToken, "current": current} {
+				_, err := env.Service.RefreshSession(context.Background(), token, "")
+				if !apierror.Is(err, apierror.InvalidRefreshToken) {
+					t.Errorf("refresh with the %s token: %v, want INVALID_REFRESH_TOKEN", name, err)
+				}
+			}
+			events.None(t, 100*time.Millisecond)
+		})
 	}
-	events.None(t, 100*time.Millisecond)
 }
 
 func TestRefreshSessionRejectsBadTokens(t *testing.T) {
@@ -256,14 +283,57 @@ func TestRefreshSessionUserFailureChangesNothing(t *testing.T) {
 	}
 }
 
-// TestRefreshSessionConcurrentRefreshesRevoke pins the documented outcome
-// (contracts/tokens.md, "Refresh token") of concurrent refreshes with one
-// token: exactly one gets a new pair; every other one finds the token used,
-// which is a replay, so the session is revoked and the winner's new pair
-// dies with it (strict reuse detection).
-func TestRefreshSessionConcurrentRefreshesRevoke(t *testing.T) {
+// TestRefreshSessionConcurrentRefreshesGetOnePair pins the documented
+// outcome (contracts/tokens.md, "Retries") of concurrent refreshes with one
+// token: one rotation wins; every other one finds the token used within the
+// grace window, its successor unused, so it is a retry and gets the same
+// pair; nothing is revoked.
+func TestRefreshSessionConcurrentRefreshesGetOnePair(t *testing.T) {
 	t.Parallel()
 	env := authtest.New(t, authtest.Options{})
+	first := login(t, env, "alice@example.com")
+	events := env.SubscribeEvents(t)
+
+	const n = 8
+	results := make([]auth.Grant, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			results[i], errs[i] = env.Service.RefreshSession(context.Background(), first.Tokens.RefreshToken, "")
+		})
+	}
+	wg.Wait()
+
+	want := results[0].Tokens.RefreshToken
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent refresh #%d: %v, want success", i, err)
+		}
+		if got := results[i].Tokens.RefreshToken; got != want {
+			t.Errorf("concurrent refresh #%d got refresh token %q, want the same %q as the others", i, got, want)
+		}
+		if results[i].Session != first.Session {
+			t.Errorf("concurrent refresh #%d session = %+v, want %+v", i, results[i].Session, first.Session)
+		}
+	}
+	events.None(t, 100*time.Millisecond)
+	if got, err := env.Redis.Get(env.Store.SessionRefreshKey(first.Session.ID)); err != nil || got != auth.HashRefreshToken(want) {
+		t.Errorf("the session's refresh token = %q, %v; want the one handed out", got, err)
+	}
+	next := refresh(t, env, want) // the pair works
+	if next.Session.ID != first.Session.ID {
+		t.Errorf("refresh with the shared token gave session %q, want %q", next.Session.ID, first.Session.ID)
+	}
+}
+
+// TestRefreshSessionConcurrentRefreshesRevokeWhenStrict pins the outcome of
+// concurrent refreshes with one token without a grace window: exactly one
+// gets a new pair; every other one finds the token used, which is a replay,
+// so the session is revoked and the winner's new pair dies with it.
+func TestRefreshSessionConcurrentRefreshesRevokeWhenStrict(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, authtest.Options{NoRetries: true})
 	first := login(t, env, "alice@example.com")
 	events := env.SubscribeEvents(t)
 

@@ -41,8 +41,12 @@ type Options struct {
 	SessionTTL      time.Duration
 	AccessTokenTTL  time.Duration
 	UpstreamTimeout time.Duration
-	Limits          auth.Limits
-	Now             func() time.Time
+	// RetryGrace is the retry grace window (default 30s); NoRetries turns
+	// retries off (a window of 0, strict single use).
+	RetryGrace time.Duration
+	NoRetries  bool
+	Limits     auth.Limits
+	Now        func() time.Time
 	// WrapStore, when set, wraps the store the Service uses (Env.Store is
 	// still the Redis store itself).
 	WrapStore func(auth.Store) auth.Store
@@ -54,6 +58,10 @@ func (o *Options) defaults() {
 	setDefault(&o.SessionTTL, 720*time.Hour)
 	setDefault(&o.AccessTokenTTL, 15*time.Minute)
 	setDefault(&o.UpstreamTimeout, 5*time.Second)
+	setDefault(&o.RetryGrace, 30*time.Second)
+	if o.NoRetries {
+		o.RetryGrace = 0
+	}
 	setDefault(&o.Limits.ResendCooldown, 30*time.Second)
 	setDefault(&o.Limits.StartsPerEmail, 5)
 	setDefault(&o.Limits.StartsPerClient, 30)
@@ -130,6 +138,7 @@ func New(t testing.TB, opts Options) *Env {
 		CodeTTL:         opts.CodeTTL,
 		CodeMaxAttempts: opts.CodeMaxAttempts,
 		SessionTTL:      opts.SessionTTL,
+		RetryGrace:      opts.RetryGrace,
 		Limits:          opts.Limits,
 		Now:             opts.Now,
 	})
@@ -245,6 +254,7 @@ type Users struct {
 	byEmail map[string]auth.User
 	status  int    // when not 0, answer this status with body
 	body    string // raw answer body when status is set
+	delay   time.Duration
 	calls   int
 }
 
@@ -269,7 +279,7 @@ func (u *Users) resolve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return
 	}
-	u.answer(w, func() (auth.User, int) {
+	u.answer(w, r, func() (auth.User, int) {
 		user, ok := u.byEmail[req.Email]
 		if ok {
 			return user, http.StatusOK
@@ -282,7 +292,7 @@ func (u *Users) resolve(w http.ResponseWriter, r *http.Request) {
 
 func (u *Users) get(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	u.answer(w, func() (auth.User, int) {
+	u.answer(w, r, func() (auth.User, int) {
 		for _, user := range u.byEmail {
 			if user.ID == id {
 				return user, http.StatusOK
@@ -292,12 +302,23 @@ func (u *Users) get(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// answer counts a call and writes the forced answer, if any, else the user
-// (or a bare status) that lookup returns; lookup runs under the lock.
-func (u *Users) answer(w http.ResponseWriter, lookup func() (auth.User, int)) {
+// answer counts a call, waits for the delay, if any, and writes the forced
+// answer, if any, else the user (or a bare status) that lookup returns;
+// lookup runs under the lock.
+func (u *Users) answer(w http.ResponseWriter, r *http.Request, lookup func() (auth.User, int)) {
+	u.mu.Lock()
+	u.calls++
+	delay := u.delay
+	u.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.calls++
 	w.Header().Set("Content-Type", "application/json")
 	if u.status != 0 {
 		w.WriteHeader(u.status)
@@ -309,6 +330,13 @@ func (u *Users) answer(w http.ResponseWriter, lookup func() (auth.User, int)) {
 	if user.ID != "" {
 		json.NewEncoder(w).Encode(map[string]string{"id": user.ID, "email": user.Email, "status": string(user.Status)})
 	}
+}
+
+// Delay makes the fake wait d before answering (the call still counts).
+func (u *Users) Delay(d time.Duration) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.delay = d
 }
 
 // Answer makes the fake answer status and body to every following request;

@@ -30,6 +30,10 @@ type Config struct {
 	SessionTTL      time.Duration
 	CodeTTL         time.Duration
 	CodeMaxAttempts int
+	// RetryGrace is how long a confirm or a refresh may be retried with the
+	// same inputs and get the same session and refresh token
+	// (contracts/tokens.md); 0 turns retries off.
+	RetryGrace      time.Duration
 	ReadyFile       string
 	ReadyTimeout    time.Duration
 	ShutdownTimeout time.Duration
@@ -81,6 +85,7 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 		SessionTTL:      r.Duration("AUTHSESSION_SESSION_TTL", 720*time.Hour),
 		CodeTTL:         r.Duration("AUTHSESSION_CODE_TTL", 10*time.Minute),
 		CodeMaxAttempts: r.Int("AUTHSESSION_CODE_MAX_ATTEMPTS", 5, 1),
+		RetryGrace:      DefaultRetryGrace,
 		ReadyFile:       r.String("AUTHSESSION_READY_FILE", ""),
 		ReadyTimeout:    r.Duration("AUTHSESSION_READY_TIMEOUT", 250*time.Millisecond),
 		ShutdownTimeout: r.Duration("AUTHSESSION_SHUTDOWN_TIMEOUT", 10*time.Second),
@@ -115,6 +120,13 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 	if c.UserURL != "" {
 		check("AUTHSESSION_USER_URL", c.UserURL, checkBaseURL(c.UserURL))
 	}
+	if v := r.String("AUTHSESSION_RETRY_GRACE", ""); v != "" {
+		d, err := parseRetryGrace(v)
+		check("AUTHSESSION_RETRY_GRACE", v, err)
+		if err == nil {
+			c.RetryGrace = d
+		}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -124,6 +136,29 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 		return c, &Error{Problems: problems}
 	}
 	return c, nil
+}
+
+// DefaultRetryGrace is the retry grace window unless configured otherwise.
+const DefaultRetryGrace = 30 * time.Second
+
+// MaxRetryGrace bounds the retry grace window: a used refresh token or a
+// consumed login code stays redeemable for that long, so the window is kept
+// to what a client retry needs.
+const MaxRetryGrace = 5 * time.Minute
+
+// parseRetryGrace reads a Go duration from 0 (strict: no retries) to
+// MaxRetryGrace.
+func parseRetryGrace(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		return 0, err
+	case d < 0:
+		return 0, errors.New("must not be negative (0 turns retries off)")
+	case d > MaxRetryGrace:
+		return 0, fmt.Errorf("must be at most %v", MaxRetryGrace)
+	}
+	return d, nil
 }
 
 // checkBaseURL accepts an absolute http or https URL without query or fragment.

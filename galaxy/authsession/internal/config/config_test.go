@@ -50,6 +50,7 @@ func TestLoadDefaults(t *testing.T) {
 		CodeTTL:         10 * time.Minute,
 		CodeMaxAttempts: 5,
 		ReadyTimeout:    250 * time.Millisecond,
+		RetryGrace:      30 * time.Second,
 		ShutdownTimeout: 10 * time.Second,
 		LogLevel:        "info",
 
@@ -76,6 +77,7 @@ func TestLoadEverySetting(t *testing.T) {
 		"AUTHSESSION_SESSION_TTL", "2h",
 		"AUTHSESSION_CODE_TTL", "30s",
 		"AUTHSESSION_CODE_MAX_ATTEMPTS", "1",
+		"AUTHSESSION_RETRY_GRACE", "1500ms",
 		"AUTHSESSION_READY_FILE", "/tmp/ready.json",
 		"AUTHSESSION_READY_TIMEOUT", "100ms",
 		"AUTHSESSION_SHUTDOWN_TIMEOUT", "3s",
@@ -103,6 +105,7 @@ func TestLoadEverySetting(t *testing.T) {
 		{"SessionTTL", got.SessionTTL, 2 * time.Hour},
 		{"CodeTTL", got.CodeTTL, 30 * time.Second},
 		{"CodeMaxAttempts", got.CodeMaxAttempts, 1},
+		{"RetryGrace", got.RetryGrace, 1500 * time.Millisecond},
 		{"ReadyFile", got.ReadyFile, "/tmp/ready.json"},
 		{"ReadyTimeout", got.ReadyTimeout, 100 * time.Millisecond},
 		{"ShutdownTimeout", got.ShutdownTimeout, 3 * time.Second},
@@ -199,6 +202,21 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{`AUTHSESSION_GRPC_ADDR="127.0.0.1:65536": want host:port; the port must be a number from 0 to 65535`},
 		},
 		{
+			name: "retry grace not a duration",
+			env:  with(required(), "AUTHSESSION_RETRY_GRACE", "thirty"),
+			want: []string{`AUTHSESSION_RETRY_GRACE="thirty": time: invalid duration`},
+		},
+		{
+			name: "negative retry grace",
+			env:  with(required(), "AUTHSESSION_RETRY_GRACE", "-1s"),
+			want: []string{`AUTHSESSION_RETRY_GRACE="-1s": must not be negative`},
+		},
+		{
+			name: "retry grace over the bound",
+			env:  with(required(), "AUTHSESSION_RETRY_GRACE", "5m1s"),
+			want: []string{`AUTHSESSION_RETRY_GRACE="5m1s": must be at most 5m0s`},
+		},
+		{
 			name: "bad log level",
 			env:  with(required(), "AUTHSESSION_LOG_LEVEL", "verbose"),
 			want: []string{"AUTHSESSION_LOG_LEVEL"},
@@ -219,6 +237,32 @@ func TestLoadErrors(t *testing.T) {
 				if got := cfgErr.Problems[i].Error(); !strings.Contains(got, want) {
 					t.Errorf("problem %d = %q, want it to mention %q", i, got, want)
 				}
+			}
+		})
+	}
+}
+
+func TestLoadRetryGrace(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, value string
+		want        time.Duration
+	}{
+		{"unset", "", 30 * time.Second},
+		{"zero turns retries off", "0", 0},
+		{"zero with a unit", "0s", 0},
+		{"short", "1s", time.Second},
+		{"the bound itself", "5m", 5 * time.Minute},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := config.Load(envconfig.Map(with(required(), "AUTHSESSION_RETRY_GRACE", tc.value)))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if got.RetryGrace != tc.want {
+				t.Errorf("RetryGrace = %v, want %v", got.RetryGrace, tc.want)
 			}
 		})
 	}

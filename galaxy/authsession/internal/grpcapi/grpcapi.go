@@ -217,7 +217,8 @@ func unaryInterceptor(logger *slog.Logger) grpc.UnaryServerInterceptor {
 
 // classify renders err as a status. Domain errors get their code and
 // ErrorInfo and are returned too; statuses made by gRPC itself pass
-// through; anything else is INTERNAL.
+// through; the caller's own deadline or cancellation (work stopped because
+// of it) is DEADLINE_EXCEEDED or CANCELLED; anything else is INTERNAL.
 func classify(err error) (*status.Status, *apierror.Error) {
 	if err == nil {
 		return status.New(codes.OK, ""), nil
@@ -226,6 +227,12 @@ func classify(err error) (*status.Status, *apierror.Error) {
 	if !errors.As(err, &e) {
 		if st, ok := status.FromError(err); ok {
 			return st, nil
+		}
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			return status.New(codes.DeadlineExceeded, "the call's deadline passed before the work could be done"), nil
+		case errors.Is(err, context.Canceled):
+			return status.New(codes.Canceled, "the call was cancelled"), nil
 		}
 		e = apierror.As(err)
 	}

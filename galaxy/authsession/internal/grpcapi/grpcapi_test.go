@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -162,8 +164,18 @@ func TestLoginRoundTrip(t *testing.T) {
 		t.Error("no session record in Redis")
 	}
 
-	// Replaying the code fails, and the log never holds a secret.
-	_, err = client.ConfirmEmailLogin(ctx, &authsessionv1.ConfirmEmailLoginRequest{ChallengeId: start.GetChallengeId(), Code: code})
+	// A retry with the code answers the same session and refresh token; a
+	// wrong code on the consumed challenge fails; the log never holds a
+	// secret.
+	again, err := client.ConfirmEmailLogin(ctx, &authsessionv1.ConfirmEmailLoginRequest{ChallengeId: start.GetChallengeId(), Code: code})
+	if err != nil {
+		t.Fatalf("ConfirmEmailLogin retry: %v", err)
+	}
+	if again.GetSession().GetSessionId() != s.GetSessionId() || again.GetTokens().GetRefreshToken() != tok.GetRefreshToken() {
+		t.Errorf("retry answered session %q, want the same %q with the same refresh token", again.GetSession().GetSessionId(), s.GetSessionId())
+	}
+	wrong := fmt.Sprintf("%06d", (mustAtoi(t, code)+1)%1_000_000)
+	_, err = client.ConfirmEmailLogin(ctx, &authsessionv1.ConfirmEmailLoginRequest{ChallengeId: start.GetChallengeId(), Code: wrong})
 	wantStatus(t, err, codes.NotFound, "CHALLENGE_NOT_FOUND", nil)
 
 	out := logs.String()
@@ -509,4 +521,54 @@ func TestSessionErrorStatuses(t *testing.T) {
 	_, err := client.StartEmailLogin(ctx, &authsessionv1.StartEmailLoginRequest{Email: "alice@example.com"})
 	wantRetryInfo(t, err, env.Options.Limits.ResendCooldown)
 	wantLogLine(t, logs.String(), "/galaxy.authsession.v1.AuthSessionService/StartEmailLogin", "ResourceExhausted", "RATE_LIMITED")
+}
+
+func TestCallerDeadlineErrorsKeepTheirMeaning(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		err  error
+		want codes.Code
+	}{
+		{"deadline passed", fmt.Errorf("confirm: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
+		{"cancelled", context.Canceled, codes.Canceled},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			conn, logs := serve(t, stubService{err: tc.err})
+			client := authsessionv1.NewAuthSessionServiceClient(conn)
+			_, err := client.ConfirmEmailLogin(context.Background(), &authsessionv1.ConfirmEmailLoginRequest{ChallengeId: "c", Code: "123456"})
+			if got := status.Code(err); got != tc.want {
+				t.Errorf("code = %v, want %v (%v)", got, tc.want, err)
+			}
+			wantLogLine(t, logs.String(), "/galaxy.authsession.v1.AuthSessionService/ConfirmEmailLogin", tc.want.String(), "")
+		})
+	}
+}
+
+// TestDependencyNamedWithinTheCallersDeadline: over the wire, a mail
+// service slower than the caller's deadline is named by authsession before
+// the caller gives up, although AUTHSESSION_UPSTREAM_TIMEOUT is longer.
+func TestDependencyNamedWithinTheCallersDeadline(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, authtest.Options{UpstreamTimeout: 10 * time.Second})
+	env.Mail.Delay(5 * time.Second)
+	conn, _ := serve(t, env.Service)
+	client := authsessionv1.NewAuthSessionServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+
+	_, err := client.StartEmailLogin(ctx, &authsessionv1.StartEmailLoginRequest{Email: "alice@example.com"})
+
+	wantStatus(t, err, codes.Unavailable, "DEPENDENCY_UNAVAILABLE", map[string]string{"dependency": "mail"})
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("%q is not a number", s)
+	}
+	return n
 }

@@ -4,9 +4,9 @@
 //
 // Keys, under the configured prefix {p}:
 //
-//	{p}challenge:{challenge_id}           hash, private: email, code_hash, attempts, created_at, client_id
+//	{p}challenge:{challenge_id}           hash, private: email, code_hash, attempts, created_at, client_id (+ session_id, consumed_at on a tombstone)
 //	{p}session:{session_id}               hash, public: session_id, user_id, email, status, created_at, expires_at
-//	{p}refresh:{sha256_hex}               string, private: the session id of a current refresh token, "used:{session_id}" once rotated
+//	{p}refresh:{sha256_hex}               string, private: the session id of a current refresh token, "used:{session_id}:{used_at_ms}:{successor_sha256_hex}" once rotated
 //	{p}session-refresh:{session_id}       string, private: the sha256_hex of the session's current refresh token
 //	{p}user-sessions:{user_id}            set, private: the session ids of a user (expires with the last one)
 //	{p}limit:{name}                       string, private: an abuse counter or the resend cooldown (auth.Limiter)
@@ -27,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"galaxy/authsession/internal/auth"
+	"galaxy/authsession/internal/deadline"
 	"galaxy/platform/apierror"
 )
 
@@ -62,7 +63,78 @@ func NewClient(rawURL string) (*redis.Client, error) {
 	setDefault(&opts.DialerRetryTimeout, 50*time.Millisecond)
 	setDefault(&opts.MaxRetries, 1)
 	setDefault(&opts.DialerRetries, 2)
-	return redis.NewClient(opts), nil
+	rdb := redis.NewClient(opts)
+	rdb.AddHook(budgetHook{})
+	return rdb, nil
+}
+
+// budgetHook bounds every command, pipeline and transaction by the
+// caller's deadline less the answer's margin (deadline.Budget), so a Redis
+// that hangs is reported as DEPENDENCY_UNAVAILABLE (redis) while the caller
+// still listens. With no time left the command is not sent at all.
+type budgetHook struct{}
+
+func (budgetHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (budgetHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		bctx, cancel, err := budget(ctx)
+		defer cancel()
+		if err != nil {
+			cmd.SetErr(err)
+			return err
+		}
+		return budgetError(ctx, next(bctx, cmd), cmd)
+	}
+}
+
+func (budgetHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		bctx, cancel, err := budget(ctx)
+		defer cancel()
+		if err != nil {
+			for _, cmd := range cmds {
+				cmd.SetErr(err)
+			}
+			return err
+		}
+		return budgetError(ctx, next(bctx, cmds), cmds...)
+	}
+}
+
+// budgeted marks a context that is already a command's budget: the
+// commands the client runs inside one (a new connection's handshake) share
+// it rather than take a margin again.
+type budgeted struct{}
+
+func budget(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if ctx.Value(budgeted{}) != nil {
+		return ctx, func() {}, nil
+	}
+	bctx, cancel, err := deadline.Budget(ctx, 0)
+	if err != nil {
+		return bctx, cancel, err
+	}
+	return context.WithValue(bctx, budgeted{}, true), cancel, nil
+}
+
+// errNoAnswer is how a command that ran out of its budget fails while the
+// caller still waits: Redis did not answer in time. It is no context error,
+// so storeError reports it as a failure of Redis.
+var errNoAnswer = errors.New("redis did not answer within the caller's deadline")
+
+// budgetError replaces the context error of a command whose budget ran out,
+// while the caller's own context (ctx) is still live, by errNoAnswer.
+func budgetError(ctx context.Context, err error, cmds ...redis.Cmder) error {
+	if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	for _, cmd := range cmds {
+		if errors.Is(cmd.Err(), context.DeadlineExceeded) {
+			cmd.SetErr(errNoAnswer)
+		}
+	}
+	return fmt.Errorf("%w (%v)", errNoAnswer, err)
 }
 
 func setDefault[T comparable](field *T, value T) {
@@ -139,6 +211,8 @@ const (
 	fieldAttempts  = "attempts"
 	fieldCreatedAt = "created_at"
 	fieldClientID  = "client_id"
+	// A tombstone's fields (fieldSessionID is a session field too).
+	fieldConsumedAt = "consumed_at"
 )
 
 // CreateChallenge implements auth.Store.
@@ -179,17 +253,27 @@ func (s *Store) readChallenge(ctx context.Context, c redis.Cmdable, id string) (
 	}
 	attempts, err1 := strconv.Atoi(m[fieldAttempts])
 	created, err2 := strconv.ParseInt(m[fieldCreatedAt], 10, 64)
-	if err := errors.Join(err1, err2); err != nil || m[fieldCodeHash] == "" || m[fieldEmail] == "" {
+	var consumed int64
+	var err3 error
+	if m[fieldSessionID] != "" {
+		consumed, err3 = strconv.ParseInt(m[fieldConsumedAt], 10, 64)
+	}
+	if err := errors.Join(err1, err2, err3); err != nil || m[fieldCodeHash] == "" || m[fieldEmail] == "" {
 		return auth.Challenge{}, apierror.As(fmt.Errorf("redisstore: malformed challenge record %s: %v", id, err))
 	}
-	return auth.Challenge{
+	ch := auth.Challenge{
 		ID:        id,
 		Email:     m[fieldEmail],
 		CodeHash:  m[fieldCodeHash],
 		Attempts:  attempts,
 		ClientID:  m[fieldClientID],
 		CreatedAt: time.Unix(created, 0),
-	}, nil
+		SessionID: m[fieldSessionID],
+	}
+	if ch.SessionID != "" {
+		ch.ConsumedAt = time.UnixMilli(consumed)
+	}
+	return ch, nil
 }
 
 // attempts reads the attempt count of challenge id through c.
@@ -273,7 +357,7 @@ func (s *Store) ReleaseAttempt(ctx context.Context, id string) error {
 
 // ConsumeChallenge implements auth.Store.
 func (s *Store) ConsumeChallenge(ctx context.Context, id string, maxAttempts int) error {
-	return s.consume(ctx, id, maxAttempts, func(redis.Pipeliner) {})
+	return s.consume(ctx, id, maxAttempts, time.Time{}, func(redis.Pipeliner) {})
 }
 
 // ConsumeChallengeForSession implements auth.Store.
@@ -281,7 +365,23 @@ func (s *Store) ConsumeChallengeForSession(ctx context.Context, id string, maxAt
 	sess := ns.Session
 	sessionKey := s.SessionKey(sess.ID)
 	userKey := s.UserSessionsKey(sess.UserID)
-	return s.consume(ctx, id, maxAttempts, func(p redis.Pipeliner) {
+	challengeKey := s.ChallengeKey(id)
+	var tombstoneUntil time.Time
+	if ns.RetryUntil.After(ns.ConsumedAt) {
+		tombstoneUntil = ns.RetryUntil
+	}
+	return s.consume(ctx, id, maxAttempts, tombstoneUntil, func(p redis.Pipeliner) {
+		if !tombstoneUntil.IsZero() {
+			// The tombstone keeps the code hash and the attempts counted,
+			// which go on counting the codes compared against it, and
+			// names the session.
+			p.HSet(ctx, challengeKey,
+				fieldSessionID, sess.ID,
+				fieldConsumedAt, ns.ConsumedAt.UnixMilli(),
+			)
+			p.HDel(ctx, challengeKey, fieldClientID)
+			p.PExpireAt(ctx, challengeKey, tombstoneUntil)
+		}
 		p.HSet(ctx, sessionKey,
 			fieldSessionID, sess.ID,
 			fieldUserID, sess.UserID,
@@ -303,20 +403,26 @@ func (s *Store) ConsumeChallengeForSession(ctx context.Context, id string, maxAt
 	})
 }
 
-// consume deletes challenge id and queues writes in the same transaction,
-// provided the challenge still exists when the transaction commits and has
-// counted no more than maxAttempts; one that has is burned instead, and
-// reported as not found.
-func (s *Store) consume(ctx context.Context, id string, maxAttempts int, writes func(redis.Pipeliner)) error {
+// consume deletes challenge id, or keeps it as a tombstone when
+// tombstoneUntil is set (writes turns it into one), and queues writes in the
+// same transaction, provided the challenge still exists, is no tombstone,
+// when the transaction commits and has counted no more than maxAttempts;
+// one that has counted more is burned instead, and reported as not found.
+func (s *Store) consume(ctx context.Context, id string, maxAttempts int, tombstoneUntil time.Time, writes func(redis.Pipeliner)) error {
 	key := s.ChallengeKey(id)
 	return s.watch(ctx, func(tx *redis.Tx) error {
-		n, err := s.attempts(ctx, tx, id)
+		c, err := s.readChallenge(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		tooMany := n > maxAttempts
+		if c.SessionID != "" {
+			return auth.ErrChallengeNotFound // consumed already
+		}
+		tooMany := c.Attempts > maxAttempts
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Del(ctx, key)
+			if tooMany || tombstoneUntil.IsZero() {
+				p.Del(ctx, key)
+			}
 			if !tooMany {
 				writes(p)
 			}
@@ -348,14 +454,24 @@ func (s *Store) watch(ctx context.Context, fn func(*redis.Tx) error, keys ...str
 	return unavailable(fmt.Errorf("transaction on %v aborted %d times by concurrent writes", keys, maxTxRetries))
 }
 
-// storeError keeps nil and coded errors and reports anything else as a
-// failure of Redis.
+// storeError keeps nil and coded errors, and the caller's own context
+// errors (its deadline passed, or it went away: nothing to blame Redis
+// for), and reports anything else as a failure of Redis.
 func storeError(err error) error {
 	var ae *apierror.Error
-	if err == nil || errors.As(err, &ae) {
+	if err == nil || errors.As(err, &ae) || isContextError(err) {
 		return err
 	}
 	return unavailable(err)
 }
 
-func unavailable(err error) error { return apierror.Dependency("redis", err) }
+func isContextError(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+func unavailable(err error) error {
+	if isContextError(err) {
+		return err
+	}
+	return apierror.Dependency("redis", err)
+}

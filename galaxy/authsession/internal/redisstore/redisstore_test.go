@@ -393,3 +393,77 @@ func TestRecoversAfterRestart(t *testing.T) {
 		})
 	}
 }
+
+func TestConsumeLeavesATombstoneForTheRetryWindow(t *testing.T) {
+	t.Parallel()
+	s, mr := newStore(t, "p:")
+	ctx := context.Background()
+	now := time.UnixMilli(1_800_000_000_250)
+	createChallenge(t, s, mr, "c")
+	mr.SetTime(now)
+	mr.HSet("p:challenge:c", "attempts", "2")
+	ns := auth.NewSession{
+		Session:          auth.Session{ID: "s", UserID: "u", ExpiresAt: time.Unix(1_800_003_600, 0)},
+		RefreshTokenHash: "h",
+		ConsumedAt:       now,
+		RetryUntil:       now.Add(30 * time.Second),
+	}
+	if err := s.ConsumeChallengeForSession(ctx, "c", 5, ns); err != nil {
+		t.Fatalf("ConsumeChallengeForSession: %v", err)
+	}
+
+	got, err := s.Challenge(ctx, "c")
+	if err != nil {
+		t.Fatalf("Challenge(tombstone): %v", err)
+	}
+	if got.SessionID != "s" || !got.ConsumedAt.Equal(now) || got.CodeHash == "" || got.Attempts != 2 || got.ClientID != "" {
+		t.Errorf("tombstone = %+v, want session s, consumed at %v, the code hash, attempts 2 and no client id", got, now)
+	}
+	if ttl := mr.TTL("p:challenge:c"); ttl != 30*time.Second {
+		t.Errorf("tombstone TTL = %v, want 30s (the retry window)", ttl)
+	}
+	cases := []struct {
+		name string
+		call func() error
+	}{
+		{"ConsumeChallenge", func() error { return s.ConsumeChallenge(ctx, "c", 5) }},
+		{"ConsumeChallengeForSession", func() error {
+			return s.ConsumeChallengeForSession(ctx, "c", 5, auth.NewSession{Session: auth.Session{ID: "s2", UserID: "u", ExpiresAt: ns.ExpiresAt}, RefreshTokenHash: "h2"})
+		}},
+	}
+	for _, tc := range cases {
+		if err := tc.call(); !apierror.Is(err, apierror.ChallengeNotFound) {
+			t.Errorf("%s(tombstone) = %v, want CHALLENGE_NOT_FOUND (consumed once only)", tc.name, err)
+		}
+	}
+	if mr.Exists("p:session:s2") {
+		t.Error("a tombstone opened a second session")
+	}
+	// Codes compared against the tombstone still count, up to the limit.
+	for want := 3; want <= 5; want++ {
+		c, err := s.ReserveAttempt(ctx, "c", 5)
+		if err != nil || c.Attempts != want || c.SessionID != "s" {
+			t.Fatalf("ReserveAttempt(tombstone) = %+v, %v; want attempt %d of the tombstone", c, err, want)
+		}
+	}
+	if _, err := s.ReserveAttempt(ctx, "c", 5); !apierror.Is(err, apierror.ChallengeNotFound) {
+		t.Errorf("ReserveAttempt past the limit = %v, want CHALLENGE_NOT_FOUND", err)
+	}
+	mr.FastForward(30 * time.Second)
+	if _, err := s.Challenge(ctx, "c"); !apierror.Is(err, apierror.ChallengeNotFound) {
+		t.Errorf("Challenge after the window = %v, want CHALLENGE_NOT_FOUND", err)
+	}
+}
+
+func TestConsumeWithoutARetryWindowDeletes(t *testing.T) {
+	t.Parallel()
+	s, mr := newStore(t, "p:")
+	createChallenge(t, s, mr, "c")
+	ns := auth.NewSession{Session: auth.Session{ID: "s", UserID: "u", ExpiresAt: time.Unix(1_800_003_600, 0)}, RefreshTokenHash: "h", ConsumedAt: time.Now()}
+	if err := s.ConsumeChallengeForSession(context.Background(), "c", 5, ns); err != nil {
+		t.Fatalf("ConsumeChallengeForSession: %v", err)
+	}
+	if mr.Exists("p:challenge:c") {
+		t.Error("the challenge survives without a retry window")
+	}
+}

@@ -23,8 +23,9 @@ const (
 	fieldExpiresAt = "expires_at"
 )
 
-// usedMarker starts the value of a refresh token that was rotated; the
-// session id follows it.
+// usedMarker starts the value of a refresh token that was rotated:
+// "used:{session_id}:{used_at_ms}:{successor_hash}" (an older form,
+// "used:{session_id}", knows neither when nor what replaced it).
 const usedMarker = "used:"
 
 // EventSessionRevoked is the type of the revocation signal.
@@ -93,8 +94,36 @@ func (s *Store) RefreshToken(ctx context.Context, hash string) (auth.RefreshToke
 }
 
 func parseRefresh(v string) auth.RefreshToken {
-	id, used := strings.CutPrefix(v, usedMarker)
-	return auth.RefreshToken{SessionID: id, Used: used}
+	rest, used := strings.CutPrefix(v, usedMarker)
+	if !used {
+		return auth.RefreshToken{SessionID: v}
+	}
+	tok := auth.RefreshToken{Used: true}
+	id, tail, _ := strings.Cut(rest, ":")
+	tok.SessionID = id
+	if at, successor, ok := strings.Cut(tail, ":"); ok {
+		if ms, err := strconv.ParseInt(at, 10, 64); err == nil && successor != "" {
+			tok.UsedAt, tok.SuccessorHash = time.UnixMilli(ms), successor
+		}
+	}
+	return tok
+}
+
+// usedValue is the value of a refresh token rotated at r.UsedAt.
+func usedValue(r auth.Rotation) string {
+	return usedMarker + r.SessionID + ":" + strconv.FormatInt(r.UsedAt.UnixMilli(), 10) + ":" + r.NewHash
+}
+
+// CurrentRefreshToken implements auth.Store.
+func (s *Store) CurrentRefreshToken(ctx context.Context, id string) (string, error) {
+	v, err := s.rdb.Get(ctx, s.SessionRefreshKey(id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", storeError(err)
+	}
+	return v, nil
 }
 
 // RotateRefreshToken implements auth.Store. It watches the presented
@@ -126,7 +155,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, r auth.Rotation) error {
 			return err
 		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Set(ctx, oldKey, usedMarker+sess.ID, redis.KeepTTL)
+			p.Set(ctx, oldKey, usedValue(r), redis.KeepTTL)
 			s.writeRefresh(ctx, p, sess, r.NewHash)
 			return nil
 		})

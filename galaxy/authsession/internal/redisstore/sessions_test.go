@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,18 +95,22 @@ func TestRotateRefreshToken(t *testing.T) {
 	openSession(t, s, mr, "s1", "u1", "h1")
 	mr.FastForward(10 * time.Minute)
 
-	if err := s.RotateRefreshToken(ctx, auth.Rotation{SessionID: "s1", OldHash: "h1", NewHash: "h2"}); err != nil {
+	usedAt := time.UnixMilli(1_790_000_000_123)
+	if err := s.RotateRefreshToken(ctx, auth.Rotation{SessionID: "s1", OldHash: "h1", NewHash: "h2", UsedAt: usedAt}); err != nil {
 		t.Fatalf("RotateRefreshToken: %v", err)
+	}
+	if got, want := mustGet(t, mr, "p:refresh:h1"), "used:s1:1790000000123:h2"; got != want {
+		t.Errorf("used token = %q, want %q (session, used at in ms, successor hash)", got, want)
 	}
 	tokens := []struct {
 		hash string
 		want auth.RefreshToken
 	}{
-		{"h1", auth.RefreshToken{SessionID: "s1", Used: true}},
+		{"h1", auth.RefreshToken{SessionID: "s1", Used: true, UsedAt: usedAt, SuccessorHash: "h2"}},
 		{"h2", auth.RefreshToken{SessionID: "s1"}},
 	}
 	for _, tc := range tokens {
-		if got, err := s.RefreshToken(ctx, tc.hash); err != nil || got != tc.want {
+		if got, err := s.RefreshToken(ctx, tc.hash); err != nil || !sameRefreshToken(got, tc.want) {
 			t.Errorf("RefreshToken(%s) = %+v, %v; want %+v", tc.hash, got, err, tc.want)
 		}
 	}
@@ -162,8 +167,8 @@ func TestRevokeSession(t *testing.T) {
 			t.Errorf("%s survives the revocation", key)
 		}
 	}
-	if v, _ := mr.Get("p:refresh:h1"); v != "used:s1" {
-		t.Errorf("used token = %q, want it kept as used:s1 until it expires", v)
+	if tok, err := s.RefreshToken(ctx, "h1"); err != nil || !tok.Used || tok.SessionID != "s1" {
+		t.Errorf("used token = %+v, %v; want it kept, used, for s1, until it expires", tok, err)
 	}
 	if members, _ := mr.Members("p:user-sessions:u1"); len(members) != 1 || members[0] != "s2" {
 		t.Errorf("user sessions = %v, want [s2]", members)
@@ -238,5 +243,43 @@ func TestUserSessionsSetOnlyEverLivesLonger(t *testing.T) {
 	got, err := s.UserSessions(ctx, "u1")
 	if err != nil || len(got) != 1 || got[0].ID != "s3" {
 		t.Errorf("UserSessions() after 2h = %+v, %v; want [s3]", got, err)
+	}
+}
+
+func mustGet(t *testing.T, mr *miniredis.Miniredis, key string) string {
+	t.Helper()
+	v, err := mr.Get(key)
+	if err != nil {
+		t.Fatalf("GET %s: %v", key, err)
+	}
+	return v
+}
+
+func sameRefreshToken(a, b auth.RefreshToken) bool {
+	return a.SessionID == b.SessionID && a.Used == b.Used && a.UsedAt.Equal(b.UsedAt) && a.SuccessorHash == b.SuccessorHash
+}
+
+func TestRefreshTokenValues(t *testing.T) {
+	t.Parallel()
+	s, mr := newStore(t, "p:")
+	cases := []struct {
+		name, value string
+		want        auth.RefreshToken
+	}{
+		{"current", "s1", auth.RefreshToken{SessionID: "s1"}},
+		{"used", "used:s1:1790000000123:h2", auth.RefreshToken{SessionID: "s1", Used: true, UsedAt: time.UnixMilli(1_790_000_000_123), SuccessorHash: "h2"}},
+		{"used, older form", "used:s1", auth.RefreshToken{SessionID: "s1", Used: true}},
+		{"used, malformed time", "used:s1:soon:h2", auth.RefreshToken{SessionID: "s1", Used: true}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			key := "h-" + strings.ReplaceAll(tc.name, " ", "-")
+			mr.Set(s.RefreshKey(key), tc.value)
+			got, err := s.RefreshToken(context.Background(), key)
+			if err != nil || !sameRefreshToken(got, tc.want) {
+				t.Errorf("RefreshToken(%q) = %+v, %v; want %+v", tc.value, got, err, tc.want)
+			}
+		})
 	}
 }

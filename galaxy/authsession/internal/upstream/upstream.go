@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"time"
 
+	"galaxy/authsession/internal/deadline"
 	"galaxy/platform/apierror"
 )
 
@@ -29,7 +30,8 @@ type Client struct {
 }
 
 // New returns a client of dependency name (for example "mail") at baseURL,
-// an absolute http(s) URL; each call is bounded by timeout.
+// an absolute http(s) URL; each call is bounded by timeout and by the
+// caller's deadline less the answer's margin (deadline.Budget).
 func New(name, baseURL string, timeout time.Duration) (*Client, error) {
 	base, err := url.Parse(baseURL)
 	if err != nil {
@@ -91,8 +93,14 @@ func (c *Client) GetJSON(ctx context.Context, path string) (Response, error) {
 
 // do sends one request, with payload as a JSON body when it is not nil.
 func (c *Client) do(ctx context.Context, method, path string, header http.Header, payload []byte) (Response, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	// The call ends at its own timeout or early enough before the caller's
+	// deadline that its failure, naming this dependency, still reaches the
+	// caller, whichever comes first.
+	ctx, cancel, err := deadline.Budget(ctx, c.timeout)
 	defer cancel()
+	if err != nil {
+		return Response{}, err // the caller's deadline, not a failure of the dependency
+	}
 
 	target := c.base.JoinPath(path)
 	var body io.Reader
