@@ -55,6 +55,7 @@ class StackSettings:
 
     code_ttl: str = "10m"
     code_max_attempts: int = 5
+    retry_grace: str = "30s"
     access_token_ttl: str = "15m"
     session_ttl: str = "720h"
     upstream_timeout: str = "2s"
@@ -165,6 +166,7 @@ class Stack:
                 "AUTHSESSION_SESSION_TTL": s.session_ttl,
                 "AUTHSESSION_CODE_TTL": s.code_ttl,
                 "AUTHSESSION_CODE_MAX_ATTEMPTS": str(s.code_max_attempts),
+                "AUTHSESSION_RETRY_GRACE": s.retry_grace,
                 "AUTHSESSION_RESEND_COOLDOWN": s.resend_cooldown,
                 "AUTHSESSION_START_LIMIT_PER_EMAIL": str(s.start_limit_per_email),
                 "AUTHSESSION_START_LIMIT_PER_CLIENT": str(s.start_limit_per_client),

@@ -51,9 +51,59 @@ def test_wrong_code_is_rejected_and_the_right_one_still_works(stack: Stack, api:
 
 
 @pytest.mark.smoke
-def test_a_code_cannot_be_used_twice(stack: Stack, api: GatewayApi) -> None:
+def test_confirming_twice_within_the_grace_window_answers_the_same_session(stack: Stack, api: GatewayApi) -> None:
+    """A client whose confirm answer was lost retries it (contracts/tokens.md, "Retries")."""
     challenge = api.start_email_login("carol@example.com")
     code = stack.mail.last_code("carol@example.com")
+    first = api.confirm_email_login(challenge.challenge_id, code)
+
+    again = api.confirm_email_login(challenge.challenge_id, code)
+
+    assert (again.session_id, again.user_id, again.refresh_token) == (
+        first.session_id,
+        first.user_id,
+        first.refresh_token,
+    )
+    assert session_ids(stack) == [first.session_id]
+    assert api.me(again.access_token).session_id == first.session_id
+    assert api.refresh_session(again.refresh_token).session_id == first.session_id
+
+
+def test_a_wrong_code_on_a_consumed_challenge_is_not_found(stack: Stack, api: GatewayApi) -> None:
+    challenge = api.start_email_login("cody@example.com")
+    code = stack.mail.last_code("cody@example.com")
+    first = api.confirm_email_login(challenge.challenge_id, code)
+
+    expect_error("CHALLENGE_NOT_FOUND", api.confirm_email_login, challenge.challenge_id, wrong_code(code))
+    assert session_ids(stack) == [first.session_id]
+
+
+def test_a_used_code_is_refused_once_its_session_refreshed(stack: Stack, api: GatewayApi) -> None:
+    challenge = api.start_email_login("cleo@example.com")
+    code = stack.mail.last_code("cleo@example.com")
+    first = api.confirm_email_login(challenge.challenge_id, code)
+    api.refresh_session(first.refresh_token)  # the client clearly got its answer
+
+    expect_error("CHALLENGE_NOT_FOUND", api.confirm_email_login, challenge.challenge_id, code)
+    assert session_ids(stack) == [first.session_id]
+
+
+@pytest.mark.stack(retry_grace="1s")
+def test_a_code_cannot_be_used_again_after_the_grace_window(stack: Stack, api: GatewayApi) -> None:
+    challenge = api.start_email_login("cory@example.com")
+    code = stack.mail.last_code("cory@example.com")
+    first = api.confirm_email_login(challenge.challenge_id, code)
+
+    time.sleep(1.2)  # the configured window, plus a margin
+
+    expect_error("CHALLENGE_NOT_FOUND", api.confirm_email_login, challenge.challenge_id, code)
+    assert session_ids(stack) == [first.session_id]
+
+
+@pytest.mark.stack(retry_grace="0s")
+def test_without_a_grace_window_a_code_cannot_be_used_twice(stack: Stack, api: GatewayApi) -> None:
+    challenge = api.start_email_login("cyd@example.com")
+    code = stack.mail.last_code("cyd@example.com")
     first = api.confirm_email_login(challenge.challenge_id, code)
 
     expect_error("CHALLENGE_NOT_FOUND", api.confirm_email_login, challenge.challenge_id, code)

@@ -30,12 +30,47 @@ def test_refresh_rotates_both_tokens_and_retires_the_old_refresh_token(stack: St
     assert second.refresh_token_expires_at == first.refresh_token_expires_at
 
 
-def test_replaying_a_used_refresh_token_revokes_the_whole_session(stack: Stack, api: GatewayApi) -> None:
+def test_replaying_a_used_refresh_token_after_its_successor_was_used_revokes_the_whole_session(
+    stack: Stack, api: GatewayApi
+) -> None:
     first = log_in(stack, api, "ben@example.com")
     second = api.refresh_session(first.refresh_token)
+    third = api.refresh_session(second.refresh_token)  # the successor is used
 
     expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, first.refresh_token)  # the replay
 
+    assert session_ids(stack) == []
+    expect_error("UNAUTHENTICATED", api.me, third.access_token)
+    expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, third.refresh_token)
+
+
+def test_refreshing_twice_with_one_token_within_the_grace_window_gives_the_same_pair(
+    stack: Stack, api: GatewayApi
+) -> None:
+    """A client whose refresh answer was lost retries it (contracts/tokens.md, "Retries")."""
+    login = log_in(stack, api, "bea@example.com")
+    first = api.refresh_session(login.refresh_token)
+
+    again = api.refresh_session(login.refresh_token)
+
+    assert again.refresh_token == first.refresh_token
+    assert again.session_id == first.session_id == login.session_id
+    assert session_ids(stack) == [login.session_id]
+    assert api.me(again.access_token).session_id == login.session_id
+    assert api.me(first.access_token).session_id == login.session_id
+    assert api.refresh_session(again.refresh_token).session_id == login.session_id
+
+
+@pytest.mark.stack(retry_grace="1s")
+def test_replaying_a_used_refresh_token_after_the_grace_window_revokes_the_whole_session(
+    stack: Stack, api: GatewayApi
+) -> None:
+    login = log_in(stack, api, "bo@example.com")
+    second = api.refresh_session(login.refresh_token)
+
+    time.sleep(1.2)  # the configured window, plus a margin
+
+    expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, login.refresh_token)
     assert session_ids(stack) == []
     expect_error("UNAUTHENTICATED", api.me, second.access_token)
     expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, second.refresh_token)
@@ -168,17 +203,42 @@ def test_concurrent_confirms_of_one_code_open_exactly_one_session(stack: Stack, 
     with ThreadPoolExecutor(8) as pool:
         calls = list(pool.map(lambda _: _attempt(api.confirm_email_login, challenge.challenge_id, code), range(8)))
 
+    # One confirm opens the session; the others that compared their code
+    # answer that same session (contracts/tokens.md, "Retries"); the rest
+    # found every attempt taken.
     ok, failed = _outcomes(calls)
-    assert len(ok) == 1, f"{len(ok)} confirms succeeded"
-    assert {e.code for e in failed} == {"CHALLENGE_NOT_FOUND"}
+    assert ok, "no confirm succeeded"
+    assert {(login.session_id, login.refresh_token) for login in ok} == {(ok[0].session_id, ok[0].refresh_token)}
+    assert {e.code for e in failed} <= {"CHALLENGE_NOT_FOUND"}
     assert session_ids(stack) == [ok[0].session_id]
 
 
-def test_concurrent_refreshes_of_one_token_issue_exactly_one_pair(stack: Stack, api: GatewayApi) -> None:
-    """Reuse detection is strict (contracts/tokens.md): of two concurrent
-    refreshes with one token, one gets the new pair and the other counts as a
-    replay, which revokes the session — so the new pair dies with it."""
+def test_concurrent_refreshes_of_one_token_all_get_the_same_pair(stack: Stack, api: GatewayApi) -> None:
+    """One rotation wins; the others find the token used within the grace
+    window, its successor unused, and get the same pair (contracts/tokens.md,
+    "Concurrent refreshes"): the session stays live."""
     login = log_in(stack, api, "ned@example.com")
+
+    with ThreadPoolExecutor(4) as pool:
+        calls = list(pool.map(lambda _: _attempt(api.refresh_session, login.refresh_token), range(4)))
+
+    ok, failed = _outcomes(calls)
+    assert failed == [], f"refreshes failed: {failed}"
+    assert {r.refresh_token for r in ok} == {ok[0].refresh_token}
+    assert session_ids(stack) == [login.session_id]
+    for refreshed in ok:
+        assert api.me(refreshed.access_token).session_id == login.session_id
+    assert api.refresh_session(ok[0].refresh_token).session_id == login.session_id
+
+
+@pytest.mark.stack(retry_grace="0s")
+def test_without_a_grace_window_concurrent_refreshes_of_one_token_revoke_the_session(
+    stack: Stack, api: GatewayApi
+) -> None:
+    """Strict reuse detection: of two concurrent refreshes with one token, one
+    gets the new pair and the other counts as a replay, which revokes the
+    session — so the new pair dies with it."""
+    login = log_in(stack, api, "nia@example.com")
 
     with ThreadPoolExecutor(2) as pool:
         calls = list(pool.map(lambda _: _attempt(api.refresh_session, login.refresh_token), range(2)))
