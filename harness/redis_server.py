@@ -111,7 +111,16 @@ class FakeRedisServer(_Backend):
         self._stopped = False
 
     def _serve(self) -> None:
+        import fakeredis._clients._tcp_server as tcp
         from fakeredis import TcpFakeServer
+
+        # Each connection's thread polls its socket this often while idle (a
+        # select that returns at once when data arrives, so no command waits
+        # on it). fakeredis's 10 ms makes dozens of idle pooled connections
+        # wake thousands of times a second, taking the GIL from the test and
+        # the stubs in this same process: enough to stall an answer by
+        # hundreds of milliseconds on a loaded machine.
+        tcp._POLL_INTERVAL = max(tcp._POLL_INTERVAL, 0.25)
 
         resumed = self._resumed
 
