@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/hmac"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
+	"galaxy/authsession/internal/deadline"
 	"galaxy/platform/apierror"
 )
 
@@ -195,15 +197,35 @@ func (s *Service) revokeAnd(ctx context.Context, id, owner string, reason Revoca
 // revoke is the one way a session ends early: Store.RevokeSession deletes it
 // and publishes the revocation signal. It does not start once the caller's
 // deadline has passed; once started it runs to completion even when the
-// caller goes away, so a decided revocation is never lost.
+// caller goes away, so a decided revocation is never lost. The caller is
+// answered within its deadline all the same (less the margin its answer
+// needs): when the store has not confirmed the revocation by then, the
+// answer is that Redis did not answer in time, while the revocation goes on.
 func (s *Service) revoke(ctx context.Context, id, owner string, reason RevocationReason) error {
 	if err := stillWanted(ctx); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
+	done := make(chan error, 1)
+	go func() {
+		detached, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
+		defer cancel()
+		done <- s.store.RevokeSession(detached, id, owner, reason)
+	}()
+	wait, cancel, err := deadline.Budget(ctx, detachedTimeout)
 	defer cancel()
-	return s.store.RevokeSession(ctx, id, owner, reason)
+	if err != nil {
+		wait = ctx // no time left to wait: answer as soon as the caller's own deadline ends
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-wait.Done():
+		return apierror.Dependency(storeDependency, fmt.Errorf("revocation not confirmed within the caller's deadline: %w", wait.Err()))
+	}
 }
+
+// storeDependency names the Store in errors: it is Redis (contracts/redis.md).
+const storeDependency = "redis"
 
 func checkUserID(id string) error {
 	if id == "" {
