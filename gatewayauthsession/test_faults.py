@@ -1,0 +1,325 @@
+"""Faults at every link of the stack, over HTTP and gRPC at once.
+
+Each scenario breaks one link with a real TCP fault proxy, or one process or
+Redis with a signal, then checks what a client relies on:
+
+- every operation that crosses the broken link answers 503 / UNAVAILABLE
+  naming the dependency, within the configured deadline plus a margin;
+- every operation that does not cross it keeps working;
+- ``/readyz`` and gRPC health agree (NOT_SERVING while a hard dependency is
+  down) and both answer within their bound, even when a peer hangs;
+- once the fault is lifted the services recover with no restart, every call
+  that failed succeeds when retried with the same inputs, and the sessions
+  are exactly those the client holds tokens for: no orphan, no second
+  session, no session revoked by a retry.
+
+The calls that cross the broken part run in parallel (a client each), so a
+scenario waits about one deadline however many calls it makes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import pytest
+
+from contracts.errors import ApiError
+from contracts.gatewayv1 import GatewayApi, Login, LoginChallenge
+from contracts.health import grpc_health
+from gatewayauthsession.scenario import code_for, log_in, session_ids
+from gatewayauthsession.stack import Stack, Transport
+
+# Configured deadlines (seconds), short so the scenarios stay fast.
+DEADLINE = 0.5  # the gateway's, for authsession (GATEWAY_AUTHSESSION_TIMEOUT) and its Redis (GATEWAY_REDIS_TIMEOUT)
+UPSTREAM = 0.25  # authsession's, for mail and user (AUTHSESSION_UPSTREAM_TIMEOUT)
+READY = 0.5  # the readiness check's (GATEWAY_READY_TIMEOUT)
+MARGIN = 1.0  # allowed beyond a configured deadline on a loaded machine
+RECOVERY = 10.0  # how long the services may take to recover once a fault is lifted
+
+FAULT_STACK = pytest.mark.stack(
+    links="all",
+    authsession_timeout=f"{int(DEADLINE * 1000)}ms",
+    gateway_redis_timeout=f"{int(DEADLINE * 1000)}ms",
+    upstream_timeout=f"{int(UPSTREAM * 1000)}ms",
+    ready_timeout=f"{int(READY * 1000)}ms",
+)
+
+TRANSPORTS: tuple[Transport, ...] = ("http", "grpc")
+
+
+@dataclass
+class Client:
+    """What one client holds before the fault: three sessions of one user
+    (one to use, one to revoke, one to log out) and a pending login."""
+
+    transport: Transport
+    email: str
+    main: Login
+    other: Login
+    leaving: Login
+    challenge: LoginChallenge
+    code: str
+    confirmed: Login | None = None
+    failed: dict[str, ApiError] = field(default_factory=dict)
+
+
+def _prepare(stack: Stack, transport: Transport) -> Client:
+    api = stack.api(transport)
+    email = f"fault-{transport}@example.com"
+    main, other, leaving = (log_in(stack, api, email) for _ in range(3))
+    challenge = api.start_email_login(email)
+    return Client(transport, email, main, other, leaving, challenge, code_for(stack, challenge))
+
+
+def _confirm(api: GatewayApi, client: Client) -> Login:
+    client.confirmed = api.confirm_email_login(client.challenge.challenge_id, client.code)
+    return client.confirmed
+
+
+CALLS: dict[str, Callable[[GatewayApi, Client], object]] = {
+    "start": lambda api, c: api.start_email_login(c.email),
+    "confirm": _confirm,
+    "refresh": lambda api, c: api.refresh_session(c.main.refresh_token),
+    "me": lambda api, c: api.me(c.main.access_token),
+    "list": lambda api, c: api.list_sessions(c.main.access_token),
+    "revoke": lambda api, c: api.revoke_session(c.main.access_token, c.other.session_id),
+    "logout": lambda api, c: api.logout(c.leaving.access_token),
+}
+"""Each operation with the inputs the client holds: the same inputs when it is retried."""
+
+
+def _attempt(api: GatewayApi, client: Client, op: str) -> ApiError | None:
+    try:
+        CALLS[op](api, client)
+    except ApiError as err:
+        return err
+    return None
+
+
+@dataclass
+class Outcome:
+    client: Client
+    op: str
+    seconds: float
+    error: ApiError | None
+
+    def describe(self) -> str:
+        what = f"{self.error.code} {self.error.metadata}" if self.error else "ok"
+        return f"{self.client.transport} {self.op}: {what} after {self.seconds:.2f}s"
+
+
+Job = tuple[Client, str, GatewayApi]
+
+
+def _jobs(stack: Stack, clients: list[Client]) -> list[Job]:
+    """Every operation of every client, each with a connected client of its
+    own, made before the fault so that only the calls themselves are timed."""
+    jobs = []
+    for client in clients:
+        for op in CALLS:
+            api = stack.client(client.transport)
+            api.me(client.main.access_token)  # connects; changes nothing
+            jobs.append((client, op, api))
+    return jobs
+
+
+def _under_fault(jobs: list[Job], crosses: frozenset[str]) -> list[Outcome]:
+    """The jobs that cross the broken part all at once (each waits up to a
+    deadline), and beside them the others one after another: those must
+    work, and one user's calls racing each other are other scenarios' matter."""
+
+    def run(job: Job) -> Outcome:
+        client, op, api = job
+        started = time.monotonic()
+        error = _attempt(api, client, op)
+        return Outcome(client, op, time.monotonic() - started, error)
+
+    waiting = [job for job in jobs if job[1] in crosses]
+    working = [job for job in jobs if job[1] not in crosses]
+    with ThreadPoolExecutor(max_workers=len(waiting) + 1) as pool:
+        others = pool.submit(lambda: [run(job) for job in working])
+        failed = list(pool.map(run, waiting))
+        return failed + others.result()
+
+
+def _readiness(stack: Stack) -> tuple[int, str, float]:
+    """``/readyz``'s status, the gateway's gRPC health, and the slower of the two answers."""
+    started = time.monotonic()
+    http = stack.http.request("GET", "/readyz", timeout=READY + 5).status_code
+    middle = time.monotonic()
+    health = grpc_health(stack.gateway.address("grpc"), timeout=READY + 5)
+    return http, health, max(middle - started, time.monotonic() - middle)
+
+
+def _await_recovery(stack: Stack) -> None:
+    deadline = time.monotonic() + RECOVERY
+    seen = _readiness(stack)
+    while seen[:2] != (200, "SERVING"):
+        assert time.monotonic() < deadline, f"no recovery within {RECOVERY}s of lifting the fault: {seen}"
+        time.sleep(0.02)
+        seen = _readiness(stack)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault: how to cause it, how to lift it, and what it must do."""
+
+    inject: Callable[[Stack], object]
+    lift: Callable[[Stack], object]
+    crosses: frozenset[str]  # operations that need the broken part
+    dependency: str  # what their errors must name
+    bound: float  # the configured deadline their answers must come within
+    hard: bool  # a hard dependency of the gateway: readiness must fail
+
+
+def _link(client: str, server: str, how: Callable[..., object]) -> Callable[[Stack], object]:
+    return lambda stack: how(stack.link(client, server))
+
+
+def _heal(stack: Stack) -> None:
+    stack.heal()
+
+
+LINK_FAULTS: dict[str, Callable[[str, str], Callable[[Stack], object]]] = {
+    "down": lambda c, s: _link(c, s, lambda link: link.down()),
+    "slower-than-the-deadline": lambda c, s: _link(
+        c, s, lambda link: link.latency(ms=int(4000 * max(DEADLINE, READY)))
+    ),
+    "blackholed": lambda c, s: _link(c, s, lambda link: link.blackhole()),
+    "reset": lambda c, s: _link(c, s, lambda link: link.reset_peer()),
+}
+
+ALL = frozenset(CALLS)
+# What each link carries: the operations that cross it, whose errors name the dependency.
+LINKS: dict[str, tuple[frozenset[str], str, float, bool]] = {
+    "gateway->authsession": (ALL - {"me"}, "authsession", DEADLINE, True),
+    "gateway->redis": (frozenset({"me", "list", "revoke", "logout"}), "redis", DEADLINE, True),
+    "authsession->redis": (ALL - {"me"}, "redis", DEADLINE, True),
+    "authsession->mail": (frozenset({"start"}), "mail", UPSTREAM, False),
+    "authsession->user": (frozenset({"confirm", "refresh"}), "user", UPSTREAM, False),
+}
+
+FAULTS: dict[str, Fault] = {
+    f"{name} {kind}": Fault(make(*name.split("->")), _heal, crosses, dep, bound, hard)
+    for name, (crosses, dep, bound, hard) in LINKS.items()
+    for kind, make in LINK_FAULTS.items()
+}
+FAULTS |= {
+    "authsession frozen": Fault(
+        lambda s: s.authsession.pause(), _heal, ALL - {"me"}, "authsession", DEADLINE, hard=True
+    ),
+    "authsession killed": Fault(
+        lambda s: s.authsession.kill(), lambda s: s.restart("authsession"), ALL - {"me"}, "authsession", DEADLINE, True
+    ),
+    "redis frozen": Fault(lambda s: s.redis.pause(), lambda s: s.redis.resume(), ALL, "redis", DEADLINE, True),
+    "redis killed": Fault(
+        lambda s: s.redis.kill(), lambda s: s.redis.restart(keep_data=True), ALL, "redis", DEADLINE, True
+    ),
+}
+
+
+@FAULT_STACK
+@pytest.mark.redis_faults
+@pytest.mark.parametrize("fault_name", FAULTS)
+def test_a_fault_gives_bounded_errors_naming_the_dependency_and_loses_nothing(stack: Stack, fault_name: str) -> None:
+    fault = FAULTS[fault_name]
+    clients = [_prepare(stack, t) for t in TRANSPORTS]
+    keep = {c.main.session_id for c in clients}
+    jobs = _jobs(stack, clients)
+
+    fault.inject(stack)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        probe = pool.submit(_readiness, stack)
+        outcomes = _under_fault(jobs, fault.crosses)
+        http_ready, health, ready_seconds = probe.result()
+    seen = "\n  ".join(o.describe() for o in outcomes)
+
+    for o in outcomes:
+        if o.op in fault.crosses:
+            assert o.error is not None, f"{o.op} crosses the broken part and succeeded:\n  {seen}"
+            assert o.error.code == "DEPENDENCY_UNAVAILABLE", f"{o.describe()}: want DEPENDENCY_UNAVAILABLE\n  {seen}"
+            o.error.check_against_table()
+            assert o.error.metadata.get("dependency") == fault.dependency, (
+                f"{o.describe()}: want dependency={fault.dependency}\n  {seen}"
+            )
+            assert o.seconds <= fault.bound + MARGIN, (
+                f"{o.describe()}: later than the configured {fault.bound}s + {MARGIN}s\n  {seen}"
+            )
+            o.client.failed[o.op] = o.error
+        else:
+            assert o.error is None, f"{o.op} does not cross the broken part, yet failed:\n  {seen}"
+    want = (503, "NOT_SERVING") if fault.hard else (200, "SERVING")
+    assert (http_ready, health) == want, f"readiness under {fault_name}: /readyz {http_ready}, gRPC {health}"
+    assert ready_seconds <= READY + MARGIN, f"readiness took {ready_seconds:.2f}s, bound {READY}s + {MARGIN}s"
+
+    fault.lift(stack)
+    _await_recovery(stack)
+    assert stack.gateway.is_running(), "the gateway must survive the fault"
+    assert stack.authsession.is_running(), "authsession must survive the fault (or be back after its restart)"
+
+    for client in clients:
+        api = stack.api(client.transport)
+        for op in client.failed:
+            err = _attempt(api, client, op)
+            # A revocation the fault did not stop stays done: its retry finds nothing to do.
+            done = {"revoke": "SESSION_NOT_FOUND", "logout": "UNAUTHENTICATED"}
+            assert err is None or done.get(op) == err.code, f"{client.transport} {op} retried after the fault: {err}"
+        assert client.confirmed is not None
+        keep.add(client.confirmed.session_id)
+        assert api.me(client.confirmed.access_token).email == client.email
+        renewed = api.refresh_session(client.main.refresh_token) if "refresh" not in client.failed else None
+        del renewed  # a refresh after the fault works whether or not one ran during it
+        for ended in (client.other, client.leaving):
+            with pytest.raises(ApiError) as info:
+                api.me(ended.access_token)
+            assert info.value.code == "UNAUTHENTICATED", f"{client.transport}: a revoked session still serves"
+    assert sorted(session_ids(stack)) == sorted(keep), "sessions after recovery: exactly those the clients hold"
+
+
+@FAULT_STACK
+@pytest.mark.redis_faults
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_redis_restarted_empty_ends_every_session_cleanly_and_logins_work_again(
+    stack: Stack, transport: Transport
+) -> None:
+    api = stack.api(transport)
+    before = log_in(stack, api, "amnesia@example.com")
+
+    stack.redis.restart(keep_data=False)
+    _await_recovery(stack)
+
+    for call in (lambda: api.me(before.access_token), lambda: api.list_sessions(before.access_token)):
+        with pytest.raises(ApiError) as info:
+            call()
+        assert info.value.code == "UNAUTHENTICATED", f"a session Redis forgot must not serve: {info.value}"
+    with pytest.raises(ApiError) as refused:
+        api.refresh_session(before.refresh_token)
+    assert refused.value.code == "INVALID_REFRESH_TOKEN", f"{refused.value}"
+    after = log_in(stack, api, "amnesia@example.com")
+    assert api.me(after.access_token).email == "amnesia@example.com"
+    assert session_ids(stack) == [after.session_id]
+
+
+@FAULT_STACK
+@pytest.mark.redis_faults
+@pytest.mark.smoke
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_redis_killed_and_restarted_with_its_data_keeps_every_session(stack: Stack, transport: Transport) -> None:
+    api = stack.api(transport)
+    before = log_in(stack, api, "durable@example.com")
+
+    stack.redis.kill()
+    with pytest.raises(ApiError) as info:
+        api.me(before.access_token)
+    assert info.value.code == "DEPENDENCY_UNAVAILABLE", f"{info.value}"
+    assert info.value.metadata.get("dependency") == "redis"
+    stack.redis.restart(keep_data=True)
+    _await_recovery(stack)
+
+    assert api.me(before.access_token).email == "durable@example.com"
+    renewed = api.refresh_session(before.refresh_token)
+    assert api.me(renewed.access_token).session_id == before.session_id
+    assert session_ids(stack) == [before.session_id]
