@@ -16,6 +16,12 @@ every fault toxiproxy offers, per direction and with a toxicity::
 Directions are toxiproxy's: ``downstream`` is what the upstream sends back
 (answers), ``upstream`` what the client sends (requests); ``both`` adds one
 toxic each way. The client speaks toxiproxy's documented HTTP API.
+
+Removing a toxic from a link with data in flight can hang toxiproxy's API
+(Shopify/toxiproxy#558: a latency toxic under traffic), so a toxic is never
+removed in place: the proxy is recreated on the same port with the toxics
+that stay. The link's open connections are closed by that, as by a brief
+network cut; clients reconnect to the same address.
 """
 
 from __future__ import annotations
@@ -199,11 +205,9 @@ class Link:
         return self
 
     def heal(self) -> Self:
-        """Remove every toxic and bring the link up: the link as it was made."""
-        for toxic in list(self._toxics.values()):
-            toxic.remove()
-        if not self.enabled:
-            self.up()
+        """Remove every toxic and bring the link up: the link as it was made,
+        on the same port (its open connections are closed)."""
+        self._recreate(keep=[])
         return self
 
     @contextlib.contextmanager
@@ -238,18 +242,37 @@ class Link:
             raise ValueError(f"direction must be one of {sorted(_STREAMS)}, not {direction!r}")
         made = []
         for stream in _STREAMS[direction]:
-            name = f"{kind}_{stream}_{next(self._counter)}"
-            body = {"name": name, "type": kind, "stream": stream, "toxicity": toxicity, "attributes": attributes}
-            self.server.request("POST", f"/proxies/{self.proxy_id}/toxics", body)
-            toxic = Toxic(self, name, kind, stream, dict(attributes), toxicity)
-            self._toxics[name] = toxic
+            toxic = Toxic(self, f"{kind}_{stream}_{next(self._counter)}", kind, stream, dict(attributes), toxicity)
+            self._post_toxic(toxic)
             made.append(toxic)
         return ToxicSet(made)
 
     def _remove_toxic(self, toxic: Toxic) -> None:
-        self._toxics.pop(toxic.name, None)
-        with contextlib.suppress(ToxiproxyError):  # already gone with its proxy
-            self.server.request("DELETE", f"/proxies/{self.proxy_id}/toxics/{toxic.name}")
+        if self._toxics.pop(toxic.name, None) is not None and self.proxy_id in self.server._links:
+            self._recreate(keep=list(self._toxics.values()), enabled=self.enabled)
+
+    def _recreate(self, *, keep: list[Toxic], enabled: bool = True) -> None:
+        """Delete the proxy and make it again on the same port, enabled or
+        not, with the toxics in ``keep`` (see the module's note on #558)."""
+        with contextlib.suppress(ToxiproxyError):
+            self.server.request("DELETE", f"/proxies/{self.proxy_id}")
+        body = {"name": self.proxy_id, "listen": self.listen, "upstream": self.upstream, "enabled": enabled}
+        self.server.request("POST", "/proxies", body)
+        self.enabled = enabled
+        self._toxics = {}
+        for toxic in keep:
+            self._post_toxic(toxic)
+
+    def _post_toxic(self, toxic: Toxic) -> None:
+        body = {
+            "name": toxic.name,
+            "type": toxic.kind,
+            "stream": toxic.stream,
+            "toxicity": toxic.toxicity,
+            "attributes": toxic.attributes,
+        }
+        self.server.request("POST", f"/proxies/{self.proxy_id}/toxics", body)
+        self._toxics[toxic.name] = toxic
 
     def latency(
         self, ms: int, *, jitter: int = 0, direction: Direction = "downstream", toxicity: float = 1.0

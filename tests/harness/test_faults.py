@@ -178,6 +178,49 @@ def test_heal_removes_every_toxic_and_brings_the_link_up(link: Link) -> None:
     assert _round_trip(link.listen)[0] == b"ping"
 
 
+def test_a_toxic_comes_off_at_once_with_delayed_data_in_flight(link: Link) -> None:
+    """Removing a latency toxic under traffic can hang toxiproxy's API
+    (Shopify/toxiproxy#558); the link is rebuilt instead, on its port."""
+    host, port = link.listen.rsplit(":", 1)
+    held = [socket.create_connection((host, int(port)), timeout=5) for _ in range(4)]
+    try:
+        toxics = link.latency(ms=3000)
+        for sock in held:
+            sock.sendall(b"in flight")
+        time.sleep(0.1)
+        started = time.monotonic()
+        toxics.remove()
+        took = time.monotonic() - started
+    finally:
+        for sock in held:
+            sock.close()
+    assert took < 2, f"removing the toxic took {took:.2f}s: it waited for the delayed data"
+    assert link.toxics() == []
+    got, seconds = _round_trip(link.listen)
+    assert (got, seconds < 1) == (b"ping", True), f"after the removal: {got!r} in {seconds:.2f}s"
+
+
+def test_removing_one_toxic_keeps_the_others(link: Link) -> None:
+    slow = link.latency(ms=200)
+    with link.bandwidth(kb_per_s=1000):
+        pass  # removed: the latency stays
+    assert [t.kind for t in link.toxics()] == ["latency"]
+    assert _round_trip(link.listen)[1] >= 0.2
+    slow.remove()
+    assert _round_trip(link.listen)[1] < 0.2
+
+
+def test_a_toxic_removed_while_the_link_is_down_leaves_it_down(link: Link) -> None:
+    toxics = link.latency(ms=100)
+    link.down()
+    toxics.remove()
+    assert not link.enabled
+    with pytest.raises(ConnectionRefusedError):
+        _round_trip(link.listen)
+    link.up()
+    assert _round_trip(link.listen)[0] == b"ping"
+
+
 def test_bad_toxic_arguments_are_refused(link: Link) -> None:
     with pytest.raises(ValueError, match="toxicity"):
         link.latency(ms=1, toxicity=2)
