@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import socket
+import sys
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -131,7 +132,16 @@ class FakeRedisServer(_Backend):
 
                 class _Handler(self.RequestHandlerClass):  # type: ignore[name-defined,misc]
                     def setup(self) -> None:
-                        super().setup()
+                        try:
+                            super().setup()
+                        except OSError:
+                            # The peer reset the connection as it came in (a fault
+                            # proxy does): fakeredis's setup fails after opening the
+                            # socket's files, and finish() never runs to close them.
+                            for f in (getattr(self, "wfile", None), getattr(self, "rfile", None)):
+                                with contextlib.suppress(Exception):
+                                    f.close()  # type: ignore[union-attr]
+                            raise
                         self.rfile = _Gate(self.rfile, resumed)  # type: ignore[has-type]  # set by the base
 
                 self.RequestHandlerClass = _Handler
@@ -148,6 +158,10 @@ class FakeRedisServer(_Backend):
             def shutdown_request(self, request: Any) -> None:
                 self.connections.discard(request)
                 super().shutdown_request(request)
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                if not isinstance(sys.exc_info()[1], OSError):  # a peer that vanished is no error of ours
+                    super().handle_error(request, client_address)
 
         server = _Server(("127.0.0.1", self._port))
         server.daemon_threads = True
