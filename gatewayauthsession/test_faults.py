@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import pytest
 
@@ -145,13 +146,22 @@ def _under_fault(jobs: list[Job], crosses: frozenset[str]) -> list[Outcome]:
         return failed + others.result()
 
 
-def _readiness(stack: Stack) -> tuple[int, str, float]:
-    """``/readyz``'s status, the gateway's gRPC health, and the slower of the two answers."""
+T = TypeVar("T")
+
+
+def _timed(ask: Callable[[], T]) -> tuple[T, float]:
     started = time.monotonic()
-    http = stack.http.request("GET", "/readyz", timeout=READY + 5).status_code
-    middle = time.monotonic()
-    health = grpc_health(stack.gateway.address("grpc"), timeout=READY + 5)
-    return http, health, max(middle - started, time.monotonic() - middle)
+    answer = ask()
+    return answer, time.monotonic() - started
+
+
+def _readiness(stack: Stack) -> tuple[int, str, float]:
+    """``/readyz``'s status and the gateway's gRPC health, asked at once, and the slower answer's time."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        http = pool.submit(_timed, lambda: stack.http.request("GET", "/readyz", timeout=READY + 5).status_code)
+        grpc = pool.submit(_timed, lambda: grpc_health(stack.gateway.address("grpc"), timeout=READY + 5))
+        (status, http_seconds), (health, grpc_seconds) = http.result(), grpc.result()
+    return status, health, max(http_seconds, grpc_seconds)
 
 
 def _await_recovery(stack: Stack) -> None:
@@ -226,7 +236,8 @@ FAULTS |= {
 @pytest.mark.parametrize("fault_name", FAULTS)
 def test_a_fault_gives_bounded_errors_naming_the_dependency_and_loses_nothing(stack: Stack, fault_name: str) -> None:
     fault = FAULTS[fault_name]
-    clients = [_prepare(stack, t) for t in TRANSPORTS]
+    with ThreadPoolExecutor(max_workers=len(TRANSPORTS)) as pool:
+        clients = list(pool.map(lambda t: _prepare(stack, t), TRANSPORTS))
     keep = {c.main.session_id for c in clients}
     jobs = _jobs(stack, clients)
 
