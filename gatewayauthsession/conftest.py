@@ -3,6 +3,7 @@ per test, and the gateway's API over each transport."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +45,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         go_tool("toxiproxy-server")  # the fault proxy, built once before the workers start
     except ToolBuildError as exc:
         pytest.exit(f"cannot build the fault proxy: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` for this suite: two workers per CPU. Its scenarios spend
+    most of their time waiting (deadlines, expiries, the retry window, faults)
+    with the CPU idle, so one worker per core leaves the cores idle
+    (BENCHMARKS.md measures both). PYTEST_XDIST_AUTO_NUM_WORKERS still wins."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    return 2 * len(os.sched_getaffinity(0))
 
 
 def pytest_configure(config: pytest.Config) -> None:
