@@ -257,6 +257,7 @@ class HttpStub:
                 server.assertions.extend(self._server.assertions)
             self._wake = threading.Event()
             server.start()
+            self._port = server.port  # a restart serves on the same address, as a restarted service would
             self._server = server
             self._running = True
             return self

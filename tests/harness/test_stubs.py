@@ -646,3 +646,17 @@ def test_importing_the_stubs_does_not_import_the_server_library() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert result.stdout.strip() == "False False"
+
+
+def test_a_stopped_stub_restarts_on_the_same_address() -> None:
+    stub = MailStub().start()
+    try:
+        url = stub.url
+        stub.stop()
+        with pytest.raises(requests.ConnectionError):
+            requests.get(url + "/", timeout=2)
+        stub.start()
+        assert stub.url == url
+        assert requests.get(url + "/no-such-route", timeout=2).status_code == 404
+    finally:
+        stub.stop()
