@@ -224,6 +224,14 @@ FAULTS |= {
     "authsession killed": Fault(
         lambda s: s.authsession.kill(), lambda s: s.restart("authsession"), ALL - {"me"}, "authsession", DEADLINE, True
     ),
+    # The mail and user services killed: their ports close behind the links, and
+    # come back on the same addresses. (Frozen, they are the blackholed links.)
+    "mail service killed": Fault(
+        lambda s: s.mail.stop(), lambda s: s.mail.start(), frozenset({"start"}), "mail", UPSTREAM, hard=False
+    ),
+    "user service killed": Fault(
+        lambda s: s.users.stop(), lambda s: s.users.start(), frozenset({"confirm", "refresh"}), "user", UPSTREAM, False
+    ),
     "redis frozen": Fault(lambda s: s.redis.pause(), lambda s: s.redis.resume(), ALL, "redis", DEADLINE, True),
     "redis killed": Fault(
         lambda s: s.redis.kill(), lambda s: s.redis.restart(keep_data=True), ALL, "redis", DEADLINE, True
