@@ -202,6 +202,16 @@ def flakes(session: nox.Session) -> None:
         )
 
 
+@nox.session(python=PYTHON, tags=["up"], default=False)
+def up(session: nox.Session) -> None:
+    """Raise a stack to explore by hand and print its endpoints, until Ctrl-C.
+
+    Settings after ``--``: ``nox -s up -- --set code_ttl=1m --links all``.
+    """
+    _sync(session, "test")
+    session.run("python", "-m", "gatewayauthsession.explore", *session.posargs)
+
+
 @nox.session(python=PYTHON, tags=["lint", "ci"])
 def lint(session: nox.Session) -> None:
     """ruff, mypy, go vet, the black-box boundary check and actionlint."""

@@ -3,7 +3,9 @@ per test, and the gateway's API over each transport."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,9 +13,17 @@ from pathlib import Path
 import pytest
 
 from contracts.gatewayv1 import GatewayApi
+from gatewayauthsession.explore import hold
 from gatewayauthsession.stack import Stack, StackSettings, Transport, start_stack
 from harness.binary import Binary, BuildError, build, is_cached
-from harness.pytest_plugin import attach_diagnostics, build_mode, coverage_dir, redis_backend_kind, watch_processes
+from harness.pytest_plugin import (
+    attach_diagnostics,
+    build_mode,
+    coverage_dir,
+    failed,
+    redis_backend_kind,
+    watch_processes,
+)
 from harness.redis_server import RealRedis, RedisBackend, RedisServerProcess, real_redis_addr, redis_server_binary
 from harness.tools import ToolBuildError, go_tool
 from harness.toxiproxy import ToxiproxyServer
@@ -57,7 +67,17 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return 2 * len(os.sched_getaffinity(0))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("galaxy harness").addoption(
+        "--keep-stack-on-failure",
+        action="store_true",
+        help="keep a failed test's stack running and print its endpoints until Ctrl-C (needs -n 0)",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--keep-stack-on-failure") and config.getoption("numprocesses", None):
+        raise pytest.UsageError("--keep-stack-on-failure needs -n 0: an xdist worker cannot hold the terminal")
     config.addinivalue_line("markers", "stack(**settings): StackSettings for this test's stack")
     config.addinivalue_line("markers", "smoke: a scenario of the real-Redis smoke subset (nox -s real_redis)")
     config.addinivalue_line(
@@ -130,11 +150,26 @@ def stack(
         yield s
         s.check_stubs()
     finally:
-        s.stop()
+        try:
+            if request.config.getoption("--keep-stack-on-failure") and failed(request.node):
+                _keep(request, s)
+        finally:
+            s.stop()
     if races := s.data_races():
         pytest.fail(f"the race detector reported {len(races)} data race(s): {races}", pytrace=False)
     if leaked := s.leaked_secrets():
         pytest.fail(f"{len(leaked)} login code(s) or token(s) appear in a service log: {leaked}", pytrace=False)
+
+
+def _keep(request: pytest.FixtureRequest, stack: Stack) -> None:
+    """Hold a failed test's stack for a person to explore, until Ctrl-C."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print(f"\n{request.node.nodeid} failed; its stack is kept:\n", file=sys.stderr)
+        why = hold(stack, sys.stderr)
+    if why == "SIGINT":  # Ctrl-C: the person is done; end the run as Ctrl-C would
+        stack.stop()
+        raise KeyboardInterrupt
 
 
 @pytest.fixture(params=TRANSPORTS)

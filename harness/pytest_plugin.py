@@ -22,7 +22,7 @@ from harness.process import ServiceProcess
 from harness.redis_server import REAL_REDIS_ENV, real_redis_addr
 from harness.sweep import current_run_id, reap_run, start_run, sweep
 
-__all__ = ["attach_diagnostics", "build_mode", "coverage_dir", "redis_backend_kind", "watch_processes"]
+__all__ = ["attach_diagnostics", "build_mode", "coverage_dir", "failed", "redis_backend_kind", "watch_processes"]
 
 _SOURCES = pytest.StashKey[list[tuple[str, Callable[[], str]]]]()
 _PROCESSES = pytest.StashKey[list[ServiceProcess]]()
@@ -97,6 +97,11 @@ def watch_processes(node: pytest.Item, *processes: ServiceProcess) -> None:
     """If ``node`` hits its deadline (pytest-timeout), ask each of ``processes``
     still running for a goroutine dump (SIGQUIT) before the logs are attached."""
     node.stash.setdefault(_PROCESSES, []).extend(processes)
+
+
+def failed(node: pytest.Item) -> bool:
+    """Whether ``node`` has failed so far (in its setup or call)."""
+    return node.stash.get(_FAILED, False)
 
 
 def _timed_out(call: pytest.CallInfo[Any]) -> bool:
