@@ -176,30 +176,52 @@ def race(session: nox.Session) -> None:
     _pytest(session, "race", "gatewayauthsession", "-n", "auto", "--build-mode=race")
 
 
+# A CPU hog for ``flakes --stress``: busy until its time is up (bounded, and killed when the runs end).
+_HOG = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end:\n    pass\n"
+_HOG_LIMIT_S = 3600
+
+
 @nox.session(python=PYTHON, tags=["flakes"], default=False)
 def flakes(session: nox.Session) -> None:
-    """The boundary suite N times in a new random order each (``-- 10`` for ten runs); any failure fails."""
-    count_given = bool(session.posargs) and session.posargs[0].isdigit()
-    runs = int(session.posargs[0]) if count_given else 5
-    passthrough = session.posargs[1:] if count_given else session.posargs
+    """The boundary suite N times in a new random order each (``-- 10`` for ten runs); any failure fails.
+
+    ``-- 10 --stress`` runs them beside one CPU hog per core, to show the
+    suite's deadlines and waits hold on a loaded machine.
+    """
+    args = list(session.posargs)
+    stress = "--stress" in args
+    args = [a for a in args if a != "--stress"]
+    count_given = bool(args) and args[0].isdigit()
+    runs = int(args[0]) if count_given else 5
+    passthrough = args[1:] if count_given else args
     _sync(session, "test")
-    for run in range(1, runs + 1):
-        session.log(f"flakes: run {run} of {runs}")
-        REPORTS.mkdir(exist_ok=True)
-        session.run(
-            "python",
-            "-m",
-            "pytest",
-            "gatewayauthsession",
-            "-n",
-            "auto",
-            "--dist",
-            "worksteal",
-            "-q",
-            f"--randomly-seed={random.randrange(2**32)}",
-            f"--junitxml={REPORTS / f'flakes-{run}.xml'}",
-            *passthrough,
-        )
+    hogs: list[subprocess.Popen[bytes]] = []
+    if stress:
+        cores = len(os.sched_getaffinity(0))
+        session.log(f"flakes: {cores} CPU hog(s) beside the runs (each stops after {_HOG_LIMIT_S} s at the latest)")
+        hogs = [subprocess.Popen([sys.executable, "-c", _HOG, str(_HOG_LIMIT_S)]) for _ in range(cores)]
+    try:
+        for run in range(1, runs + 1):
+            session.log(f"flakes: run {run} of {runs}" + (" (under CPU stress)" if stress else ""))
+            REPORTS.mkdir(exist_ok=True)
+            session.run(
+                "python",
+                "-m",
+                "pytest",
+                "gatewayauthsession",
+                "-n",
+                "auto",
+                "--dist",
+                "worksteal",
+                "-q",
+                f"--randomly-seed={random.randrange(2**32)}",
+                f"--junitxml={REPORTS / f'flakes-{run}.xml'}",
+                *passthrough,
+            )
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
 
 
 @nox.session(python=PYTHON, tags=["up"], default=False)
@@ -243,5 +265,5 @@ def bench(session: nox.Session) -> None:
 
     Opt-in (``nox -s bench``); options go to scripts/bench.py: ``nox -s bench -- --quick --only stack``.
     """
-    _sync(session, "test")
+    _sync(session, "bench")
     session.run("python", "scripts/bench.py", f"--nox-python={sys.executable}", *session.posargs)
