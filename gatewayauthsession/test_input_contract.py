@@ -3,6 +3,11 @@ at its edge, and that a refused input leaves nothing behind."""
 
 from __future__ import annotations
 
+import http.client
+import json
+import socket
+from urllib.parse import urlsplit
+
 import pytest
 
 from contracts.gatewayv1 import GatewayApi
@@ -29,3 +34,67 @@ def test_an_absurd_expiry_is_unauthenticated(stack: Stack, api: GatewayApi, valu
     forged = tokens.sign(tokens.claims_of(login.access_token) | {"exp": value}, stack.keys.current)
 
     expect_error("UNAUTHENTICATED", api.me, forged)
+
+
+def _raw_http(stack: Stack, request: bytes) -> tuple[http.client.HTTPResponse, bytes, bytes]:
+    """Send ``request`` as written to the gateway's HTTP address; return the
+    answer, its body and what the connection held after it (``b""``: closed)."""
+    address = urlsplit(stack.http.base_url)
+    with socket.create_connection((address.hostname, address.port), timeout=5) as sock:
+        sock.sendall(request)
+        resp = http.client.HTTPResponse(sock)
+        resp.begin()
+        body = resp.read()
+        try:
+            after = sock.recv(1)
+        except TimeoutError:
+            after = b"<still open>"
+    return resp, body, after
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Content-Length: 28\r\nTransfer-Encoding: chunked\r\n",
+        b"Transfer-Encoding: chunked\r\nContent-Length: 28\r\n",
+    ],
+    ids=["length-then-chunked", "chunked-then-length"],
+)
+def test_a_request_with_content_length_and_transfer_encoding_is_refused_and_the_connection_closed(
+    stack: Stack, framing: bytes
+) -> None:
+    body = b'{"email":"framing@example.com"}'
+    chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    # A second request pipelined behind the first: a server that kept the
+    # connection would answer it too.
+    request = (
+        b"POST /v1/auth/email/start HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+        + framing
+        + b"\r\n"
+        + chunked
+        + b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n"
+    )
+
+    resp, answer, after = _raw_http(stack, request)
+
+    assert resp.status == 400, answer
+    assert resp.getheader("Connection", "").lower() == "close"
+    problem = json.loads(answer)
+    assert problem["code"] == "INVALID_ARGUMENT"
+    assert resp.getheader("Content-Type", "").startswith("application/problem+json")
+    assert after == b"", f"the connection was kept open after the 400 (then read {after!r})"
+    assert stack.mail.messages == []
+
+
+def test_a_request_framed_by_content_length_alone_is_served(stack: Stack) -> None:
+    body = b'{"email":"framing-ok@example.com"}'
+    request = (
+        b"POST /v1/auth/email/start HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        + body
+    )
+
+    resp, answer, _ = _raw_http(stack, request)
+
+    assert resp.status == 200, answer
+    assert len(stack.mail.messages_to("framing-ok@example.com")) == 1
