@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from contracts.gatewayv1 import GatewayApi
+from contracts.gatewayv1.http_client import problem_error
 from gatewayauthsession import tokens
-from gatewayauthsession.scenario import expect_error, log_in
+from gatewayauthsession.scenario import expect_error, log_in, session_ids, wrong_code
 from gatewayauthsession.stack import Stack
 
 
@@ -98,3 +99,69 @@ def test_a_request_framed_by_content_length_alone_is_served(stack: Stack) -> Non
 
     assert resp.status == 200, answer
     assert len(stack.mail.messages_to("framing-ok@example.com")) == 1
+
+
+JSON = {"Content-Type": "application/json"}
+START = "/v1/auth/email/start"
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        (b'{"email": "a\xff@example.com"}', "email"),
+        (b'{"email": "a\xed\xa0\x80@example.com"}', "email"),  # an encoded surrogate
+        (b'{"email": "a\\ud800@example.com"}', "email"),  # an escaped unpaired one
+        (b'{"email": "dup-a@example.com", "email": "dup-b@example.com"}', "email"),
+        (b'{"email": "case-a@example.com", "Email": "case-b@example.com"}', "Email"),
+        (b'{"Email": "case-only@example.com"}', "Email"),
+        (b'{"EMAIL": "upper@example.com"}', "EMAIL"),
+        (b'{"email": null}', "email"),
+    ],
+    ids=[
+        "invalid-utf8",
+        "encoded-surrogate",
+        "escaped-surrogate",
+        "duplicate-key",
+        "case-variant-beside",
+        "case-variant-instead",
+        "upper-case-key",
+        "null-value",
+    ],
+)
+def test_a_start_body_read_two_ways_is_refused_and_nothing_is_mailed(stack: Stack, body: bytes, names: str) -> None:
+    resp = stack.http.request("POST", START, data=body, headers=JSON)
+
+    err = problem_error(resp)
+    assert err.code == "INVALID_ARGUMENT", err
+    err.check_against_table()
+    assert f'"{names}"' in err.detail, f"the problem should name field {names!r}: {err.detail!r}"
+    assert stack.mail.messages == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{{"challenge_id": "{id}", "code": "{wrong}", "code": "{code}"}}',
+        '{{"challenge_id": "{id}", "Code": "{code}"}}',
+        '{{"challenge_id": "{id}", "challenge_id": "{id}", "code": "{code}"}}',
+    ],
+    ids=["duplicate-code", "case-variant-code", "duplicate-id"],
+)
+def test_a_confirm_body_read_two_ways_opens_no_session(stack: Stack, body: str) -> None:
+    challenge = stack.http.start_email_login("confirm-strict@example.com")
+    code = stack.mail.last_code("confirm-strict@example.com")
+
+    resp = stack.http.request(
+        "POST",
+        "/v1/auth/email/confirm",
+        data=body.format(id=challenge.challenge_id, code=code, wrong=wrong_code(code)).encode(),
+        headers=JSON,
+    )
+
+    err = problem_error(resp)
+    assert err.code == "INVALID_ARGUMENT", err
+    err.check_against_table()
+    assert session_ids(stack) == []
+    # The refused body was never compared: the right code still opens a session.
+    login = stack.http.confirm_email_login(challenge.challenge_id, code)
+    assert session_ids(stack) == [login.session_id]
