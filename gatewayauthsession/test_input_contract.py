@@ -165,3 +165,78 @@ def test_a_confirm_body_read_two_ways_opens_no_session(stack: Stack, body: str) 
     # The refused body was never compared: the right code still opens a session.
     login = stack.http.confirm_email_login(challenge.challenge_id, code)
     assert session_ids(stack) == [login.session_id]
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "a" * 65 + "@example.com",
+        "u@" + "d" * 64 + ".example",
+        "a" * 64 + "@" + "d" * 63 + "." + "d" * 63 + "." + "d" * 62,
+        "zero\u200bwidth@example.com",
+        "user@exa\u200dmple.com",
+        "user@\u202eexample.com",
+        "\u2067user@example.com",
+        "\ufeffuser@example.com",
+        "soft\u00adhyphen@example.com",
+        "user\u00a0@example.com",
+        " user@example.com",
+        "user@example.com\t",
+        "user\x7f@example.com",
+        "user@xn--bcher-kva-.example",
+        "user@xn--.example",
+        "user@example.com.",
+    ],
+    ids=[
+        "local-part-65-octets",
+        "label-64-octets",
+        "address-255-octets",
+        "zero-width-space",
+        "zero-width-joiner-in-domain",
+        "rtl-override",
+        "rtl-isolate",
+        "byte-order-mark",
+        "soft-hyphen",
+        "no-break-space",
+        "leading-space",
+        "trailing-tab",
+        "delete-control",
+        "a-label-not-round-tripping",
+        "empty-a-label",
+        "trailing-dot",
+    ],
+)
+def test_an_email_the_policy_refuses_is_invalid_and_nothing_is_mailed(
+    stack: Stack, api: GatewayApi, email: str
+) -> None:
+    expect_error("INVALID_ARGUMENT", api.start_email_login, email)
+
+    assert stack.mail.messages == []
+
+
+def test_the_longest_addresses_the_policy_allows_are_accepted(stack: Stack, api: GatewayApi) -> None:
+    longest_local = "a" * 64 + "@example.com"
+    longest_address = "a" * 64 + "@" + "d" * 63 + "." + "d" * 63 + "." + "d" * 61
+
+    for email in (longest_local, longest_address):
+        assert len(email.encode()) <= 254
+        log_in(stack, api, email)
+        assert len(stack.mail.messages_to(email)) == 1
+
+
+def test_the_u_label_and_a_label_forms_of_a_domain_are_one_account(stack: Stack, api: GatewayApi) -> None:
+    spellings = ["idn@bücher.example", "idn@xn--bcher-kva.example", "IDN@BÜCHER.example", "idn@XN--BCHER-KVA.example"]
+
+    logins = [log_in(stack, api, email) for email in spellings]
+
+    assert len({login.user_id for login in logins}) == 1, [login.user_id for login in logins]
+    assert {api.me(login.access_token).email for login in logins} == {"idn@xn--bcher-kva.example"}
+    assert len(stack.mail.messages_to("idn@xn--bcher-kva.example")) == len(spellings)
+
+
+@pytest.mark.stack(resend_cooldown="30s")
+def test_the_limits_count_both_forms_of_a_domain_as_one_email(stack: Stack, api: GatewayApi) -> None:
+    api.start_email_login("cooldown@bücher.example")
+
+    expect_error("RATE_LIMITED", api.start_email_login, "cooldown@xn--bcher-kva.example")
+    assert len(stack.mail.messages) == 1

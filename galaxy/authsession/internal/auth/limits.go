@@ -47,7 +47,7 @@ func emailStartsName(subject string) string    { return "starts-email:" + subjec
 func clientStartsName(subject string) string   { return "starts-client:" + subject }
 func failedAttemptsName(subject string) string { return "failed-attempts:" + subject }
 
-// limitSubject is the limiter's name for an email (already lowercased) or a
+// limitSubject is the limiter's name for an email (already normalised) or a
 // client id: hex HMAC-SHA-256 under a key derived from the code secret, so
 // the stored names reveal neither, even to a dictionary.
 func (s *Service) limitSubject(v string) string {
