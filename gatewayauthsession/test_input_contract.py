@@ -6,15 +6,18 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
 
+from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi
 from contracts.gatewayv1.http_client import problem_error
 from gatewayauthsession import tokens
-from gatewayauthsession.scenario import expect_error, log_in, session_ids, wrong_code
-from gatewayauthsession.stack import Stack
+from gatewayauthsession.scenario import code_for, expect_error, log_in, session_ids, wrong_code
+from gatewayauthsession.stack import Stack, Transport
 
 
 @pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
@@ -240,3 +243,43 @@ def test_the_limits_count_both_forms_of_a_domain_as_one_email(stack: Stack, api:
 
     expect_error("RATE_LIMITED", api.start_email_login, "cooldown@xn--bcher-kva.example")
     assert len(stack.mail.messages) == 1
+
+
+FAILED_ATTEMPT_CAP = 3
+
+
+@pytest.mark.stack(failed_attempts_per_hour=FAILED_ATTEMPT_CAP, code_max_attempts=100)
+def test_concurrent_wrong_codes_over_several_challenges_never_pass_the_failed_attempt_cap(
+    stack: Stack, api: GatewayApi, transport: Transport
+) -> None:
+    email = "race@example.com"
+    challenges = [api.start_email_login(email) for _ in range(4)]
+    codes = [code_for(stack, c) for c in challenges]
+    guesses_per_challenge = 6
+    guesses = [
+        (c.challenge_id, f"{(int(code) + 1 + n) % 1_000_000:06d}")
+        for n in range(guesses_per_challenge)
+        for c, code in zip(challenges, codes, strict=True)
+    ]
+    clients = [stack.client(transport) for _ in guesses]
+
+    def guess(i: int) -> str:
+        challenge_id, code = guesses[i]
+        try:
+            clients[i].confirm_email_login(challenge_id, code)
+        except ApiError as err:
+            err.check_against_table()
+            return err.code
+        return "<a session>"
+
+    with ThreadPoolExecutor(max_workers=len(guesses)) as pool:
+        outcomes = Counter(pool.map(guess, range(len(guesses))))
+
+    # Each compared wrong code answers INVALID_CODE (TOO_MANY_ATTEMPTS once
+    # a challenge is used up); at most the cap are compared, the rest are refused.
+    compared = outcomes["INVALID_CODE"] + outcomes["TOO_MANY_ATTEMPTS"]
+    assert 1 <= compared <= FAILED_ATTEMPT_CAP, outcomes
+    assert outcomes["RATE_LIMITED"] == len(guesses) - compared, outcomes
+    # The cap is reached: the right code of any challenge is not compared either.
+    expect_error("RATE_LIMITED", api.confirm_email_login, challenges[0].challenge_id, codes[0])
+    assert session_ids(stack) == []
