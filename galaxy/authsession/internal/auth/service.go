@@ -247,7 +247,11 @@ func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clie
 	// The code is also counted as a failed attempt of the email before it
 	// is compared, in one atomic step with the cap's check; a refusal gives
 	// the challenge's attempt back, a right code gives the count back.
-	if err := s.reserveFailedAttempt(ctx, subject); err != nil {
+	err = stillWanted(ctx)
+	if err == nil {
+		err = s.reserveFailedAttempt(ctx, subject)
+	}
+	if err != nil {
 		s.releaseAttempt(ctx, c.ID)
 		return Grant{}, err
 	}
