@@ -252,7 +252,12 @@ func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clie
 		err = s.reserveFailedAttempt(ctx, subject)
 	}
 	if err != nil {
-		s.releaseAttempt(ctx, c.ID)
+		// A Redis that just failed is not asked again: the answer must not
+		// wait on it, and the attempt left counted only makes the challenge
+		// stricter.
+		if !apierror.Is(err, apierror.DependencyUnavailable) {
+			s.releaseAttempt(ctx, c.ID)
+		}
 		return Grant{}, err
 	}
 	if !codeMatches(s.codeKey, c, code) {
