@@ -130,6 +130,12 @@ func TestVerify(t *testing.T) {
 		{"exp beyond the year 9999", func(t *testing.T) string {
 			return key.SignMap(t, withClaim(valid, "exp", json.Number("1e300")))
 		}, gateway.Claims{}, `"exp" claim is not a usable NumericDate`},
+		{"exp in the year 31 million", func(t *testing.T) string {
+			return key.SignMap(t, withClaim(valid, "exp", 1e15))
+		}, gateway.Claims{}, `"exp" claim is not a usable NumericDate`},
+		{"negative nbf", func(t *testing.T) string {
+			return key.SignMap(t, withClaim(valid, "nbf", -1))
+		}, gateway.Claims{}, `"nbf" claim is not a usable NumericDate`},
 		{"negative iat", func(t *testing.T) string {
 			return key.SignMap(t, withClaim(valid, "iat", -1))
 		}, gateway.Claims{}, `"iat" claim is not a usable NumericDate`},
