@@ -1,11 +1,9 @@
 package auth_test
 
 import (
-	"strings"
 	"testing"
 
 	"galaxy/authsession/internal/auth"
-	"galaxy/platform/apierror"
 )
 
 func TestNewCodeFormat(t *testing.T) {
@@ -47,52 +45,5 @@ func TestNewCodeRandomness(t *testing.T) {
 				t.Errorf("digit %d at position %d drawn %d times, want about %d", d, pos, got, n/10)
 			}
 		}
-	}
-}
-
-func TestNormalizeEmail(t *testing.T) {
-	t.Parallel()
-	valid := []struct {
-		name, in, want string
-	}{
-		{"plain", "user@example.com", "user@example.com"},
-		{"lowercased", "User.Name@Example.COM", "user.name@example.com"},
-		{"trimmed", "  user@example.com\t", "user@example.com"},
-		{"plus tag", "user+tag@example.com", "user+tag@example.com"},
-		{"max length", strings.Repeat("a", 64) + "@" + strings.Repeat("b", 185) + ".com", strings.Repeat("a", 64) + "@" + strings.Repeat("b", 185) + ".com"},
-	}
-	for _, tc := range valid {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := auth.NormalizeEmail(tc.in)
-			if err != nil || got != tc.want {
-				t.Errorf("NormalizeEmail(%q) = %q, %v; want %q, nil", tc.in, got, err, tc.want)
-			}
-		})
-	}
-
-	invalid := []struct {
-		name, in string
-	}{
-		{"empty", ""},
-		{"blank", "   "},
-		{"no at", "userexample.com"},
-		{"no domain", "user@"},
-		{"no local part", "@example.com"},
-		{"display name", "User <user@example.com>"},
-		{"angle brackets", "<user@example.com>"},
-		{"two addresses", "a@example.com, b@example.com"},
-		{"space inside", "us er@example.com"},
-		{"too long", strings.Repeat("a", 64) + "@" + strings.Repeat("b", 186) + ".com"},
-		{"newline", "user@example.com\nBcc: x@example.com"},
-	}
-	for _, tc := range invalid {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := auth.NormalizeEmail(tc.in)
-			if !apierror.Is(err, apierror.InvalidArgument) {
-				t.Errorf("NormalizeEmail(%q) = %q, %v; want an INVALID_ARGUMENT error", tc.in, got, err)
-			}
-		})
 	}
 }

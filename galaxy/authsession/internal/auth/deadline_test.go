@@ -168,5 +168,8 @@ func TestDeadlinePassingMidwayStopsBeforeTheNextWrite(t *testing.T) {
 	if got := env.Redis.HGet(env.Store.ChallengeKey(id), "attempts"); got != "0" {
 		t.Errorf("attempts = %q, want 0 (the right code's attempt is given back)", got)
 	}
+	if got := failedAttempts(t, env); got != 0 {
+		t.Errorf("failed attempts = %d, want 0 (a code never compared is not counted)", got)
+	}
 	confirm(t, env, id, code) // the code is still good
 }

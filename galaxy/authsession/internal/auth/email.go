@@ -3,26 +3,111 @@ package auth
 import (
 	"net/mail"
 	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+	"golang.org/x/text/unicode/norm"
 
 	"galaxy/platform/apierror"
 )
 
-// maxEmailLength is the longest usable address (RFC 5321 path limit).
-const maxEmailLength = 254
+// Email length limits (RFC 5321 §4.5.3.1), in octets of the normalised
+// address, whose domain is in its A-label (ASCII) form.
+const (
+	maxEmailLength  = 254 // the whole address (the 256-octet path less "<>")
+	maxLocalLength  = 64
+	maxDomainLength = 253
+	maxLabelLength  = 63
+	// maxRawEmailLength bounds the input worth looking at: no address
+	// longer than this could normalise to maxEmailLength.
+	maxRawEmailLength = 4 * maxEmailLength
+)
 
-// NormalizeEmail validates a bare email address ("user@example.com", no
-// display name, no angle brackets) and returns it trimmed and lowercased.
+// refusedInEmail are the characters no address may hold: controls (Cc),
+// format characters (Cf: zero-width characters, bidi controls, the BOM),
+// private use (Co), separators and other whitespace, and the rest of the
+// default-ignorable code points (variation selectors, fillers); and U+FFFD,
+// which only stands for something that was lost. Each is
+// invisible or renders as something else, so two addresses a person reads
+// as one would otherwise be two.
+var refusedInEmail = []*unicode.RangeTable{
+	unicode.Cc, unicode.Cf, unicode.Co, unicode.Z,
+	unicode.White_Space, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector,
+}
+
+// NormalizeEmail applies the email normalisation policy of
+// contracts/email.md to a bare address ("user@example.com": no display
+// name, no angle brackets, nothing trimmed) and returns the address every
+// login of that mailbox shares: its local part in Unicode NFC, lowercased,
+// and its domain in the lowercase A-label form of IDNA2008 (UTS #46 lookup
+// mapping), so that the U-label and A-label forms of one domain are one
+// account. Anything the policy refuses is INVALID_ARGUMENT.
 func NormalizeEmail(raw string) (string, error) {
-	s := strings.TrimSpace(raw)
-	if s == "" {
+	switch {
+	case raw == "":
 		return "", apierror.New(apierror.InvalidArgument, "email is required")
+	case len(raw) > maxRawEmailLength:
+		return "", apierror.New(apierror.InvalidArgument, "email is longer than %d octets", maxEmailLength)
+	case !utf8.ValidString(raw):
+		return "", apierror.New(apierror.InvalidArgument, "email is not valid UTF-8")
 	}
-	if len(s) > maxEmailLength {
-		return "", apierror.New(apierror.InvalidArgument, "email is longer than %d characters", maxEmailLength)
+	for _, r := range raw {
+		if unicode.IsOneOf(refusedInEmail, r) || r == utf8.RuneError {
+			return "", apierror.New(apierror.InvalidArgument,
+				"email holds a control, invisible or whitespace character (U+%04X)", r)
+		}
 	}
-	addr, err := mail.ParseAddress(s)
-	if err != nil || addr.Name != "" || addr.Address != s {
+	local, domain, ok := strings.Cut(raw, "@")
+	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") {
 		return "", apierror.New(apierror.InvalidArgument, "email is not a valid address")
 	}
-	return strings.ToLower(s), nil
+	// The local part must be a dot-atom: net/mail reads one back unchanged.
+	if addr, err := mail.ParseAddress(local + "@example.com"); err != nil || addr.Name != "" || addr.Address != local+"@example.com" {
+		return "", apierror.New(apierror.InvalidArgument, "email is not a valid address")
+	}
+	local = strings.ToLower(norm.NFC.String(local))
+	if len(local) > maxLocalLength {
+		return "", apierror.New(apierror.InvalidArgument, "the local part of email is longer than %d octets", maxLocalLength)
+	}
+	domain, err := asciiDomain(domain)
+	if err != nil {
+		return "", err
+	}
+	addr := local + "@" + domain
+	if len(addr) > maxEmailLength {
+		return "", apierror.New(apierror.InvalidArgument, "email is longer than %d octets", maxEmailLength)
+	}
+	return addr, nil
+}
+
+// asciiDomain returns the A-label form of domain under the IDNA2008 lookup
+// profile, refusing a domain that is not a host name, that is too long or
+// whose A-labels do not round-trip (an A-label that is not the encoding of
+// its own U-label).
+func asciiDomain(domain string) (string, error) {
+	invalid := apierror.New(apierror.InvalidArgument, "the domain of email is not a valid domain name")
+	ascii, err := idna.Lookup.ToASCII(domain)
+	if err != nil || ascii == "" {
+		return "", invalid
+	}
+	if len(ascii) > maxDomainLength {
+		return "", apierror.New(apierror.InvalidArgument, "the domain of email is longer than %d octets", maxDomainLength)
+	}
+	for label := range strings.SplitSeq(ascii, ".") {
+		if label == "" { // also a trailing dot: an address names no root
+			return "", invalid
+		}
+		if len(label) > maxLabelLength {
+			return "", apierror.New(apierror.InvalidArgument, "a label of the domain of email is longer than %d octets", maxLabelLength)
+		}
+	}
+	unicodeForm, err := idna.Lookup.ToUnicode(ascii)
+	if err != nil {
+		return "", invalid
+	}
+	if again, err := idna.Lookup.ToASCII(unicodeForm); err != nil || again != ascii {
+		return "", invalid
+	}
+	return ascii, nil
 }

@@ -47,7 +47,7 @@ func emailStartsName(subject string) string    { return "starts-email:" + subjec
 func clientStartsName(subject string) string   { return "starts-client:" + subject }
 func failedAttemptsName(subject string) string { return "failed-attempts:" + subject }
 
-// limitSubject is the limiter's name for an email (already lowercased) or a
+// limitSubject is the limiter's name for an email (already normalised) or a
 // client id: hex HMAC-SHA-256 under a key derived from the code secret, so
 // the stored names reveal neither, even to a dictionary.
 func (s *Service) limitSubject(v string) string {
@@ -115,11 +115,33 @@ func (s *Service) checkFailedAttempts(ctx context.Context, emailSubject string) 
 	return nil
 }
 
-// recordFailedAttempt counts a wrong code against the email's cap; a new
-// challenge does not reset it.
-func (s *Service) recordFailedAttempt(ctx context.Context, emailSubject string) error {
-	_, _, err := s.limiter.Hit(ctx, failedAttemptsName(emailSubject), failedAttemptsWindow)
-	return err
+// reserveFailedAttempt counts a code about to be compared as a failed
+// attempt of the email, and refuses it when that goes over the cap. The
+// check and the count are one atomic step (INCR, then compare the count it
+// returns), so of any number of concurrent confirms for one email, over
+// any number of its challenges, at most the cap are let through to a
+// comparison; one over the cap gives its count back. The caller gives
+// back, with releaseFailedAttempt, the count of a code it does not compare
+// or that turns out right; a new challenge does not reset the count.
+func (s *Service) reserveFailedAttempt(ctx context.Context, emailSubject string) error {
+	n, left, err := s.limiter.Hit(ctx, failedAttemptsName(emailSubject), failedAttemptsWindow)
+	if err != nil {
+		return err
+	}
+	if n > int64(s.limits.FailedAttemptsPerHour) {
+		s.releaseFailedAttempt(ctx, emailSubject)
+		return limited(left, "too many wrong codes; try again later")
+	}
+	return nil
+}
+
+// releaseFailedAttempt gives back a count of reserveFailedAttempt, even
+// when the caller has gone. It is best effort: a count it fails to give
+// back makes the cap stricter, never looser, and expires with its hour.
+func (s *Service) releaseFailedAttempt(ctx context.Context, emailSubject string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
+	defer cancel()
+	_ = s.limiter.Unhit(ctx, failedAttemptsName(emailSubject))
 }
 
 // limited is RATE_LIMITED, retryable after left (at least a second).

@@ -2,7 +2,10 @@ package auth_test
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,4 +177,77 @@ func TestLimitKeysHoldNoEmailOrClientID(t *testing.T) {
 	if limitKeys != 4 {
 		t.Errorf("limit keys = %d, want 4", limitKeys)
 	}
+}
+
+// TestFailedAttemptCapHoldsUnderConcurrency sends many wrong codes at once,
+// spread over several challenges of one email: the cap's check and count
+// are one step, so at most the cap of them are compared (each compared
+// wrong code answers INVALID_CODE or TOO_MANY_ATTEMPTS) and every other is
+// RATE_LIMITED.
+func TestFailedAttemptCapHoldsUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name                string
+		limit, challenges   int
+		guessesPerChallenge int
+	}{
+		// At most eight guesses per challenge: more at once contend for
+		// the challenge's own attempt counter, a limit not tested here.
+		{"one challenge", 3, 1, 8},
+		{"three challenges", 4, 3, 8},
+		{"five challenges, cap of one", 1, 5, 5},
+		{"many guesses", 10, 5, 8},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := authtest.New(t, authtest.Options{
+				CodeMaxAttempts: 1000,
+				Limits:          auth.Limits{FailedAttemptsPerHour: tc.limit, StartsPerEmail: tc.challenges},
+			})
+			type challenge struct{ id, code string }
+			var challenges []challenge
+			for range tc.challenges {
+				id, code := startLogin(t, env, "race@example.com")
+				challenges = append(challenges, challenge{id, code})
+				env.Redis.FastForward(env.Options.Limits.ResendCooldown)
+			}
+
+			var wg sync.WaitGroup
+			errs := make([]error, tc.challenges*tc.guessesPerChallenge)
+			for i := range errs {
+				c := challenges[i%tc.challenges]
+				guess := fmt.Sprintf("%06d", (mustAtoi(t, c.code)+1+i)%1_000_000)
+				wg.Go(func() { _, errs[i] = env.Service.ConfirmEmailLogin(context.Background(), c.id, guess, "") })
+			}
+			wg.Wait()
+
+			counts := map[apierror.Code]int{}
+			for _, err := range errs {
+				if err == nil {
+					t.Fatalf("a wrong code opened a session")
+				}
+				counts[apierror.As(err).Code]++
+			}
+			compared := counts[apierror.InvalidCode] + counts[apierror.TooManyAttempts]
+			if compared > tc.limit || compared == 0 {
+				t.Errorf("compared %d wrong codes (outcomes %v), want 1 to %d", compared, counts, tc.limit)
+			}
+			if got, want := counts[apierror.RateLimited], len(errs)-compared; got != want {
+				t.Errorf("RATE_LIMITED = %d (outcomes %v), want every other guess: %d", got, counts, want)
+			}
+			if got := failedAttempts(t, env); got < compared {
+				t.Errorf("failed attempts counted = %d, want at least the %d compared", got, compared)
+			}
+		})
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("atoi %q: %v", s, err)
+	}
+	return n
 }

@@ -231,7 +231,7 @@ func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clie
 		return s.confirmAgain(ctx, c, code, true)
 	}
 	subject := s.limitSubject(c.Email)
-	if err := s.checkFailedAttempts(ctx, subject); err != nil {
+	if err := s.checkFailedAttempts(ctx, subject); err != nil { // the cheap refusal
 		return Grant{}, err
 	}
 	if err := stillWanted(ctx); err != nil {
@@ -244,9 +244,26 @@ func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clie
 	if c.SessionID != "" { // consumed meanwhile: the attempt is the tombstone's
 		return s.confirmAgain(ctx, c, code, false)
 	}
-	if !codeMatches(s.codeKey, c, code) {
-		return Grant{}, s.wrongCode(ctx, c, subject)
+	// The code is also counted as a failed attempt of the email before it
+	// is compared, in one atomic step with the cap's check; a refusal gives
+	// the challenge's attempt back, a right code gives the count back.
+	err = stillWanted(ctx)
+	if err == nil {
+		err = s.reserveFailedAttempt(ctx, subject)
 	}
+	if err != nil {
+		// A Redis that just failed is not asked again: the answer must not
+		// wait on it, and the attempt left counted only makes the challenge
+		// stricter.
+		if !apierror.Is(err, apierror.DependencyUnavailable) {
+			s.releaseAttempt(ctx, c.ID)
+		}
+		return Grant{}, err
+	}
+	if !codeMatches(s.codeKey, c, code) {
+		return Grant{}, s.wrongCode(ctx, c)
+	}
+	s.releaseFailedAttempt(ctx, subject)
 
 	// The user is resolved before the challenge is consumed, so a user
 	// service failure leaves the code usable for a retry; the attempt of
@@ -428,14 +445,11 @@ func checkClientID(id string) error {
 // counted (c.Attempts includes it): the code counts against the
 // failed-attempt cap of the email's limit subject, and the last allowed
 // attempt burns the challenge.
-func (s *Service) wrongCode(ctx context.Context, c Challenge, subject string) error {
-	// A compared code is always recorded, even past the caller's deadline,
-	// so a deadline cut short cannot be used to guess past the caps.
+func (s *Service) wrongCode(ctx context.Context, c Challenge) error {
+	// The code was counted against the challenge and the email before it
+	// was compared; what is left may outlive the caller's deadline.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
 	defer cancel()
-	if err := s.recordFailedAttempt(ctx, subject); err != nil {
-		return err
-	}
 	if c.Attempts < s.maxAttempts {
 		return apierror.New(apierror.InvalidCode, "the code does not match")
 	}

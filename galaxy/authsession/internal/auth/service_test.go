@@ -37,7 +37,7 @@ func TestStartEmailLogin(t *testing.T) {
 	env := authtest.New(t, authtest.Options{})
 	before := time.Now().Truncate(time.Second)
 
-	res, err := env.Service.StartEmailLogin(context.Background(), "  Alice@Example.COM ", "203.0.113.7")
+	res, err := env.Service.StartEmailLogin(context.Background(), "Alice@Example.COM", "203.0.113.7")
 	if err != nil {
 		t.Fatalf("StartEmailLogin: %v", err)
 	}

@@ -143,7 +143,13 @@ func (c Claims) Map() jwt.MapClaims {
 // Sign returns c signed by k as authsession would sign it.
 func (k Key) Sign(tb testing.TB, c Claims) string {
 	tb.Helper()
-	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c.Map())
+	return k.SignMap(tb, c.Map())
+}
+
+// SignMap returns the claims m, whatever they hold, signed by k.
+func (k Key) SignMap(tb testing.TB, m jwt.MapClaims) string {
+	tb.Helper()
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, m)
 	t.Header["kid"] = k.ID
 	s, err := t.SignedString(k.Private)
 	if err != nil {

@@ -13,10 +13,34 @@ import (
 // maxLoggedPath bounds the path written to the access log.
 const maxLoggedPath = 256
 
-// middleware wraps next, outermost first: the access log, panic recovery and
-// the security headers every response carries.
+// middleware wraps next, outermost first: the access log, panic recovery,
+// the security headers every response carries and the framing check.
 func (h *Handler) middleware(next http.Handler) http.Handler {
-	return h.accessLog(h.recoverPanics(secureHeaders(next)))
+	return h.accessLog(h.recoverPanics(secureHeaders(lengthFramed(next))))
+}
+
+// lengthFramed refuses a request whose body is framed by Transfer-Encoding,
+// with 400 INVALID_ARGUMENT, and closes the connection after the answer.
+//
+// A request with both Content-Length and Transfer-Encoding is how requests
+// are smuggled past a proxy that reads the other header (RFC 9112 §6.1,
+// §11.2), and the server must close the connection after answering it. By
+// the time a handler runs, net/http has already dropped the Content-Length
+// of a chunked request, so such a request looks like any chunked one: every
+// request with a Transfer-Encoding is refused. No body of this API is
+// larger than MaxBodyBytes, so a client always knows its length and sends
+// Content-Length; an HTTP/1.0 request's Transfer-Encoding is ignored by
+// net/http and its Content-Length is used.
+func lengthFramed(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TransferEncoding) == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Connection", "close")
+		apierror.WriteHTTP(w, apierror.New(apierror.InvalidArgument,
+			"request bodies must be sent with Content-Length, not Transfer-Encoding"))
+	})
 }
 
 // secureHeaders sets the headers every answer of a JSON API should carry:

@@ -1,8 +1,13 @@
 package tokenverify
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -17,7 +22,14 @@ const (
 	MaxTokenSize = 4096
 	// accessType is the "typ" claim of an access token.
 	accessType = "access"
+	// maxNumericDate is the latest time claim worth reading: the last second
+	// of the year 9999. Anything later is not a date but an attack on the
+	// arithmetic done with it.
+	maxNumericDate = 253402300799
 )
+
+// timeClaims are the claims that hold a NumericDate (RFC 7519 §2).
+var timeClaims = []string{"exp", "nbf", "iat"}
 
 // Verifier checks access tokens against a key set, an issuer and an audience.
 type Verifier struct {
@@ -83,6 +95,11 @@ func (v *Verifier) verify(token string) (*accessClaims, error) {
 		return nil, fmt.Errorf("token longer than %d bytes", MaxTokenSize)
 	}
 	var claims accessClaims
+	// The time claims are checked first: how the JWT library reads a value
+	// that is not a NumericDate is not its contract.
+	if err := checkNumericDates(token); err != nil {
+		return nil, err
+	}
 	if _, err := v.parser.ParseWithClaims(token, &claims, v.key); err != nil {
 		return nil, err
 	}
@@ -112,4 +129,37 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 		return nil, fmt.Errorf("unknown kid %q", kid)
 	}
 	return key, nil
+}
+
+// checkNumericDates refuses a token whose time claims are not NumericDates:
+// RFC 7519 §2 makes one a JSON number of seconds, yet the JWT library also
+// reads a string holding a number. Each of exp, nbf and iat, when present,
+// must be a finite JSON number from 0 to maxNumericDate.
+func checkNumericDates(token string) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return errors.New("token is malformed")
+	}
+	payload, err := base64.RawURLEncoding.Strict().DecodeString(parts[1])
+	if err != nil {
+		return fmt.Errorf("token payload: %w", err)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		return fmt.Errorf("token payload: %w", err)
+	}
+	for _, name := range timeClaims {
+		v, ok := raw[name]
+		if !ok {
+			continue
+		}
+		if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
+			return fmt.Errorf("%q claim is not a number", name)
+		}
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > maxNumericDate {
+			return fmt.Errorf("%q claim is not a usable NumericDate", name)
+		}
+	}
+	return nil
 }

@@ -5,9 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"galaxy/gateway/internal/gateway"
 	"galaxy/gateway/internal/gatewaytest"
@@ -115,6 +118,30 @@ func TestVerify(t *testing.T) {
 			parts[0] = encodeSegment(t, map[string]any{"alg": "EdDSA", "typ": "JWT", "kid": key.ID, "crit": []string{"exp"}})
 			return strings.Join(parts, ".")
 		}, gateway.Claims{}, `"crit"`},
+		{"exp as a string", func(t *testing.T) string {
+			return key.SignMap(t, withClaim(valid, "exp", strconv.FormatInt(now.Add(time.Minute).Unix(), 10)))
+		}, gateway.Claims{}, `"exp" claim is not a number`},
+		{"nbf as a string", func(t *testing.T) string {
+			return key.SignMap(t, withClaim(valid, "nbf", strconv.FormatInt(now.Unix(), 10)))
+		}, gateway.Claims{}, `"nbf" claim is not a number`},
+		{"iat as a string", func(t *testing.T) string {
+			return key.SignMap(t, withClaim(valid, "iat", strconv.FormatInt(now.Unix(), 10)))
+		}, gateway.Claims{}, `"iat" claim is not a number`},
+		{"exp beyond the year 9999", func(t *testing.T) string {
+			return key.SignMap(t, withClaim(valid, "exp", json.Number("1e300")))
+		}, gateway.Claims{}, `"exp" claim is not a usable NumericDate`},
+		{"exp in the year 31 million", func(t *testing.T) string {
+			return key.SignMap(t, withClaim(valid, "exp", 1e15))
+		}, gateway.Claims{}, `"exp" claim is not a usable NumericDate`},
+		{"negative nbf", func(t *testing.T) string {
+			return key.SignMap(t, withClaim(valid, "nbf", -1))
+		}, gateway.Claims{}, `"nbf" claim is not a usable NumericDate`},
+		{"negative iat", func(t *testing.T) string {
+			return key.SignMap(t, withClaim(valid, "iat", -1))
+		}, gateway.Claims{}, `"iat" claim is not a usable NumericDate`},
+		{"fractional exp", func(t *testing.T) string {
+			return key.SignMap(t, withClaim(valid, "exp", float64(now.Add(time.Minute).Unix())+0.5))
+		}, gateway.Claims{UserID: "user-1", SessionID: "sess-1"}, ""},
 		{"garbage", func(*testing.T) string { return "not-a-token" }, gateway.Claims{}, `malformed`},
 		{"two parts", func(t *testing.T) string {
 			parts := strings.Split(key.Sign(t, valid), ".")
@@ -152,6 +179,13 @@ func TestVerify(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withClaim returns c's claims with name set to v.
+func withClaim(c gatewaytest.Claims, name string, v any) jwt.MapClaims {
+	m := c.Map()
+	m[name] = v
+	return m
 }
 
 func TestNewVerifierChecksItsInputs(t *testing.T) {
