@@ -26,6 +26,7 @@ import (
 	"galaxy/authsession/internal/authtest"
 	"galaxy/authsession/internal/grpcapi"
 	"galaxy/platform/apierror"
+	"galaxy/platform/grpcserver"
 	"galaxy/platform/lifecycle"
 )
 
@@ -197,7 +198,7 @@ func wantLogLine(t *testing.T, out, method, code, reason string) {
 		if json.Unmarshal([]byte(line), &rec) != nil || rec["msg"] != "grpc call" {
 			continue
 		}
-		r, _ := rec["reason"].(string)
+		r, _ := rec["error_code"].(string)
 		if rec["method"] == method && rec["code"] == code && r == reason {
 			if _, ok := rec["duration_ms"].(float64); !ok {
 				t.Errorf("log line %s has no duration_ms", line)
@@ -282,7 +283,7 @@ func TestOversizedRequestIsRejected(t *testing.T) {
 	t.Parallel()
 	conn, _ := serve(t, stubService{})
 	client := authsessionv1.NewAuthSessionServiceClient(conn)
-	_, err := client.StartEmailLogin(context.Background(), &authsessionv1.StartEmailLoginRequest{Email: strings.Repeat("a", grpcapi.MaxRecvMsgSize)})
+	_, err := client.StartEmailLogin(context.Background(), &authsessionv1.StartEmailLoginRequest{Email: strings.Repeat("a", grpcserver.MaxRecvMsgSize)})
 	if got := status.Code(err); got != codes.ResourceExhausted {
 		t.Errorf("code = %v, want ResourceExhausted (%v)", got, err)
 	}

@@ -23,6 +23,7 @@ import (
 	"galaxy/gateway/internal/gatewaytest"
 	"galaxy/gateway/internal/grpcapi"
 	"galaxy/platform/apierror"
+	"galaxy/platform/grpcserver"
 )
 
 type logBuffer struct {
@@ -255,7 +256,7 @@ func TestHealth(t *testing.T) {
 func TestMessageSizeLimit(t *testing.T) {
 	t.Parallel()
 	st, c := newStack(t)
-	_, err := c.client.StartEmailLogin(t.Context(), &gatewayv1.StartEmailLoginRequest{Email: strings.Repeat("a", grpcapi.MaxRecvMsgSize)})
+	_, err := c.client.StartEmailLogin(t.Context(), &gatewayv1.StartEmailLoginRequest{Email: strings.Repeat("a", grpcserver.MaxRecvMsgSize)})
 	if got := status.Code(err); got != codes.ResourceExhausted {
 		t.Errorf("oversized message: code = %s, want ResourceExhausted", got)
 	}
