@@ -45,8 +45,9 @@ const (
 // logs one line per call to logger and recovers panicking handlers, with
 // the limits of a public server: 64 KiB messages, 16 KiB of metadata, 100
 // calls at once per connection, a handshake deadline, keepalive enforcement
-// and the closing of idle connections. opts come after, and so override,
-// these.
+// and the closing of idle connections. A request that is no valid protobuf
+// message answers INVALID_ARGUMENT and never reaches its handler. opts come
+// after, and so override, these.
 func New(domain string, logger *slog.Logger, opts ...grpc.ServerOption) (*grpc.Server, error) {
 	if domain == "" {
 		return nil, errors.New("grpcserver: an error domain is required")
@@ -54,14 +55,17 @@ func New(domain string, logger *slog.Logger, opts ...grpc.ServerOption) (*grpc.S
 	if logger == nil {
 		return nil, errors.New("grpcserver: a logger is required")
 	}
+	c := newCodec()
 	base := []grpc.ServerOption{
+		grpc.ForceServerCodecV2(c),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.MaxHeaderListSize(MaxHeaderListSize),
 		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
 		grpc.ConnectionTimeout(connectionTimeout),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minPingInterval, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: maxConnIdle, Time: pingAfter, Timeout: pingTimeout}),
-		grpc.ChainUnaryInterceptor(logCalls(domain, logger), recoverPanics(logger)),
+		grpc.ChainUnaryInterceptor(logCalls(domain, logger), c.refuseMalformed, recoverPanics(logger)),
+		grpc.ChainStreamInterceptor(c.refuseMalformedStream(domain)),
 	}
 	return grpc.NewServer(append(base, opts...)...), nil
 }

@@ -45,6 +45,7 @@ func (b *logBuffer) String() string {
 
 // conn serves the gRPC API over svc on loopback and dials it.
 type conn struct {
+	cc     *grpc.ClientConn
 	client gatewayv1.GatewayServiceClient
 	health healthpb.HealthClient
 	logs   *logBuffer
@@ -74,7 +75,7 @@ func serveAt(t *testing.T, svc *gateway.Service, addr string) *conn {
 		t.Fatalf("dial: %v", err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	return &conn{client: gatewayv1.NewGatewayServiceClient(cc), health: healthpb.NewHealthClient(cc), logs: logs}
+	return &conn{cc: cc, client: gatewayv1.NewGatewayServiceClient(cc), health: healthpb.NewHealthClient(cc), logs: logs}
 }
 
 func newStack(t *testing.T, opts ...gatewaytest.StackOption) (*gatewaytest.Stack, *conn) {
