@@ -22,6 +22,7 @@ import (
 	"galaxy/platform/lifecycle"
 	"galaxy/platform/logging"
 	"galaxy/platform/readiness"
+	"galaxy/platform/redisconn"
 )
 
 const service = "authsession"
@@ -77,7 +78,7 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 		return err
 	}
 
-	redisstore.RouteLibraryLogs(logger)
+	redisconn.RouteLogs(logger)
 	logging.RouteGRPC(logger)
 	rdb, err := redisstore.NewClient(cfg.RedisURL)
 	if err != nil {

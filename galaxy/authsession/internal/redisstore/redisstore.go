@@ -19,16 +19,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"galaxy/authsession/internal/auth"
 	"galaxy/authsession/internal/deadline"
 	"galaxy/platform/apierror"
+	"galaxy/platform/redisconn"
 )
 
 // maxTxRetries bounds the optimistic transactions retried after a
@@ -38,32 +37,27 @@ const maxTxRetries = 16
 // SessionActive is the status of a live session.
 const SessionActive = "active"
 
-// NewClient returns a go-redis client for a redis:// or rediss:// URL. It
-// speaks RESP2 unless the URL asks for another protocol, sends no CLIENT
-// SETINFO and no maintenance-notification handshake, so it works against
-// any Redis-compatible server. Timeouts and retries are kept short so a
-// failing Redis is reported well within a caller's deadline; the URL's own
-// settings (dial_timeout, read_timeout, max_retries, ...) win.
+// NewClient returns a go-redis client for a redis:// or rediss:// URL
+// (platform/redisconn). It speaks RESP2 unless the URL asks for another
+// protocol. Timeouts and retries are kept short so a failing Redis is
+// reported well within a caller's deadline; the URL's own settings
+// (dial_timeout, read_timeout, max_retries, ...) win. Every command is
+// bounded by the caller's deadline less the answer's margin.
 func NewClient(rawURL string) (*redis.Client, error) {
-	opts, err := redis.ParseURL(rawURL)
+	rdb, err := redisconn.NewClient(rawURL, redisconn.Settings{
+		DialTimeout:        time.Second,
+		ReadTimeout:        time.Second,
+		WriteTimeout:       time.Second,
+		PoolTimeout:        2 * time.Second,
+		DialerRetryTimeout: 50 * time.Millisecond,
+		MaxRetries:         1,
+		DialerRetries:      2,
+		Protocol:           2,
+		URLWins:            true,
+	})
 	if err != nil {
-		// The parse error quotes the URL, password included: never pass it on.
-		return nil, errors.New("redisstore: not a valid Redis URL (redis://[user:password@]host:port/db)")
+		return nil, err
 	}
-	if opts.Protocol == 0 {
-		opts.Protocol = 2
-	}
-	opts.DisableIdentity = true
-	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	opts.ContextTimeoutEnabled = true
-	setDefault(&opts.DialTimeout, time.Second)
-	setDefault(&opts.ReadTimeout, time.Second)
-	setDefault(&opts.WriteTimeout, time.Second)
-	setDefault(&opts.PoolTimeout, 2*time.Second)
-	setDefault(&opts.DialerRetryTimeout, 50*time.Millisecond)
-	setDefault(&opts.MaxRetries, 1)
-	setDefault(&opts.DialerRetries, 2)
-	rdb := redis.NewClient(opts)
 	rdb.AddHook(budgetHook{})
 	return rdb, nil
 }
@@ -135,25 +129,6 @@ func budgetError(ctx context.Context, err error, cmds ...redis.Cmder) error {
 		}
 	}
 	return fmt.Errorf("%w (%v)", errNoAnswer, err)
-}
-
-func setDefault[T comparable](field *T, value T) {
-	var zero T
-	if *field == zero {
-		*field = value
-	}
-}
-
-// RouteLibraryLogs sends go-redis's own log lines (a process-wide setting of
-// the library) to logger, so every line on stderr stays JSON.
-func RouteLibraryLogs(logger *slog.Logger) {
-	redis.SetLogger(libraryLogger{logger})
-}
-
-type libraryLogger struct{ l *slog.Logger }
-
-func (g libraryLogger) Printf(ctx context.Context, format string, v ...any) {
-	g.l.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
 // Store implements auth.Store.

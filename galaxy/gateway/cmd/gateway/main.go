@@ -21,6 +21,7 @@ import (
 	"galaxy/platform/envconfig"
 	"galaxy/platform/lifecycle"
 	"galaxy/platform/logging"
+	"galaxy/platform/redisconn"
 )
 
 const service = "gateway"
@@ -56,7 +57,7 @@ func realMain(ctx context.Context) error {
 		return &configError{err}
 	}
 	ctx = logging.WithLogger(ctx, logger)
-	redisstore.SetLogger(logger)
+	redisconn.RouteLogs(logger)
 	logging.RouteGRPC(logger)
 
 	keys, err := tokenverify.LoadJWKSFile(cfg.JWKSFile)

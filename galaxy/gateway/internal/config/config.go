@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"time"
 
-	"galaxy/gateway/internal/redisstore"
 	"galaxy/platform/envconfig"
+	"galaxy/platform/redisconn"
 )
 
 // Config is every setting of the gateway.
@@ -60,7 +60,7 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 		errs = append(errs, checkDialAddr("GATEWAY_AUTHSESSION_ADDR", c.AuthsessionAddr))
 	}
 	if c.RedisURL != "" {
-		if _, err := redisstore.Options(c.RedisURL, c.RedisTimeout); err != nil {
+		if err := redisconn.CheckURL(c.RedisURL); err != nil {
 			// The URL may hold a password: name the variable, not its value.
 			errs = append(errs, fmt.Errorf("GATEWAY_REDIS_URL: not a Redis URL (redis://host:port/db)"))
 		}
