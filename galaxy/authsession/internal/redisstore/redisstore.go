@@ -28,6 +28,7 @@ import (
 	"galaxy/authsession/internal/deadline"
 	"galaxy/platform/apierror"
 	"galaxy/platform/redisconn"
+	"galaxy/platform/sessionkey"
 )
 
 // maxTxRetries bounds the optimistic transactions retried after a
@@ -161,8 +162,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // ChallengeKey returns the key of a challenge.
 func (s *Store) ChallengeKey(id string) string { return s.prefix + "challenge:" + id }
 
-// SessionKey returns the key of a session.
-func (s *Store) SessionKey(id string) string { return s.prefix + "session:" + id }
+// SessionKey returns the key of a session (public: the gateway reads it).
+func (s *Store) SessionKey(id string) string { return sessionkey.For(s.prefix, id) }
 
 // RefreshKey returns the key of a refresh token hash.
 func (s *Store) RefreshKey(hash string) string { return s.prefix + "refresh:" + hash }

@@ -15,6 +15,7 @@ import (
 	"galaxy/gateway/internal/gateway"
 	"galaxy/platform/apierror"
 	"galaxy/platform/redisconn"
+	"galaxy/platform/sessionkey"
 )
 
 // dependency names Redis in DEPENDENCY_UNAVAILABLE errors.
@@ -59,16 +60,13 @@ func New(cfg Config) (*Store, error) {
 // Close releases the store's connections.
 func (s *Store) Close() error { return s.client.Close() }
 
-// SessionKey is the key of session id's record.
-func SessionKey(prefix, id string) string { return prefix + "session:" + id }
-
 // Session returns session id's record; found is false when there is none.
 // A record whose fields cannot be read is treated as absent: it cannot be
 // shown to be live.
 func (s *Store) Session(ctx context.Context, id string) (gateway.Session, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	fields, err := s.client.HGetAll(ctx, SessionKey(s.prefix, id)).Result()
+	fields, err := s.client.HGetAll(ctx, sessionkey.For(s.prefix, id)).Result()
 	if err != nil {
 		return gateway.Session{}, false, apierror.Dependency(dependency, err)
 	}
