@@ -34,7 +34,7 @@ func main() {
 
 	err := realMain(ctx)
 	stop()
-	var cfgErr *config.Error
+	var cfgErr *envconfig.Error
 	switch {
 	case errors.As(err, &cfgErr):
 		for _, p := range cfgErr.Problems {
@@ -60,13 +60,13 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	}
 	logger, err := logging.New(os.Stderr, service, cfg.LogLevel)
 	if err != nil {
-		return config.Problem("AUTHSESSION_LOG_LEVEL", cfg.LogLevel, err)
+		return envconfig.Problem("AUTHSESSION_LOG_LEVEL", cfg.LogLevel, err)
 	}
 	ctx = logging.WithLogger(ctx, logger)
 
 	key, err := token.LoadPrivateKey(cfg.SigningKeyFile)
 	if err != nil {
-		return config.Problem("AUTHSESSION_SIGNING_KEY_FILE", cfg.SigningKeyFile, err)
+		return envconfig.Problem("AUTHSESSION_SIGNING_KEY_FILE", cfg.SigningKeyFile, err)
 	}
 	issuer, err := token.NewIssuer(key, token.IssuerOptions{
 		KeyID:    cfg.SigningKeyID,
