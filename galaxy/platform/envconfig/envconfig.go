@@ -66,6 +66,10 @@ func Problem(key, value string, err error) *Error {
 	return &Error{Problems: []error{problem(key, value, err)}}
 }
 
+// Invalid reports err, a setting found bad by the code that uses it (say, a
+// constructor refusing an option), as an *Error with one problem.
+func Invalid(err error) *Error { return &Error{Problems: []error{err}} }
+
 func problem(key, value string, err error) error { return fmt.Errorf("%s=%q: %w", key, value, err) }
 
 // Check records err, when it is not nil, as a problem of the variable key

@@ -152,4 +152,8 @@ func TestError(t *testing.T) {
 	if len(p.Problems) != 1 || p.Problems[0].Error() != `KEY_FILE="/nope.pem": no such file` {
 		t.Errorf("Problem() = %q", p.Problems)
 	}
+	cause := errors.New("burst must be positive")
+	if inv := envconfig.Invalid(cause); len(inv.Problems) != 1 || !errors.Is(inv, cause) {
+		t.Errorf("Invalid() = %q, want one problem wrapping the cause", inv.Problems)
+	}
 }

@@ -4,8 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -34,16 +32,8 @@ func main() {
 
 	err := realMain(ctx)
 	stop()
-	var cfgErr *envconfig.Error
-	switch {
-	case errors.As(err, &cfgErr):
-		for _, p := range cfgErr.Problems {
-			fmt.Fprintf(os.Stderr, "%s: configuration: %v\n", service, p)
-		}
-		os.Exit(2)
-	case err != nil:
-		logging.FromContext(ctx).Error("stopped", "error", err)
-		os.Exit(1)
+	if code := lifecycle.Exit(err, service, os.Stderr, logger); code != 0 {
+		os.Exit(code)
 	}
 }
 
