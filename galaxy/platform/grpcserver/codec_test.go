@@ -2,18 +2,14 @@ package grpcserver_test
 
 import (
 	"io"
-	"log/slog"
-	"net"
 	"sync/atomic"
 	"testing"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"galaxy/platform/apierror"
-	"galaxy/platform/grpcserver"
 	"galaxy/platform/grpcserver/grpcservertest"
 )
 
@@ -33,7 +29,7 @@ func TestMalformedUnaryRequest(t *testing.T) {
 		t.Errorf("the handler served %d malformed requests, want none", n)
 	}
 	var logged int
-	for _, rec := range logs.records(t) {
+	for _, rec := range records(t, logs) {
 		if rec["msg"] == "grpc call" && rec["error_code"] == string(apierror.InvalidArgument) && rec["code"] == "InvalidArgument" {
 			logged++
 		}
@@ -56,22 +52,7 @@ func TestMalformedUnaryRequest(t *testing.T) {
 // server-streaming method (grpc.health.v1 Watch).
 func TestMalformedStreamRequest(t *testing.T) {
 	t.Parallel()
-	srv, err := grpcserver.New(domain, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	healthpb.RegisterHealthServer(srv, health.NewServer())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn, _ := serve(t, func(srv *grpc.Server) { healthpb.RegisterHealthServer(srv, health.NewServer()) })
 
 	for _, tt := range grpcservertest.Malformed {
 		t.Run(tt.Name, func(t *testing.T) {

@@ -1,7 +1,6 @@
 package grpcserver_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -21,28 +19,16 @@ import (
 
 	"galaxy/platform/apierror"
 	"galaxy/platform/grpcserver"
+	"galaxy/platform/logging/logtest"
 )
 
 const domain = "test.galaxy"
 
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// records returns the "grpc call" log lines.
-func (b *logBuffer) records(t *testing.T) []map[string]any {
+// records returns the log lines of logs.
+func records(t *testing.T, logs *logtest.Buffer) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for line := range strings.Lines(b.buf.String()) {
+	for line := range strings.Lines(logs.String()) {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("log line %q is not JSON: %v", line, err)
@@ -55,30 +41,16 @@ func (b *logBuffer) records(t *testing.T) []map[string]any {
 // echoMethod is the full name of the test service's one method.
 const echoMethod = "/test.Echo/Check"
 
-// serveEcho serves a one-method service whose handler answers with
-// handle, and returns a connection to it.
-func serveEcho(t *testing.T, handle func(*healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error)) (*grpc.ClientConn, *logBuffer) {
+// serve starts a server from New with the services register registers
+// and returns a connection to it and the server's log.
+func serve(t *testing.T, register func(*grpc.Server)) (*grpc.ClientConn, *logtest.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	srv, err := grpcserver.New(domain, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	srv.RegisterService(&grpc.ServiceDesc{
-		ServiceName: "test.Echo",
-		HandlerType: (*any)(nil),
-		Methods: []grpc.MethodDesc{{
-			MethodName: "Check",
-			Handler: func(_ any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
-				in := new(healthpb.HealthCheckRequest)
-				if err := dec(in); err != nil {
-					return nil, err
-				}
-				h := func(_ context.Context, req any) (any, error) { return handle(req.(*healthpb.HealthCheckRequest)) }
-				return icpt(ctx, in, &grpc.UnaryServerInfo{FullMethod: echoMethod}, h)
-			},
-		}},
-	}, struct{}{})
+	register(srv)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +63,29 @@ func serveEcho(t *testing.T, handle func(*healthpb.HealthCheckRequest) (*healthp
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn, logs
+}
+
+// serveEcho serves a one-method service whose handler answers with
+// handle, and returns a connection to it.
+func serveEcho(t *testing.T, handle func(*healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error)) (*grpc.ClientConn, *logtest.Buffer) {
+	t.Helper()
+	return serve(t, func(srv *grpc.Server) {
+		srv.RegisterService(&grpc.ServiceDesc{
+			ServiceName: "test.Echo",
+			HandlerType: (*any)(nil),
+			Methods: []grpc.MethodDesc{{
+				MethodName: "Check",
+				Handler: func(_ any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
+					in := new(healthpb.HealthCheckRequest)
+					if err := dec(in); err != nil {
+						return nil, err
+					}
+					h := func(_ context.Context, req any) (any, error) { return handle(req.(*healthpb.HealthCheckRequest)) }
+					return icpt(ctx, in, &grpc.UnaryServerInfo{FullMethod: echoMethod}, h)
+				},
+			}},
+		}, struct{}{})
+	})
 }
 
 func TestNewChecksItsArguments(t *testing.T) {
@@ -166,7 +161,7 @@ func TestCalls(t *testing.T) {
 			}
 
 			var call map[string]any
-			for _, rec := range logs.records(t) {
+			for _, rec := range records(t, logs) {
 				if rec["msg"] == "grpc call" {
 					if call != nil {
 						t.Fatalf("two grpc call lines: %v and %v", call, rec)

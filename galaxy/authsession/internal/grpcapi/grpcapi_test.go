@@ -1,7 +1,6 @@
 package grpcapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,30 +26,13 @@ import (
 	"galaxy/platform/apierror"
 	"galaxy/platform/grpcserver"
 	"galaxy/platform/lifecycle"
+	"galaxy/platform/logging/logtest"
 )
 
-// logBuffer collects log lines safely across goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // serve starts svc on 127.0.0.1:0 and returns a connection to it.
-func serve(t *testing.T, svc grpcapi.Service, opts ...grpcapi.Option) (*grpc.ClientConn, *logBuffer) {
+func serve(t *testing.T, svc grpcapi.Service, opts ...grpcapi.Option) (*grpc.ClientConn, *logtest.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := grpcapi.NewServer(svc, logger, opts...)
 	if err != nil {

@@ -2,40 +2,20 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"galaxy/gateway/internal/gatewaytest"
+	"galaxy/platform/logging/logtest"
 	"galaxy/platform/readyfile"
 )
-
-// syncBuffer is a buffer written by the process's output copier and read by
-// the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestBinary runs the built gateway as the harness does: what only a real
 // process shows. It writes the ready file with its own pid once serving,
@@ -65,7 +45,7 @@ func TestBinary(t *testing.T) {
 		"GATEWAY_READY_FILE=" + ready,
 		"GATEWAY_SHUTDOWN_TIMEOUT=5s",
 	}
-	stderr := &syncBuffer{}
+	stderr := &logtest.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start gateway: %v", err)

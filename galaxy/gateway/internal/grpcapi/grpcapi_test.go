@@ -1,12 +1,10 @@
 package grpcapi_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,31 +22,15 @@ import (
 	"galaxy/gateway/internal/grpcapi"
 	"galaxy/platform/apierror"
 	"galaxy/platform/grpcserver"
+	"galaxy/platform/logging/logtest"
 )
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // conn serves the gRPC API over svc on loopback and dials it.
 type conn struct {
 	cc     *grpc.ClientConn
 	client gatewayv1.GatewayServiceClient
 	health healthpb.HealthClient
-	logs   *logBuffer
+	logs   *logtest.Buffer
 }
 
 func serve(t *testing.T, svc *gateway.Service) *conn {
@@ -59,7 +41,7 @@ func serve(t *testing.T, svc *gateway.Service) *conn {
 // serveAt is serve on addr.
 func serveAt(t *testing.T, svc *gateway.Service, addr string) *conn {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	srv, err := grpcapi.NewServer(svc, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
