@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"galaxy/platform/redisconn"
 )
 
 // Lookuper returns the value of an environment variable and whether it is set.
@@ -36,8 +39,46 @@ type Reader struct {
 // New returns a Reader over lookup.
 func New(lookup Lookuper) *Reader { return &Reader{lookup: lookup} }
 
-// Err returns every problem met so far, joined, or nil.
-func (r *Reader) Err() error { return errors.Join(r.errs...) }
+// Err returns every problem met so far as an *Error, or nil.
+func (r *Reader) Err() error {
+	if len(r.errs) == 0 {
+		return nil
+	}
+	return &Error{Problems: slices.Clone(r.errs)}
+}
+
+// Error is a bad configuration: every problem found, one per setting, in
+// the order they were found. A binary prints one line per problem and
+// exits with code 2.
+type Error struct {
+	Problems []error
+}
+
+// Error joins the problems, one per line.
+func (e *Error) Error() string { return errors.Join(e.Problems...).Error() }
+
+// Unwrap returns the problems, for errors.Is and errors.As.
+func (e *Error) Unwrap() []error { return e.Problems }
+
+// Problem reports a bad setting that can only be checked when it is used
+// (for example an unreadable key file) as an *Error with one problem.
+func Problem(key, value string, err error) *Error {
+	return &Error{Problems: []error{problem(key, value, err)}}
+}
+
+// Invalid reports err, a setting found bad by the code that uses it (say, a
+// constructor refusing an option), as an *Error with one problem.
+func Invalid(err error) *Error { return &Error{Problems: []error{err}} }
+
+func problem(key, value string, err error) error { return fmt.Errorf("%s=%q: %w", key, value, err) }
+
+// Check records err, when it is not nil, as a problem of the variable key
+// holding value: what a caller found wrong with a value it read.
+func (r *Reader) Check(key, value string, err error) {
+	if err != nil {
+		r.errs = append(r.errs, problem(key, value, err))
+	}
+}
 
 func (r *Reader) get(key string) (string, bool) {
 	v, ok := r.lookup(key)
@@ -45,9 +86,7 @@ func (r *Reader) get(key string) (string, bool) {
 	return v, ok && v != ""
 }
 
-func (r *Reader) fail(key, value string, err error) {
-	r.errs = append(r.errs, fmt.Errorf("%s=%q: %w", key, value, err))
-}
+func (r *Reader) fail(key, value string, err error) { r.Check(key, value, err) }
 
 // String returns the variable's value, or def when it is unset or empty.
 func (r *Reader) String(key, def string) string {
@@ -98,6 +137,33 @@ func (r *Reader) Int(key string, def, min int) int {
 		return def
 	}
 	return n
+}
+
+// LogLevels are the values LogLevel accepts.
+var LogLevels = []string{"debug", "info", "warn", "error"}
+
+// LogLevel reads a log level: debug, info, warn or error.
+func (r *Reader) LogLevel(key, def string) string {
+	v := r.String(key, def)
+	if !slices.Contains(LogLevels, v) {
+		r.fail(key, v, errors.New("must be one of "+strings.Join(LogLevels, ", ")))
+		return def
+	}
+	return v
+}
+
+// RedisURL reads a required redis:// or rediss:// URL. The URL may hold a
+// password, so a problem with it names the variable and never quotes the
+// value (redisconn.CheckURL).
+func (r *Reader) RedisURL(key string) string {
+	v := r.Required(key)
+	if v == "" {
+		return v
+	}
+	if err := redisconn.CheckURL(v); err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s: %w", key, err))
+	}
+	return v
 }
 
 // HostPort reads an address to listen on or dial: "host:port" with a

@@ -1,6 +1,7 @@
 package envconfig_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +91,69 @@ func TestReaderHostPort(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `ADDR="`+tc.value+`": `) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("HostPort(%q): Err() = %v, want it to name ADDR and say %q", tc.value, err, tc.want)
 		}
+	}
+}
+
+func TestReaderLogLevel(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		value, want string
+		bad         bool
+	}{
+		{"", "info", false}, {"debug", "debug", false}, {"warn", "warn", false}, {"error", "error", false},
+		{"verbose", "info", true}, {"INFO", "info", true},
+	} {
+		r := envconfig.New(envconfig.Map(map[string]string{"LEVEL": tc.value}))
+		got := r.LogLevel("LEVEL", "info")
+		err := r.Err()
+		if got != tc.want || (err != nil) != tc.bad {
+			t.Errorf("LogLevel(%q) = %q, %v; want %q, problem %v", tc.value, got, err, tc.want, tc.bad)
+		}
+		if tc.bad && !strings.Contains(err.Error(), `LEVEL="`+tc.value+`": must be one of debug, info, warn, error`) {
+			t.Errorf("LogLevel(%q) problem = %q", tc.value, err)
+		}
+	}
+}
+
+func TestReaderRedisURL(t *testing.T) {
+	t.Parallel()
+	r := envconfig.New(envconfig.Map(map[string]string{"GOOD": "redis://127.0.0.1:6379/0", "BAD": "http://alice:s3cret@host:6379"}))
+	if got := r.RedisURL("GOOD"); got != "redis://127.0.0.1:6379/0" {
+		t.Errorf("RedisURL(GOOD) = %q", got)
+	}
+	r.RedisURL("BAD")
+	r.RedisURL("UNSET")
+	var cfgErr *envconfig.Error
+	if !errors.As(r.Err(), &cfgErr) || len(cfgErr.Problems) != 2 {
+		t.Fatalf("Err() = %v, want two problems", r.Err())
+	}
+	if got := cfgErr.Problems[0].Error(); !strings.HasPrefix(got, "BAD: ") || strings.Contains(got, "s3cret") {
+		t.Errorf("problem = %q, want it to name BAD and never quote the URL", got)
+	}
+	if got := cfgErr.Problems[1].Error(); got != "UNSET is required" {
+		t.Errorf("problem = %q, want %q", got, "UNSET is required")
+	}
+}
+
+func TestError(t *testing.T) {
+	t.Parallel()
+	r := envconfig.New(envconfig.Map(nil))
+	r.Required("A")
+	r.Check("B", "x", errors.New("bad b"))
+	r.Check("C", "y", nil)
+	var cfgErr *envconfig.Error
+	if !errors.As(r.Err(), &cfgErr) {
+		t.Fatalf("Err() = %v, want an *envconfig.Error", r.Err())
+	}
+	if got, want := cfgErr.Error(), "A is required\nB=\"x\": bad b"; got != want {
+		t.Errorf("Error() = %q, want %q (one line per problem)", got, want)
+	}
+	p := envconfig.Problem("KEY_FILE", "/nope.pem", errors.New("no such file"))
+	if len(p.Problems) != 1 || p.Problems[0].Error() != `KEY_FILE="/nope.pem": no such file` {
+		t.Errorf("Problem() = %q", p.Problems)
+	}
+	cause := errors.New("burst must be positive")
+	if inv := envconfig.Invalid(cause); len(inv.Problems) != 1 || !errors.Is(inv, cause) {
+		t.Errorf("Invalid() = %q, want one problem wrapping the cause", inv.Problems)
 	}
 }

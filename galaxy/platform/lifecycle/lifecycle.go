@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"galaxy/platform/envconfig"
 	"galaxy/platform/readyfile"
 )
 
@@ -301,4 +303,27 @@ func (d *drainingGRPC) Serve() error {
 func (d *drainingGRPC) Shutdown(ctx context.Context) error {
 	d.health.shutdown()
 	return d.Server.Shutdown(ctx)
+}
+
+// Exit reports how a binary's realMain ended, the same way for every galaxy
+// binary, and returns the process's exit code: 0 after a clean stop
+// (logged "stopped"); 2 for a bad configuration (an *envconfig.Error),
+// printed to stderr as one line per problem,
+// "<service>: configuration: <problem>"; 1 for any other error (logged
+// "stopped" with the error).
+func Exit(err error, service string, stderr io.Writer, logger *slog.Logger) int {
+	var cfgErr *envconfig.Error
+	switch {
+	case err == nil:
+		logger.Info("stopped")
+		return 0
+	case errors.As(err, &cfgErr):
+		for _, p := range cfgErr.Problems {
+			fmt.Fprintf(stderr, "%s: configuration: %v\n", service, p)
+		}
+		return 2
+	default:
+		logger.Error("stopped", "error", err)
+		return 1
+	}
 }

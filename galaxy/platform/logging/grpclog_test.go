@@ -1,7 +1,6 @@
 package logging_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -11,25 +10,8 @@ import (
 	"google.golang.org/grpc/grpclog"
 
 	"galaxy/platform/logging"
+	"galaxy/platform/logging/logtest"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestRouteGRPC sets gRPC's process-wide logger, so it is not parallel.
 // Its second case also shows that a later call switches the route.
@@ -49,7 +31,7 @@ func TestRouteGRPC(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.level, func(t *testing.T) {
-			var out lockedBuffer
+			var out logtest.Buffer
 			logger, err := logging.New(&out, "svc", tc.level)
 			if err != nil {
 				t.Fatal(err)

@@ -4,8 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,6 +20,7 @@ import (
 	"galaxy/platform/lifecycle"
 	"galaxy/platform/logging"
 	"galaxy/platform/readiness"
+	"galaxy/platform/redisconn"
 )
 
 const service = "authsession"
@@ -33,16 +32,8 @@ func main() {
 
 	err := realMain(ctx)
 	stop()
-	var cfgErr *config.Error
-	switch {
-	case errors.As(err, &cfgErr):
-		for _, p := range cfgErr.Problems {
-			fmt.Fprintf(os.Stderr, "%s: configuration: %v\n", service, p)
-		}
-		os.Exit(2)
-	case err != nil:
-		logging.FromContext(ctx).Error("stopped", "error", err)
-		os.Exit(1)
+	if code := lifecycle.Exit(err, service, os.Stderr, logger); code != 0 {
+		os.Exit(code)
 	}
 }
 
@@ -59,13 +50,13 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	}
 	logger, err := logging.New(os.Stderr, service, cfg.LogLevel)
 	if err != nil {
-		return config.Problem("AUTHSESSION_LOG_LEVEL", cfg.LogLevel, err)
+		return envconfig.Problem("AUTHSESSION_LOG_LEVEL", cfg.LogLevel, err)
 	}
 	ctx = logging.WithLogger(ctx, logger)
 
 	key, err := token.LoadPrivateKey(cfg.SigningKeyFile)
 	if err != nil {
-		return config.Problem("AUTHSESSION_SIGNING_KEY_FILE", cfg.SigningKeyFile, err)
+		return envconfig.Problem("AUTHSESSION_SIGNING_KEY_FILE", cfg.SigningKeyFile, err)
 	}
 	issuer, err := token.NewIssuer(key, token.IssuerOptions{
 		KeyID:    cfg.SigningKeyID,
@@ -77,7 +68,7 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 		return err
 	}
 
-	redisstore.RouteLibraryLogs(logger)
+	redisconn.RouteLogs(logger)
 	logging.RouteGRPC(logger)
 	rdb, err := redisstore.NewClient(cfg.RedisURL)
 	if err != nil {

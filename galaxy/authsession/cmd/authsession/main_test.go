@@ -24,7 +24,6 @@ import (
 
 	"galaxy/authsession/api/authsessionv1"
 	"galaxy/authsession/internal/authtest"
-	"galaxy/authsession/internal/config"
 	"galaxy/platform/envconfig"
 	"galaxy/platform/logging"
 	"galaxy/platform/readyfile"
@@ -171,7 +170,7 @@ func TestRunConfigurationErrors(t *testing.T) {
 			env, _ := testEnv(t)
 			tc.edit(env)
 			err := run(context.Background(), envconfig.Map(env))
-			var cfgErr *config.Error
+			var cfgErr *envconfig.Error
 			if !errors.As(err, &cfgErr) {
 				t.Fatalf("run() = %v, want a configuration error", err)
 			}
@@ -199,7 +198,7 @@ func TestRunAddressInUse(t *testing.T) {
 	second, _ := testEnv(t)
 	second["AUTHSESSION_GRPC_ADDR"] = doc.Addresses["grpc"]
 	err := run(context.Background(), envconfig.Map(second))
-	var cfgErr *config.Error
+	var cfgErr *envconfig.Error
 	if err == nil || errors.As(err, &cfgErr) {
 		t.Errorf("run() on a busy address = %v, want a listen error", err)
 	}

@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"galaxy/platform/envconfig"
 )
@@ -47,32 +44,13 @@ type Config struct {
 	FailedAttemptsPerHour int
 }
 
-// Error lists every problem found in the configuration, one per variable.
-type Error struct {
-	Problems []error
-}
-
-func (e *Error) Error() string {
-	msgs := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		msgs[i] = p.Error()
-	}
-	return "invalid configuration: " + strings.Join(msgs, "; ")
-}
-
-// Problem reports a bad setting that can only be checked when it is used
-// (for example an unreadable key file) as a configuration error.
-func Problem(key, value string, err error) *Error {
-	return &Error{Problems: []error{fmt.Errorf("%s=%q: %w", key, value, err)}}
-}
-
 // Load reads the configuration through lookup and returns every problem at
-// once as an *Error.
+// once as an *envconfig.Error.
 func Load(lookup envconfig.Lookuper) (Config, error) {
 	r := envconfig.New(lookup)
 	c := Config{
 		GRPCAddr:        r.HostPort("AUTHSESSION_GRPC_ADDR", ":9090"),
-		RedisURL:        r.Required("AUTHSESSION_REDIS_URL"),
+		RedisURL:        r.RedisURL("AUTHSESSION_REDIS_URL"),
 		RedisKeyPrefix:  r.String("AUTHSESSION_REDIS_KEY_PREFIX", "galaxy:"),
 		MailURL:         r.Required("AUTHSESSION_MAIL_URL"),
 		UserURL:         r.Required("AUTHSESSION_USER_URL"),
@@ -89,7 +67,7 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 		ReadyFile:       r.String("AUTHSESSION_READY_FILE", ""),
 		ReadyTimeout:    r.Duration("AUTHSESSION_READY_TIMEOUT", 250*time.Millisecond),
 		ShutdownTimeout: r.Duration("AUTHSESSION_SHUTDOWN_TIMEOUT", 10*time.Second),
-		LogLevel:        r.String("AUTHSESSION_LOG_LEVEL", "info"),
+		LogLevel:        r.LogLevel("AUTHSESSION_LOG_LEVEL", "info"),
 
 		ResendCooldown:        r.Duration("AUTHSESSION_RESEND_COOLDOWN", 30*time.Second),
 		StartLimitPerEmail:    r.Int("AUTHSESSION_START_LIMIT_PER_EMAIL", 5, 1),
@@ -98,42 +76,21 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 		FailedAttemptsPerHour: r.Int("AUTHSESSION_FAILED_ATTEMPTS_PER_HOUR", 10, 1),
 	}
 
-	var problems []error
-	if err := r.Err(); err != nil {
-		problems = append(problems, unjoin(err)...)
-	}
-	check := func(key, value string, err error) {
-		if err != nil {
-			problems = append(problems, fmt.Errorf("%s=%q: %w", key, value, err))
-		}
-	}
-	if c.RedisURL != "" {
-		// The URL may hold a password, and so may the parse error, which
-		// quotes it: neither is ever shown.
-		if err := checkRedisURL(c.RedisURL); err != nil {
-			problems = append(problems, fmt.Errorf("AUTHSESSION_REDIS_URL: %w", err))
-		}
-	}
 	if c.MailURL != "" {
-		check("AUTHSESSION_MAIL_URL", c.MailURL, checkBaseURL(c.MailURL))
+		r.Check("AUTHSESSION_MAIL_URL", c.MailURL, checkBaseURL(c.MailURL))
 	}
 	if c.UserURL != "" {
-		check("AUTHSESSION_USER_URL", c.UserURL, checkBaseURL(c.UserURL))
+		r.Check("AUTHSESSION_USER_URL", c.UserURL, checkBaseURL(c.UserURL))
 	}
 	if v := r.String("AUTHSESSION_RETRY_GRACE", ""); v != "" {
 		d, err := parseRetryGrace(v)
-		check("AUTHSESSION_RETRY_GRACE", v, err)
+		r.Check("AUTHSESSION_RETRY_GRACE", v, err)
 		if err == nil {
 			c.RetryGrace = d
 		}
 	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		check("AUTHSESSION_LOG_LEVEL", c.LogLevel, errors.New("must be one of debug, info, warn, error"))
-	}
-	if len(problems) > 0 {
-		return c, &Error{Problems: problems}
+	if err := r.Err(); err != nil {
+		return c, err
 	}
 	return c, nil
 }
@@ -177,28 +134,4 @@ func checkBaseURL(raw string) error {
 		return errors.New("must not have a query or fragment")
 	}
 	return nil
-}
-
-// checkRedisURL accepts what the Redis client accepts. Its errors say what
-// is wrong in general terms: they never quote the URL or any part of it.
-func checkRedisURL(raw string) error {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return errors.New("not a valid URL (want redis://[user:password@]host:port/db)")
-	case u.Scheme != "redis" && u.Scheme != "rediss":
-		return errors.New("scheme must be redis or rediss")
-	}
-	if _, err := redis.ParseURL(raw); err != nil {
-		return errors.New("not a valid Redis URL (want redis://[user:password@]host:port/db, db a number)")
-	}
-	return nil
-}
-
-// unjoin splits an errors.Join result back into its parts.
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }

@@ -226,9 +226,9 @@ func TestLoadErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := config.Load(envconfig.Map(tc.env))
-			var cfgErr *config.Error
+			var cfgErr *envconfig.Error
 			if !errors.As(err, &cfgErr) {
-				t.Fatalf("Load() error = %v, want a *config.Error", err)
+				t.Fatalf("Load() error = %v, want a *envconfig.Error", err)
 			}
 			if len(cfgErr.Problems) != len(tc.want) {
 				t.Fatalf("problems = %q, want %d: %q", cfgErr.Problems, len(tc.want), tc.want)
@@ -282,7 +282,7 @@ func TestLoadNeverPrintsARedisPassword(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := config.Load(envconfig.Map(with(required(), "AUTHSESSION_REDIS_URL", tc.url)))
-			var cfgErr *config.Error
+			var cfgErr *envconfig.Error
 			if !errors.As(err, &cfgErr) || len(cfgErr.Problems) != 1 {
 				t.Fatalf("Load() error = %v, want one configuration problem", err)
 			}
@@ -296,14 +296,5 @@ func TestLoadNeverPrintsARedisPassword(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestProblem(t *testing.T) {
-	t.Parallel()
-	err := config.Problem("AUTHSESSION_SIGNING_KEY_FILE", "/nope.pem", errors.New("no such file"))
-	want := `AUTHSESSION_SIGNING_KEY_FILE="/nope.pem": no such file`
-	if len(err.Problems) != 1 || err.Problems[0].Error() != want {
-		t.Errorf("Problem() = %q, want one problem %q", err.Problems, want)
 	}
 }

@@ -9,26 +9,18 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"runtime/debug"
-	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"galaxy/authsession/api/authsessionv1"
 	"galaxy/authsession/internal/auth"
-	"galaxy/platform/apierror"
+	"galaxy/platform/grpcserver"
 	"galaxy/platform/lifecycle"
 )
 
 // Domain is the ErrorInfo domain of every error.
 const Domain = "authsession.galaxy"
-
-// MaxRecvMsgSize bounds a request message.
-const MaxRecvMsgSize = 64 << 10
 
 // Service is the login and session service the API exposes.
 type Service interface {
@@ -61,7 +53,8 @@ func WithReadiness(ready func(context.Context) error) Option {
 	return func(o *options) { o.ready = ready }
 }
 
-// NewServer returns a server exposing svc, logging one line per call to logger.
+// NewServer returns a server exposing svc, with the logging, recovery and
+// limits of every galaxy server (platform/grpcserver).
 func NewServer(svc Service, logger *slog.Logger, opts ...Option) (*Server, error) {
 	if svc == nil {
 		return nil, errors.New("grpcapi: a service is required")
@@ -69,19 +62,10 @@ func NewServer(svc Service, logger *slog.Logger, opts ...Option) (*Server, error
 	if logger == nil {
 		return nil, errors.New("grpcapi: a logger is required")
 	}
-	gs := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(unaryInterceptor(logger)),
-		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
-		grpc.KeepaliveParams(keepalive.ServerParameters{
-			MaxConnectionIdle: 15 * time.Minute,
-			Time:              2 * time.Minute,
-			Timeout:           20 * time.Second,
-		}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-			MinTime:             10 * time.Second,
-			PermitWithoutStream: true,
-		}),
-	)
+	gs, err := grpcserver.New(Domain, logger)
+	if err != nil {
+		return nil, err
+	}
 	authsessionv1.RegisterAuthSessionServiceServer(gs, &handler{svc: svc})
 	var o options
 	for _, opt := range opts {
@@ -175,66 +159,4 @@ func tokenPair(t auth.Tokens) *authsessionv1.TokenPair {
 		RefreshToken:          t.RefreshToken,
 		RefreshTokenExpiresAt: timestamppb.New(t.RefreshTokenExpiresAt),
 	}
-}
-
-// unaryInterceptor recovers panics, turns errors into statuses with
-// ErrorInfo and logs one line per call: method, code, reason and duration.
-// It never logs messages, so no code or token reaches the log.
-func unaryInterceptor(logger *slog.Logger) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (resp any, err error) {
-		start := time.Now()
-		defer func() {
-			if p := recover(); p != nil {
-				logger.ErrorContext(ctx, "panic in grpc handler", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
-				resp, err = nil, errors.New("panic")
-			}
-			st, e := classify(err)
-			attrs := []any{
-				"method", info.FullMethod,
-				"code", st.Code().String(),
-				"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
-			}
-			level := slog.LevelInfo
-			if e != nil {
-				attrs = append(attrs, "reason", string(e.Code))
-				switch e.Code {
-				case apierror.Internal:
-					level = slog.LevelError
-					attrs = append(attrs, "error", e.Error())
-				case apierror.DependencyUnavailable:
-					level = slog.LevelWarn
-					attrs = append(attrs, "error", e.Error())
-				}
-			}
-			if err != nil {
-				resp, err = nil, st.Err()
-			}
-			logger.Log(ctx, level, "grpc call", attrs...)
-		}()
-		return next(ctx, req)
-	}
-}
-
-// classify renders err as a status. Domain errors get their code and
-// ErrorInfo and are returned too; statuses made by gRPC itself pass
-// through; the caller's own deadline or cancellation (work stopped because
-// of it) is DEADLINE_EXCEEDED or CANCELLED; anything else is INTERNAL.
-func classify(err error) (*status.Status, *apierror.Error) {
-	if err == nil {
-		return status.New(codes.OK, ""), nil
-	}
-	var e *apierror.Error
-	if !errors.As(err, &e) {
-		if st, ok := status.FromError(err); ok {
-			return st, nil
-		}
-		switch {
-		case errors.Is(err, context.DeadlineExceeded):
-			return status.New(codes.DeadlineExceeded, "the call's deadline passed before the work could be done"), nil
-		case errors.Is(err, context.Canceled):
-			return status.New(codes.Canceled, "the call was cancelled"), nil
-		}
-		e = apierror.As(err)
-	}
-	return apierror.GRPCStatus(e, Domain), e
 }

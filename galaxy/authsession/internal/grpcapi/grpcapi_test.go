@@ -1,7 +1,6 @@
 package grpcapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,31 +24,15 @@ import (
 	"galaxy/authsession/internal/authtest"
 	"galaxy/authsession/internal/grpcapi"
 	"galaxy/platform/apierror"
+	"galaxy/platform/grpcserver"
 	"galaxy/platform/lifecycle"
+	"galaxy/platform/logging/logtest"
 )
 
-// logBuffer collects log lines safely across goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // serve starts svc on 127.0.0.1:0 and returns a connection to it.
-func serve(t *testing.T, svc grpcapi.Service, opts ...grpcapi.Option) (*grpc.ClientConn, *logBuffer) {
+func serve(t *testing.T, svc grpcapi.Service, opts ...grpcapi.Option) (*grpc.ClientConn, *logtest.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := grpcapi.NewServer(svc, logger, opts...)
 	if err != nil {
@@ -197,7 +179,7 @@ func wantLogLine(t *testing.T, out, method, code, reason string) {
 		if json.Unmarshal([]byte(line), &rec) != nil || rec["msg"] != "grpc call" {
 			continue
 		}
-		r, _ := rec["reason"].(string)
+		r, _ := rec["error_code"].(string)
 		if rec["method"] == method && rec["code"] == code && r == reason {
 			if _, ok := rec["duration_ms"].(float64); !ok {
 				t.Errorf("log line %s has no duration_ms", line)
@@ -282,7 +264,7 @@ func TestOversizedRequestIsRejected(t *testing.T) {
 	t.Parallel()
 	conn, _ := serve(t, stubService{})
 	client := authsessionv1.NewAuthSessionServiceClient(conn)
-	_, err := client.StartEmailLogin(context.Background(), &authsessionv1.StartEmailLoginRequest{Email: strings.Repeat("a", grpcapi.MaxRecvMsgSize)})
+	_, err := client.StartEmailLogin(context.Background(), &authsessionv1.StartEmailLoginRequest{Email: strings.Repeat("a", grpcserver.MaxRecvMsgSize)})
 	if got := status.Code(err); got != codes.ResourceExhausted {
 		t.Errorf("code = %v, want ResourceExhausted (%v)", got, err)
 	}

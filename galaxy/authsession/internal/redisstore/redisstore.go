@@ -19,16 +19,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"galaxy/authsession/internal/auth"
 	"galaxy/authsession/internal/deadline"
 	"galaxy/platform/apierror"
+	"galaxy/platform/redisconn"
+	"galaxy/platform/sessionkey"
 )
 
 // maxTxRetries bounds the optimistic transactions retried after a
@@ -38,32 +38,27 @@ const maxTxRetries = 16
 // SessionActive is the status of a live session.
 const SessionActive = "active"
 
-// NewClient returns a go-redis client for a redis:// or rediss:// URL. It
-// speaks RESP2 unless the URL asks for another protocol, sends no CLIENT
-// SETINFO and no maintenance-notification handshake, so it works against
-// any Redis-compatible server. Timeouts and retries are kept short so a
-// failing Redis is reported well within a caller's deadline; the URL's own
-// settings (dial_timeout, read_timeout, max_retries, ...) win.
+// NewClient returns a go-redis client for a redis:// or rediss:// URL
+// (platform/redisconn). It speaks RESP2 unless the URL asks for another
+// protocol. Timeouts and retries are kept short so a failing Redis is
+// reported well within a caller's deadline; the URL's own settings
+// (dial_timeout, read_timeout, max_retries, ...) win. Every command is
+// bounded by the caller's deadline less the answer's margin.
 func NewClient(rawURL string) (*redis.Client, error) {
-	opts, err := redis.ParseURL(rawURL)
+	rdb, err := redisconn.NewClient(rawURL, redisconn.Settings{
+		DialTimeout:        time.Second,
+		ReadTimeout:        time.Second,
+		WriteTimeout:       time.Second,
+		PoolTimeout:        2 * time.Second,
+		DialerRetryTimeout: 50 * time.Millisecond,
+		MaxRetries:         1,
+		DialerRetries:      2,
+		Protocol:           2,
+		URLWins:            true,
+	})
 	if err != nil {
-		// The parse error quotes the URL, password included: never pass it on.
-		return nil, errors.New("redisstore: not a valid Redis URL (redis://[user:password@]host:port/db)")
+		return nil, err
 	}
-	if opts.Protocol == 0 {
-		opts.Protocol = 2
-	}
-	opts.DisableIdentity = true
-	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	opts.ContextTimeoutEnabled = true
-	setDefault(&opts.DialTimeout, time.Second)
-	setDefault(&opts.ReadTimeout, time.Second)
-	setDefault(&opts.WriteTimeout, time.Second)
-	setDefault(&opts.PoolTimeout, 2*time.Second)
-	setDefault(&opts.DialerRetryTimeout, 50*time.Millisecond)
-	setDefault(&opts.MaxRetries, 1)
-	setDefault(&opts.DialerRetries, 2)
-	rdb := redis.NewClient(opts)
 	rdb.AddHook(budgetHook{})
 	return rdb, nil
 }
@@ -137,25 +132,6 @@ func budgetError(ctx context.Context, err error, cmds ...redis.Cmder) error {
 	return fmt.Errorf("%w (%v)", errNoAnswer, err)
 }
 
-func setDefault[T comparable](field *T, value T) {
-	var zero T
-	if *field == zero {
-		*field = value
-	}
-}
-
-// RouteLibraryLogs sends go-redis's own log lines (a process-wide setting of
-// the library) to logger, so every line on stderr stays JSON.
-func RouteLibraryLogs(logger *slog.Logger) {
-	redis.SetLogger(libraryLogger{logger})
-}
-
-type libraryLogger struct{ l *slog.Logger }
-
-func (g libraryLogger) Printf(ctx context.Context, format string, v ...any) {
-	g.l.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
-}
-
 // Store implements auth.Store.
 type Store struct {
 	rdb    redis.UniversalClient
@@ -186,8 +162,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // ChallengeKey returns the key of a challenge.
 func (s *Store) ChallengeKey(id string) string { return s.prefix + "challenge:" + id }
 
-// SessionKey returns the key of a session.
-func (s *Store) SessionKey(id string) string { return s.prefix + "session:" + id }
+// SessionKey returns the key of a session (public: the gateway reads it).
+func (s *Store) SessionKey(id string) string { return sessionkey.For(s.prefix, id) }
 
 // RefreshKey returns the key of a refresh token hash.
 func (s *Store) RefreshKey(hash string) string { return s.prefix + "refresh:" + hash }

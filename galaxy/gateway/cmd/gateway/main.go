@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -21,67 +20,65 @@ import (
 	"galaxy/platform/envconfig"
 	"galaxy/platform/lifecycle"
 	"galaxy/platform/logging"
+	"galaxy/platform/redisconn"
 )
 
 const service = "gateway"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	logger, _ := logging.New(os.Stderr, service, "info") // a valid level cannot fail
+	logger, _ := logging.New(os.Stderr, service, "info") // a constant level always parses
 	ctx = logging.WithLogger(ctx, logger)
 
 	err := realMain(ctx)
 	stop()
-	var cfgErr *configError
-	switch {
-	case errors.As(err, &cfgErr):
-		for _, problem := range problems(cfgErr.err) {
-			fmt.Fprintf(os.Stderr, "%s: %v\n", service, problem)
-		}
-		os.Exit(2)
-	case err != nil:
-		logger.Error("exiting", "error", err)
-		os.Exit(1)
+	if code := lifecycle.Exit(err, service, os.Stderr, logger); code != 0 {
+		os.Exit(code)
 	}
 }
 
-// realMain wires the gateway from the environment and serves until ctx ends.
 func realMain(ctx context.Context) error {
-	cfg, err := config.Load(envconfig.OS())
+	return run(ctx, envconfig.OS())
+}
+
+// run wires the gateway from the environment read through lookup and serves
+// until ctx ends.
+func run(ctx context.Context, lookup envconfig.Lookuper) error {
+	cfg, err := config.Load(lookup)
 	if err != nil {
-		return &configError{err}
+		return err
 	}
 	logger, err := logging.New(os.Stderr, service, cfg.LogLevel)
 	if err != nil {
-		return &configError{err}
+		return envconfig.Problem("GATEWAY_LOG_LEVEL", cfg.LogLevel, err)
 	}
 	ctx = logging.WithLogger(ctx, logger)
-	redisstore.SetLogger(logger)
+	redisconn.RouteLogs(logger)
 	logging.RouteGRPC(logger)
 
 	keys, err := tokenverify.LoadJWKSFile(cfg.JWKSFile)
 	if err != nil {
-		return &configError{fmt.Errorf("GATEWAY_JWKS_FILE: %w", err)}
+		return envconfig.Problem("GATEWAY_JWKS_FILE", cfg.JWKSFile, err)
 	}
 	tokens, err := tokenverify.NewVerifier(keys, cfg.TokenIssuer, cfg.TokenAudience)
 	if err != nil {
-		return &configError{err}
+		return envconfig.Invalid(err)
 	}
 	store, err := redisstore.New(redisstore.Config{URL: cfg.RedisURL, KeyPrefix: cfg.RedisKeyPrefix, Timeout: cfg.RedisTimeout})
 	if err != nil {
-		return &configError{err}
+		return envconfig.Invalid(err)
 	}
 	defer store.Close()
 	auth, err := authsessionclient.New(cfg.AuthsessionAddr, cfg.AuthsessionTimeout)
 	if err != nil {
-		return &configError{err}
+		return envconfig.Invalid(err)
 	}
 	defer auth.Close()
-
 	logins, err := ratelimit.New(cfg.LoginRatePerMinute, cfg.LoginBurst)
 	if err != nil {
-		return &configError{err}
+		return envconfig.Invalid(err)
 	}
+
 	svc, err := gateway.NewService(tokens, store, auth,
 		gateway.WithLoginLimiter(logins), gateway.WithReadyTimeout(cfg.ReadyTimeout))
 	if err != nil {
@@ -106,7 +103,7 @@ func realMain(ctx context.Context) error {
 		return err
 	}
 	logger.Info("starting", "keys", keys.KeyIDs(), "authsession", cfg.AuthsessionAddr)
-	err = lifecycle.Run(ctx, lifecycle.Options{
+	return lifecycle.Run(ctx, lifecycle.Options{
 		Service:         service,
 		ReadyFile:       cfg.ReadyFile,
 		ShutdownTimeout: cfg.ShutdownTimeout,
@@ -115,27 +112,4 @@ func realMain(ctx context.Context) error {
 		lifecycle.HTTP("http", httpLn, httpapi.NewServer(handler, logger, cfg.AuthsessionTimeout+cfg.RedisTimeout)),
 		grpcSrv.Lifecycle("grpc", grpcLn),
 	)
-	if err != nil {
-		return err
-	}
-	logger.Info("stopped")
-	return nil
-}
-
-// configError marks a bad or missing setting (exit code 2).
-type configError struct{ err error }
-
-func (e *configError) Error() string { return "configuration: " + e.err.Error() }
-func (e *configError) Unwrap() error { return e.err }
-
-// problems flattens joined errors into one error per problem.
-func problems(err error) []error {
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range joined.Unwrap() {
-			out = append(out, problems(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }

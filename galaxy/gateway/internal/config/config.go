@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"galaxy/gateway/internal/redisstore"
 	"galaxy/platform/envconfig"
 )
 
@@ -33,8 +32,8 @@ type Config struct {
 	LogLevel           string        // GATEWAY_LOG_LEVEL
 }
 
-// Load reads the configuration through lookup. The error, if any, joins one
-// error per bad or missing setting.
+// Load reads the configuration through lookup. The error, if any, is an
+// *envconfig.Error with one problem per bad or missing setting.
 func Load(lookup envconfig.Lookuper) (Config, error) {
 	r := envconfig.New(lookup)
 	c := Config{
@@ -42,7 +41,7 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 		GRPCAddr:           r.HostPort("GATEWAY_GRPC_ADDR", ":9080"),
 		AuthsessionAddr:    r.Required("GATEWAY_AUTHSESSION_ADDR"),
 		AuthsessionTimeout: r.Duration("GATEWAY_AUTHSESSION_TIMEOUT", 3*time.Second),
-		RedisURL:           r.Required("GATEWAY_REDIS_URL"),
+		RedisURL:           r.RedisURL("GATEWAY_REDIS_URL"),
 		RedisKeyPrefix:     r.String("GATEWAY_REDIS_KEY_PREFIX", "galaxy:"),
 		RedisTimeout:       r.Duration("GATEWAY_REDIS_TIMEOUT", time.Second),
 		ReadyTimeout:       r.Duration("GATEWAY_READY_TIMEOUT", 500*time.Millisecond),
@@ -53,24 +52,12 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 		LoginBurst:         r.Int("GATEWAY_LOGIN_BURST", 20, 1),
 		ReadyFile:          r.String("GATEWAY_READY_FILE", ""),
 		ShutdownTimeout:    r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", 10*time.Second),
-		LogLevel:           r.String("GATEWAY_LOG_LEVEL", "info"),
+		LogLevel:           r.LogLevel("GATEWAY_LOG_LEVEL", "info"),
 	}
-	errs := []error{r.Err()}
 	if c.AuthsessionAddr != "" {
-		errs = append(errs, checkDialAddr("GATEWAY_AUTHSESSION_ADDR", c.AuthsessionAddr))
+		r.Check("GATEWAY_AUTHSESSION_ADDR", c.AuthsessionAddr, checkDialAddr(c.AuthsessionAddr))
 	}
-	if c.RedisURL != "" {
-		if _, err := redisstore.Options(c.RedisURL, c.RedisTimeout); err != nil {
-			// The URL may hold a password: name the variable, not its value.
-			errs = append(errs, fmt.Errorf("GATEWAY_REDIS_URL: not a Redis URL (redis://host:port/db)"))
-		}
-	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		errs = append(errs, fmt.Errorf("GATEWAY_LOG_LEVEL=%q: must be debug, info, warn or error", c.LogLevel))
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := r.Err(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
@@ -78,16 +65,16 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 
 // checkDialAddr accepts an address to dial: "host:port" with a host and a
 // decimal port from 1 to 65535.
-func checkDialAddr(key, v string) error {
+func checkDialAddr(v string) error {
 	host, port, err := net.SplitHostPort(v)
 	if err != nil {
-		return fmt.Errorf("%s=%q: want host:port: %w", key, v, err)
+		return fmt.Errorf("want host:port: %w", err)
 	}
 	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		return fmt.Errorf("%s=%q: the port must be a number from 1 to 65535", key, v)
+		return errors.New("the port must be a number from 1 to 65535")
 	}
 	if host == "" {
-		return fmt.Errorf("%s=%q: missing host", key, v)
+		return errors.New("missing host")
 	}
 	return nil
 }

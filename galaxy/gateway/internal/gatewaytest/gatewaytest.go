@@ -33,6 +33,7 @@ import (
 	"galaxy/gateway/internal/redisstore"
 	"galaxy/gateway/internal/tokenverify"
 	"galaxy/platform/apierror"
+	"galaxy/platform/sessionkey"
 )
 
 // Token defaults, matching the services' defaults.
@@ -172,7 +173,7 @@ func Redis(tb testing.TB) *miniredis.Miniredis {
 // PutSession stores s as authsession would (contracts/redis.md).
 func PutSession(tb testing.TB, mr *miniredis.Miniredis, s gateway.Session) {
 	tb.Helper()
-	key := redisstore.SessionKey(Prefix, s.ID)
+	key := sessionkey.For(Prefix, s.ID)
 	mr.HSet(key,
 		"session_id", s.ID, "user_id", s.UserID, "email", s.Email, "status", s.Status,
 		"created_at", strconv.FormatInt(s.CreatedAt.Unix(), 10),
@@ -312,7 +313,7 @@ func (f *AuthSession) revokeInRedis(_ context.Context, req *authsessionv1.Revoke
 	if mr == nil || req.GetSessionId() == "" {
 		return nil, notFound
 	}
-	key := redisstore.SessionKey(Prefix, req.GetSessionId())
+	key := sessionkey.For(Prefix, req.GetSessionId())
 	if !mr.Exists(key) || mr.HGet(key, "user_id") != req.GetUserId() {
 		return nil, notFound
 	}
@@ -335,7 +336,7 @@ func (f *AuthSession) listFromRedis(_ context.Context, req *authsessionv1.ListSe
 		return timestamppb.New(time.Unix(n, 0))
 	}
 	for _, key := range mr.Keys() {
-		if !strings.HasPrefix(key, redisstore.SessionKey(Prefix, "")) ||
+		if !strings.HasPrefix(key, sessionkey.For(Prefix, "")) ||
 			mr.HGet(key, "user_id") != req.GetUserId() || mr.HGet(key, "status") != gateway.StatusActive {
 			continue
 		}

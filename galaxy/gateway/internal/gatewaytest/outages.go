@@ -7,7 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"galaxy/gateway/internal/redisstore"
+	"galaxy/platform/sessionkey"
 )
 
 // Deadlines of the stacks Outages builds: short, so that outages that end
@@ -82,7 +82,7 @@ func Outages() []Outage {
 		}},
 		{Name: "redis stopped", Dependency: "redis", Break: func(_ testing.TB, s *Stack) { s.Redis.Close() }},
 		{Name: "session key of another type", Dependency: "redis", Break: func(_ testing.TB, s *Stack) {
-			key := redisstore.SessionKey(Prefix, "sess-1")
+			key := sessionkey.For(Prefix, "sess-1")
 			s.Redis.Del(key)
 			s.Redis.Set(key, "not a hash")
 		}},

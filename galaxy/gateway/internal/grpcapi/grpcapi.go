@@ -7,47 +7,23 @@ package grpcapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
-	"runtime/debug"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"galaxy/gateway/api/gatewayv1"
 	"galaxy/gateway/internal/gateway"
-	"galaxy/platform/apierror"
+	"galaxy/platform/grpcserver"
 	"galaxy/platform/lifecycle"
 )
 
-const (
-	// Domain is the ErrorInfo domain of the gateway's errors.
-	Domain = "gateway.galaxy"
-	// MaxRecvMsgSize bounds every request message.
-	MaxRecvMsgSize = 64 << 10
-	// MaxHeaderListSize bounds the metadata of a call, as the HTTP server
-	// bounds a request's headers.
-	MaxHeaderListSize = 16 << 10
-	// MaxConcurrentStreams bounds the calls in flight on one connection.
-	MaxConcurrentStreams = 100
-)
-
-// Connection limits: how long a new connection may take to handshake, how a
-// client may ping and when idle or dead connections are closed.
-const (
-	connectionTimeout = 10 * time.Second
-	minPingInterval   = 10 * time.Second // a client pinging more often is cut off
-	maxConnIdle       = 15 * time.Minute
-	pingAfter         = 2 * time.Minute
-	pingTimeout       = 20 * time.Second
-)
+// Domain is the ErrorInfo domain of the gateway's errors.
+const Domain = "gateway.galaxy"
 
 // API implements gatewayv1.GatewayServiceServer over the domain service.
 type API struct {
@@ -63,10 +39,9 @@ type Server struct {
 
 // NewServer returns a gRPC server exposing svc and grpc.health.v1 (for "" and
 // the gateway service: SERVING while svc.Ready passes, NOT_SERVING while it
-// fails, the same answer as the HTTP readiness probe), with request logging, panic recovery and the
-// limits of a public server: 64 KiB messages, 16 KiB of metadata, 100 calls
-// at once per connection, a handshake deadline, keepalive enforcement and the
-// closing of idle connections. opts come after, and so override, these.
+// fails, the same answer as the HTTP readiness probe), with the logging,
+// recovery and limits of every galaxy server (platform/grpcserver). opts
+// come after, and so override, these.
 func NewServer(svc *gateway.Service, logger *slog.Logger, opts ...grpc.ServerOption) (*Server, error) {
 	if svc == nil {
 		return nil, errors.New("grpcapi: nil service")
@@ -74,16 +49,10 @@ func NewServer(svc *gateway.Service, logger *slog.Logger, opts ...grpc.ServerOpt
 	if logger == nil {
 		return nil, errors.New("grpcapi: nil logger")
 	}
-	opts = append([]grpc.ServerOption{
-		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
-		grpc.MaxHeaderListSize(MaxHeaderListSize),
-		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
-		grpc.ConnectionTimeout(connectionTimeout),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minPingInterval, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: maxConnIdle, Time: pingAfter, Timeout: pingTimeout}),
-		grpc.ChainUnaryInterceptor(logCalls(logger), recoverPanics(logger)),
-	}, opts...)
-	srv := grpc.NewServer(opts...)
+	srv, err := grpcserver.New(Domain, logger, opts...)
+	if err != nil {
+		return nil, err
+	}
 	gatewayv1.RegisterGatewayServiceServer(srv, &API{svc: svc})
 	hs := lifecycle.RegisterHealth(srv, svc.Ready, gatewayv1.GatewayService_ServiceDesc.ServiceName)
 	return &Server{Server: srv, health: hs}, nil
@@ -217,54 +186,4 @@ func clientAddr(ctx context.Context) string {
 		return addr
 	}
 	return host
-}
-
-// logCalls logs one line per call (method, code, duration) and turns every
-// error into the status of its stable code. Failures that are not the
-// caller's fault are logged with their cause, which never reaches the caller.
-func logCalls(logger *slog.Logger) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		start := time.Now()
-		resp, err := handler(ctx, req)
-		attrs := []slog.Attr{slog.String("method", info.FullMethod)}
-		code := codes.OK
-		if err != nil {
-			if _, isStatus := status.FromError(err); isStatus && !isDomainError(err) {
-				code = status.Code(err) // already a status, e.g. from the health service
-			} else {
-				st := apierror.GRPCStatus(err, Domain)
-				e := apierror.As(err)
-				code = st.Code()
-				attrs = append(attrs, slog.String("error_code", string(e.Code)))
-				if code == codes.Internal || code == codes.Unavailable {
-					attrs = append(attrs, slog.String("error", err.Error()))
-				}
-				err = st.Err()
-			}
-		}
-		attrs = append(attrs, slog.String("code", code.String()),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
-		logger.LogAttrs(ctx, slog.LevelInfo, "grpc call", attrs...)
-		return resp, err
-	}
-}
-
-func isDomainError(err error) bool {
-	var e *apierror.Error
-	return errors.As(err, &e)
-}
-
-// recoverPanics turns a panicking handler into an INTERNAL error and logs it.
-func recoverPanics(logger *slog.Logger) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-		defer func() {
-			if v := recover(); v != nil {
-				logger.LogAttrs(ctx, slog.LevelError, "panic serving call",
-					slog.String("method", info.FullMethod),
-					slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
-				resp, err = nil, apierror.New(apierror.Internal, "internal error")
-			}
-		}()
-		return handler(ctx, req)
-	}
 }

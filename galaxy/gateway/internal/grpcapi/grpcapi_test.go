@@ -1,12 +1,10 @@
 package grpcapi_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,30 +21,16 @@ import (
 	"galaxy/gateway/internal/gatewaytest"
 	"galaxy/gateway/internal/grpcapi"
 	"galaxy/platform/apierror"
+	"galaxy/platform/grpcserver"
+	"galaxy/platform/logging/logtest"
 )
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // conn serves the gRPC API over svc on loopback and dials it.
 type conn struct {
+	cc     *grpc.ClientConn
 	client gatewayv1.GatewayServiceClient
 	health healthpb.HealthClient
-	logs   *logBuffer
+	logs   *logtest.Buffer
 }
 
 func serve(t *testing.T, svc *gateway.Service) *conn {
@@ -57,7 +41,7 @@ func serve(t *testing.T, svc *gateway.Service) *conn {
 // serveAt is serve on addr.
 func serveAt(t *testing.T, svc *gateway.Service, addr string) *conn {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	srv, err := grpcapi.NewServer(svc, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
@@ -73,7 +57,7 @@ func serveAt(t *testing.T, svc *gateway.Service, addr string) *conn {
 		t.Fatalf("dial: %v", err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	return &conn{client: gatewayv1.NewGatewayServiceClient(cc), health: healthpb.NewHealthClient(cc), logs: logs}
+	return &conn{cc: cc, client: gatewayv1.NewGatewayServiceClient(cc), health: healthpb.NewHealthClient(cc), logs: logs}
 }
 
 func newStack(t *testing.T, opts ...gatewaytest.StackOption) (*gatewaytest.Stack, *conn) {
@@ -255,7 +239,7 @@ func TestHealth(t *testing.T) {
 func TestMessageSizeLimit(t *testing.T) {
 	t.Parallel()
 	st, c := newStack(t)
-	_, err := c.client.StartEmailLogin(t.Context(), &gatewayv1.StartEmailLoginRequest{Email: strings.Repeat("a", grpcapi.MaxRecvMsgSize)})
+	_, err := c.client.StartEmailLogin(t.Context(), &gatewayv1.StartEmailLoginRequest{Email: strings.Repeat("a", grpcserver.MaxRecvMsgSize)})
 	if got := status.Code(err); got != codes.ResourceExhausted {
 		t.Errorf("oversized message: code = %s, want ResourceExhausted", got)
 	}

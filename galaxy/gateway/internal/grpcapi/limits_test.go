@@ -21,10 +21,11 @@ import (
 	"galaxy/gateway/api/gatewayv1"
 	"galaxy/gateway/internal/gatewaytest"
 	"galaxy/gateway/internal/grpcapi"
+	"galaxy/platform/grpcserver"
 )
 
 // oversized is a metadata value past the server's header list limit.
-var oversized = strings.Repeat("a", grpcapi.MaxHeaderListSize+1)
+var oversized = strings.Repeat("a", grpcserver.MaxHeaderListSize+1)
 
 // TestMetadataSizeLimit checks that a call whose metadata exceeds 16 KiB is
 // refused at once and reaches neither the handler nor authsession. grpc-go
@@ -156,11 +157,11 @@ func TestMetadataSizeLimitIsEnforced(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c := dialH2(t)
-			if got := c.settings[http2.SettingMaxHeaderListSize]; got != grpcapi.MaxHeaderListSize {
-				t.Errorf("SETTINGS_MAX_HEADER_LIST_SIZE = %d, want %d", got, grpcapi.MaxHeaderListSize)
+			if got := c.settings[http2.SettingMaxHeaderListSize]; got != grpcserver.MaxHeaderListSize {
+				t.Errorf("SETTINGS_MAX_HEADER_LIST_SIZE = %d, want %d", got, grpcserver.MaxHeaderListSize)
 			}
-			if got := c.settings[http2.SettingMaxConcurrentStreams]; got != grpcapi.MaxConcurrentStreams {
-				t.Errorf("SETTINGS_MAX_CONCURRENT_STREAMS = %d, want %d", got, grpcapi.MaxConcurrentStreams)
+			if got := c.settings[http2.SettingMaxConcurrentStreams]; got != grpcserver.MaxConcurrentStreams {
+				t.Errorf("SETTINGS_MAX_CONCURRENT_STREAMS = %d, want %d", got, grpcserver.MaxConcurrentStreams)
 			}
 			c.call(t, 1, tt.metadata...)
 			if tt.wantReset {

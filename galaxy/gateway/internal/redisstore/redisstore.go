@@ -7,15 +7,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"galaxy/gateway/internal/gateway"
 	"galaxy/platform/apierror"
+	"galaxy/platform/redisconn"
+	"galaxy/platform/sessionkey"
 )
 
 // dependency names Redis in DEPENDENCY_UNAVAILABLE errors.
@@ -35,56 +35,30 @@ type Store struct {
 	timeout time.Duration
 }
 
-// Options turns a Redis URL into client options for a gateway connection:
-// no CLIENT SETINFO or maintenance handshake, every network step bounded by
-// timeout, and at most one retry so a dead Redis fails fast.
-func Options(url string, timeout time.Duration) (*redis.Options, error) {
-	if timeout <= 0 {
+// New returns a Store. It does not connect: Redis may come up later, and
+// until it does each read fails within the timeout. Every network step of
+// the client is bounded by the timeout, whatever the URL says, with at most
+// one retry so a dead Redis fails fast.
+func New(cfg Config) (*Store, error) {
+	if cfg.Timeout <= 0 {
 		return nil, errors.New("redisstore: timeout must be positive")
 	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: %w", err)
-	}
-	opts.DisableIdentity = true
-	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	opts.DialTimeout = timeout
-	opts.ReadTimeout = timeout
-	opts.WriteTimeout = timeout
-	opts.PoolTimeout = timeout
-	opts.ContextTimeoutEnabled = true
-	opts.MaxRetries = 1
-	opts.DialerRetries = 1
-	return opts, nil
-}
-
-// New returns a Store. It does not connect: Redis may come up later, and
-// until it does each read fails within the timeout.
-func New(cfg Config) (*Store, error) {
-	opts, err := Options(cfg.URL, cfg.Timeout)
+	client, err := redisconn.NewClient(cfg.URL, redisconn.Settings{
+		DialTimeout:   cfg.Timeout,
+		ReadTimeout:   cfg.Timeout,
+		WriteTimeout:  cfg.Timeout,
+		PoolTimeout:   cfg.Timeout,
+		MaxRetries:    1,
+		DialerRetries: 1,
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &Store{client: redis.NewClient(opts), prefix: cfg.KeyPrefix, timeout: cfg.Timeout}, nil
-}
-
-// SetLogger sends the Redis client's own (process-wide) log lines to logger
-// instead of plain text on stderr.
-func SetLogger(logger *slog.Logger) {
-	redis.SetLogger(redisLogger{logger.With("component", "redis")})
-}
-
-type redisLogger struct{ l *slog.Logger }
-
-func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
-	r.l.WarnContext(ctx, fmt.Sprintf(format, v...))
+	return &Store{client: client, prefix: cfg.KeyPrefix, timeout: cfg.Timeout}, nil
 }
 
 // Close releases the store's connections.
 func (s *Store) Close() error { return s.client.Close() }
-
-// SessionKey is the key of session id's record.
-func SessionKey(prefix, id string) string { return prefix + "session:" + id }
 
 // Session returns session id's record; found is false when there is none.
 // A record whose fields cannot be read is treated as absent: it cannot be
@@ -92,7 +66,7 @@ func SessionKey(prefix, id string) string { return prefix + "session:" + id }
 func (s *Store) Session(ctx context.Context, id string) (gateway.Session, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	fields, err := s.client.HGetAll(ctx, SessionKey(s.prefix, id)).Result()
+	fields, err := s.client.HGetAll(ctx, sessionkey.For(s.prefix, id)).Result()
 	if err != nil {
 		return gateway.Session{}, false, apierror.Dependency(dependency, err)
 	}

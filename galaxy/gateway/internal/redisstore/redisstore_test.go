@@ -15,6 +15,7 @@ import (
 	"galaxy/gateway/internal/gatewaytest"
 	"galaxy/gateway/internal/redisstore"
 	"galaxy/platform/apierror"
+	"galaxy/platform/sessionkey"
 )
 
 const timeout = 300 * time.Millisecond
@@ -38,8 +39,8 @@ func TestSession(t *testing.T) {
 	revoked := gatewaytest.ActiveSession("sess-revoked", "user-1")
 	revoked.Status = "revoked"
 	gatewaytest.PutSession(t, mr, revoked)
-	mr.HSet(redisstore.SessionKey(gatewaytest.Prefix, "sess-corrupt"), "user_id", "user-1", "status", "active", "expires_at", "soon")
-	mr.Set(redisstore.SessionKey(gatewaytest.Prefix, "sess-string"), "not a hash")
+	mr.HSet(sessionkey.For(gatewaytest.Prefix, "sess-corrupt"), "user_id", "user-1", "status", "active", "expires_at", "soon")
+	mr.Set(sessionkey.For(gatewaytest.Prefix, "sess-string"), "not a hash")
 
 	tests := []struct {
 		name      string
