@@ -34,8 +34,8 @@ from gatewayauthsession.scenario import code_for, log_in, session_ids
 from gatewayauthsession.stack import Stack, Transport
 
 # Configured deadlines (seconds), short so the scenarios stay fast.
-DEADLINE = 0.5  # the gateway's, for authsession (GATEWAY_AUTHSESSION_TIMEOUT) and its Redis (GATEWAY_REDIS_TIMEOUT)
-UPSTREAM = 0.25  # authsession's, for mail and user (AUTHSESSION_UPSTREAM_TIMEOUT)
+DEADLINE = 1.0  # the gateway's, for authsession (GATEWAY_AUTHSESSION_TIMEOUT) and its Redis (GATEWAY_REDIS_TIMEOUT)
+UPSTREAM = 0.5  # authsession's, for mail and user (AUTHSESSION_UPSTREAM_TIMEOUT)
 READY = 0.5  # the readiness check's (GATEWAY_READY_TIMEOUT)
 MARGIN = 1.0  # allowed beyond a configured deadline on a loaded machine
 RECOVERY = 10.0  # how long the services may take to recover once a fault is lifted
