@@ -34,7 +34,7 @@ from gatewayauthsession.scenario import code_for, log_in, session_ids
 from gatewayauthsession.stack import Stack, Transport
 
 # Configured deadlines (seconds), short so the scenarios stay fast.
-DEADLINE = 1.0  # the gateway's, for authsession (GATEWAY_AUTHSESSION_TIMEOUT) and its Redis (GATEWAY_REDIS_TIMEOUT)
+DEADLINE = 1.5  # the gateway's, for authsession (GATEWAY_AUTHSESSION_TIMEOUT) and its Redis (GATEWAY_REDIS_TIMEOUT)
 UPSTREAM = 0.5  # authsession's, for mail and user (AUTHSESSION_UPSTREAM_TIMEOUT)
 READY = 0.5  # the readiness check's (GATEWAY_READY_TIMEOUT)
 MARGIN = 1.0  # allowed beyond a configured deadline on a loaded machine
