@@ -12,11 +12,10 @@ import textwrap
 import time
 from pathlib import Path
 
-import psutil
 import requests
 
 from harness.paths import PROJECT_ROOT
-from harness.sweep import HARNESS_TAG_ENV
+from harness.sweep import HARNESS_TAG_ENV, run_processes
 
 
 def _spawn(*argv: str) -> subprocess.Popen[str]:
@@ -47,23 +46,12 @@ def _read_until(proc: subprocess.Popen[str], pattern: str, timeout: float = 60) 
     raise AssertionError(f"never saw {pattern!r}; output:\n{seen}")
 
 
-def _tagged_by(pid: int) -> list[psutil.Process]:
-    found = []
-    for p in psutil.process_iter():
-        try:
-            if p.environ().get(HARNESS_TAG_ENV, "").startswith(f"{pid}-") and p.status() != psutil.STATUS_ZOMBIE:
-                found.append(p)
-        except (psutil.Error, OSError):
-            continue
-    return found
-
-
 def _stop_and_check(proc: subprocess.Popen[str], http: str) -> str:
     owner = proc.pid
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     rest = proc.communicate(timeout=30)[0]
     deadline = time.monotonic() + 10
-    while (left := _tagged_by(owner)) and time.monotonic() < deadline:
+    while (left := run_processes(owner)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not left, f"left running: {[p.cmdline() for p in left]}"
     try:

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, Self
 
+from harness.ports import free_port
 from harness.process import ServiceProcess
 
 if TYPE_CHECKING:  # redis and fakeredis are heavy imports: keep them off module import
@@ -276,13 +277,6 @@ def redis_server_binary() -> str | None:
     return os.environ.get(REDIS_SERVER_ENV) or shutil.which("redis-server")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _pong(addr: str) -> bool:
     host, port = addr.rsplit(":", 1)
     try:
@@ -308,7 +302,7 @@ class RedisServerProcess(_Backend):
         self.key_prefix = key_prefix
         self.data_dir = workdir / "redis-data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        port = _free_port()
+        port = free_port()
         self.addr = f"127.0.0.1:{port}"
         self.url = f"redis://{self.addr}/0"
         argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(self.data_dir), "--save", ""]

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import psutil
 
-__all__ = ["HARNESS_TAG_ENV", "current_run_id", "owner_alive", "reap_run", "start_run", "sweep"]
+__all__ = ["HARNESS_TAG_ENV", "current_run_id", "owner_alive", "reap_run", "run_processes", "start_run", "sweep"]
 
 HARNESS_TAG_ENV = "GALAXY_HARNESS_RUN"
 """Environment variable tagging every process the harness starts (with its run id)."""
@@ -59,6 +59,17 @@ def _tagged() -> Iterator[tuple[psutil.Process, str]]:
             continue
         if tag and proc.pid != os.getpid():
             yield proc, tag
+
+
+def run_processes(owner_pid: int) -> list[psutil.Process]:
+    """The live (not zombie) processes tagged by a run that process
+    ``owner_pid`` owns (:func:`start_run` names a run after its owner)."""
+    found = []
+    for proc, tag in _tagged():
+        with contextlib.suppress(psutil.Error):
+            if tag.startswith(f"{owner_pid}-") and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+    return found
 
 
 def _kill(proc: psutil.Process) -> None:

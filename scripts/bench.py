@@ -957,13 +957,6 @@ def bench_suite(opts: Options) -> Section:
 # --------------------------------------------------------------------------- peers
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _gateway_env(workdir: Path, http_port: int) -> dict[str, str]:
     """The gateway's environment, alike for every starter: a JWKS and
     dependencies it need not reach to serve /healthz."""
@@ -1030,6 +1023,8 @@ def bench_peers(opts: Options) -> Section:
     """ServiceProcess against mirakuru's HTTPExecutor (defaults) and a 100 ms
     poll loop: the same gateway binary and environment, start to ready and
     stop, interleaved."""
+    from harness.ports import free_port
+
     section = Section("Peers: starting and stopping one service")
     binary = str(_binaries()["gateway"].path)
     total = opts.warmup + opts.iterations
@@ -1040,7 +1035,7 @@ def bench_peers(opts: Options) -> Section:
     for i in range(total):
         for name in samples:
             with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
-                port = _free_port()
+                port = free_port()
                 env = _gateway_env(Path(tmp), port)
                 url = f"http://127.0.0.1:{port}/healthz"
                 if name == "ServiceProcess":

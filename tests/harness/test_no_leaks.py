@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.sweep import HARNESS_TAG_ENV
+from harness.sweep import HARNESS_TAG_ENV, run_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = Path(__file__).with_name("testdata") / "leaks" / "sample_leaks.py"
@@ -48,15 +48,7 @@ class Run:
 
     def tagged(self) -> list[psutil.Process]:
         """Processes tagged with this run (whose owner is the pytest process)."""
-        prefix = f"{self.proc.pid}-"
-        found = []
-        for p in psutil.process_iter():
-            try:
-                if p.environ().get(HARNESS_TAG_ENV, "").startswith(prefix) and p.status() != psutil.STATUS_ZOMBIE:
-                    found.append(p)
-            except (psutil.Error, OSError):
-                continue
-        return found
+        return run_processes(self.proc.pid)
 
     def addresses(self) -> list[str]:
         return [f.read_text() for f in self.dir.glob("*.addr")]
