@@ -76,7 +76,7 @@ class ToxiproxyServer:
         self.process = ServiceProcess(
             "toxiproxy",
             [str(binary or go_tool("toxiproxy-server")), "-host", "127.0.0.1", "-port", "0"],
-            env={"LOG_LEVEL": "warn"},
+            env={"LOG_LEVEL": "warn", "GOMAXPROCS": "1"},
             workdir=workdir,
             ready_probe=_listening,
         )
