@@ -19,7 +19,7 @@ import pytest
 
 from harness.binary import MODES, BuildMode
 from harness.process import ServiceProcess
-from harness.redis_server import REAL_REDIS_ENV, real_redis_addr
+from harness.redis_server import REAL_REDIS_ENV, real_redis_addr, stop_fakeredis_host
 from harness.sweep import current_run_id, reap_run, start_run, sweep
 
 __all__ = ["attach_diagnostics", "build_mode", "coverage_dir", "failed", "redis_backend_kind", "watch_processes"]
@@ -64,6 +64,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    stop_fakeredis_host()
     if not hasattr(config, "workerinput"):
         leaked = reap_run(current_run_id())
         if leaked:

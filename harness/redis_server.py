@@ -13,17 +13,22 @@ as the test says. A shared real Redis takes none: a test cannot stop it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import json
 import os
 import secrets
 import shutil
 import socket
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, Self
 
+from harness.fakeredis_host import READY_ENV
+from harness.paths import PROJECT_ROOT
 from harness.ports import free_port
 from harness.process import ServiceProcess
 
@@ -39,6 +44,7 @@ __all__ = [
     "RedisServerProcess",
     "real_redis_addr",
     "redis_server_binary",
+    "stop_fakeredis_host",
 ]
 
 REAL_REDIS_ENV = "INTEGRATION_REAL_REDIS_ADDR"
@@ -80,113 +86,84 @@ class _Backend:
         self.stop()
 
 
-_READ_SIZE = 64 * 1024
+class _Host:
+    """The fakeredis host of this process (:mod:`harness.fakeredis_host`),
+    started on first use and stopped when the process exits; it exits by
+    itself too once this process is gone."""
+
+    _lock = threading.Lock()
+    _current: _Host | None = None
+
+    def __init__(self) -> None:
+        self._workdir = Path(tempfile.mkdtemp(prefix="fakeredis-host-"))
+        self.process = ServiceProcess(
+            "fakeredis",
+            [sys.executable, "-m", "harness.fakeredis_host"],
+            env={"PYTHONPATH": str(PROJECT_ROOT), "PYTHONDONTWRITEBYTECODE": "1"},
+            workdir=self._workdir,
+            ready_env=READY_ENV,
+        ).start()
+        host, port = self.process.address("control").rsplit(":", 1)
+        self._conn = socket.create_connection((host, int(port)), timeout=30)
+        self._conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._reader = self._conn.makefile("rb")
+        self._calls = threading.Lock()
+
+    @classmethod
+    def get(cls) -> _Host:
+        with cls._lock:
+            if cls._current is None or not cls._current.process.is_running():
+                cls._current = cls()
+                atexit.register(cls._current.close)
+            return cls._current
+
+    @classmethod
+    def close_current(cls) -> None:
+        with cls._lock:
+            host, cls._current = cls._current, None
+        if host is not None:
+            host.close()
+
+    def call(self, op: str, **args: Any) -> dict[str, Any]:
+        with self._calls:
+            self._conn.sendall(json.dumps({"op": op, **args}).encode() + b"\n")
+            line = self._reader.readline()
+        if not line:
+            raise ConnectionError(f"the fakeredis host exited; its log:\n{self.process.log_tail()}")
+        answer: dict[str, Any] = json.loads(line)
+        if not answer.get("ok"):
+            raise RuntimeError(f"fakeredis host: {op}: {answer.get('error')}")
+        return answer
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._reader.close()
+            self._conn.close()
+        self.process.stop()
+        shutil.rmtree(self._workdir, ignore_errors=True)
 
 
-class _Gate:
-    """A connection's read side that blocks while the server is paused, so
-    a paused server reads (and so answers) nothing, as a frozen one would.
-
-    fakeredis's handler asks it for a line at a time and feeds each to its
-    command parser, which takes any piece of the stream: so it is handed
-    all that has arrived instead, and a command of seven RESP lines (or a
-    whole pipeline) costs one pass through the handler rather than seven.
-    Like ``readline`` on the non-blocking socket, it gives ``b""`` when
-    nothing has arrived and at the end of the stream."""
-
-    def __init__(self, rfile: Any, resumed: threading.Event) -> None:
-        self._rfile = rfile
-        self._resumed = resumed
-
-    def readline(self, *args: Any) -> bytes:
-        self._resumed.wait()
-        data: bytes = self._rfile.read1(_READ_SIZE)
-        return data
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._rfile, name)
+def stop_fakeredis_host() -> None:
+    """Stop this process's fakeredis host, and with it every
+    :class:`FakeRedisServer` still serving (a test run calls it as it ends)."""
+    _Host.close_current()
 
 
 class FakeRedisServer(_Backend):
-    """A fakeredis TCP server on 127.0.0.1, port 0, with state of its own.
-    A restart binds the same port again."""
+    """A fakeredis TCP server on 127.0.0.1, port 0, with state of its own,
+    served by this process's fakeredis host (a process of its own, so its
+    answers never wait on the test's threads). A restart binds the same
+    port again."""
 
     def __init__(self, key_prefix: str = "galaxy:") -> None:
         self.key_prefix = key_prefix
-        self._resumed = threading.Event()
-        self._resumed.set()
-        self._keyspace: Any = None  # fakeredis's FakeServer: the data, kept across a restart
-        self._port = 0
-        self._server: Any = None
-        self._serve()
+        self._host = _Host.get()
+        answer = self._host.call("serve")
+        self._id: int = answer["id"]
+        self._port: int = answer["port"]
         self.url = f"redis://127.0.0.1:{self._port}/0"
+        self._running = True
         self._stopped = False
-
-    def _serve(self) -> None:
-        import fakeredis._clients._tcp_server as tcp
-        from fakeredis import TcpFakeServer
-
-        # Each connection's thread polls its socket this often while idle (a
-        # select that returns at once when data arrives, so no command waits
-        # on it). fakeredis's 10 ms makes dozens of idle pooled connections
-        # wake thousands of times a second, taking the GIL from the test and
-        # the stubs in this same process: enough to stall an answer by
-        # hundreds of milliseconds on a loaded machine.
-        tcp._POLL_INTERVAL = max(tcp._POLL_INTERVAL, 0.25)
-
-        resumed = self._resumed
-
-        class _Server(TcpFakeServer):
-            def __init__(self, addr: tuple[str, int]) -> None:
-                super().__init__(addr)
-                self.connections: set[socket.socket] = set()
-
-                class _Handler(self.RequestHandlerClass):  # type: ignore[name-defined,misc]
-                    def setup(self) -> None:
-                        try:
-                            super().setup()
-                        except OSError:
-                            # The peer reset the connection as it came in (a fault
-                            # proxy does): fakeredis's setup fails after opening the
-                            # socket's files, and finish() never runs to close them.
-                            for f in (getattr(self, "wfile", None), getattr(self, "rfile", None)):
-                                with contextlib.suppress(Exception):
-                                    f.close()  # type: ignore[union-attr]
-                            raise
-                        self.rfile = _Gate(self.rfile, resumed)  # type: ignore[has-type]  # set by the base
-
-                self.RequestHandlerClass = _Handler
-
-            def get_request(self) -> tuple[socket.socket, Any]:
-                # The server answers a pipeline (MULTI ... EXEC) with one small
-                # write per command; without TCP_NODELAY, Nagle's algorithm and
-                # the client's delayed ACK stall each transaction by ~40 ms.
-                sock, addr = super().get_request()
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self.connections.add(sock)
-                return sock, addr
-
-            def shutdown_request(self, request: Any) -> None:
-                self.connections.discard(request)
-                super().shutdown_request(request)
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                if not isinstance(sys.exc_info()[1], OSError):  # a peer that vanished is no error of ours
-                    super().handle_error(request, client_address)
-
-        server = _Server(("127.0.0.1", self._port))
-        server.daemon_threads = True
-        server.block_on_close = False
-        if self._keyspace is None:
-            self._keyspace = server.fake_server
-        else:
-            server.fake_server = self._keyspace
-        self._port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.005}, name=f"fakeredis:{self._port}", daemon=True
-        )
-        self._thread.start()
 
     def client(self) -> redis.Redis:
         import redis
@@ -197,44 +174,37 @@ class FakeRedisServer(_Backend):
 
     @property
     def running(self) -> bool:
-        return self._server is not None
+        return self._running
 
     def kill(self) -> None:
         """Stop at once: the port closes and every open connection is cut."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._resumed.set()  # let paused handlers see their sockets close
-        server.shutdown()
-        server.server_close()
-        for sock in list(server.connections):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        self._thread.join(timeout=5)
+        if self._running:
+            self._host.call("kill", id=self._id)
+            self._running = False
 
     def pause(self) -> None:
         """Hold every connection open and answer nothing until :meth:`resume`;
         new connections are accepted, as the kernel does for a frozen process."""
-        self._resumed.clear()
+        self._host.call("pause", id=self._id)
 
     def resume(self) -> None:
-        self._resumed.set()
+        self._host.call("resume", id=self._id)
 
     def restart(self, *, keep_data: bool) -> None:
         """Kill the server if it runs, then serve again on the same port with
         the keyspace it had (``keep_data=True``) or an empty one."""
         if self._stopped:
             raise RuntimeError("this fakeredis server was stopped for good")
-        self.kill()
-        if not keep_data:
-            self._keyspace = None
-        self._serve()
+        self._host.call("restart", id=self._id, keep_data=keep_data)
+        self._running = True
 
     def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
-        self.kill()
+        self._running = False
+        with contextlib.suppress(ConnectionError):  # a host already gone has stopped it too
+            self._host.call("stop", id=self._id)
 
 
 class RealRedis(_Backend):

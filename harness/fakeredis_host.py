@@ -1,0 +1,231 @@
+"""A process of its own for the in-memory Redis stand-ins (fakeredis).
+
+fakeredis is pure Python. Served from a thread of the test process, every
+command it answers waits for the interpreter lock that the test's clients,
+the HTTP stubs and their threads also hold; on a machine whose cores are all
+busy a service's Redis call then stalls for seconds, longer than any
+deadline the services are given. So the servers run here, in a process
+whose lock nothing else wants, and the test process drives them over a
+control connection (JSON lines on loopback TCP):
+
+    {"op": "serve"}                          -> {"ok": true, "id": 1, "port": 40123}
+    {"op": "kill", "id": 1}                  -> {"ok": true}   port closed, connections cut, data kept
+    {"op": "pause" | "resume", "id": 1}      -> {"ok": true}   connections held, nothing answered
+    {"op": "restart", "id": 1, "keep_data": false} -> {"ok": true}   same port, data kept or dropped
+    {"op": "stop", "id": 1}                  -> {"ok": true}   gone for good
+
+Each server has its own keyspace. The host serves one controller, and exits
+when that connection closes (the test process ended, however it ended).
+
+Run as ``python -m harness.fakeredis_host``; it reports its control address
+through the harness's ready-file handshake (``FAKEREDIS_HOST_READY_FILE``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+import threading
+from typing import Any
+
+__all__ = ["READY_ENV", "main"]
+
+READY_ENV = "FAKEREDIS_HOST_READY_FILE"
+
+_READ_SIZE = 64 * 1024
+
+
+class _Gate:
+    """A connection's read side that blocks while the server is paused, so
+    a paused server reads (and so answers) nothing, as a frozen one would.
+
+    fakeredis's handler asks it for a line at a time and feeds each to its
+    command parser, which takes any piece of the stream: so it is handed
+    all that has arrived instead, and a command of seven RESP lines (or a
+    whole pipeline) costs one pass through the handler rather than seven.
+    Like ``readline`` on the non-blocking socket, it gives ``b""`` when
+    nothing has arrived and at the end of the stream."""
+
+    def __init__(self, rfile: Any, resumed: threading.Event) -> None:
+        self._rfile = rfile
+        self._resumed = resumed
+
+    def readline(self, *args: Any) -> bytes:
+        self._resumed.wait()
+        data: bytes = self._rfile.read1(_READ_SIZE)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rfile, name)
+
+
+class _FakeServer:
+    """One fakeredis TCP server on 127.0.0.1, with state of its own; a
+    restart binds the same port again."""
+
+    def __init__(self) -> None:
+        self._resumed = threading.Event()
+        self._resumed.set()
+        self._keyspace: Any = None  # fakeredis's FakeServer: the data, kept across a restart
+        self.port = 0
+        self._server: Any = None
+        self._serve()
+
+    def _serve(self) -> None:
+        import fakeredis._clients._tcp_server as tcp
+        from fakeredis import TcpFakeServer
+
+        # Each connection's thread polls its socket this often while idle (a
+        # select that returns at once when data arrives, so no command waits
+        # on it). fakeredis's 10 ms makes dozens of idle pooled connections
+        # wake thousands of times a second, taking the interpreter lock from
+        # the connections that have work.
+        tcp._POLL_INTERVAL = max(tcp._POLL_INTERVAL, 0.25)
+
+        resumed = self._resumed
+
+        class _Server(TcpFakeServer):
+            def __init__(self, addr: tuple[str, int]) -> None:
+                super().__init__(addr)
+                self.connections: set[socket.socket] = set()
+
+                class _Handler(self.RequestHandlerClass):  # type: ignore[name-defined,misc]
+                    def setup(self) -> None:
+                        try:
+                            super().setup()
+                        except OSError:
+                            # The peer reset the connection as it came in (a fault
+                            # proxy does): fakeredis's setup fails after opening the
+                            # socket's files, and finish() never runs to close them.
+                            for f in (getattr(self, "wfile", None), getattr(self, "rfile", None)):
+                                with contextlib.suppress(Exception):
+                                    f.close()  # type: ignore[union-attr]
+                            raise
+                        self.rfile = _Gate(self.rfile, resumed)  # type: ignore[has-type]  # set by the base
+
+                self.RequestHandlerClass = _Handler
+
+            def get_request(self) -> tuple[socket.socket, Any]:
+                # The server answers a pipeline (MULTI ... EXEC) with one small
+                # write per command; without TCP_NODELAY, Nagle's algorithm and
+                # the client's delayed ACK stall each transaction by ~40 ms.
+                sock, addr = super().get_request()
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.connections.add(sock)
+                return sock, addr
+
+            def shutdown_request(self, request: Any) -> None:
+                self.connections.discard(request)
+                super().shutdown_request(request)
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                if not isinstance(sys.exc_info()[1], OSError):  # a peer that vanished is no error of ours
+                    super().handle_error(request, client_address)
+
+        server = _Server(("127.0.0.1", self.port))
+        server.daemon_threads = True
+        server.block_on_close = False
+        if self._keyspace is None:
+            self._keyspace = server.fake_server
+        else:
+            server.fake_server = self._keyspace
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.005}, name=f"fakeredis:{self.port}", daemon=True
+        )
+        self._thread.start()
+
+    def kill(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._resumed.set()  # let paused handlers see their sockets close
+        server.shutdown()
+        server.server_close()
+        for sock in list(server.connections):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(timeout=5)
+
+    def pause(self) -> None:
+        self._resumed.clear()
+
+    def resume(self) -> None:
+        self._resumed.set()
+
+    def restart(self, *, keep_data: bool) -> None:
+        self.kill()
+        if not keep_data:
+            self._keyspace = None
+        self._serve()
+
+
+def _answer(servers: dict[int, _FakeServer], request: dict[str, Any], next_id: int) -> dict[str, Any]:
+    op = request.get("op")
+    if op == "serve":
+        server = _FakeServer()
+        servers[next_id] = server
+        return {"ok": True, "id": next_id, "port": server.port}
+    ident = request.get("id")
+    server_or_none = servers.get(ident) if isinstance(ident, int) else None
+    if server_or_none is None:
+        return {"ok": False, "error": f"no server {ident!r}"}
+    server = server_or_none
+    if op == "kill":
+        server.kill()
+    elif op == "pause":
+        server.pause()
+    elif op == "resume":
+        server.resume()
+    elif op == "restart":
+        server.restart(keep_data=bool(request.get("keep_data")))
+    elif op == "stop":
+        server.kill()
+        del servers[ident]  # type: ignore[arg-type]  # an int: looked up above
+    else:
+        return {"ok": False, "error": f"unknown op {op!r}"}
+    return {"ok": True}
+
+
+def _write_ready(path: str, control: str) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump({"pid": os.getpid(), "addresses": {"control": control}}, f)
+    os.replace(tmp, path)
+
+
+def main() -> int:
+    ready = os.environ.get(READY_ENV)
+    if not ready:
+        print(f"{READY_ENV} is not set: this process is started by harness.redis_server", file=sys.stderr)
+        return 2
+    import fakeredis  # noqa: F401  # loaded before reporting ready, so the first server starts at once
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    _write_ready(ready, f"127.0.0.1:{listener.getsockname()[1]}")
+    conn, _ = listener.accept()
+    listener.close()
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    servers: dict[int, _FakeServer] = {}
+    next_id = 1
+    with conn, conn.makefile("rb") as reader, conn.makefile("wb") as writer:
+        for line in reader:
+            try:
+                answer = _answer(servers, json.loads(line), next_id)
+            except Exception as exc:  # a bad request is answered, not fatal
+                answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            if "id" in answer and answer.get("port"):
+                next_id += 1
+            writer.write(json.dumps(answer).encode() + b"\n")
+            writer.flush()
+    for server in servers.values():
+        server.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
