@@ -89,7 +89,7 @@ def build(session: nox.Session) -> None:
 def gatewayauthsession(session: nox.Session) -> None:
     """The gateway ↔ authsession boundary suite, in parallel (pytest-xdist)."""
     _sync(session, "test")
-    _pytest(session, "gatewayauthsession", "gatewayauthsession", "-n", "auto", "--dist", "worksteal")
+    _pytest(session, "gatewayauthsession", "gatewayauthsession", "-n", "auto")
 
 
 @nox.session(python=PYTHON, tags=["harness", "ci"])
@@ -143,8 +143,6 @@ def coverage(session: nox.Session) -> None:
         "gatewayauthsession",
         "-n",
         "auto",
-        "--dist",
-        "worksteal",
         "--build-mode=cover",
         f"--coverage-dir={raw}",
     )
@@ -211,8 +209,6 @@ def flakes(session: nox.Session) -> None:
                 "gatewayauthsession",
                 "-n",
                 "auto",
-                "--dist",
-                "worksteal",
                 "-q",
                 f"--randomly-seed={random.randrange(2**32)}",
                 f"--junitxml={REPORTS / f'flakes-{run}.xml'}",

@@ -303,7 +303,13 @@ FAULTS |= {
 
 
 @pytest.mark.redis_faults
-@pytest.mark.parametrize("fault_name", [pytest.param(name, marks=fault_stack(*f.waits)) for name, f in FAULTS.items()])
+@pytest.mark.parametrize(
+    "fault_name",
+    [
+        pytest.param(name, marks=[fault_stack(*f.waits), *([pytest.mark.waits] if f.waits else [])])
+        for name, f in FAULTS.items()
+    ],
+)
 def test_a_fault_gives_bounded_errors_naming_the_dependency_and_loses_nothing(stack: Stack, fault_name: str) -> None:
     fault = FAULTS[fault_name]
     with ThreadPoolExecutor(max_workers=len(TRANSPORTS)) as pool:

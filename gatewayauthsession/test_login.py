@@ -89,6 +89,7 @@ def test_a_used_code_is_refused_once_its_session_refreshed(stack: Stack, api: Ga
 
 
 @pytest.mark.stack(retry_grace="1s")
+@pytest.mark.waits
 def test_a_code_cannot_be_used_again_after_the_grace_window(stack: Stack, api: GatewayApi) -> None:
     challenge = api.start_email_login("cory@example.com")
     code = stack.mail.last_code("cory@example.com")
@@ -112,6 +113,7 @@ def test_without_a_grace_window_a_code_cannot_be_used_twice(stack: Stack, api: G
 
 @pytest.mark.stack(code_ttl="1s")
 @pytest.mark.smoke
+@pytest.mark.waits
 def test_an_expired_code_is_rejected(stack: Stack, api: GatewayApi) -> None:
     challenge = api.start_email_login("dan@example.com")
     code = stack.mail.last_code("dan@example.com")

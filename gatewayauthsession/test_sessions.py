@@ -62,6 +62,7 @@ def test_refreshing_twice_with_one_token_within_the_grace_window_gives_the_same_
 
 
 @pytest.mark.stack(retry_grace="1s")
+@pytest.mark.waits
 def test_replaying_a_used_refresh_token_after_the_grace_window_revokes_the_whole_session(
     stack: Stack, api: GatewayApi
 ) -> None:
@@ -83,6 +84,7 @@ def test_an_unknown_refresh_token_is_rejected(stack: Stack, api: GatewayApi, tok
 
 
 @pytest.mark.stack(session_ttl="3s", access_token_ttl="1s")
+@pytest.mark.waits
 def test_a_session_has_an_absolute_lifetime(stack: Stack, api: GatewayApi) -> None:
     login = log_in(stack, api, "cal@example.com")
     refreshed = api.refresh_session(login.refresh_token)  # within the lifetime: fine

@@ -53,6 +53,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "waits: the test waits on purpose (a lifetime, a TTL, a deadline): it is handed out before "
+        "the others, so that its waiting overlaps their work",
+    )
     if config.getoption("--coverage-dir") is not None and build_mode(config) != "cover":
         raise pytest.UsageError("--coverage-dir needs --build-mode=cover")
     if config.getoption("--redis-backend") == "real" and real_redis_addr() is None:
@@ -61,6 +66,16 @@ def pytest_configure(config: pytest.Config) -> None:
         killed = sweep(keep=start_run())  # workers inherit the run id through the environment
         if killed:
             print(f"harness: killed {len(killed)} leftover service process(es) of dead runs: {killed}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked ``waits`` first, each group in the order it had (a
+    random one under pytest-randomly). Every xdist worker sorts the same
+    way, and with ``--dist load --maxschedchunk 1`` each worker takes the
+    next test as it frees up: the waiting tests start at once, side by side,
+    instead of holding a worker at the end of the run."""
+    items.sort(key=lambda item: item.get_closest_marker("waits") is None)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

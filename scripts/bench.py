@@ -896,7 +896,7 @@ def bench_suite(opts: Options) -> Section:
                 say(f"suite: pytest gatewayauthsession -n {workers} (repeat {repeat + 1}/{opts.repeats})")
                 prebuild()
                 junit = Path(tmp) / f"suite-{workers}-{repeat}.xml"
-                args = ("gatewayauthsession", "-q", "-n", workers, "--dist", "worksteal", "-p", "no:randomly")
+                args = ("gatewayauthsession", "-q", "-n", workers, "-p", "no:randomly")
                 run = run_timed(pytest_argv(*args, f"--junitxml={junit}"))
                 _show_run(f"-n {workers}", run)
                 runs[workers].append(run)
@@ -927,7 +927,7 @@ def bench_suite(opts: Options) -> Section:
         "they started), from the kernel's accounting of waited-for children; the longest test is from the "
         "run's JUnit XML. What is left between wall and floor is waiting that holds a worker.",
         "",
-        "`python -m pytest gatewayauthsession -q -n 1|auto --dist worksteal -p no:randomly` (as "
+        "`python -m pytest gatewayauthsession -q -n 1|auto -p no:randomly` (as "
         "`nox -s gatewayauthsession` runs it), wall time of the whole process, "
         f"{opts.repeats} repeat(s), the two interleaved; the binaries are built (or found) before "
         "each run, outside the timing.",
@@ -1116,7 +1116,7 @@ def bench_faults(opts: Options) -> Section:
     p, q = Stats.of(plain), Stats.of(proxied)
 
     runs: dict[str, list[Run]] = {"with": [], "without": []}
-    base = ("gatewayauthsession", "-q", "-n", "auto", "--dist", "worksteal", "-p", "no:randomly")
+    base = ("gatewayauthsession", "-q", "-n", "auto", "-p", "no:randomly")
     for repeat in range(opts.repeats):
         for kind, extra in (("without", ("--ignore=gatewayauthsession/test_faults.py",)), ("with", ())):
             say(f"faults: suite {kind} the fault scenarios (repeat {repeat + 1}/{opts.repeats})")
@@ -1152,7 +1152,7 @@ def bench_faults(opts: Options) -> Section:
         "",
         f"Goal: the fault scenarios add at most a third to the suite — {verdict(met)} ({growth:.2f}{TIMES})"
         + (" — measured with failing runs" if failed else "")
-        + ". `python -m pytest gatewayauthsession -q -n auto --dist worksteal -p no:randomly`, with and without "
+        + ". `python -m pytest gatewayauthsession -q -n auto -p no:randomly`, with and without "
         f"`--ignore=gatewayauthsession/test_faults.py`, {opts.repeats} repeat(s) interleaved.",
         "",
         *table(
@@ -1191,7 +1191,7 @@ def _nox_runs(opts: Options, nox: list[str], shown: str) -> tuple[list[Run], lis
         junit = f"--junitxml={tmp}/junit.xml"  # keeps reports/gatewayauthsession.xml untouched
         nox_argv = [*nox, "-s", "gatewayauthsession", "--", "-q", *selection, junit]
         direct_argv = pytest_argv(
-            "-o", "junit_suite_name=gatewayauthsession", "gatewayauthsession", "-n", "auto", "--dist", "worksteal"
+            "-o", "junit_suite_name=gatewayauthsession", "gatewayauthsession", "-n", "auto"
         )
         direct_argv += ["-q", *selection, junit]
         say(f"nox: warm-up run of nox -s gatewayauthsession -- {shown} (makes the venv warm; not counted)")
