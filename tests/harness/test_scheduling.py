@@ -1,0 +1,72 @@
+"""Tests marked ``waits`` are handed out first (harness/pytest_plugin.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.paths import PROJECT_ROOT
+
+SUITE = """
+import pytest
+
+def test_a(): pass
+
+@pytest.mark.waits
+def test_b(): pass
+
+def test_c(): pass
+
+@pytest.mark.parametrize("n", [1, pytest.param(2, marks=pytest.mark.waits), 3])
+def test_d(n): pass
+"""
+
+
+def _collected(tmp_path: Path, *args: str) -> list[str]:
+    (tmp_path / "test_suite.py").write_text(SUITE)
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "harness.pytest_plugin",
+            "-p",
+            "no:cacheprovider",
+        ]
+        + ["--rootdir", str(tmp_path), "-c", os.devnull, *args, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [line.split("::", 1)[1] for line in done.stdout.splitlines() if "::" in line]
+
+
+def test_waiting_tests_come_first_and_the_rest_keep_their_order(tmp_path: Path) -> None:
+    assert _collected(tmp_path, "-p", "no:randomly") == [
+        "test_b",
+        "test_d[2]",
+        "test_a",
+        "test_c",
+        "test_d[1]",
+        "test_d[3]",
+    ]
+
+
+def test_under_random_order_the_waiting_tests_still_come_first(tmp_path: Path) -> None:
+    orders = set()
+    for seed in range(1, 6):
+        order = _collected(tmp_path, f"--randomly-seed={seed}")
+        assert sorted(order[:2]) == ["test_b", "test_d[2]"], f"seed {seed}: {order}"
+        assert sorted(order[2:]) == ["test_a", "test_c", "test_d[1]", "test_d[3]"], f"seed {seed}: {order}"
+        orders.add(tuple(order))
+    assert len(orders) > 1, "pytest-randomly did not shuffle: the check above proves nothing"
