@@ -27,19 +27,10 @@ def test_d(n): pass
 def _collected(tmp_path: Path, *args: str) -> list[str]:
     (tmp_path / "test_suite.py").write_text(SUITE)
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    argv = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "harness.pytest_plugin"]
+    argv += ["-p", "no:cacheprovider", "--rootdir", str(tmp_path), "-c", os.devnull, *args, str(tmp_path)]
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--collect-only",
-            "-q",
-            "-p",
-            "harness.pytest_plugin",
-            "-p",
-            "no:cacheprovider",
-        ]
-        + ["--rootdir", str(tmp_path), "-c", os.devnull, *args, str(tmp_path)],
+        argv,
         capture_output=True,
         text=True,
         cwd=tmp_path,
