@@ -24,7 +24,7 @@ nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "harness", "regression", "real_redis"]
+nox.options.sessions = ["lint", "breaking", "harness", "regression", "real_redis"]
 
 ROOT = Path(__file__).resolve().parent
 REPORTS = ROOT / "reports"
@@ -78,6 +78,18 @@ def _go_test(session: nox.Session, name: str, module: str, *go_args: str) -> Non
     session.log(f"{name}: {ran} Go tests passed")
 
 
+@nox.session(venv_backend="none", tags=["ci"])
+def breaking(session: nox.Session) -> None:
+    """The static contract gates: ``buf breaking`` (WIRE_JSON) of proto/ and ``oasdiff breaking --fail-on ERR`` of
+    the gateway's OpenAPI document, against BASE: ``GALAXY_SKEW_BASE``, else the merge-base with main (on main, the
+    commit before HEAD). Findings in reports/breaking.xml."""
+    session.run(
+        *(sys.executable, "-m", "harness.breaking", "--proto", "proto"),
+        *("--openapi", "galaxy/gateway/internal/httpapi/openapi.json", f"--junit={REPORTS / 'breaking.xml'}"),
+        *session.posargs,
+    )
+
+
 @nox.session(venv_backend="none", tags=["build"])
 def build(session: nox.Session) -> None:
     """Build the service binaries (cached by content hash; reused by every other session) and the pinned fault proxy."""
@@ -96,6 +108,7 @@ def gatewayauthsession(session: nox.Session) -> None:
 def harness(session: nox.Session) -> None:
     """The harness's own unit tests."""
     _sync(session, "test")
+    session.run("python", "-m", "harness.tools")  # the pinned Go tools some tests run, built before any test's timeout
     _pytest(session, "harness", "tests/harness", "-n", "auto")
 
 

@@ -1,0 +1,217 @@
+"""Static contract gates: does the working tree break a protobuf or an
+OpenAPI contract that a base commit published?
+
+Two pinned tools (:mod:`harness.tools`) do the judging:
+
+* ``buf breaking`` compares the protobuf files of a directory with the same
+  directory at the base commit, under buf's ``WIRE_JSON`` rules (by default):
+  a change that breaks the binary wire format or the JSON mapping fails.
+* ``oasdiff breaking --fail-on ERR`` compares an OpenAPI document with the
+  same document at the base commit: a change oasdiff rates an error (a path,
+  a required property or an enum value taken away, a parameter made
+  required, ...) fails.
+
+The base's files come from git (``git archive``), so no checkout changes.
+Each gate is a JUnit test case, its findings the failure text.
+
+    python -m harness.breaking --proto proto --openapi path/to/openapi.json \\
+        [--base REF] [--junit reports/breaking.xml]
+
+The harness names no service: the suite's session says which files are the
+contracts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
+
+from harness.tools import go_tool
+
+__all__ = ["BASE_ENV", "GateResult", "base_ref", "openapi_breaking", "proto_breaking", "tree_at", "write_junit"]
+
+BASE_ENV = "GALAXY_SKEW_BASE"
+"""The base commit to compare with (default: the merge-base with the main branch)."""
+
+PROTO_RULES = ("WIRE_JSON",)
+_OASDIFF_ERR = 3  # the level oasdiff gives a change it rates an error (WARN is 2, INFO 1)
+
+
+class GateError(RuntimeError):
+    """A gate could not run at all (an unknown ref, a tool that failed to start)."""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    name: str
+    command: list[str]
+    findings: list[str]  # one line each; empty when the gate passes
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def _git(repo: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise GateError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def base_ref(repo: Path, main: str = "main") -> str:
+    """``$GALAXY_SKEW_BASE``, else the merge-base of HEAD with ``main``; on
+    ``main`` itself (where that is HEAD) the commit before HEAD, so the gate
+    judges the latest change. Always a full commit id."""
+    given = os.environ.get(BASE_ENV)
+    if given:
+        return _resolve(repo, given)
+    head = _resolve(repo, "HEAD")
+    for candidate in (main, f"origin/{main}"):
+        try:
+            base = _git(repo, "merge-base", "HEAD", candidate)
+        except GateError:
+            continue
+        return _resolve(repo, "HEAD~1") if base == head else base
+    raise GateError(f"no branch {main!r} to take a merge-base with: set {BASE_ENV}=<ref>")
+
+
+def _resolve(repo: Path, ref: str) -> str:
+    try:
+        return _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except GateError:
+        raise GateError(f"{ref!r} is not a commit of {repo}") from None
+
+
+def tree_at(repo: Path, ref: str, path: str, dest: Path) -> Path:
+    """Write ``path`` (a file or a directory of the repository) as it is at
+    ``ref`` under ``dest``; the written path, or a :class:`GateError` when
+    ``ref`` has no such path."""
+    proc = subprocess.run(
+        ["git", "archive", "--format=tar", ref, "--", path], cwd=repo, capture_output=True, check=False
+    )
+    if proc.returncode != 0:
+        raise GateError(f"{path} does not exist at {ref}: {proc.stderr.decode().strip()}")
+    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
+        archive.extractall(dest, filter="data")
+    return dest / path
+
+
+def _run(name: str, command: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False, timeout=300)
+    except OSError as exc:
+        raise GateError(f"{name}: cannot run {command[0]}: {exc}") from exc
+    return proc, time.perf_counter() - started
+
+
+def proto_breaking(head: Path, base: Path, *, rules: Sequence[str] = PROTO_RULES) -> GateResult:
+    """``buf breaking`` of the protobuf directory ``head`` against ``base``."""
+    config = json.dumps({"version": "v2", "breaking": {"use": list(rules)}})
+    command = [str(go_tool("buf")), "breaking", str(head), "--against", str(base), "--config", config]
+    command += ["--against-config", config, "--error-format", "json"]
+    proc, seconds = _run("buf breaking", command, head)
+    findings = []
+    for line in proc.stdout.splitlines():
+        try:
+            f = json.loads(line)
+        except json.JSONDecodeError:
+            findings.append(line)
+            continue
+        findings.append(f"{f.get('path')}:{f.get('start_line')}: {f.get('type')}: {f.get('message')}")
+    if proc.returncode != 0 and not findings:
+        raise GateError(f"buf breaking failed without findings (exit {proc.returncode}):\n{proc.stderr}")
+    return GateResult("protobuf (buf breaking, " + ", ".join(rules) + ")", command, findings, seconds)
+
+
+def openapi_breaking(head: Path, base: Path) -> GateResult:
+    """``oasdiff breaking --fail-on ERR`` of the OpenAPI document ``head`` against ``base``."""
+    command = [str(go_tool("oasdiff")), "breaking", str(base), str(head), "--fail-on", "ERR", "--format", "json"]
+    proc, seconds = _run("oasdiff breaking", command, head.parent)
+    if proc.returncode not in (0, 1):
+        raise GateError(f"oasdiff breaking failed (exit {proc.returncode}):\n{proc.stderr}")
+    changes = json.loads(proc.stdout or "[]")
+    findings = [
+        f"{c.get('operation', '')} {c.get('path', '')}: {c.get('text')} ({c.get('id')})"
+        for c in changes
+        if c.get("level") == _OASDIFF_ERR
+    ]
+    if proc.returncode == 1 and not findings:
+        raise GateError(f"oasdiff breaking failed without findings:\n{proc.stdout}\n{proc.stderr}")
+    return GateResult("OpenAPI (oasdiff breaking --fail-on ERR)", command, findings, seconds)
+
+
+def write_junit(results: Sequence[GateResult], path: Path, *, base: str) -> None:
+    failures = sum(not r.ok for r in results)
+    suites = ElementTree.Element("testsuites")
+    suite = ElementTree.SubElement(
+        suites,
+        "testsuite",
+        name="breaking",
+        tests=str(len(results)),
+        failures=str(failures),
+        time=f"{sum(r.seconds for r in results):.3f}",
+    )
+    ElementTree.SubElement(ElementTree.SubElement(suite, "properties"), "property", name="base", value=base)
+    for r in results:
+        case = ElementTree.SubElement(suite, "testcase", classname="breaking", name=r.name, time=f"{r.seconds:.3f}")
+        if not r.ok:
+            failure = ElementTree.SubElement(case, "failure", message=f"{len(r.findings)} breaking change(s)")
+            failure.text = "\n".join(r.findings)
+        ElementTree.SubElement(case, "system-out").text = " ".join(r.command)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ElementTree.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def check(repo: Path, base: str, *, proto: str | None, openapi: str | None) -> list[GateResult]:
+    """Every gate asked for, of the working tree of ``repo`` against ``base``."""
+    results = []
+    with tempfile.TemporaryDirectory(prefix="breaking-base-") as tmp:
+        if proto is not None:
+            results.append(proto_breaking(repo / proto, tree_at(repo, base, proto, Path(tmp))))
+        if openapi is not None:
+            results.append(openapi_breaking(repo / openapi, tree_at(repo, base, openapi, Path(tmp))))
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.breaking", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repo", type=Path, default=Path.cwd(), help="the repository (default: here)")
+    parser.add_argument("--base", help=f"the commit to compare with (default: ${BASE_ENV}, else the merge-base)")
+    parser.add_argument("--proto", help="a directory of protobuf files, relative to the repository")
+    parser.add_argument("--openapi", help="an OpenAPI document, relative to the repository")
+    parser.add_argument("--junit", type=Path, help="write the gates as JUnit XML here")
+    args = parser.parse_args(argv)
+    if args.proto is None and args.openapi is None:
+        parser.error("nothing to check: give --proto and/or --openapi")
+    try:
+        base = _resolve(args.repo, args.base) if args.base else base_ref(args.repo)
+        print(f"breaking: the working tree against {base[:12]} ({_git(args.repo, 'log', '-1', '--format=%s', base)})")
+        results = check(args.repo, base, proto=args.proto, openapi=args.openapi)
+    except GateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for r in results:
+        print(f"  {'ok  ' if r.ok else 'FAIL'} {r.name} ({r.seconds:.2f}s)")
+        for finding in r.findings:
+            print(f"       {finding}")
+    if args.junit is not None:
+        write_junit(results, args.junit, base=base)
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
