@@ -85,7 +85,7 @@ def breaking(session: nox.Session) -> None:
     commit before HEAD). Findings in reports/breaking.xml."""
     session.run(
         *(sys.executable, "-m", "harness.breaking", "--proto", "proto"),
-        *("--openapi", "galaxy/gateway/internal/httpapi/openapi.json", f"--junit={REPORTS / 'breaking.xml'}"),
+        *("--openapi", "galaxy/gateway/api/openapi/openapi.json", f"--junit={REPORTS / 'breaking.xml'}"),
         *session.posargs,
     )
 

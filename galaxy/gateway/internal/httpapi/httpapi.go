@@ -4,7 +4,6 @@
 package httpapi
 
 import (
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -13,15 +12,16 @@ import (
 	"strconv"
 	"time"
 
+	"galaxy/gateway/api/openapi"
 	"galaxy/gateway/internal/gateway"
 	"galaxy/platform/apierror"
 )
 
-//go:embed openapi.json
-var openAPI []byte
+// openAPI is the OpenAPI 3.1 document served at /openapi.json (api/openapi).
+var openAPI = openapi.Document()
 
 // OpenAPI returns the OpenAPI 3.1 document served at /openapi.json.
-func OpenAPI() []byte { return append([]byte(nil), openAPI...) }
+func OpenAPI() []byte { return openapi.Document() }
 
 // Handler is the gateway's HTTP API.
 type Handler struct {
