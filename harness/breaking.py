@@ -39,7 +39,16 @@ from xml.etree import ElementTree
 
 from harness.tools import go_tool
 
-__all__ = ["BASE_ENV", "GateResult", "base_ref", "openapi_breaking", "proto_breaking", "tree_at", "write_junit"]
+__all__ = [
+    "BASE_ENV",
+    "GateError",
+    "GateResult",
+    "base_ref",
+    "check",
+    "openapi_breaking",
+    "proto_breaking",
+    "write_junit",
+]
 
 BASE_ENV = "GALAXY_SKEW_BASE"
 """The base commit to compare with (default: the merge-base with the main branch)."""
@@ -58,6 +67,7 @@ class GateResult:
     command: list[str]
     findings: list[str]  # one line each; empty when the gate passes
     seconds: float
+    skipped: str | None = None  # why nothing was compared (the contract is new since BASE)
 
     @property
     def ok(self) -> bool:
@@ -93,6 +103,11 @@ def _resolve(repo: Path, ref: str) -> str:
         return _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     except GateError:
         raise GateError(f"{ref!r} is not a commit of {repo}") from None
+
+
+def exists_at(repo: Path, ref: str, path: str) -> bool:
+    proc = subprocess.run(["git", "cat-file", "-e", f"{ref}:{path}"], cwd=repo, capture_output=True, check=False)
+    return proc.returncode == 0
 
 
 def tree_at(repo: Path, ref: str, path: str, dest: Path) -> Path:
@@ -168,7 +183,9 @@ def write_junit(results: Sequence[GateResult], path: Path, *, base: str) -> None
     ElementTree.SubElement(ElementTree.SubElement(suite, "properties"), "property", name="base", value=base)
     for r in results:
         case = ElementTree.SubElement(suite, "testcase", classname="breaking", name=r.name, time=f"{r.seconds:.3f}")
-        if not r.ok:
+        if r.skipped is not None:
+            ElementTree.SubElement(case, "skipped", message=r.skipped)
+        elif not r.ok:
             failure = ElementTree.SubElement(case, "failure", message=f"{len(r.findings)} breaking change(s)")
             failure.text = "\n".join(r.findings)
         ElementTree.SubElement(case, "system-out").text = " ".join(r.command)
@@ -178,12 +195,19 @@ def write_junit(results: Sequence[GateResult], path: Path, *, base: str) -> None
 
 def check(repo: Path, base: str, *, proto: str | None, openapi: str | None) -> list[GateResult]:
     """Every gate asked for, of the working tree of ``repo`` against ``base``."""
+    gates = [(proto, proto_breaking, "protobuf"), (openapi, openapi_breaking, "OpenAPI")]
     results = []
     with tempfile.TemporaryDirectory(prefix="breaking-base-") as tmp:
-        if proto is not None:
-            results.append(proto_breaking(repo / proto, tree_at(repo, base, proto, Path(tmp))))
-        if openapi is not None:
-            results.append(openapi_breaking(repo / openapi, tree_at(repo, base, openapi, Path(tmp))))
+        for path, gate, name in gates:
+            if path is None:
+                continue
+            if not (repo / path).exists():
+                raise GateError(f"{path} does not exist in the working tree of {repo}")
+            if not exists_at(repo, base, path):
+                # A contract published since BASE (or moved there) has nothing to be compared with.
+                results.append(GateResult(name, [], [], 0.0, skipped=f"{path} is not at {base[:12]}"))
+                continue
+            results.append(gate(repo / path, tree_at(repo, base, path, Path(tmp))))
     return results
 
 
@@ -205,6 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for r in results:
+        if r.skipped is not None:
+            print(f"  skip {r.name}: {r.skipped}, nothing to compare")
+            continue
         print(f"  {'ok  ' if r.ok else 'FAIL'} {r.name} ({r.seconds:.2f}s)")
         for finding in r.findings:
             print(f"       {finding}")

@@ -32,7 +32,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A repository whose first commit holds the project's protobuf files and the gateway's OpenAPI document."""
     monkeypatch.delenv(BASE_ENV, raising=False)
     shutil.copytree(PROJECT_ROOT / PROTO, tmp_path / PROTO)
-    shutil.copy(PROJECT_ROOT / "galaxy/gateway/internal/httpapi/openapi.json", tmp_path / OPENAPI)
+    shutil.copy(PROJECT_ROOT / "galaxy/gateway/api/openapi/openapi.json", tmp_path / OPENAPI)
     _git(tmp_path, "init", "-q", "-b", "main")
     _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "root")
     _git(tmp_path, "add", ".")
@@ -110,3 +110,14 @@ def test_an_unknown_base_is_a_clear_error(repo: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv(BASE_ENV, "no-such-ref")
     with pytest.raises(GateError, match="'no-such-ref' is not a commit"):
         base_ref(repo)
+
+
+def test_a_contract_that_is_new_since_the_base_is_reported_not_compared(repo: Path) -> None:
+    (repo / "published.json").write_text((repo / OPENAPI).read_text())
+    _git(repo, "add", "published.json")
+    _commit(repo, "a newly published document")
+
+    (result,) = check(repo, base_ref(repo), proto=None, openapi="published.json")
+    assert result.skipped is not None
+    assert "published.json" in result.skipped
+    assert result.findings == []
