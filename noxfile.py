@@ -272,7 +272,8 @@ def proto(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks: stack start-up, suite wall time, nox overhead, builds, fakeredis vs Redis → BENCHMARKS.md.
 
-    Opt-in (``nox -s bench``); options go to scripts/bench.py: ``nox -s bench -- --quick --only stack``.
+    Opt-in (``nox -s bench``); options go to scripts/bench.py (its sections are in scripts/benchlib/):
+    ``nox -s bench -- --quick --only stack``.
     """
     _sync(session, "bench")
     session.run("python", "scripts/bench.py", f"--nox-python={sys.executable}", *session.posargs)

@@ -1,0 +1,1 @@
+"""The sections of ``scripts/bench.py``, a module each, and what they share (see its docstring)."""

@@ -1,0 +1,328 @@
+"""The ``stack`` and ``login`` sections: ``start_stack`` to ready, whole and per component
+(timed by instrumenting the harness classes it uses), its teardown, and a login flow over a fresh stack."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+from benchlib.common import Options, say
+from benchlib.machine import nproc
+from benchlib.redis_backends import RealRedisServer
+from benchlib.report import EN_DASH, Goal, Section, Stats, ms, span, table, verdict
+from benchlib.runs import service_binaries
+
+if TYPE_CHECKING:  # imported at run time only once sys.path holds the project root
+    from gatewayauthsession.stack import Stack
+    from harness.redis_server import RedisBackend
+
+GOAL_STACK_P50_MS = 20.0
+
+COMPONENTS = (
+    "fakeredis server",
+    "mail stub",
+    "user stub",
+    "keys (generate + write)",
+    "authsession process → ready",
+    "gateway process → ready",
+)
+TEARDOWN = ("gateway process", "authsession process", "mail stub", "user stub", "redis")
+
+
+@contextlib.contextmanager
+def instrumented_stack(samples: dict[str, float]) -> Iterator[None]:
+    """Make ``start_stack`` time its own steps: the harness classes that
+    ``gatewayauthsession/stack.py`` uses are swapped, in that module only, for
+    subclasses that add their construction / start time to ``samples``. The
+    stack is built by the same code, with the same environment, as in the suite."""
+    from unittest import mock
+
+    import gatewayauthsession.stack as stack_module
+    from harness.keys import KeySet
+    from harness.mail_stub import MailStub
+    from harness.process import ServiceProcess
+    from harness.redis_server import FakeRedisServer
+    from harness.user_stub import UserStub
+
+    expected: dict[str, type] = {
+        "FakeRedisServer": FakeRedisServer,
+        "MailStub": MailStub,
+        "UserStub": UserStub,
+        "KeySet": KeySet,
+        "ServiceProcess": ServiceProcess,
+    }
+    for name, cls in expected.items():
+        if getattr(stack_module, name, None) is not cls:
+            raise RuntimeError(
+                f"gatewayauthsession/stack.py no longer uses harness's {name} by that name; "
+                "update instrumented_stack() in scripts/benchlib/stack.py"
+            )
+
+    def add(key: str, started: float) -> None:
+        samples[key] = samples.get(key, 0.0) + time.perf_counter() - started
+
+    class TimedFakeRedisServer(FakeRedisServer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            started = time.perf_counter()
+            super().__init__(*args, **kwargs)
+            add("fakeredis server", started)
+
+    class TimedMailStub(MailStub):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            started = time.perf_counter()
+            super().__init__(*args, **kwargs)
+            add("mail stub", started)
+
+        def start(self) -> Self:
+            started = time.perf_counter()
+            try:
+                return super().start()
+            finally:
+                add("mail stub", started)
+
+    class TimedUserStub(UserStub):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            started = time.perf_counter()
+            super().__init__(*args, **kwargs)
+            add("user stub", started)
+
+        def start(self) -> Self:
+            started = time.perf_counter()
+            try:
+                return super().start()
+            finally:
+                add("user stub", started)
+
+    class TimedKeySet(KeySet):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            started = time.perf_counter()
+            super().__init__(*args, **kwargs)
+            add("keys (generate + write)", started)
+
+        def write(self, directory: Path) -> tuple[Path, Path]:
+            started = time.perf_counter()
+            try:
+                return super().write(directory)
+            finally:
+                add("keys (generate + write)", started)
+
+    class TimedServiceProcess(ServiceProcess):
+        def start(self) -> Self:
+            started = time.perf_counter()
+            try:
+                return super().start()
+            finally:
+                add(f"{self.name} process → ready", started)
+
+    replacements = {
+        "FakeRedisServer": TimedFakeRedisServer,
+        "MailStub": TimedMailStub,
+        "UserStub": TimedUserStub,
+        "KeySet": TimedKeySet,
+        "ServiceProcess": TimedServiceProcess,
+    }
+    with contextlib.ExitStack() as patches:
+        for name, replacement in replacements.items():
+            patches.enter_context(mock.patch.object(stack_module, name, replacement))
+        yield
+
+
+def _stop_timed(stack: Stack, samples: dict[str, float]) -> None:
+    """Stop ``stack`` part by part, in the order of ``Stack.stop``, timing each; then
+    ``Stack.stop`` itself (every part's stop is idempotent) so nothing is left. The
+    stack loop opens no API clients, so closing them is left to ``Stack.stop``."""
+    parts: list[tuple[str, Callable[[], object]]] = [
+        ("gateway process", stack.gateway.stop),
+        ("authsession process", stack.authsession.stop),
+        ("mail stub", stack.mail.stop),
+        ("user stub", stack.users.stop),
+        ("redis", stack.redis.stop),
+    ]
+    for name, stop in parts:
+        started = time.perf_counter()
+        stop()
+        samples[name] = time.perf_counter() - started
+    stack.stop()
+
+
+def bench_stack(opts: Options) -> Section:
+    from gatewayauthsession.stack import start_stack
+
+    section = Section("Isolated stack: start → ready")
+    binaries = service_binaries()
+    total = opts.warmup + opts.iterations
+
+    whole: list[float] = []
+    stops: list[float] = []
+    parts: dict[str, list[float]] = {name: [] for name in (*COMPONENTS, "whole (instrumented)", "sum", "other")}
+    down: dict[str, list[float]] = {name: [] for name in TEARDOWN}
+    say(f"stack: {total} iterations ({opts.warmup} warm-up), each a plain start_stack then an instrumented one")
+    for i in range(total):
+        with tempfile.TemporaryDirectory(prefix="bench-stack-") as tmp:
+            started = time.perf_counter()
+            stack = start_stack(Path(tmp), binaries)
+            elapsed = time.perf_counter() - started
+            started = time.perf_counter()
+            stack.stop()
+            stopped = time.perf_counter() - started
+        if i >= opts.warmup:
+            whole.append(elapsed)
+            stops.append(stopped)
+
+        samples: dict[str, float] = {}
+        stop_samples: dict[str, float] = {}
+        with tempfile.TemporaryDirectory(prefix="bench-stack-") as tmp:
+            with instrumented_stack(samples):
+                started = time.perf_counter()
+                stack = start_stack(Path(tmp), binaries)
+                elapsed = time.perf_counter() - started
+            _stop_timed(stack, stop_samples)
+        if i < opts.warmup:
+            continue
+        missing = set(COMPONENTS) - set(samples)
+        if missing:
+            raise RuntimeError(f"start_stack did not go through {sorted(missing)}; update scripts/benchlib/stack.py")
+        for name in COMPONENTS:
+            parts[name].append(samples[name])
+        accounted = sum(samples[name] for name in COMPONENTS)
+        parts["whole (instrumented)"].append(elapsed)
+        parts["sum"].append(accounted)
+        parts["other"].append(elapsed - accounted)
+        for name in TEARDOWN:
+            down[name].append(stop_samples[name])
+    say(f"  whole: p50 {Stats.of(whole).p50 * 1000:.1f}ms")
+
+    w = Stats.of(whole)
+    met = w.p50 * 1000 <= GOAL_STACK_P50_MS
+    section.goals.append(
+        Goal(f"isolated stack start → ready, p50 ≤ {GOAL_STACK_P50_MS:.0f} ms (2-core machine)", ms(w.p50), met)
+    )
+
+    def row(label: str, values: Sequence[float]) -> list[str]:
+        s = Stats.of(values)
+        return [label, ms(s.p50), ms(s.p95), span(s, ms)]
+
+    header = ["", "p50", "p95", f"min {EN_DASH} max"]
+    section.lines += [
+        f"Goal: whole-stack p50 ≤ {GOAL_STACK_P50_MS:.0f} ms on the 2-core machine (this one: {nproc()} CPUs) — "
+        f"{verdict(met)} ({ms(w.p50)}).",
+        "",
+        f"Whole: `gatewayauthsession.stack.start_stack` with the suite's default settings and fakeredis, "
+        f"{w.n} iterations after {opts.warmup} warm-up (the warm-up pays the one-off imports that the suite "
+        f"pays once per worker), each in a fresh directory; `Stack.stop()` timed separately.",
+        "",
+        *table(header, [row("**whole stack** (`start_stack`)", whole), row("teardown (`Stack.stop()`)", stops)]),
+        "",
+        "Per component: in the same iterations, right after each plain one, a `start_stack` in which the "
+        "harness classes it uses are wrapped by timing subclasses (same code, same environment as the suite; "
+        '"other" is the rest of `start_stack`: environment assembly, `ExitStack` bookkeeping).',
+        "",
+        *table(
+            ["component", *header[1:]],
+            [
+                *(row(name, parts[name]) for name in COMPONENTS),
+                row("*sum of components*", parts["sum"]),
+                row("*other*", parts["other"]),
+                row("*whole (this loop)*", parts["whole (instrumented)"]),
+            ],
+        ),
+        "",
+        "Teardown per part, in `Stack.stop()`'s order (same loop):",
+        "",
+        *table(["part", *header[1:]], [row(name, down[name]) for name in TEARDOWN]),
+    ]
+    return section
+
+
+# --------------------------------------------------------------------------- login flow
+
+
+def _login_samples(stack: Stack, index: int, into: dict[str, list[float]]) -> None:
+    """start + confirm + me: over HTTP on fresh connections, over HTTP again, over gRPC twice."""
+
+    def flow(transport: str, email: str, breakdown: bool = False) -> float:
+        api = stack.api("http" if transport == "http" else "grpc")
+        t0 = time.perf_counter()
+        challenge = api.start_email_login(email)
+        t1 = time.perf_counter()
+        code = stack.mail.last_code(email)
+        t2 = time.perf_counter()
+        login = api.confirm_email_login(challenge.challenge_id, code)
+        t3 = time.perf_counter()
+        api.me(login.access_token)
+        t4 = time.perf_counter()
+        if breakdown:
+            into["  start_email_login"].append(t1 - t0)
+            into["  confirm_email_login"].append(t3 - t2)
+            into["  me"].append(t4 - t3)
+        return t4 - t0
+
+    into["HTTP, first login on a fresh stack"].append(flow("http", f"first{index}@example.com"))
+    into["HTTP, second login (warm connections)"].append(flow("http", f"second{index}@example.com", True))
+    into["gRPC, first login (fresh channel)"].append(flow("grpc", f"third{index}@example.com"))
+    into["gRPC, second login"].append(flow("grpc", f"fourth{index}@example.com"))
+
+
+LOGIN_ROWS = (
+    "HTTP, first login on a fresh stack",
+    "HTTP, second login (warm connections)",
+    "  start_email_login",
+    "  confirm_email_login",
+    "  me",
+    "gRPC, first login (fresh channel)",
+    "gRPC, second login",
+)
+
+
+def bench_login(opts: Options, real: RealRedisServer) -> Section:
+    from gatewayauthsession.stack import start_stack
+    from harness.redis_server import RealRedis
+
+    section = Section("Login flow over a stack (start + confirm + me)")
+    binaries = service_binaries()
+    backends: dict[str, Callable[[], RedisBackend | None]] = {"fakeredis": lambda: None}
+    if real.addr is not None:
+        addr = real.addr
+        backends["real redis-server"] = lambda: RealRedis(addr)
+    results: dict[str, dict[str, list[float]]] = {name: {row: [] for row in LOGIN_ROWS} for name in backends}
+    total = opts.warmup + opts.iterations
+    say(f"login: {total} stacks per backend ({', '.join(backends)}), interleaved")
+    for i in range(total):
+        for name, backend in backends.items():
+            samples: dict[str, list[float]] = {row: [] for row in LOGIN_ROWS}
+            with tempfile.TemporaryDirectory(prefix="bench-login-") as tmp:
+                stack = start_stack(Path(tmp), binaries, redis=backend())
+                try:
+                    _login_samples(stack, i, samples)
+                    stack.check_stubs()
+                finally:
+                    stack.stop()
+            if i >= opts.warmup:
+                for row in LOGIN_ROWS:
+                    results[name][row] += samples[row]
+    header = ["flow"]
+    for name in backends:
+        header += [f"{name} p50", f"{name} p95"]
+    rows = []
+    for row in LOGIN_ROWS:
+        cells = [row.replace("  ", "&nbsp;&nbsp;↳ ")]
+        for name in backends:
+            s = Stats.of(results[name][row])
+            cells += [ms(s.p50), ms(s.p95)]
+        rows.append(cells)
+    first = Stats.of(results["fakeredis"][LOGIN_ROWS[0]])
+    say(f"  fakeredis, first HTTP login: p50 {first.p50 * 1000:.1f}ms")
+    section.lines += [
+        f"A fresh `start_stack` per iteration ({opts.iterations} after {opts.warmup} warm-up), four logins each "
+        "through the suite's own clients (`stack.api(...)`); the code is read from the mail stub as the tests do. "
+        "No goal; it shows where a scenario's time goes.",
+        "",
+        *table(header, rows),
+    ]
+    if real.addr is None:
+        section.lines += ["", f"Real redis-server: not measured: {real.reason}."]
+    return section
