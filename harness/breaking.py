@@ -24,12 +24,9 @@ contracts.
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Sequence
@@ -37,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
+from harness.refs import BASE_ENV, RefError, base_ref, describe, exists_at, resolve, tree_at
 from harness.tools import go_tool
 
 __all__ = [
@@ -50,15 +48,12 @@ __all__ = [
     "write_junit",
 ]
 
-BASE_ENV = "GALAXY_SKEW_BASE"
-"""The base commit to compare with (default: the merge-base with the main branch)."""
-
 PROTO_RULES = ("WIRE_JSON",)
 _OASDIFF_ERR = 3  # the level oasdiff gives a change it rates an error (WARN is 2, INFO 1)
 
 
 class GateError(RuntimeError):
-    """A gate could not run at all (an unknown ref, a tool that failed to start)."""
+    """A gate could not run at all (a tool that failed to start, a missing file)."""
 
 
 @dataclass(frozen=True)
@@ -72,56 +67,6 @@ class GateResult:
     @property
     def ok(self) -> bool:
         return not self.findings
-
-
-def _git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise GateError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
-    return proc.stdout.strip()
-
-
-def base_ref(repo: Path, main: str = "main") -> str:
-    """``$GALAXY_SKEW_BASE``, else the merge-base of HEAD with ``main``; on
-    ``main`` itself (where that is HEAD) the commit before HEAD, so the gate
-    judges the latest change. Always a full commit id."""
-    given = os.environ.get(BASE_ENV)
-    if given:
-        return _resolve(repo, given)
-    head = _resolve(repo, "HEAD")
-    for candidate in (main, f"origin/{main}"):
-        try:
-            base = _git(repo, "merge-base", "HEAD", candidate)
-        except GateError:
-            continue
-        return _resolve(repo, "HEAD~1") if base == head else base
-    raise GateError(f"no branch {main!r} to take a merge-base with: set {BASE_ENV}=<ref>")
-
-
-def _resolve(repo: Path, ref: str) -> str:
-    try:
-        return _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    except GateError:
-        raise GateError(f"{ref!r} is not a commit of {repo}") from None
-
-
-def exists_at(repo: Path, ref: str, path: str) -> bool:
-    proc = subprocess.run(["git", "cat-file", "-e", f"{ref}:{path}"], cwd=repo, capture_output=True, check=False)
-    return proc.returncode == 0
-
-
-def tree_at(repo: Path, ref: str, path: str, dest: Path) -> Path:
-    """Write ``path`` (a file or a directory of the repository) as it is at
-    ``ref`` under ``dest``; the written path, or a :class:`GateError` when
-    ``ref`` has no such path."""
-    proc = subprocess.run(
-        ["git", "archive", "--format=tar", ref, "--", path], cwd=repo, capture_output=True, check=False
-    )
-    if proc.returncode != 0:
-        raise GateError(f"{path} does not exist at {ref}: {proc.stderr.decode().strip()}")
-    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
-        archive.extractall(dest, filter="data")
-    return dest / path
 
 
 def _run(name: str, command: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess[str], float]:
@@ -222,10 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.proto is None and args.openapi is None:
         parser.error("nothing to check: give --proto and/or --openapi")
     try:
-        base = _resolve(args.repo, args.base) if args.base else base_ref(args.repo)
-        print(f"breaking: the working tree against {base[:12]} ({_git(args.repo, 'log', '-1', '--format=%s', base)})")
+        base = resolve(args.repo, args.base) if args.base else base_ref(args.repo)
+        print(f"breaking: the working tree against {describe(args.repo, base)}")
         results = check(args.repo, base, proto=args.proto, openapi=args.openapi)
-    except GateError as exc:
+    except (GateError, RefError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for r in results:

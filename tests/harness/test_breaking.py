@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from harness.breaking import BASE_ENV, GateError, base_ref, check
+from harness.breaking import check
 from harness.paths import PROJECT_ROOT
+from harness.refs import BASE_ENV, RefError, base_ref
 
 PROTO = "proto"
 OPENAPI = "openapi.json"
@@ -108,7 +109,7 @@ def test_the_cli_writes_junit_and_fails_on_a_breaking_change(repo: Path) -> None
 
 def test_an_unknown_base_is_a_clear_error(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(BASE_ENV, "no-such-ref")
-    with pytest.raises(GateError, match="'no-such-ref' is not a commit"):
+    with pytest.raises(RefError, match="'no-such-ref' is not a commit"):
         base_ref(repo)
 
 
