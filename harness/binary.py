@@ -1,12 +1,19 @@
-"""Build the service binaries from their ``cmd/...`` packages, once per content.
+"""Build the services of a Go workspace, once per content.
+
+A service is a command of the workspace: a directory ``<module>/cmd/<name>``
+holding its main package, named by ``<name>`` (the harness knows no service
+by name; a suite says which it runs, and a new one needs only that layout
+and a ``use`` line in ``go.work``).
 
 A build is keyed by a hash of everything that can change the binary: every
 non-test file of the Go workspace, the Go version, the target platform and
 the build mode. The result is cached under ``.cache/bin``; concurrent callers
 (xdist workers, parallel nox sessions) take a file lock, so exactly one of
-them builds and the others reuse its binary.
+them builds and the others reuse its binary. A build of the workspace as it
+was at a git commit (``ref=``) builds the tree of that commit, extracted once
+into ``.cache/refs/`` (:mod:`harness.refs`), under the same content key.
 
-    python -m harness.binary [--mode plain|cover|race] [SERVICE ...]
+    python -m harness.binary [--mode plain|cover|race] [--ref REF] [SERVICE ...]
 """
 
 from __future__ import annotations
@@ -26,17 +33,12 @@ from pathlib import Path
 from typing import Literal
 
 from harness.paths import CACHE_DIR, galaxy_root
+from harness.refs import RefError, checkout_at, describe, resolve
 
-__all__ = ["SERVICES", "Binary", "BuildError", "BuildMode", "build", "source_hash"]
+__all__ = ["Binary", "BuildError", "BuildMode", "build", "commands", "source_hash"]
 
 BuildMode = Literal["plain", "cover", "race"]
 MODES: tuple[BuildMode, ...] = ("plain", "cover", "race")
-
-# service name -> Go package of its main, relative to the workspace root
-SERVICES = {
-    "authsession": "./authsession/cmd/authsession",
-    "gateway": "./gateway/cmd/gateway",
-}
 
 _MODE_FLAGS: dict[BuildMode, list[str]] = {
     "plain": [],
@@ -56,6 +58,19 @@ class Binary:
     mode: BuildMode
     path: Path
     cached: bool  # True when an earlier build was reused
+    ref: str | None = None  # the commit it was built from; None for the working tree
+    source: str = "the working tree"  # which sources, for the reader
+
+
+def commands(root: Path) -> dict[str, str]:
+    """Every command of the workspace: name -> Go package of its main,
+    relative to the root (``./<module>/cmd/<name>``)."""
+    found: dict[str, str] = {}
+    for main in sorted(root.glob("*/cmd/*/*.go")):
+        name, package = main.parent.name, f"./{main.parent.relative_to(root).as_posix()}"
+        if found.setdefault(name, package) != package:
+            raise BuildError(f"two commands named {name!r} in {root}: {found[name]} and {package}")
+    return found
 
 
 def _workspace_files(root: Path) -> Iterator[Path]:
@@ -97,34 +112,54 @@ def is_cached(service: str, mode: BuildMode = "plain", *, root: Path | None = No
 
 
 def build(
-    service: str, mode: BuildMode = "plain", *, root: Path | None = None, cache_dir: Path | None = None
+    service: str,
+    mode: BuildMode = "plain",
+    *,
+    root: Path | None = None,
+    cache_dir: Path | None = None,
+    ref: str | None = None,
+    refs_dir: Path | None = None,
 ) -> Binary:
     """Return the binary of ``service`` for ``mode``, building it only if no
-    build of the same sources exists yet."""
-    if service not in SERVICES:
-        raise ValueError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
+    build of the same sources exists yet; from the workspace as it is at
+    commit ``ref`` when one is given."""
     if mode not in MODES:
         raise ValueError(f"unknown build mode {mode!r}; known: {', '.join(MODES)}")
     root = root or galaxy_root()
+    sha = None
+    source = "the working tree"
+    if ref is not None:
+        try:
+            sha = resolve(root, ref)
+            source = f"{ref} ({describe(root, sha)})"
+            root = checkout_at(sha, root, cache_dir=refs_dir)
+        except RefError as exc:
+            raise BuildError(f"cannot build {service} at {ref!r}: {exc}") from None
+    package = commands(root).get(service)
+    if package is None:
+        known = ", ".join(commands(root)) or "none"
+        raise ValueError(f"no command {service!r} in {root} (no */cmd/{service}/ with Go files); commands: {known}")
     target = _target(service, mode, root, cache_dir)
     out_dir = target.parent
     if target.exists():
-        return Binary(service, mode, target, cached=True)
+        return Binary(service, mode, target, cached=True, ref=sha, source=source)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with open(out_dir.parent / f".{service}-{mode}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if target.exists():  # built by another process while we waited
-            return Binary(service, mode, target, cached=True)
+            return Binary(service, mode, target, cached=True, ref=sha, source=source)
         tmp_dir = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp_dir, ignore_errors=True)
-        cmd = ["go", "build", "-trimpath", *_MODE_FLAGS[mode], "-o", str(tmp_dir / service), SERVICES[service]]
+        cmd = ["go", "build", "-trimpath", *_MODE_FLAGS[mode], "-o", str(tmp_dir / service), package]
         proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             shutil.rmtree(tmp_dir, ignore_errors=True)
-            raise BuildError(f"{' '.join(cmd)} (in {root}) failed with exit code {proc.returncode}:\n{proc.stderr}")
+            raise BuildError(
+                f"{' '.join(cmd)} (in {root}, {source}) failed with exit code {proc.returncode}:\n{proc.stderr}"
+            )
         tmp_dir.rename(out_dir)
         _prune(out_dir.parent, f"{service}-{mode}-", keep=out_dir)
-    return Binary(service, mode, target, cached=False)
+    return Binary(service, mode, target, cached=False, ref=sha, source=source)
 
 
 def _prune(cache_root: Path, prefix: str, keep: Path, retain: int = 3) -> None:
@@ -139,19 +174,21 @@ def _prune(cache_root: Path, prefix: str, keep: Path, retain: int = 3) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.binary", description="Build the galaxy service binaries.")
-    parser.add_argument("services", nargs="*", default=list(SERVICES), help="services to build (default: all)")
+    parser = argparse.ArgumentParser(prog="python -m harness.binary", description="Build the workspace's services.")
+    parser.add_argument("services", nargs="*", help="commands to build (default: every */cmd/* of the workspace)")
     parser.add_argument("--mode", choices=MODES, default="plain")
+    parser.add_argument("--ref", help="build the workspace as it is at this git commit")
     args = parser.parse_args(argv)
-    for service in args.services:
-        started = time.perf_counter()
-        try:
-            binary = build(service, args.mode)
-        except (BuildError, ValueError, FileNotFoundError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        state = "cached" if binary.cached else "built"
-        print(f"{service:12} {state:6} {time.perf_counter() - started:6.2f}s  {binary.path}")
+    try:
+        services = args.services or list(commands(galaxy_root()))
+        for service in services:
+            started = time.perf_counter()
+            binary = build(service, args.mode, ref=args.ref)
+            state = "cached" if binary.cached else "built"
+            print(f"{service:12} {state:6} {time.perf_counter() - started:6.2f}s  {binary.path}  ({binary.source})")
+    except (BuildError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

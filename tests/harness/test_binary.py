@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.binary import BuildError, build, source_hash
+from harness.binary import BuildError, build, commands, source_hash
 
 MAIN = 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("%s") }\n'
 
@@ -76,7 +76,7 @@ def test_a_compile_error_is_reported_with_the_compiler_output(workspace: Path, t
 
 
 def test_unknown_service_and_mode_are_refused(workspace: Path) -> None:
-    with pytest.raises(ValueError, match="unknown service"):
+    with pytest.raises(ValueError, match=r"no command 'billing'.*commands: authsession"):
         build("billing", root=workspace)
     with pytest.raises(ValueError, match="unknown build mode"):
         build("authsession", "fast", root=workspace)  # type: ignore[arg-type]
@@ -93,3 +93,49 @@ def test_the_cli_reports_a_missing_workspace(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "not a galaxy Go workspace" in result.stderr
+
+
+def _add_service(root: Path, name: str, says: str) -> None:
+    """A new service, as the README's recipe has it: a module with ``cmd/<name>``, used by go.work."""
+    cmd = root / name / "cmd" / name
+    cmd.mkdir(parents=True)
+    (root / name / "go.mod").write_text(f"module example.com/{name}\n\ngo 1.26\n")
+    (cmd / "main.go").write_text(MAIN % says)
+    (root / "go.work").write_text((root / "go.work").read_text() + f"use ./{name}\n")
+
+
+def test_any_command_of_the_workspace_builds_without_the_harness_knowing_it(workspace: Path, tmp_path: Path) -> None:
+    _add_service(workspace, "ledger", "ledger v1")
+
+    assert commands(workspace) == {"authsession": "./authsession/cmd/authsession", "ledger": "./ledger/cmd/ledger"}
+    assert run(build("ledger", root=workspace, cache_dir=tmp_path / "cache").path) == "ledger v1"
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo, check=True)
+
+
+def test_a_build_from_a_commit_builds_that_commits_tree(workspace: Path, tmp_path: Path) -> None:
+    _git(workspace, "init", "-q", "-b", "main")
+    _git(workspace, "add", ".")
+    _git(workspace, "commit", "-q", "-m", "v1")
+    (workspace / "authsession" / "cmd" / "authsession" / "main.go").write_text(MAIN % "v2")  # not committed
+    cache, refs = tmp_path / "cache", tmp_path / "refs"
+
+    old = build("authsession", root=workspace, cache_dir=cache, ref="HEAD", refs_dir=refs)
+    new = build("authsession", root=workspace, cache_dir=cache)
+    assert (run(old.path), run(new.path)) == ("v1", "v2")
+    assert old.ref is not None
+    assert "v1" in old.source
+    assert new.ref is None
+    assert build("authsession", root=workspace, cache_dir=cache, ref="HEAD", refs_dir=refs).cached
+
+    _git(workspace, "commit", "-q", "-am", "broken")
+    (workspace / "authsession" / "cmd" / "authsession" / "main.go").write_text(
+        "package main\n\nfunc main() { nope() }\n"
+    )
+    _git(workspace, "commit", "-q", "-am", "does not build")
+    with pytest.raises(BuildError, match=r"(?s)does not build.*undefined: nope"):
+        build("authsession", root=workspace, cache_dir=cache, ref="HEAD", refs_dir=refs)
+    with pytest.raises(BuildError, match="'no-such-ref' is not a commit"):
+        build("authsession", root=workspace, cache_dir=cache, ref="no-such-ref", refs_dir=refs)
