@@ -104,6 +104,16 @@ def gatewayauthsession(session: nox.Session) -> None:
     _pytest(session, "gatewayauthsession", "gatewayauthsession", "-n", "auto")
 
 
+@nox.session(python=PYTHON, tags=["skew"])
+@nox.parametrize("older", ["gateway", "authsession"], ids=["gateway-at-base", "authsession-at-base"])
+def skew(session: nox.Session, older: str) -> None:
+    """The boundary suite of the working tree against a mixed-version pair: ``older`` built from BASE
+    (``GALAXY_SKEW_BASE``, else the merge-base with main; on main the commit before HEAD), the other service from
+    the working tree. Scenarios marked ``since(...)`` for a change BASE lacks are skipped, each with its reason."""
+    _sync(session, "test")
+    _pytest(session, f"skew-{older}-at-base", "gatewayauthsession", "-n", "auto", f"--service-ref={older}=BASE")
+
+
 @nox.session(python=PYTHON, tags=["harness", "ci"])
 def harness(session: nox.Session) -> None:
     """The harness's own unit tests."""

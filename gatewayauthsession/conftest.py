@@ -22,6 +22,7 @@ from harness.pytest_plugin import (
     coverage_dir,
     failed,
     redis_backend_kind,
+    service_refs,
     watch_processes,
 )
 from harness.redis_server import RealRedis, RedisBackend, RedisServerProcess, real_redis_addr, redis_server_binary
@@ -40,13 +41,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if hasattr(session.config, "workerinput"):
         return
     mode = build_mode(session.config)
+    refs = service_refs(session.config)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     for name in SERVICES:
         started = time.perf_counter()
-        if reporter is not None and not is_cached(name, mode):
-            reporter.write_line(f"building {name} ({mode}) ...")
+        if reporter is not None and (name in refs or not is_cached(name, mode)):
+            reporter.write_line(f"building {name} ({mode}{', at ' + refs[name][:12] if name in refs else ''}) ...")
         try:
-            binary = build(name, mode)
+            binary = build(name, mode, ref=refs.get(name))
         except BuildError as exc:
             pytest.exit(f"cannot build {name}: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
         if reporter is not None and not binary.cached:
@@ -91,7 +93,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def binaries(pytestconfig: pytest.Config) -> dict[str, Binary]:
     """The service binaries, built once for all workers (content-hash cache)."""
     mode = build_mode(pytestconfig)
-    return {name: build(name, mode) for name in SERVICES}
+    refs = service_refs(pytestconfig)
+    return {name: build(name, mode, ref=refs.get(name)) for name in SERVICES}
 
 
 def _settings(request: pytest.FixtureRequest) -> StackSettings:

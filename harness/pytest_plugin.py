@@ -18,14 +18,25 @@ from typing import Any
 import pytest
 
 from harness.binary import MODES, BuildMode
+from harness.paths import PROJECT_ROOT
 from harness.process import ServiceProcess
 from harness.redis_server import REAL_REDIS_ENV, real_redis_addr, stop_fakeredis_host
+from harness.refs import BASE_ENV, RefError, base_ref, contains, describe, exists_at, resolve
 from harness.sweep import current_run_id, reap_run, start_run, sweep
 
-__all__ = ["attach_diagnostics", "build_mode", "coverage_dir", "failed", "redis_backend_kind", "watch_processes"]
+__all__ = [
+    "attach_diagnostics",
+    "build_mode",
+    "coverage_dir",
+    "failed",
+    "redis_backend_kind",
+    "service_refs",
+    "watch_processes",
+]
 
 _SOURCES = pytest.StashKey[list[tuple[str, Callable[[], str]]]]()
 _PROCESSES = pytest.StashKey[list[ServiceProcess]]()
+_REFS = pytest.StashKey[dict[str, str]]()
 _FAILED = pytest.StashKey[bool]()
 
 
@@ -44,6 +55,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="with --build-mode=cover: where each service process writes its coverage counters (GOCOVERDIR)",
     )
     group.addoption(
+        "--service-ref",
+        action="append",
+        default=[],
+        metavar="NAME=REF",
+        help="build service NAME from git commit REF instead of the working tree (BASE: the base commit, "
+        f"${BASE_ENV} or the merge-base with main); repeatable. Scenarios marked since(...) for a change "
+        "that REF predates are skipped, each with its reason",
+    )
+    group.addoption(
         "--redis-backend",
         choices=("fake", "real"),
         default="fake",
@@ -53,6 +73,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "since(change): the scenario checks behaviour added by change (a commit, or a path of the repository "
+        "that the change added): under --service-ref it is skipped when a service is built from a commit "
+        "without it",
+    )
     config.addinivalue_line(
         "markers",
         "waits: the test waits on purpose (a lifetime, a TTL, a deadline): it is handed out before "
@@ -68,8 +94,64 @@ def pytest_configure(config: pytest.Config) -> None:
             print(f"harness: killed {len(killed)} leftover service process(es) of dead runs: {killed}")
 
 
+def service_refs(config: pytest.Config) -> dict[str, str]:
+    """``--service-ref`` as service -> full commit id (BASE resolved); empty
+    when every service is built from the working tree."""
+    cached: dict[str, str] | None = config.stash.get(_REFS, None)
+    if cached is not None:
+        return cached
+    refs: dict[str, str] = {}
+    for given in config.getoption("--service-ref"):
+        name, sep, ref = given.partition("=")
+        if not sep or not name or not ref:
+            raise pytest.UsageError(f"--service-ref {given!r}: want NAME=REF")
+        try:
+            refs[name] = base_ref(PROJECT_ROOT) if ref == "BASE" else resolve(PROJECT_ROOT, ref)
+        except RefError as exc:
+            raise pytest.UsageError(f"--service-ref {given}: {exc}") from None
+    config.stash[_REFS] = refs
+    return refs
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    refs = service_refs(config)
+    if not refs:
+        return []
+    return ["services built from commits (the others from the working tree):"] + [
+        f"  {name}: {describe(PROJECT_ROOT, sha)}" for name, sha in sorted(refs.items())
+    ]
+
+
+def _has_change(sha: str, change: str) -> bool:
+    try:
+        return contains(PROJECT_ROOT, sha, resolve(PROJECT_ROOT, change))
+    except RefError:
+        return exists_at(PROJECT_ROOT, sha, change)
+
+
+def _skip_newer_than_refs(config: pytest.Config, items: list[pytest.Item]) -> None:
+    refs = service_refs(config)
+    if not refs:
+        return
+    for item in items:
+        for marker in item.iter_markers("since"):
+            (change,) = marker.args
+            for name, sha in sorted(refs.items()):
+                if not _has_change(sha, change):
+                    reason = (
+                        f"checks behaviour added by {change}, which {name} at {describe(PROJECT_ROOT, sha)} predates"
+                    )
+                    item.add_marker(pytest.mark.skip(reason=reason))
+                    break
+
+
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _skip_newer_than_refs(config, items)
+    _waits_first(items)
+
+
+def _waits_first(items: list[pytest.Item]) -> None:
     """The tests marked ``waits`` first, each group in the order it had (a
     random one under pytest-randomly). Every xdist worker sorts the same
     way, and with ``--dist load --maxschedchunk 1`` each worker takes the
