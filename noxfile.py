@@ -104,7 +104,7 @@ def gatewayauthsession(session: nox.Session) -> None:
     _pytest(session, "gatewayauthsession", "gatewayauthsession", "-n", "auto")
 
 
-@nox.session(python=PYTHON, tags=["skew"])
+@nox.session(python=PYTHON, tags=["skew", "ci"])
 @nox.parametrize("older", ["gateway", "authsession"], ids=["gateway-at-base", "authsession-at-base"])
 def skew(session: nox.Session, older: str) -> None:
     """The boundary suite of the working tree against a mixed-version pair: ``older`` built from BASE
