@@ -214,13 +214,16 @@ class Stack:
                 return proc
         raise ValueError(f"no service {name!r} in this stack; it has {[p.name for p in self.processes]}")
 
-    def restart(self, name: str, **env: str) -> None:
+    def restart(self, name: str, binary: Binary | None = None, **env: str) -> None:
         """Restart service ``name`` on the same addresses (its peers reconnect
-        with no new configuration), with ``env`` merged into its environment.
+        with no new configuration), with ``env`` merged into its environment,
+        and onto ``binary`` (another version of it) when one is given.
         Restarting the gateway renews this stack's API clients."""
+        if binary is not None and binary.service != name:
+            raise ValueError(f"cannot restart {name} onto a build of {binary.service}")
         if name == "gateway":
             self._close_clients()
-        self.process(name).restart(env=env)
+        self.process(name).restart(env=env, argv=[str(binary.path)] if binary is not None else None)
 
     def link(self, client: str, server: str) -> Link:
         """The fault-proxy link from ``client`` to ``server``
