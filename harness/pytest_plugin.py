@@ -22,7 +22,7 @@ from harness.paths import PROJECT_ROOT
 from harness.process import ServiceProcess
 from harness.redis_server import REAL_REDIS_ENV, real_redis_addr, stop_fakeredis_host
 from harness.refs import BASE_ENV, RefError, base_ref, contains, describe, exists_at, resolve
-from harness.sweep import current_run_id, reap_run, start_run, sweep
+from harness.sweep import reap_run, start_run, sweep
 
 __all__ = [
     "attach_diagnostics",
@@ -37,6 +37,7 @@ __all__ = [
 _SOURCES = pytest.StashKey[list[tuple[str, Callable[[], str]]]]()
 _PROCESSES = pytest.StashKey[list[ServiceProcess]]()
 _REFS = pytest.StashKey[dict[str, str]]()
+_RUN = pytest.StashKey[str]()
 _FAILED = pytest.StashKey[bool]()
 
 
@@ -89,7 +90,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--redis-backend") == "real" and real_redis_addr() is None:
         raise pytest.UsageError(f"--redis-backend=real needs {REAL_REDIS_ENV}=host:port of a running Redis")
     if not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
-        killed = sweep(keep=start_run())  # workers inherit the run id through the environment
+        run_id = start_run()  # workers inherit the run id through the environment
+        config.stash[_RUN] = run_id
+        killed = sweep(keep=run_id)
         if killed:
             print(f"harness: killed {len(killed)} leftover service process(es) of dead runs: {killed}")
 
@@ -162,8 +165,10 @@ def _waits_first(items: list[pytest.Item]) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     stop_fakeredis_host()
-    if not hasattr(config, "workerinput"):
-        leaked = reap_run(current_run_id())
+    # Only the run this process started: a run that ended before starting its
+    # own (a usage error) must not reap the run it is nested in.
+    if (run_id := config.stash.get(_RUN, None)) is not None:
+        leaked = reap_run(run_id)
         if leaked:
             print(f"harness: killed {len(leaked)} process(es) this run left behind: {leaked}")
 
