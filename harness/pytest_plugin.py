@@ -10,6 +10,8 @@ dump when the test hits its pytest-timeout deadline.
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from harness import shards
 from harness.binary import MODES, BuildMode
 from harness.paths import PROJECT_ROOT
 from harness.process import ServiceProcess
@@ -37,11 +40,14 @@ __all__ = [
 _SOURCES = pytest.StashKey[list[tuple[str, Callable[[], str]]]]()
 _PROCESSES = pytest.StashKey[list[ServiceProcess]]()
 _REFS = pytest.StashKey[dict[str, str]]()
+_SHARD = pytest.StashKey[tuple[int, int]]()
 _RUN = pytest.StashKey[str]()
+_PLAN = pytest.StashKey[shards.Plan]()
 _FAILED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("shard_durations", "the recorded test durations --shard balances by (a JSON file)", default="")
     group = parser.getgroup("galaxy harness")
     group.addoption(
         "--build-mode",
@@ -65,6 +71,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "that REF predates are skipped, each with its reason",
     )
     group.addoption(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="run only shard K of N, balanced by recorded durations (harness/shards.py); "
+        "Bazel's TEST_TOTAL_SHARDS / TEST_SHARD_INDEX ask for one too",
+    )
+    group.addoption(
+        "--durations-file",
+        type=Path,
+        default=None,
+        help="the recorded durations the shards are balanced by (default: the shard_durations ini value)",
+    )
+    group.addoption(
+        "--record-durations",
+        action="store_true",
+        help="write each test's duration (setup + call + teardown) to the durations file",
+    )
+    group.addoption(
         "--redis-backend",
         choices=("fake", "real"),
         default="fake",
@@ -74,6 +98,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _configure_shard(config)
     config.addinivalue_line(
         "markers",
         "since(change): the scenario checks behaviour added by change (a commit, or a path of the repository "
@@ -148,10 +173,88 @@ def _skip_newer_than_refs(config: pytest.Config, items: list[pytest.Item]) -> No
                     break
 
 
+def _durations_file(config: pytest.Config) -> Path | None:
+    given: Path | None = config.getoption("--durations-file")
+    if given is not None:
+        return given
+    ini = str(config.getini("shard_durations") or "")
+    return config.rootpath / ini if ini else None
+
+
+def _configure_shard(config: pytest.Config) -> None:
+    """The shard this run is (``--shard`` or Bazel's variables), stashed;
+    under Bazel, also its JUnit file and the note that sharding is honoured."""
+    try:
+        given = config.getoption("--shard")
+        shard = shards.parse_shard(given) if given else shards.bazel_shard()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if shard is None:
+        return
+    config.stash[_SHARD] = shard
+    if not given:  # Bazel's protocol
+        if status := os.environ.get("TEST_SHARD_STATUS_FILE"):
+            Path(status).touch()
+        if (xml := os.environ.get("XML_OUTPUT_FILE")) and not config.option.xmlpath:
+            config.option.xmlpath = xml
+
+
+def _select_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
+    shard = config.stash.get(_SHARD, None)
+    if shard is None:
+        return
+    k, n = shard
+    the_plan = shards.plan([item.nodeid for item in items], n, shards.load_durations(_durations_file(config)))
+    mine = set(the_plan.shards[k - 1])
+    config.stash[_PLAN] = the_plan
+    deselected = [item for item in items if item.nodeid not in mine]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item.nodeid in mine]
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    the_plan = config.stash.get(_PLAN, None)
+    if the_plan is None:
+        return []
+    k, n = config.stash[_SHARD]
+    return [
+        f"shard {k}/{n}: {len(the_plan.shards[k - 1])} tests, about {the_plan.loads[k - 1]:.1f}s of "
+        f"{sum(the_plan.loads):.1f}s recorded (busiest shard / mean: {the_plan.imbalance:.2f})"
+    ]
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _select_shard(config, items)
     _skip_newer_than_refs(config, items)
     _waits_first(items)
+
+
+class _DurationRecorder:
+    """``--record-durations``: each test's setup + call + teardown time,
+    merged into the durations file as the run ends (in the controller, which
+    gets every worker's reports)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.recorded: dict[str, float] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.recorded[report.nodeid] = self.recorded.get(report.nodeid, 0.0) + report.duration
+
+    def pytest_sessionfinish(self) -> None:
+        merged = {**shards.load_durations(self.path), **{k: round(v, 3) for k, v in self.recorded.items()}}
+        self.path.write_text(json.dumps(dict(sorted(merged.items())), indent=1) + "\n")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if config.getoption("--record-durations") and not hasattr(config, "workerinput"):
+        path = _durations_file(config)
+        if path is None:
+            raise pytest.UsageError("--record-durations needs --durations-file or the shard_durations ini value")
+        config.pluginmanager.register(_DurationRecorder(path), "galaxy-duration-recorder")
 
 
 def _waits_first(items: list[pytest.Item]) -> None:
