@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -12,27 +11,21 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"galaxy/platform/tracecontext"
+	"galaxy/platform/tracecontext/tracecontexttest"
 )
 
 const (
-	traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
-	spanID  = "00f067aa0ba902b7"
-	valid   = "00-" + traceID + "-" + spanID + "-01"
+	traceID = tracecontexttest.TraceID
+	spanID  = tracecontexttest.SpanID
+	valid   = tracecontexttest.Valid
 )
-
-// wellFormed is what this package sends: version 00, lower-case hex ids,
-// two hex digits of flags.
-var wellFormed = regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$`)
 
 // parts splits a traceparent this package sent into trace id, parent id
 // and flags.
 func parts(t *testing.T, tp string) (traceID, parentID, flags string) {
 	t.Helper()
-	if !wellFormed.MatchString(tp) {
-		t.Fatalf("traceparent %q is not well formed", tp)
-	}
-	f := strings.Split(tp, "-")
-	return f[1], f[2], f[3]
+	s := tracecontexttest.Parse(t, tp)
+	return s.TraceID, s.ParentID, s.Flags
 }
 
 func continued(header ...string) context.Context {
@@ -83,33 +76,10 @@ func TestContinueAcceptsALaterVersion(t *testing.T) {
 
 func TestContinueReplacesAMalformedTraceparent(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name   string
-		header []string
-	}{
-		{"missing", nil},
-		{"empty", []string{""}},
-		{"version ff", []string{"ff-" + traceID + "-" + spanID + "-01"}},
-		{"version not hex", []string{"0g-" + traceID + "-" + spanID + "-01"}},
-		{"version 00 with a fifth field", []string{valid + "-00"}},
-		{"version 00 with reserved flags", []string{"00-" + traceID + "-" + spanID + "-04"}},
-		{"all-zero trace id", []string{"00-00000000000000000000000000000000-" + spanID + "-01"}},
-		{"all-zero parent id", []string{"00-" + traceID + "-0000000000000000-01"}},
-		{"short trace id", []string{"00-" + traceID[1:] + "-" + spanID + "-01"}},
-		{"long trace id", []string{"00-" + traceID + "0-" + spanID + "-01"}},
-		{"short parent id", []string{"00-" + traceID + "-" + spanID[1:] + "-01"}},
-		{"one-digit flags", []string{"00-" + traceID + "-" + spanID + "-1"}},
-		{"upper-case trace id", []string{"00-" + strings.ToUpper(traceID) + "-" + spanID + "-01"}},
-		{"upper-case parent id", []string{"00-" + traceID + "-" + strings.ToUpper(spanID) + "-01"}},
-		{"upper-case flags", []string{"00-" + traceID + "-" + spanID + "-0A"}},
-		{"not hex", []string{"00-" + strings.Repeat("z", 32) + "-" + spanID + "-01"}},
-		{"other separators", []string{"00_" + traceID + "_" + spanID + "_01"}},
-		{"three fields", []string{"00-" + traceID + "-" + spanID}},
-		{"twice", []string{valid, valid}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range tracecontexttest.Malformed {
+		t.Run(tc.Name, func(t *testing.T) {
 			t.Parallel()
-			ctx := continued(tc.header...)
+			ctx := continued(tc.Header...)
 			sc := trace.SpanContextFromContext(ctx)
 			if !sc.IsValid() {
 				t.Fatalf("span context %v is not valid", sc)
