@@ -54,3 +54,29 @@ func TestNewTagsLinesWithTheTrace(t *testing.T) {
 		}
 	}
 }
+
+func TestUntracedLeavesNoTraceToSearch(t *testing.T) {
+	t.Parallel()
+	var out logtest.Buffer
+	logger, err := logging.New(&out, "svc", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := tracecontext.Continue(context.Background(), propagation.MapCarrier{})
+	logger.InfoContext(ctx, "in a request", "kept", "value")
+	tp := tracecontext.Traceparent(ctx)
+
+	got := logtest.Untraced(out.String())
+	for _, id := range []string{tp[3:35], tp[36:52]} {
+		if !strings.Contains(out.String(), id) || strings.Contains(got, id) {
+			t.Errorf("Untraced(%s) = %s, want it without %s", out.String(), got, id)
+		}
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(got), &rec); err != nil {
+		t.Fatalf("Untraced line %q is not JSON: %v", got, err)
+	}
+	if rec["kept"] != "value" || rec["msg"] != "in a request" || rec["service"] != "svc" {
+		t.Errorf("Untraced dropped more than the trace: %s", got)
+	}
+}
