@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from contracts.errors import WireFormatError
+from contracts.tracing import Traceparent, check_traceparent
 
 __all__ = ["LOGIN_CODE_TEMPLATE", "MESSAGES_PATH", "MessageRequest", "parse_message_request"]
 
@@ -21,6 +22,7 @@ class MessageRequest:
     to: str
     template: str
     data: dict[str, Any]
+    traceparent: Traceparent | None
 
 
 def parse_message_request(headers: Mapping[str, str], body: Any, json_error: str | None = None) -> MessageRequest:
@@ -32,6 +34,7 @@ def parse_message_request(headers: Mapping[str, str], body: Any, json_error: str
     key = headers.get("idempotency-key", "").strip()
     if not key:
         raise WireFormatError("the Idempotency-Key header is missing or empty")
+    traceparent = check_traceparent(headers)
     if json_error is not None:
         raise WireFormatError(json_error)
     if body is None:
@@ -54,4 +57,4 @@ def parse_message_request(headers: Mapping[str, str], body: Any, json_error: str
             raise ValueError
     except ValueError:
         raise WireFormatError(f'"data.expires_at" must be an RFC 3339 time with a zone, not {expires_at!r}') from None
-    return MessageRequest(key, to, template, data)
+    return MessageRequest(key, to, template, data, traceparent)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from contracts.gatewayv1 import GatewayApi
+from contracts.tracing import Trace, trace_id_for
 from gatewayauthsession.explore import hold
 from gatewayauthsession.stack import Stack, StackSettings, Transport, start_stack
 from harness.binary import Binary, BuildError, build, is_cached
@@ -136,7 +137,9 @@ def stack(
     request: pytest.FixtureRequest, binaries: dict[str, Binary], tmp_path: Path, redis_backend: RedisBackend | None
 ) -> Iterator[Stack]:
     """A fresh, isolated stack: its own Redis, stubs, keys and processes;
-    the links its settings name go through this worker's fault proxy."""
+    the links its settings name go through this worker's fault proxy. Its
+    clients' calls join the test's own trace, whose id derives from the
+    test's node id (``contracts/tracing.md``)."""
     settings = _settings(request)
     s = start_stack(
         tmp_path,
@@ -145,6 +148,7 @@ def stack(
         redis=redis_backend,
         coverdir=lambda service: coverage_dir(request.config, service),
         proxy=request.getfixturevalue("fault_proxy") if settings.links else None,
+        trace=Trace(trace_id_for(request.node.nodeid)),
     )
     for name, source in s.diagnostics().items():
         attach_diagnostics(request.node, name, source)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,16 @@ from contracts.gatewayv1 import GatewayApi, Login, LoginChallenge
 from contracts.redis_schema import SessionRecord, read_session, session_key
 from gatewayauthsession.stack import Stack
 
-__all__ = ["code_for", "expect_error", "log_in", "session_ids", "session_record", "wrong_code"]
+__all__ = [
+    "call_lines",
+    "code_for",
+    "expect_error",
+    "log_in",
+    "log_lines",
+    "session_ids",
+    "session_record",
+    "wrong_code",
+]
 
 
 def code_for(stack: Stack, challenge: LoginChallenge) -> str:
@@ -64,3 +74,47 @@ def session_record(stack: Stack, session_id: str) -> SessionRecord | None:
         return read_session(client, stack.redis.key_prefix, session_id)
     finally:
         client.close()
+
+
+# The routes of the gateway's HTTP API by the gRPC method they mirror.
+_HTTP_ROUTES = {
+    "StartEmailLogin": ("POST", "/v1/auth/email/start"),
+    "ConfirmEmailLogin": ("POST", "/v1/auth/email/confirm"),
+    "RefreshSession": ("POST", "/v1/auth/refresh"),
+    "Logout": ("POST", "/v1/auth/logout"),
+    "GetMe": ("GET", "/v1/me"),
+    "ListSessions": ("GET", "/v1/sessions"),
+}
+_GRPC_SERVICES = {
+    "gateway": "galaxy.gateway.v1.GatewayService",
+    "authsession": "galaxy.authsession.v1.AuthSessionService",
+}
+
+
+def log_lines(stack: Stack, service: str) -> list[dict[str, Any]]:
+    """Every JSON line ``service`` logged, in every incarnation, oldest first."""
+    out = []
+    for line in stack.process(service).all_logs_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # an incarnation's header, a goroutine dump
+        if isinstance(record, dict):
+            out.append(record)
+    return out
+
+
+def call_lines(stack: Stack, service: str, method: str, transport: str = "grpc") -> list[dict[str, Any]]:
+    """The per-call summary lines ``service`` logged for ``method`` (a gRPC
+    method name such as ``StartEmailLogin``), oldest first: the ``grpc call``
+    lines, or for the gateway over HTTP the ``http request`` lines of the
+    route that mirrors it."""
+    if service == "gateway" and transport == "http":
+        verb, path = _HTTP_ROUTES[method]
+        return [
+            r
+            for r in log_lines(stack, service)
+            if r.get("msg") == "http request" and r.get("method") == verb and r.get("path") == path
+        ]
+    full = f"/{_GRPC_SERVICES[service]}/{method}"
+    return [r for r in log_lines(stack, service) if r.get("msg") == "grpc call" and r.get("method") == full]

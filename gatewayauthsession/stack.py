@@ -23,6 +23,7 @@ from contracts.authsessionv1.client import AuthSessionGrpcClient
 from contracts.gatewayv1 import GatewayApi
 from contracts.gatewayv1.grpc_client import GatewayGrpcClient
 from contracts.gatewayv1.http_client import GatewayHttpClient
+from contracts.tracing import SPAN_ID_KEY, TRACE_ID_KEY, Trace, TraceSource
 from harness.binary import Binary
 from harness.keys import KeySet
 from harness.mail_stub import MailStub
@@ -104,6 +105,9 @@ class Stack:
     keys: KeySet
     coverdir: CoverDir = _no_coverage
     proxy: ToxiproxyServer | None = None
+    trace: Trace = field(default_factory=Trace)
+    """The trace every call of the stack's clients joins, each call with a
+    parent id of its own (``contracts/tracing.md``)."""
     authsession: ServiceProcess = field(init=False)
     gateway: ServiceProcess = field(init=False)
     links: dict[str, Link] = field(default_factory=dict)
@@ -262,21 +266,23 @@ class Stack:
     def api(self, transport: Transport) -> GatewayApi:
         """The client of the gateway's public API over ``transport`` (one per transport)."""
         if transport not in self._clients:
-            self._clients[transport] = self._new_client(transport)
+            self._clients[transport] = self._new_client(transport, self.trace)
         return self._clients[transport]
 
-    def client(self, transport: Transport) -> GatewayApi:
+    def client(self, transport: Transport, *, trace: TraceSource | Literal["stack"] | None = "stack") -> GatewayApi:
         """A client of its own over ``transport`` (for calls made in parallel);
-        the stack closes it and scans what it received, like the others."""
-        client = self._new_client(transport)
+        the stack closes it and scans what it received, like the others. Its
+        calls join the stack's trace, or take their traceparent from
+        ``trace``, or (``trace=None``) send none."""
+        client = self._new_client(transport, self.trace if trace == "stack" else trace)
         self._clients[f"{transport}#{len(self._clients)}"] = client
         return client
 
-    def _new_client(self, transport: Transport) -> GatewayApi:
+    def _new_client(self, transport: Transport, trace: TraceSource | None = None) -> GatewayApi:
         if transport == "http":
-            return GatewayHttpClient("http://" + self.gateway.address("http"))
+            return GatewayHttpClient("http://" + self.gateway.address("http"), trace=trace)
         if transport == "grpc":
-            return GatewayGrpcClient(self.gateway.address("grpc"))
+            return GatewayGrpcClient(self.gateway.address("grpc"), trace=trace)
         raise ValueError(f"unknown transport {transport!r}")
 
     @property
@@ -331,7 +337,9 @@ class Stack:
         """Secrets that appear in a service log (which includes every URL it
         logged). A code counts only as a number of its own, not as six digits
         inside a longer one (a nanosecond timestamp, say)."""
-        logs = self.service_logs()
+        # Trace and span ids are random hex, in which a code's six digits may
+        # turn up by chance: they are no secret, and are left out.
+        logs = _TRACE_ATTRS.sub("", self.service_logs())
         # A plain substring test first: it settles nearly every secret, and a
         # pattern of its own per secret would be compiled for each one.
         return sorted(s for s in self.secrets() if s in logs and re.search(rf"(?<![0-9]){re.escape(s)}(?![0-9])", logs))
@@ -361,6 +369,9 @@ class Stack:
         self.links.clear()
 
 
+_TRACE_ATTRS = re.compile(rf',"(?:{TRACE_ID_KEY}|{SPAN_ID_KEY})":"[0-9a-f]*"')
+
+
 def _hostport(url: str) -> str:
     """``host:port`` of a URL or of a bare address."""
     rest = url.split("://", 1)[-1]
@@ -375,8 +386,11 @@ def start_stack(
     redis: RedisBackend | None = None,
     coverdir: CoverDir = _no_coverage,
     proxy: ToxiproxyServer | None = None,
+    trace: Trace | None = None,
 ) -> Stack:
     """Start a whole stack; on any failure, stop what was started and re-raise.
+
+    ``trace`` is the trace the stack's clients join (a random one by default).
 
     ``coverdir(service)`` names the GOCOVERDIR of a ``-cover`` build's
     process; ``proxy`` is the fault proxy that carries the links the
@@ -391,7 +405,7 @@ def start_stack(
         started.callback(mail.stop)
         users = UserStub().start()
         started.callback(users.stop)
-        stack = Stack(workdir, settings, binaries, redis, mail, users, KeySet(), coverdir, proxy)
+        stack = Stack(workdir, settings, binaries, redis, mail, users, KeySet(), coverdir, proxy, trace or Trace())
         started.callback(stack._close_links)
         stack._open_links("authsession->redis", "authsession->mail", "authsession->user")
         stack._start_authsession()

@@ -1,6 +1,7 @@
 """A stateful stub of the mail service (contracts/mail.md).
 
-``POST /v1/messages`` with ``Idempotency-Key`` and
+``POST /v1/messages`` with ``Idempotency-Key``, a well-formed
+``traceparent`` if any (``contracts/tracing.md``) and
 ``{"to", "template", "data": {"code", ...}}`` is validated strictly — a
 malformed request is answered 400 and counted as a contract violation, so a
 broken caller fails :meth:`~harness.http_stub.HttpStub.check` — and a valid

@@ -5,6 +5,8 @@
   answers 201. A malformed request is answered 400 and counted as a contract
   violation (see :meth:`~harness.http_stub.HttpStub.check`).
 * ``GET /v1/users/{id}`` answers the user (200) or a problem (404).
+* A request whose ``traceparent`` is malformed (``contracts/tracing.md``)
+  is answered 400 and counted as a contract violation.
 
 A user is ``{"id": "usr_<hex>", "email": ..., "status": "active" | "disabled"}``.
 Tests arrange users with :meth:`UserStub.add_user` and :meth:`UserStub.disable`
@@ -19,6 +21,7 @@ from dataclasses import replace
 from http import HTTPStatus
 
 from contracts.errors import WireFormatError
+from contracts.tracing import check_traceparent
 from contracts.user import RESOLVE_PATH, STATUSES, USERS_PATH, User, UserStatus, parse_resolve_request
 from harness.http_stub import HttpStub, RecordedRequest, Reply, json_reply, problem_reply
 
@@ -86,6 +89,7 @@ class UserStub(HttpStub):
 
     def _resolve(self, request: RecordedRequest, _match: re.Match[str]) -> Reply:
         try:
+            check_traceparent(request.headers)
             email = parse_resolve_request(request.json, request.json_error)
         except WireFormatError as exc:
             return problem_reply(HTTPStatus.BAD_REQUEST, str(exc), violation=True)
@@ -95,7 +99,11 @@ class UserStub(HttpStub):
                 return json_reply(HTTPStatus.OK, user.to_json())
             return json_reply(HTTPStatus.CREATED, self._create(email, "active").to_json())
 
-    def _get(self, _request: RecordedRequest, match: re.Match[str]) -> Reply:
+    def _get(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        try:
+            check_traceparent(request.headers)
+        except WireFormatError as exc:
+            return problem_reply(HTTPStatus.BAD_REQUEST, str(exc), violation=True)
         with self._lock:
             user = self._users.get(match["id"])
         if user is None:

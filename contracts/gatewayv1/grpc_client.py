@@ -1,5 +1,7 @@
 """gRPC client of the gateway (``galaxy.gateway.v1.GatewayService``); errors
-carry ``google.rpc.ErrorInfo`` with the stable code."""
+carry ``google.rpc.ErrorInfo`` with the stable code. Given a ``trace``
+(``contracts.tracing``), every call carries a ``traceparent`` from it in its
+metadata."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from contracts.gatewayv1._pb import gateway_pb2, gateway_pb2_grpc
 from contracts.gatewayv1.models import Login, LoginChallenge, Me, SessionInfo
 from contracts.grpc_errors import grpc_error
+from contracts.tracing import TRACEPARENT, TraceSource
 
 __all__ = ["GatewayGrpcClient", "timestamp"]
 
@@ -26,17 +29,26 @@ def timestamp(ts: Timestamp) -> datetime:
 class GatewayGrpcClient:
     transport = "grpc"
 
-    def __init__(self, target: str, timeout: float = 10.0) -> None:
+    def __init__(self, target: str, timeout: float = 10.0, *, trace: TraceSource | None = None) -> None:
         self.target = target
         self.timeout = timeout
+        self.trace = trace
         self.received_secrets: list[str] = []
         self.channel = grpc.insecure_channel(target)
         self.stub = gateway_pb2_grpc.GatewayServiceStub(self.channel)
 
+    def metadata(self, token: str | None = None) -> tuple[tuple[str, str], ...]:
+        """The metadata of a call: the bearer token, if any, and the trace's traceparent."""
+        md: list[tuple[str, str]] = []
+        if token is not None:
+            md.append(("authorization", f"Bearer {token}"))
+        if self.trace is not None:
+            md.append((TRACEPARENT, self.trace.traceparent()))
+        return tuple(md)
+
     def _call(self, fn: Callable[..., T], request: object, token: str | None = None) -> T:
-        metadata = (("authorization", f"Bearer {token}"),) if token is not None else None
         try:
-            return fn(request, timeout=self.timeout, metadata=metadata)
+            return fn(request, timeout=self.timeout, metadata=self.metadata(token) or None)
         except grpc.RpcError as err:
             raise grpc_error(err) from None
 

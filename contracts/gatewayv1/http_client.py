@@ -1,4 +1,7 @@
-"""HTTP JSON client of the gateway (``/v1/...``), errors as RFC 9457 problems."""
+"""HTTP JSON client of the gateway (``/v1/...``), errors as RFC 9457 problems.
+
+Given a ``trace`` (``contracts.tracing``), every request carries a
+``traceparent`` from it, unless the caller sets one of its own."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import requests
 
 from contracts.errors import ApiError
 from contracts.gatewayv1.models import Login, LoginChallenge, Me, SessionInfo
+from contracts.tracing import TRACEPARENT, TraceSource
 
 __all__ = ["PROBLEM_CONTENT_TYPE", "GatewayHttpClient", "problem_error"]
 
@@ -47,16 +51,24 @@ def _ts(value: str) -> datetime:
 class GatewayHttpClient:
     transport = "http"
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, *, trace: TraceSource | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.trace = trace
         self.received_secrets: list[str] = []
         self._session = requests.Session()
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """A raw request (for bad-input scenarios); no error translation."""
+        """A raw request (for bad-input scenarios); no error translation. It
+        carries the trace's traceparent unless ``headers`` name one (a value
+        of None sends none)."""
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("allow_redirects", False)
+        if self.trace is not None:
+            headers = dict(kwargs.get("headers") or {})
+            if not any(name.lower() == TRACEPARENT for name in headers):
+                headers[TRACEPARENT] = self.trace.traceparent()
+            kwargs["headers"] = headers
         return self._session.request(method, self.base_url + path, **kwargs)
 
     def _call(self, method: str, path: str, *, token: str | None = None, json: Any = None) -> Any:

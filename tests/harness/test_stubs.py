@@ -20,6 +20,9 @@ from harness.mail_stub import MailMessage, MailStub
 from harness.user_stub import User, UserStub
 
 ROOT = Path(__file__).resolve().parents[2]
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+TRACED = {"traceparent": TRACEPARENT}
+"""The header authsession sends on every request to mail and users."""
 
 # --------------------------------------------------------------------------- fixtures and helpers
 # The fixture pair under test: one stub per module, reset (and checked) per test.
@@ -60,13 +63,13 @@ MESSAGE: dict[str, Any] = {
 
 def send(stub: HttpStub, key: str = "ch_1", body: Any = None, timeout: float = 5, **kwargs: Any) -> requests.Response:
     """POST a message to the mail stub the way authsession does."""
-    headers = {"Idempotency-Key": key} if key else {}
+    headers = {**TRACED, "Idempotency-Key": key} if key else dict(TRACED)
     payload = MESSAGE if body is None else body
     return requests.post(f"{stub.url}/v1/messages", json=payload, headers=headers, timeout=timeout, **kwargs)
 
 
 def resolve(stub: UserStub, email: str, timeout: float = 5) -> requests.Response:
-    return requests.post(f"{stub.url}/v1/users/resolve", json={"email": email}, timeout=timeout)
+    return requests.post(f"{stub.url}/v1/users/resolve", json={"email": email}, headers=TRACED, timeout=timeout)
 
 
 def wait_until(predicate: Any, timeout: float = 5.0) -> None:
@@ -225,12 +228,17 @@ def test_mail_reused_idempotency_key_with_another_message_is_a_violation(mail: M
         pytest.param(b"to=ada", {"Content-Type": "text/plain"}, "Content-Type", id="wrong-content-type"),
         pytest.param(MESSAGE, {"Idempotency-Key": ""}, "Idempotency-Key", id="empty-idempotency-key"),
         pytest.param(MESSAGE, {"Idempotency-Key": None}, "Idempotency-Key", id="no-idempotency-key"),
+        pytest.param(MESSAGE, {"traceparent": TRACEPARENT.upper()}, "traceparent", id="upper-case-traceparent"),
+        pytest.param(MESSAGE, {"traceparent": TRACEPARENT + "-00"}, "traceparent", id="traceparent-fifth-field"),
+        pytest.param(
+            MESSAGE, {"traceparent": "00-" + "0" * 32 + "-00f067aa0ba902b7-01"}, "traceparent", id="zero-trace-id"
+        ),
     ],
 )
 def test_mail_rejects_a_malformed_request_with_400(
     mail: MailStub, body: Any, headers: dict[str, str | None] | None, reason: str
 ) -> None:
-    all_headers: dict[str, str | None] = {"Idempotency-Key": "ch_1", **(headers or {})}
+    all_headers: dict[str, str | None] = {"Idempotency-Key": "ch_1", **TRACED, **(headers or {})}
     if isinstance(body, bytes):
         response = requests.post(f"{mail.url}/v1/messages", data=body, headers=all_headers, timeout=5)
     else:
@@ -278,8 +286,8 @@ def test_users_resolve_creates_on_first_sight_then_finds(users: UserStub) -> Non
 def test_users_get_by_id(users: UserStub) -> None:
     user = users.add_user("bob@example.com")
 
-    found = requests.get(f"{users.url}/v1/users/{user.id}", timeout=5)
-    missing = requests.get(f"{users.url}/v1/users/usr_nobody", timeout=5)
+    found = requests.get(f"{users.url}/v1/users/{user.id}", headers=TRACED, timeout=5)
+    missing = requests.get(f"{users.url}/v1/users/usr_nobody", headers=TRACED, timeout=5)
 
     assert found.status_code == 200
     assert found.json() == {"id": user.id, "email": "bob@example.com", "status": "active"}
@@ -298,7 +306,7 @@ def test_users_add_user_and_disable(users: UserStub) -> None:
     assert users.disable("CAROL@example.com") == User(carol.id, "carol@example.com", "disabled")
     assert users.disable(carol.id).status == "disabled"
     assert resolve(users, "carol@example.com").status_code == 200
-    assert requests.get(f"{users.url}/v1/users/{carol.id}", timeout=5).json()["status"] == "disabled"
+    assert requests.get(f"{users.url}/v1/users/{carol.id}", headers=TRACED, timeout=5).json()["status"] == "disabled"
     assert set(users.users) == {carol.id, dan.id}
 
 
@@ -323,7 +331,7 @@ def test_users_arrangement_errors(users: UserStub) -> None:
 )
 def test_users_resolve_rejects_a_malformed_request_with_400(users: UserStub, data: bytes, reason: str) -> None:
     response = requests.post(
-        f"{users.url}/v1/users/resolve", data=data, headers={"Content-Type": "application/json"}, timeout=5
+        f"{users.url}/v1/users/resolve", data=data, headers={"Content-Type": "application/json", **TRACED}, timeout=5
     )
 
     assert response.status_code == 400
@@ -331,6 +339,40 @@ def test_users_resolve_rejects_a_malformed_request_with_400(users: UserStub, dat
     assert users.users == {}
     with pytest.raises(AssertionError, match="breaking its contract"):
         users.check()
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    [
+        pytest.param("", id="empty"),
+        pytest.param(TRACEPARENT.upper(), id="upper-case"),
+        pytest.param("ff" + TRACEPARENT[2:], id="version-ff"),
+        pytest.param(TRACEPARENT[:-1], id="one-digit-flags"),
+    ],
+)
+def test_users_refuse_a_malformed_traceparent(users: UserStub, traceparent: str) -> None:
+    user = users.add_user("tracy@example.com")
+    headers = {"traceparent": traceparent}
+
+    resolved = requests.post(
+        f"{users.url}/v1/users/resolve", json={"email": "tracy@example.com"}, headers=headers, timeout=5
+    )
+    got = requests.get(f"{users.url}/v1/users/{user.id}", headers=headers, timeout=5)
+
+    assert (resolved.status_code, got.status_code) == (400, 400)
+    assert "traceparent" in resolved.json()["detail"]
+    assert len(users.violations) == 2
+    with pytest.raises(AssertionError, match="traceparent"):
+        users.check()
+
+
+def test_a_request_without_traceparent_is_let_through(mail: MailStub, users: UserStub) -> None:
+    """A service built before the trace context sends none; the tracing scenarios require it."""
+    headers = {"Idempotency-Key": "ch_1", "traceparent": None}
+    assert requests.post(f"{mail.url}/v1/messages", json=MESSAGE, headers=headers, timeout=5).status_code == 202
+    assert requests.post(f"{users.url}/v1/users/resolve", json={"email": "a@example.com"}, timeout=5).status_code == 201
+    assert [r.header("traceparent") for r in mail.requests + users.requests] == [None, None]
+    assert mail.violations == users.violations == []
 
 
 # --------------------------------------------------------------------------- request log, reset
@@ -451,11 +493,11 @@ def test_fault_only_on_its_path(users: UserStub) -> None:
     users.fail_with(500, path=re.compile(r"/v1/users/usr_\w+"), times=None)
     users.drop_connection(path="/v1/users/resolve")
 
-    assert requests.get(f"{users.url}/v1/users/{user.id}", timeout=5).status_code == 500
+    assert requests.get(f"{users.url}/v1/users/{user.id}", headers=TRACED, timeout=5).status_code == 500
     with pytest.raises(requests.ConnectionError):
         resolve(users, "a@example.com")
     assert resolve(users, "a@example.com").status_code == 200
-    assert requests.get(f"{users.url}/v1/users/{user.id}", timeout=5).status_code == 500
+    assert requests.get(f"{users.url}/v1/users/{user.id}", headers=TRACED, timeout=5).status_code == 500
 
 
 def test_fault_delay(mail: MailStub) -> None:

@@ -1,7 +1,8 @@
 // Package grpcserver builds the gRPC server every galaxy service exposes:
-// the limits of a public server and the interceptors that log each call,
-// recover panics and turn every error into a status carrying
-// google.rpc.ErrorInfo from the one table (platform/apierror).
+// the limits of a public server and the interceptors that continue each
+// call's W3C trace (platform/tracecontext), log each call, recover panics
+// and turn every error into a status carrying google.rpc.ErrorInfo from the
+// one table (platform/apierror).
 package grpcserver
 
 import (
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"galaxy/platform/apierror"
+	"galaxy/platform/tracecontext"
 )
 
 // Limits of a public server.
@@ -42,7 +44,10 @@ const (
 )
 
 // New returns a gRPC server whose errors carry ErrorInfo with domain, that
-// logs one line per call to logger and recovers panicking handlers, with
+// gives each call and stream the span of its hop in the caller's trace (or
+// in a new one: platform/tracecontext), logs one line per call to logger,
+// with the trace when logger comes from platform/logging, and recovers
+// panicking handlers, with
 // the limits of a public server: 64 KiB messages, 16 KiB of metadata, 100
 // calls at once per connection, a handshake deadline, keepalive enforcement
 // and the closing of idle connections. A request that is no valid protobuf
@@ -64,8 +69,8 @@ func New(domain string, logger *slog.Logger, opts ...grpc.ServerOption) (*grpc.S
 		grpc.ConnectionTimeout(connectionTimeout),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minPingInterval, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: maxConnIdle, Time: pingAfter, Timeout: pingTimeout}),
-		grpc.ChainUnaryInterceptor(logCalls(domain, logger), c.refuseMalformed, recoverPanics(logger)),
-		grpc.ChainStreamInterceptor(c.refuseMalformedStream(domain)),
+		grpc.ChainUnaryInterceptor(tracecontext.UnaryServerInterceptor, logCalls(domain, logger), c.refuseMalformed, recoverPanics(logger)),
+		grpc.ChainStreamInterceptor(tracecontext.StreamServerInterceptor, c.refuseMalformedStream(domain)),
 	}
 	return grpc.NewServer(append(base, opts...)...), nil
 }

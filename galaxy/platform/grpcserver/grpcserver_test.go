@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -15,10 +16,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"galaxy/platform/apierror"
 	"galaxy/platform/grpcserver"
+	"galaxy/platform/logging"
 	"galaxy/platform/logging/logtest"
 )
 
@@ -46,7 +49,11 @@ const echoMethod = "/test.Echo/Check"
 func serve(t *testing.T, register func(*grpc.Server)) (*grpc.ClientConn, *logtest.Buffer) {
 	t.Helper()
 	logs := &logtest.Buffer{}
-	srv, err := grpcserver.New(domain, slog.New(slog.NewJSONHandler(logs, nil)))
+	logger, err := logging.New(logs, "test", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := grpcserver.New(domain, logger)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -182,6 +189,41 @@ func TestCalls(t *testing.T) {
 			if _, ok := call["duration_ms"].(float64); !ok {
 				t.Errorf("log line %v has no duration_ms", call)
 			}
+			// A call sent without traceparent is logged in a trace of its own.
+			if id, _ := call[logging.TraceIDKey].(string); !traceID.MatchString(id) {
+				t.Errorf("log line %v has no trace id", call)
+			}
 		})
+	}
+}
+
+// traceID is a W3C trace id as it is logged.
+var traceID = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// TestCallsLogTheCallersTrace checks that every line logged for a call,
+// its "grpc call" line and a panic's line alike, carries the trace id of the
+// caller's traceparent.
+func TestCallsLogTheCallersTrace(t *testing.T) {
+	t.Parallel()
+	const caller = "4bf92f3577b34da6a3ce929d0e0e4736"
+	conn, logs := serveEcho(t, func(*healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) { panic("boom") })
+	ctx := metadata.AppendToOutgoingContext(t.Context(), "traceparent", "00-"+caller+"-00f067aa0ba902b7-01")
+	_ = conn.Invoke(ctx, echoMethod, &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{})
+
+	lines := map[string]map[string]any{}
+	for _, rec := range records(t, logs) {
+		lines[rec["msg"].(string)] = rec
+	}
+	for _, msg := range []string{"grpc call", "panic serving call"} {
+		rec, ok := lines[msg]
+		if !ok {
+			t.Fatalf("no %q line in %v", msg, lines)
+		}
+		if rec[logging.TraceIDKey] != caller {
+			t.Errorf("%q line's %s = %v, want the caller's %s", msg, logging.TraceIDKey, rec[logging.TraceIDKey], caller)
+		}
+		if span, _ := rec[logging.SpanIDKey].(string); span == "" || span == "00f067aa0ba902b7" {
+			t.Errorf("%q line's %s = %q, want this hop's own", msg, logging.SpanIDKey, span)
+		}
 	}
 }

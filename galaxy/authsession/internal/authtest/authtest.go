@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -155,6 +156,7 @@ func New(t testing.TB, opts Options) *Env {
 type MailMessage struct {
 	IdempotencyKey string
 	ContentType    string
+	Traceparent    string // every traceparent header, joined by ", "
 	To             string `json:"to"`
 	Template       string `json:"template"`
 	Data           struct {
@@ -195,6 +197,7 @@ func (m *Mail) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	msg.IdempotencyKey = r.Header.Get("Idempotency-Key")
 	msg.ContentType = r.Header.Get("Content-Type")
+	msg.Traceparent = strings.Join(r.Header.Values("Traceparent"), ", ")
 	m.mu.Lock()
 	m.messages = append(m.messages, msg)
 	status, delay := m.status, m.delay
@@ -256,6 +259,7 @@ type Users struct {
 	body    string // raw answer body when status is set
 	delay   time.Duration
 	calls   int
+	traces  []string // the traceparent of each call, as for MailMessage
 }
 
 // NewUsers starts a fake user service; it stops when t ends.
@@ -308,6 +312,7 @@ func (u *Users) get(w http.ResponseWriter, r *http.Request) {
 func (u *Users) answer(w http.ResponseWriter, r *http.Request, lookup func() (auth.User, int)) {
 	u.mu.Lock()
 	u.calls++
+	u.traces = append(u.traces, strings.Join(r.Header.Values("Traceparent"), ", "))
 	delay := u.delay
 	u.mu.Unlock()
 	if delay > 0 {
@@ -366,6 +371,14 @@ func (u *Users) Calls() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.calls
+}
+
+// Traceparents returns the traceparent header of each request, in order
+// ("" for none).
+func (u *Users) Traceparents() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), u.traces...)
 }
 
 // Events receives the revocation signals published on the Env's Redis.

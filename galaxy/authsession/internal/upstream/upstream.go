@@ -1,5 +1,6 @@
 // Package upstream is the HTTP JSON plumbing shared by the mail and user
-// service clients: one deadline per call, no redirects, bounded bodies, and
+// service clients: one deadline per call, the caller's W3C trace passed on
+// in traceparent (platform/tracecontext), no redirects, bounded bodies, and
 // every failure reported as DEPENDENCY_UNAVAILABLE for the named dependency.
 package upstream
 
@@ -16,6 +17,7 @@ import (
 
 	"galaxy/authsession/internal/deadline"
 	"galaxy/platform/apierror"
+	"galaxy/platform/tracecontext"
 )
 
 // MaxResponseBytes bounds the response body read from a dependency.
@@ -118,6 +120,7 @@ func (c *Client) do(ctx context.Context, method, path string, header http.Header
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	tracecontext.InjectHTTP(ctx, req.Header)
 
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -1,5 +1,6 @@
 // Package authsessionclient calls the Auth/Session Service over gRPC. Every
-// call has its own deadline; authsession's stable error codes come back
+// call has its own deadline and carries its request's W3C trace
+// (platform/tracecontext); authsession's stable error codes come back
 // unchanged (their free text never where a log line could show it) and a
 // slow or unreachable authsession is DEPENDENCY_UNAVAILABLE (authsession).
 package authsessionclient
@@ -21,6 +22,7 @@ import (
 	"galaxy/authsession/api/authsessionv1"
 	"galaxy/gateway/internal/gateway"
 	"galaxy/platform/apierror"
+	"galaxy/platform/tracecontext"
 )
 
 // dependency names authsession in DEPENDENCY_UNAVAILABLE errors.
@@ -55,6 +57,7 @@ func New(addr string, timeout time.Duration, opts ...grpc.DialOption) (*Client, 
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 			MinConnectTimeout: timeout,
 		}),
+		grpc.WithChainUnaryInterceptor(tracecontext.UnaryClientInterceptor),
 	}, opts...)
 	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {

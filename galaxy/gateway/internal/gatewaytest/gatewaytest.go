@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"galaxy/authsession/api/authsessionv1"
@@ -217,7 +218,8 @@ type ListFunc func(context.Context, *authsessionv1.ListSessionsRequest) (*authse
 //     key; someone else's or an unknown session is SESSION_NOT_FOUND.
 //
 // The On* methods replace one answer, FailWith and Hang every one. It records
-// the last client_id and the methods called.
+// the last client_id, the methods called and the traceparent metadata of
+// each call.
 type AuthSession struct {
 	authsessionv1.UnimplementedAuthSessionServiceServer
 
@@ -228,6 +230,7 @@ type AuthSession struct {
 	answers       answers
 	clientID      string
 	calls         []string
+	traceparents  []string // of each call, as received ("" for none)
 	redis         *miniredis.Miniredis
 	refreshTokens map[string]*authsessionv1.Session // live refresh token → its session
 	issued        int                               // refresh tokens minted
@@ -352,10 +355,11 @@ func (f *AuthSession) listFromRedis(_ context.Context, req *authsessionv1.ListSe
 }
 
 // called records a call and returns the answer functions.
-func (f *AuthSession) called(method, clientID string) answers {
+func (f *AuthSession) called(ctx context.Context, method, clientID string) answers {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, method)
+	f.traceparents = append(f.traceparents, strings.Join(metadata.ValueFromIncomingContext(ctx, "traceparent"), ", "))
 	if clientID != "" {
 		f.clientID = clientID
 	}
@@ -364,27 +368,27 @@ func (f *AuthSession) called(method, clientID string) answers {
 
 // StartEmailLogin implements authsessionv1.AuthSessionServiceServer.
 func (f *AuthSession) StartEmailLogin(ctx context.Context, req *authsessionv1.StartEmailLoginRequest) (*authsessionv1.StartEmailLoginResponse, error) {
-	return f.called("StartEmailLogin", req.GetClientId()).start(ctx, req)
+	return f.called(ctx, "StartEmailLogin", req.GetClientId()).start(ctx, req)
 }
 
 // ConfirmEmailLogin implements authsessionv1.AuthSessionServiceServer.
 func (f *AuthSession) ConfirmEmailLogin(ctx context.Context, req *authsessionv1.ConfirmEmailLoginRequest) (*authsessionv1.ConfirmEmailLoginResponse, error) {
-	return f.called("ConfirmEmailLogin", req.GetClientId()).confirm(ctx, req)
+	return f.called(ctx, "ConfirmEmailLogin", req.GetClientId()).confirm(ctx, req)
 }
 
 // RefreshSession implements authsessionv1.AuthSessionServiceServer.
 func (f *AuthSession) RefreshSession(ctx context.Context, req *authsessionv1.RefreshSessionRequest) (*authsessionv1.RefreshSessionResponse, error) {
-	return f.called("RefreshSession", req.GetClientId()).refresh(ctx, req)
+	return f.called(ctx, "RefreshSession", req.GetClientId()).refresh(ctx, req)
 }
 
 // RevokeSession implements authsessionv1.AuthSessionServiceServer.
 func (f *AuthSession) RevokeSession(ctx context.Context, req *authsessionv1.RevokeSessionRequest) (*authsessionv1.RevokeSessionResponse, error) {
-	return f.called("RevokeSession", "").revoke(ctx, req)
+	return f.called(ctx, "RevokeSession", "").revoke(ctx, req)
 }
 
 // ListSessions implements authsessionv1.AuthSessionServiceServer.
 func (f *AuthSession) ListSessions(ctx context.Context, req *authsessionv1.ListSessionsRequest) (*authsessionv1.ListSessionsResponse, error) {
-	return f.called("ListSessions", "").list(ctx, req)
+	return f.called(ctx, "ListSessions", "").list(ctx, req)
 }
 
 // OnStart makes fn answer StartEmailLogin.
@@ -466,6 +470,15 @@ func (f *AuthSession) Calls() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.calls)
+}
+
+// Traceparents returns the traceparent metadata of each call of the
+// service, in order: "" for a call without one, the values joined by ", "
+// for a call with several.
+func (f *AuthSession) Traceparents() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.traceparents)
 }
 
 // Serve serves f on a loopback port until the test ends and returns its address.

@@ -22,6 +22,7 @@ import (
 	"galaxy/gateway/internal/grpcapi"
 	"galaxy/platform/apierror"
 	"galaxy/platform/grpcserver"
+	"galaxy/platform/logging"
 	"galaxy/platform/logging/logtest"
 )
 
@@ -42,7 +43,11 @@ func serve(t *testing.T, svc *gateway.Service) *conn {
 func serveAt(t *testing.T, svc *gateway.Service, addr string) *conn {
 	t.Helper()
 	logs := &logtest.Buffer{}
-	srv, err := grpcapi.NewServer(svc, slog.New(slog.NewJSONHandler(logs, nil)))
+	logger, err := logging.New(logs, "gateway", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := grpcapi.NewServer(svc, logger)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"galaxy/gateway/internal/httpapi"
 	"galaxy/gateway/internal/ratelimit"
 	"galaxy/platform/apierror"
+	"galaxy/platform/logging/logtest"
 )
 
 func TestSessionRoundTrip(t *testing.T) {
@@ -368,7 +369,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	st.Auth.FailWith(gatewaytest.Fail(apierror.Internal, "bug", nil)) // failures logged with their cause
 	c.client.RefreshSession(t.Context(), &gatewayv1.RefreshSessionRequest{RefreshToken: "refresh-token-1"})
 
-	logs := c.logs.String()
+	logs := logtest.Untraced(c.logs.String())
 	for _, secret := range []string{token, other, "987654", "access-token", "refresh-token", "unknown-refresh-secret"} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("logs hold %q:\n%s", secret, logs)

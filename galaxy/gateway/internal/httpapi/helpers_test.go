@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +16,7 @@ import (
 	"galaxy/gateway/internal/gatewaytest"
 	"galaxy/gateway/internal/httpapi"
 	"galaxy/platform/apierror"
+	"galaxy/platform/logging"
 )
 
 // logBuffer collects log output safely across goroutines.
@@ -46,7 +46,10 @@ type api struct {
 func serve(t *testing.T, svc *gateway.Service, opts ...httpapi.Option) *api {
 	t.Helper()
 	logs := &logBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger, err := logging.New(logs, "gateway", "debug")
+	if err != nil {
+		t.Fatal(err)
+	}
 	h, err := httpapi.New(svc, logger, opts...)
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)

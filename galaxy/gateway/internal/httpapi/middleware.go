@@ -8,15 +8,18 @@ import (
 	"time"
 
 	"galaxy/platform/apierror"
+	"galaxy/platform/tracecontext"
 )
 
 // maxLoggedPath bounds the path written to the access log.
 const maxLoggedPath = 256
 
-// middleware wraps next, outermost first: the access log, panic recovery,
-// the security headers every response carries and the framing check.
+// middleware wraps next, outermost first: the request's trace (the
+// client's traceparent continued, or a new trace: platform/tracecontext),
+// the access log, panic recovery, the security headers every response
+// carries and the framing check.
 func (h *Handler) middleware(next http.Handler) http.Handler {
-	return h.accessLog(h.recoverPanics(secureHeaders(lengthFramed(next))))
+	return tracecontext.HTTP(h.accessLog(h.recoverPanics(secureHeaders(lengthFramed(next)))))
 }
 
 // lengthFramed refuses a request whose body is framed by Transfer-Encoding,
@@ -82,7 +85,7 @@ func (h *Handler) recoverPanics(next http.Handler) http.Handler {
 }
 
 // accessLog writes one line per request: method, path (never the query, a
-// body or a header), status, size and duration.
+// body or a header), status, size and duration, and the request's trace.
 func (h *Handler) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
