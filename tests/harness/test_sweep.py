@@ -43,9 +43,10 @@ def test_sweep_kills_leftovers_of_dead_runs_only(tmp_path: Path) -> None:
     live = spawn_tagged(tmp_path / "b", current_run_id())
     try:
         killed = sweep(keep=None)
-        assert orphan.pid in killed
+        # Killed by this sweep, or by a run started in parallel (another
+        # xdist worker's nested pytest): any sweep takes a dead run's leftovers.
+        assert orphan.wait(5) < 0, f"a dead run's leftover survived the sweep (killed: {killed})"
         assert live.pid not in killed
-        assert orphan.wait(5) < 0
         assert live.poll() is None
     finally:
         live.kill()
