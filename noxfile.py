@@ -33,6 +33,7 @@ GO_MODULES = ["gateway", "authsession", "platform"]
 GOTESTSUM = "gotest.tools/gotestsum@v1.13.0"
 ACTIONLINT = "github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
 PYTHON = "3.11"
+OTHER_PYTHONS = ["3.12", "3.13"]  # the rest of requires-python, for the harness tests (harness_on)
 
 
 def _sync(session: nox.Session, *groups: str) -> None:
@@ -120,6 +121,49 @@ def harness(session: nox.Session) -> None:
     _sync(session, "test")
     session.run("python", "-m", "harness.tools")  # the pinned Go tools some tests run, built before any test's timeout
     _pytest(session, "harness", "tests/harness", "-n", "auto")
+
+
+def _interpreter(version: str) -> str | None:
+    """A working ``python<version>``: on PATH, else pyenv's build of it; None when neither exists."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [shutil.which(f"python{version}")]
+    candidates += [str(p) for p in sorted(pyenv.glob(f"versions/{version}.*/bin/python{version}"), reverse=True)]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run(  # a pyenv shim is on PATH even when it has no such version to run
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == version:
+            return candidate
+    return None
+
+
+@nox.session(venv_backend="none", tags=["interpreters", "ci"])
+@nox.parametrize("version", OTHER_PYTHONS, ids=OTHER_PYTHONS)
+def harness_on(session: nox.Session, version: str) -> None:
+    """The harness tests on another Python the project supports (``requires-python``): python<version> from PATH or
+    pyenv, in a venv of its own with the locked dependencies. Skipped, saying so, when the machine has no such
+    Python."""
+    python = _interpreter(version)
+    if python is None:
+        session.skip(f"no Python {version} on this machine (neither python{version} on PATH nor in pyenv)")
+    venv = ROOT / ".nox" / f"harness_on-{version}"
+    uv = (sys.executable, "-m", "uv")
+    session.run(*uv, "venv", "--quiet", "--allow-existing", "--python", python, str(venv), external=True)
+    session.run(
+        *(*uv, "sync", "--locked", "--no-default-groups", "--group", "test", "--quiet", "--compile-bytecode"),
+        env={"UV_PROJECT_ENVIRONMENT": str(venv)},
+        external=True,
+    )
+    REPORTS.mkdir(exist_ok=True)
+    name = f"harness_on-{version}"
+    session.run(
+        *(str(venv / "bin" / "python"), "-m", "pytest", f"--junitxml={REPORTS / name}.xml", "-o"),
+        *(f"junit_suite_name={name}", "tests/harness", "-n", "auto", *session.posargs),
+        external=True,
+    )
 
 
 @nox.session(venv_backend="none", tags=["go", "ci"])
