@@ -31,6 +31,9 @@ REPORTS = ROOT / "reports"
 GALAXY = Path(os.environ.get("GALAXY_ROOT", ROOT / "galaxy")).resolve()
 GO_MODULES = ["gateway", "authsession", "platform"]
 GOTESTSUM = "gotest.tools/gotestsum@v1.13.0"
+# Go releases besides go.mod's (go1.26.8) that the code must build and pass with: the other supported minor.
+# go1.25 cannot build the dependencies (github.com/redis/go-redis/v9 v9.23.0 requires go >= 1.26).
+OTHER_GO_TOOLCHAINS = ["go1.27.4"]
 ACTIONLINT = "github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
 PYTHON = "3.11"
 OTHER_PYTHONS = ["3.12", "3.13"]  # the rest of requires-python, for the harness tests (harness_on)
@@ -49,7 +52,7 @@ def _sync(session: nox.Session, *groups: str) -> None:
     session.run_install(*args, env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location}, external=True)
 
 
-def _pytest(session: nox.Session, name: str, *args: str) -> None:
+def _pytest(session: nox.Session, name: str, *args: str, env: dict[str, str] | None = None) -> None:
     REPORTS.mkdir(exist_ok=True)
     session.run(
         "python",
@@ -60,10 +63,11 @@ def _pytest(session: nox.Session, name: str, *args: str) -> None:
         f"junit_suite_name={name}",
         *args,
         *session.posargs,
+        env=env,
     )
 
 
-def _go_test(session: nox.Session, name: str, module: str, *go_args: str) -> None:
+def _go_test(session: nox.Session, name: str, module: str, *go_args: str, env: dict[str, str] | None = None) -> None:
     """``go test ./...`` in one module through gotestsum (JUnit XML); no test run is a failure."""
     REPORTS.mkdir(exist_ok=True)
     junit = REPORTS / f"{name}.xml"
@@ -72,6 +76,7 @@ def _go_test(session: nox.Session, name: str, module: str, *go_args: str) -> Non
             *("go", "run", GOTESTSUM, f"--junitfile={junit}", "--format=pkgname-and-test-fails"),
             *("--", *go_args, "./...", *session.posargs),
             external=True,
+            env=env,
         )
     ran = sum(int(suite.get("tests", 0)) for suite in ElementTree.parse(junit).getroot().iter("testsuite"))  # noqa: S314 - our own report
     if ran == 0:
@@ -171,6 +176,19 @@ def harness_on(session: nox.Session, version: str) -> None:
 def go_test(session: nox.Session, module: str) -> None:
     """Module-scoped ``go test ./...``."""
     _go_test(session, f"go_test-{module}", module, "-count=1")
+
+
+@nox.session(python=PYTHON, tags=["toolchains", "ci"])
+@nox.parametrize("toolchain", OTHER_GO_TOOLCHAINS, ids=OTHER_GO_TOOLCHAINS)
+def toolchain(session: nox.Session, toolchain: str) -> None:
+    """Every module's Go tests, then the boundary suite against binaries built by another supported Go release
+    (``GOTOOLCHAIN``; the go command fetches it through the Go module proxy), beside go.mod's own."""
+    env = {"GOTOOLCHAIN": toolchain}
+    session.run("go", "version", external=True, env=env)
+    for module in GO_MODULES:
+        _go_test(session, f"toolchain-{toolchain}-go_test-{module}", module, "-count=1", env=env)
+    _sync(session, "test")
+    _pytest(session, f"toolchain-{toolchain}-gatewayauthsession", "gatewayauthsession", "-n", "auto", env=env)
 
 
 @nox.session(venv_backend="none", tags=["go", "ci"])

@@ -35,7 +35,7 @@ from typing import Literal
 from harness.paths import CACHE_DIR, galaxy_root
 from harness.refs import RefError, checkout_at, describe, resolve
 
-__all__ = ["Binary", "BuildError", "BuildMode", "build", "commands", "source_hash"]
+__all__ = ["Binary", "BuildError", "BuildMode", "build", "commands", "go_version", "source_hash"]
 
 BuildMode = Literal["plain", "cover", "race"]
 MODES: tuple[BuildMode, ...] = ("plain", "cover", "race")
@@ -90,6 +90,11 @@ def _go_env() -> tuple[str, str, str, str]:
         text=True,
     ).stdout.split()
     return out[0], out[1], out[2], out[3]
+
+
+def go_version() -> str:
+    """The Go release that builds (``go env GOVERSION``; ``GOTOOLCHAIN`` picks another)."""
+    return _go_env()[0]
 
 
 def source_hash(root: Path, mode: BuildMode) -> str:

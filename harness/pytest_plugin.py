@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from harness import shards
-from harness.binary import MODES, BuildMode
+from harness.binary import MODES, BuildMode, go_version
 from harness.paths import PROJECT_ROOT
 from harness.process import ServiceProcess
 from harness.redis_server import REAL_REDIS_ENV, real_redis_addr, stop_fakeredis_host
@@ -142,12 +142,17 @@ def service_refs(config: pytest.Config) -> dict[str, str]:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = [
+        f"services built by {go_version()}" + (f" (GOTOOLCHAIN={t})" if (t := os.environ.get("GOTOOLCHAIN")) else "")
+    ]
     refs = service_refs(config)
     if not refs:
-        return []
-    return ["services built from commits (the others from the working tree):"] + [
-        f"  {name}: {describe(PROJECT_ROOT, sha)}" for name, sha in sorted(refs.items())
-    ]
+        return lines
+    return (
+        lines
+        + ["services built from commits (the others from the working tree):"]
+        + [f"  {name}: {describe(PROJECT_ROOT, sha)}" for name, sha in sorted(refs.items())]
+    )
 
 
 def _has_change(sha: str, change: str) -> bool:
