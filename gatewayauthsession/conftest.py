@@ -36,7 +36,7 @@ TRANSPORTS: tuple[Transport, ...] = ("http", "grpc")
 # ``nox -s gatewayauthsession -- -k model --hypothesis-profile=galaxy-deep``.
 # No example database: a failure is replayed from the blob and seed it prints.
 settings.register_profile(
-    "galaxy", max_examples=20, stateful_step_count=20, deadline=None, database=None, print_blob=True
+    "galaxy", max_examples=15, stateful_step_count=20, deadline=None, database=None, print_blob=True
 )
 settings.register_profile(
     "galaxy-deep", max_examples=300, stateful_step_count=50, deadline=None, database=None, print_blob=True

@@ -78,7 +78,7 @@ from gatewayauthsession.scenario import wrong_code
 from gatewayauthsession.stack import Stack, Transport
 
 USERS = 3
-MAX_LIVE_SESSIONS = 6  # bounds the checks after each step
+MAX_LIVE_SESSIONS = 4  # bounds the checks after each step
 CODE_MAX_ATTEMPTS = 3
 SESSION_TTL_S = 720 * 3600
 
