@@ -171,10 +171,12 @@ class SessionLifecycle(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         """End this example's sessions, so that the next example's Redis
-        checks read only its own records."""
+        checks read only its own records. Best effort: after a failed step
+        the report must show that step's failure, not the clean-up's, and
+        records left behind belong to no later example's users."""
         self.pubsub.close()
         self.redis.close()
-        with contextlib.closing(self.authsession_client()) as client:
+        with contextlib.closing(self.authsession_client()) as client, contextlib.suppress(ApiError):
             for user in self.users:
                 client.revoke_all_sessions(user.user_id)
 
