@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from contracts.gatewayv1 import GatewayApi
 from contracts.tracing import Trace, trace_id_for
@@ -31,6 +32,18 @@ from harness.tools import ToolBuildError, go_tool
 from harness.toxiproxy import ToxiproxyServer
 
 TRANSPORTS: tuple[Transport, ...] = ("http", "grpc")
+
+# Budgets of the Hypothesis scenarios (test_model.py). "galaxy" keeps the
+# suite fast; "galaxy-deep" is the opt-in long run:
+# ``nox -s gatewayauthsession -- -k model --hypothesis-profile=galaxy-deep``.
+# No example database: a failure is replayed from the blob and seed it prints.
+settings.register_profile(
+    "galaxy", max_examples=15, stateful_step_count=20, deadline=None, database=None, print_blob=True
+)
+settings.register_profile(
+    "galaxy-deep", max_examples=300, stateful_step_count=50, deadline=None, database=None, print_blob=True
+)
+settings.load_profile("galaxy")  # --hypothesis-profile, handled after this module is imported, overrides it
 
 
 SERVICES = ("authsession", "gateway")
