@@ -108,7 +108,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "waits: the test waits on purpose (a lifetime, a TTL, a deadline): it is handed out before "
-        "the others, so that its waiting overlaps their work",
+        "the others, so that its waiting overlaps their work (as is a test recorded as long)",
     )
     if config.getoption("--coverage-dir") is not None and build_mode(config) != "cover":
         raise pytest.UsageError("--coverage-dir needs --build-mode=cover")
@@ -233,7 +233,7 @@ def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     _select_shard(config, items)
     _skip_newer_than_refs(config, items)
-    _waits_first(items)
+    _long_first(config, items)
 
 
 class _DurationRecorder:
@@ -262,13 +262,27 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         config.pluginmanager.register(_DurationRecorder(path), "galaxy-duration-recorder")
 
 
-def _waits_first(items: list[pytest.Item]) -> None:
-    """The tests marked ``waits`` first, each group in the order it had (a
-    random one under pytest-randomly). Every xdist worker sorts the same
-    way, and with ``--dist load --maxschedchunk 1`` each worker takes the
-    next test as it frees up: the waiting tests start at once, side by side,
-    instead of holding a worker at the end of the run."""
-    items.sort(key=lambda item: item.get_closest_marker("waits") is None)
+LONG_TEST_S = 1.0
+"""A test recorded as taking this long or longer is handed out first."""
+
+
+def _long_first(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests that hold a worker longest first: those marked ``waits``
+    and those whose recorded duration (the durations file) is a second or
+    more, longest first; then the rest in the order they had (a random one
+    under pytest-randomly). Every xdist worker sorts the same way, and with
+    ``--dist load --maxschedchunk 1`` each worker takes the next test as it
+    frees up: the long tests start at once, side by side, instead of holding
+    a worker at the end of the run."""
+    durations = shards.load_durations(_durations_file(config))
+
+    def key(item: pytest.Item) -> tuple[int, float]:
+        seconds = durations.get(item.nodeid, 0.0)
+        if item.get_closest_marker("waits") is not None or seconds >= LONG_TEST_S:
+            return (0, -seconds)
+        return (1, 0.0)
+
+    items.sort(key=key)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -1,7 +1,8 @@
-"""Tests marked ``waits`` are handed out first (harness/pytest_plugin.py)."""
+"""Tests marked ``waits``, and those recorded as long, are handed out first (harness/pytest_plugin.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -61,3 +62,10 @@ def test_under_random_order_the_waiting_tests_still_come_first(tmp_path: Path) -
         assert sorted(order[2:]) == ["test_a", "test_c", "test_d[1]", "test_d[3]"], f"seed {seed}: {order}"
         orders.add(tuple(order))
     assert len(orders) > 1, "pytest-randomly did not shuffle: the check above proves nothing"
+
+
+def test_tests_recorded_as_long_come_first_longest_first(tmp_path: Path) -> None:
+    durations = {"test_suite.py::test_c": 2.0, "test_suite.py::test_d[3]": 5.0, "test_suite.py::test_a": 0.2}
+    (tmp_path / "durations.json").write_text(json.dumps(durations))
+    order = _collected(tmp_path, "-p", "no:randomly", "--durations-file=durations.json")
+    assert order == ["test_d[3]", "test_c", "test_b", "test_d[2]", "test_a", "test_d[1]"]
