@@ -268,12 +268,17 @@ _HOG_LIMIT_S = 3600
 def flakes(session: nox.Session) -> None:
     """The boundary suite N times in a new random order each (``-- 10`` for ten runs); any failure fails.
 
-    ``-- 10 --stress`` runs them beside one CPU hog per core, to show the
-    suite's deadlines and waits hold on a loaded machine.
+    ``-- 10 --stress`` runs them beside a CPU hog (``--stress=2``: two), to
+    show the suite's deadlines and waits hold on a loaded machine.
     """
     args = list(session.posargs)
-    stress = "--stress" in args
-    args = [a for a in args if a != "--stress"]
+    hogs_asked = [a for a in args if a == "--stress" or a.startswith("--stress=")]
+    args = [a for a in args if a not in hogs_asked]
+    stress = bool(hogs_asked)
+    try:
+        hog_count = int(hogs_asked[-1].partition("=")[2] or 1) if stress else 0
+    except ValueError:
+        session.error(f"{hogs_asked[-1]}: want --stress or --stress=N")
     count_given = bool(args) and args[0].isdigit()
     runs = int(args[0]) if count_given else 5
     passthrough = args[1:] if count_given else args
@@ -281,8 +286,11 @@ def flakes(session: nox.Session) -> None:
     hogs: list[subprocess.Popen[bytes]] = []
     if stress:
         cores = len(os.sched_getaffinity(0))
-        session.log(f"flakes: {cores} CPU hog(s) beside the runs (each stops after {_HOG_LIMIT_S} s at the latest)")
-        hogs = [subprocess.Popen([sys.executable, "-c", _HOG, str(_HOG_LIMIT_S)]) for _ in range(cores)]
+        session.log(
+            f"flakes: {hog_count} CPU hog(s) beside the runs, on {cores} core(s) "
+            f"(each stops after {_HOG_LIMIT_S} s at the latest)"
+        )
+        hogs = [subprocess.Popen([sys.executable, "-c", _HOG, str(_HOG_LIMIT_S)]) for _ in range(hog_count)]
     try:
         for run in range(1, runs + 1):
             session.log(f"flakes: run {run} of {runs}" + (" (under CPU stress)" if stress else ""))
