@@ -117,4 +117,16 @@ def checkout_at(ref: str, directory: Path, *, cache_dir: Path | None = None) -> 
             (tmp / relative).rename(target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        _prune(root, keep=root / sha)
     return target
+
+
+def _prune(root: Path, keep: Path, retain: int = 5) -> None:
+    """Drop all but the ``retain`` newest extracted commits (a base moves on with every commit)."""
+    trees = sorted(
+        (p for p in root.iterdir() if p.is_dir() and p != keep and ".tmp" not in p.name),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in trees[retain - 1 :]:
+        shutil.rmtree(old, ignore_errors=True)
