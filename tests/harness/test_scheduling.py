@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from harness.paths import PROJECT_ROOT
+from scratch_suite import collected
 
 SUITE = """
 import pytest
@@ -27,20 +24,7 @@ def test_d(n): pass
 
 def _collected(tmp_path: Path, *args: str) -> list[str]:
     (tmp_path / "test_suite.py").write_text(SUITE)
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    argv = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "harness.pytest_plugin"]
-    argv += ["-p", "no:cacheprovider", "--rootdir", str(tmp_path), "-c", os.devnull, *args, str(tmp_path)]
-    done = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return [line.split("::", 1)[1] for line in done.stdout.splitlines() if "::" in line]
+    return [node.split("::", 1)[1] for node in collected(tmp_path, *args, str(tmp_path))]
 
 
 def test_waiting_tests_come_first_and_the_rest_keep_their_order(tmp_path: Path) -> None:

@@ -3,10 +3,10 @@ against this repository's own history."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
+
+from scratch_suite import run_pytest
 
 from harness.paths import PROJECT_ROOT
 from harness.refs import resolve
@@ -27,10 +27,7 @@ def test_older_behaviour(): pass
 
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_suite.py").write_text(SUITE)
-    argv = [sys.executable, "-m", "pytest", "-rs", "-p", "harness.pytest_plugin", "-p", "no:cacheprovider"]
-    argv += ["-p", "no:randomly", "--rootdir", str(tmp_path), "-c", os.devnull, *args, str(tmp_path)]
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    return subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120, check=False)
+    return run_pytest(tmp_path, "-rs", "-p", "no:randomly", *args, str(tmp_path), timeout=120)
 
 
 def test_a_scenario_for_a_change_the_ref_predates_is_skipped_with_its_reason(tmp_path: Path) -> None:

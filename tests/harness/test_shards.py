@@ -4,13 +4,13 @@ to the whole suite, each test exactly once, whatever the order of each run."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from scratch_suite import collected, run_pytest
 
 from harness.paths import PROJECT_ROOT
 from harness.shards import bazel_shard, parse_shard, plan
@@ -31,22 +31,6 @@ class TestGroup:
 """
 
 
-def _pytest(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "pytest", "-p", "harness.pytest_plugin", "-p", "no:cacheprovider"]
-    argv += ["--rootdir", str(tmp_path), "-c", os.devnull, *args]
-    full_env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **(env or {})}
-    for var in ("TEST_TOTAL_SHARDS", "TEST_SHARD_INDEX", "TEST_SHARD_STATUS_FILE", "XML_OUTPUT_FILE"):
-        if env is None or var not in env:
-            full_env.pop(var, None)
-    return subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, env=full_env, timeout=180, check=False)
-
-
-def _collected(tmp_path: Path, *args: str, where: str) -> list[str]:
-    done = _pytest(tmp_path, "--collect-only", "-q", *args, where)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return [line for line in done.stdout.splitlines() if "::" in line]
-
-
 @pytest.fixture
 def suite(tmp_path: Path) -> Path:
     (tmp_path / "test_suite.py").write_text(SUITE)
@@ -58,11 +42,9 @@ def suite(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("total", [2, 3, 4])
 def test_the_shards_add_up_to_the_suite_each_test_once_whatever_the_order(suite: Path, total: int) -> None:
-    everything = _collected(suite, "-p", "no:randomly", where=str(suite))
+    everything = collected(suite, "-p", "no:randomly", str(suite))
     shards = [
-        _collected(
-            suite, f"--shard={k}/{total}", "--durations-file=durations.json", f"--randomly-seed={k}", where=str(suite)
-        )
+        collected(suite, f"--shard={k}/{total}", "--durations-file=durations.json", f"--randomly-seed={k}", str(suite))
         for k in range(1, total + 1)
     ]
     seen = [test for shard in shards for test in shard]
@@ -83,18 +65,20 @@ def test_the_plan_is_the_same_in_any_order_and_balances_by_duration() -> None:
 def test_bazels_sharding_protocol_is_honoured(suite: Path) -> None:
     status, xml = suite / "shard-status", suite / "out" / "test.xml"
     env = {"TEST_TOTAL_SHARDS": "2", "TEST_SHARD_INDEX": "1", "TEST_SHARD_STATUS_FILE": str(status)}
-    done = _pytest(suite, "-q", "--durations-file=durations.json", str(suite), env={**env, "XML_OUTPUT_FILE": str(xml)})
+    done = run_pytest(
+        suite, "-q", "--durations-file=durations.json", str(suite), env={**env, "XML_OUTPUT_FILE": str(xml)}
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert status.exists(), "the status file tells Bazel the runner shards"
     cases = {f"{c.get('classname')}.{c.get('name')}" for c in ET.parse(xml).getroot().iter("testcase")}  # noqa: S314
-    second = _collected(suite, "--shard=2/2", "--durations-file=durations.json", where=str(suite))
+    second = collected(suite, "--shard=2/2", "--durations-file=durations.json", str(suite))
     assert len(cases) == len(second), (cases, second)
-    assert "shard 2/2" in _pytest(suite, "--collect-only", str(suite), env=env).stdout
+    assert "shard 2/2" in run_pytest(suite, "--collect-only", str(suite), env=env).stdout
 
 
 def test_durations_are_recorded_for_the_next_plan(suite: Path) -> None:
     target = suite / "recorded.json"
-    done = _pytest(suite, "-q", "--record-durations", f"--durations-file={target}", str(suite))
+    done = run_pytest(suite, "-q", "--record-durations", f"--durations-file={target}", str(suite))
     assert done.returncode == 0, done.stdout + done.stderr
     recorded = json.loads(target.read_text())
     assert "test_suite.py::test_new" in recorded
@@ -102,7 +86,7 @@ def test_durations_are_recorded_for_the_next_plan(suite: Path) -> None:
 
 
 def test_a_bad_shard_is_a_usage_error(suite: Path) -> None:
-    done = _pytest(suite, "--shard=3/2", str(suite))
+    done = run_pytest(suite, "--shard=3/2", str(suite))
     assert done.returncode == 4
     assert "want K/N" in done.stderr
     with pytest.raises(ValueError, match="outside"):

@@ -1,0 +1,34 @@
+"""Run pytest, with only the harness's plugin, on a scratch suite in a test's
+temporary directory (its own rootdir, no project configuration), as a user
+of the plugin would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from harness.paths import PROJECT_ROOT
+
+BAZEL_ENV = ("TEST_TOTAL_SHARDS", "TEST_SHARD_INDEX", "TEST_SHARD_STATUS_FILE", "XML_OUTPUT_FILE")
+
+
+def run_pytest(
+    root: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """``pytest ARGS`` in ``root`` with the harness plugin; ``env`` is added to
+    this process's environment, with Bazel's sharding variables only if given."""
+    argv = [sys.executable, "-m", "pytest", "-p", "harness.pytest_plugin", "-p", "no:cacheprovider"]
+    argv += ["--rootdir", str(root), "-c", os.devnull, *args]
+    full_env = {k: v for k, v in os.environ.items() if k not in BAZEL_ENV}
+    full_env |= {"PYTHONPATH": str(PROJECT_ROOT), **(env or {})}
+    return subprocess.run(argv, capture_output=True, text=True, cwd=root, env=full_env, timeout=timeout, check=False)
+
+
+def collected(root: Path, *args: str) -> list[str]:
+    """The node ids ``pytest --collect-only -q ARGS`` lists, in its order."""
+    done = run_pytest(root, "--collect-only", "-q", *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [line for line in done.stdout.splitlines() if "::" in line]
