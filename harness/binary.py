@@ -19,10 +19,8 @@ into ``.cache/refs/`` (:mod:`harness.refs`), under the same content key.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -32,6 +30,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+from harness.cache import make_once, prune
 from harness.paths import CACHE_DIR, galaxy_root
 from harness.refs import RefError, checkout_at, describe, resolve
 
@@ -146,36 +145,19 @@ def build(
         raise ValueError(f"no command {service!r} in {root} (no */cmd/{service}/ with Go files); commands: {known}")
     target = _target(service, mode, root, cache_dir)
     out_dir = target.parent
-    if target.exists():
-        return Binary(service, mode, target, cached=True, ref=sha, source=source)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with open(out_dir.parent / f".{service}-{mode}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.exists():  # built by another process while we waited
-            return Binary(service, mode, target, cached=True, ref=sha, source=source)
-        tmp_dir = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        cmd = ["go", "build", "-trimpath", *_MODE_FLAGS[mode], "-o", str(tmp_dir / service), package]
+
+    def go_build(tmp: Path) -> None:
+        cmd = ["go", "build", "-trimpath", *_MODE_FLAGS[mode], "-o", str(tmp / service), package]
         proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
             raise BuildError(
                 f"{' '.join(cmd)} (in {root}, {source}) failed with exit code {proc.returncode}:\n{proc.stderr}"
             )
-        tmp_dir.rename(out_dir)
-        _prune(out_dir.parent, f"{service}-{mode}-", keep=out_dir)
-    return Binary(service, mode, target, cached=False, ref=sha, source=source)
 
-
-def _prune(cache_root: Path, prefix: str, keep: Path, retain: int = 3) -> None:
-    """Drop all but the newest ``retain`` builds of one service and mode."""
-    builds = sorted(
-        (p for p in cache_root.glob(prefix + "*") if p.is_dir() and p != keep and ".tmp" not in p.name),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    for old in builds[retain - 1 :]:
-        shutil.rmtree(old, ignore_errors=True)
+    made = make_once(out_dir, out_dir.parent / f".{service}-{mode}.lock", go_build)
+    if made:
+        prune(out_dir.parent, f"{service}-{mode}-", keep=out_dir, retain=3)
+    return Binary(service, mode, target, cached=not made, ref=sha, source=source)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,6 @@ compare with, and a tree as it was at any commit.
 
 from __future__ import annotations
 
-import fcntl
 import io
 import os
 import shutil
@@ -19,6 +18,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+from harness.cache import make_once, prune
 from harness.paths import CACHE_DIR
 
 __all__ = ["BASE_ENV", "RefError", "base_ref", "checkout_at", "contains", "describe", "exists_at", "resolve", "tree_at"]
@@ -102,31 +102,15 @@ def checkout_at(ref: str, directory: Path, *, cache_dir: Path | None = None) -> 
     sha = resolve(top, ref)
     root = cache_dir or CACHE_DIR / "refs"
     target = root / sha / relative
-    if target.exists():
-        return target
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{sha}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.exists():
-            return target
-        tmp = root / f"{sha}.tmp{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    def extract(tmp: Path) -> None:
+        scratch = tmp.with_name(tmp.name + ".tree")
         try:
-            tree_at(top, sha, str(relative), tmp)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            (tmp / relative).rename(target)
+            tree_at(top, sha, str(relative), scratch)
+            (scratch / relative).rename(tmp)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        _prune(root, keep=root / sha)
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    if make_once(target, root / f".{sha}.lock", extract):
+        prune(root, "", keep=root / sha, retain=5)  # a base moves on with every commit
     return target
-
-
-def _prune(root: Path, keep: Path, retain: int = 5) -> None:
-    """Drop all but the ``retain`` newest extracted commits (a base moves on with every commit)."""
-    trees = sorted(
-        (p for p in root.iterdir() if p.is_dir() and p != keep and ".tmp" not in p.name),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    for old in trees[retain - 1 :]:
-        shutil.rmtree(old, ignore_errors=True)

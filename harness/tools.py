@@ -11,9 +11,7 @@ once. Nothing is taken from the PATH: what runs is exactly the pinned version.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -21,6 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from harness.cache import make_once
 from harness.paths import CACHE_DIR
 
 __all__ = ["TOOLS", "GoTool", "ToolBuildError", "go_tool"]
@@ -62,27 +61,19 @@ def go_tool(name: str, *, cache_dir: Path | None = None) -> Path:
         raise ValueError(f"unknown tool {name!r}; known: {', '.join(TOOLS)}") from None
     root = cache_dir or CACHE_DIR / "tools"
     out_dir = root / f"{tool.name}-{tool.version}-{_go_version()}"
-    target = out_dir / tool.name
-    if target.exists():
-        return target
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{tool.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.exists():
-            return target
-        tmp = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    def install(tmp: Path) -> None:
         # GOWORK=off: a tool at a pinned version never builds against the services' workspace.
         env = {**os.environ, "GOBIN": str(tmp), "GOWORK": "off", "GOFLAGS": ""}
         cmd = ["go", "install", "-trimpath", tool.spec]
+        root.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
             raise ToolBuildError(f"{' '.join(cmd)} failed with exit code {proc.returncode}:\n{proc.stderr}")
-        built = tmp / Path(tool.package).name
-        built.rename(tmp / tool.name)
-        tmp.rename(out_dir)
-    return target
+        (tmp / Path(tool.package).name).rename(tmp / tool.name)
+
+    make_once(out_dir, root / f".{tool.name}.lock", install)
+    return out_dir / tool.name
 
 
 def main(argv: list[str] | None = None) -> int:
