@@ -217,26 +217,28 @@ def _readiness(stack: Stack) -> tuple[int, str, float]:
     return status, health, max(http_seconds, grpc_seconds)
 
 
-def _readiness_under_fault(stack: Stack, until: tuple[int, str] | None) -> list[tuple[int, str, float]]:
-    """Readiness asked once just after the fault, or (``until`` a state) again
-    until it shows that state: a check that began before the fault may still
-    be answering, and probes that arrive meanwhile share its answer. The
-    fault must show within READY + MARGIN of the first probe."""
+def _readiness_until(stack: Stack, until: tuple[int, str] | None, within: float) -> list[tuple[int, str, float]]:
+    """Readiness asked once, or (``until`` a state) again until it shows that
+    state or ``within`` seconds have passed: every answer, the last one last."""
     started = time.monotonic()
     probes = [_readiness(stack)]
-    while until is not None and probes[-1][:2] != until and time.monotonic() - started < READY + MARGIN:
+    while until is not None and probes[-1][:2] != until and time.monotonic() - started < within:
         time.sleep(0.02)
         probes.append(_readiness(stack))
     return probes
 
 
+def _readiness_under_fault(stack: Stack, until: tuple[int, str] | None) -> list[tuple[int, str, float]]:
+    """Readiness asked once just after the fault, or (``until`` a state) again
+    until it shows that state: a check that began before the fault may still
+    be answering, and probes that arrive meanwhile share its answer. The
+    fault must show within READY + MARGIN of the first probe."""
+    return _readiness_until(stack, until, READY + MARGIN)
+
+
 def _await_recovery(stack: Stack) -> None:
-    deadline = time.monotonic() + RECOVERY
-    seen = _readiness(stack)
-    while seen[:2] != (200, "SERVING"):
-        assert time.monotonic() < deadline, f"no recovery within {RECOVERY}s of lifting the fault: {seen}"
-        time.sleep(0.02)
-        seen = _readiness(stack)
+    seen = _readiness_until(stack, (200, "SERVING"), RECOVERY)[-1]
+    assert seen[:2] == (200, "SERVING"), f"no recovery within {RECOVERY}s of lifting the fault: {seen}"
 
 
 @dataclass(frozen=True)
