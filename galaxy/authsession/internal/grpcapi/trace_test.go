@@ -2,15 +2,12 @@ package grpcapi_test
 
 import (
 	"context"
-	"encoding/json"
-	"strings"
 	"testing"
 
 	"google.golang.org/grpc/metadata"
 
 	"galaxy/authsession/api/authsessionv1"
 	"galaxy/authsession/internal/authtest"
-	"galaxy/platform/logging"
 	"galaxy/platform/logging/logtest"
 	"galaxy/platform/tracecontext/tracecontexttest"
 )
@@ -26,27 +23,7 @@ func withTraceparent(ctx context.Context, values ...string) context.Context {
 // callLines are the "grpc call" lines of method in logs, in order.
 func callLines(t *testing.T, logs *logtest.Buffer, method string) []map[string]any {
 	t.Helper()
-	var out []map[string]any
-	for line := range strings.Lines(logs.String()) {
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line %q is not JSON: %v", line, err)
-		}
-		if rec["msg"] == "grpc call" && rec["method"] == method {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
-
-// wantHop checks that the dependency got sent, and that line was logged in
-// the hop that sent it.
-func wantHop(t *testing.T, line map[string]any, sent tracecontexttest.Sent) {
-	t.Helper()
-	if line[logging.TraceIDKey] != sent.TraceID || line[logging.SpanIDKey] != sent.ParentID {
-		t.Errorf("call line %v, want %s %s and %s %s (what the dependency got)",
-			line, logging.TraceIDKey, sent.TraceID, logging.SpanIDKey, sent.ParentID)
-	}
+	return tracecontexttest.LogLines(t, logs.String(), "grpc call", "method", method)
 }
 
 // TestCallsPassTheirTraceToMailAndUsers follows one login: the mail service
@@ -77,7 +54,7 @@ func TestCallsPassTheirTraceToMailAndUsers(t *testing.T) {
 	if len(lines) != 1 {
 		t.Fatalf("%d StartEmailLogin lines, want 1", len(lines))
 	}
-	wantHop(t, lines[0], mailed)
+	tracecontexttest.WantLoggedHop(t, lines[0], mailed)
 
 	code := env.Mail.CodeFor(t, start.GetChallengeId())
 	if _, err := client.ConfirmEmailLogin(withTraceparent(t.Context(), "00-"+confirmTrace+"-b7ad6b7169203331-00"),
@@ -97,7 +74,7 @@ func TestCallsPassTheirTraceToMailAndUsers(t *testing.T) {
 		if resolved.TraceID != confirmTrace || resolved.Flags != "00" {
 			t.Errorf("user service got %+v, want the confirming call's trace %s, not sampled", resolved, confirmTrace)
 		}
-		wantHop(t, lines[0], resolved)
+		tracecontexttest.WantLoggedHop(t, lines[0], resolved)
 	}
 }
 
@@ -125,7 +102,7 @@ func TestCallWithAMalformedTraceparentPassesANewTrace(t *testing.T) {
 			if len(lines) != 1 {
 				t.Fatalf("%d StartEmailLogin lines, want 1", len(lines))
 			}
-			wantHop(t, lines[0], mailed)
+			tracecontexttest.WantLoggedHop(t, lines[0], mailed)
 		})
 	}
 }

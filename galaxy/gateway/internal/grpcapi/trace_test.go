@@ -1,14 +1,11 @@
 package grpcapi_test
 
 import (
-	"encoding/json"
-	"strings"
 	"testing"
 
 	"google.golang.org/grpc/metadata"
 
 	"galaxy/gateway/api/gatewayv1"
-	"galaxy/platform/logging"
 	"galaxy/platform/tracecontext/tracecontexttest"
 )
 
@@ -37,32 +34,7 @@ func startLogin(t *testing.T, traceparent ...string) (tracecontexttest.Sent, map
 // callLine is the one "grpc call" line of method in logs.
 func callLine(t *testing.T, logs, method string) map[string]any {
 	t.Helper()
-	var found map[string]any
-	for line := range strings.Lines(logs) {
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line %q is not JSON: %v", line, err)
-		}
-		if rec["msg"] == "grpc call" && rec["method"] == method {
-			if found != nil {
-				t.Fatalf("two call lines of %s:\n%s", method, logs)
-			}
-			found = rec
-		}
-	}
-	if found == nil {
-		t.Fatalf("no call line of %s:\n%s", method, logs)
-	}
-	return found
-}
-
-// wantLoggedHop checks that line was logged in the hop that sent sent.
-func wantLoggedHop(t *testing.T, line map[string]any, sent tracecontexttest.Sent) {
-	t.Helper()
-	if line[logging.TraceIDKey] != sent.TraceID || line[logging.SpanIDKey] != sent.ParentID {
-		t.Errorf("call line %v, want %s %s and %s %s (what authsession got)",
-			line, logging.TraceIDKey, sent.TraceID, logging.SpanIDKey, sent.ParentID)
-	}
+	return tracecontexttest.OneLogLine(t, logs, "grpc call", "method", method)
 }
 
 func TestCallContinuesTheClientsTrace(t *testing.T) {
@@ -74,7 +46,7 @@ func TestCallContinuesTheClientsTrace(t *testing.T) {
 	if sent.ParentID == tracecontexttest.SpanID {
 		t.Errorf("authsession got the client's span %s as parent, want the gateway's own", sent.ParentID)
 	}
-	wantLoggedHop(t, line, sent)
+	tracecontexttest.WantLoggedHop(t, line, sent)
 }
 
 func TestCallWithAMalformedTraceparentGetsANewTrace(t *testing.T) {
@@ -86,7 +58,7 @@ func TestCallWithAMalformedTraceparentGetsANewTrace(t *testing.T) {
 			if sent.TraceID == tracecontexttest.TraceID {
 				t.Errorf("authsession got trace %s: the malformed traceparent was continued", sent.TraceID)
 			}
-			wantLoggedHop(t, line, sent)
+			tracecontexttest.WantLoggedHop(t, line, sent)
 		})
 	}
 }

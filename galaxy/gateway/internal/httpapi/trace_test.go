@@ -1,12 +1,9 @@
 package httpapi_test
 
 import (
-	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 
-	"galaxy/platform/logging"
 	"galaxy/platform/tracecontext/tracecontexttest"
 )
 
@@ -33,32 +30,7 @@ func startLogin(t *testing.T, traceparent ...string) (tracecontexttest.Sent, map
 // accessLine is the one access line of path in logs.
 func accessLine(t *testing.T, logs, path string) map[string]any {
 	t.Helper()
-	var found map[string]any
-	for line := range strings.Lines(logs) {
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line %q is not JSON: %v", line, err)
-		}
-		if rec["msg"] == "http request" && rec["path"] == path {
-			if found != nil {
-				t.Fatalf("two access lines of %s:\n%s", path, logs)
-			}
-			found = rec
-		}
-	}
-	if found == nil {
-		t.Fatalf("no access line of %s:\n%s", path, logs)
-	}
-	return found
-}
-
-// wantLoggedHop checks that line was logged in the hop that sent sent.
-func wantLoggedHop(t *testing.T, line map[string]any, sent tracecontexttest.Sent) {
-	t.Helper()
-	if line[logging.TraceIDKey] != sent.TraceID || line[logging.SpanIDKey] != sent.ParentID {
-		t.Errorf("access line %v, want %s %s and %s %s (what authsession got)",
-			line, logging.TraceIDKey, sent.TraceID, logging.SpanIDKey, sent.ParentID)
-	}
+	return tracecontexttest.OneLogLine(t, logs, "http request", "path", path)
 }
 
 func TestRequestContinuesTheClientsTrace(t *testing.T) {
@@ -70,7 +42,7 @@ func TestRequestContinuesTheClientsTrace(t *testing.T) {
 	if sent.ParentID == tracecontexttest.SpanID {
 		t.Errorf("authsession got the client's span %s as parent, want the gateway's own", sent.ParentID)
 	}
-	wantLoggedHop(t, line, sent)
+	tracecontexttest.WantLoggedHop(t, line, sent)
 }
 
 func TestRequestWithAMalformedTraceparentGetsANewTrace(t *testing.T) {
@@ -82,7 +54,7 @@ func TestRequestWithAMalformedTraceparentGetsANewTrace(t *testing.T) {
 			if sent.TraceID == tracecontexttest.TraceID {
 				t.Errorf("authsession got trace %s: the malformed traceparent was continued", sent.TraceID)
 			}
-			wantLoggedHop(t, line, sent)
+			tracecontexttest.WantLoggedHop(t, line, sent)
 		})
 	}
 }

@@ -3,9 +3,12 @@
 package tracecontexttest
 
 import (
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
+
+	"galaxy/platform/logging"
 )
 
 // A caller's trace: its trace id, its span id and its traceparent (sampled).
@@ -68,4 +71,41 @@ func Parse(tb testing.TB, tp string) Sent {
 		return Sent{}
 	}
 	return Sent{TraceID: m[1], ParentID: m[2], Flags: m[3]}
+}
+
+// LogLines are the JSON lines of logs whose "msg" is msg and whose key is
+// value, in order, failing tb on a line that is not JSON.
+func LogLines(tb testing.TB, logs, msg, key, value string) []map[string]any {
+	tb.Helper()
+	var out []map[string]any
+	for line := range strings.Lines(logs) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			tb.Fatalf("log line %q is not JSON: %v", line, err)
+		}
+		if rec["msg"] == msg && rec[key] == value {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// OneLogLine is the one line LogLines finds, failing tb on none or several.
+func OneLogLine(tb testing.TB, logs, msg, key, value string) map[string]any {
+	tb.Helper()
+	found := LogLines(tb, logs, msg, key, value)
+	if len(found) != 1 {
+		tb.Fatalf("%d %q lines with %s %s, want one:\n%s", len(found), msg, key, value, logs)
+	}
+	return found[0]
+}
+
+// WantLoggedHop checks that line was logged in the hop that sent sent on:
+// the line's trace id is sent's, and its span id is sent's parent.
+func WantLoggedHop(tb testing.TB, line map[string]any, sent Sent) {
+	tb.Helper()
+	if line[logging.TraceIDKey] != sent.TraceID || line[logging.SpanIDKey] != sent.ParentID {
+		tb.Errorf("line %v, want %s %s and %s %s (what the next hop got)",
+			line, logging.TraceIDKey, sent.TraceID, logging.SpanIDKey, sent.ParentID)
+	}
 }
