@@ -42,6 +42,7 @@ _PROCESSES = pytest.StashKey[list[ServiceProcess]]()
 _REFS = pytest.StashKey[dict[str, str]]()
 _SHARD = pytest.StashKey[tuple[int, int]]()
 _RUN = pytest.StashKey[str]()
+_DURATIONS = pytest.StashKey[dict[str, float]]()
 _PLAN = pytest.StashKey[shards.Plan]()
 _FAILED = pytest.StashKey[bool]()
 
@@ -186,6 +187,13 @@ def _durations_file(config: pytest.Config) -> Path | None:
     return config.rootpath / ini if ini else None
 
 
+def _recorded_durations(config: pytest.Config) -> dict[str, float]:
+    """The durations file's contents, read once per run (the shard plan and the order both use them)."""
+    if (durations := config.stash.get(_DURATIONS, None)) is None:
+        durations = config.stash[_DURATIONS] = shards.load_durations(_durations_file(config))
+    return durations
+
+
 def _configure_shard(config: pytest.Config) -> None:
     """The shard this run is (``--shard`` or Bazel's variables), stashed;
     under Bazel, also its JUnit file and the note that sharding is honoured."""
@@ -209,7 +217,7 @@ def _select_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
     if shard is None:
         return
     k, n = shard
-    the_plan = shards.plan([item.nodeid for item in items], n, shards.load_durations(_durations_file(config)))
+    the_plan = shards.plan([item.nodeid for item in items], n, _recorded_durations(config))
     mine = set(the_plan.shards[k - 1])
     config.stash[_PLAN] = the_plan
     deselected = [item for item in items if item.nodeid not in mine]
@@ -274,7 +282,7 @@ def _long_first(config: pytest.Config, items: list[pytest.Item]) -> None:
     ``--dist load --maxschedchunk 1`` each worker takes the next test as it
     frees up: the long tests start at once, side by side, instead of holding
     a worker at the end of the run."""
-    durations = shards.load_durations(_durations_file(config))
+    durations = _recorded_durations(config)
 
     def key(item: pytest.Item) -> tuple[int, float]:
         seconds = durations.get(item.nodeid, 0.0)
