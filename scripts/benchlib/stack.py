@@ -8,7 +8,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from benchlib.common import Options, say
 from benchlib.machine import nproc
@@ -65,65 +65,29 @@ def instrumented_stack(samples: dict[str, float]) -> Iterator[None]:
     def add(key: str, started: float) -> None:
         samples[key] = samples.get(key, 0.0) + time.perf_counter() - started
 
-    class TimedFakeRedisServer(FakeRedisServer):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            started = time.perf_counter()
-            super().__init__(*args, **kwargs)
-            add("fakeredis server", started)
+    def timed(cls: type[Any], key: str | Callable[[Any], str], *methods: str) -> type[Any]:
+        """A subclass of ``cls`` whose ``methods`` add their time to ``key``'s sample."""
 
-    class TimedMailStub(MailStub):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            started = time.perf_counter()
-            super().__init__(*args, **kwargs)
-            add("mail stub", started)
+        def wrap(name: str) -> Callable[..., Any]:
+            base = getattr(cls, name)
 
-        def start(self) -> Self:
-            started = time.perf_counter()
-            try:
-                return super().start()
-            finally:
-                add("mail stub", started)
+            def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return base(self, *args, **kwargs)
+                finally:
+                    add(key(self) if callable(key) else key, started)
 
-    class TimedUserStub(UserStub):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            started = time.perf_counter()
-            super().__init__(*args, **kwargs)
-            add("user stub", started)
+            return method
 
-        def start(self) -> Self:
-            started = time.perf_counter()
-            try:
-                return super().start()
-            finally:
-                add("user stub", started)
-
-    class TimedKeySet(KeySet):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            started = time.perf_counter()
-            super().__init__(*args, **kwargs)
-            add("keys (generate + write)", started)
-
-        def write(self, directory: Path) -> tuple[Path, Path]:
-            started = time.perf_counter()
-            try:
-                return super().write(directory)
-            finally:
-                add("keys (generate + write)", started)
-
-    class TimedServiceProcess(ServiceProcess):
-        def start(self) -> Self:
-            started = time.perf_counter()
-            try:
-                return super().start()
-            finally:
-                add(f"{self.name} process → ready", started)
+        return type(f"Timed{cls.__name__}", (cls,), {name: wrap(name) for name in methods})
 
     replacements = {
-        "FakeRedisServer": TimedFakeRedisServer,
-        "MailStub": TimedMailStub,
-        "UserStub": TimedUserStub,
-        "KeySet": TimedKeySet,
-        "ServiceProcess": TimedServiceProcess,
+        "FakeRedisServer": timed(FakeRedisServer, "fakeredis server", "__init__"),
+        "MailStub": timed(MailStub, "mail stub", "__init__", "start"),
+        "UserStub": timed(UserStub, "user stub", "__init__", "start"),
+        "KeySet": timed(KeySet, "keys (generate + write)", "__init__", "write"),
+        "ServiceProcess": timed(ServiceProcess, lambda process: f"{process.name} process → ready", "start"),
     }
     with contextlib.ExitStack() as patches:
         for name, replacement in replacements.items():
