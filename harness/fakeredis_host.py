@@ -24,11 +24,13 @@ through the harness's ready-file handshake (``FAKEREDIS_HOST_READY_FILE``).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["READY_ENV", "main"]
@@ -164,17 +166,16 @@ class _FakeServer:
         self._serve()
 
 
-def _answer(servers: dict[int, _FakeServer], request: dict[str, Any], next_id: int) -> dict[str, Any]:
+def _answer(servers: dict[int, _FakeServer], request: dict[str, Any], ids: Iterator[int]) -> dict[str, Any]:
     op = request.get("op")
+    ident: Any = request.get("id")
     if op == "serve":
-        server = _FakeServer()
-        servers[next_id] = server
-        return {"ok": True, "id": next_id, "port": server.port}
-    ident = request.get("id")
-    server_or_none = servers.get(ident) if isinstance(ident, int) else None
-    if server_or_none is None:
+        ident = next(ids)
+        servers[ident] = _FakeServer()
+        return {"ok": True, "id": ident, "port": servers[ident].port}
+    server = servers.get(ident) if isinstance(ident, int) else None
+    if server is None:
         return {"ok": False, "error": f"no server {ident!r}"}
-    server = server_or_none
     if op == "kill":
         server.kill()
     elif op == "pause":
@@ -185,7 +186,7 @@ def _answer(servers: dict[int, _FakeServer], request: dict[str, Any], next_id: i
         server.restart(keep_data=bool(request.get("keep_data")))
     elif op == "stop":
         server.kill()
-        del servers[ident]  # type: ignore[arg-type]  # an int: looked up above
+        del servers[ident]
     else:
         return {"ok": False, "error": f"unknown op {op!r}"}
     return {"ok": True}
@@ -211,15 +212,13 @@ def main() -> int:
     listener.close()
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     servers: dict[int, _FakeServer] = {}
-    next_id = 1
+    ids = itertools.count(1)
     with conn, conn.makefile("rb") as reader, conn.makefile("wb") as writer:
         for line in reader:
             try:
-                answer = _answer(servers, json.loads(line), next_id)
+                answer = _answer(servers, json.loads(line), ids)
             except Exception as exc:  # a bad request is answered, not fatal
                 answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-            if "id" in answer and answer.get("port"):
-                next_id += 1
             writer.write(json.dumps(answer).encode() + b"\n")
             writer.flush()
     for server in servers.values():
