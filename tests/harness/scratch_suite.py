@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from harness.paths import PROJECT_ROOT
-
-BAZEL_ENV = ("TEST_TOTAL_SHARDS", "TEST_SHARD_INDEX", "TEST_SHARD_STATUS_FILE", "XML_OUTPUT_FILE")
+from harness.shards import BAZEL_ENV
 
 
 def run_pytest(
