@@ -1,0 +1,35 @@
+"""Trees of earlier commits (harness/refs.py): extracted as they were, once,
+and only the newest few kept."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from harness.refs import checkout_at
+
+
+def _git(repo: Path, *args: str) -> str:
+    argv = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args]
+    return subprocess.run(argv, cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_each_commit_is_extracted_as_it_was_and_the_five_newest_are_kept(tmp_path: Path) -> None:
+    repo, cache = tmp_path / "repo", tmp_path / "refs"
+    (repo / "ws").mkdir(parents=True)
+    _git(repo, "init", "-q", "-b", "main")
+    shas = []
+    for n in range(7):
+        (repo / "ws" / "version.txt").write_text(f"v{n}\n")
+        _git(repo, "add", ".")
+        _git(repo, "commit", "-q", "-m", f"v{n}")
+        shas.append(_git(repo, "rev-parse", "HEAD"))
+    (repo / "ws" / "version.txt").write_text("working tree\n")
+
+    for n, sha in enumerate(shas):
+        tree = checkout_at(sha, repo / "ws", cache_dir=cache)
+        assert (tree / "version.txt").read_text() == f"v{n}\n"
+        assert checkout_at(sha, repo / "ws", cache_dir=cache) == tree, "a second ask reuses the tree"
+
+    kept = sorted(p.name for p in cache.iterdir() if p.is_dir())
+    assert kept == sorted(shas[-5:]), "the five newest commits' trees, and no others"
