@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -112,8 +113,12 @@ def binaries(pytestconfig: pytest.Config) -> dict[str, Binary]:
 
 
 def _settings(request: pytest.FixtureRequest) -> StackSettings:
-    marker = request.node.get_closest_marker("stack")
-    overrides = dict(marker.kwargs) if marker else {}
+    # Every stack mark on the test, its class and module; the closest one wins
+    # a setting they both give.
+    overrides: dict[str, Any] = {}
+    for marker in request.node.iter_markers("stack"):
+        for name, value in marker.kwargs.items():
+            overrides.setdefault(name, value)
     unknown = set(overrides) - StackSettings.names()
     if unknown:
         raise pytest.UsageError(f"unknown stack settings {sorted(unknown)}; known: {sorted(StackSettings.names())}")

@@ -14,6 +14,7 @@ from contracts.redis_schema import SessionRecord, read_session, session_key
 from gatewayauthsession.stack import Stack
 
 __all__ = [
+    "REPEATED_LOGINS",
     "call_lines",
     "code_for",
     "expect_error",
@@ -23,6 +24,13 @@ __all__ = [
     "session_record",
     "wrong_code",
 ]
+
+
+REPEATED_LOGINS = pytest.mark.stack(resend_cooldown="1ms")
+"""For a scenario that logs one email in again within the resend cooldown
+(the service's 30 s): the stack's defaults are the services' own, so a
+scenario that needs the cooldown out of its way says so with this mark. The
+start limits stay the service's (five starts of one email an hour)."""
 
 
 def code_for(stack: Stack, challenge: LoginChallenge) -> str:

@@ -51,8 +51,9 @@ go through the fault proxy (``StackSettings.links``)."""
 @dataclass(frozen=True)
 class StackSettings:
     """Knobs a scenario may turn (``@pytest.mark.stack(code_ttl="1s")``).
-    Each maps to one documented environment variable of a service. The
-    abuse limits default to values no ordinary scenario reaches."""
+    Each maps to one documented environment variable of a service. Every
+    default is the service's own, so a scenario sees the cooldowns and limits
+    a deployment has unless it says otherwise."""
 
     code_ttl: str = "10m"
     code_max_attempts: int = 5
@@ -63,13 +64,13 @@ class StackSettings:
     authsession_timeout: str = "3s"
     gateway_redis_timeout: str = "1s"
     ready_timeout: str = "500ms"
-    resend_cooldown: str = "1ms"
-    start_limit_per_email: int = 1000
-    start_limit_per_client: int = 1000
+    resend_cooldown: str = "30s"
+    start_limit_per_email: int = 5
+    start_limit_per_client: int = 30
     start_limit_window: str = "1h"
-    failed_attempts_per_hour: int = 1000
-    login_rate_per_minute: int = 6000
-    login_burst: int = 1000
+    failed_attempts_per_hour: int = 10
+    login_rate_per_minute: int = 60
+    login_burst: int = 20
     log_level: str = "debug"
     # Not an environment variable: the links to route through the fault
     # proxy, by name (LINKS), or "all".

@@ -16,7 +16,7 @@ from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi
 from contracts.gatewayv1.http_client import problem_error
 from gatewayauthsession import tokens
-from gatewayauthsession.scenario import code_for, expect_error, log_in, session_ids, wrong_code
+from gatewayauthsession.scenario import REPEATED_LOGINS, code_for, expect_error, log_in, session_ids, wrong_code
 from gatewayauthsession.stack import Stack, Transport
 
 
@@ -233,6 +233,7 @@ def test_the_longest_addresses_the_policy_allows_are_accepted(stack: Stack, api:
         assert len(stack.mail.messages_to(email)) == 1
 
 
+@REPEATED_LOGINS
 def test_the_u_label_and_a_label_forms_of_a_domain_are_one_account(stack: Stack, api: GatewayApi) -> None:
     spellings = ["idn@bücher.example", "idn@xn--bcher-kva.example", "IDN@BÜCHER.example", "idn@XN--BCHER-KVA.example"]
 
@@ -254,6 +255,7 @@ def test_the_limits_count_both_forms_of_a_domain_as_one_email(stack: Stack, api:
 FAILED_ATTEMPT_CAP = 3
 
 
+@REPEATED_LOGINS
 @pytest.mark.stack(failed_attempts_per_hour=FAILED_ATTEMPT_CAP, code_max_attempts=100)
 def test_concurrent_wrong_codes_over_several_challenges_never_pass_the_failed_attempt_cap(
     stack: Stack, api: GatewayApi, transport: Transport

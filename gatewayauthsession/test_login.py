@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from contracts.gatewayv1 import GatewayApi
-from gatewayauthsession.scenario import expect_error, log_in, session_ids, wrong_code
+from gatewayauthsession.scenario import REPEATED_LOGINS, expect_error, log_in, session_ids, wrong_code
 from gatewayauthsession.stack import Stack
 
 
@@ -148,10 +148,19 @@ def test_a_malformed_email_is_rejected(stack: Stack, api: GatewayApi, email: str
     assert stack.mail.messages == []
 
 
+@pytest.mark.stack(code_max_attempts=1, failed_attempts_per_hour=1)
 @pytest.mark.parametrize("code", ["", "12345", "1234567", "abcdef", "12 456"])
-def test_a_malformed_code_is_rejected(stack: Stack, api: GatewayApi, code: str) -> None:
+def test_a_malformed_code_is_rejected_and_does_not_count_as_an_attempt(
+    stack: Stack, api: GatewayApi, code: str
+) -> None:
     challenge = api.start_email_login("eve@example.com")
-    expect_error("INVALID_ARGUMENT", api.confirm_email_login, challenge.challenge_id, code)
+    for _ in range(2):
+        expect_error("INVALID_ARGUMENT", api.confirm_email_login, challenge.challenge_id, code)
+
+    # One counted attempt would have burned the challenge and reached the
+    # email's cap: the right code still opens a session.
+    login = api.confirm_email_login(challenge.challenge_id, stack.mail.last_code("eve@example.com"))
+    assert session_ids(stack) == [login.session_id]
 
 
 @pytest.mark.stack(code_max_attempts=3)
@@ -190,6 +199,7 @@ def test_starting_a_login_looks_the_same_for_known_and_unknown_emails(stack: Sta
     assert stack.users.user_by_email("unknown@example.com") is None
 
 
+@REPEATED_LOGINS
 def test_a_second_login_opens_a_second_session(stack: Stack, api: GatewayApi) -> None:
     first = log_in(stack, api, "hal@example.com")
     second = log_in(stack, api, "hal@example.com")

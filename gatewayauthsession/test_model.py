@@ -29,9 +29,9 @@ Settings that make the model deterministic, with no wall clock in it:
 and every used challenge is gone; the retry window is left to
 ``test_login.py`` and ``test_sessions.py``), a code lifetime, access-token
 lifetime and session lifetime no run outlives, abuse limits no run reaches,
-and ``code_max_attempts=3`` so that burning a challenge takes few steps. The
-stack's 1 ms resend cooldown always passes between two steps (each step is
-followed by several round trips). Listing order is by ``created_at``, which
+and ``code_max_attempts=3`` so that burning a challenge takes few steps. A
+1 ms resend cooldown always passes between two steps (each step is followed
+by several round trips); the limits themselves are ``test_limits.py``'s. Listing order is by ``created_at``, which
 has whole seconds: sessions opened within one second may be listed in either
 order, so the ``a_second_passes`` step waits for the next second at most
 once a run, which lets a run tell newest-first from oldest-first.
@@ -523,7 +523,10 @@ _BUDGET_S = max(900, settings().max_examples * settings().stateful_step_count //
 @pytest.mark.stack(
     retry_grace="0s",
     code_max_attempts=CODE_MAX_ATTEMPTS,
+    resend_cooldown="1ms",
+    start_limit_per_email=1_000_000,
     start_limit_per_client=1_000_000,
+    failed_attempts_per_hour=1_000_000,
     login_rate_per_minute=6_000_000,
     login_burst=1_000_000,
 )

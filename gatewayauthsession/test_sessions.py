@@ -11,7 +11,7 @@ import pytest
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login
 from gatewayauthsession import tokens
-from gatewayauthsession.scenario import expect_error, log_in, session_ids
+from gatewayauthsession.scenario import REPEATED_LOGINS, expect_error, log_in, session_ids
 from gatewayauthsession.stack import Stack
 
 
@@ -105,6 +105,7 @@ def test_refreshing_a_disabled_users_session_fails_and_revokes_it(stack: Stack, 
     expect_error("UNAUTHENTICATED", api.me, login.access_token)
 
 
+@REPEATED_LOGINS
 @pytest.mark.smoke
 def test_logout_ends_the_current_session_at_once(stack: Stack, api: GatewayApi) -> None:
     kept = log_in(stack, api, "eli@example.com")
@@ -123,19 +124,25 @@ def test_logout_needs_a_valid_token(stack: Stack, api: GatewayApi) -> None:
     expect_error("UNAUTHENTICATED", api.logout, "garbage")
 
 
-def test_listing_shows_my_live_sessions_and_marks_the_current_one(stack: Stack, api: GatewayApi) -> None:
+@REPEATED_LOGINS
+def test_listing_shows_my_live_sessions_newest_first_and_marks_the_current_one(stack: Stack, api: GatewayApi) -> None:
     older = log_in(stack, api, "fox@example.com")
+    # created_at has whole seconds: the next login is in a later second, so
+    # the documented newest-first order has one answer.
+    time.sleep(1.05 - (time.time() % 1))
     newer = log_in(stack, api, "fox@example.com")
     log_in(stack, api, "someone-else@example.com")
 
     listed = api.list_sessions(older.access_token)
 
-    assert sorted(s.session_id for s in listed) == sorted([older.session_id, newer.session_id])
+    assert [s.session_id for s in listed] == [newer.session_id, older.session_id], listed
+    assert listed[0].created_at > listed[1].created_at, listed
     assert [s.session_id for s in listed if s.current] == [older.session_id]
     for s in listed:
         assert s.created_at < s.expires_at
 
 
+@REPEATED_LOGINS
 def test_revoking_one_of_my_other_sessions_by_id(stack: Stack, api: GatewayApi) -> None:
     mine = log_in(stack, api, "gia@example.com")
     other_device = log_in(stack, api, "gia@example.com")
@@ -158,6 +165,7 @@ def test_another_users_session_id_answers_like_an_unknown_one(stack: Stack, api:
     assert api.me(theirs.access_token).session_id == theirs.session_id
 
 
+@REPEATED_LOGINS
 def test_revoking_all_sessions_of_a_user_rejects_every_token_at_once(stack: Stack, api: GatewayApi) -> None:
     logins = [log_in(stack, api, "jon@example.com") for _ in range(3)]
     bystander = log_in(stack, api, "kit@example.com")
@@ -174,6 +182,7 @@ def test_revoking_all_sessions_of_a_user_rejects_every_token_at_once(stack: Stac
     assert session_ids(stack) == [bystander.session_id]
 
 
+@REPEATED_LOGINS
 def test_a_disabled_user_cannot_log_in_again(stack: Stack, api: GatewayApi) -> None:
     log_in(stack, api, "lou@example.com")
     stack.users.disable("lou@example.com")

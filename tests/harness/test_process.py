@@ -68,6 +68,9 @@ def test_a_silent_process_times_out_and_is_killed(tmp_path: Path) -> None:
         proc.start()
     assert "not ready within 0.5s" in str(info.value)
     assert "mode silent" in info.value.log_tail
+    # The process was asked for a goroutine dump before it was killed, and the
+    # dump is in the error's log tail: what a person needs to see where it hung.
+    assert "goroutine 1 [running]: (fake dump on SIGQUIT)" in info.value.log_tail
     assert not proc.is_running()
 
 
