@@ -110,6 +110,21 @@ def gatewayauthsession(session: nox.Session) -> None:
     _pytest(session, "gatewayauthsession", "gatewayauthsession", "-n", "auto")
 
 
+@nox.session(python=PYTHON, tags=["deep"], default=False)
+def deep(session: nox.Session) -> None:
+    """Opt-in: the generated-input and model-based tests under the deep Hypothesis profile (``galaxy-deep``)."""
+    _sync(session, "test")
+    _pytest(
+        session,
+        "deep",
+        "gatewayauthsession/test_generated_inputs.py",
+        "gatewayauthsession/test_model.py",
+        "-n",
+        "auto",
+        "--hypothesis-profile=galaxy-deep",
+    )
+
+
 @nox.session(python=PYTHON, tags=["skew", "ci"])
 @nox.parametrize("older", ["gateway", "authsession"], ids=["gateway-at-base", "authsession-at-base"])
 def skew(session: nox.Session, older: str) -> None:

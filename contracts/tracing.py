@@ -31,6 +31,7 @@ __all__ = [
     "TraceSource",
     "Traceparent",
     "check_traceparent",
+    "continued_trace_id",
     "new_span_id",
     "new_trace_id",
     "require_traceparent",
@@ -95,6 +96,24 @@ def check_traceparent(headers: Mapping[str, str]) -> Traceparent | None:
     none (a service built before the trace context sends none; the tracing
     scenarios require it), :class:`WireFormatError` when it is malformed."""
     return None if TRACEPARENT not in headers else require_traceparent(headers)
+
+
+_ACCEPTED = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.DOTALL)
+
+
+def continued_trace_id(value: str) -> str | None:
+    """The trace id a service continues when a request carries ``value`` as
+    its one ``traceparent`` (tracing.md, "What a service accepts"), or None
+    when ``value`` is malformed and the service starts a new trace."""
+    m = _ACCEPTED.fullmatch(value)
+    if m is None:
+        return None
+    version, trace_id, parent_id, flags, rest = m.groups()
+    if version == "ff" or trace_id == _ZERO_TRACE or parent_id == _ZERO_SPAN:
+        return None
+    if version == "00" and (rest is not None or int(flags, 16) & ~0x03):
+        return None
+    return trace_id
 
 
 def new_trace_id() -> str:

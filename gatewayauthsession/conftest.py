@@ -34,9 +34,8 @@ from harness.toxiproxy import ToxiproxyServer
 
 TRANSPORTS: tuple[Transport, ...] = ("http", "grpc")
 
-# Budgets of the Hypothesis scenarios (test_model.py). "galaxy" keeps the
-# suite fast; "galaxy-deep" is the opt-in long run:
-# ``nox -s gatewayauthsession -- -k model --hypothesis-profile=galaxy-deep``.
+# Budgets of the Hypothesis scenarios (test_model.py, test_generated_inputs.py).
+# "galaxy" keeps the suite fast; "galaxy-deep" is the opt-in long run, ``nox -s deep``.
 # No example database: a failure is replayed from the blob and seed it prints.
 settings.register_profile(
     "galaxy", max_examples=15, stateful_step_count=20, deadline=None, database=None, print_blob=True

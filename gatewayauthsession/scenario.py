@@ -14,6 +14,7 @@ from contracts.redis_schema import SessionRecord, read_session, session_key
 from gatewayauthsession.stack import Stack
 
 __all__ = [
+    "LIMITS_OUT_OF_THE_WAY",
     "REPEATED_LOGINS",
     "call_lines",
     "code_for",
@@ -31,6 +32,19 @@ REPEATED_LOGINS = pytest.mark.stack(resend_cooldown="1ms")
 (the service's 30 s): the stack's defaults are the services' own, so a
 scenario that needs the cooldown out of its way says so with this mark. The
 start limits stay the service's (five starts of one email an hour)."""
+
+LIMITS_OUT_OF_THE_WAY = {
+    "resend_cooldown": "1ms",
+    "start_limit_per_email": 1_000_000,
+    "start_limit_per_client": 1_000_000,
+    "failed_attempts_per_hour": 1_000_000,
+    "login_rate_per_minute": 6_000_000,
+    "login_burst": 1_000_000,
+}
+"""Stack settings for a scenario that makes hundreds of calls from one
+client, many for one email (generated inputs, the model, recovery polling):
+the cooldown and the abuse limits, which ``test_limits.py`` checks, are set
+where no such run reaches them. ``@pytest.mark.stack(**LIMITS_OUT_OF_THE_WAY)``."""
 
 
 def code_for(stack: Stack, challenge: LoginChallenge) -> str:

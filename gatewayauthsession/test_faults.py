@@ -30,7 +30,7 @@ import pytest
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login, LoginChallenge
 from contracts.health import grpc_health
-from gatewayauthsession.scenario import REPEATED_LOGINS, code_for, log_in, session_ids
+from gatewayauthsession.scenario import LIMITS_OUT_OF_THE_WAY, code_for, log_in, session_ids
 from gatewayauthsession.stack import Stack, Transport
 
 # Configured deadlines (seconds). When the fault makes calls wait (a slow,
@@ -65,18 +65,11 @@ def fault_stack(*short: str) -> pytest.MarkDecorator:
     """A stack with every link through the fault proxy, the given deadlines
     SHORT and the others SLACK. The scenarios start several logins of one
     email (its sessions, then a call in the fault and its retry) and poll for
-    recovery with login calls, tens a second: far past a client's login burst
-    and an email's or a client's hourly starts. Those limits are
-    ``test_limits.py``'s, so they are out of the way here."""
+    recovery with login calls, tens a second: far past the cooldown, a
+    client's login burst and an email's or a client's hourly starts."""
     assert set(short) <= set(DEADLINES), short
     deadlines = {name: _ms(SHORT if name in short else SLACK) for name in DEADLINES}
-    polling = {
-        "login_rate_per_minute": 60_000,
-        "login_burst": 1000,
-        "start_limit_per_client": 1000,
-        "start_limit_per_email": 1000,
-    }
-    return pytest.mark.stack(links="all", ready_timeout=_ms(READY), **deadlines, **polling)
+    return pytest.mark.stack(links="all", ready_timeout=_ms(READY), **deadlines, **LIMITS_OUT_OF_THE_WAY)
 
 
 TRANSPORTS: tuple[Transport, ...] = ("http", "grpc")
@@ -327,7 +320,6 @@ FAULTS |= {
 }
 
 
-@REPEATED_LOGINS
 @pytest.mark.redis_faults
 @pytest.mark.parametrize(
     "fault_name",

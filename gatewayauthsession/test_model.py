@@ -74,7 +74,7 @@ from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login
 from contracts.redis_schema import SessionRecord, session_key
 from gatewayauthsession.conftest import TRANSPORTS
-from gatewayauthsession.scenario import wrong_code
+from gatewayauthsession.scenario import LIMITS_OUT_OF_THE_WAY, wrong_code
 from gatewayauthsession.stack import Stack, Transport
 
 USERS = 3
@@ -523,12 +523,7 @@ _BUDGET_S = max(900, settings().max_examples * settings().stateful_step_count //
 @pytest.mark.stack(
     retry_grace="0s",
     code_max_attempts=CODE_MAX_ATTEMPTS,
-    resend_cooldown="1ms",
-    start_limit_per_email=1_000_000,
-    start_limit_per_client=1_000_000,
-    failed_attempts_per_hour=1_000_000,
-    login_rate_per_minute=6_000_000,
-    login_burst=1_000_000,
+    **LIMITS_OUT_OF_THE_WAY,
 )
 def test_the_session_lifecycle_follows_the_model(stack: Stack, pytestconfig: pytest.Config) -> None:
     class SessionLifecycleOnStack(SessionLifecycle):
