@@ -23,14 +23,14 @@ from contracts.authsessionv1.client import AuthSessionGrpcClient
 from contracts.gatewayv1 import GatewayApi
 from contracts.gatewayv1.grpc_client import GatewayGrpcClient
 from contracts.gatewayv1.http_client import GatewayHttpClient
+from contracts.mail.stub import MailStub
+from contracts.tokens import KeySet
 from contracts.tracing import SPAN_ID_KEY, TRACE_ID_KEY, Trace, TraceSource
+from contracts.user.stub import UserStub
 from harness.binary import Binary
-from harness.keys import KeySet
-from harness.mail_stub import MailStub
 from harness.process import ServiceProcess, data_races
 from harness.redis_server import FakeRedisServer, RedisBackend
 from harness.toxiproxy import Link, ToxiproxyServer
-from harness.user_stub import UserStub
 
 __all__ = ["LINKS", "Stack", "StackSettings", "Transport", "start_stack"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from harness.keys import SigningKey, b64url
+from contracts.tokens import SigningKey, b64url
 
 __all__ = [
     "REFUSED_CATEGORIES",

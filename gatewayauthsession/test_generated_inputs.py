@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from contracts import tokens
 from contracts.authsessionv1._pb import authsession_pb2
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi
@@ -32,12 +33,11 @@ from contracts.gatewayv1._pb import gateway_pb2
 from contracts.gatewayv1.http_client import problem_error
 from contracts.grpc_errors import grpc_error
 from contracts.mail import MESSAGES_PATH
+from contracts.tokens import b64url
 from contracts.tracing import FixedTraceparent, continued_trace_id, require_traceparent
 from gatewayauthsession import strategies as gen
-from gatewayauthsession import tokens
 from gatewayauthsession.scenario import LIMITS_OUT_OF_THE_WAY, log_in, session_ids
 from gatewayauthsession.stack import Stack, Transport
-from harness.keys import b64url
 
 # Hundreds of calls from one client, many for one email, many wrong codes
 # for one challenge: the limits are test_limits.py's, out of the way here.

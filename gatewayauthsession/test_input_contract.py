@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from contracts import tokens
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi
 from contracts.gatewayv1.http_client import problem_error
-from gatewayauthsession import tokens
 from gatewayauthsession.scenario import REPEATED_LOGINS, code_for, expect_error, log_in, session_ids, wrong_code
 from gatewayauthsession.stack import Stack, Transport
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from gatewayauthsession import tokens
+from contracts import tokens
+from contracts.tokens import KeySet, SigningKey
 from gatewayauthsession.scenario import expect_error, log_in
 from gatewayauthsession.stack import Stack, Transport
-from harness.keys import KeySet, SigningKey
 
 
 @pytest.mark.smoke

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from contracts import tokens
 from contracts.gatewayv1 import GatewayApi
 from contracts.redis_schema import session_key
-from gatewayauthsession import tokens
 from gatewayauthsession.scenario import log_in, session_record
 from gatewayauthsession.stack import Stack
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from contracts import tokens
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login
-from gatewayauthsession import tokens
 from gatewayauthsession.scenario import REPEATED_LOGINS, expect_error, log_in, session_ids
 from gatewayauthsession.stack import Stack
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from contracts import tokens
 from contracts.gatewayv1 import GatewayApi
 from contracts.redis_schema import session_key
-from gatewayauthsession import tokens
+from contracts.tokens import SigningKey
 from gatewayauthsession.scenario import expect_error, log_in
 from gatewayauthsession.stack import Stack
-from harness.keys import SigningKey
 
 
 def test_a_missing_token_is_unauthenticated(stack: Stack, api: GatewayApi) -> None:

@@ -20,7 +20,7 @@ GOAL_PEER_RATIO = 10.0  # mirakuru's defaults / ServiceProcess, to start and to 
 def _gateway_env(workdir: Path, http_port: int) -> dict[str, str]:
     """The gateway's environment, alike for every starter: a JWKS and
     dependencies it need not reach to serve /healthz."""
-    from harness.keys import KeySet
+    from contracts.tokens import KeySet
 
     _, jwks = KeySet().write(workdir / "keys")
     return {

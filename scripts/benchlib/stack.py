@@ -42,11 +42,11 @@ def instrumented_stack(samples: dict[str, float]) -> Iterator[None]:
     from unittest import mock
 
     import gatewayauthsession.stack as stack_module
-    from harness.keys import KeySet
-    from harness.mail_stub import MailStub
+    from contracts.mail.stub import MailStub
+    from contracts.tokens import KeySet
+    from contracts.user.stub import UserStub
     from harness.process import ServiceProcess
     from harness.redis_server import FakeRedisServer
-    from harness.user_stub import UserStub
 
     expected: dict[str, type] = {
         "FakeRedisServer": FakeRedisServer,

@@ -8,7 +8,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from harness.keys import KeySet, SigningKey
+from contracts.tokens import KeySet, SigningKey
 
 
 def test_written_keys_are_a_matching_pem_and_jwks(tmp_path: Path) -> None:

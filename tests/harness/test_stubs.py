@@ -1,4 +1,4 @@
-"""Unit tests of the HTTP stubs: harness.http_stub, harness.mail_stub, harness.user_stub."""
+"""Unit tests of the HTTP stubs: harness.http_stub, contracts.mail.stub, contracts.user.stub."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import requests
 
+from contracts.mail.stub import MailMessage, MailStub
+from contracts.user.stub import User, UserStub
 from harness.http_stub import Fault, FaultKind, HttpStub, RecordedRequest, Reply, json_reply
-from harness.mail_stub import MailMessage, MailStub
-from harness.user_stub import User, UserStub
 
 ROOT = Path(__file__).resolve().parents[2]
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -683,7 +683,7 @@ def test_check_passes_when_all_went_well(mail: MailStub) -> None:
 
 def test_importing_the_stubs_does_not_import_the_server_library() -> None:
     code = (
-        "import sys, harness.mail_stub, harness.user_stub; "
+        "import sys, contracts.mail.stub, contracts.user.stub; "
         "print('pytest_httpserver' in sys.modules, 'werkzeug' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
