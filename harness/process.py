@@ -120,10 +120,10 @@ class ServiceProcess:
     """One supervised service process.
 
     ``ready_file`` is passed to the binary through ``ready_env`` (for example
-    ``GATEWAY_READY_FILE``); ``addresses`` holds what it reported. A binary
+    ``ORDERS_READY_FILE``); ``addresses`` holds what it reported. A binary
     without the handshake gets ``ready_probe`` instead. ``listen_env`` maps
     an address name to the variable that sets it (``{"grpc":
-    "AUTHSESSION_GRPC_ADDR"}``), for :meth:`restart`. With ``coverdir`` (a
+    "ORDERS_GRPC_ADDR"}``), for :meth:`restart`. With ``coverdir`` (a
     ``-cover`` build), the process writes its coverage counters there
     (``GOCOVERDIR``) when it exits cleanly.
     """

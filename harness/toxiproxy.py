@@ -7,7 +7,7 @@ sockets, so none is guessed). :meth:`ToxiproxyServer.link` opens a proxy on
 port 0 in front of an upstream ``host:port``; a :class:`Link` then takes
 every fault toxiproxy offers, per direction and with a toxicity::
 
-    link = server.link("gateway->authsession", upstream="127.0.0.1:4321")
+    link = server.link("web->orders", upstream="127.0.0.1:4321")
     with link.latency(ms=3000):          # answers 3 s late while in the block
         ...
     link.down()                          # connections refused, open ones cut
