@@ -20,23 +20,27 @@ from xml.etree import ElementTree
 
 import nox
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness.paths import PROJECT_ROOT, REPORTS_DIR, galaxy_root
+
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "breaking", "harness", "regression", "real_redis"]
+# The sessions a plain `nox` runs are those not marked default=False: lint,
+# the contract gates, the harness tests, the regression set, the real-Redis smoke.
 
-ROOT = Path(__file__).resolve().parent
-REPORTS = ROOT / "reports"
-GALAXY = Path(os.environ.get("GALAXY_ROOT", ROOT / "galaxy")).resolve()
+ROOT = PROJECT_ROOT
+REPORTS = REPORTS_DIR
+GALAXY = galaxy_root()
 GO_MODULES = ["gateway", "authsession", "platform"]
 GOTESTSUM = "gotest.tools/gotestsum@v1.13.0"
 # Go releases besides go.mod's (go1.26.8) that the code must build and pass with: the other supported minor.
 # go1.25 cannot build the dependencies (github.com/redis/go-redis/v9 v9.23.0 requires go >= 1.26).
 OTHER_GO_TOOLCHAINS = ["go1.27.4"]
 ACTIONLINT = "github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
-PYTHON = "3.11"
-OTHER_PYTHONS = ["3.12", "3.13"]  # the rest of requires-python, for the harness tests (harness_on)
+# The supported Pythons, from pyproject's classifiers: sessions run on the oldest; the harness tests also on the rest.
+PYTHON, *OTHER_PYTHONS = nox.project.python_versions(nox.project.load_toml(ROOT / "pyproject.toml"))
 
 
 def _sync(session: nox.Session, *groups: str) -> None:
@@ -52,19 +56,14 @@ def _sync(session: nox.Session, *groups: str) -> None:
     session.run_install(*args, env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location}, external=True)
 
 
-def _pytest(session: nox.Session, name: str, *args: str, env: dict[str, str] | None = None) -> None:
+def _junit(name: str) -> list[str]:
+    """pytest's flags for the JUnit XML of run ``name``: reports/<name>.xml, its suite named ``name``."""
     REPORTS.mkdir(exist_ok=True)
-    session.run(
-        "python",
-        "-m",
-        "pytest",
-        f"--junitxml={REPORTS / name}.xml",
-        "-o",
-        f"junit_suite_name={name}",
-        *args,
-        *session.posargs,
-        env=env,
-    )
+    return [f"--junitxml={REPORTS / name}.xml", "-o", f"junit_suite_name={name}"]
+
+
+def _pytest(session: nox.Session, name: str, *args: str, env: dict[str, str] | None = None) -> None:
+    session.run("python", "-m", "pytest", *_junit(name), *args, *session.posargs, env=env)
 
 
 def _go_test(session: nox.Session, name: str, module: str, *go_args: str, env: dict[str, str] | None = None) -> None:
@@ -84,6 +83,24 @@ def _go_test(session: nox.Session, name: str, module: str, *go_args: str, env: d
     session.log(f"{name}: {ran} Go tests passed")
 
 
+@nox.session(python=PYTHON, tags=["lint", "ci"])
+def lint(session: nox.Session) -> None:
+    """ruff, mypy, go vet, the black-box boundary check and actionlint."""
+    _sync(session, "lint", "proto")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+    session.run("python", "scripts/check_blackbox.py")
+    session.run("python", "scripts/protogen.py", "--check")
+    session.run("go", "run", ACTIONLINT, ".github/workflows/ci.yml", external=True)
+    for module in GO_MODULES:
+        with session.chdir(GALAXY / module):
+            session.run("go", "vet", "./...", external=True)
+    unformatted = session.run("gofmt", "-l", str(GALAXY), external=True, silent=True)
+    if unformatted and unformatted.strip():
+        session.error(f"gofmt would change:\n{unformatted}")
+
+
 @nox.session(venv_backend="none", tags=["ci"])
 def breaking(session: nox.Session) -> None:
     """The static contract gates: ``buf breaking`` (WIRE_JSON) of proto/ and ``oasdiff breaking --fail-on ERR`` of
@@ -96,14 +113,14 @@ def breaking(session: nox.Session) -> None:
     )
 
 
-@nox.session(venv_backend="none", tags=["build"])
+@nox.session(venv_backend="none", tags=["build"], default=False)
 def build(session: nox.Session) -> None:
     """Build the service binaries (cached by content hash; reused by every other session) and the pinned fault proxy."""
     session.run(sys.executable, "-m", "harness.binary", *session.posargs)
     session.run(sys.executable, "-m", "harness.tools")
 
 
-@nox.session(python=PYTHON, tags=["suite", "ci"])
+@nox.session(python=PYTHON, tags=["suite", "ci"], default=False)  # run by regression
 def gatewayauthsession(session: nox.Session) -> None:
     """The gateway ↔ authsession boundary suite, in parallel (pytest-xdist)."""
     _sync(session, "test")
@@ -125,7 +142,7 @@ def deep(session: nox.Session) -> None:
     )
 
 
-@nox.session(python=PYTHON, tags=["skew", "ci"])
+@nox.session(python=PYTHON, tags=["skew", "ci"], default=False)
 @nox.parametrize("older", ["gateway", "authsession"], ids=["gateway-at-base", "authsession-at-base"])
 def skew(session: nox.Session, older: str) -> None:
     """The boundary suite of the working tree against a mixed-version pair: ``older`` built from BASE
@@ -143,30 +160,31 @@ def harness(session: nox.Session) -> None:
     _pytest(session, "harness", "tests/harness", "-n", "auto")
 
 
-def _interpreter(version: str) -> str | None:
+def _interpreter(session: nox.Session, version: str) -> str | None:
     """A working ``python<version>``: on PATH, else pyenv's build of it; None when neither exists."""
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
     candidates = [shutil.which(f"python{version}")]
     candidates += [str(p) for p in sorted(pyenv.glob(f"versions/{version}.*/bin/python{version}"), reverse=True)]
     for candidate in filter(None, candidates):
-        probe = subprocess.run(  # a pyenv shim is on PATH even when it has no such version to run
-            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            check=False,
+        # A pyenv shim is on PATH even when it has no such version to run: ask it which it is.
+        probe = session.run(
+            *(candidate, "-c", "import sys; print('VERSION %d.%d' % sys.version_info[:2])"),
+            silent=True,
+            external=True,
+            success_codes=range(256),
         )
-        if probe.returncode == 0 and probe.stdout.strip() == version:
+        if f"VERSION {version}" in str(probe).splitlines():
             return candidate
     return None
 
 
-@nox.session(venv_backend="none", tags=["interpreters", "ci"])
+@nox.session(venv_backend="none", tags=["interpreters", "ci"], default=False)
 @nox.parametrize("version", OTHER_PYTHONS, ids=OTHER_PYTHONS)
 def harness_on(session: nox.Session, version: str) -> None:
     """The harness tests on another Python the project supports (``requires-python``): python<version> from PATH or
     pyenv, in a venv of its own with the locked dependencies. Skipped, saying so, when the machine has no such
     Python."""
-    python = _interpreter(version)
+    python = _interpreter(session, version)
     if python is None:
         session.skip(f"no Python {version} on this machine (neither python{version} on PATH nor in pyenv)")
     venv = ROOT / ".nox" / f"harness_on-{version}"
@@ -177,23 +195,21 @@ def harness_on(session: nox.Session, version: str) -> None:
         env={"UV_PROJECT_ENVIRONMENT": str(venv)},
         external=True,
     )
-    REPORTS.mkdir(exist_ok=True)
-    name = f"harness_on-{version}"
     session.run(
-        *(str(venv / "bin" / "python"), "-m", "pytest", f"--junitxml={REPORTS / name}.xml", "-o"),
-        *(f"junit_suite_name={name}", "tests/harness", "-n", "auto", *session.posargs),
+        *(str(venv / "bin" / "python"), "-m", "pytest", *_junit(f"harness_on-{version}")),
+        *("tests/harness", "-n", "auto", *session.posargs),
         external=True,
     )
 
 
-@nox.session(venv_backend="none", tags=["go", "ci"])
+@nox.session(venv_backend="none", tags=["go", "ci"], default=False)  # run by regression
 @nox.parametrize("module", GO_MODULES, ids=GO_MODULES)
 def go_test(session: nox.Session, module: str) -> None:
     """Module-scoped ``go test ./...``."""
     _go_test(session, f"go_test-{module}", module, "-count=1")
 
 
-@nox.session(python=PYTHON, tags=["toolchains", "ci"])
+@nox.session(python=PYTHON, tags=["toolchains", "ci"], default=False)
 @nox.parametrize("toolchain", OTHER_GO_TOOLCHAINS, ids=OTHER_GO_TOOLCHAINS)
 def toolchain(session: nox.Session, toolchain: str) -> None:
     """Every module's Go tests, then the boundary suite against binaries built by another supported Go release
@@ -206,7 +222,7 @@ def toolchain(session: nox.Session, toolchain: str) -> None:
     _pytest(session, f"toolchain-{toolchain}-gatewayauthsession", "gatewayauthsession", "-n", "auto", env=env)
 
 
-@nox.session(venv_backend="none", tags=["go", "ci"])
+@nox.session(venv_backend="none", tags=["go", "ci"], default=False)  # run by regression
 def compat(session: nox.Session) -> None:
     """authsession's GatewayCompatibility tests: what it produces matches the gateway's contract."""
     _go_test(session, "compat", "authsession", "-count=1", "-run", "GatewayCompatibility")
@@ -252,7 +268,7 @@ def coverage(session: nox.Session) -> None:
     merged = out / "merged"
     merged.mkdir()
     session.log(f"merging the counters of {dirs.count(',') + 1} service processes into {merged}")
-    subprocess.run(["go", "tool", "covdata", "merge", f"-i={dirs}", f"-o={merged}"], check=True)
+    session.run("go", "tool", "covdata", "merge", f"-i={dirs}", f"-o={merged}", external=True)
     with session.chdir(GALAXY):
         percent = session.run("go", "tool", "covdata", "percent", f"-i={merged}", external=True, silent=True)
         session.run("go", "tool", "covdata", "textfmt", f"-i={merged}", f"-o={out / 'coverage.txt'}", external=True)
@@ -309,7 +325,6 @@ def flakes(session: nox.Session) -> None:
     try:
         for run in range(1, runs + 1):
             session.log(f"flakes: run {run} of {runs}" + (" (under CPU stress)" if stress else ""))
-            REPORTS.mkdir(exist_ok=True)
             session.run(
                 "python",
                 "-m",
@@ -319,7 +334,7 @@ def flakes(session: nox.Session) -> None:
                 "auto",
                 "-q",
                 f"--randomly-seed={random.randrange(2**32)}",
-                f"--junitxml={REPORTS / f'flakes-{run}.xml'}",
+                *_junit(f"flakes-{run}"),
                 *passthrough,
             )
     finally:
@@ -338,25 +353,7 @@ def up(session: nox.Session) -> None:
     session.run("python", "-m", "gatewayauthsession.explore", *session.posargs)
 
 
-@nox.session(python=PYTHON, tags=["lint", "ci"])
-def lint(session: nox.Session) -> None:
-    """ruff, mypy, go vet, the black-box boundary check and actionlint."""
-    _sync(session, "lint", "proto")
-    session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", ".")
-    session.run("mypy")
-    session.run("python", "scripts/check_blackbox.py")
-    session.run("python", "scripts/protogen.py", "--check")
-    session.run("go", "run", ACTIONLINT, ".github/workflows/ci.yml", external=True)
-    for module in GO_MODULES:
-        with session.chdir(GALAXY / module):
-            session.run("go", "vet", "./...", external=True)
-    unformatted = session.run("gofmt", "-l", str(GALAXY), external=True, silent=True)
-    if unformatted and unformatted.strip():
-        session.error(f"gofmt would change:\n{unformatted}")
-
-
-@nox.session(python=PYTHON, tags=["proto"])
+@nox.session(python=PYTHON, tags=["proto"], default=False)
 def proto(session: nox.Session) -> None:
     """Regenerate Go and Python code from proto/ (``-- --check``: fail if the committed code is stale)."""
     _sync(session, "proto")
