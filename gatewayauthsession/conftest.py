@@ -19,7 +19,6 @@ from gatewayauthsession.explore import hold
 from gatewayauthsession.forensics import Recorder
 from gatewayauthsession.stack import Stack, StackSettings, Transport, start_stack
 from harness.binary import Binary, BuildError, build, is_cached
-from harness.paths import PROJECT_ROOT
 from harness.pytest_plugin import (
     attach_evidence,
     build_mode,
@@ -94,8 +93,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-RERUN = [str(PROJECT_ROOT / "noxw"), "-s", "gatewayauthsession", "--"]
-"""How a failure bundle's rerun.sh runs one test of this suite again (its test id and seeds follow)."""
+RERUN = ["./noxw", "-s", "gatewayauthsession", "--"]
+"""How a failure bundle's rerun.sh runs one test of this suite again, from the project's root (the
+rootdir; its test id and seeds follow)."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
