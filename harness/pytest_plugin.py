@@ -461,6 +461,7 @@ def rerun_argv(config: pytest.Config, nodeid: str) -> list[str]:
         argv.append(f"--build-mode={build_mode(config)}")
     if redis_backend_kind(config) != "fake":
         argv.append(f"--redis-backend={redis_backend_kind(config)}")
+        argv[:0] = ["env", f"{REAL_REDIS_ENV}={real_redis_addr()}"]
     argv += [f"--service-ref={ref}" for ref in config.getoption("--service-ref")]
     return argv
 
