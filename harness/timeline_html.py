@@ -101,14 +101,13 @@ def _hop_svg(  # noqa: PLR0917 - one row of the diagram, from one place
     parts.append(f'<text class="time" x="6" y="{y}">+{hop.start - t0:.3f}s</text>')
     took = sum(h.duration or 0.0 for h in run) if run else hop.duration
     label = f"{hop.operation} {hop.status} {_ms(took)}".strip()
-    if failing:
-        parts.append(f'<text class="marker" x="6" y="{y - 11}">failing step</text>')
     if hop.note:
         cx = x[hop.source]
         parts.append(
             f'<g class="note"><rect x="{cx - 6}" y="{y - 13}" width="{min(len(label) * 7 + 12, _COLUMN * 2)}" '
             f'height="18" rx="3"/><text class="label" x="{cx}" y="{y}">{_e(label[:50])}</text></g>'
         )
+        end = cx + min(len(label) * 7 + 12, _COLUMN * 2)
     else:
         x1, x2 = x[hop.source], x[hop.target]
         tip_x = x2 - 7 if x2 > x1 else x2 + 7
@@ -117,6 +116,9 @@ def _hop_svg(  # noqa: PLR0917 - one row of the diagram, from one place
         parts.append(f'<polygon points="{x2},{y} {x2 + sign * 8},{y - 4} {x2 + sign * 8},{y + 4}"/>')
         lx = min(x1, x2) + 6
         parts.append(f'<text class="label" x="{lx}" y="{y - 5}">{_e(label[:70])}</text>')
+        end = max(x1, x2, lx + round(len(label[:70]) * 7.5))
+    if failing:
+        parts.append(f'<text class="marker" x="{end + 12}" y="{y}">\u25c0 failing step</text>')
     parts.append("</g>")
     return "".join(parts)
 

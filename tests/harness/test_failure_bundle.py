@@ -23,6 +23,7 @@ from contracts.tracing import trace_id_for
 from harness.paths import PROJECT_ROOT
 
 FAILING = "test_scenario.py::test_a_wrong_code_is_refused_after_a_restart"
+DUMPED = "test_scenario.py_test_a_dump_of_authsession_s_goroutines_is_kept"
 PASSING = "test_scenario.py::test_a_login_works"
 
 SCENARIO = """
@@ -36,6 +37,11 @@ def test_a_wrong_code_is_refused_after_a_restart(stack: Stack) -> None:
     stack.restart("authsession")
     challenge = stack.api("http").start_email_login("dave@example.com")
     stack.api("http").confirm_email_login(challenge.challenge_id, "000000")  # fails: INVALID_CODE
+
+
+def test_a_dump_of_authsession_s_goroutines_is_kept(stack: Stack) -> None:
+    stack.authsession.dump_goroutines()  # what a test at its deadline does
+    assert stack.authsession.is_running(), "SIGQUIT ends a Go process"
 
 
 def test_a_login_works(stack: Stack) -> None:
@@ -111,10 +117,10 @@ def _case(run: Run, name: str) -> ElementTree.Element:
 
 def test_the_timeline_is_in_the_terminal_report_once_without_the_raw_logs(run: Run) -> None:
     out = run.done.stdout
-    assert "1 failed, 1 passed" in out, out
-    assert out.count("Captured stderr call: timeline") == 1, out
-    assert out.count(" hops in ") == 1, out
-    [failing] = [line for line in out.splitlines() if line.startswith(">>")]
+    assert "2 failed, 1 passed" in out, out
+    assert out.count("Captured stderr call: timeline") == 2, "one for each failing test"
+    assert out.count(" hops in ") == 2, out
+    [failing] = [line for line in out.splitlines() if line.startswith(">>") and "/v1/auth/email/confirm" in line]
     assert re.search(r"test -> gateway\s+POST /v1/auth/email/confirm\s+400\b", failing), failing
     assert "<- failing step" in failing
     assert "gateway -> authsession      gRPC ConfirmEmailLogin" in out
@@ -137,7 +143,8 @@ def test_the_timeline_is_in_the_junit_xml_once_and_the_bundle_a_property(run: Ru
 
 
 def test_the_bundle_holds_every_listed_file_and_a_passing_test_writes_none(run: Run) -> None:
-    assert sorted(p.name for p in run.bundles.iterdir()) == [run.bundle.name], "one bundle, of this run's failure"
+    bundles = sorted(p.name for p in run.bundles.iterdir())
+    assert bundles == sorted([run.bundle.name, DUMPED]), "one bundle for each of this run's failures, none else"
     missing = [name for name in BUNDLE_FILES if not (run.bundle / name).is_file()]
     assert not missing, f"missing from {run.bundle}: {missing}"
     index = json.loads((run.bundle / "bundle.json").read_text())
@@ -158,6 +165,14 @@ def test_the_bundle_holds_every_listed_file_and_a_passing_test_writes_none(run: 
     assert "client :" not in commands, "a command of an unknown client"
     seed = (run.bundle / "seed.txt").read_text()
     assert "pytest-randomly seed: " in seed
+
+
+def test_a_goroutine_dump_is_kept_apart(run: Run) -> None:
+    dump = (run.bundles / DUMPED / "goroutines" / "authsession.txt").read_text()
+    assert dump.startswith("SIGQUIT: quit"), dump[:200]
+    assert "goroutine " in dump
+    assert not (run.bundles / DUMPED / "goroutines" / "gateway.txt").exists()
+    assert not (run.bundle / "goroutines").exists()
 
 
 def test_one_request_s_trace_id_is_in_both_service_logs_and_the_mail_journal(run: Run) -> None:
