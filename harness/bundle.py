@@ -16,6 +16,7 @@ with everything needed to see what happened and to run it again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -95,6 +96,13 @@ def goroutine_dump(log: str) -> str | None:
 
 
 def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, computed once per version of it (its size and mtime) in a process."""
+    st = path.stat()
+    return _sha256(path, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path: Path, _size: int, _mtime_ns: int) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 

@@ -88,6 +88,22 @@ def _iteration(binaries: dict[str, Binary], record: int, index: int, fail: bool)
         return sample
 
 
+def _per_command(record: int, count: int) -> float:
+    """Seconds per command of ``count`` SET and GET pairs from redis-py to a fresh fakeredis server."""
+    from harness.redis_server import FakeRedisServer
+
+    with FakeRedisServer(record=record) as server:
+        client = server.client()
+        client.ping()
+        started = time.perf_counter()
+        for n in range(count):
+            client.set(f"galaxy:k{n}", "v")
+            client.get(f"galaxy:k{n}")
+        took = time.perf_counter() - started
+        client.close()
+    return took / (2 * count)
+
+
 def bench_forensics(opts: Options) -> Section:
     from harness.fakeredis_host import DEFAULT_RECORD
 
@@ -95,38 +111,50 @@ def bench_forensics(opts: Options) -> Section:
     binaries = service_binaries()
     variants = {"record on": DEFAULT_RECORD, "record off": 0}
     samples: dict[str, list[_Sample]] = {name: [] for name in variants}
+    per_command: dict[str, list[float]] = {name: [] for name in variants}
     total = opts.warmup + opts.iterations
-    say(f"forensics: {total} stacks per variant ({', '.join(variants)}), interleaved")
+    say(f"forensics: {total} stacks per variant ({', '.join(variants)}), interleaved, each first in turn")
     for i in range(total):
-        for name, record in variants.items():
-            sample = _iteration(binaries, record, i, fail=bool(record) and i >= opts.warmup)
+        order = list(variants.items()) if i % 2 == 0 else list(reversed(variants.items()))
+        for name, record in order:
+            sample = _iteration(binaries, record, i, fail=False)
+            per = _per_command(record, opts.redis_ops)
             if i >= opts.warmup:
                 samples[name].append(sample)
+                per_command[name].append(per)
+    say(f"forensics: {opts.iterations} more stacks that fail, for a timeline and a bundle each")
+    failing = [_iteration(binaries, DEFAULT_RECORD, total + i, fail=True) for i in range(opts.iterations)]
     scenario = {name: [s.scenario for s in got] for name, got in samples.items()}
     whole = {name: [s.whole for s in got] for name, got in samples.items()}
-    failing = samples["record on"]
     report = [s.report for s in failing if s.report is not None]
     bundle = [s.bundle for s in failing if s.bundle is not None]
     commands = [float(s.commands) for s in failing]
     rows = []
     for name in variants:
-        s, w = Stats.of(scenario[name]), Stats.of(whole[name])
-        rows.append([name, ms(s.p50), ms(s.p95), ms(w.p50), ms(w.p95)])
+        s, w, c = Stats.of(scenario[name]), Stats.of(whole[name]), Stats.of(per_command[name])
+        rows.append([name, ms(s.p50), ms(s.p95), ms(w.p50), ms(w.p95), f"{c.p50 * 1e6:.0f} µs"])
     on, off = Stats.of(scenario["record on"]).p50, Stats.of(scenario["record off"]).p50
+    c_on, c_off = Stats.of(per_command["record on"]).p50, Stats.of(per_command["record off"]).p50
     say(f"  scenario p50: record on {on * 1000:.1f}ms, off {off * 1000:.1f}ms")
     r, b = Stats.of(report), Stats.of(bundle)
     section.lines += [
-        f"A fresh `start_stack` per iteration and variant ({opts.iterations} after {opts.warmup} warm-up, the "
-        f"variants interleaved), then a suite-like scenario: {LOGINS} logins over HTTP and gRPC in turn, each "
-        "followed by me, the listing and a refresh. The fakeredis servers record every command in a ring buffer "
-        f"of {DEFAULT_RECORD} (`FakeRedisServer(record=...)`); a passing test pays for nothing else. "
-        f"The scenario sends about {int(Stats.of(commands).p50)} Redis commands.",
+        f"A fresh `start_stack` per iteration and variant ({opts.iterations} after {opts.warmup} warm-up; the "
+        "variants interleaved, each first in every other iteration), then a suite-like scenario: "
+        f"{LOGINS} logins over HTTP and gRPC in turn, each followed by me, the listing and a refresh "
+        f"(about {int(Stats.of(commands).p50)} Redis commands). The fakeredis servers record every command in a "
+        f"ring buffer of {DEFAULT_RECORD} (`FakeRedisServer(record=...)`); a passing test pays for nothing else. "
+        f"Per command: {opts.redis_ops} SET + GET pairs from redis-py to a fresh server of each variant, "
+        "beside each stack.",
         "",
-        *table(["variant", "scenario p50", "scenario p95", "stack + scenario + stop p50", "p95"], rows),
+        *table(
+            ["variant", "scenario p50", "scenario p95", "stack + scenario + stop p50", "p95", "per command p50"],
+            rows,
+        ),
         "",
-        f"Record on against off, scenario p50: {(on - off) * 1000:+.2f} ms ({(on / off - 1) * 100:+.1f} %).",
+        f"Record on against off: scenario p50 {(on - off) * 1000:+.2f} ms ({(on / off - 1) * 100:+.1f} %), "
+        f"per command {(c_on - c_off) * 1e6:+.1f} µs.",
         "",
-        "What a failing test pays on top, with the stack of the scenario above:",
+        f"What a failing test pays on top ({opts.iterations} more stacks, each failing after the scenario):",
         "",
         *table(
             ["step", "p50", "p95"],
