@@ -33,7 +33,7 @@ class Hop:
     """One call, ``source -> target``, begun at ``start`` (seconds since the
     epoch) and answered ``status`` after ``duration`` seconds (None: not
     known); ``error`` when that status is a failure. ``origin`` names the
-    record it was read from (``"gateway log"``), ``detail`` anything else
+    record it was read from (``"<service> log"``), ``detail`` anything else
     worth a look (an error message)."""
 
     start: float
