@@ -122,9 +122,11 @@ def build(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["suite", "ci"], default=False)  # run by regression
 def gatewayauthsession(session: nox.Session) -> None:
-    """The gateway ↔ authsession boundary suite, in parallel (pytest-xdist)."""
+    """The gateway ↔ authsession boundary suite, in parallel (pytest-xdist); given test ids
+    (``-- 'gatewayauthsession/test_login.py::test_x[http]'``, as a failure bundle's rerun.sh does), only those."""
     _sync(session, "test")
-    _pytest(session, "gatewayauthsession", "gatewayauthsession", "-n", "auto")
+    named = any(arg.startswith("gatewayauthsession/") for arg in session.posargs)
+    _pytest(session, "gatewayauthsession", *([] if named else ["gatewayauthsession"]), "-n", "auto")
 
 
 @nox.session(python=PYTHON, tags=["deep"], default=False)

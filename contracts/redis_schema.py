@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["SESSION_FIELDS", "SessionRecord", "read_session", "session_key"]
+__all__ = ["SESSION_FIELDS", "SessionRecord", "public_keyspace", "read_session", "session_key"]
 
 SESSION_FIELDS = frozenset({"session_id", "user_id", "email", "status", "created_at", "expires_at"})
 
@@ -50,3 +50,16 @@ def read_session(client: redis.Redis, prefix: str, session_id: str) -> SessionRe
     """The session's public record, or None when the key does not exist."""
     fields = client.hgetall(session_key(prefix, session_id))
     return SessionRecord.from_hash(fields) if fields else None  # type: ignore[arg-type]
+
+
+def public_keyspace(client: redis.Redis, prefix: str, *, limit: int = 1000) -> dict[str, Any]:
+    """The public keys under ``prefix`` (``{p}session:{id}``, at most ``limit``):
+    each key's fields as stored and its TTL in seconds (-1: none). The private
+    keys are never read."""
+    sessions: dict[str, Any] = {}
+    pattern = session_key(prefix, "").replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?") + "*"
+    for key in client.scan_iter(match=pattern, count=500):
+        if len(sessions) >= limit:
+            break
+        sessions[str(key)] = {"fields": client.hgetall(key), "ttl_s": client.ttl(key)}
+    return {"prefix": prefix, "sessions": dict(sorted(sessions.items()))}

@@ -17,15 +17,17 @@ from hypothesis import settings
 from contracts.gatewayv1 import GatewayApi
 from contracts.tracing import Trace, trace_id_for
 from gatewayauthsession.explore import hold
+from gatewayauthsession.forensics import Recorder
 from gatewayauthsession.stack import Stack, StackSettings, Transport, start_stack
 from harness.binary import Binary, BuildError, build, is_cached
 from harness.pytest_plugin import (
-    attach_diagnostics,
+    attach_evidence,
     build_mode,
     coverage_dir,
     failed,
     redis_backend_kind,
     service_refs,
+    use_failure_bundles,
     watch_processes,
 )
 from harness.redis_server import RealRedis, RedisBackend, RedisServerProcess, real_redis_addr, redis_server_binary
@@ -91,7 +93,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+RERUN = ["./noxw", "-s", "gatewayauthsession", "--"]
+"""How a failure bundle's rerun.sh runs one test of this suite again, from the project's root (the
+rootdir; its test id and seeds follow)."""
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    use_failure_bundles(config, config.rootpath / "reports" / "failures", rerun=RERUN)
     if config.getoption("--keep-stack-on-failure") and config.getoption("numprocesses", None):
         raise pytest.UsageError("--keep-stack-on-failure needs -n 0: an xdist worker cannot hold the terminal")
     config.addinivalue_line("markers", "stack(**settings): StackSettings for this test's stack")
@@ -167,14 +175,20 @@ def stack(
         proxy=request.getfixturevalue("fault_proxy") if settings.links else None,
         trace=Trace(trace_id_for(request.node.nodeid)),
     )
-    for name, source in s.diagnostics().items():
-        attach_diagnostics(request.node, name, source)
+    recorder = Recorder(s)
+    attach_evidence(request.node, recorder.evidence)
     watch_processes(request.node, *s.processes)
+    broke = False
     try:
         yield s
         s.check_stubs()
+    except BaseException:
+        broke = True
+        raise
     finally:
         try:
+            if broke or failed(request.node):
+                recorder.snapshot()  # what goes with the stack, for the failure bundle
             if request.config.getoption("--keep-stack-on-failure") and failed(request.node):
                 _keep(request, s)
         finally:

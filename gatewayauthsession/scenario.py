@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +11,7 @@ from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login, LoginChallenge
 from contracts.redis_schema import SessionRecord, read_session, session_key
 from gatewayauthsession.stack import Stack
+from harness.timeline import json_lines
 
 __all__ = [
     "LIMITS_OUT_OF_THE_WAY",
@@ -114,16 +114,9 @@ _GRPC_SERVICES = {
 
 
 def log_lines(stack: Stack, service: str) -> list[dict[str, Any]]:
-    """Every JSON line ``service`` logged, in every incarnation, oldest first."""
-    out = []
-    for line in stack.process(service).all_logs_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # an incarnation's header, a goroutine dump
-        if isinstance(record, dict):
-            out.append(record)
-    return out
+    """Every JSON line ``service`` logged, in every incarnation, oldest first
+    (an incarnation's header and a goroutine dump are no JSON lines)."""
+    return list(json_lines(stack.process(service).all_logs_text()))
 
 
 def call_lines(stack: Stack, service: str, method: str, transport: str = "grpc") -> list[dict[str, Any]]:

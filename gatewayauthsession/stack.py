@@ -114,6 +114,8 @@ class Stack:
     links: dict[str, Link] = field(default_factory=dict)
     _clients: dict[str, GatewayApi] = field(default_factory=dict)
     _secrets: list[str] = field(default_factory=list)
+    before_restart: list[Callable[[], None]] = field(default_factory=list)
+    """Called before :meth:`restart` stops a process (to read what goes with it)."""
 
     # ------------------------------------------------------------ wiring
 
@@ -228,6 +230,8 @@ class Stack:
             raise ValueError(f"cannot restart {name} onto a build of {binary.service}")
         if name == "gateway":
             self._close_clients()
+        for hook in self.before_restart:
+            hook()
         self.process(name).restart(env=env, argv=[str(binary.path)] if binary is not None else None)
 
     def link(self, client: str, server: str) -> Link:
@@ -303,17 +307,6 @@ class Stack:
         self._clients.clear()
 
     # ------------------------------------------------------------ checks
-
-    def diagnostics(self) -> dict[str, Callable[[], str]]:
-        """Every log of the stack, by name, read when called: each service's
-        logs of every incarnation, the stubs' request logs, and the links."""
-        return {
-            "authsession log": self.authsession.all_logs_text,
-            "gateway log": self.gateway.all_logs_text,
-            "mail stub requests": self.mail.format_log,
-            "user stub requests": self.users.format_log,
-            "fault-proxy links": self.describe_links,
-        }
 
     def describe_links(self) -> str:
         if not self.links:

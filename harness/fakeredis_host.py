@@ -13,6 +13,14 @@ control connection (JSON lines on loopback TCP):
     {"op": "pause" | "resume", "id": 1}      -> {"ok": true}   connections held, nothing answered
     {"op": "restart", "id": 1, "keep_data": false} -> {"ok": true}   same port, data kept or dropped
     {"op": "stop", "id": 1}                  -> {"ok": true}   gone for good
+    {"op": "commands", "id": 1}              -> {"ok": true, "commands": [...], "dropped": 0}
+
+Each server records the commands it is sent, in a ring buffer of the last
+``record`` of them (``{"op": "serve", "record": 0}`` records none): for each
+the time it arrived (seconds since the epoch), the client's address, its
+first words (each cut short), how long it took and the error it was answered
+with, if any. ``commands`` returns them, oldest first, with the count of
+those the ring had no room for.
 
 Each server has its own keyspace. The host serves one controller, and exits
 when that connection closes (the test process ended, however it ended).
@@ -23,6 +31,7 @@ through the harness's ready-file handshake (``FAKEREDIS_HOST_READY_FILE``).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import json
@@ -30,14 +39,63 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["READY_ENV", "main"]
+__all__ = ["DEFAULT_RECORD", "READY_ENV", "main"]
 
 READY_ENV = "FAKEREDIS_HOST_READY_FILE"
 
 _READ_SIZE = 64 * 1024
+
+DEFAULT_RECORD = 5000
+"""Commands each server keeps by default (its ring buffer's size)."""
+_RECORDED_ARGS = 6
+_RECORDED_ARG_CHARS = 80
+
+
+class _Recorder:
+    """The last ``size`` commands of one server: ``[time, client, words, seconds, error]`` each."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.commands: collections.deque[list[Any]] = collections.deque(maxlen=size or 1)
+        self.seen = 0
+
+    def wrap(self, sock: Any, client: str) -> None:
+        """Record every command ``sock`` (a fakeredis socket of one connection) processes.
+        Its ``_process_command`` is the one place every command of a connection
+        passes through, a transaction's and a script's included; the reply of
+        each goes out through ``put_response``, where an error shows."""
+        process: Callable[[list[bytes]], None] = sock._process_command
+        put: Callable[[Any], None] = sock.put_response
+        errors: list[str] = []
+
+        def put_response(msg: Any) -> None:
+            if isinstance(msg, Exception):
+                errors.append(str(msg.args[0] if msg.args else msg)[:_RECORDED_ARG_CHARS])
+            put(msg)
+
+        def process_command(fields: list[bytes]) -> None:
+            at = time.time()
+            started = time.perf_counter()
+            errors.clear()
+            try:
+                process(fields)
+            finally:
+                words = [f[:_RECORDED_ARG_CHARS].decode("utf-8", "replace") for f in fields[:_RECORDED_ARGS]]
+                if len(fields) > _RECORDED_ARGS:
+                    words.append(f"... {len(fields) - _RECORDED_ARGS} more")
+                self.seen += 1
+                self.commands.append([at, client, words, time.perf_counter() - started, errors[0] if errors else None])
+
+        sock.put_response = put_response
+        sock._process_command = process_command
+
+    def answer(self) -> dict[str, Any]:
+        listed = list(self.commands) if self.size else []
+        return {"commands": listed, "dropped": self.seen - len(listed)}
 
 
 class _Gate:
@@ -68,7 +126,8 @@ class _FakeServer:
     """One fakeredis TCP server on 127.0.0.1, with state of its own; a
     restart binds the same port again."""
 
-    def __init__(self) -> None:
+    def __init__(self, record: int = DEFAULT_RECORD) -> None:
+        self.recorder = _Recorder(record)
         self._resumed = threading.Event()
         self._resumed.set()
         self._keyspace: Any = None  # fakeredis's FakeServer: the data, kept across a restart
@@ -88,6 +147,7 @@ class _FakeServer:
         tcp._POLL_INTERVAL = max(tcp._POLL_INTERVAL, 0.25)
 
         resumed = self._resumed
+        recorder = self.recorder
 
         class _Server(TcpFakeServer):
             def __init__(self, addr: tuple[str, int]) -> None:
@@ -107,6 +167,9 @@ class _FakeServer:
                                     f.close()  # type: ignore[union-attr]
                             raise
                         self.rfile = _Gate(self.rfile, resumed)  # type: ignore[has-type]  # set by the base
+                        if recorder.size:
+                            host, port = self.client_address[:2]
+                            recorder.wrap(self.current_client.get_socket(), f"{host}:{port}")
 
                 self.RequestHandlerClass = _Handler
 
@@ -171,7 +234,7 @@ def _answer(servers: dict[int, _FakeServer], request: dict[str, Any], ids: Itera
     ident: Any = request.get("id")
     if op == "serve":
         ident = next(ids)
-        servers[ident] = _FakeServer()
+        servers[ident] = _FakeServer(int(request.get("record", DEFAULT_RECORD)))
         return {"ok": True, "id": ident, "port": servers[ident].port}
     server = servers.get(ident) if isinstance(ident, int) else None
     if server is None:
@@ -187,6 +250,8 @@ def _answer(servers: dict[int, _FakeServer], request: dict[str, Any], ids: Itera
     elif op == "stop":
         server.kill()
         del servers[ident]
+    elif op == "commands":
+        return {"ok": True, **server.recorder.answer()}
     else:
         return {"ok": False, "error": f"unknown op {op!r}"}
     return {"ok": True}

@@ -79,7 +79,8 @@ class RecordedRequest:
     when the body is empty or not JSON (then ``json_error`` says why).
     ``status`` is the answer's status, None when no answer was written (the
     connection was dropped). ``fault`` describes the faults applied, ``note``
-    why the stub rejected the request or how stub code failed.
+    why the stub rejected the request or how stub code failed. ``at`` is when
+    it arrived (seconds since the epoch), ``duration`` how long it took.
     """
 
     method: str
@@ -93,6 +94,7 @@ class RecordedRequest:
     fault: str | None = None
     note: str | None = None
     duration: float = 0.0
+    at: float = 0.0
 
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (any case), or None."""
@@ -482,7 +484,7 @@ class HttpStub:
 
         started = time.monotonic()
         wake = self._wake
-        rec = _parse(request)
+        rec = replace(_parse(request), at=time.time())
         faults = self._take_faults(rec.path)
         rec = replace(rec, fault=", ".join(f.describe() for f in faults) or None)
 

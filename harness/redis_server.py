@@ -9,25 +9,34 @@ must use, ``client()`` for tests, and ``stop()``. The two a test owns
 ``pause()``/``resume()`` (connections held, nothing answered), and
 ``restart(keep_data=...)`` on the same port, with the keyspace kept or lost
 as the test says. A shared real Redis takes none: a test cannot stop it.
+
+Each also records the commands it is sent, for a failing test's timeline
+(``commands()``, :class:`RedisCommand`), in a ring buffer of the last
+``record`` of them: a fakeredis server in the fakeredis host itself, a real
+Redis through a ``MONITOR`` connection (on a shared one, only the commands
+that name the stack's key prefix).
 """
 
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
 import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, Self
 
-from harness.fakeredis_host import READY_ENV
+from harness.fakeredis_host import DEFAULT_RECORD, READY_ENV
 from harness.paths import PROJECT_ROOT
 from harness.ports import free_port
 from harness.process import ServiceProcess
@@ -41,7 +50,9 @@ __all__ = [
     "FakeRedisServer",
     "RealRedis",
     "RedisBackend",
+    "RedisCommand",
     "RedisServerProcess",
+    "parse_monitor_line",
     "real_redis_addr",
     "redis_server_binary",
     "stop_fakeredis_host",
@@ -57,12 +68,26 @@ def real_redis_addr() -> str | None:
     return os.environ.get(REAL_REDIS_ENV) or None
 
 
+@dataclass(frozen=True)
+class RedisCommand:
+    """One command a Redis was sent: when (seconds since the epoch), from
+    which client (``host:port``), its first words, how long it took and the
+    error it was answered with (both None when not known: ``MONITOR`` tells neither)."""
+
+    at: float
+    client: str
+    words: tuple[str, ...]
+    duration: float | None = None
+    error: str | None = None
+
+
 class RedisBackend(Protocol):
     url: str
     key_prefix: str
 
     def client(self) -> redis.Redis: ...
     def stop(self) -> None: ...
+    def commands(self) -> list[RedisCommand]: ...
 
     # Faults; a backend the test does not own raises NotImplementedError.
     def kill(self) -> None: ...
@@ -155,10 +180,10 @@ class FakeRedisServer(_Backend):
     answers never wait on the test's threads). A restart binds the same
     port again."""
 
-    def __init__(self, key_prefix: str = "galaxy:") -> None:
+    def __init__(self, key_prefix: str = "galaxy:", *, record: int = DEFAULT_RECORD) -> None:
         self.key_prefix = key_prefix
         self._host = _Host.get()
-        answer = self._host.call("serve")
+        answer = self._host.call("serve", record=record)
         self._id: int = answer["id"]
         self._port: int = answer["port"]
         self.url = f"redis://127.0.0.1:{self._port}/0"
@@ -169,6 +194,15 @@ class FakeRedisServer(_Backend):
         import redis
 
         return redis.Redis.from_url(self.url, decode_responses=True, protocol=2)
+
+    def commands(self) -> list[RedisCommand]:
+        """The commands the server recorded, oldest first (none once it is stopped)."""
+        if self._stopped:
+            return []
+        answer = self._host.call("commands", id=self._id)
+        return [
+            RedisCommand(at, client, tuple(words), took, err) for at, client, words, took, err in answer["commands"]
+        ]
 
     # ------------------------------------------------------------ faults
 
@@ -207,11 +241,81 @@ class FakeRedisServer(_Backend):
             self._host.call("stop", id=self._id)
 
 
+_MONITOR_LINE = re.compile(r"\+(?P<at>\d+\.\d+) \[\d+ (?P<client>[^\]]+)\] (?P<args>.*)")
+_MONITOR_ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_MONITOR_WORDS = 6
+_MONITOR_WORD_CHARS = 80
+
+
+def parse_monitor_line(line: str) -> RedisCommand | None:
+    """One line of ``MONITOR``'s output (``+1700000000.123456 [0 127.0.0.1:5000] "GET" "k"``), or None."""
+    m = _MONITOR_LINE.fullmatch(line.strip())
+    if m is None:
+        return None
+    words = [w.replace('\\"', '"').replace("\\\\", "\\") for w in _MONITOR_ARG.findall(m["args"])]
+    shown = [w[:_MONITOR_WORD_CHARS] for w in words[:_MONITOR_WORDS]]
+    if len(words) > _MONITOR_WORDS:
+        shown.append(f"... {len(words) - _MONITOR_WORDS} more")
+    return RedisCommand(float(m["at"]), m["client"], tuple(shown))
+
+
+class _Monitor:
+    """Records a real Redis's commands through ``MONITOR``, from a thread of its own,
+    into a ring buffer of the last ``size``; ``only`` keeps just the commands with a
+    word that holds it (a key prefix). The connection is made again when the server
+    restarts, until :meth:`stop`."""
+
+    def __init__(self, addr: str, size: int, only: str | None = None) -> None:
+        self._addr = addr
+        self._only = only
+        self.commands: collections.deque[RedisCommand] = collections.deque(maxlen=max(size, 1))
+        self._stopped = threading.Event()
+        self._connected = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"redis-monitor:{addr}", daemon=True)
+        self._thread.start()
+        self._connected.wait(2)  # the commands from here on are seen
+
+    def _run(self) -> None:
+        host, port = self._addr.rsplit(":", 1)
+        while not self._stopped.is_set():
+            try:
+                with socket.create_connection((host, int(port)), timeout=0.5) as sock:
+                    sock.sendall(b"MONITOR\r\n")
+                    self._read(sock)
+            except OSError:
+                pass
+            self._stopped.wait(0.1)
+
+    def _read(self, sock: socket.socket) -> None:
+        pending = b""
+        while not self._stopped.is_set():
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not data:
+                return
+            pending += data
+            *lines, pending = pending.split(b"\r\n")
+            for raw in lines:
+                line = raw.decode("utf-8", "replace")
+                if line == "+OK":
+                    self._connected.set()
+                elif (cmd := parse_monitor_line(line)) is not None and (
+                    self._only is None or any(self._only in w for w in cmd.words)
+                ):
+                    self.commands.append(cmd)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=2)
+
+
 class RealRedis(_Backend):
     """A real Redis shared by many stacks: each gets a random key prefix and
     its keys are deleted on stop."""
 
-    def __init__(self, addr: str, db: int = 0) -> None:
+    def __init__(self, addr: str, db: int = 0, *, record: int = DEFAULT_RECORD) -> None:
         import redis
 
         self.url = f"redis://{addr}/{db}"
@@ -221,11 +325,16 @@ class RealRedis(_Backend):
             self._client.ping()
         except redis.RedisError as exc:
             raise ConnectionError(f"cannot reach the real Redis at {addr} ({REAL_REDIS_ENV}): {exc}") from exc
+        self._monitor = _Monitor(addr, record, only=self.key_prefix) if record else None
 
     def client(self) -> redis.Redis:
         import redis
 
         return redis.Redis.from_url(self.url, decode_responses=True)
+
+    def commands(self) -> list[RedisCommand]:
+        """The commands naming this stack's key prefix that MONITOR saw, oldest first."""
+        return list(self._monitor.commands) if self._monitor is not None else []
 
     def _not_owned(self) -> NoReturn:
         raise NotImplementedError(
@@ -246,6 +355,8 @@ class RealRedis(_Backend):
         self._not_owned()
 
     def stop(self) -> None:
+        if self._monitor is not None:
+            self._monitor.stop()
         keys = list(self._client.scan_iter(match=self.key_prefix + "*", count=500))
         if keys:
             self._client.delete(*keys)
@@ -273,7 +384,9 @@ class RedisServerProcess(_Backend):
     Its data is written to an append-only file with every write, so it
     survives a kill when a restart keeps it; ``keep_data=False`` deletes it."""
 
-    def __init__(self, workdir: Path, *, binary: str | None = None, key_prefix: str = "galaxy:") -> None:
+    def __init__(
+        self, workdir: Path, *, binary: str | None = None, key_prefix: str = "galaxy:", record: int = DEFAULT_RECORD
+    ) -> None:
         binary = binary or redis_server_binary()
         if binary is None:
             raise FileNotFoundError(
@@ -294,11 +407,16 @@ class RedisServerProcess(_Backend):
             workdir=workdir,
             ready_probe=lambda _: {"redis": self.addr} if _pong(self.addr) else None,
         ).start()
+        self._monitor = _Monitor(self.addr, record) if record else None
 
     def client(self) -> redis.Redis:
         import redis
 
         return redis.Redis.from_url(self.url, decode_responses=True)
+
+    def commands(self) -> list[RedisCommand]:
+        """The commands MONITOR saw, oldest first (while the server was down, none)."""
+        return list(self._monitor.commands) if self._monitor is not None else []
 
     def kill(self) -> None:
         """SIGKILL: the port closes and every connection is cut."""
@@ -320,4 +438,6 @@ class RedisServerProcess(_Backend):
         self.process.restart()
 
     def stop(self) -> None:
+        if self._monitor is not None:
+            self._monitor.stop()
         self.process.stop()

@@ -16,7 +16,9 @@ Sections (``--only``):
 * ``suite`` — the boundary suite's wall time against its floor (longest test, CPU work / cores);
 * ``faults`` — a stack with every link through the fault proxy against a plain one, and the suite's
   wall time with and without the fault scenarios;
-* ``nox`` — a warm ``nox -s gatewayauthsession`` against the pytest time inside it.
+* ``nox`` — a warm ``nox -s gatewayauthsession`` against the pytest time inside it;
+* ``forensics`` — a suite-like scenario with the Redis command record on and off, and what a failing
+  test's timeline and bundle cost.
 
 Every figure is measured in the run that writes it; what cannot be measured (no redis-server, a
 failing build) is written as "not measured" with the reason.
@@ -24,7 +26,7 @@ failing build) is written as "not measured" with the reason.
 This file holds the command line, the report's header and ``main``. The sections live in
 ``scripts/benchlib/``, a module each: ``build``, ``stack`` (and ``login``), ``peers``,
 ``redis_backends`` (``redis``, and the real Redis that ``login`` uses too), ``suite`` (and
-``faults``), ``nox_overhead``; beside them what they share: ``common`` (paths, progress, the
+``faults``), ``nox_overhead``, ``forensics``; beside them what they share: ``common`` (paths, progress, the
 options), ``report`` (statistics, Markdown, ``Section``), ``machine`` (facts of the machine) and
 ``runs`` (timed child runs, the binaries).
 """
@@ -43,6 +45,7 @@ from pathlib import Path
 
 from benchlib.build import bench_build
 from benchlib.common import ROOT, Options, elapsed, say
+from benchlib.forensics import bench_forensics
 from benchlib.machine import cpu_model, git_commit, loadavg, memory, nproc, run_text, venv_bytecode
 from benchlib.nox_overhead import DEFAULT_NOX_SELECTION, bench_nox
 from benchlib.peers import bench_peers
@@ -52,7 +55,7 @@ from benchlib.runs import service_binaries
 from benchlib.stack import bench_login, bench_stack
 from benchlib.suite import bench_faults, bench_suite
 
-SECTIONS = ("build", "stack", "peers", "login", "redis", "suite", "faults", "nox")
+SECTIONS = ("build", "stack", "peers", "login", "redis", "suite", "faults", "nox", "forensics")
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
@@ -161,13 +164,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "suite": lambda _r: bench_suite(opts),
         "faults": lambda _r: bench_faults(opts),
         "nox": lambda _r: bench_nox(opts),
+        "forensics": lambda _r: bench_forensics(opts),
     }
     needs_real = {"login", "redis"} & set(opts.only)
     with contextlib.ExitStack() as resources:
         real = resources.enter_context(RealRedisServer.provide()) if needs_real else RealRedisServer()
         if needs_real and real.addr is None:
             say(f"redis: real Redis not measured: {real.reason}")
-        if set(opts.only) & {"stack", "peers", "login", "faults"}:
+        if set(opts.only) & {"stack", "peers", "login", "faults", "forensics"}:
             say("building (or finding) the binaries")
             try:
                 binaries = ", ".join(f"`{b.path.parent.name}`" for b in service_binaries().values())

@@ -1,0 +1,217 @@
+"""The failure timeline (harness.timeline, harness.timeline_html), the failure
+bundle (harness.bundle) and the Redis command records they are built from."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.bundle import Evidence, clear_bundles, goroutine_dump, sanitise, write_bundle
+from harness.redis_server import FakeRedisServer, RedisServerProcess, parse_monitor_line, redis_server_binary
+from harness.timeline import Hop, Timeline, attribute, json_lines, parse_time, render_text
+from harness.timeline_html import render_html
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+OTHER = "52c7e234e06f286eba3bbaf670e17b0f"
+T0 = 1_796_000_000.0
+
+
+def login_hops() -> list[Hop]:
+    """A login whose confirm is refused: the hops a suite would read, out of order."""
+    return [
+        Hop(T0 + 0.010, "gateway", "authsession", "gRPC StartEmailLogin", "OK", 0.020, TRACE),
+        Hop(T0 + 0.000, "test", "gateway", "POST /v1/auth/email/start", "200", 0.040, TRACE),
+        Hop(T0 + 0.015, "authsession", "redis", "HSET galaxy:challenge:x", "ok", 0.001),
+        Hop(T0 + 0.020, "authsession", "mail", "POST /v1/messages", "202", 0.002, TRACE),
+        Hop(T0 + 0.100, "test", "gateway", "POST /v1/auth/email/confirm", "503", 0.030, TRACE, error=True),
+        Hop(T0 + 0.105, "gateway", "authsession", "gRPC ConfirmEmailLogin", "Unavailable", 0.020, TRACE, error=True),
+        Hop(T0 + 0.050, "gateway", "authsession", "gRPC Check", "OK", 0.001, OTHER),
+    ]
+
+
+def test_the_timeline_is_in_time_order_and_blames_the_first_error_of_the_last_call() -> None:
+    timeline = Timeline.merge(login_hops(), failed_at=T0 + 0.2, trace_id=TRACE)
+
+    assert [h.start for h in timeline.hops] == sorted(h.start for h in timeline.hops)
+    assert timeline.failing is not None
+    assert timeline.hops[timeline.failing].operation == "gRPC ConfirmEmailLogin"
+    assert timeline.participants == ["test", "gateway", "authsession", "redis", "mail"]
+    assert [t for t, _ in timeline.traces()] == [TRACE, OTHER]
+
+
+def test_without_an_error_the_last_call_of_the_test_is_the_failing_step() -> None:
+    hops = [h for h in login_hops() if not h.error]
+    hops.append(Hop(T0 + 0.300, "test", "gateway", "GET /v1/me", "200", 0.01, TRACE))
+    hops.append(Hop(T0 + 0.305, "gateway", "redis", "HGETALL galaxy:session:s", "ok", 0.001))
+    timeline = Timeline.merge(hops, failed_at=T0 + 0.4)
+
+    assert timeline.failing is not None
+    assert timeline.hops[timeline.failing].operation == "GET /v1/me"
+    # a hop begun after the failure is never blamed
+    assert Timeline.merge(hops, failed_at=T0 + 0.301).hops[-1].operation.startswith("HGETALL")
+    assert Timeline.merge(hops, failed_at=T0 - 1).failing is None
+
+
+def test_a_hop_without_a_trace_takes_the_trace_of_the_call_its_source_was_serving() -> None:
+    hops = attribute(login_hops())
+    [redis_hop] = [h for h in hops if h.target == "redis"]
+    assert redis_hop.trace_id == TRACE
+    lone = attribute([Hop(T0 + 9, "authsession", "redis", "GET k", "ok")])
+    assert lone[0].trace_id is None
+
+
+def test_the_terminal_timeline_has_one_line_per_hop_and_marks_the_failing_step() -> None:
+    text = render_text(Timeline.merge(login_hops(), failed_at=T0 + 0.2, trace_id=TRACE, chatter={"grpc-go debug": 7}))
+    lines = text.splitlines()
+
+    [failing] = [line for line in lines if line.startswith(">>")]
+    assert "gateway -> authsession" in failing
+    assert "ConfirmEmailLogin" in failing
+    assert "Unavailable" in failing
+    assert "<- failing step" in failing
+    assert [line for line in lines if line.startswith("!!")] == [
+        next(line for line in lines if "POST /v1/auth/email/confirm" in line)
+    ]
+    assert re.search(r"\+\s*0\.020s\s+authsession -> mail\s+POST /v1/messages\s+202\s+2\.0ms", text), text
+    assert f"trace {TRACE} (this test's): 6 hop(s)" in text
+    assert lines[-1] == "folded: 7 grpc-go debug"
+
+
+def test_a_run_of_uneventful_hops_between_two_parts_prints_as_one_line() -> None:
+    hops = [Hop(T0 + i / 1000, "authsession", "redis", f"CMD{i} k", "ok", 0.001, TRACE) for i in range(10)]
+    text = render_text(Timeline.merge(hops, failed_at=T0 - 1))
+    assert "10 calls: CMD0, CMD1" in text
+    assert text.splitlines()[2:] == [
+        next(x for x in text.splitlines() if "10 calls" in x),
+        "(no hop began before the failure)",
+    ]
+
+
+def test_a_long_timeline_is_cut_around_the_failing_step() -> None:
+    hops = [Hop(T0 + i, "test", "gateway", f"GET /v1/op{i}", "200", 0.5, TRACE) for i in range(100)]
+    text = render_text(Timeline.merge(hops, failed_at=T0 + 50.2), limit=10)
+    assert "(90 hops far from the failing step are left out here" in text
+    assert ">> " in text
+    assert "GET /v1/op50 " in text
+    assert "GET /v1/op10 " not in text
+
+
+def test_json_lines_and_times_are_read_as_go_writes_them() -> None:
+    log = '{"time":"2026-12-01T13:26:05.930892013Z","msg":"a"}\nSIGQUIT: quit\n{"broken\n[1]\n'
+    assert [r["msg"] for r in json_lines(log)] == ["a"]
+    assert parse_time("2026-12-01T13:26:05.930892013Z") == pytest.approx(1796131565.930892)
+    assert parse_time("2026-12-01T13:26:05Z") == pytest.approx(1796131565.0)
+    assert parse_time("yesterday") is None
+
+
+def test_the_page_is_self_contained_and_names_every_hop() -> None:
+    timeline = Timeline.merge(login_hops(), failed_at=T0 + 0.2, trace_id=TRACE, title="t::x")
+    page = render_html(timeline)
+    assert not re.search(r"""(?:src|href)\s*=|url\(|@import|https?://(?!www\.w3\.org/2000/svg)""", page)
+    for hop in timeline.hops:
+        assert hop.operation in page
+    assert page.count('class="hop error failing"') == 1
+    assert "<script>" in page
+    assert "<style>" in page
+
+
+def test_sanitised_ids_are_directory_names_and_long_ones_stay_apart() -> None:
+    assert sanitise("gatewayauthsession/test_login.py::test_x[http]") == "gatewayauthsession_test_login.py_test_x_http"
+    a, b = sanitise("t.py::test_" + "a" * 300 + "[1]"), sanitise("t.py::test_" + "a" * 300 + "[2]")
+    assert a != b
+    assert len(a) <= 120
+    assert "/" not in a
+
+
+def test_a_bundle_holds_its_files_and_the_next_run_clears_only_bundles(tmp_path: Path) -> None:
+    logs = tmp_path / "work"
+    logs.mkdir()
+    (logs / "svc.log").write_text('{"msg":"x"}\n')
+    (logs / "svc.1.log").write_text(
+        '{"msg":"before"}\nSIGQUIT: quit\nPC=0x1 m=0\n\ngoroutine 1 [running]:\nmain.main()\n'
+    )
+    root = tmp_path / "failures"
+    evidence = Evidence(hops=login_hops(), trace_id=TRACE, files={"journals/mail.txt": "mail\n"})
+    written = write_bundle(
+        root / "t",
+        nodeid="t.py::test_x",
+        timeline=Timeline.merge(evidence.hops, trace_id=TRACE),
+        evidence=evidence,
+        log_dirs=[logs],
+        seeds={"pytest-randomly seed": 123},
+        rerun=["python", "-m", "pytest", "t.py::test_x"],
+        rerun_cwd=tmp_path,
+        failure="boom",
+    )
+    expected = {"timeline.html", "timeline.txt", "timeline.json", "failure.txt", "logs/svc.log", "logs/svc.1.log"}
+    expected |= {"goroutines/svc.1.txt", "journals/mail.txt", "seed.txt", "rerun.sh", "bundle.json"}
+    assert set(written) == expected
+    assert (root / "t" / "goroutines" / "svc.1.txt").read_text().startswith("SIGQUIT: quit")
+    assert "123" in (root / "t" / "seed.txt").read_text()
+    assert json.loads((root / "t" / "bundle.json").read_text())["rerun"] == "python -m pytest t.py::test_x"
+    assert (root / "t" / "rerun.sh").stat().st_mode & 0o100
+
+    (root / "not-a-bundle").mkdir()
+    clear_bundles(root)
+    assert sorted(p.name for p in root.iterdir()) == ["not-a-bundle"]
+
+
+def test_goroutine_dumps_are_found_only_where_there_is_one() -> None:
+    assert goroutine_dump('{"msg":"stopped"}\n') is None
+    assert goroutine_dump("panic: boom\n\ngoroutine 1 [running]:\n") == "panic: boom\n\ngoroutine 1 [running]:\n"
+
+
+def test_a_fake_server_records_its_commands_with_client_and_error() -> None:
+    with FakeRedisServer() as server:
+        client = server.client()
+        client.set("galaxy:k", "v")
+        with pytest.raises(Exception, match="unknown command"):
+            client.execute_command("NOSUCH", "x")  # type: ignore[no-untyped-call]
+        commands = server.commands()
+        client.close()
+    words = [c.words for c in commands]
+    assert ("SET", "galaxy:k", "v") in words
+    [bad] = [c for c in commands if c.words[0] == "NOSUCH"]
+    assert bad.error is not None
+    assert "unknown command" in bad.error
+    assert all(re.fullmatch(r"127\.0\.0\.1:\d+", c.client) for c in commands)
+    assert all(c.duration is not None and c.duration >= 0 for c in commands)
+    assert server.commands() == []  # stopped: nothing left to ask
+
+
+def test_the_record_is_a_ring_and_can_be_off() -> None:
+    with FakeRedisServer(record=3) as ring, FakeRedisServer(record=0) as off:
+        for server in (ring, off):
+            client = server.client()
+            for i in range(10):
+                client.set(f"k{i}", i)
+            client.close()
+        assert [c.words[1] for c in ring.commands()] == ["k7", "k8", "k9"]
+        assert off.commands() == []
+
+
+def test_monitor_lines_are_read_as_redis_writes_them() -> None:
+    cmd = parse_monitor_line('+1339518083.107412 [0 127.0.0.1:60866] "SET" "a\\"b" "1"')
+    assert cmd is not None
+    assert (cmd.at, cmd.client, cmd.words) == (1339518083.107412, "127.0.0.1:60866", ("SET", 'a"b', "1"))
+    assert parse_monitor_line("+OK") is None
+
+
+@pytest.mark.skipif(redis_server_binary() is None, reason="no redis-server on PATH")
+def test_a_redis_server_of_our_own_records_through_monitor(tmp_path: Path) -> None:
+    server = RedisServerProcess(tmp_path)
+    try:
+        client = server.client()
+        client.set("galaxy:k", "v")
+        client.close()
+        for _ in range(100):
+            if any(c.words[:2] == ("SET", "galaxy:k") for c in server.commands()):
+                break
+            time.sleep(0.02)
+        assert any(c.words[:2] == ("SET", "galaxy:k") for c in server.commands()), server.commands()
+    finally:
+        server.stop()
