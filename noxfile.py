@@ -28,7 +28,7 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
 # The sessions a plain `nox` runs are those not marked default=False: lint,
-# the contract gates, the harness tests, the regression set, the real-Redis smoke.
+# the contract gates, the harness tests, the regression set, schemathesis, the real-Redis smoke.
 
 ROOT = PROJECT_ROOT
 REPORTS = REPORTS_DIR
@@ -64,6 +64,12 @@ def _junit(name: str) -> list[str]:
 
 def _pytest(session: nox.Session, name: str, *args: str, env: dict[str, str] | None = None) -> None:
     session.run("python", "-m", "pytest", *_junit(name), *args, *session.posargs, env=env)
+
+
+def _junit_property_sum(junit: Path, name: str) -> int:
+    """The sum of the test-case property ``name`` over a JUnit XML report."""
+    root = ElementTree.parse(junit).getroot()  # noqa: S314 - our own report
+    return sum(int(p.get("value", 0)) for p in root.iter("property") if p.get("name") == name)
 
 
 def _go_test(session: nox.Session, name: str, module: str, *go_args: str, env: dict[str, str] | None = None) -> None:
@@ -105,10 +111,16 @@ def lint(session: nox.Session) -> None:
 def breaking(session: nox.Session) -> None:
     """The static contract gates: ``buf breaking`` (WIRE_JSON) of proto/ and ``oasdiff breaking --fail-on ERR`` of
     the gateway's OpenAPI document, against BASE: ``GALAXY_SKEW_BASE``, else the merge-base with main (on main, the
-    commit before HEAD). Findings in reports/breaking.xml."""
+    commit before HEAD); the OpenAPI findings listed in contracts/gatewayv1/openapi-accepted-changes.txt are
+    reported as accepted. Findings in reports/breaking.xml."""
     session.run(
         *(sys.executable, "-m", "harness.breaking", "--proto", "proto"),
-        *("--openapi", "galaxy/gateway/api/openapi/openapi.json", f"--junit={REPORTS / 'breaking.xml'}"),
+        *("--openapi", "galaxy/gateway/api/openapi/openapi.json"),
+        *(
+            "--openapi-accepted",
+            "contracts/gatewayv1/openapi-accepted-changes.txt",
+            f"--junit={REPORTS / 'breaking.xml'}",
+        ),
         *session.posargs,
     )
 
@@ -142,6 +154,25 @@ def deep(session: nox.Session) -> None:
         "auto",
         "--hypothesis-profile=galaxy-deep",
     )
+
+
+@nox.session(python=PYTHON, tags=["schemathesis", "ci"])
+def schemathesis(session: nox.Session) -> None:
+    """Schemathesis against the gateway's served OpenAPI document: every operation with generated inputs, then
+    scenarios along its links, on a real stack; the Hypothesis profile ``schemathesis`` bounds the budget
+    (``-- --deep``: ``schemathesis-deep``). A run in which no case ran fails."""
+    args = list(session.posargs)
+    deep = "--deep" in args
+    args = [a for a in args if a != "--deep"]
+    _sync(session, "schemathesis")
+    session.run(
+        *("python", "-m", "pytest", *_junit("schemathesis"), "gatewayauthsession/openapi", "-m", "schemathesis"),
+        *("-n", "2", f"--hypothesis-profile={'schemathesis-deep' if deep else 'schemathesis'}", *args),
+    )
+    cases = _junit_property_sum(REPORTS / "schemathesis.xml", "cases")
+    if cases == 0:
+        session.error("schemathesis: no case ran")
+    session.log(f"schemathesis: {cases} cases passed")
 
 
 @nox.session(python=PYTHON, tags=["skew", "ci"], default=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from contracts.gatewayv1 import GatewayApi
 from contracts.tracing import Trace, trace_id_for
@@ -45,10 +45,33 @@ settings.register_profile(
 settings.register_profile(
     "galaxy-deep", max_examples=300, stateful_step_count=50, deadline=None, database=None, print_blob=True
 )
+# Budgets of the schemathesis tests (openapi/, nox -s schemathesis): examples per
+# operation and generation phase, and steps per stateful scenario. Each
+# operation's examples share one stack, as the model's do.
+for _profile, _examples, _steps in (("schemathesis", 30, 10), ("schemathesis-deep", 300, 20)):
+    settings.register_profile(
+        _profile,
+        max_examples=_examples,
+        stateful_step_count=_steps,
+        deadline=None,
+        database=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
 settings.load_profile("galaxy")  # --hypothesis-profile, handled after this module is imported, overrides it
 
 
 SERVICES = ("authsession", "gateway")
+
+# The schemathesis tests need the "schemathesis" dependency group and a budget of their own: they are
+# collected only when the run selects them (``-m schemathesis``, as ``nox -s schemathesis`` does).
+SCHEMATHESIS_TESTS = Path(__file__).parent / "openapi"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if collection_path == SCHEMATHESIS_TESTS and "schemathesis" not in (config.option.markexpr or ""):
+        return True
+    return None
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -104,6 +127,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--keep-stack-on-failure needs -n 0: an xdist worker cannot hold the terminal")
     config.addinivalue_line("markers", "stack(**settings): StackSettings for this test's stack")
     config.addinivalue_line("markers", "smoke: a scenario of the real-Redis smoke subset (nox -s real_redis)")
+    config.addinivalue_line(
+        "markers", "schemathesis: generated from the gateway's OpenAPI document (nox -s schemathesis); only with -m"
+    )
     config.addinivalue_line(
         "markers",
         "redis_faults: the scenario kills, freezes or restarts its Redis; "

@@ -9,13 +9,18 @@ Two pinned tools (:mod:`harness.tools`) do the judging:
 * ``oasdiff breaking --fail-on ERR`` compares an OpenAPI document with the
   same document at the base commit: a change oasdiff rates an error (a path,
   a required property or an enum value taken away, a parameter made
-  required, ...) fails.
+  required, ...) fails. A file of accepted changes (``--openapi-accepted``,
+  oasdiff's ``--err-ignore`` format: one ``METHOD /path <the finding's
+  text>`` a line, anything else a comment) lets through exactly the findings
+  it lists, each for a reason it gives, such as a document that now states a
+  rule the service already enforced; they are reported as accepted, and
+  every other finding still fails.
 
 The base's files come from git (``git archive``), so no checkout changes.
 Each gate is a JUnit test case, its findings the failure text.
 
     python -m harness.breaking --proto proto --openapi path/to/openapi.json \\
-        [--base REF] [--junit reports/breaking.xml]
+        [--openapi-accepted path/to/accepted.txt] [--base REF] [--junit reports/breaking.xml]
 
 The harness names no service: the suite's session says which files are the
 contracts.
@@ -29,8 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -63,6 +68,7 @@ class GateResult:
     findings: list[str]  # one line each; empty when the gate passes
     seconds: float
     skipped: str | None = None  # why nothing was compared (the contract is new since BASE)
+    accepted: list[str] = field(default_factory=list)  # findings a file of accepted changes lets through
 
     @property
     def ok(self) -> bool:
@@ -97,10 +103,24 @@ def proto_breaking(head: Path, base: Path, *, rules: Sequence[str] = PROTO_RULES
     return GateResult("protobuf (buf breaking, " + ", ".join(rules) + ")", command, findings, seconds)
 
 
-def openapi_breaking(head: Path, base: Path) -> GateResult:
-    """``oasdiff breaking --fail-on ERR`` of the OpenAPI document ``head`` against ``base``."""
+def openapi_breaking(head: Path, base: Path, *, accepted: Path | None = None) -> GateResult:
+    """``oasdiff breaking --fail-on ERR`` of the OpenAPI document ``head`` against ``base``; the findings
+    listed in ``accepted`` (oasdiff's ``--err-ignore``) are reported apart and do not fail the gate."""
     command = [str(go_tool("oasdiff")), "breaking", str(base), str(head), "--fail-on", "ERR", "--format", "json"]
-    proc, seconds = _run("oasdiff breaking", command, head.parent)
+    every, seconds = _oasdiff_errors(command, head.parent)
+    if accepted is None:
+        return GateResult("OpenAPI (oasdiff breaking --fail-on ERR)", command, every, seconds)
+    command += ["--err-ignore", str(accepted)]
+    findings, more = _oasdiff_errors(command, head.parent)
+    let_through = [f for f in every if f not in findings]
+    return GateResult(
+        "OpenAPI (oasdiff breaking --fail-on ERR)", command, findings, seconds + more, accepted=let_through
+    )
+
+
+def _oasdiff_errors(command: list[str], cwd: Path) -> tuple[list[str], float]:
+    """The changes an ``oasdiff breaking`` command rates an error, one line each, and its run time."""
+    proc, seconds = _run("oasdiff breaking", command, cwd)
     if proc.returncode not in (0, 1):
         raise GateError(f"oasdiff breaking failed (exit {proc.returncode}):\n{proc.stderr}")
     changes = json.loads(proc.stdout or "[]")
@@ -111,7 +131,7 @@ def openapi_breaking(head: Path, base: Path) -> GateResult:
     ]
     if proc.returncode == 1 and not findings:
         raise GateError(f"oasdiff breaking failed without findings:\n{proc.stdout}\n{proc.stderr}")
-    return GateResult("OpenAPI (oasdiff breaking --fail-on ERR)", command, findings, seconds)
+    return findings, seconds
 
 
 def write_junit(results: Sequence[GateResult], path: Path, *, base: str) -> None:
@@ -133,14 +153,28 @@ def write_junit(results: Sequence[GateResult], path: Path, *, base: str) -> None
         elif not r.ok:
             failure = ElementTree.SubElement(case, "failure", message=f"{len(r.findings)} breaking change(s)")
             failure.text = "\n".join(r.findings)
-        ElementTree.SubElement(case, "system-out").text = " ".join(r.command)
+        out = " ".join(r.command)
+        if r.accepted:
+            out += f"\n{len(r.accepted)} accepted change(s):\n" + "\n".join(r.accepted)
+        ElementTree.SubElement(case, "system-out").text = out
     path.parent.mkdir(parents=True, exist_ok=True)
     ElementTree.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
 
 
-def check(repo: Path, base: str, *, proto: str | None, openapi: str | None) -> list[GateResult]:
-    """Every gate asked for, of the working tree of ``repo`` against ``base``."""
-    gates = [(proto, proto_breaking, "protobuf"), (openapi, openapi_breaking, "OpenAPI")]
+def check(
+    repo: Path, base: str, *, proto: str | None, openapi: str | None, openapi_accepted: str | None = None
+) -> list[GateResult]:
+    """Every gate asked for, of the working tree of ``repo`` against ``base``; ``openapi_accepted`` is
+    the working tree's file of accepted OpenAPI changes."""
+    accepted = None
+    if openapi_accepted is not None:
+        accepted = repo / openapi_accepted
+        if not accepted.is_file():
+            raise GateError(f"{openapi_accepted} does not exist in the working tree of {repo}")
+    gates: list[tuple[str | None, Callable[[Path, Path], GateResult], str]] = [
+        (proto, proto_breaking, "protobuf"),
+        (openapi, lambda head, old: openapi_breaking(head, old, accepted=accepted), "OpenAPI"),
+    ]
     results = []
     with tempfile.TemporaryDirectory(prefix="breaking-base-") as tmp:
         for path, gate, name in gates:
@@ -162,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base", help=f"the commit to compare with (default: ${BASE_ENV}, else the merge-base)")
     parser.add_argument("--proto", help="a directory of protobuf files, relative to the repository")
     parser.add_argument("--openapi", help="an OpenAPI document, relative to the repository")
+    parser.add_argument(
+        "--openapi-accepted",
+        help="a file of accepted OpenAPI changes (oasdiff's --err-ignore format), relative to the repository",
+    )
     parser.add_argument("--junit", type=Path, help="write the gates as JUnit XML here")
     args = parser.parse_args(argv)
     if args.proto is None and args.openapi is None:
@@ -169,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         base = resolve(args.repo, args.base) if args.base else base_ref(args.repo)
         print(f"breaking: the working tree against {describe(args.repo, base)}")
-        results = check(args.repo, base, proto=args.proto, openapi=args.openapi)
+        results = check(args.repo, base, proto=args.proto, openapi=args.openapi, openapi_accepted=args.openapi_accepted)
     except (GateError, RefError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -180,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {'ok  ' if r.ok else 'FAIL'} {r.name} ({r.seconds:.2f}s)")
         for finding in r.findings:
             print(f"       {finding}")
+        for finding in r.accepted:
+            print(f"       accepted: {finding}")
     if args.junit is not None:
         write_junit(results, args.junit, base=base)
     return 0 if all(r.ok for r in results) else 1

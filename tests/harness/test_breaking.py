@@ -122,3 +122,20 @@ def test_a_contract_that_is_new_since_the_base_is_reported_not_compared(repo: Pa
     assert result.skipped is not None
     assert "published.json" in result.skipped
     assert result.findings == []
+
+
+def test_a_listed_openapi_change_is_accepted_and_any_other_still_fails(repo: Path) -> None:
+    doc = json.loads((repo / OPENAPI).read_text())
+    first, second = sorted(doc["paths"])[:2]
+    _edit_openapi(repo, lambda d: [d["paths"].pop(first), d["paths"].pop(second)])
+    _commit(repo, "breaking openapi twice")
+    (every,) = check(repo, base_ref(repo), proto=None, openapi=OPENAPI)
+    accepted = next(f for f in every.findings if f" {first}:" in f)
+    method_path, text = accepted.split(": ", 1)
+    listed = repo / "accepted.txt"
+    listed.write_text(f"# {first} is gone on purpose\n{method_path} {text.rsplit(' (', 1)[0]}\n")
+
+    (result,) = check(repo, base_ref(repo), proto=None, openapi=OPENAPI, openapi_accepted="accepted.txt")
+    assert result.accepted == [accepted]
+    assert result.findings == [f for f in every.findings if f != accepted]
+    assert result.findings, f"removing {second}, which the file does not list, must still fail"

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,6 +83,43 @@ func TestBodiesFramedByTransferEncodingAreRefusedAndTheConnectionClosed(t *testi
 			if n, err := br.ReadByte(); !errors.Is(err, io.EOF) {
 				t.Errorf("after the answer read %q, %v; want the connection closed (EOF)", n, err)
 			}
+		})
+	}
+}
+
+// TestEveryRouteRefusesTransferEncodingAsDocumented sends each route a
+// request framed by Transfer-Encoding (an empty chunked body): every one,
+// with or without a body of its own, answers 400 INVALID_ARGUMENT, which
+// the OpenAPI document lists for it.
+func TestEveryRouteRefusesTransferEncodingAsDocumented(t *testing.T) {
+	t.Parallel()
+	addr := serveRaw(t)
+	doc, _ := loadOpenAPI(t)
+	for _, route := range httpapi.Routes() {
+		method, path, _ := strings.Cut(route, " ")
+		t.Run(route, func(t *testing.T) {
+			t.Parallel()
+			if _, ok := doc.Paths[path][strings.ToLower(method)].Responses["400"]; !ok {
+				t.Errorf("the document lists no 400 for %s", route)
+			}
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			target := strings.Replace(path, "{session_id}", "AAAAAAAAAAAAAAAAAAAAAA", 1)
+			req := method + " " + target + " HTTP/1.1\r\nHost: gateway\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+			if _, err := io.WriteString(conn, req); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("read response: %v", err)
+			}
+			respBody, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			wantProblem(t, resp, respBody, apierror.InvalidArgument)
 		})
 	}
 }
