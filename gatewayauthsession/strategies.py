@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import string
-import time
 import unicodedata
 from collections.abc import Callable
 from typing import Any
@@ -250,12 +249,12 @@ def _numeric_date_breakers(now: int) -> st.SearchStrategy[Any]:
 
 
 @st.composite
-def malformed_claims(draw: st.DrawFn, claims: dict[str, Any]) -> dict[str, Any]:
+def malformed_claims(draw: st.DrawFn, claims: dict[str, Any], now: int) -> dict[str, Any]:
     """``claims`` (a working token's) changed so that contracts/tokens.md
     makes the token invalid, whatever the signature: an identity claim
     changed or gone, a time claim of the wrong type or range, the token
-    expired or not yet valid."""
-    now = int(time.time())
+    expired or not yet valid at ``now`` (fixed for a whole test, so that a
+    replayed example draws the same values)."""
     name = draw(st.sampled_from(["iss", "aud", "typ", "sid", "sub", "exp", "nbf", "iat"]))
     out = dict(claims)
     if name in ("iss", "aud", "typ", "sid", "sub"):
@@ -287,10 +286,10 @@ def _signed(header: dict[str, Any], claims: dict[str, Any], key: SigningKey) -> 
 
 
 @st.composite
-def access_tokens(draw: st.DrawFn, claims: dict[str, Any], key: SigningKey) -> str:
+def access_tokens(draw: st.DrawFn, claims: dict[str, Any], key: SigningKey, now: int) -> str:
     """A token the gateway must refuse: arbitrary text, three parts of
     anything, or ``claims`` signed properly but with a header or claims the
-    contract refuses."""
+    contract refuses (at ``now``)."""
     kind = draw(st.sampled_from(["text", "three-parts", "claims", "header"]))
     if kind == "text":
         return draw(printable)
@@ -303,7 +302,7 @@ def access_tokens(draw: st.DrawFn, claims: dict[str, Any], key: SigningKey) -> s
         return ".".join(draw(st.lists(part, min_size=3, max_size=3)))
     good_header = {"alg": "EdDSA", "typ": "JWT", "kid": key.kid}
     if kind == "claims":
-        return _signed(good_header, draw(malformed_claims(claims)), key)
+        return _signed(good_header, draw(malformed_claims(claims, now)), key)
     field = draw(st.sampled_from(["alg", "kid"]))
     value = draw(st.one_of(st.text(max_size=20), st.none(), st.integers(), st.sampled_from(["none", "eddsa", "HS256"])))
     if value == good_header[field]:
