@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,6 +65,18 @@ func TestCalls(t *testing.T) {
 		t.Errorf("client_id = %q, want %q", got, "192.0.2.2")
 	}
 
+	fake.OnRefresh(func(_ context.Context, req *authsessionv1.RefreshSessionRequest) (*authsessionv1.RefreshSessionResponse, error) {
+		if req.GetRefreshToken() != gatewaytest.RefreshToken {
+			return nil, gatewaytest.Fail(apierror.InvalidRefreshToken, "invalid refresh token", nil)
+		}
+		return &authsessionv1.RefreshSessionResponse{
+			Session: &authsessionv1.Session{SessionId: "sess-1", UserId: "user-1"},
+			Tokens: &authsessionv1.TokenPair{
+				AccessToken: "access-token-1", AccessTokenExpiresAt: timestamppb.New(gatewaytest.AccessExpiry),
+				RefreshToken: "refresh-token-1", RefreshTokenExpiresAt: timestamppb.New(gatewaytest.RefreshExpiry),
+			},
+		}, nil
+	})
 	refreshed, err := c.RefreshSession(t.Context(), gatewaytest.RefreshToken, "192.0.2.3")
 	if err != nil {
 		t.Fatalf("RefreshSession() error = %v", err)
@@ -87,15 +100,40 @@ func TestCalls(t *testing.T) {
 
 func TestSessions(t *testing.T) {
 	t.Parallel()
-	mr := gatewaytest.Redis(t)
-	fake := gatewaytest.NewAuthSession()
-	fake.UseRedis(mr)
-	c := newClient(t, fake.Serve(t))
 	older, newer := gatewaytest.ActiveSession("sess-1", "user-1"), gatewaytest.ActiveSession("sess-2", "user-1")
 	newer.CreatedAt = older.CreatedAt.Add(time.Second)
-	for _, s := range []gateway.Session{older, newer, gatewaytest.ActiveSession("sess-3", "user-2")} {
-		gatewaytest.PutSession(t, mr, s)
-	}
+	// authsession's answers: the caller's live sessions, newest first; a
+	// revocation of a live session of the caller's ends it, any other is
+	// SESSION_NOT_FOUND.
+	var mu sync.Mutex
+	live := []gateway.Session{newer, older, gatewaytest.ActiveSession("sess-3", "user-2")}
+	fake := gatewaytest.NewAuthSession()
+	fake.OnList(func(_ context.Context, req *authsessionv1.ListSessionsRequest) (*authsessionv1.ListSessionsResponse, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		resp := &authsessionv1.ListSessionsResponse{}
+		for _, s := range live {
+			if s.UserID == req.GetUserId() {
+				resp.Sessions = append(resp.Sessions, &authsessionv1.Session{
+					SessionId: s.ID, UserId: s.UserID, Email: s.Email,
+					CreatedAt: timestamppb.New(s.CreatedAt.Truncate(time.Second)), ExpiresAt: timestamppb.New(s.ExpiresAt.Truncate(time.Second)),
+				})
+			}
+		}
+		return resp, nil
+	})
+	fake.OnRevoke(func(_ context.Context, req *authsessionv1.RevokeSessionRequest) (*authsessionv1.RevokeSessionResponse, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		for i, s := range live {
+			if s.ID == req.GetSessionId() && s.UserID == req.GetUserId() {
+				live = slices.Delete(live, i, i+1)
+				return &authsessionv1.RevokeSessionResponse{}, nil
+			}
+		}
+		return nil, gatewaytest.Fail(apierror.SessionNotFound, "no such session", nil)
+	})
+	c := newClient(t, fake.Serve(t))
 
 	got, err := c.ListSessions(t.Context(), "user-1")
 	if err != nil {

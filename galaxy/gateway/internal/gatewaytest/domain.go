@@ -1,15 +1,25 @@
 package gatewaytest
 
 import (
+	"cmp"
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"galaxy/authsession/api/authsessionv1"
 	"galaxy/gateway/internal/authsessionclient"
 	"galaxy/gateway/internal/gateway"
 	"galaxy/gateway/internal/redisstore"
 	"galaxy/gateway/internal/tokenverify"
+	"galaxy/platform/apierror"
+	"galaxy/platform/sessionkey"
 )
 
 // Timeouts of the Stack's adapters.
@@ -19,8 +29,8 @@ const (
 )
 
 // Stack is a domain service wired to a real verifier, a Redis store over an
-// in-memory Redis and a client of a fake authsession that works on the same
-// Redis.
+// in-memory Redis and a client of a fake authsession whose answers work on
+// the same Redis (stackAuth).
 type Stack struct {
 	Key     Key
 	Redis   *miniredis.Miniredis
@@ -66,7 +76,10 @@ func WithLoginLimiter(l gateway.Limiter) StackOption {
 func NewStack(tb testing.TB, opts ...StackOption) *Stack {
 	tb.Helper()
 	s := &Stack{Key: NewKey(tb, "key-1"), Redis: Redis(tb), Auth: NewAuthSession()}
-	s.Auth.UseRedis(s.Redis)
+	a := &stackAuth{redis: s.Redis, refreshTokens: map[string]*authsessionv1.Session{RefreshToken: defaultSession()}}
+	s.Auth.OnRefresh(a.rotate)
+	s.Auth.OnRevoke(a.revokeInRedis)
+	s.Auth.OnList(a.listFromRedis)
 	cfg := stackConfig{authAddr: s.Auth.Serve(tb), redisAddr: s.Redis.Addr(), authTimeout: AuthTimeout, redisTimeout: RedisTimeout}
 	for _, opt := range opts {
 		opt(&cfg)
@@ -97,4 +110,83 @@ func (s *Stack) Login(tb testing.TB, sessionID, user string) string {
 	tb.Helper()
 	PutSession(tb, s.Redis, ActiveSession(sessionID, user))
 	return s.Key.Sign(tb, AccessClaims(user, sessionID, time.Now()))
+}
+
+// stackAuth are the answers a Stack sets on its fake authsession, for the
+// tests of whole calls through the gateway that rely on them:
+//   - RefreshSession rotates the refresh tokens it knows (RefreshToken at
+//     first): the answer holds a new one and the old one becomes
+//     INVALID_REFRESH_TOKEN, as does any unknown token;
+//   - RevokeSession and ListSessions work on the session records of redis
+//     (contracts/redis.md, prefix Prefix): a revocation deletes the record's
+//     key; someone else's or an unknown session is SESSION_NOT_FOUND.
+type stackAuth struct {
+	mu            sync.Mutex
+	redis         *miniredis.Miniredis
+	refreshTokens map[string]*authsessionv1.Session // live refresh token → its session
+	issued        int                               // refresh tokens minted
+}
+
+// rotate is the Stack's RefreshSession.
+func (f *stackAuth) rotate(_ context.Context, req *authsessionv1.RefreshSessionRequest) (*authsessionv1.RefreshSessionResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sess, ok := f.refreshTokens[req.GetRefreshToken()]
+	if !ok {
+		return nil, Fail(apierror.InvalidRefreshToken, "invalid refresh token", nil)
+	}
+	delete(f.refreshTokens, req.GetRefreshToken())
+	f.issued++
+	next := RefreshToken + "-" + strconv.Itoa(f.issued)
+	f.refreshTokens[next] = sess
+	return &authsessionv1.RefreshSessionResponse{
+		Session: sess, Tokens: tokens("access-token-"+strconv.Itoa(f.issued), next),
+	}, nil
+}
+
+// revokeInRedis is the Stack's RevokeSession.
+func (f *stackAuth) revokeInRedis(_ context.Context, req *authsessionv1.RevokeSessionRequest) (*authsessionv1.RevokeSessionResponse, error) {
+	f.mu.Lock()
+	mr := f.redis
+	f.mu.Unlock()
+	notFound := Fail(apierror.SessionNotFound, "no such session", nil)
+	if mr == nil || req.GetSessionId() == "" {
+		return nil, notFound
+	}
+	key := sessionkey.For(Prefix, req.GetSessionId())
+	if !mr.Exists(key) || mr.HGet(key, "user_id") != req.GetUserId() {
+		return nil, notFound
+	}
+	mr.Del(key)
+	return &authsessionv1.RevokeSessionResponse{}, nil
+}
+
+// listFromRedis is the Stack's ListSessions: the user's active records,
+// newest first.
+func (f *stackAuth) listFromRedis(_ context.Context, req *authsessionv1.ListSessionsRequest) (*authsessionv1.ListSessionsResponse, error) {
+	f.mu.Lock()
+	mr := f.redis
+	f.mu.Unlock()
+	resp := &authsessionv1.ListSessionsResponse{}
+	if mr == nil {
+		return resp, nil
+	}
+	unix := func(key, field string) *timestamppb.Timestamp {
+		n, _ := strconv.ParseInt(mr.HGet(key, field), 10, 64)
+		return timestamppb.New(time.Unix(n, 0))
+	}
+	for _, key := range mr.Keys() {
+		if !strings.HasPrefix(key, sessionkey.For(Prefix, "")) ||
+			mr.HGet(key, "user_id") != req.GetUserId() || mr.HGet(key, "status") != gateway.StatusActive {
+			continue
+		}
+		resp.Sessions = append(resp.Sessions, &authsessionv1.Session{
+			SessionId: mr.HGet(key, "session_id"), UserId: req.GetUserId(), Email: mr.HGet(key, "email"),
+			CreatedAt: unix(key, "created_at"), ExpiresAt: unix(key, "expires_at"),
+		})
+	}
+	slices.SortFunc(resp.Sessions, func(a, b *authsessionv1.Session) int {
+		return cmp.Or(b.GetCreatedAt().AsTime().Compare(a.GetCreatedAt().AsTime()), strings.Compare(a.GetSessionId(), b.GetSessionId()))
+	})
+	return resp, nil
 }

@@ -1,17 +1,14 @@
 package gatewaytest
 
 import (
-	"cmp"
 	"context"
 	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -19,9 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"galaxy/authsession/api/authsessionv1"
-	"galaxy/gateway/internal/gateway"
 	"galaxy/platform/apierror"
-	"galaxy/platform/sessionkey"
 )
 
 // StartFunc answers StartEmailLogin.
@@ -39,17 +34,12 @@ type RevokeFunc func(context.Context, *authsessionv1.RevokeSessionRequest) (*aut
 // ListFunc answers ListSessions.
 type ListFunc func(context.Context, *authsessionv1.ListSessionsRequest) (*authsessionv1.ListSessionsResponse, error)
 
-// AuthSession is a fake Auth/Session Service. By default its calls behave as
-// a tiny authsession would:
-//   - StartEmailLogin and ConfirmEmailLogin succeed with fixed answers (the
-//     login of session "sess-1" of user "user-1", refresh token
-//     RefreshToken);
-//   - RefreshSession rotates the refresh tokens it knows (RefreshToken at
-//     first): the answer holds a new one and the old one becomes
-//     INVALID_REFRESH_TOKEN, as does any unknown token;
-//   - RevokeSession and ListSessions work on the session records of the Redis
-//     given to UseRedis (none without one): a revocation deletes the record's
-//     key; someone else's or an unknown session is SESSION_NOT_FOUND.
+// AuthSession is a fake Auth/Session Service that keeps no state of
+// authsession's: it answers what it is told to and records the calls. By
+// default StartEmailLogin and ConfirmEmailLogin succeed with fixed answers
+// (the login of session "sess-1" of user "user-1", refresh token
+// RefreshToken); RefreshSession, RevokeSession and ListSessions answer
+// UNIMPLEMENTED until a test sets their answers.
 //
 // The On* methods replace one answer, FailWith and Hang every one. It records
 // the last client_id, the methods called and the traceparent metadata of
@@ -60,14 +50,11 @@ type AuthSession struct {
 	// Health is its grpc.health.v1 service, SERVING by default.
 	Health *health.Server
 
-	mu            sync.Mutex
-	answers       answers
-	clientID      string
-	calls         []string
-	traceparents  []string // of each call, as received ("" for none)
-	redis         *miniredis.Miniredis
-	refreshTokens map[string]*authsessionv1.Session // live refresh token → its session
-	issued        int                               // refresh tokens minted
+	mu           sync.Mutex
+	answers      answers
+	clientID     string
+	calls        []string
+	traceparents []string // of each call, as received ("" for none)
 }
 
 // answers are the functions answering each call.
@@ -89,7 +76,7 @@ var (
 	RefreshExpiry   = time.Date(2030, 1, 31, 0, 0, 0, 0, time.UTC)
 )
 
-// NewAuthSession returns a fake with the default behaviour.
+// NewAuthSession returns a fake with the default answers.
 func NewAuthSession() *AuthSession {
 	f := &AuthSession{Health: health.NewServer()}
 	f.answers.start = func(context.Context, *authsessionv1.StartEmailLoginRequest) (*authsessionv1.StartEmailLoginResponse, error) {
@@ -98,10 +85,9 @@ func NewAuthSession() *AuthSession {
 	f.answers.confirm = func(context.Context, *authsessionv1.ConfirmEmailLoginRequest) (*authsessionv1.ConfirmEmailLoginResponse, error) {
 		return &authsessionv1.ConfirmEmailLoginResponse{Session: defaultSession(), Tokens: tokens("access-token", RefreshToken)}, nil
 	}
-	f.refreshTokens = map[string]*authsessionv1.Session{RefreshToken: defaultSession()}
-	f.answers.refresh = f.rotate
-	f.answers.revoke = f.revokeInRedis
-	f.answers.list = f.listFromRedis
+	f.answers.refresh = f.UnimplementedAuthSessionServiceServer.RefreshSession
+	f.answers.revoke = f.UnimplementedAuthSessionServiceServer.RevokeSession
+	f.answers.list = f.UnimplementedAuthSessionServiceServer.ListSessions
 	return f
 }
 
@@ -114,78 +100,6 @@ func tokens(access, refresh string) *authsessionv1.TokenPair {
 		AccessToken: access, AccessTokenExpiresAt: timestamppb.New(AccessExpiry),
 		RefreshToken: refresh, RefreshTokenExpiresAt: timestamppb.New(RefreshExpiry),
 	}
-}
-
-// UseRedis makes RevokeSession and ListSessions work on the session records
-// of mr (contracts/redis.md, prefix Prefix).
-func (f *AuthSession) UseRedis(mr *miniredis.Miniredis) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.redis = mr
-}
-
-// rotate is the default RefreshSession.
-func (f *AuthSession) rotate(_ context.Context, req *authsessionv1.RefreshSessionRequest) (*authsessionv1.RefreshSessionResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	sess, ok := f.refreshTokens[req.GetRefreshToken()]
-	if !ok {
-		return nil, Fail(apierror.InvalidRefreshToken, "invalid refresh token", nil)
-	}
-	delete(f.refreshTokens, req.GetRefreshToken())
-	f.issued++
-	next := RefreshToken + "-" + strconv.Itoa(f.issued)
-	f.refreshTokens[next] = sess
-	return &authsessionv1.RefreshSessionResponse{
-		Session: sess, Tokens: tokens("access-token-"+strconv.Itoa(f.issued), next),
-	}, nil
-}
-
-// revokeInRedis is the default RevokeSession.
-func (f *AuthSession) revokeInRedis(_ context.Context, req *authsessionv1.RevokeSessionRequest) (*authsessionv1.RevokeSessionResponse, error) {
-	f.mu.Lock()
-	mr := f.redis
-	f.mu.Unlock()
-	notFound := Fail(apierror.SessionNotFound, "no such session", nil)
-	if mr == nil || req.GetSessionId() == "" {
-		return nil, notFound
-	}
-	key := sessionkey.For(Prefix, req.GetSessionId())
-	if !mr.Exists(key) || mr.HGet(key, "user_id") != req.GetUserId() {
-		return nil, notFound
-	}
-	mr.Del(key)
-	return &authsessionv1.RevokeSessionResponse{}, nil
-}
-
-// listFromRedis is the default ListSessions: the user's active records,
-// newest first.
-func (f *AuthSession) listFromRedis(_ context.Context, req *authsessionv1.ListSessionsRequest) (*authsessionv1.ListSessionsResponse, error) {
-	f.mu.Lock()
-	mr := f.redis
-	f.mu.Unlock()
-	resp := &authsessionv1.ListSessionsResponse{}
-	if mr == nil {
-		return resp, nil
-	}
-	unix := func(key, field string) *timestamppb.Timestamp {
-		n, _ := strconv.ParseInt(mr.HGet(key, field), 10, 64)
-		return timestamppb.New(time.Unix(n, 0))
-	}
-	for _, key := range mr.Keys() {
-		if !strings.HasPrefix(key, sessionkey.For(Prefix, "")) ||
-			mr.HGet(key, "user_id") != req.GetUserId() || mr.HGet(key, "status") != gateway.StatusActive {
-			continue
-		}
-		resp.Sessions = append(resp.Sessions, &authsessionv1.Session{
-			SessionId: mr.HGet(key, "session_id"), UserId: req.GetUserId(), Email: mr.HGet(key, "email"),
-			CreatedAt: unix(key, "created_at"), ExpiresAt: unix(key, "expires_at"),
-		})
-	}
-	slices.SortFunc(resp.Sessions, func(a, b *authsessionv1.Session) int {
-		return cmp.Or(b.GetCreatedAt().AsTime().Compare(a.GetCreatedAt().AsTime()), strings.Compare(a.GetSessionId(), b.GetSessionId()))
-	})
-	return resp, nil
 }
 
 // called records a call and returns the answer functions.
