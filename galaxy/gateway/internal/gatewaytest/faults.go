@@ -155,3 +155,15 @@ func faultServer(tb testing.TB, handle func(conn net.Conn, done <-chan struct{})
 	})
 	return ln.Addr().String()
 }
+
+// DeadAddr returns a loopback address nothing listens on.
+func DeadAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
