@@ -85,7 +85,7 @@ func TestUnavailable(t *testing.T) {
 // again within a couple of seconds, however long it was away.
 func TestReconnectsQuickly(t *testing.T) {
 	t.Parallel()
-	addr := gatewaytest.DeadAddr(t)
+	addr, free := gatewaytest.DeadAddrUntilFreed(t)
 	c := newClient(t, addr)
 	for range 5 { // let the connection fail and back off several times
 		if err := c.Check(t.Context()); err == nil {
@@ -93,6 +93,7 @@ func TestReconnectsQuickly(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	free()
 	gatewaytest.NewAuthSession().ServeAt(t, addr)
 	deadline := time.Now().Add(3 * time.Second)
 	for {

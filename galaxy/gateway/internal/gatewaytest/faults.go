@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -156,14 +158,33 @@ func faultServer(tb testing.TB, handle func(conn net.Conn, done <-chan struct{})
 	return ln.Addr().String()
 }
 
-// DeadAddr returns a loopback address nothing listens on.
+// DeadAddr returns a loopback address nothing listens on, for the rest of
+// the test: a socket is bound to it and never listens, so a connection is
+// refused, and (bound without SO_REUSEADDR) no server of a test running
+// beside this one can take the port meanwhile.
 func DeadAddr(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("listen: %v", err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr, _ := DeadAddrUntilFreed(tb)
 	return addr
+}
+
+// DeadAddrUntilFreed is DeadAddr for a test that later brings a server up
+// on the address: free (idempotent) lets the port go just before.
+func DeadAddrUntilFreed(tb testing.TB) (addr string, free func()) {
+	tb.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		tb.Fatalf("socket: %v", err)
+	}
+	var once sync.Once
+	free = func() { once.Do(func() { syscall.Close(fd) }) }
+	tb.Cleanup(free)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		tb.Fatalf("bind: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		tb.Fatalf("getsockname: %v", err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port)), free
 }
