@@ -379,8 +379,10 @@ def test_a_request_without_traceparent_is_let_through(mail: MailStub, users: Use
 
 
 def test_requests_are_logged(mail: MailStub) -> None:
+    before = time.time()
     send(mail, key="ch_1")
     requests.get(f"{mail.url}/v1/messages?x=1", timeout=5)
+    after = time.time()
 
     first, second = mail.requests
     assert (first.method, first.path, first.status) == ("POST", "/v1/messages", 202)
@@ -390,6 +392,7 @@ def test_requests_are_logged(mail: MailStub) -> None:
     assert first.json_error is None
     assert (second.method, second.path, second.query, second.status) == ("GET", "/v1/messages", "x=1", 405)
     assert second.json is None
+    assert before <= first.at <= second.at <= after
     with pytest.raises(AssertionError):
         mail.check()
 
