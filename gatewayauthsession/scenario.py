@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -21,11 +22,14 @@ __all__ = [
     "expect_error",
     "log_in",
     "log_lines",
+    "served",
     "session_ids",
     "session_record",
     "wrong_code",
 ]
 
+
+T = TypeVar("T")
 
 REPEATED_LOGINS = pytest.mark.stack(resend_cooldown="1ms")
 """For a scenario that logs one email in again within the resend cooldown
@@ -64,6 +68,22 @@ def log_in(stack: Stack, api: GatewayApi, email: str) -> Login:
     """Start a login, read its code from the mail stub, confirm it."""
     challenge = api.start_email_login(email)
     return api.confirm_email_login(challenge.challenge_id, code_for(stack, challenge))
+
+
+def served(call: Callable[..., T], *args: object, within: float = 10.0) -> T:
+    """``call(*args)``, retried while it answers DEPENDENCY_UNAVAILABLE, as a
+    client retries a 503 with the same inputs (errors.md: a confirm or a
+    refresh so retried answers the same session), for up to ``within``
+    seconds: for a call made while a dependency comes back (a fault lifted,
+    a service restarted), whose first attempts may find it still away."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return call(*args)
+        except ApiError as err:
+            if err.code != "DEPENDENCY_UNAVAILABLE" or time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
 
 
 def expect_error(code: str, fn: Callable[..., Any], *args: Any, **meta: str) -> ApiError:

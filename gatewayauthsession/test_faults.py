@@ -30,7 +30,7 @@ import pytest
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login, LoginChallenge
 from contracts.health import grpc_health
-from gatewayauthsession.scenario import LIMITS_OUT_OF_THE_WAY, code_for, log_in, session_ids
+from gatewayauthsession.scenario import LIMITS_OUT_OF_THE_WAY, code_for, log_in, served, session_ids
 from gatewayauthsession.stack import Stack, Transport
 
 # Configured deadlines (seconds). When the fault makes calls wait (a slow,
@@ -93,21 +93,11 @@ class Client:
 
 
 def _served(call: Callable[..., T], *args: object) -> T:
-    """``call(*args)``, retried while it answers DEPENDENCY_UNAVAILABLE, as a client
-    retries a 503 with the same inputs (errors.md: a confirm or a refresh so
-    retried answers the same session), for up to RECOVERY seconds.
-
-    For the calls made outside the fault (before it, and after it is lifted):
-    a short deadline given to the part a scenario breaks holds for them too,
-    and a machine whose cores are all busy can miss it."""
-    deadline = time.monotonic() + RECOVERY
-    while True:
-        try:
-            return call(*args)
-        except ApiError as err:
-            if err.code != "DEPENDENCY_UNAVAILABLE" or time.monotonic() > deadline:
-                raise
-        time.sleep(0.05)
+    """:func:`served` for up to RECOVERY seconds: for the calls made outside
+    the fault (before it, and after it is lifted). A short deadline given to
+    the part a scenario breaks holds for them too, and a machine whose cores
+    are all busy can miss it."""
+    return served(call, *args, within=RECOVERY)
 
 
 def _log_in(stack: Stack, api: GatewayApi, email: str) -> Login:
