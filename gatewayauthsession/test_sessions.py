@@ -10,6 +10,7 @@ import pytest
 
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login
+from contracts.redis_schema import session_key
 from gatewayauthsession import tokens
 from gatewayauthsession.scenario import expect_error, log_in, session_ids
 from gatewayauthsession.stack import Stack
@@ -134,6 +135,22 @@ def test_listing_shows_my_live_sessions_and_marks_the_current_one(stack: Stack, 
     assert [s.session_id for s in listed if s.current] == [older.session_id]
     for s in listed:
         assert s.created_at < s.expires_at
+
+
+def test_listing_is_newest_first(stack: Stack, api: GatewayApi) -> None:
+    one = log_in(stack, api, "fay@example.com")
+    two = log_in(stack, api, "fay@example.com")
+    client = stack.redis.client()
+
+    def age(login: Login, seconds: int) -> None:  # created_at is public (contracts/redis.md)
+        client.hincrby(session_key(stack.redis.key_prefix, login.session_id), "created_at", -seconds)
+
+    age(one, 100)
+    age(two, 200)
+    assert [s.session_id for s in api.list_sessions(one.access_token)] == [one.session_id, two.session_id]
+    age(one, 200)  # now the older one
+    assert [s.session_id for s in api.list_sessions(one.access_token)] == [two.session_id, one.session_id]
+    client.close()
 
 
 def test_revoking_one_of_my_other_sessions_by_id(stack: Stack, api: GatewayApi) -> None:
