@@ -6,11 +6,12 @@
 The mutants are a curated catalogue, not generated: each names a file of
 the workspace, an exact source fragment, its replacement and the contract
 rule the change breaks, so a survivor reads as "the suite would not notice
-this rule broken". Maintained Go mutation tools generate their mutants from
-operators (go-gremlins/gremlins: arithmetic and conditional operators, run
-against ``go test`` only; go-mutesting: operators, with ``--exec`` for a
-script per mutant, not on the Go module proxy); none takes a list of named
-mutants, and a suite of processes over a workspace copy is not a Go test.
+this rule broken". The Go mutation tools generate their mutants from
+operators instead, and test them with ``go test``: go-gremlins/gremlins
+(v0.6.0 on the Go module proxy) runs a module's own tests only;
+go-mutesting (``--exec`` runs a script per mutant) and gtramontina/ooze (a
+``go test`` harness) are not on the proxy. None takes a list of named
+mutants, and a suite of processes over a copy of a workspace is no Go test.
 Hence this small runner.
 
 For each mutant, one after the other (the test command is parallel
@@ -22,9 +23,9 @@ itself), it:
    directory, so every package the mutant leaves alone is reused) and
    applies the mutant: the fragment must occur exactly once in the file, or
    the mutant is a catalogue error (the catalogue must not rot silently);
-2. checks that the mutated module still builds and vets (``go build`` and
-   ``go vet`` of its packages): a mutant that does not compile is a
-   catalogue error too, never a kill;
+2. checks that the mutated module still builds (``go build ./...``) and
+   the mutated package vets (``go vet``, its tests compiled too): a mutant
+   that does not compile is a catalogue error too, never a kill;
 3. runs the test command with ``GALAXY_ROOT`` pointing at the copy. The
    harness's builds are keyed on the content of the sources, so the copy
    gets binaries of its own while an unmutated copy reuses the cache. When
@@ -163,9 +164,13 @@ def _module_of(root: Path, file: str) -> Path:
 
 
 def _compile(root: Path, file: str) -> str | None:
-    """None when the module of ``file`` builds and vets, else why not."""
+    """None when the module of ``file`` builds and the package of ``file``
+    (its tests too) vets, else why not. A mutant changes one package: it
+    breaks another only by breaking what that one uses, which the build of
+    the module shows."""
     module = _module_of(root, file)
-    for cmd in (["go", "build", "-trimpath", "./..."], ["go", "vet", "./..."]):
+    package = "./" + (root / file).parent.relative_to(module).as_posix()
+    for cmd in (["go", "build", "-trimpath", "./..."], ["go", "vet", package]):
         try:
             proc = subprocess.run(
                 cmd, cwd=module, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S, check=False
