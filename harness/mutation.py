@@ -32,7 +32,10 @@ itself), it:
    earlier runs recorded which tests killed the mutant (``--killers``),
    those run alone first (:mod:`harness.mutation_plugin` deselects the
    rest, ``--first-args`` are added); a mutant with none tries those of the
-   other mutants of its file. Only if they pass does the whole command run;
+   other mutants of its file. Only if they pass does the whole command run,
+   and a test that fails in it counts once it fails again alone (a
+   timing-sensitive test may fail on a loaded machine without the mutant;
+   then the whole command runs once more);
 4. classifies it: *killed* (the command failed with a code of
    ``--kill-codes``, or failed reporting failed tests), *survived* (it passed), *timeout* (it outran the
    budget; counted as detected, as mutation tools do), *invalid* (a
@@ -279,27 +282,46 @@ def run_mutant(
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _first(
+    root: Path, work: Path, command: Command, deadline: float, killers: Sequence[str]
+) -> tuple[Status, str, list[str]] | None:
+    """The verdict of ``killers`` run alone, or None when they pass."""
+    first = _run(command, root, work, deadline, only=killers)
+    if command.killed(first):
+        found = first.failed or list(killers)
+        return "killed", f"by {', '.join(found)} (run first)", found
+    if first.code is None:
+        return "timeout", "the tests run first outran the budget", []
+    return None
+
+
 def _test(
     root: Path, work: Path, command: Command, budget_s: float, killers: Sequence[str]
 ) -> tuple[Status, str, list[str]]:
     """The verdict of the test command on the mutated workspace ``root``:
     status, what to say and the tests that failed."""
     deadline = time.monotonic() + budget_s
-    if killers:
-        first = _run(command, root, work, deadline, only=killers)
-        if command.killed(first):
-            found = first.failed or list(killers)
-            return "killed", f"by {', '.join(found)} (run first)", found
-        if first.code is None:
-            return "timeout", f"the tests run first outran the {budget_s:.0f}s budget", []
-    whole = _run(command, root, work, deadline)
-    if whole.code is None:
-        return "timeout", f"the test command outran the {budget_s:.0f}s budget", []
-    if whole.code == 0:
-        return "survived", "every test passed", []
-    if command.killed(whole):
-        return "killed", f"by {', '.join(whole.failed) or 'the test command'}", whole.failed
-    return "invalid", f"the test command exited {whole.code}, not a test failure: {_tail(work)}", []
+    if killers and (verdict := _first(root, work, command, deadline, killers)) is not None:
+        return verdict
+    flaky: list[str] = []
+    for _ in range(WHOLE_RUNS):
+        whole = _run(command, root, work, deadline)
+        if whole.code is None:
+            return "timeout", f"the test command outran the {budget_s:.0f}s budget", []
+        if whole.code == 0:
+            return (
+                "survived",
+                "every test passed" + (f" (failed once, not alone: {', '.join(flaky)})" * bool(flaky)),
+                [],
+            )
+        if not command.killed(whole):
+            return "invalid", f"the test command exited {whole.code}, not a test failure: {_tail(work)}", []
+        # A failure under the whole parallel run counts once it repeats alone:
+        # a timing-sensitive test can fail on a loaded machine without the mutant.
+        if not whole.failed or command.killed(_run(command, root, work, deadline, only=whole.failed)):
+            return "killed", f"by {', '.join(whole.failed) or 'the test command'}", whole.failed
+        flaky += whole.failed
+    return "killed", f"by {', '.join(flaky)}, which failed in {WHOLE_RUNS} whole runs but not alone", flaky
 
 
 @contextlib.contextmanager
@@ -417,6 +439,9 @@ def junit_report(outcomes: Sequence[Outcome], suite: str) -> bytes:
     data: bytes = ElementTree.tostring(suites, encoding="utf-8", xml_declaration=True)
     return data
 
+
+WHOLE_RUNS = 2
+"""How many times the whole command runs when its failures do not repeat alone."""
 
 NEIGHBOUR_KILLERS = 8
 """How many killers of the other mutants of its file a mutant with none of its own tries first."""
