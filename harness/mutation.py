@@ -242,7 +242,7 @@ def _run(command: Command, root: Path, work: Path, deadline: float, only: Sequen
             os.killpg(proc.pid, signal.SIGKILL)  # whatever the command left in its group
         sweep(keep=current_run_id())
     (work / "output.txt").write_bytes(out or b"")
-    failed = failed_file.read_text().split() if failed_file.exists() else []
+    failed = failed_file.read_text().splitlines() if failed_file.exists() else []
     return _Run(code, failed, time.monotonic() - started)
 
 

@@ -29,7 +29,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     only_file = os.environ.get(ONLY_ENV)
     if not only_file:
         return
-    wanted = set(Path(only_file).read_text().split())
+    wanted = set(Path(only_file).read_text().splitlines())
     kept = [item for item in items if item.nodeid in wanted]
     config.hook.pytest_deselected(items=[item for item in items if item.nodeid not in wanted])
     items[:] = kept

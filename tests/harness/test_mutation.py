@@ -26,10 +26,13 @@ SUITE = """\
 import os
 from pathlib import Path
 
+import pytest
+
 SOURCE = Path(os.environ["GALAXY_ROOT"]) / "calc" / "calc.go"
 
 
-def test_add_adds():
+@pytest.mark.parametrize("case", ["with spaces"])  # a node id holding a space
+def test_add_adds(case):
     assert "a + b" in SOURCE.read_text()
 
 
@@ -125,7 +128,7 @@ def test_the_runner_kills_keeps_survivors_and_reports_catalogue_errors(
     assert "score 50.0%" in report
     assert "| `comment-reworded` | `calc/calc.go` | nothing the suite can see | a comment is not behaviour |" in report
     killers = json.loads((project / "killers.json").read_text())
-    assert killers == {"add-subtracts": ["test_calc.py::test_add_adds"]}
+    assert killers == {"add-subtracts": ["test_calc.py::test_add_adds[with spaces]"]}
     assert not [p for p in (project / "work").iterdir() if p.is_dir()]  # the copy is gone
     assert "a + b" in (project / "ws" / "calc" / "calc.go").read_text()  # the source is untouched
 
@@ -133,11 +136,11 @@ def test_the_runner_kills_keeps_survivors_and_reports_catalogue_errors(
 def test_the_recorded_killer_runs_first_and_the_score_decides_the_exit_code(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (project / "killers.json").write_text(json.dumps({"add-subtracts": ["test_calc.py::test_add_adds"]}))
+    (project / "killers.json").write_text(json.dumps({"add-subtracts": ["test_calc.py::test_add_adds[with spaces]"]}))
 
     assert _run(project, "--only", "add-subtracts") == 0
     assert "killed" in capsys.readouterr().out
-    assert "by test_calc.py::test_add_adds (run first)" in (project / "mutation.md").read_text()
+    assert "by test_calc.py::test_add_adds[with spaces] (run first)" in (project / "mutation.md").read_text()
 
     assert _run(project, "--only", "add-subtracts,comment-reworded") == 1  # 50% < 95%
     assert _cases(project) == {"add-subtracts": "passed", "comment-reworded": "failure"}
