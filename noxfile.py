@@ -376,6 +376,30 @@ def flakes(session: nox.Session) -> None:
             hog.wait()
 
 
+# What each mutant is tested with: the boundary suite, fail-fast, in file order. The rolling-upgrade scenarios
+# build BASE from the repository's history, which a workspace copy has not got; test_explore tests the `up` tool.
+MUTATION_TESTS = [
+    *("python", "-m", "pytest", "gatewayauthsession", "-x", "-q", "-n", "auto", "-p", "no:randomly"),
+    *("--ignore=gatewayauthsession/test_rolling_upgrade.py", "--ignore=gatewayauthsession/test_explore.py"),
+]
+
+
+@nox.session(python=PYTHON, tags=["mutation"], default=False)
+def mutation(session: nox.Session) -> None:
+    """Mutation testing: each mutant of gatewayauthsession/mutants.toml applied to a copy of the Go workspace, then
+    the boundary suite against it (harness/mutation.py); reports/mutation.{md,xml}, fails below a 95% score.
+
+    Options after ``--``: ``--only ID,ID``, ``--list``, ``--budget SECONDS`` (per mutant), ``--no-baseline``.
+    """
+    _sync(session, "test")
+    session.run(
+        *("python", "-m", "harness.mutation", "--catalogue", "gatewayauthsession/mutants.toml", "--first-args=-n 0"),
+        *session.posargs,
+        "--",
+        *MUTATION_TESTS,
+    )
+
+
 @nox.session(python=PYTHON, tags=["up"], default=False)
 def up(session: nox.Session) -> None:
     """Raise a stack to explore by hand and print its endpoints, until Ctrl-C.

@@ -107,9 +107,9 @@ def claims_of(token: str) -> dict[str, Any]:
     return claims
 
 
-def sign(claims: dict[str, Any], key: SigningKey) -> str:
-    """A correctly formed EdDSA token signed by ``key``."""
-    return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.kid, "typ": "JWT"})
+def sign(claims: dict[str, Any], key: SigningKey, **header: Any) -> str:
+    """A correctly formed EdDSA token signed by ``key``, with ``header`` added to its header."""
+    return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.kid, "typ": "JWT", **header})
 
 
 def tamper_claim(token: str, name: str, value: Any) -> str:

@@ -67,3 +67,14 @@ def test_a_failing_user_service_gives_a_clear_error_and_keeps_the_code(
     stack.users.clear_faults()
     login = api.confirm_email_login(challenge.challenge_id, code)
     assert session_ids(stack) == [login.session_id]
+
+
+@pytest.mark.stack(resend_cooldown="1h", start_limit_per_email=1, start_limit_per_client=1)
+def test_a_code_the_mail_service_failed_to_send_uses_up_no_limit(stack: Stack, api: GatewayApi) -> None:
+    stack.mail.fail_with(503)  # once
+    expect_error("DEPENDENCY_UNAVAILABLE", api.start_email_login, "quill@example.com", dependency="mail")
+
+    # The cooldown, the email's start and the client's start were given back: the retry is the first start.
+    login = log_in(stack, api, "quill@example.com")
+    assert api.me(login.access_token).email == "quill@example.com"
+    expect_error("RATE_LIMITED", api.start_email_login, "quill@example.com")  # and the limits still hold

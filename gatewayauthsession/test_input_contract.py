@@ -291,3 +291,29 @@ def test_concurrent_wrong_codes_over_several_challenges_never_pass_the_failed_at
     # The cap is reached: the right code of any challenge is not compared either.
     expect_error("RATE_LIMITED", api.confirm_email_login, challenges[0].challenge_id, codes[0])
     assert session_ids(stack) == []
+
+
+@pytest.mark.stack(code_max_attempts=3, failed_attempts_per_hour=1000)
+def test_concurrent_wrong_codes_never_get_more_comparisons_than_a_challenge_allows(
+    stack: Stack, api: GatewayApi, transport: Transport
+) -> None:
+    challenge = api.start_email_login("dash@example.com")
+    code = code_for(stack, challenge)
+    guesses = [f"{(int(code) + 1 + n) % 1_000_000:06d}" for n in range(12)]
+    clients = [stack.client(transport) for _ in guesses]
+
+    def guess(i: int) -> str:
+        try:
+            clients[i].confirm_email_login(challenge.challenge_id, guesses[i])
+        except ApiError as err:
+            err.check_against_table()
+            return err.code
+        return "<a session>"
+
+    with ThreadPoolExecutor(max_workers=len(guesses)) as pool:
+        outcomes = Counter(pool.map(guess, range(len(guesses))))
+
+    # Three codes are compared: two answer INVALID_CODE, the third uses the
+    # challenge up; every other finds it reserved to the full or gone.
+    assert outcomes == {"INVALID_CODE": 2, "TOO_MANY_ATTEMPTS": 1, "CHALLENGE_NOT_FOUND": 9}, outcomes
+    assert session_ids(stack) == []

@@ -16,7 +16,7 @@ def test_a_resend_within_the_cooldown_is_refused_with_a_retry_hint(stack: Stack,
 
     err = expect_error("RATE_LIMITED", api.start_email_login, "ola@example.com")
     assert err.retry_after is not None
-    assert 1 <= err.retry_after <= 30
+    assert 20 <= err.retry_after <= 30, "the hint is what is left of the 30 s cooldown, rounded up"
     assert len(stack.mail.messages_to("ola@example.com")) == 1
     api.start_email_login("other@example.com")  # the cooldown is per email
 
@@ -29,7 +29,7 @@ def test_starting_logins_is_limited_per_email(stack: Stack, api: GatewayApi) -> 
 
     err = expect_error("RATE_LIMITED", api.start_email_login, "pia@example.com")
     assert err.retry_after is not None
-    assert err.retry_after >= 1
+    assert 3500 <= err.retry_after <= 3600, "the hint is what is left of the one-hour start limit window"
     assert len(stack.mail.messages_to("pia@example.com")) == 2
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from contracts import tokens
 from contracts.gatewayv1 import GatewayApi
 from contracts.redis_schema import session_key
-from gatewayauthsession.scenario import log_in, session_record
+from gatewayauthsession.scenario import REPEATED_LOGINS, expect_error, log_in, session_record
 from gatewayauthsession.stack import Stack
 
 
@@ -38,3 +39,29 @@ def test_the_session_is_visible_through_the_public_redis_contract(stack: Stack, 
     claims = tokens.claims_of(login.access_token)
     assert (claims["sub"], claims["sid"], claims["typ"]) == (login.user_id, login.session_id, "access")
     assert claims["exp"] - claims["iat"] == 300
+
+
+@REPEATED_LOGINS
+@pytest.mark.stack(retry_grace="0s")
+def test_each_revocation_publishes_one_signal_with_its_reason(stack: Stack, api: GatewayApi) -> None:
+    client = stack.redis.client()
+    pubsub = client.pubsub()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+    pubsub.subscribe(f"{stack.redis.key_prefix}session-events")
+    assert pubsub.get_message(timeout=5.0)["type"] == "subscribe"
+    logged_out = log_in(stack, api, "pat@example.com")
+    replayed = log_in(stack, api, "pat@example.com")
+
+    api.logout(logged_out.access_token)
+    api.refresh_session(replayed.refresh_token)
+    expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, replayed.refresh_token)  # a replay
+
+    pubsub.ping("barrier")  # answered after every message published before it
+    events = []
+    while (message := pubsub.get_message(timeout=5.0)) is not None and message["type"] != "pong":
+        events.append(json.loads(message["data"]))
+    pubsub.close()
+    client.close()
+    assert events == [
+        {"type": "session.revoked", "session_id": s.session_id, "user_id": s.user_id, "reason": reason}
+        for s, reason in ((logged_out, "logout"), (replayed, "replay"))
+    ]

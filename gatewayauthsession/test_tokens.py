@@ -52,6 +52,40 @@ def test_a_token_with_an_unknown_kid_is_unauthenticated(stack: Stack, api: Gatew
     expect_error("UNAUTHENTICATED", api.me, forged)
 
 
+def test_a_token_signed_by_a_trusted_key_under_another_kid_is_unauthenticated(stack: Stack, api: GatewayApi) -> None:
+    login = log_in(stack, api, "kit@example.com")
+    renamed = SigningKey("not-the-signing-kid", stack.keys.current.private_key)  # the right key, the wrong name
+    forged = tokens.sign(tokens.claims_of(login.access_token), renamed)
+
+    expect_error("UNAUTHENTICATED", api.me, forged)
+
+
+def test_a_token_with_a_critical_header_the_gateway_does_not_know_is_unauthenticated(
+    stack: Stack, api: GatewayApi
+) -> None:
+    login = log_in(stack, api, "kay@example.com")
+    forged = tokens.sign(tokens.claims_of(login.access_token), stack.keys.current, crit=["urn:example:bound"])
+    forged_too = tokens.sign(tokens.claims_of(login.access_token), stack.keys.current)
+    assert api.me(forged_too).session_id == login.session_id  # re-signed without crit, the token works
+
+    expect_error("UNAUTHENTICATED", api.me, forged)
+
+
+def test_a_validly_signed_token_longer_than_4096_bytes_is_unauthenticated(stack: Stack, api: GatewayApi) -> None:
+    login = log_in(stack, api, "kai@example.com")
+    claims = tokens.claims_of(login.access_token)
+
+    def padded(n: int) -> str:
+        return tokens.sign(claims | {"pad": "x" * n}, stack.keys.current)
+
+    fill = (4096 - len(padded(0))) * 3 // 4 - 2  # base64url: 4 characters for 3 bytes
+    just_under, over = padded(fill), padded(fill + 6)
+    assert len(just_under) <= 4096 < len(over)
+
+    assert api.me(just_under).session_id == login.session_id
+    expect_error("UNAUTHENTICATED", api.me, over)
+
+
 @pytest.mark.stack(access_token_ttl="1s")
 def test_an_expired_token_is_unauthenticated(stack: Stack, api: GatewayApi) -> None:
     login = log_in(stack, api, "lee@example.com")
@@ -90,6 +124,36 @@ def test_a_session_marked_revoked_in_redis_is_rejected_at_once(stack: Stack, api
     expect_error("UNAUTHENTICATED", api.me, login.access_token)
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("user_id", "usr_someone_else"), ("expires_at", "tomorrow"), ("expires_at", "past")],
+    ids=["another-owner", "unreadable-expiry", "expiry-passed"],
+)
+def test_a_session_record_that_fails_liveness_rejects_its_token_at_once(
+    stack: Stack, api: GatewayApi, field: str, value: str
+) -> None:
+    login = log_in(stack, api, "nia@example.com")
+    assert api.me(login.access_token).session_id == login.session_id
+
+    client = stack.redis.client()  # the key itself stays, with its TTL: only the field says the session is not live
+    client.hset(session_key(stack.redis.key_prefix, login.session_id), field, value if value != "past" else "1")
+    client.close()
+
+    expect_error("UNAUTHENTICATED", api.me, login.access_token)
+
+
+def test_a_genuine_token_counts_only_under_the_bearer_scheme(stack: Stack) -> None:
+    login = log_in(stack, stack.http, "noa@example.com")
+
+    def me(authorization: str) -> tuple[int, str | None]:
+        resp = stack.http.request("GET", "/v1/me", headers={"Authorization": authorization})
+        return resp.status_code, resp.json().get("code")
+
+    assert me(f"bEaReR {login.access_token}")[0] == 200  # the scheme is case-insensitive
+    for scheme in ("Token", "Basic", "Bearerx"):
+        assert me(f"{scheme} {login.access_token}") == (401, "UNAUTHENTICATED"), scheme
+
+
 @pytest.mark.parametrize("attack", ["alg-none", "hs256-with-public-key"])
 def test_tokens_outside_the_algorithm_allow_list_are_unauthenticated(
     stack: Stack, api: GatewayApi, attack: str
@@ -115,3 +179,14 @@ def test_tokens_with_wrong_claims_are_unauthenticated_even_when_validly_signed(
     forged = tokens.sign(tokens.claims_of(login.access_token) | {claim: value}, stack.keys.current)
 
     expect_error("UNAUTHENTICATED", api.me, forged)
+
+
+@pytest.mark.parametrize("claim", ["exp", "typ", "sub", "sid"])
+def test_a_validly_signed_token_without_a_required_claim_is_unauthenticated(
+    stack: Stack, api: GatewayApi, claim: str
+) -> None:
+    login = log_in(stack, api, "pia@example.com")
+    claims = tokens.claims_of(login.access_token)
+    del claims[claim]
+
+    expect_error("UNAUTHENTICATED", api.me, tokens.sign(claims, stack.keys.current))

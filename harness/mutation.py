@@ -1,0 +1,571 @@
+"""Mutation testing of a Go workspace against an external test command.
+
+    python -m harness.mutation --catalogue SUITE/mutants.toml [--only ID,ID] [--list]
+        [--budget SECONDS] [--threshold PERCENT] [--no-baseline] -- TEST COMMAND ...
+
+The mutants are a curated catalogue, not generated: each names a file of
+the workspace, an exact source fragment, its replacement and the contract
+rule the change breaks, so a survivor reads as "the suite would not notice
+this rule broken". The Go mutation tools generate their mutants from
+operators instead, and test them with ``go test``: go-gremlins/gremlins
+(v0.6.0 on the Go module proxy) runs a module's own tests only;
+go-mutesting (``--exec`` runs a script per mutant) and gtramontina/ooze (a
+``go test`` harness) are not on the proxy. None takes a list of named
+mutants, and a suite of processes over a copy of a workspace is no Go test.
+Hence this small runner.
+
+For each mutant, one after the other (the test command is parallel
+itself), it:
+
+1. copies the workspace (``GALAXY_ROOT``, else ``./galaxy``) into the
+   run's work directory (``<tmp>/galaxy-mutation-<uid>``, locked, the same
+   path for every mutant: the Go build cache keys a package on its
+   directory, so every package the mutant leaves alone is reused) and
+   applies the mutant: the fragment must occur exactly once in the file, or
+   the mutant is a catalogue error (the catalogue must not rot silently);
+2. checks that the mutated module still builds (``go build ./...``) and
+   the mutated package vets (``go vet``, its tests compiled too): a mutant
+   that does not compile is a catalogue error too, never a kill;
+3. runs the test command with ``GALAXY_ROOT`` pointing at the copy. The
+   harness's builds are keyed on the content of the sources, so the copy
+   gets binaries of its own while an unmutated copy reuses the cache. When
+   earlier runs recorded which tests killed the mutant (``--killers``),
+   those run alone first (:mod:`harness.mutation_plugin` deselects the
+   rest, ``--first-args`` are added); a mutant with none tries those of the
+   other mutants of its file. Only if they pass does the whole command run,
+   and a test that fails in it counts once it fails again alone (a
+   timing-sensitive test may fail on a loaded machine without the mutant;
+   then the whole command runs once more);
+4. classifies it: *killed* (the command failed with a code of
+   ``--kill-codes``, or failed reporting failed tests), *survived* (it passed), *timeout* (it outran the
+   budget; counted as detected, as mutation tools do), *invalid* (a
+   catalogue error, or the command failed in another way).
+
+Every test process of a mutant runs in a process group of its own and is
+killed with it on timeout; what a killed run leaves behind is swept
+(:func:`harness.sweep.sweep`), and the copy is removed.
+
+The report: a table on the terminal, ``reports/mutation.md`` (the score,
+each survivor with the rule it breaks and, when given, why the suite cannot
+see it) and ``reports/mutation.xml`` (JUnit: one test case per mutant, a
+survivor a failure, an invalid mutant an error). The exit code is 0 when
+the score (detected / (detected + survived)) reaches the threshold, 1 when
+it does not, 2 on a catalogue error and 3 when the unmutated workspace
+already fails the test command (the baseline, run first unless
+``--no-baseline`` or ``--only``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from xml.etree import ElementTree
+
+from harness.mutation_plugin import FAILED_ENV, ONLY_ENV
+from harness.paths import CACHE_DIR, PROJECT_ROOT, REPORTS_DIR, galaxy_root
+from harness.sweep import current_run_id, sweep
+
+__all__ = ["CatalogueError", "Mutant", "Outcome", "apply", "load_catalogue", "main", "run_mutant", "score"]
+
+Status = Literal["killed", "survived", "timeout", "invalid"]
+DETECTED: tuple[Status, ...] = ("killed", "timeout")
+
+DEFAULT_BUDGET_S = 600.0
+DEFAULT_THRESHOLD = 95.0
+COMPILE_TIMEOUT_S = 300.0
+_COPY_IGNORE = shutil.ignore_patterns(".git", ".cache")
+
+
+class CatalogueError(ValueError):
+    """The catalogue is malformed, or a mutant does not apply."""
+
+
+@dataclass(frozen=True)
+class Mutant:
+    id: str
+    file: str  # relative to the workspace root
+    find: str
+    replace: str
+    breaks: str  # the contract rule the change breaks
+    unobservable: str = ""  # why no black-box test can see it, when that is so
+
+
+@dataclass
+class Outcome:
+    mutant: Mutant
+    status: Status
+    seconds: float
+    detail: str = ""  # the killer, the catalogue error or what the command said
+    killers: list[str] = field(default_factory=list)
+
+
+def load_catalogue(path: Path) -> list[Mutant]:
+    """The ``[[mutant]]`` tables of a TOML catalogue, ids unique."""
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CatalogueError(f"{path}: {exc}") from None
+    mutants: list[Mutant] = []
+    seen: set[str] = set()
+    known = {"id", "file", "find", "replace", "breaks", "unobservable"}
+    for i, entry in enumerate(doc.get("mutant", [])):
+        where = f"{path}: mutant {i + 1} ({entry.get('id', '?')})"
+        unknown = set(entry) - known
+        missing = {"id", "file", "find", "replace", "breaks"} - set(entry)
+        if unknown or missing:
+            raise CatalogueError(f"{where}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+        if not all(isinstance(v, str) for v in entry.values()):
+            raise CatalogueError(f"{where}: every value must be a string")
+        if entry["id"] in seen:
+            raise CatalogueError(f"{where}: duplicate id")
+        if entry["find"] == entry["replace"] or not entry["find"]:
+            raise CatalogueError(f"{where}: find must be non-empty and differ from replace")
+        seen.add(entry["id"])
+        mutants.append(Mutant(**entry))
+    if not mutants:
+        raise CatalogueError(f"{path}: no [[mutant]] entries")
+    return mutants
+
+
+def apply(mutant: Mutant, root: Path) -> None:
+    """Apply ``mutant`` to the workspace at ``root`` in place; a
+    :class:`CatalogueError` unless its fragment occurs exactly once."""
+    path = root / mutant.file
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise CatalogueError(f"{mutant.file}: {exc.strerror}") from None
+    count = text.count(mutant.find)
+    if count != 1:
+        raise CatalogueError(f"the fragment occurs {count} times in {mutant.file}, not exactly once")
+    path.write_text(text.replace(mutant.find, mutant.replace))
+
+
+def _module_of(root: Path, file: str) -> Path:
+    """The directory of the Go module holding ``file`` (its nearest go.mod)."""
+    for parent in (root / file).parents:
+        if (parent / "go.mod").is_file():
+            return parent
+        if parent == root:
+            break
+    raise CatalogueError(f"{file} is in no Go module of the workspace")
+
+
+def _compile(root: Path, file: str) -> str | None:
+    """None when the module of ``file`` builds and the package of ``file``
+    (its tests too) vets, else why not. A mutant changes one package: it
+    breaks another only by breaking what that one uses, which the build of
+    the module shows."""
+    module = _module_of(root, file)
+    package = "./" + (root / file).parent.relative_to(module).as_posix()
+    for cmd in (["go", "build", "-trimpath", "./..."], ["go", "vet", package]):
+        try:
+            proc = subprocess.run(
+                cmd, cwd=module, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S, check=False
+            )
+        except subprocess.TimeoutExpired:
+            return f"{' '.join(cmd)} took longer than {COMPILE_TIMEOUT_S:.0f}s"
+        if proc.returncode != 0:
+            lines = proc.stderr.strip().splitlines()
+            return f"{' '.join(cmd)} failed in {module.name}: " + " | ".join(lines[:6])
+    return None
+
+
+@dataclass
+class _Run:
+    code: int | None  # None: timed out
+    failed: list[str]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: list[str]
+    first_args: list[str]  # added to a run of the recorded killers alone
+    kill_codes: frozenset[int]
+
+    def killed(self, run: _Run) -> bool:
+        """A test failed: an exit code that says so, or any failure exit with failed tests reported (pytest-xdist
+        stopping at the first failure exits 2, interrupted)."""
+        return run.code is not None and (run.code in self.kill_codes or (run.code != 0 and bool(run.failed)))
+
+
+def _run(command: Command, root: Path, work: Path, deadline: float, only: Sequence[str] = ()) -> _Run:
+    """Run the test command once against workspace ``root``, in a process
+    group of its own that is killed at ``deadline``."""
+    failed_file = work / "failed.txt"
+    failed_file.unlink(missing_ok=True)
+    env = {
+        **os.environ,
+        "GALAXY_ROOT": str(root),
+        FAILED_ENV: str(failed_file),
+        "PYTEST_PLUGINS": ",".join(filter(None, [os.environ.get("PYTEST_PLUGINS"), "harness.mutation_plugin"])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    argv = list(command.argv)
+    if only:
+        only_file = work / "only.txt"
+        only_file.write_text("".join(f"{nodeid}\n" for nodeid in only))
+        env[ONLY_ENV] = str(only_file)
+        argv += command.first_args
+    else:
+        env.pop(ONLY_ENV, None)
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        argv, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        out, _ = proc.communicate(timeout=max(1.0, deadline - started))
+        code: int | None = proc.returncode
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        code = None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever the command left in its group
+        sweep(keep=current_run_id())
+    (work / "output.txt").write_bytes(out or b"")
+    failed = failed_file.read_text().splitlines() if failed_file.exists() else []
+    return _Run(code, failed, time.monotonic() - started)
+
+
+def _tail(work: Path, lines: int = 8) -> str:
+    path = work / "output.txt"
+    text = path.read_text(errors="replace") if path.exists() else ""
+    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
+
+
+def run_mutant(
+    mutant: Mutant, source: Path, *, work: Path, command: Command, budget_s: float, killers: Sequence[str] = ()
+) -> Outcome:
+    """Copy ``source`` into ``work``, apply ``mutant``, compile it and run
+    the command (the recorded ``killers`` alone first); the copy is removed
+    after. ``work`` is the same directory for every mutant of a run, so the
+    Go build cache, whose keys hold a package's directory, reuses every
+    package the mutant leaves alone."""
+    started = time.monotonic()
+    root = work / source.name
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(source, root, ignore=_COPY_IGNORE, symlinks=True)
+    try:
+        try:
+            apply(mutant, root)
+            why = _compile(root, mutant.file)
+        except CatalogueError as exc:
+            why = str(exc)
+        else:
+            why = why and f"does not compile: {why}"
+        if why:
+            status: Status = "invalid"
+            detail, found = why, list[str]()
+        else:
+            status, detail, found = _test(root, work, command, budget_s, killers)
+        return Outcome(mutant, status, time.monotonic() - started, detail, found)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _first(
+    root: Path, work: Path, command: Command, deadline: float, killers: Sequence[str]
+) -> tuple[Status, str, list[str]] | None:
+    """The verdict of ``killers`` run alone, or None when they pass."""
+    first = _run(command, root, work, deadline, only=killers)
+    if command.killed(first):
+        found = first.failed or list(killers)
+        return "killed", f"by {', '.join(found)} (run first)", found
+    if first.code is None:
+        return "timeout", "the tests run first outran the budget", []
+    return None
+
+
+def _test(
+    root: Path, work: Path, command: Command, budget_s: float, killers: Sequence[str]
+) -> tuple[Status, str, list[str]]:
+    """The verdict of the test command on the mutated workspace ``root``:
+    status, what to say and the tests that failed."""
+    deadline = time.monotonic() + budget_s
+    if killers and (verdict := _first(root, work, command, deadline, killers)) is not None:
+        return verdict
+    flaky: list[str] = []
+    for _ in range(WHOLE_RUNS):
+        whole = _run(command, root, work, deadline)
+        if whole.code is None:
+            return "timeout", f"the test command outran the {budget_s:.0f}s budget", []
+        if whole.code == 0:
+            return (
+                "survived",
+                "every test passed" + (f" (failed once, not alone: {', '.join(flaky)})" * bool(flaky)),
+                [],
+            )
+        if not command.killed(whole):
+            return "invalid", f"the test command exited {whole.code}, not a test failure: {_tail(work)}", []
+        # A failure under the whole parallel run counts once it repeats alone:
+        # a timing-sensitive test can fail on a loaded machine without the mutant.
+        if not whole.failed or command.killed(_run(command, root, work, deadline, only=whole.failed)):
+            return "killed", f"by {', '.join(whole.failed) or 'the test command'}", whole.failed
+        flaky += whole.failed
+    return "killed", f"by {', '.join(flaky)}, which failed in {WHOLE_RUNS} whole runs but not alone", flaky
+
+
+@contextlib.contextmanager
+def work_dir(parent: Path | None = None) -> Iterator[Path]:
+    """The run's work directory, ``<tmp>/galaxy-mutation-<uid>``, held under an
+    exclusive lock (one run at a time uses it) and removed at the end."""
+    path = (parent or Path(tempfile.gettempdir())) / f"galaxy-mutation-{os.getuid()}"
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CatalogueError(f"another mutation run holds {path}") from None
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def score(outcomes: Sequence[Outcome]) -> float | None:
+    """Detected / (detected + survived), in percent; None when nothing counted."""
+    detected = sum(o.status in DETECTED for o in outcomes)
+    counted = detected + sum(o.status == "survived" for o in outcomes)
+    return 100.0 * detected / counted if counted else None
+
+
+def _load_killers(path: Path) -> dict[str, list[str]]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: [str(t) for t in v] for k, v in data.items() if isinstance(v, list)} if isinstance(data, dict) else {}
+
+
+def _save_killers(path: Path, killers: dict[str, list[str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(dict(sorted(killers.items())), indent=1) + "\n")
+    tmp.replace(path)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _summary(outcomes: Sequence[Outcome], threshold: float) -> str:
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("killed", "timeout", "survived", "invalid")}
+    got = score(outcomes)
+    shown = "n/a" if got is None else f"{got:.1f}%"
+    return (
+        f"score {shown} (threshold {threshold:g}%): {counts['killed']} killed, {counts['timeout']} timed out, "
+        f"{counts['survived']} survived, {counts['invalid']} invalid, of {len(outcomes)} mutants"
+    )
+
+
+def terminal_table(outcomes: Sequence[Outcome]) -> str:
+    width = max([len(o.mutant.id) for o in outcomes] + [6])
+    rows = [f"{'mutant':{width}}  {'status':8}  {'time':>6}  detail"]
+    rows += [f"{o.mutant.id:{width}}  {o.status:8}  {o.seconds:5.0f}s  {o.detail}" for o in outcomes]
+    return "\n".join(rows)
+
+
+def markdown_report(outcomes: Sequence[Outcome], threshold: float, catalogue: str, wall_s: float) -> str:
+    survivors = [o for o in outcomes if o.status == "survived"]
+    invalid = [o for o in outcomes if o.status == "invalid"]
+    lines = [
+        "# Mutation testing",
+        "",
+        f"Catalogue `{catalogue}`, written by `python -m harness.mutation`; a full run took {wall_s / 60:.1f} min.",
+        "",
+        f"**{_summary(outcomes, threshold)}**",
+        "",
+    ]
+    if survivors:
+        lines += [
+            "## Survivors",
+            "",
+            "| mutant | file | breaks | why the suite cannot see it |",
+            "| --- | --- | --- | --- |",
+        ]
+        for o in survivors:
+            why = _cell(o.mutant.unobservable) or "-"
+            lines.append(f"| `{o.mutant.id}` | `{o.mutant.file}` | {_cell(o.mutant.breaks)} | {why} |")
+        lines.append("")
+    if invalid:
+        lines += ["## Catalogue errors", "", "| mutant | error |", "| --- | --- |"]
+        lines += [f"| `{o.mutant.id}` | {_cell(o.detail)} |" for o in invalid]
+        lines.append("")
+    lines += ["## Every mutant", "", "| mutant | status | time | detail |", "| --- | --- | --- | --- |"]
+    lines += [f"| `{o.mutant.id}` | {o.status} | {o.seconds:.0f}s | {_cell(o.detail)} |" for o in outcomes]
+    return "\n".join(lines) + "\n"
+
+
+def junit_report(outcomes: Sequence[Outcome], suite: str) -> bytes:
+    root = ElementTree.Element(
+        "testsuite",
+        name=suite,
+        tests=str(len(outcomes)),
+        failures=str(sum(o.status == "survived" for o in outcomes)),
+        errors=str(sum(o.status == "invalid" for o in outcomes)),
+        time=f"{sum(o.seconds for o in outcomes):.3f}",
+    )
+    for o in outcomes:
+        case = ElementTree.SubElement(root, "testcase", classname=suite, name=o.mutant.id, time=f"{o.seconds:.3f}")
+        if o.status == "survived":
+            message = f"survived: breaks {o.mutant.breaks}"
+            failure = ElementTree.SubElement(case, "failure", message=message)
+            failure.text = f"{o.mutant.file}\n{o.mutant.unobservable or 'no scenario of the suite sees it'}"
+        elif o.status == "invalid":
+            ElementTree.SubElement(case, "error", message=o.detail)
+        else:
+            ElementTree.SubElement(case, "system-out").text = f"{o.status}: {o.detail}"
+    suites = ElementTree.Element("testsuites")
+    suites.append(root)
+    data: bytes = ElementTree.tostring(suites, encoding="utf-8", xml_declaration=True)
+    return data
+
+
+WHOLE_RUNS = 2
+"""How many times the whole command runs when its failures do not repeat alone."""
+
+NEIGHBOUR_KILLERS = 8
+"""How many killers of the other mutants of its file a mutant with none of its own tries first."""
+
+
+def _neighbours(mutant: Mutant, mutants: Sequence[Mutant], killers: dict[str, list[str]]) -> list[str]:
+    """The recorded killers of the other mutants of ``mutant``'s file: a test that
+    sees one change of a file is the likeliest to see another."""
+    found: list[str] = []
+    for other in mutants:
+        if other.file == mutant.file and other.id != mutant.id:
+            found += [t for t in killers.get(other.id, []) if t not in found]
+    return found[:NEIGHBOUR_KILLERS]
+
+
+def _run_all(
+    mutants: Sequence[Mutant], source: Path, *, work: Path, command: Command, budget_s: float, killers_file: Path
+) -> list[Outcome]:
+    """Every mutant, one after the other, recording each one's killers as it goes."""
+    killers = _load_killers(killers_file)
+    outcomes: list[Outcome] = []
+    for n, mutant in enumerate(mutants, 1):
+        print(f"mutation: [{n}/{len(mutants)}] {mutant.id} ({mutant.file}) ...", end=" ", flush=True)
+        first = killers.get(mutant.id) or _neighbours(mutant, mutants, killers)
+        outcome = run_mutant(mutant, source, work=work, command=command, budget_s=budget_s, killers=first)
+        print(f"{outcome.status} in {outcome.seconds:.0f}s {outcome.detail}", flush=True)
+        outcomes.append(outcome)
+        if outcome.killers and outcome.killers != killers.get(mutant.id):
+            killers[mutant.id] = outcome.killers
+            _save_killers(killers_file, killers)
+    return outcomes
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m harness.mutation", description=__doc__.split("\n\n")[0])
+    p.add_argument("--catalogue", type=Path, required=True, help="TOML file of [[mutant]] entries")
+    p.add_argument("--only", default="", help="comma-separated mutant ids to run")
+    p.add_argument("--list", action="store_true", help="list the catalogue and exit")
+    p.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S, help="seconds of testing per mutant")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="least score, in percent")
+    p.add_argument("--killers", type=Path, default=CACHE_DIR / "mutation" / "killers.json")
+    p.add_argument("--first-args", default="", help="arguments added to a run of the recorded killers alone")
+    p.add_argument("--kill-codes", default="1", help="exit codes of the command that mean a test failed")
+    p.add_argument("--no-baseline", action="store_true", help="skip the unmutated run of the command")
+    p.add_argument("--work", type=Path, default=None, help="where the workspace copy goes (default: the temp dir)")
+    p.add_argument("--report", type=Path, default=REPORTS_DIR / "mutation.md")
+    p.add_argument("--junit", type=Path, default=REPORTS_DIR / "mutation.xml")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the test command")
+    return p
+
+
+def _select(args: argparse.Namespace) -> list[Mutant]:
+    """The catalogue's mutants that ``--only`` names (all without it)."""
+    mutants = load_catalogue(args.catalogue)
+    if not args.only:
+        return mutants
+    wanted = [i.strip() for i in args.only.split(",") if i.strip()]
+    unknown = sorted(set(wanted) - {m.id for m in mutants})
+    if unknown:
+        raise CatalogueError(f"no such mutant: {', '.join(unknown)}")
+    return [m for m in mutants if m.id in wanted]
+
+
+def _baseline(source: Path, work: Path, command: Command, budget_s: float) -> bool:
+    """Whether the unmutated workspace passes the test command."""
+    print(f"mutation: baseline, the unmutated workspace {source}", flush=True)
+    base = _run(command, source, work, time.monotonic() + budget_s)
+    if base.code != 0:
+        print(f"error: the unmutated workspace fails the test command ({base.code}): {_tail(work)}", file=sys.stderr)
+        return False
+    print(f"mutation: baseline passed in {base.seconds:.0f}s", flush=True)
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command_argv = args.command[1:] if args.command[:1] == ["--"] else args.command
+    try:
+        mutants = _select(args)
+        if not (args.list or command_argv):
+            raise CatalogueError("no test command (give it after --)")
+    except CatalogueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.list:
+        for m in mutants:
+            print(f"{m.id:34} {m.file}\n{'':34} breaks {m.breaks}")
+        return 0
+    command = Command(
+        command_argv, shlex.split(args.first_args), frozenset(int(c) for c in args.kill_codes.split(",") if c)
+    )
+    source = galaxy_root()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # unwind: the test run is killed too
+    current_run_id()  # tag every process started from here with this run
+    started = time.monotonic()
+    try:
+        with work_dir(args.work) as work:
+            if not (args.no_baseline or args.only or _baseline(source, work, command, args.budget)):
+                return 3
+            outcomes = _run_all(
+                mutants, source, work=work, command=command, budget_s=args.budget, killers_file=args.killers
+            )
+    except CatalogueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    wall = time.monotonic() - started
+    return _report(outcomes, args, wall)
+
+
+def _report(outcomes: Sequence[Outcome], args: argparse.Namespace, wall: float) -> int:
+    """Print and write the reports; the exit code."""
+    print("\n" + terminal_table(outcomes))
+    print(f"\nmutation: {_summary(outcomes, args.threshold)}; {wall / 60:.1f} min")
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(markdown_report(outcomes, args.threshold, str(args.catalogue), wall))
+    args.junit.parent.mkdir(parents=True, exist_ok=True)
+    args.junit.write_bytes(junit_report(outcomes, "mutation"))
+    print(f"mutation: {args.report} and {args.junit}")
+    if any(o.status == "invalid" for o in outcomes):
+        print("error: catalogue errors (see 'invalid' above)", file=sys.stderr)
+        return 2
+    got = score(outcomes)
+    return 0 if got is None or got >= args.threshold else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

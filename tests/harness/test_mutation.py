@@ -1,0 +1,166 @@
+"""The mutation runner (harness/mutation.py) on a throwaway Go workspace and a
+tiny pytest suite: a mutant the suite sees is killed (and its killer runs
+first next time), one it cannot see survives and fails the score, a fragment
+that is not found and a mutant that does not compile are catalogue errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from harness import mutation
+
+CALC = """\
+package calc
+
+// Add adds.
+func Add(a, b int) int { return a + b }
+"""
+
+SUITE = """\
+import os
+from pathlib import Path
+
+import pytest
+
+SOURCE = Path(os.environ["GALAXY_ROOT"]) / "calc" / "calc.go"
+
+
+@pytest.mark.parametrize("case", ["with spaces"])  # a node id holding a space
+def test_add_adds(case):
+    assert "a + b" in SOURCE.read_text()
+
+
+def test_the_workspace_is_a_copy():
+    assert SOURCE.is_file()
+"""
+
+CATALOGUE = """\
+[[mutant]]
+id = "add-subtracts"
+file = "calc/calc.go"
+find = "a + b"
+replace = "a - b"
+breaks = "Add adds"
+
+[[mutant]]
+id = "comment-reworded"
+file = "calc/calc.go"
+find = "// Add adds."
+replace = "// Add sums."
+breaks = "nothing the suite can see"
+unobservable = "a comment is not behaviour"
+
+[[mutant]]
+id = "fragment-gone"
+file = "calc/calc.go"
+find = "a * b"
+replace = "a / b"
+breaks = "a fragment that rotted"
+
+[[mutant]]
+id = "does-not-compile"
+file = "calc/calc.go"
+find = "return a + b"
+replace = 'return a + "b"'
+breaks = "a catalogue error"
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Go workspace (module ``calc``), a two-test suite of it and a catalogue."""
+    workspace = tmp_path / "ws"
+    (workspace / "calc").mkdir(parents=True)
+    (workspace / "go.work").write_text("go 1.26\n\nuse ./calc\n")
+    (workspace / "calc" / "go.mod").write_text("module calc\n\ngo 1.26\n")
+    (workspace / "calc" / "calc.go").write_text(CALC)
+    (tmp_path / "suite").mkdir()
+    (tmp_path / "suite" / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "suite" / "test_calc.py").write_text(SUITE)
+    (tmp_path / "mutants.toml").write_text(CATALOGUE)
+    monkeypatch.setenv("GALAXY_ROOT", str(workspace))
+    return tmp_path
+
+
+def _run(project: Path, *args: str) -> int:
+    return mutation.main(
+        [
+            *("--catalogue", str(project / "mutants.toml"), "--killers", str(project / "killers.json")),
+            *("--report", str(project / "mutation.md"), "--junit", str(project / "mutation.xml")),
+            *("--work", str(project / "work"), *args),
+            *("--", sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"),
+            str(project / "suite"),
+        ]
+    )
+
+
+def _cases(project: Path) -> dict[str, str]:
+    """Each mutant's JUnit verdict: passed, failure or error."""
+    root = ElementTree.parse(project / "mutation.xml").getroot()  # noqa: S314 - written by the test
+    verdict = {}
+    for case in root.iter("testcase"):
+        kinds = [child.tag for child in case if child.tag in ("failure", "error")]
+        verdict[case.get("name", "")] = kinds[0] if kinds else "passed"
+    return verdict
+
+
+def test_the_runner_kills_keeps_survivors_and_reports_catalogue_errors(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(project, "--no-baseline") == 2  # catalogue errors win over the score
+
+    out = capsys.readouterr().out
+    assert _cases(project) == {
+        "add-subtracts": "passed",
+        "comment-reworded": "failure",
+        "fragment-gone": "error",
+        "does-not-compile": "error",
+    }
+    assert "the fragment occurs 0 times in calc/calc.go" in out
+    assert "does not compile: go build -trimpath ./... failed" in out
+    report = (project / "mutation.md").read_text()
+    assert "score 50.0%" in report
+    assert "| `comment-reworded` | `calc/calc.go` | nothing the suite can see | a comment is not behaviour |" in report
+    killers = json.loads((project / "killers.json").read_text())
+    assert killers == {"add-subtracts": ["test_calc.py::test_add_adds[with spaces]"]}
+    assert not [p for p in (project / "work").iterdir() if p.is_dir()]  # the copy is gone
+    assert "a + b" in (project / "ws" / "calc" / "calc.go").read_text()  # the source is untouched
+
+
+def test_the_recorded_killer_runs_first_and_the_score_decides_the_exit_code(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "killers.json").write_text(json.dumps({"add-subtracts": ["test_calc.py::test_add_adds[with spaces]"]}))
+
+    assert _run(project, "--only", "add-subtracts") == 0
+    assert "killed" in capsys.readouterr().out
+    assert "by test_calc.py::test_add_adds[with spaces] (run first)" in (project / "mutation.md").read_text()
+
+    assert _run(project, "--only", "add-subtracts,comment-reworded") == 1  # 50% < 95%
+    assert _cases(project) == {"add-subtracts": "passed", "comment-reworded": "failure"}
+
+
+def test_a_baseline_that_fails_stops_the_run(project: Path) -> None:
+    (project / "ws" / "calc" / "calc.go").write_text(CALC.replace("a + b", "a - b"))
+    assert _run(project) == 3
+    assert not (project / "mutation.xml").exists()
+
+
+def test_a_fragment_found_twice_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "f.go").write_text("x := 1\nx := 1\n")
+    mutant = mutation.Mutant("twice", "f.go", "x := 1", "x := 2", "nothing")
+    with pytest.raises(mutation.CatalogueError, match="occurs 2 times"):
+        mutation.apply(mutant, tmp_path)
+
+
+def test_a_malformed_catalogue_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(textwrap.dedent(CATALOGUE.split("\n\n", maxsplit=1)[0]) + '\nbroken = "yes"\n')
+    with pytest.raises(mutation.CatalogueError, match="unknown keys"):
+        mutation.load_catalogue(path)
