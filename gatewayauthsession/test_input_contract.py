@@ -255,6 +255,25 @@ def test_the_limits_count_both_forms_of_a_domain_as_one_email(stack: Stack, api:
 FAILED_ATTEMPT_CAP = 3
 
 
+def _confirm_at_once(stack: Stack, transport: Transport, guesses: list[tuple[str, str]]) -> Counter[str]:
+    """Each (challenge id, code) confirmed at the same time, each from a
+    client of its own: how many got each error code (``<a session>`` for a
+    login), every error checked against the table."""
+    clients = [stack.client(transport) for _ in guesses]
+
+    def guess(i: int) -> str:
+        challenge_id, code = guesses[i]
+        try:
+            clients[i].confirm_email_login(challenge_id, code)
+        except ApiError as err:
+            err.check_against_table()
+            return err.code
+        return "<a session>"
+
+    with ThreadPoolExecutor(max_workers=len(guesses)) as pool:
+        return Counter(pool.map(guess, range(len(guesses))))
+
+
 @REPEATED_LOGINS
 @pytest.mark.stack(failed_attempts_per_hour=FAILED_ATTEMPT_CAP, code_max_attempts=100)
 def test_concurrent_wrong_codes_over_several_challenges_never_pass_the_failed_attempt_cap(
@@ -269,19 +288,7 @@ def test_concurrent_wrong_codes_over_several_challenges_never_pass_the_failed_at
         for n in range(guesses_per_challenge)
         for c, code in zip(challenges, codes, strict=True)
     ]
-    clients = [stack.client(transport) for _ in guesses]
-
-    def guess(i: int) -> str:
-        challenge_id, code = guesses[i]
-        try:
-            clients[i].confirm_email_login(challenge_id, code)
-        except ApiError as err:
-            err.check_against_table()
-            return err.code
-        return "<a session>"
-
-    with ThreadPoolExecutor(max_workers=len(guesses)) as pool:
-        outcomes = Counter(pool.map(guess, range(len(guesses))))
+    outcomes = _confirm_at_once(stack, transport, guesses)
 
     # Each compared wrong code answers INVALID_CODE (TOO_MANY_ATTEMPTS once
     # a challenge is used up); at most the cap are compared, the rest are refused.
@@ -299,19 +306,8 @@ def test_concurrent_wrong_codes_never_get_more_comparisons_than_a_challenge_allo
 ) -> None:
     challenge = api.start_email_login("dash@example.com")
     code = code_for(stack, challenge)
-    guesses = [f"{(int(code) + 1 + n) % 1_000_000:06d}" for n in range(12)]
-    clients = [stack.client(transport) for _ in guesses]
-
-    def guess(i: int) -> str:
-        try:
-            clients[i].confirm_email_login(challenge.challenge_id, guesses[i])
-        except ApiError as err:
-            err.check_against_table()
-            return err.code
-        return "<a session>"
-
-    with ThreadPoolExecutor(max_workers=len(guesses)) as pool:
-        outcomes = Counter(pool.map(guess, range(len(guesses))))
+    guesses = [(challenge.challenge_id, f"{(int(code) + 1 + n) % 1_000_000:06d}") for n in range(12)]
+    outcomes = _confirm_at_once(stack, transport, guesses)
 
     # Three codes are compared: two answer INVALID_CODE, the third uses the
     # challenge up; every other finds it reserved to the full or gone.
