@@ -20,16 +20,8 @@ from gatewayauthsession.explore import hold
 from gatewayauthsession.forensics import Recorder
 from gatewayauthsession.stack import Stack, StackSettings, Transport, start_stack
 from harness.binary import Binary, BuildError, build, is_cached
-from harness.pytest_plugin import (
-    attach_evidence,
-    build_mode,
-    coverage_dir,
-    failed,
-    redis_backend_kind,
-    service_refs,
-    use_failure_bundles,
-    watch_processes,
-)
+from harness.failure_report import attach_evidence, failed, use_failure_bundles, watch_processes
+from harness.pytest_plugin import build_mode, coverage_dir, redis_backend_kind, service_refs
 from harness.redis_server import RealRedis, RedisBackend, RedisServerProcess, real_redis_addr, redis_server_binary
 from harness.tools import ToolBuildError, go_tool
 from harness.toxiproxy import ToxiproxyServer

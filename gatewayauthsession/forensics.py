@@ -25,7 +25,7 @@ from contracts.redis_schema import public_keyspace
 from contracts.tracing import SPAN_ID_KEY, TRACE_ID_KEY, Traceparent
 from harness.bundle import Evidence, file_sha256
 from harness.http_stub import HttpStub
-from harness.redis_server import RedisCommand
+from harness.redis_commands import RedisCommand
 from harness.timeline import Hop, json_lines, parse_time
 
 if TYPE_CHECKING:

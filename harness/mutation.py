@@ -60,7 +60,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import json
 import os
 import shlex
 import shutil
@@ -69,121 +68,31 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-from xml.etree import ElementTree
 
+from harness.mutation_catalogue import CatalogueError, Mutant, _compile, apply, load_catalogue
 from harness.mutation_plugin import FAILED_ENV, ONLY_ENV
+from harness.mutation_report import (
+    Outcome,
+    Status,
+    _load_killers,
+    _save_killers,
+    _summary,
+    junit_report,
+    markdown_report,
+    score,
+    terminal_table,
+)
 from harness.paths import CACHE_DIR, PROJECT_ROOT, REPORTS_DIR, galaxy_root
 from harness.sweep import current_run_id, sweep
 
-__all__ = ["CatalogueError", "Mutant", "Outcome", "apply", "load_catalogue", "main", "run_mutant", "score"]
-
-Status = Literal["killed", "survived", "timeout", "invalid"]
-DETECTED: tuple[Status, ...] = ("killed", "timeout")
+__all__ = ["Command", "main", "run_mutant", "work_dir"]
 
 DEFAULT_BUDGET_S = 600.0
 DEFAULT_THRESHOLD = 95.0
-COMPILE_TIMEOUT_S = 300.0
 _COPY_IGNORE = shutil.ignore_patterns(".git", ".cache")
-
-
-class CatalogueError(ValueError):
-    """The catalogue is malformed, or a mutant does not apply."""
-
-
-@dataclass(frozen=True)
-class Mutant:
-    id: str
-    file: str  # relative to the workspace root
-    find: str
-    replace: str
-    breaks: str  # the contract rule the change breaks
-    unobservable: str = ""  # why no black-box test can see it, when that is so
-
-
-@dataclass
-class Outcome:
-    mutant: Mutant
-    status: Status
-    seconds: float
-    detail: str = ""  # the killer, the catalogue error or what the command said
-    killers: list[str] = field(default_factory=list)
-
-
-def load_catalogue(path: Path) -> list[Mutant]:
-    """The ``[[mutant]]`` tables of a TOML catalogue, ids unique."""
-    try:
-        doc = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise CatalogueError(f"{path}: {exc}") from None
-    mutants: list[Mutant] = []
-    seen: set[str] = set()
-    known = {"id", "file", "find", "replace", "breaks", "unobservable"}
-    for i, entry in enumerate(doc.get("mutant", [])):
-        where = f"{path}: mutant {i + 1} ({entry.get('id', '?')})"
-        unknown = set(entry) - known
-        missing = {"id", "file", "find", "replace", "breaks"} - set(entry)
-        if unknown or missing:
-            raise CatalogueError(f"{where}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
-        if not all(isinstance(v, str) for v in entry.values()):
-            raise CatalogueError(f"{where}: every value must be a string")
-        if entry["id"] in seen:
-            raise CatalogueError(f"{where}: duplicate id")
-        if entry["find"] == entry["replace"] or not entry["find"]:
-            raise CatalogueError(f"{where}: find must be non-empty and differ from replace")
-        seen.add(entry["id"])
-        mutants.append(Mutant(**entry))
-    if not mutants:
-        raise CatalogueError(f"{path}: no [[mutant]] entries")
-    return mutants
-
-
-def apply(mutant: Mutant, root: Path) -> None:
-    """Apply ``mutant`` to the workspace at ``root`` in place; a
-    :class:`CatalogueError` unless its fragment occurs exactly once."""
-    path = root / mutant.file
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise CatalogueError(f"{mutant.file}: {exc.strerror}") from None
-    count = text.count(mutant.find)
-    if count != 1:
-        raise CatalogueError(f"the fragment occurs {count} times in {mutant.file}, not exactly once")
-    path.write_text(text.replace(mutant.find, mutant.replace))
-
-
-def _module_of(root: Path, file: str) -> Path:
-    """The directory of the Go module holding ``file`` (its nearest go.mod)."""
-    for parent in (root / file).parents:
-        if (parent / "go.mod").is_file():
-            return parent
-        if parent == root:
-            break
-    raise CatalogueError(f"{file} is in no Go module of the workspace")
-
-
-def _compile(root: Path, file: str) -> str | None:
-    """None when the module of ``file`` builds and the package of ``file``
-    (its tests too) vets, else why not. A mutant changes one package: it
-    breaks another only by breaking what that one uses, which the build of
-    the module shows."""
-    module = _module_of(root, file)
-    package = "./" + (root / file).parent.relative_to(module).as_posix()
-    for cmd in (["go", "build", "-trimpath", "./..."], ["go", "vet", package]):
-        try:
-            proc = subprocess.run(
-                cmd, cwd=module, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S, check=False
-            )
-        except subprocess.TimeoutExpired:
-            return f"{' '.join(cmd)} took longer than {COMPILE_TIMEOUT_S:.0f}s"
-        if proc.returncode != 0:
-            lines = proc.stderr.strip().splitlines()
-            return f"{' '.join(cmd)} failed in {module.name}: " + " | ".join(lines[:6])
-    return None
 
 
 @dataclass
@@ -339,105 +248,6 @@ def work_dir(parent: Path | None = None) -> Iterator[Path]:
             yield path
         finally:
             shutil.rmtree(path, ignore_errors=True)
-
-
-def score(outcomes: Sequence[Outcome]) -> float | None:
-    """Detected / (detected + survived), in percent; None when nothing counted."""
-    detected = sum(o.status in DETECTED for o in outcomes)
-    counted = detected + sum(o.status == "survived" for o in outcomes)
-    return 100.0 * detected / counted if counted else None
-
-
-def _load_killers(path: Path) -> dict[str, list[str]]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return {k: [str(t) for t in v] for k, v in data.items() if isinstance(v, list)} if isinstance(data, dict) else {}
-
-
-def _save_killers(path: Path, killers: dict[str, list[str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(dict(sorted(killers.items())), indent=1) + "\n")
-    tmp.replace(path)
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _summary(outcomes: Sequence[Outcome], threshold: float) -> str:
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("killed", "timeout", "survived", "invalid")}
-    got = score(outcomes)
-    shown = "n/a" if got is None else f"{got:.1f}%"
-    return (
-        f"score {shown} (threshold {threshold:g}%): {counts['killed']} killed, {counts['timeout']} timed out, "
-        f"{counts['survived']} survived, {counts['invalid']} invalid, of {len(outcomes)} mutants"
-    )
-
-
-def terminal_table(outcomes: Sequence[Outcome]) -> str:
-    width = max([len(o.mutant.id) for o in outcomes] + [6])
-    rows = [f"{'mutant':{width}}  {'status':8}  {'time':>6}  detail"]
-    rows += [f"{o.mutant.id:{width}}  {o.status:8}  {o.seconds:5.0f}s  {o.detail}" for o in outcomes]
-    return "\n".join(rows)
-
-
-def markdown_report(outcomes: Sequence[Outcome], threshold: float, catalogue: str, wall_s: float) -> str:
-    survivors = [o for o in outcomes if o.status == "survived"]
-    invalid = [o for o in outcomes if o.status == "invalid"]
-    lines = [
-        "# Mutation testing",
-        "",
-        f"Catalogue `{catalogue}`, written by `python -m harness.mutation`; a full run took {wall_s / 60:.1f} min.",
-        "",
-        f"**{_summary(outcomes, threshold)}**",
-        "",
-    ]
-    if survivors:
-        lines += [
-            "## Survivors",
-            "",
-            "| mutant | file | breaks | why the suite cannot see it |",
-            "| --- | --- | --- | --- |",
-        ]
-        for o in survivors:
-            why = _cell(o.mutant.unobservable) or "-"
-            lines.append(f"| `{o.mutant.id}` | `{o.mutant.file}` | {_cell(o.mutant.breaks)} | {why} |")
-        lines.append("")
-    if invalid:
-        lines += ["## Catalogue errors", "", "| mutant | error |", "| --- | --- |"]
-        lines += [f"| `{o.mutant.id}` | {_cell(o.detail)} |" for o in invalid]
-        lines.append("")
-    lines += ["## Every mutant", "", "| mutant | status | time | detail |", "| --- | --- | --- | --- |"]
-    lines += [f"| `{o.mutant.id}` | {o.status} | {o.seconds:.0f}s | {_cell(o.detail)} |" for o in outcomes]
-    return "\n".join(lines) + "\n"
-
-
-def junit_report(outcomes: Sequence[Outcome], suite: str) -> bytes:
-    root = ElementTree.Element(
-        "testsuite",
-        name=suite,
-        tests=str(len(outcomes)),
-        failures=str(sum(o.status == "survived" for o in outcomes)),
-        errors=str(sum(o.status == "invalid" for o in outcomes)),
-        time=f"{sum(o.seconds for o in outcomes):.3f}",
-    )
-    for o in outcomes:
-        case = ElementTree.SubElement(root, "testcase", classname=suite, name=o.mutant.id, time=f"{o.seconds:.3f}")
-        if o.status == "survived":
-            message = f"survived: breaks {o.mutant.breaks}"
-            failure = ElementTree.SubElement(case, "failure", message=message)
-            failure.text = f"{o.mutant.file}\n{o.mutant.unobservable or 'no scenario of the suite sees it'}"
-        elif o.status == "invalid":
-            ElementTree.SubElement(case, "error", message=o.detail)
-        else:
-            ElementTree.SubElement(case, "system-out").text = f"{o.status}: {o.detail}"
-    suites = ElementTree.Element("testsuites")
-    suites.append(root)
-    data: bytes = ElementTree.tostring(suites, encoding="utf-8", xml_declaration=True)
-    return data
 
 
 WHOLE_RUNS = 2

@@ -11,7 +11,7 @@ must use, ``client()`` for tests, and ``stop()``. The two a test owns
 as the test says. A shared real Redis takes none: a test cannot stop it.
 
 Each also records the commands it is sent, for a failing test's timeline
-(``commands()``, :class:`RedisCommand`), in a ring buffer of the last
+(``commands()``, :class:`~harness.redis_commands.RedisCommand`), in a ring buffer of the last
 ``record`` of them: a fakeredis server in the fakeredis host itself, a real
 Redis through a ``MONITOR`` connection (on a shared one, only the commands
 that name the stack's key prefix).
@@ -20,18 +20,15 @@ that name the stack's key prefix).
 from __future__ import annotations
 
 import atexit
-import collections
 import contextlib
 import json
 import os
-import re
 import secrets
 import shutil
 import socket
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, Self
@@ -40,6 +37,7 @@ from harness.fakeredis_host import DEFAULT_RECORD, READY_ENV
 from harness.paths import PROJECT_ROOT
 from harness.ports import free_port
 from harness.process import ServiceProcess
+from harness.redis_commands import RedisCommand, _Monitor
 
 if TYPE_CHECKING:  # redis and fakeredis are heavy imports: keep them off module import
     import redis
@@ -50,9 +48,7 @@ __all__ = [
     "FakeRedisServer",
     "RealRedis",
     "RedisBackend",
-    "RedisCommand",
     "RedisServerProcess",
-    "parse_monitor_line",
     "real_redis_addr",
     "redis_server_binary",
     "stop_fakeredis_host",
@@ -66,19 +62,6 @@ REDIS_SERVER_ENV = "INTEGRATION_REDIS_SERVER"
 def real_redis_addr() -> str | None:
     """``host:port`` of the real Redis to use, or None when not configured."""
     return os.environ.get(REAL_REDIS_ENV) or None
-
-
-@dataclass(frozen=True)
-class RedisCommand:
-    """One command a Redis was sent: when (seconds since the epoch), from
-    which client (``host:port``), its first words, how long it took and the
-    error it was answered with (both None when not known: ``MONITOR`` tells neither)."""
-
-    at: float
-    client: str
-    words: tuple[str, ...]
-    duration: float | None = None
-    error: str | None = None
 
 
 class RedisBackend(Protocol):
@@ -239,76 +222,6 @@ class FakeRedisServer(_Backend):
         self._running = False
         with contextlib.suppress(ConnectionError):  # a host already gone has stopped it too
             self._host.call("stop", id=self._id)
-
-
-_MONITOR_LINE = re.compile(r"\+(?P<at>\d+\.\d+) \[\d+ (?P<client>[^\]]+)\] (?P<args>.*)")
-_MONITOR_ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
-_MONITOR_WORDS = 6
-_MONITOR_WORD_CHARS = 80
-
-
-def parse_monitor_line(line: str) -> RedisCommand | None:
-    """One line of ``MONITOR``'s output (``+1700000000.123456 [0 127.0.0.1:5000] "GET" "k"``), or None."""
-    m = _MONITOR_LINE.fullmatch(line.strip())
-    if m is None:
-        return None
-    words = [w.replace('\\"', '"').replace("\\\\", "\\") for w in _MONITOR_ARG.findall(m["args"])]
-    shown = [w[:_MONITOR_WORD_CHARS] for w in words[:_MONITOR_WORDS]]
-    if len(words) > _MONITOR_WORDS:
-        shown.append(f"... {len(words) - _MONITOR_WORDS} more")
-    return RedisCommand(float(m["at"]), m["client"], tuple(shown))
-
-
-class _Monitor:
-    """Records a real Redis's commands through ``MONITOR``, from a thread of its own,
-    into a ring buffer of the last ``size``; ``only`` keeps just the commands with a
-    word that holds it (a key prefix). The connection is made again when the server
-    restarts, until :meth:`stop`."""
-
-    def __init__(self, addr: str, size: int, only: str | None = None) -> None:
-        self._addr = addr
-        self._only = only
-        self.commands: collections.deque[RedisCommand] = collections.deque(maxlen=max(size, 1))
-        self._stopped = threading.Event()
-        self._connected = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"redis-monitor:{addr}", daemon=True)
-        self._thread.start()
-        self._connected.wait(2)  # the commands from here on are seen
-
-    def _run(self) -> None:
-        host, port = self._addr.rsplit(":", 1)
-        while not self._stopped.is_set():
-            try:
-                with socket.create_connection((host, int(port)), timeout=0.5) as sock:
-                    sock.sendall(b"MONITOR\r\n")
-                    self._read(sock)
-            except OSError:
-                pass
-            self._stopped.wait(0.1)
-
-    def _read(self, sock: socket.socket) -> None:
-        pending = b""
-        while not self._stopped.is_set():
-            try:
-                data = sock.recv(65536)
-            except TimeoutError:
-                continue
-            if not data:
-                return
-            pending += data
-            *lines, pending = pending.split(b"\r\n")
-            for raw in lines:
-                line = raw.decode("utf-8", "replace")
-                if line == "+OK":
-                    self._connected.set()
-                elif (cmd := parse_monitor_line(line)) is not None and (
-                    self._only is None or any(self._only in w for w in cmd.words)
-                ):
-                    self.commands.append(cmd)
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=2)
 
 
 class RealRedis(_Backend):

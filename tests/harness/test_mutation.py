@@ -13,7 +13,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from harness import mutation
+from harness import mutation, mutation_catalogue
 
 CALC = """\
 package calc
@@ -154,13 +154,13 @@ def test_a_baseline_that_fails_stops_the_run(project: Path) -> None:
 
 def test_a_fragment_found_twice_is_refused(tmp_path: Path) -> None:
     (tmp_path / "f.go").write_text("x := 1\nx := 1\n")
-    mutant = mutation.Mutant("twice", "f.go", "x := 1", "x := 2", "nothing")
-    with pytest.raises(mutation.CatalogueError, match="occurs 2 times"):
-        mutation.apply(mutant, tmp_path)
+    mutant = mutation_catalogue.Mutant("twice", "f.go", "x := 1", "x := 2", "nothing")
+    with pytest.raises(mutation_catalogue.CatalogueError, match="occurs 2 times"):
+        mutation_catalogue.apply(mutant, tmp_path)
 
 
 def test_a_malformed_catalogue_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "m.toml"
     path.write_text(textwrap.dedent(CATALOGUE.split("\n\n", maxsplit=1)[0]) + '\nbroken = "yes"\n')
-    with pytest.raises(mutation.CatalogueError, match="unknown keys"):
-        mutation.load_catalogue(path)
+    with pytest.raises(mutation_catalogue.CatalogueError, match="unknown keys"):
+        mutation_catalogue.load_catalogue(path)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness.bundle import Evidence, clear_bundles, goroutine_dump, sanitise, write_bundle
-from harness.redis_server import FakeRedisServer, RedisServerProcess, parse_monitor_line, redis_server_binary
+from harness.redis_commands import parse_monitor_line
+from harness.redis_server import FakeRedisServer, RedisServerProcess, redis_server_binary
 from harness.timeline import Hop, Timeline, attribute, json_lines, parse_time, render_text
 from harness.timeline_html import render_html
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.failure_report import attach_diagnostics, watch_processes
 from harness.process import ServiceProcess
-from harness.pytest_plugin import attach_diagnostics, watch_processes
 from harness.toxiproxy import ToxiproxyServer
 
 FAKE = Path(__file__).resolve().parents[2] / "fake_service.py"
