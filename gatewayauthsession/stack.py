@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
@@ -116,6 +117,9 @@ class Stack:
     _secrets: list[str] = field(default_factory=list)
     before_restart: list[Callable[[], None]] = field(default_factory=list)
     """Called before :meth:`restart` stops a process (to read what goes with it)."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """How long :func:`start_stack` took for each part, in seconds (what
+    ``nox -s bench`` breaks a stack's start-up into)."""
 
     # ------------------------------------------------------------ wiring
 
@@ -150,9 +154,10 @@ class Stack:
     # ------------------------------------------------------------ processes
 
     def _start_authsession(self) -> None:
-        private_key, _ = self.keys.write(self.workdir / "keys")
+        with _timed(self.timings, KEYS):
+            private_key, _ = self.keys.write(self.workdir / "keys")
         s = self.settings
-        self.authsession = ServiceProcess(
+        process = ServiceProcess(
             "authsession",
             [str(self.binaries["authsession"].path)],
             workdir=self.workdir,
@@ -181,12 +186,15 @@ class Stack:
                 "AUTHSESSION_FAILED_ATTEMPTS_PER_HOUR": str(s.failed_attempts_per_hour),
                 "AUTHSESSION_LOG_LEVEL": s.log_level,
             },
-        ).start()
+        )
+        with _timed(self.timings, "authsession process → ready"):
+            self.authsession = process.start()
 
     def _start_gateway(self) -> None:
-        _, jwks = self.keys.write(self.workdir / "keys")
+        with _timed(self.timings, KEYS):
+            _, jwks = self.keys.write(self.workdir / "keys")
         s = self.settings
-        self.gateway = ServiceProcess(
+        process = ServiceProcess(
             "gateway",
             [str(self.binaries["gateway"].path)],
             workdir=self.workdir,
@@ -208,7 +216,9 @@ class Stack:
                 "GATEWAY_LOGIN_BURST": str(s.login_burst),
                 "GATEWAY_LOG_LEVEL": s.log_level,
             },
-        ).start()
+        )
+        with _timed(self.timings, "gateway process → ready"):
+            self.gateway = process.start()
 
     @property
     def processes(self) -> tuple[ServiceProcess, ServiceProcess]:
@@ -372,6 +382,19 @@ def _hostport(url: str) -> str:
     return rest.split("/", 1)[0]
 
 
+KEYS = "keys (generate + write)"
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], part: str) -> Iterator[None]:
+    """Add the time the block takes to ``timings[part]``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[part] = timings.get(part, 0.0) + time.perf_counter() - started
+
+
 def start_stack(
     workdir: Path,
     binaries: dict[str, Binary],
@@ -392,14 +415,22 @@ def start_stack(
     """
     settings = settings or StackSettings()
     settings.proxied_links()  # an unknown link name fails before anything starts
+    timings: dict[str, float] = {}
     with contextlib.ExitStack() as started:
-        redis = redis or FakeRedisServer()
+        if redis is None:
+            with _timed(timings, "fakeredis server"):
+                redis = FakeRedisServer()
         started.callback(redis.stop)
-        mail = MailStub().start()
+        with _timed(timings, "mail stub"):
+            mail = MailStub().start()
         started.callback(mail.stop)
-        users = UserStub().start()
+        with _timed(timings, "user stub"):
+            users = UserStub().start()
         started.callback(users.stop)
-        stack = Stack(workdir, settings, binaries, redis, mail, users, KeySet(), coverdir, proxy, trace or Trace())
+        with _timed(timings, KEYS):
+            keys = KeySet()
+        trace = trace or Trace()
+        stack = Stack(workdir, settings, binaries, redis, mail, users, keys, coverdir, proxy, trace, timings=timings)
         started.callback(stack._close_links)
         stack._open_links("authsession->redis", "authsession->mail", "authsession->user")
         stack._start_authsession()

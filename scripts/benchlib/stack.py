@@ -1,14 +1,13 @@
 """The ``stack`` and ``login`` sections: ``start_stack`` to ready, whole and per component
-(timed by instrumenting the harness classes it uses), its teardown, and a login flow over a fresh stack."""
+(as ``start_stack`` records them in ``Stack.timings``), its teardown, and a login flow over a fresh stack."""
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from benchlib.common import Options, say
 from benchlib.machine import nproc
@@ -31,68 +30,6 @@ COMPONENTS = (
     "gateway process → ready",
 )
 TEARDOWN = ("gateway process", "authsession process", "mail stub", "user stub", "redis")
-
-
-@contextlib.contextmanager
-def instrumented_stack(samples: dict[str, float]) -> Iterator[None]:
-    """Make ``start_stack`` time its own steps: the harness classes that
-    ``gatewayauthsession/stack.py`` uses are swapped, in that module only, for
-    subclasses that add their construction / start time to ``samples``. The
-    stack is built by the same code, with the same environment, as in the suite."""
-    from unittest import mock
-
-    import gatewayauthsession.stack as stack_module
-    from contracts.mail.stub import MailStub
-    from contracts.tokens import KeySet
-    from contracts.user.stub import UserStub
-    from harness.process import ServiceProcess
-    from harness.redis_server import FakeRedisServer
-
-    expected: dict[str, type] = {
-        "FakeRedisServer": FakeRedisServer,
-        "MailStub": MailStub,
-        "UserStub": UserStub,
-        "KeySet": KeySet,
-        "ServiceProcess": ServiceProcess,
-    }
-    for name, cls in expected.items():
-        if getattr(stack_module, name, None) is not cls:
-            raise RuntimeError(
-                f"gatewayauthsession/stack.py no longer uses harness's {name} by that name; "
-                "update instrumented_stack() in scripts/benchlib/stack.py"
-            )
-
-    def add(key: str, started: float) -> None:
-        samples[key] = samples.get(key, 0.0) + time.perf_counter() - started
-
-    def timed(cls: type[Any], key: str | Callable[[Any], str], *methods: str) -> type[Any]:
-        """A subclass of ``cls`` whose ``methods`` add their time to ``key``'s sample."""
-
-        def wrap(name: str) -> Callable[..., Any]:
-            base = getattr(cls, name)
-
-            def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-                started = time.perf_counter()
-                try:
-                    return base(self, *args, **kwargs)
-                finally:
-                    add(key(self) if callable(key) else key, started)
-
-            return method
-
-        return type(f"Timed{cls.__name__}", (cls,), {name: wrap(name) for name in methods})
-
-    replacements = {
-        "FakeRedisServer": timed(FakeRedisServer, "fakeredis server", "__init__"),
-        "MailStub": timed(MailStub, "mail stub", "__init__", "start"),
-        "UserStub": timed(UserStub, "user stub", "__init__", "start"),
-        "KeySet": timed(KeySet, "keys (generate + write)", "__init__", "write"),
-        "ServiceProcess": timed(ServiceProcess, lambda process: f"{process.name} process → ready", "start"),
-    }
-    with contextlib.ExitStack() as patches:
-        for name, replacement in replacements.items():
-            patches.enter_context(mock.patch.object(stack_module, name, replacement))
-        yield
 
 
 def _stop_timed(stack: Stack, samples: dict[str, float]) -> None:
@@ -124,7 +61,7 @@ def bench_stack(opts: Options) -> Section:
     stops: list[float] = []
     parts: dict[str, list[float]] = {name: [] for name in (*COMPONENTS, "whole (instrumented)", "sum", "other")}
     down: dict[str, list[float]] = {name: [] for name in TEARDOWN}
-    say(f"stack: {total} iterations ({opts.warmup} warm-up), each a plain start_stack then an instrumented one")
+    say(f"stack: {total} iterations ({opts.warmup} warm-up), each a plain start_stack, then one stopped part by part")
     for i in range(total):
         with tempfile.TemporaryDirectory(prefix="bench-stack-") as tmp:
             started = time.perf_counter()
@@ -137,13 +74,12 @@ def bench_stack(opts: Options) -> Section:
             whole.append(elapsed)
             stops.append(stopped)
 
-        samples: dict[str, float] = {}
         stop_samples: dict[str, float] = {}
         with tempfile.TemporaryDirectory(prefix="bench-stack-") as tmp:
-            with instrumented_stack(samples):
-                started = time.perf_counter()
-                stack = start_stack(Path(tmp), binaries)
-                elapsed = time.perf_counter() - started
+            started = time.perf_counter()
+            stack = start_stack(Path(tmp), binaries)
+            elapsed = time.perf_counter() - started
+            samples = dict(stack.timings)  # start_stack's own record of each part
             _stop_timed(stack, stop_samples)
         if i < opts.warmup:
             continue
@@ -181,8 +117,8 @@ def bench_stack(opts: Options) -> Section:
         "",
         *table(header, [row("**whole stack** (`start_stack`)", whole), row("teardown (`Stack.stop()`)", stops)]),
         "",
-        "Per component: in the same iterations, right after each plain one, a `start_stack` in which the "
-        "harness classes it uses are wrapped by timing subclasses (same code, same environment as the suite; "
+        "Per component: in the same iterations, right after each plain one, a second `start_stack`, as "
+        "`start_stack` records each part's time itself (`Stack.timings`; "
         '"other" is the rest of `start_stack`: environment assembly, `ExitStack` bookkeeping).',
         "",
         *table(
