@@ -88,7 +88,11 @@ def test_an_unknown_refresh_token_is_rejected(stack: Stack, api: GatewayApi, tok
 @pytest.mark.waits
 def test_a_session_has_an_absolute_lifetime(stack: Stack, api: GatewayApi) -> None:
     login = log_in(stack, api, "cal@example.com")
-    refreshed = api.refresh_session(login.refresh_token)  # within the lifetime: fine
+    # A refresh in a later second than the login (timestamps have whole
+    # seconds), still within the lifetime: one that extended the session
+    # would answer a later end.
+    time.sleep(1.1)
+    refreshed = api.refresh_session(login.refresh_token)
     assert refreshed.refresh_token_expires_at == login.refresh_token_expires_at
     # Wait until just past the session's absolute end (whole seconds, as the contract keeps it).
     time.sleep(max(0.0, (refreshed.refresh_token_expires_at - datetime.now(UTC)).total_seconds()) + 0.3)
