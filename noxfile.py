@@ -394,6 +394,7 @@ def mutation(session: nox.Session) -> None:
     _sync(session, "test")
     session.run(
         *("python", "-m", "harness.mutation", "--catalogue", "gatewayauthsession/mutants.toml", "--first-args=-n 0"),
+        "--seed-killers=gatewayauthsession/mutation-killers.json",
         *session.posargs,
         "--",
         *MUTATION_TESTS,

@@ -268,10 +268,19 @@ def _neighbours(mutant: Mutant, mutants: Sequence[Mutant], killers: dict[str, li
 
 
 def _run_all(
-    mutants: Sequence[Mutant], source: Path, *, work: Path, command: Command, budget_s: float, killers_file: Path
+    mutants: Sequence[Mutant],
+    source: Path,
+    *,
+    work: Path,
+    command: Command,
+    budget_s: float,
+    killers_file: Path,
+    seed_file: Path | None = None,
 ) -> list[Outcome]:
-    """Every mutant, one after the other, recording each one's killers as it goes."""
-    killers = _load_killers(killers_file)
+    """Every mutant, one after the other, recording each one's killers as it
+    goes; the killers of ``seed_file`` (committed with a catalogue) stand in
+    where ``killers_file`` has none yet."""
+    killers = (_load_killers(seed_file) if seed_file else {}) | _load_killers(killers_file)
     outcomes: list[Outcome] = []
     for n, mutant in enumerate(mutants, 1):
         print(f"mutation: [{n}/{len(mutants)}] {mutant.id} ({mutant.file}) ...", end=" ", flush=True)
@@ -293,6 +302,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S, help="seconds of testing per mutant")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="least score, in percent")
     p.add_argument("--killers", type=Path, default=CACHE_DIR / "mutation" / "killers.json")
+    p.add_argument("--seed-killers", type=Path, default=None, help="killers to start from where --killers has none")
     p.add_argument("--first-args", default="", help="arguments added to a run of the recorded killers alone")
     p.add_argument("--kill-codes", default="1", help="exit codes of the command that mean a test failed")
     p.add_argument("--no-baseline", action="store_true", help="skip the unmutated run of the command")
@@ -352,7 +362,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not (args.no_baseline or args.only or _baseline(source, work, command, args.budget)):
                 return 3
             outcomes = _run_all(
-                mutants, source, work=work, command=command, budget_s=args.budget, killers_file=args.killers
+                mutants,
+                source,
+                work=work,
+                command=command,
+                budget_s=args.budget,
+                killers_file=args.killers,
+                seed_file=args.seed_killers,
             )
     except CatalogueError as exc:
         print(f"error: {exc}", file=sys.stderr)

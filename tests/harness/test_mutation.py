@@ -146,6 +146,16 @@ def test_the_recorded_killer_runs_first_and_the_score_decides_the_exit_code(
     assert _cases(project) == {"add-subtracts": "passed", "comment-reworded": "failure"}
 
 
+def test_a_seed_of_killers_stands_in_where_none_are_recorded(project: Path) -> None:
+    (project / "seed.json").write_text(json.dumps({"add-subtracts": ["test_calc.py::test_add_adds[with spaces]"]}))
+
+    assert _run(project, "--only", "add-subtracts", "--seed-killers", str(project / "seed.json")) == 0
+    assert "by test_calc.py::test_add_adds[with spaces] (run first)" in (project / "mutation.md").read_text()
+    assert json.loads((project / "seed.json").read_text()) == {  # the seed is read, never written
+        "add-subtracts": ["test_calc.py::test_add_adds[with spaces]"]
+    }
+
+
 def test_a_baseline_that_fails_stops_the_run(project: Path) -> None:
     (project / "ws" / "calc" / "calc.go").write_text(CALC.replace("a + b", "a - b"))
     assert _run(project) == 3
