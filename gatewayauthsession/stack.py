@@ -115,6 +115,7 @@ class Stack:
     links: dict[str, Link] = field(default_factory=dict)
     _clients: dict[str, GatewayApi] = field(default_factory=dict)
     _secrets: list[str] = field(default_factory=list)
+    _jwks: Path = field(init=False)
     before_restart: list[Callable[[], None]] = field(default_factory=list)
     """Called before :meth:`restart` stops a process (to read what goes with it)."""
     timings: dict[str, float] = field(default_factory=dict)
@@ -155,7 +156,7 @@ class Stack:
 
     def _start_authsession(self) -> None:
         with _timed(self.timings, KEYS):
-            private_key, _ = self.keys.write(self.workdir / "keys")
+            private_key, self._jwks = self.keys.write(self.workdir / "keys")
         s = self.settings
         process = ServiceProcess(
             "authsession",
@@ -191,8 +192,7 @@ class Stack:
             self.authsession = process.start()
 
     def _start_gateway(self) -> None:
-        with _timed(self.timings, KEYS):
-            _, jwks = self.keys.write(self.workdir / "keys")
+        jwks = self._jwks  # written with authsession's key, once
         s = self.settings
         process = ServiceProcess(
             "gateway",
