@@ -94,6 +94,14 @@ class _Backend:
         self.stop()
 
 
+def _bytecode() -> dict[str, str]:
+    """The host's bytecode goes where this process's does (``harness.paths.bytecode_env``),
+    never beside the sources."""
+    if sys.pycache_prefix:
+        return {"PYTHONPYCACHEPREFIX": sys.pycache_prefix}
+    return {"PYTHONDONTWRITEBYTECODE": "1"}
+
+
 class _Host:
     """The fakeredis host of this process (:mod:`harness.fakeredis_host`),
     started on first use and stopped when the process exits; it exits by
@@ -107,7 +115,7 @@ class _Host:
         self.process = ServiceProcess(
             "fakeredis",
             [sys.executable, "-m", "harness.fakeredis_host"],
-            env={"PYTHONPATH": str(PROJECT_ROOT), "PYTHONDONTWRITEBYTECODE": "1"},
+            env={"PYTHONPATH": str(PROJECT_ROOT), **_bytecode()},
             workdir=self._workdir,
             ready_env=READY_ENV,
         ).start()

@@ -46,7 +46,7 @@ from pathlib import Path
 from benchlib.build import bench_build
 from benchlib.common import ROOT, Options, elapsed, say
 from benchlib.forensics import bench_forensics
-from benchlib.machine import cpu_model, git_commit, loadavg, memory, nproc, run_text, venv_bytecode
+from benchlib.machine import bytecode_home, cpu_model, git_commit, loadavg, memory, nproc, run_text, venv_bytecode
 from benchlib.nox_overhead import DEFAULT_NOX_SELECTION, bench_nox
 from benchlib.peers import bench_peers
 from benchlib.redis_backends import RealRedisServer, bench_redis
@@ -123,8 +123,8 @@ def header(opts: Options, binaries: str, load_before: str, duration: float) -> l
                 ["OS", f"{platform.system()} {platform.release()}"],
                 ["Go", go_version],
                 ["Python", f"{platform.python_implementation()} {platform.python_version()}"],
-                ["PYTHONDONTWRITEBYTECODE", os.environ.get("PYTHONDONTWRITEBYTECODE") or "unset"],
-                ["precompiled bytecode in the bench virtualenv", venv_bytecode()],
+                ["bytecode", bytecode_home()],
+                ["dependencies' bytecode already compiled", venv_bytecode()],
                 ["binaries", binaries],
                 ["load average (1/5/15 min) before → after", f"{load_before} → {loadavg()}"],
                 [

@@ -7,6 +7,7 @@ import importlib
 import os
 import platform
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -65,6 +66,15 @@ def xdist_auto_workers() -> str:
         return str(workers)
     except Exception:
         return "?"
+
+
+def bytecode_home() -> str:
+    """Where this run's Python processes keep their bytecode (``harness.paths.bytecode_env``)."""
+    if sys.pycache_prefix:
+        return f"under `{sys.pycache_prefix}` (PYTHONPYCACHEPREFIX)"
+    if sys.dont_write_bytecode:
+        return "not written (PYTHONDONTWRITEBYTECODE): every process compiles again"
+    return "beside the sources"
 
 
 def venv_bytecode() -> str:
