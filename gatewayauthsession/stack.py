@@ -33,9 +33,10 @@ from harness.process import ServiceProcess, data_races
 from harness.redis_server import FakeRedisServer, RedisBackend
 from harness.toxiproxy import Link, ToxiproxyServer
 
-__all__ = ["LINKS", "Stack", "StackSettings", "Transport", "start_stack"]
+__all__ = ["LINKS", "TRANSPORTS", "Stack", "StackSettings", "Transport", "start_stack"]
 
 Transport = Literal["http", "grpc"]
+TRANSPORTS: tuple[Transport, ...] = ("http", "grpc")
 CoverDir = Callable[[str], "Path | None"]
 
 LINKS = (

@@ -38,7 +38,7 @@ once a run, which lets a run tell newest-first from oldest-first.
 
 One stack serves every example; each example has users of its own (emails
 unique to it) and compares only them. Budgets are the Hypothesis profiles of
-``gatewayauthsession/conftest.py``: ``galaxy`` by default, ``galaxy-deep`` with
+``gatewayauthsession/hypothesis_profiles.py``: ``galaxy`` by default, ``galaxy-deep`` with
 ``--hypothesis-profile=galaxy-deep``. A failure is shrunk to a short sequence
 of steps, printed with the blob that replays it (``@reproduce_failure``) and
 the seed (``--hypothesis-seed``).
@@ -69,7 +69,6 @@ from contracts.authsessionv1.client import AuthSessionGrpcClient
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi
 from contracts.redis_schema import session_key
-from gatewayauthsession.conftest import TRANSPORTS
 from gatewayauthsession.scenario import LIMITS_OUT_OF_THE_WAY, wrong_code
 from gatewayauthsession.session_model import (
     CODE_MAX_ATTEMPTS,
@@ -82,7 +81,7 @@ from gatewayauthsession.session_model import (
     SessionModel,
     UserModel,
 )
-from gatewayauthsession.stack import Stack, Transport
+from gatewayauthsession.stack import TRANSPORTS, Stack, Transport
 
 _examples = itertools.count()
 

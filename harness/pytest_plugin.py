@@ -131,6 +131,14 @@ def pytest_configure(config: pytest.Config) -> None:
             print(f"harness: killed {len(killed)} leftover service process(es) of dead runs: {killed}")
 
 
+def runs_tests(config: pytest.Config) -> bool:
+    """Whether this pytest process runs tests itself: an xdist worker, or a run without
+    workers (or one that only collects); not an xdist controller, which hands tests out."""
+    if hasattr(config, "workerinput"):
+        return True
+    return config.getoption("dist", "no") == "no" or bool(config.getoption("collectonly"))
+
+
 def service_refs(config: pytest.Config) -> dict[str, str]:
     """``--service-ref`` as service -> full commit id (BASE resolved); empty
     when every service is built from the working tree."""

@@ -35,7 +35,7 @@ its scenarios depend less on what came before.
 
 Budget: the Hypothesis profile ``schemathesis`` (examples per operation and
 phase, steps per stateful scenario) or ``schemathesis-deep``
-(``nox -s schemathesis -- --deep``), both in ``gatewayauthsession/conftest.py``.
+(``nox -s schemathesis -- --deep``), both in ``gatewayauthsession/hypothesis_profiles.py``.
 Collected only under ``-m schemathesis``.
 """
 

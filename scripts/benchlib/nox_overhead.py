@@ -145,8 +145,9 @@ def bench_nox(opts: Options) -> Section:
             ],
         ),
         "",
-        f"The imports are {', '.join(f'`{m}`' for m in SUITE_IMPORTS)}: what every pytest process (the "
-        "controller and each xdist worker) loads"
+        f"The imports are {', '.join(f'`{m}`' for m in SUITE_IMPORTS)}: what each process that runs tests "
+        "(an xdist worker, or a run without workers) loads; the xdist controller, which only hands tests out, "
+        "imports neither the stack nor gRPC nor Hypothesis (the fixtures are registered where tests run)"
         + (
             "; with `PYTHONDONTWRITEBYTECODE` set and no precompiled bytecode in the virtualenv, every process "
             "compiles them again."

@@ -1,0 +1,32 @@
+"""The Hypothesis profiles of the suite, registered on import; ``galaxy`` is loaded
+unless the run names another (``--hypothesis-profile``, handled after this module is
+imported). Imported by ``conftest.py`` in every process that runs tests, and in an
+xdist controller only when the run names a profile."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, settings
+
+# Budgets of the Hypothesis scenarios (test_model.py, test_generated_inputs.py).
+# "galaxy" keeps the suite fast; "galaxy-deep" is the opt-in long run, ``nox -s deep``.
+# No example database: a failure is replayed from the blob and seed it prints.
+settings.register_profile(
+    "galaxy", max_examples=15, stateful_step_count=20, deadline=None, database=None, print_blob=True
+)
+settings.register_profile(
+    "galaxy-deep", max_examples=300, stateful_step_count=50, deadline=None, database=None, print_blob=True
+)
+# Budgets of the schemathesis tests (openapi/, nox -s schemathesis): examples per
+# operation and generation phase, and steps per stateful scenario. Each
+# operation's examples share one stack, as the model's do.
+for _profile, _examples, _steps in (("schemathesis", 30, 10), ("schemathesis-deep", 300, 20)):
+    settings.register_profile(
+        _profile,
+        max_examples=_examples,
+        stateful_step_count=_steps,
+        deadline=None,
+        database=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+settings.load_profile("galaxy")
