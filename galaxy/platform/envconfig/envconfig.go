@@ -183,6 +183,53 @@ func (r *Reader) HostPort(key, def string) string {
 	return v
 }
 
+// InheritedPrefix starts a listen address that names an inherited socket: "fd://3".
+const InheritedPrefix = "fd://"
+
+// ListenAddr reads an address to listen on: a "host:port" as HostPort reads
+// it, or "fd://N", a listening TCP socket that the process inherited as file
+// descriptor N (3 or above) from whatever started it: a systemd socket unit,
+// a supervisor holding the port across restarts, a harness that binds the
+// port before it starts the service, so that clients started beside the
+// service can connect at once (the kernel queues them until it accepts).
+// lifecycle.Listen opens either.
+func (r *Reader) ListenAddr(key, def string) string {
+	v, ok := r.get(key)
+	if !ok {
+		return def
+	}
+	if _, inherited, err := InheritedFD(v); inherited {
+		if err != nil {
+			r.fail(key, v, err)
+			return def
+		}
+		return v
+	}
+	if err := checkHostPort(v); err != nil {
+		r.fail(key, v, fmt.Errorf("%w, or fd://N for an inherited listening socket", err))
+		return def
+	}
+	return v
+}
+
+// InheritedFD returns N of a listen address "fd://N"; inherited is false for
+// any other address. N must be a decimal file descriptor of 3 or above: 0 to 2
+// are the standard streams, never a listening socket.
+func InheritedFD(addr string) (fd int, inherited bool, err error) {
+	digits, ok := strings.CutPrefix(addr, InheritedPrefix)
+	if !ok {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseUint(digits, 10, 31)
+	switch {
+	case err != nil || digits == "" || digits[0] == '+':
+		return 0, true, errors.New("want fd://N, N the number of an inherited file descriptor")
+	case n < 3:
+		return 0, true, errors.New("want fd://N with N of 3 or above: file descriptors 0 to 2 are the standard streams")
+	}
+	return int(n), true, nil
+}
+
 func checkHostPort(v string) error {
 	_, port, err := net.SplitHostPort(v)
 	switch {

@@ -157,3 +157,50 @@ func TestError(t *testing.T) {
 		t.Errorf("Invalid() = %q, want one problem wrapping the cause", inv.Problems)
 	}
 }
+
+func TestReaderListenAddr(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{":9090", "127.0.0.1:0", "[::1]:8080", "fd://3", "fd://17", "fd://2147483647"} {
+		r := envconfig.New(envconfig.Map(map[string]string{"ADDR": v}))
+		if got := r.ListenAddr("ADDR", ":1"); got != v || r.Err() != nil {
+			t.Errorf("ListenAddr(%q) = %q, %v; want the value and no error", v, got, r.Err())
+		}
+	}
+	if got := envconfig.New(envconfig.Map(nil)).ListenAddr("UNSET", ":9090"); got != ":9090" {
+		t.Errorf("ListenAddr(UNSET) = %q, want the default", got)
+	}
+	bad := []struct{ value, want string }{
+		{"fd://", "want fd://N"},
+		{"fd://x", "want fd://N"},
+		{"fd://+3", "want fd://N"},
+		{"fd://-3", "want fd://N"},
+		{"fd://3.0", "want fd://N"},
+		{"fd://2147483648", "want fd://N"},
+		{"fd://0", "0 to 2 are the standard streams"},
+		{"fd://2", "0 to 2 are the standard streams"},
+		{"9090", "want host:port, or fd://N"},
+		{":65536", "port must be a number from 0 to 65535, or fd://N"},
+	}
+	for _, tc := range bad {
+		r := envconfig.New(envconfig.Map(map[string]string{"ADDR": tc.value}))
+		if got := r.ListenAddr("ADDR", ":1"); got != ":1" {
+			t.Errorf("ListenAddr(%q) = %q, want the default", tc.value, got)
+		}
+		err := r.Err()
+		if err == nil || !strings.Contains(err.Error(), `ADDR="`+tc.value+`": `) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ListenAddr(%q): Err() = %v, want it to name ADDR and say %q", tc.value, err, tc.want)
+		}
+	}
+}
+
+func TestInheritedFD(t *testing.T) {
+	t.Parallel()
+	if fd, ok, err := envconfig.InheritedFD("fd://5"); fd != 5 || !ok || err != nil {
+		t.Errorf(`InheritedFD("fd://5") = %d, %v, %v; want 5, true, nil`, fd, ok, err)
+	}
+	for _, addr := range []string{"127.0.0.1:5", ":5", "unix:///run/x.sock", "FD://5"} {
+		if _, ok, err := envconfig.InheritedFD(addr); ok || err != nil {
+			t.Errorf("InheritedFD(%q) = %v, %v; want not inherited, no error", addr, ok, err)
+		}
+	}
+}

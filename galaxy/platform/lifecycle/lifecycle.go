@@ -36,8 +36,16 @@ type Server interface {
 	Shutdown(ctx context.Context) error
 }
 
-// Listen opens a TCP listener on addr (port 0 picks a free port).
+// Listen opens a TCP listener on addr (port 0 picks a free port), or takes
+// over the inherited listening socket an "fd://N" address names
+// (envconfig.ListenAddr).
 func Listen(name, addr string) (net.Listener, error) {
+	if fd, ok, err := envconfig.InheritedFD(addr); ok {
+		if err != nil {
+			return nil, fmt.Errorf("listen %s on %q: %w", name, addr, err)
+		}
+		return inherited(name, fd)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s on %q: %w", name, addr, err)

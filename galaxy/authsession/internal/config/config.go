@@ -49,7 +49,7 @@ type Config struct {
 func Load(lookup envconfig.Lookuper) (Config, error) {
 	r := envconfig.New(lookup)
 	c := Config{
-		GRPCAddr:        r.HostPort("AUTHSESSION_GRPC_ADDR", ":9090"),
+		GRPCAddr:        r.ListenAddr("AUTHSESSION_GRPC_ADDR", ":9090"),
 		RedisURL:        r.RedisURL("AUTHSESSION_REDIS_URL"),
 		RedisKeyPrefix:  r.String("AUTHSESSION_REDIS_KEY_PREFIX", "galaxy:"),
 		MailURL:         r.Required("AUTHSESSION_MAIL_URL"),

@@ -37,8 +37,8 @@ type Config struct {
 func Load(lookup envconfig.Lookuper) (Config, error) {
 	r := envconfig.New(lookup)
 	c := Config{
-		HTTPAddr:           r.HostPort("GATEWAY_HTTP_ADDR", ":8080"),
-		GRPCAddr:           r.HostPort("GATEWAY_GRPC_ADDR", ":9080"),
+		HTTPAddr:           r.ListenAddr("GATEWAY_HTTP_ADDR", ":8080"),
+		GRPCAddr:           r.ListenAddr("GATEWAY_GRPC_ADDR", ":9080"),
 		AuthsessionAddr:    r.Required("GATEWAY_AUTHSESSION_ADDR"),
 		AuthsessionTimeout: r.Duration("GATEWAY_AUTHSESSION_TIMEOUT", 3*time.Second),
 		RedisURL:           r.RedisURL("GATEWAY_REDIS_URL"),
