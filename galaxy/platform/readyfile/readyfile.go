@@ -18,8 +18,11 @@ type Document struct {
 }
 
 // Write stores doc at path atomically: it writes a temporary file in the same
-// directory, syncs it, and renames it over path, so a reader sees either no
-// file or the whole document.
+// directory and renames it over path, so a reader sees either no file or the
+// whole document. It is not synced to disk: the file is a handshake with a
+// running supervisor, not a record that must outlive a crash of the machine
+// (its pid would be stale then anyway), and a sync would hold readiness up
+// for as long as the disk takes to flush, under load tens of milliseconds.
 func Write(path string, doc Document) error {
 	data, err := json.Marshal(doc)
 	if err != nil {
@@ -33,10 +36,6 @@ func Write(path string, doc Document) error {
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return fmt.Errorf("readyfile: write: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("readyfile: sync: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("readyfile: close: %w", err)
