@@ -79,12 +79,16 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	if err != nil {
 		return err
 	}
-	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	if err := store.Ping(pingCtx); err != nil {
-		// Not fatal: Redis may come up later, and each call reports it.
-		logger.Warn("redis is not reachable yet", "error", err)
-	}
-	cancel()
+	// Not on the way to serving: Redis may come up later (readiness and each
+	// call report it). The first ping opens a pooled connection and says early
+	// when Redis is away.
+	go func() {
+		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if err := store.Ping(pingCtx); err != nil && ctx.Err() == nil {
+			logger.Warn("redis is not reachable yet", "error", err)
+		}
+	}()
 
 	mailer, err := mailclient.New(cfg.MailURL, cfg.UpstreamTimeout)
 	if err != nil {
