@@ -4,7 +4,8 @@ The process is started in its own session (process group) with a
 parent-death signal, so it cannot outlive the test process. Readiness is the
 ready-file handshake: the binary writes ``{"pid": ..., "addresses": {...}}``
 once it serves, and :meth:`ServiceProcess.start` polls for that file at
-millisecond granularity while watching for an early exit. :meth:`stop` is
+millisecond granularity while watching for an early exit (or :meth:`~ServiceProcess.spawn`
+several, then :meth:`~ServiceProcess.wait_ready` for each, to start them side by side). :meth:`stop` is
 SIGTERM, a bounded wait, SIGQUIT (a Go goroutine dump lands in the log),
 then SIGKILL of the whole group; it is idempotent. Every process carries
 this run's tag (:mod:`harness.sweep`).
@@ -166,6 +167,7 @@ class ServiceProcess:
         self.paused = False
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._spawned = 0.0
 
     @property
     def pid(self) -> int:
@@ -173,8 +175,15 @@ class ServiceProcess:
             raise RuntimeError(f"{self.name} was never started")
         return self._proc.pid
 
-    def start(self) -> Self:
-        """Start the process and wait until it reports ready."""
+    def start(self, *, pass_fds: Sequence[int] = ()) -> Self:
+        """Start the process and wait until it reports ready (:meth:`spawn`, then :meth:`wait_ready`)."""
+        return self.spawn(pass_fds=pass_fds).wait_ready()
+
+    def spawn(self, *, pass_fds: Sequence[int] = ()) -> Self:
+        """Start the process without waiting for it, so that several start side by side;
+        :meth:`wait_ready` waits. ``pass_fds`` are file descriptors it inherits under
+        the same numbers, such as a listening socket bound here and named to it as
+        ``fd://N``; the caller closes its own copies once the process holds them."""
         if self._proc is not None:
             raise RuntimeError(f"{self.name} was already started")
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -182,7 +191,7 @@ class ServiceProcess:
             self.coverdir.mkdir(parents=True, exist_ok=True)
         self.ready_file.unlink(missing_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        started = time.perf_counter()
+        self._spawned = time.perf_counter()
         argv, preexec = _with_parent_death_signal(self.argv)
         try:
             self._proc = subprocess.Popen(
@@ -193,18 +202,26 @@ class ServiceProcess:
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                pass_fds=tuple(pass_fds),
                 preexec_fn=preexec,  # noqa: PLW1509 - None, or only prctl(2)
             )
         except BaseException:
             self._log.close()
             self._log = None
             raise
+        return self
+
+    def wait_ready(self) -> Self:
+        """Wait until the spawned process reports ready; one that exits or times out
+        first is stopped and the error raised. :attr:`startup_seconds` counts from the spawn."""
+        if self._proc is None:
+            raise RuntimeError(f"{self.name} was never spawned")
         try:
             self._await_ready()
         except BaseException:
             self.stop()
             raise
-        self.startup_seconds = time.perf_counter() - started
+        self.startup_seconds = time.perf_counter() - self._spawned
         return self
 
     def _await_ready(self) -> None:

@@ -4,8 +4,8 @@ Behaviour is chosen by FAKE_MODE: "ready" (write the ready file, wait for
 SIGTERM, exit 0), "crash" (log and exit 3), "silent" (never get ready),
 "stubborn" (ready, but ignores SIGTERM and SIGQUIT), "spawn" (ready, with a
 child process in its group), "wrongpid" (ready file names another pid).
-It listens on FAKE_ADDR (host:port) if set, else on a port of its choosing,
-and echoes what a connection sends.
+It listens on FAKE_ADDR (host:port, or fd://N for an inherited listening
+socket) if set, else on a port of its choosing, and echoes what a connection sends.
 """
 
 from __future__ import annotations
@@ -27,11 +27,15 @@ if mode == "crash":
     print("fatal: cannot open configuration", file=sys.stderr, flush=True)
     sys.exit(3)
 
-listener = socket.socket()
-listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-host, _, port = os.environ.get("FAKE_ADDR", "127.0.0.1:0").rpartition(":")
-listener.bind((host, int(port)))
-listener.listen()
+addr = os.environ.get("FAKE_ADDR", "127.0.0.1:0")
+if addr.startswith("fd://"):  # an inherited listening socket, as the services take one
+    listener = socket.socket(fileno=int(addr.removeprefix("fd://")))
+else:
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    host, _, port = addr.rpartition(":")
+    listener.bind((host, int(port)))
+    listener.listen()
 
 
 _SIGNALS = {signal.SIGTERM, signal.SIGQUIT, signal.SIGINT}

@@ -122,6 +122,39 @@ def test_a_service_dies_with_its_parent(tmp_path: Path, setpriv: bool) -> None:
     assert wait_gone(service_pid), "the service outlived its SIGKILLed parent"
 
 
+def test_spawned_processes_start_side_by_side_on_an_inherited_listener(tmp_path: Path) -> None:
+    """spawn() returns without waiting (the first never gets ready); a client of the second
+    connects before it serves, to the socket bound here and handed over (fd://N), and is
+    served once it is ready."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        addr = "{}:{}".format(*listener.getsockname())
+        early = socket.create_connection(listener.getsockname(), timeout=5)  # queued: nothing accepts yet
+        first = fake(tmp_path / "first", "silent", ready_timeout=1)  # never ready: a spawn that waited would raise
+        second = fake(tmp_path / "second", "ready")
+        second.env["FAKE_ADDR"] = f"fd://{listener.fileno()}"
+        first.spawn()
+        second.spawn(pass_fds=[listener.fileno()])
+    try:  # our copy of the socket is closed: only the second process holds it
+        with early:
+            assert second.wait_ready().address("tcp") == addr, "it must serve on the socket it was handed"
+            early.sendall(b"queued before it served")
+            assert early.recv(100) == b"queued before it served"
+        assert second.startup_seconds is not None
+        assert first.is_running(), "the first, spawned beside it, runs on while not ready"
+        with pytest.raises(ReadinessTimeout):
+            first.wait_ready()
+    finally:
+        first.stop()
+        second.stop()
+    with pytest.raises(ConnectionRefusedError):  # the handed-over socket went with its process
+        socket.create_connection(("127.0.0.1", int(addr.rsplit(":", 1)[1])), timeout=5).close()
+
+
+def test_wait_ready_needs_a_spawned_process(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="never spawned"):
+        fake(tmp_path, "ready").wait_ready()
+
+
 def test_start_twice_is_refused(tmp_path: Path) -> None:
     with fake(tmp_path, "ready") as proc, pytest.raises(RuntimeError, match="already started"):
         proc.start()
