@@ -13,7 +13,10 @@ for, so ordinary scenarios pay nothing."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
+import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
@@ -117,6 +120,9 @@ class Stack:
     _clients: dict[str, GatewayApi] = field(default_factory=dict)
     _secrets: list[str] = field(default_factory=list)
     _jwks: Path = field(init=False)
+    _private_key: Path = field(init=False)
+    _authsession_addr: str = field(init=False)
+    """authsession's gRPC address, known before it serves when the socket is bound here."""
     before_restart: list[Callable[[], None]] = field(default_factory=list)
     """Called before :meth:`restart` stops a process (to read what goes with it)."""
     timings: dict[str, float] = field(default_factory=dict)
@@ -138,7 +144,7 @@ class Stack:
 
     def _server_address(self, part: str) -> str:
         if part == "authsession":
-            return self.authsession.address("grpc")
+            return self._authsession_addr
         if part == "redis":
             return _hostport(self.redis.url)
         if part == "mail":
@@ -155,11 +161,13 @@ class Stack:
 
     # ------------------------------------------------------------ processes
 
-    def _start_authsession(self) -> None:
+    def _write_keys(self) -> None:
         with _timed(self.timings, KEYS):
-            private_key, self._jwks = self.keys.write(self.workdir / "keys")
+            self._private_key, self._jwks = self.keys.write(self.workdir / "keys")
+
+    def _authsession_process(self, grpc_addr: str) -> ServiceProcess:
         s = self.settings
-        process = ServiceProcess(
+        return ServiceProcess(
             "authsession",
             [str(self.binaries["authsession"].path)],
             workdir=self.workdir,
@@ -168,13 +176,13 @@ class Stack:
             coverdir=self.coverdir("authsession"),
             env={
                 "GOTRACEBACK": "all",
-                "AUTHSESSION_GRPC_ADDR": "127.0.0.1:0",
+                "AUTHSESSION_GRPC_ADDR": grpc_addr,
                 "AUTHSESSION_REDIS_URL": self._reach("authsession", "redis", self.redis.url),
                 "AUTHSESSION_REDIS_KEY_PREFIX": self.redis.key_prefix,
                 "AUTHSESSION_MAIL_URL": self._reach("authsession", "mail", self.mail.url),
                 "AUTHSESSION_USER_URL": self._reach("authsession", "user", self.users.url),
                 "AUTHSESSION_UPSTREAM_TIMEOUT": s.upstream_timeout,
-                "AUTHSESSION_SIGNING_KEY_FILE": str(private_key),
+                "AUTHSESSION_SIGNING_KEY_FILE": str(self._private_key),
                 "AUTHSESSION_SIGNING_KEY_ID": self.keys.current.kid,
                 "AUTHSESSION_ACCESS_TOKEN_TTL": s.access_token_ttl,
                 "AUTHSESSION_SESSION_TTL": s.session_ttl,
@@ -189,13 +197,10 @@ class Stack:
                 "AUTHSESSION_LOG_LEVEL": s.log_level,
             },
         )
-        with _timed(self.timings, "authsession process → ready"):
-            self.authsession = process.start()
 
-    def _start_gateway(self) -> None:
-        jwks = self._jwks  # written with authsession's key, once
+    def _gateway_process(self) -> ServiceProcess:
         s = self.settings
-        process = ServiceProcess(
+        return ServiceProcess(
             "gateway",
             [str(self.binaries["gateway"].path)],
             workdir=self.workdir,
@@ -206,20 +211,59 @@ class Stack:
                 "GOTRACEBACK": "all",
                 "GATEWAY_HTTP_ADDR": "127.0.0.1:0",
                 "GATEWAY_GRPC_ADDR": "127.0.0.1:0",
-                "GATEWAY_AUTHSESSION_ADDR": self._reach("gateway", "authsession", self.authsession.address("grpc")),
+                "GATEWAY_AUTHSESSION_ADDR": self._reach("gateway", "authsession", self._authsession_addr),
                 "GATEWAY_AUTHSESSION_TIMEOUT": s.authsession_timeout,
                 "GATEWAY_REDIS_URL": self._reach("gateway", "redis", self.redis.url),
                 "GATEWAY_REDIS_KEY_PREFIX": self.redis.key_prefix,
                 "GATEWAY_REDIS_TIMEOUT": s.gateway_redis_timeout,
                 "GATEWAY_READY_TIMEOUT": s.ready_timeout,
-                "GATEWAY_JWKS_FILE": str(jwks),
+                "GATEWAY_JWKS_FILE": str(self._jwks),  # written with authsession's key, once
                 "GATEWAY_LOGIN_RATE_PER_MINUTE": str(s.login_rate_per_minute),
                 "GATEWAY_LOGIN_BURST": str(s.login_burst),
                 "GATEWAY_LOG_LEVEL": s.log_level,
             },
         )
-        with _timed(self.timings, "gateway process → ready"):
-            self.gateway = process.start()
+
+    def _start_services(self, started: contextlib.ExitStack) -> None:
+        """Start both services; each one started is stopped by ``started`` if a later step fails.
+
+        The gateway dials authsession, so it needs authsession's address before it
+        starts. An authsession that takes an inherited listener (``fd://N``) gets a
+        socket bound and listening here, and the gateway starts beside it at once:
+        its first connections wait in that socket's queue. A build from before
+        ``fd://`` (a skew run's older side) is started first and waited for, as
+        the gateway then learns the address from its ready file."""
+        self._open_links("authsession->redis", "authsession->mail", "authsession->user")
+        if takes_inherited_listener(self.binaries["authsession"]):
+            with socket.create_server(("127.0.0.1", 0)) as listener:  # ours closed once authsession holds it
+                self._authsession_addr = "{}:{}".format(*listener.getsockname())
+                process = self._authsession_process(f"fd://{listener.fileno()}")
+                self.authsession = self._spawn(started, process, listener)
+            gateway = self._spawn_gateway(started)
+            with _timed(self.timings, READY):
+                self.authsession.wait_ready()
+                gateway.wait_ready()
+        else:
+            self.authsession = self._spawn(started, self._authsession_process("127.0.0.1:0"))
+            with _timed(self.timings, READY):
+                self.authsession.wait_ready()
+            self._authsession_addr = self.authsession.address("grpc")
+            gateway = self._spawn_gateway(started)
+            with _timed(self.timings, READY):
+                gateway.wait_ready()
+
+    def _spawn_gateway(self, started: contextlib.ExitStack) -> ServiceProcess:
+        self._open_links("gateway->authsession", "gateway->redis")
+        self.gateway = self._spawn(started, self._gateway_process())
+        return self.gateway
+
+    def _spawn(
+        self, started: contextlib.ExitStack, process: ServiceProcess, listener: socket.socket | None = None
+    ) -> ServiceProcess:
+        with _timed(self.timings, SPAWN):
+            process.spawn(pass_fds=[listener.fileno()] if listener else [])
+        started.callback(process.stop)
+        return process
 
     @property
     def processes(self) -> tuple[ServiceProcess, ServiceProcess]:
@@ -384,6 +428,26 @@ def _hostport(url: str) -> str:
 
 
 KEYS = "keys (generate + write)"
+SPAWN = "services spawned"
+READY = "services → ready"
+
+
+@functools.cache
+def takes_inherited_listener(binary: Binary) -> bool:
+    """Whether this authsession build serves on an inherited listener
+    (``AUTHSESSION_GRPC_ADDR=fd://N``). Asked of the binary: given ``fd://0`` and
+    nothing else, it stops on its configuration (exit code 2, one line per
+    problem); a build that knows the form refuses descriptor 0 as a standard
+    stream, an older one wants a host:port."""
+    proc = subprocess.run(
+        [str(binary.path)],
+        env={"AUTHSESSION_GRPC_ADDR": "fd://0"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    return proc.returncode == 2 and b'AUTHSESSION_GRPC_ADDR="fd://0": want fd://N' in proc.stderr
 
 
 @contextlib.contextmanager
@@ -433,11 +497,8 @@ def start_stack(
         trace = trace or Trace()
         stack = Stack(workdir, settings, binaries, redis, mail, users, keys, coverdir, proxy, trace, timings=timings)
         started.callback(stack._close_links)
-        stack._open_links("authsession->redis", "authsession->mail", "authsession->user")
-        stack._start_authsession()
-        started.callback(stack.authsession.stop)
-        stack._open_links("gateway->authsession", "gateway->redis")
-        stack._start_gateway()
+        stack._write_keys()
+        stack._start_services(started)
         started.pop_all()
         return stack
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack re-raises

@@ -1,0 +1,57 @@
+"""How the suite's stack starts its two services: side by side when authsession takes an
+inherited listener, one after the other for a build from before that (a skew run's BASE)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gatewayauthsession.stack import READY, SPAWN, start_stack, takes_inherited_listener
+from harness.binary import Binary, build
+
+OLDER = """#!/bin/sh
+echo 'authsession: configuration: AUTHSESSION_GRPC_ADDR="fd://0": want host:port; the port must be a number' >&2
+echo 'authsession: configuration: AUTHSESSION_REDIS_URL is required' >&2
+exit 2
+"""
+
+
+def _script(tmp_path: Path, text: str) -> Binary:
+    path = tmp_path / "authsession"
+    path.write_text(text)
+    path.chmod(0o755)
+    return Binary(service="authsession", mode="plain", path=path, cached=True)
+
+
+def test_the_working_tree_authsession_takes_an_inherited_listener() -> None:
+    assert takes_inherited_listener(build("authsession"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [OLDER, "#!/bin/sh\nexit 0\n", "#!/bin/sh\necho 'AUTHSESSION_GRPC_ADDR=\"fd://0\": want fd://N' >&2\nexit 1\n"],
+    ids=["wants-host-port", "exits-0", "another-exit-code"],
+)
+def test_a_build_that_does_not_say_so_is_started_first(tmp_path: Path, text: str) -> None:
+    assert not takes_inherited_listener(_script(tmp_path, text))
+
+
+def test_the_gateway_starts_beside_authsession_on_the_socket_bound_for_it(tmp_path: Path) -> None:
+    binaries = {name: build(name) for name in ("authsession", "gateway")}
+    stack = start_stack(tmp_path, binaries)
+    try:
+        authsession, gateway = stack.authsession, stack.gateway
+        assert authsession.env["AUTHSESSION_GRPC_ADDR"].startswith("fd://"), authsession.env["AUTHSESSION_GRPC_ADDR"]
+        assert gateway.env["GATEWAY_AUTHSESSION_ADDR"] == authsession.address("grpc"), (
+            "the gateway must dial the address authsession serves on"
+        )
+        assert set(stack.timings) >= {SPAWN, READY}
+        api = stack.api("http")  # the gateway's first call reaches authsession on the handed-over socket
+        challenge = api.start_email_login("side-by-side@example.com")
+        login = api.confirm_email_login(challenge.challenge_id, stack.mail.last_code("side-by-side@example.com"))
+        assert login.access_token
+        stack.restart("authsession")  # a new incarnation binds the same address itself
+        assert stack.authsession.address("grpc") == gateway.env["GATEWAY_AUTHSESSION_ADDR"]
+    finally:
+        stack.stop()
