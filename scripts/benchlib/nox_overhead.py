@@ -147,7 +147,8 @@ def bench_nox(opts: Options) -> Section:
         "",
         f"The imports are {', '.join(f'`{m}`' for m in SUITE_IMPORTS)}: what each process that runs tests "
         "(an xdist worker, or a run without workers) loads; the xdist controller, which only hands tests out, "
-        "imports neither the stack nor gRPC nor Hypothesis (the fixtures are registered where tests run)"
+        "imports neither the stack nor gRPC (the fixtures are registered where tests run), and Hypothesis only "
+        "for its plugin's end-of-run summary"
         + (
             "; with `PYTHONDONTWRITEBYTECODE` set and no precompiled bytecode in the virtualenv, every process "
             "compiles them again."
