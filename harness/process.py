@@ -60,6 +60,24 @@ def _child_setup() -> None:  # runs in the child between fork and exec
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def _all_threads_stopped(pid: int) -> bool:
+    """Whether every thread of process ``pid`` is stopped (state T, or t when traced);
+    a process that is gone has nothing left running."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:
+        return True
+    for task in tasks:
+        try:
+            stat = (task / "stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread ended
+        state = stat.rsplit(")", 1)[1].split()[0]  # after the command name, which may hold spaces
+        if state not in ("T", "t", "Z", "X"):
+            return False
+    return True
+
+
 def _with_parent_death_signal(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
     """The command line and child hook that give the process a parent-death
     signal. util-linux's ``setpriv`` sets it and execs the binary (same pid),
@@ -313,11 +331,25 @@ class ServiceProcess:
         assert self._proc is not None
         os.killpg(self._proc.pid, sig)
 
-    def pause(self) -> None:
+    def pause(self, timeout: float = 5.0) -> None:
         """Freeze the process and its group (SIGSTOP): it holds its sockets
-        open and answers nothing, like a hung peer, until :meth:`resume`."""
+        open and answers nothing, like a hung peer, until :meth:`resume`.
+
+        Returns once every thread of the process has stopped: the signal
+        takes effect asynchronously, and on a busy machine a thread already
+        running can serve a request in the meantime."""
         self._signal_group(signal.SIGSTOP)
         self.paused = True
+        deadline = time.monotonic() + timeout
+        while not _all_threads_stopped(self.pid):
+            if time.monotonic() >= deadline:
+                raise ProcessError(
+                    f"{self.name} was not stopped {timeout:.1f}s after SIGSTOP",
+                    name=self.name,
+                    argv=self.argv,
+                    log_tail=self.log_tail(),
+                )
+            time.sleep(0.0002)
 
     def resume(self) -> None:
         """Let a paused process run again (SIGCONT)."""

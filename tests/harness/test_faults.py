@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 import redis
 
@@ -244,6 +245,8 @@ def test_a_deleted_link_closes_its_port(proxy: ToxiproxyServer, echo: ServicePro
 def test_a_paused_process_answers_nothing_until_resumed(tmp_path: Path) -> None:
     with _service(tmp_path) as proc:
         proc.pause()
+        states = {t.id: psutil.Process(t.id).status() for t in psutil.Process(proc.pid).threads()}
+        assert set(states.values()) == {psutil.STATUS_STOPPED}, f"pause() returned with threads running: {states}"
         assert "paused" in repr(proc)
         with pytest.raises(TimeoutError):
             _round_trip(proc.address("tcp"), timeout=0.3)
