@@ -222,7 +222,7 @@ func InheritedFD(addr string) (fd int, inherited bool, err error) {
 	}
 	n, err := strconv.ParseUint(digits, 10, 31)
 	switch {
-	case err != nil || digits == "" || digits[0] == '+':
+	case err != nil: // ParseUint takes no sign and no empty string
 		return 0, true, errors.New("want fd://N, N the number of an inherited file descriptor")
 	case n < 3:
 		return 0, true, errors.New("want fd://N with N of 3 or above: file descriptors 0 to 2 are the standard streams")
