@@ -81,11 +81,15 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	}
 	// Not on the way to serving: Redis may come up later (readiness and each
 	// call report it). The first ping opens a pooled connection and says early
-	// when Redis is away.
+	// when Redis is away. It ends, silently, once run returns: pinged is
+	// cancelled before the client closes, so a start that fails for another
+	// reason does not also report Redis.
+	pinged, stopPing := context.WithCancel(ctx)
+	defer stopPing()
 	go func() {
-		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		pingCtx, cancel := context.WithTimeout(pinged, 2*time.Second)
 		defer cancel()
-		if err := store.Ping(pingCtx); err != nil && ctx.Err() == nil {
+		if err := store.Ping(pingCtx); err != nil && pinged.Err() == nil {
 			logger.Warn("redis is not reachable yet", "error", err)
 		}
 	}()
