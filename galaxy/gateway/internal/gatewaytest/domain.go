@@ -121,8 +121,8 @@ func (s *Stack) Login(tb testing.TB, sessionID, user string) string {
 //     (contracts/redis.md, prefix Prefix): a revocation deletes the record's
 //     key; someone else's or an unknown session is SESSION_NOT_FOUND.
 type stackAuth struct {
-	mu            sync.Mutex
-	redis         *miniredis.Miniredis
+	mu            sync.Mutex                        // guards refreshTokens and issued
+	redis         *miniredis.Miniredis              // set once, at NewStack
 	refreshTokens map[string]*authsessionv1.Session // live refresh token → its session
 	issued        int                               // refresh tokens minted
 }
@@ -146,11 +146,9 @@ func (f *stackAuth) rotate(_ context.Context, req *authsessionv1.RefreshSessionR
 
 // revokeInRedis is the Stack's RevokeSession.
 func (f *stackAuth) revokeInRedis(_ context.Context, req *authsessionv1.RevokeSessionRequest) (*authsessionv1.RevokeSessionResponse, error) {
-	f.mu.Lock()
 	mr := f.redis
-	f.mu.Unlock()
 	notFound := Fail(apierror.SessionNotFound, "no such session", nil)
-	if mr == nil || req.GetSessionId() == "" {
+	if req.GetSessionId() == "" {
 		return nil, notFound
 	}
 	key := sessionkey.For(Prefix, req.GetSessionId())
@@ -164,13 +162,8 @@ func (f *stackAuth) revokeInRedis(_ context.Context, req *authsessionv1.RevokeSe
 // listFromRedis is the Stack's ListSessions: the user's active records,
 // newest first.
 func (f *stackAuth) listFromRedis(_ context.Context, req *authsessionv1.ListSessionsRequest) (*authsessionv1.ListSessionsResponse, error) {
-	f.mu.Lock()
 	mr := f.redis
-	f.mu.Unlock()
 	resp := &authsessionv1.ListSessionsResponse{}
-	if mr == nil {
-		return resp, nil
-	}
 	unix := func(key, field string) *timestamppb.Timestamp {
 		n, _ := strconv.ParseInt(mr.HGet(key, field), 10, 64)
 		return timestamppb.New(time.Unix(n, 0))
