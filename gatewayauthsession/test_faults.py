@@ -20,7 +20,7 @@ scenario waits about one deadline however many calls it makes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -31,7 +31,7 @@ from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login, LoginChallenge
 from contracts.health import grpc_health
 from gatewayauthsession.scenario import LIMITS_OUT_OF_THE_WAY, code_for, log_in, served, session_ids
-from gatewayauthsession.stack import Stack, Transport
+from gatewayauthsession.stack import TRANSPORTS, Stack, Transport
 
 # Configured deadlines (seconds). When the fault makes calls wait (a slow,
 # blackholed or frozen part), the broken part is given a short deadline, so
@@ -67,25 +67,19 @@ def _ms(seconds: float) -> str:
     return f"{int(seconds * 1000)}ms"
 
 
-def fault_stack(*short: str, behind: bool = False) -> pytest.MarkDecorator:
-    """A stack with every link through the fault proxy, the given deadlines
-    SHORT (the gateway's authsession_timeout BEHIND when the broken part sits
-    behind authsession) and the others SLACK. The scenarios start several
-    logins of one email (its sessions, then a call in the fault and its retry)
-    and poll for recovery with login calls, tens a second: far past the
-    cooldown, a client's login burst and an email's or a client's hourly starts."""
+def fault_stack(short: Mapping[str, float] | None = None) -> pytest.MarkDecorator:
+    """A stack with every link through the fault proxy, the deadlines in
+    ``short`` (setting name → seconds) as given and the others SLACK. The
+    scenarios start several logins of one email (its sessions, then a call in
+    the fault and its retry) and poll for recovery with login calls, tens a
+    second: far past the cooldown, a client's login burst and an email's or a
+    client's hourly starts."""
+    short = short or {}
     assert set(short) <= set(DEADLINES), short
-
-    def length(name: str) -> float:
-        if name not in short:
-            return SLACK
-        return BEHIND if behind and name == "authsession_timeout" else SHORT
-
-    deadlines = {name: _ms(length(name)) for name in DEADLINES}
+    deadlines = {name: _ms(short.get(name, SLACK)) for name in DEADLINES}
     return pytest.mark.stack(links="all", ready_timeout=_ms(READY), **deadlines, **LIMITS_OUT_OF_THE_WAY)
 
 
-TRANSPORTS: tuple[Transport, ...] = ("http", "grpc")
 T = TypeVar("T")
 
 
@@ -255,19 +249,21 @@ class Fault:
     lift: Callable[[Stack], object]
     crosses: frozenset[str]  # operations that need the broken part
     dependency: str  # what their errors must name
-    waits: tuple[str, ...]  # the deadlines (DEADLINES) they wait for, made SHORT; none when they fail at once
+    waits: tuple[
+        str, ...
+    ]  # the deadlines (DEADLINES) they wait for, made short (see deadlines); none when they fail at once
 
     @property
-    def behind(self) -> bool:
-        """Whether the broken part is Redis behind authsession, named by authsession's budget."""
-        return self.dependency == "redis" and "authsession_timeout" in self.waits
+    def deadlines(self) -> dict[str, float]:
+        """The deadlines they wait for, each made short: SHORT, or BEHIND for the gateway's
+        when the broken part is Redis behind authsession (named by authsession's budget)."""
+        behind = self.dependency == "redis"
+        return {name: BEHIND if behind and name == "authsession_timeout" else SHORT for name in self.waits}
 
     @property
     def bound(self) -> float:
         """The configured deadline their answers come within."""
-        if not self.waits:
-            return SLACK
-        return BEHIND if self.behind else SHORT
+        return max(self.deadlines.values(), default=SLACK)
 
     hard: bool  # a hard dependency of the gateway: readiness must fail
 
@@ -334,7 +330,7 @@ FAULTS |= {
 @pytest.mark.parametrize(
     "fault_name",
     [
-        pytest.param(name, marks=[fault_stack(*f.waits, behind=f.behind), *([pytest.mark.waits] if f.waits else [])])
+        pytest.param(name, marks=[fault_stack(f.deadlines), *([pytest.mark.waits] if f.waits else [])])
         for name, f in FAULTS.items()
     ],
 )
