@@ -51,12 +51,21 @@ the cooldown and the abuse limits, which ``test_limits.py`` checks, are set
 where no such run reaches them. ``@pytest.mark.stack(**LIMITS_OUT_OF_THE_WAY)``."""
 
 
+def mailed_code(stack: Stack, challenge_id: object) -> str | None:
+    """The code mailed for ``challenge_id`` (the mail message's Idempotency-Key), if one was."""
+    for message in stack.mail.messages:
+        if message.idempotency_key == challenge_id and isinstance(code := message.data.get("code"), str):
+            return code
+    return None
+
+
 def code_for(stack: Stack, challenge: LoginChallenge) -> str:
     """The code mailed for ``challenge`` (its Idempotency-Key is the challenge id)."""
-    for message in stack.mail.messages:
-        if message.idempotency_key == challenge.challenge_id:
-            return str(message.data["code"])
-    raise AssertionError(f"no code was mailed for challenge {challenge.challenge_id}; mailed: {stack.mail.messages}")
+    code = mailed_code(stack, challenge.challenge_id)
+    if code is None:
+        mailed = stack.mail.messages
+        raise AssertionError(f"no code was mailed for challenge {challenge.challenge_id}; mailed: {mailed}")
+    return code
 
 
 def wrong_code(code: str) -> str:

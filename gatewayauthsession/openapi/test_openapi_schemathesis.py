@@ -27,11 +27,9 @@ The stacks are raised for exploring the document rather than with the
 suite's defaults: the gateway's per-address limit and authsession's
 per-client limits are high, so that generated calls get past them to the
 handlers; the deadlines are long, since the mail and user stubs answer from
-the test's own busy process; and each operation's stack allows one start per
-email, so that a call that repeats an email (the document's example, say)
-gets the 429 ``RATE_LIMITED`` answer (with ``Retry-After``), which is
-checked too. The stateful test keeps the suite's per-email limit, so that
-its scenarios depend less on what came before.
+the test's own busy process; and every stack allows one start per email,
+so that a call that repeats an email (the document's example, say) gets the
+429 ``RATE_LIMITED`` answer (with ``Retry-After``), which is checked too.
 
 Budget: the Hypothesis profile ``schemathesis`` (examples per operation and
 phase, steps per stateful scenario) or ``schemathesis-deep``
@@ -56,6 +54,7 @@ from schemathesis import Case
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.transport import Response
 
+from gatewayauthsession.scenario import log_in, mailed_code
 from gatewayauthsession.stack import Stack
 from harness.paths import galaxy_root
 
@@ -93,9 +92,7 @@ _LOGINS = itertools.count()
 
 def _live_token(stack: Stack) -> str:
     """The access token of a new login, with an email of its own (so that no per-email limit is reached)."""
-    email = f"token-{next(_LOGINS)}@example.com"
-    challenge = stack.http.start_email_login(email)
-    return stack.http.confirm_email_login(challenge.challenge_id, stack.mail.last_code(email)).access_token
+    return log_in(stack, stack.http, f"token-{next(_LOGINS)}@example.com").access_token
 
 
 @pytest.fixture
@@ -143,7 +140,6 @@ def test_every_operation_answers_as_documented(case: Case[Any], stack: Stack, ga
     cases.ran(case, case.call_and_validate(base_url=gateway, headers=headers))
 
 
-@pytest.mark.stack(**EXPLORING)  # every valid start opens a challenge, so scenarios depend less on what came before
 def test_linked_operations_answer_as_documented(stack: Stack, gateway: str, cases: _Cases) -> None:
     """Scenarios along the document's links; a valid confirm of a challenge gets the code
     mailed for it (an invalid one keeps what was generated)."""
@@ -152,7 +148,7 @@ def test_linked_operations_answer_as_documented(stack: Stack, gateway: str, case
         def before_call(self, case: Case[Any]) -> None:
             valid = case.meta is None or case.meta.generation.mode.is_positive
             if case.operation.label == CONFIRM and valid and isinstance(case.body, dict):
-                code = _mailed_code(stack, case.body.get("challenge_id"))
+                code = mailed_code(stack, case.body.get("challenge_id"))
                 if code is not None:
                     case.body = {**case.body, "code": code}
 
@@ -170,11 +166,3 @@ def test_linked_operations_answer_as_documented(stack: Stack, gateway: str, case
     with contextlib.suppress(FlakyStrategyDefinition):
         Linked.run(settings=settings())
     assert cases.statuses[f"{CONFIRM} 200"], "no scenario confirmed a login"
-
-
-def _mailed_code(stack: Stack, challenge_id: object) -> str | None:
-    """The code mailed for ``challenge_id`` (the mail message's idempotency key), if one was."""
-    for message in stack.mail.messages:
-        if message.idempotency_key == challenge_id and isinstance(code := message.data.get("code"), str):
-            return code
-    return None
