@@ -89,8 +89,16 @@ def _junit(name: str) -> list[str]:
     return [f"--junitxml={REPORTS / name}.xml", "-o", f"junit_suite_name={name}"]
 
 
-def _pytest(session: nox.Session, name: str, *args: str, env: dict[str, str] | None = None) -> None:
-    session.run("python", "-m", "pytest", *_junit(name), *args, *session.posargs, env=env)
+def _pytest(
+    session: nox.Session,
+    name: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    posargs: list[str] | None = None,
+) -> None:
+    """pytest with the JUnit XML of run ``name``, then ``args``, then ``posargs`` (the session's, unless given)."""
+    extra = session.posargs if posargs is None else posargs
+    session.run("python", "-m", "pytest", *_junit(name), *args, *extra, env=env)
 
 
 def _junit_property_sum(junit: Path, name: str) -> int:
@@ -192,9 +200,12 @@ def schemathesis(session: nox.Session) -> None:
     deep = "--deep" in args
     args = [a for a in args if a != "--deep"]
     _sync(session, "schemathesis")
-    session.run(
-        *("python", "-m", "pytest", *_junit("schemathesis"), "gatewayauthsession/openapi", "-m", "schemathesis"),
-        *("-n", "2", f"--hypothesis-profile={'schemathesis-deep' if deep else 'schemathesis'}", *args),
+    profile = "schemathesis-deep" if deep else "schemathesis"
+    _pytest(
+        session,
+        "schemathesis",
+        *("gatewayauthsession/openapi", "-m", "schemathesis", "-n", "2", f"--hypothesis-profile={profile}"),
+        posargs=args,
     )
     cases = _junit_property_sum(REPORTS / "schemathesis.xml", "cases")
     if cases == 0:
