@@ -232,7 +232,28 @@ class FakeRedisServer(_Backend):
             self._host.call("stop", id=self._id)
 
 
-class RealRedis(_Backend):
+class _Monitored(_Backend):
+    """A Redis reached at ``url`` whose commands a MONITOR connection records, when asked to."""
+
+    url: str
+    _monitor: _Monitor | None = None
+
+    def client(self) -> redis.Redis:
+        import redis
+
+        return redis.Redis.from_url(self.url, decode_responses=True)
+
+    def commands(self) -> list[RedisCommand]:
+        """The commands MONITOR saw, oldest first: on a shared Redis only those naming this
+        stack's key prefix; while the server was down, none."""
+        return list(self._monitor.commands) if self._monitor is not None else []
+
+    def _stop_monitor(self) -> None:
+        if self._monitor is not None:
+            self._monitor.stop()
+
+
+class RealRedis(_Monitored):
     """A real Redis shared by many stacks: each gets a random key prefix and
     its keys are deleted on stop."""
 
@@ -247,15 +268,6 @@ class RealRedis(_Backend):
         except redis.RedisError as exc:
             raise ConnectionError(f"cannot reach the real Redis at {addr} ({REAL_REDIS_ENV}): {exc}") from exc
         self._monitor = _Monitor(addr, record, only=self.key_prefix) if record else None
-
-    def client(self) -> redis.Redis:
-        import redis
-
-        return redis.Redis.from_url(self.url, decode_responses=True)
-
-    def commands(self) -> list[RedisCommand]:
-        """The commands naming this stack's key prefix that MONITOR saw, oldest first."""
-        return list(self._monitor.commands) if self._monitor is not None else []
 
     def _not_owned(self) -> NoReturn:
         raise NotImplementedError(
@@ -276,8 +288,7 @@ class RealRedis(_Backend):
         self._not_owned()
 
     def stop(self) -> None:
-        if self._monitor is not None:
-            self._monitor.stop()
+        self._stop_monitor()
         keys = list(self._client.scan_iter(match=self.key_prefix + "*", count=500))
         if keys:
             self._client.delete(*keys)
@@ -299,7 +310,7 @@ def _pong(addr: str) -> bool:
         return False
 
 
-class RedisServerProcess(_Backend):
+class RedisServerProcess(_Monitored):
     """A ``redis-server`` of this test's own, on 127.0.0.1 (redis-server takes
     no port 0, so a free port is chosen for it and kept across restarts).
     Its data is written to an append-only file with every write, so it
@@ -330,15 +341,6 @@ class RedisServerProcess(_Backend):
         ).start()
         self._monitor = _Monitor(self.addr, record) if record else None
 
-    def client(self) -> redis.Redis:
-        import redis
-
-        return redis.Redis.from_url(self.url, decode_responses=True)
-
-    def commands(self) -> list[RedisCommand]:
-        """The commands MONITOR saw, oldest first (while the server was down, none)."""
-        return list(self._monitor.commands) if self._monitor is not None else []
-
     def kill(self) -> None:
         """SIGKILL: the port closes and every connection is cut."""
         if self.process.is_running():
@@ -359,6 +361,5 @@ class RedisServerProcess(_Backend):
         self.process.restart()
 
     def stop(self) -> None:
-        if self._monitor is not None:
-            self._monitor.stop()
+        self._stop_monitor()
         self.process.stop()
