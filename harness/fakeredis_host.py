@@ -43,6 +43,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from harness.redis_commands import RECORDED_WORD_CHARS, RECORDED_WORDS, with_more
+
 __all__ = ["DEFAULT_RECORD", "READY_ENV", "main"]
 
 READY_ENV = "FAKEREDIS_HOST_READY_FILE"
@@ -51,8 +53,6 @@ _READ_SIZE = 64 * 1024
 
 DEFAULT_RECORD = 5000
 """Commands each server keeps by default (its ring buffer's size)."""
-_RECORDED_ARGS = 6
-_RECORDED_ARG_CHARS = 80
 
 
 class _Recorder:
@@ -60,7 +60,7 @@ class _Recorder:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.commands: collections.deque[list[Any]] = collections.deque(maxlen=size or 1)
+        self.commands: collections.deque[list[Any]] = collections.deque(maxlen=size)
         self.seen = 0
 
     def wrap(self, sock: Any, client: str) -> None:
@@ -74,7 +74,7 @@ class _Recorder:
 
         def put_response(msg: Any) -> None:
             if isinstance(msg, Exception):
-                errors.append(str(msg.args[0] if msg.args else msg)[:_RECORDED_ARG_CHARS])
+                errors.append(str(msg.args[0] if msg.args else msg)[:RECORDED_WORD_CHARS])
             put(msg)
 
         def process_command(fields: list[bytes]) -> None:
@@ -84,9 +84,8 @@ class _Recorder:
             try:
                 process(fields)
             finally:
-                words = [f[:_RECORDED_ARG_CHARS].decode("utf-8", "replace") for f in fields[:_RECORDED_ARGS]]
-                if len(fields) > _RECORDED_ARGS:
-                    words.append(f"... {len(fields) - _RECORDED_ARGS} more")
+                shown = [f[:RECORDED_WORD_CHARS].decode("utf-8", "replace") for f in fields[:RECORDED_WORDS]]
+                words = with_more(shown, len(fields))
                 self.seen += 1
                 self.commands.append([at, client, words, time.perf_counter() - started, errors[0] if errors else None])
 
@@ -94,7 +93,7 @@ class _Recorder:
         sock._process_command = process_command
 
     def answer(self) -> dict[str, Any]:
-        listed = list(self.commands) if self.size else []
+        listed = list(self.commands)
         return {"commands": listed, "dropped": self.seen - len(listed)}
 
 

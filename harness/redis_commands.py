@@ -29,8 +29,15 @@ class RedisCommand:
 
 _MONITOR_LINE = re.compile(r"\+(?P<at>\d+\.\d+) \[\d+ (?P<client>[^\]]+)\] (?P<args>.*)")
 _MONITOR_ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
-_MONITOR_WORDS = 6
-_MONITOR_WORD_CHARS = 80
+RECORDED_WORDS = 6
+RECORDED_WORD_CHARS = 80
+"""A recorded command keeps its first RECORDED_WORDS words, each cut to RECORDED_WORD_CHARS
+(MONITOR's record here, the fakeredis host's in its own process)."""
+
+
+def with_more(shown: list[str], total: int) -> list[str]:
+    """``shown`` (the first RECORDED_WORDS of ``total`` words), with how many more there were."""
+    return [*shown, f"... {total - RECORDED_WORDS} more"] if total > RECORDED_WORDS else shown
 
 
 def parse_monitor_line(line: str) -> RedisCommand | None:
@@ -39,10 +46,8 @@ def parse_monitor_line(line: str) -> RedisCommand | None:
     if m is None:
         return None
     words = [w.replace('\\"', '"').replace("\\\\", "\\") for w in _MONITOR_ARG.findall(m["args"])]
-    shown = [w[:_MONITOR_WORD_CHARS] for w in words[:_MONITOR_WORDS]]
-    if len(words) > _MONITOR_WORDS:
-        shown.append(f"... {len(words) - _MONITOR_WORDS} more")
-    return RedisCommand(float(m["at"]), m["client"], tuple(shown))
+    shown = [w[:RECORDED_WORD_CHARS] for w in words[:RECORDED_WORDS]]
+    return RedisCommand(float(m["at"]), m["client"], tuple(with_more(shown, len(words))))
 
 
 class _Monitor:
@@ -54,7 +59,7 @@ class _Monitor:
     def __init__(self, addr: str, size: int, only: str | None = None) -> None:
         self._addr = addr
         self._only = only
-        self.commands: collections.deque[RedisCommand] = collections.deque(maxlen=max(size, 1))
+        self.commands: collections.deque[RedisCommand] = collections.deque(maxlen=size)
         self._stopped = threading.Event()
         self._connected = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"redis-monitor:{addr}", daemon=True)
