@@ -270,10 +270,11 @@ def render_text(timeline: Timeline, *, limit: int = TERMINAL_HOPS) -> str:
         keep = set(shown)
         t0 = timeline.hops[0].start
         width = max(len(f"{h.source} -> {h.target}") for h in timeline.hops)
-        lines = [f"{len(timeline.hops)} hops in {len(timeline.traces())} trace(s), times from the first hop"]
+        traces = timeline.traces()
+        lines = [f"{len(timeline.hops)} hops in {len(traces)} trace(s), times from the first hop"]
         if left_out:
             lines.append(f"({left_out} hops far from the failing step are left out here; timeline.html has all)")
-        for trace_id, members in timeline.traces():
+        for trace_id, members in traces:
             mine = [i for i in members if i in keep]
             if not mine:
                 continue
