@@ -64,13 +64,12 @@ def use_failure_bundles(config: pytest.Config, root: Path, rerun: list[str] | No
 
 
 def _bundles(config: pytest.Config) -> tuple[Path, list[str] | None] | None:
-    if (found := config.stash.get(_BUNDLES, None)) is not None:
-        return found
-    given: Path | None = config.getoption("--failure-bundles")
-    if given is None:
-        return None
-    rerun: str | None = config.getoption("--rerun-command")
-    config.stash[_BUNDLES] = (given.resolve(), shlex.split(rerun) if rerun is not None else None)
+    """Where bundles go and the rerun command: as the suite said, else as ``--failure-bundles`` says."""
+    if _BUNDLES not in config.stash:
+        given: Path | None = config.getoption("--failure-bundles")
+        if given is None:
+            return None
+        use_failure_bundles(config, given)
     return config.stash[_BUNDLES]
 
 
@@ -152,14 +151,15 @@ def rerun_argv(config: pytest.Config, nodeid: str) -> list[str]:
     argv = [*prefix, nodeid]
     if config.pluginmanager.has_plugin("xdist"):
         argv += ["-n", "0"]
-    if (seed := _seeds(config).get("pytest-randomly seed")) is not None:
+    seeds = _seeds(config)
+    if (seed := seeds.get("pytest-randomly seed")) is not None:
         argv += ["-p", "randomly", f"--randomly-seed={seed}"]
-    if (hypothesis_seed := config.getoption("hypothesis_seed", None)) is not None:
+    if (hypothesis_seed := seeds.get("hypothesis seed")) is not None:
         argv.append(f"--hypothesis-seed={hypothesis_seed}")
-    if build_mode(config) != "plain":
-        argv.append(f"--build-mode={build_mode(config)}")
-    if redis_backend_kind(config) != "fake":
-        argv.append(f"--redis-backend={redis_backend_kind(config)}")
+    if (mode := build_mode(config)) != "plain":
+        argv.append(f"--build-mode={mode}")
+    if (backend := redis_backend_kind(config)) != "fake":
+        argv.append(f"--redis-backend={backend}")
         argv[:0] = ["env", f"{REAL_REDIS_ENV}={real_redis_addr()}"]
     argv += [f"--service-ref={ref}" for ref in config.getoption("--service-ref")]
     return argv
