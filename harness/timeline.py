@@ -109,6 +109,16 @@ class Timeline:
             listed.append((None, untraced))
         return listed
 
+    def trace_name(self, trace_id: str | None) -> str:
+        """A trace's title: ``trace <id>``, marked when it is the test's own; ``no trace`` for hops of none."""
+        if trace_id is None:
+            return "no trace"
+        return f"trace {trace_id}" + (" (this test's)" if trace_id == self.trace_id else "")
+
+    def folded(self) -> str:
+        """The lines folded away, counted by kind (``16 grpc-go debug lines, 1 health checks``); empty when none."""
+        return ", ".join(f"{count} {kind}" for kind, count in sorted(self.chatter.items()))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "title": self.title,
@@ -278,11 +288,7 @@ def render_text(timeline: Timeline, *, limit: int = TERMINAL_HOPS) -> str:
             mine = [i for i in members if i in keep]
             if not mine:
                 continue
-            if trace_id is None:
-                name = "no trace"
-            else:
-                name = f"trace {trace_id}" + (" (this test's)" if trace_id == timeline.trace_id else "")
-            lines.append(f"{name}: {len(members)} hop(s)")
+            lines.append(f"{timeline.trace_name(trace_id)}: {len(members)} hop(s)")
             for run in runs(timeline, mine):
                 lines.append(
                     _line(timeline, run[0], t0, width) if len(run) == 1 else _run_line(timeline, run, t0, width)
@@ -290,6 +296,5 @@ def render_text(timeline: Timeline, *, limit: int = TERMINAL_HOPS) -> str:
         if timeline.failing is None:
             lines.append("(no hop began before the failure)")
     if timeline.chatter:
-        folded = ", ".join(f"{count} {kind}" for kind, count in sorted(timeline.chatter.items()))
-        lines.append(f"folded: {folded}")
+        lines.append(f"folded: {timeline.folded()}")
     return "\n".join(lines)

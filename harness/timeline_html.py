@@ -125,9 +125,7 @@ def _hop_svg(  # noqa: PLR0917 - one row of the diagram, from one place
 
 def _section(timeline: Timeline, trace_id: str | None, members: list[int], x: dict[str, int], t0: float) -> str:
     own = trace_id is not None and trace_id == timeline.trace_id
-    name = "no trace" if trace_id is None else f"trace {trace_id}"
-    if own:
-        name += " (this test's)"
+    name = timeline.trace_name(trace_id)
     has_failing = timeline.failing in members
     cut = runs(timeline, members)
     height = _HEAD + _ROW * len(cut) + 10
@@ -176,7 +174,7 @@ def render_html(timeline: Timeline) -> str:
     t0 = timeline.hops[0].start if timeline.hops else 0.0
     started = datetime.fromtimestamp(t0, UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC") if timeline.hops else "-"
     sections = [_section(timeline, trace_id, members, x, t0) for trace_id, members in timeline.traces()]
-    folded = ", ".join(f"{n} {kind}" for kind, n in sorted(timeline.chatter.items()))
+    folded = timeline.folded()
     data = json.dumps(timeline.to_json()).replace("</", "<\\/")
     button = '<button id="only-own" data-all="0">only this test\'s trace</button>' if timeline.trace_id else ""
     return (
