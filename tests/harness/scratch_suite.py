@@ -14,13 +14,18 @@ from harness.paths import PROJECT_ROOT
 from harness.shards import BAZEL_ENV
 
 
+def pytest_argv(root: Path, *args: str) -> list[str]:
+    """The command line of ``pytest ARGS`` in ``root`` with only the harness plugin."""
+    argv = [sys.executable, "-m", "pytest", "-p", "harness.pytest_plugin", "-p", "no:cacheprovider"]
+    return [*argv, "--rootdir", str(root), "-c", os.devnull, *args]
+
+
 def run_pytest(
     root: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
     """``pytest ARGS`` in ``root`` with the harness plugin; ``env`` is added to
     this process's environment, with Bazel's sharding variables only if given."""
-    argv = [sys.executable, "-m", "pytest", "-p", "harness.pytest_plugin", "-p", "no:cacheprovider"]
-    argv += ["--rootdir", str(root), "-c", os.devnull, *args]
+    argv = pytest_argv(root, *args)
     full_env = {k: v for k, v in os.environ.items() if k not in BAZEL_ENV}
     full_env |= {"PYTHONPATH": str(PROJECT_ROOT), **(env or {})}
     return subprocess.run(argv, capture_output=True, text=True, cwd=root, env=full_env, timeout=timeout, check=False)

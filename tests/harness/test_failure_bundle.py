@@ -11,13 +11,12 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from scratch_suite import run_pytest
+from scratch_suite import pytest_argv, run_pytest
 
 from contracts.tracing import trace_id_for
 from harness.paths import PROJECT_ROOT
@@ -80,14 +79,12 @@ class Run:
         return self.bundles / "test_scenario.py_test_a_wrong_code_is_refused_after_a_restart"
 
 
+JUNIT = ("-o", "junit_logging=system-err", "-o", "junit_family=xunit2")
+
+
 def _pytest_prefix(root: Path, bundles: Path) -> list[str]:
     """The command line of the scratch run, as its rerun command too (with a bundle directory of its own)."""
-    return [
-        sys.executable,
-        *("-m", "pytest", "-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "--rootdir", str(root)),
-        *("-c", os.devnull, "-o", "junit_logging=system-err", "-o", "junit_family=xunit2"),
-        f"--failure-bundles={bundles}",
-    ]
+    return pytest_argv(root, *JUNIT, f"--failure-bundles={bundles}")
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +99,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     rerun = shlex.join(_pytest_prefix(root, root / "rerun-failures"))
     done = run_pytest(
         root,
-        "-o", "junit_logging=system-err", "-o", "junit_family=xunit2",
+        *JUNIT,
         f"--junitxml={root / 'junit.xml'}", f"--failure-bundles={bundles}", f"--rerun-command={rerun}",
         "-p", "randomly", str(root),
     )  # fmt: skip
