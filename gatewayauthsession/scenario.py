@@ -68,9 +68,9 @@ def code_for(stack: Stack, challenge: LoginChallenge) -> str:
     return code
 
 
-def wrong_code(code: str) -> str:
-    """A well-formed code that is not ``code``."""
-    return f"{(int(code) + 1) % 1_000_000:06d}"
+def wrong_code(code: str, n: int = 0) -> str:
+    """A well-formed code that is not ``code``; ``n`` = 0, 1, ... gives as many different ones."""
+    return f"{(int(code) + 1 + n) % 1_000_000:06d}"
 
 
 def log_in(stack: Stack, api: GatewayApi, email: str) -> Login:

@@ -284,7 +284,7 @@ def test_concurrent_wrong_codes_over_several_challenges_never_pass_the_failed_at
     codes = [code_for(stack, c) for c in challenges]
     guesses_per_challenge = 6
     guesses = [
-        (c.challenge_id, f"{(int(code) + 1 + n) % 1_000_000:06d}")
+        (c.challenge_id, wrong_code(code, n))
         for n in range(guesses_per_challenge)
         for c, code in zip(challenges, codes, strict=True)
     ]
@@ -306,7 +306,7 @@ def test_concurrent_wrong_codes_never_get_more_comparisons_than_a_challenge_allo
 ) -> None:
     challenge = api.start_email_login("dash@example.com")
     code = code_for(stack, challenge)
-    guesses = [(challenge.challenge_id, f"{(int(code) + 1 + n) % 1_000_000:06d}") for n in range(12)]
+    guesses = [(challenge.challenge_id, wrong_code(code, n)) for n in range(12)]
     outcomes = _confirm_at_once(stack, transport, guesses)
 
     # Three codes are compared: two answer INVALID_CODE, the third uses the
