@@ -30,3 +30,11 @@ for _profile, _examples, _steps in (("schemathesis", 30, 10), ("schemathesis-dee
         suppress_health_check=[HealthCheck.function_scoped_fixture],
     )
 settings.load_profile("galaxy")
+
+
+def run_timeout_s() -> int:
+    """pytest-timeout's bound for a whole Hypothesis run under the loaded profile. A passing run of
+    the default budget takes seconds, but a failing one goes on to shrink, which Hypothesis bounds
+    at five minutes: the timeout must not cut it short of printing the shortest failing case. A
+    deeper budget gets about 100 ms a step on top."""
+    return max(900, settings().max_examples * settings().stateful_step_count // 10)

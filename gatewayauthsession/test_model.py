@@ -69,6 +69,7 @@ from contracts.authsessionv1.client import AuthSessionGrpcClient
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi
 from contracts.redis_schema import session_key
+from gatewayauthsession.hypothesis_profiles import run_timeout_s
 from gatewayauthsession.scenario import LIMITS_OUT_OF_THE_WAY, wrong_code
 from gatewayauthsession.session_model import (
     CODE_MAX_ATTEMPTS,
@@ -315,11 +316,7 @@ def _run_seed(config: pytest.Config) -> int:
     return int(forced) if forced is not None else random.getrandbits(64)
 
 
-# A passing run of the default budget takes seconds, but a failing one goes
-# on to shrink, which Hypothesis bounds at five minutes: pytest-timeout must
-# not cut it short of printing the shortest failing sequence. A deeper budget
-# gets about 100 ms a step on top.
-_BUDGET_S = max(900, settings().max_examples * settings().stateful_step_count // 10)
+_BUDGET_S = run_timeout_s()
 
 
 @pytest.mark.timeout(_BUDGET_S)

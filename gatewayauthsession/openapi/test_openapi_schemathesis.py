@@ -54,6 +54,7 @@ from schemathesis import Case
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.transport import Response
 
+from gatewayauthsession.hypothesis_profiles import run_timeout_s
 from gatewayauthsession.scenario import log_in, mailed_code
 from gatewayauthsession.stack import Stack
 from harness.paths import galaxy_root
@@ -69,12 +70,10 @@ EXPLORING: dict[str, int | str] = {
     "login_burst": 1_000_000,
 }
 
-# A passing run of the default budget takes seconds, but a failing one goes on to shrink, which
-# Hypothesis bounds at five minutes: pytest-timeout must not cut it short of printing the case.
 pytestmark = [
     pytest.mark.schemathesis,
     pytest.mark.stack(**EXPLORING, start_limit_per_email=1),
-    pytest.mark.timeout(max(900, settings().max_examples * settings().stateful_step_count // 10)),
+    pytest.mark.timeout(run_timeout_s()),
 ]
 
 DOCUMENT = galaxy_root() / "gateway" / "api" / "openapi" / "openapi.json"
