@@ -172,8 +172,12 @@ def gatewayauthsession(session: nox.Session) -> None:
     """The gateway ↔ authsession boundary suite, in parallel (pytest-xdist); given test ids
     (``-- 'gatewayauthsession/test_login.py::test_x[http]'``, as a failure bundle's rerun.sh does), only those."""
     _sync(session, "test")
-    named = any(arg.startswith("gatewayauthsession/") for arg in session.posargs)
-    _pytest(session, "gatewayauthsession", *([] if named else ["gatewayauthsession"]), "-n", "auto")
+    _pytest(session, "gatewayauthsession", *_unless_named(session.posargs, "gatewayauthsession"), "-n", "auto")
+
+
+def _unless_named(args: list[str], tests: str) -> list[str]:
+    """``[tests]``, unless ``args`` name tests of the suite (as a failure bundle's rerun.sh does): then only those."""
+    return [] if any(arg.startswith("gatewayauthsession/") for arg in args) else [tests]
 
 
 @nox.session(python=PYTHON, tags=["deep"], default=False)
@@ -195,7 +199,8 @@ def deep(session: nox.Session) -> None:
 def schemathesis(session: nox.Session) -> None:
     """Schemathesis against the gateway's served OpenAPI document: every operation with generated inputs, then
     scenarios along its links, on a real stack; the Hypothesis profile ``schemathesis`` bounds the budget
-    (``-- --deep``: ``schemathesis-deep``). A run in which no case ran fails."""
+    (``-- --deep``: ``schemathesis-deep``); given test ids (as a failure bundle's rerun.sh does), only those.
+    A run in which no case ran fails."""
     args = list(session.posargs)
     deep = "--deep" in args
     args = [a for a in args if a != "--deep"]
@@ -204,7 +209,9 @@ def schemathesis(session: nox.Session) -> None:
     _pytest(
         session,
         "schemathesis",
-        *("gatewayauthsession/openapi", "-m", "schemathesis", "-n", "2", f"--hypothesis-profile={profile}"),
+        *_unless_named(args, "gatewayauthsession/openapi"),
+        *("-m", "schemathesis", "-n", "2", f"--hypothesis-profile={profile}"),
+        "--rerun-command=./noxw -s schemathesis --",  # a failure's rerun.sh needs this session's dependencies
         posargs=args,
     )
     cases = _junit_property_sum(REPORTS / "schemathesis.xml", "cases")

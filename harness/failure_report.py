@@ -145,7 +145,8 @@ def _seeds(config: pytest.Config) -> dict[str, Any]:
 
 
 def rerun_argv(config: pytest.Config, nodeid: str) -> list[str]:
-    """The command that runs ``nodeid`` alone again, with this run's seeds and build options."""
+    """The command that runs ``nodeid`` alone again, with this run's seeds, Hypothesis profile,
+    marker expression and build options."""
     bundles = _bundles(config)
     prefix = (bundles[1] if bundles else None) or [sys.executable, "-m", "pytest"]
     argv = [*prefix, nodeid]
@@ -156,6 +157,10 @@ def rerun_argv(config: pytest.Config, nodeid: str) -> list[str]:
         argv += ["-p", "randomly", f"--randomly-seed={seed}"]
     if (hypothesis_seed := seeds.get("hypothesis seed")) is not None:
         argv.append(f"--hypothesis-seed={hypothesis_seed}")
+    if (profile := config.getoption("hypothesis_profile", None)) is not None:
+        argv.append(f"--hypothesis-profile={profile}")
+    if markexpr := config.option.markexpr:  # the test matched it; a suite may collect some tests only under it
+        argv += ["-m", markexpr]
     if (mode := build_mode(config)) != "plain":
         argv.append(f"--build-mode={mode}")
     if (backend := redis_backend_kind(config)) != "fake":

@@ -190,3 +190,38 @@ def test_the_rerun_command_reruns_exactly_the_failed_test_and_it_fails_the_same_
     assert "INVALID_CODE: the code does not match" in done.stdout
     seed = (run.bundle / "seed.txt").read_text().split(": ", 1)[1].strip()
     assert f"Using --randomly-seed={seed}" in done.stdout
+
+
+SELECTED = """
+import pytest
+from hypothesis import settings
+
+
+@pytest.mark.smoke
+def test_fails_under_the_run_s_profile_and_marker() -> None:
+    assert settings().max_examples == 15, f"profile {settings.get_current_profile_name()} ran"
+"""
+
+
+def test_the_rerun_command_keeps_the_run_s_marker_expression_and_hypothesis_profile(tmp_path: Path) -> None:
+    """A run that selects by marker and names a Hypothesis profile (as ``nox -s real_redis``,
+    ``deep`` and ``schemathesis`` do) is rerun with both: some tests are collected only under
+    their marker, and a profile is what a Hypothesis test ran with."""
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["gatewayauthsession.conftest"]\n')
+    (tmp_path / "test_selected.py").write_text(SELECTED)
+    bundles = tmp_path / "failures"
+    rerun = shlex.join(pytest_argv(tmp_path, f"--failure-bundles={tmp_path / 'rerun-failures'}"))
+    done = run_pytest(
+        tmp_path, f"--failure-bundles={bundles}", f"--rerun-command={rerun}",
+        "-m", "smoke or not smoke", "--hypothesis-profile=galaxy-deep", str(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    (bundle,) = bundles.iterdir()
+    command = json.loads((bundle / "bundle.json").read_text())["rerun"]
+    assert "--hypothesis-profile=galaxy-deep" in command
+    assert "-m 'smoke or not smoke'" in command
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    script = str(bundle / "rerun.sh")
+    again = subprocess.run([script], capture_output=True, text=True, env=env, timeout=180, check=False)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "profile galaxy-deep ran" in again.stdout, again.stdout
