@@ -171,12 +171,16 @@ func (r *Reader) RedisURL(key string) string {
 // host may be empty (":9090", every interface), a name or an IP address
 // (IPv6 in brackets, "[::1]:9090"); it is not resolved. An address to dial
 // needs a host: its caller checks that the host is not empty.
-func (r *Reader) HostPort(key, def string) string {
+func (r *Reader) HostPort(key, def string) string { return r.checked(key, def, checkHostPort) }
+
+// checked returns the variable's value when check accepts it; def when it is
+// unset, or when check refuses it (recorded as the variable's problem).
+func (r *Reader) checked(key, def string, check func(string) error) string {
 	v, ok := r.get(key)
 	if !ok {
 		return def
 	}
-	if err := checkHostPort(v); err != nil {
+	if err := check(v); err != nil {
 		r.fail(key, v, err)
 		return def
 	}
@@ -193,23 +197,16 @@ const InheritedPrefix = "fd://"
 // port before it starts the service, so that clients started beside the
 // service can connect at once (the kernel queues them until it accepts).
 // lifecycle.Listen opens either.
-func (r *Reader) ListenAddr(key, def string) string {
-	v, ok := r.get(key)
-	if !ok {
-		return def
-	}
+func (r *Reader) ListenAddr(key, def string) string { return r.checked(key, def, checkListenAddr) }
+
+func checkListenAddr(v string) error {
 	if _, inherited, err := InheritedFD(v); inherited {
-		if err != nil {
-			r.fail(key, v, err)
-			return def
-		}
-		return v
+		return err
 	}
 	if err := checkHostPort(v); err != nil {
-		r.fail(key, v, fmt.Errorf("%w, or fd://N for an inherited listening socket", err))
-		return def
+		return fmt.Errorf("%w, or fd://N for an inherited listening socket", err)
 	}
-	return v
+	return nil
 }
 
 // InheritedFD returns N of a listen address "fd://N"; inherited is false for
