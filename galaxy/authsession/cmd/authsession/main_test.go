@@ -9,7 +9,9 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -208,5 +210,45 @@ func TestRunAddressInUse(t *testing.T) {
 	cancel()
 	if err := <-exited; err != nil {
 		t.Errorf("first run() = %v, want nil", err)
+	}
+}
+
+// TestRunServesWhileRedisDoesNotAnswer: a Redis that takes connections and
+// answers nothing (frozen) does not hold serving back; the start-up ping
+// that finds it away runs beside start-up, and its 2 s bound is not waited
+// for before the ready file (waiting on it took 1 s or more).
+func TestRunServesWhileRedisDoesNotAnswer(t *testing.T) {
+	t.Parallel()
+	frozen, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer frozen.Close()
+	go func() {
+		for {
+			c, err := frozen.Accept()
+			if err != nil {
+				return
+			}
+			go func() { // take what comes, answer nothing, until the client hangs up
+				defer c.Close()
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	env, _ := testEnv(t)
+	env["AUTHSESSION_REDIS_URL"] = "redis://" + frozen.Addr().String() + "/0"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	exited := make(chan error, 1)
+	started := time.Now()
+	go func() { exited <- run(ctx, envconfig.Map(env)) }()
+	waitReady(t, env["AUTHSESSION_READY_FILE"], exited)
+	if took := time.Since(started); took >= 500*time.Millisecond {
+		t.Errorf("ready %v after start with a Redis that does not answer; want it without waiting on the ping (which took 1s or more before it ran beside start-up)", took)
+	}
+	cancel()
+	if err := <-exited; err != nil {
+		t.Errorf("run() = %v after cancellation, want nil", err)
 	}
 }
