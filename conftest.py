@@ -1,3 +1,3 @@
 """Root conftest: loads the harness's pytest plugin for every test tree."""
 
-pytest_plugins = ["harness.pytest_plugin"]
+pytest_plugins = ["harness.suites.plugin"]

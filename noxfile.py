@@ -149,7 +149,7 @@ def breaking(session: nox.Session) -> None:
     commit before HEAD); the OpenAPI findings listed in contracts/gatewayv1/openapi-accepted-changes.txt are
     reported as accepted. Findings in reports/breaking.xml."""
     session.run(
-        *(sys.executable, "-m", "harness.breaking", "--proto", "proto"),
+        *(sys.executable, "-m", "harness.gates.breaking", "--proto", "proto"),
         *("--openapi", "galaxy/gateway/api/openapi/openapi.json"),
         *(
             "--openapi-accepted",
@@ -163,8 +163,8 @@ def breaking(session: nox.Session) -> None:
 @nox.session(venv_backend="none", tags=["build"], default=False)
 def build(session: nox.Session) -> None:
     """Build the service binaries (cached by content hash; reused by every other session) and the pinned fault proxy."""
-    session.run(sys.executable, "-m", "harness.binary", *session.posargs)
-    session.run(sys.executable, "-m", "harness.tools")
+    session.run(sys.executable, "-m", "harness.builds.binary", *session.posargs)
+    session.run(sys.executable, "-m", "harness.builds.tools")
 
 
 @nox.session(python=PYTHON, tags=["suite", "ci"], default=False)  # run by regression
@@ -234,7 +234,8 @@ def skew(session: nox.Session, older: str) -> None:
 def harness(session: nox.Session) -> None:
     """The harness's own unit tests."""
     _sync(session, "test")
-    session.run("python", "-m", "harness.tools")  # the pinned Go tools some tests run, built before any test's timeout
+    # The pinned Go tools some tests run, built before any test's timeout.
+    session.run("python", "-m", "harness.builds.tools")
     _pytest(session, "harness", "tests/harness", "-n", "auto")
 
 
@@ -432,7 +433,7 @@ MUTATION_TESTS = [
 @nox.session(python=PYTHON, tags=["mutation"], default=False)
 def mutation(session: nox.Session) -> None:
     """Mutation testing: each mutant of gatewayauthsession/mutants.toml applied to a copy of the Go workspace, then
-    the boundary suite against it (harness/mutation.py); reports/mutation.{md,xml}, fails below a 95% score.
+    the boundary suite against it (harness/mutation/runner.py); reports/mutation.{md,xml}, fails below a 95% score.
 
     Options after ``--``: ``--only ID,ID``, ``--list``, ``--budget SECONDS`` (per mutant), ``--no-baseline``.
     """

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.binary import BuildError, build, is_cached
-from harness.failure_report import use_failure_bundles
-from harness.pytest_plugin import build_mode, runs_tests, service_refs
-from harness.tools import ToolBuildError, go_tool
+from harness.builds.binary import BuildError, build, is_cached
+from harness.builds.tools import ToolBuildError, go_tool
+from harness.forensics.failure_report import use_failure_bundles
+from harness.suites.plugin import build_mode, runs_tests, service_refs
 
 SERVICES = ("authsession", "gateway")
 

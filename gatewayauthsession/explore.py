@@ -23,10 +23,10 @@ from types import FrameType
 from typing import TextIO
 
 from gatewayauthsession.stack import LINKS, Stack, StackSettings, start_stack
-from harness.binary import build
+from harness.builds.binary import build
+from harness.faults.toxiproxy import ToxiproxyServer
 from harness.paths import PROJECT_ROOT, REPORTS_DIR
-from harness.sweep import reap_run, start_run, sweep
-from harness.toxiproxy import ToxiproxyServer
+from harness.processes.sweep import reap_run, start_run, sweep
 
 __all__ = ["endpoints", "hold", "main"]
 

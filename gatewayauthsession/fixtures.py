@@ -23,11 +23,11 @@ from gatewayauthsession.conftest import SERVICES
 from gatewayauthsession.explore import hold
 from gatewayauthsession.forensics import Recorder
 from gatewayauthsession.stack import TRANSPORTS, Stack, StackSettings, Transport, start_stack
-from harness.binary import Binary, build
-from harness.failure_report import attach_evidence, failed, watch_processes
-from harness.pytest_plugin import build_mode, coverage_dir, redis_backend_kind, service_refs
-from harness.redis_server import RealRedis, RedisBackend, RedisServerProcess, real_redis_addr, redis_server_binary
-from harness.toxiproxy import ToxiproxyServer
+from harness.builds.binary import Binary, build
+from harness.faults.toxiproxy import ToxiproxyServer
+from harness.forensics.failure_report import attach_evidence, failed, watch_processes
+from harness.redis.backends import RealRedis, RedisBackend, RedisServerProcess, real_redis_addr, redis_server_binary
+from harness.suites.plugin import build_mode, coverage_dir, redis_backend_kind, service_refs
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""What a failing test of this suite leaves behind (harness.bundle.Evidence):
+"""What a failing test of this suite leaves behind (harness.forensics.bundle.Evidence):
 the hops its requests made, read from both services' JSON-line logs
 (``galaxy/README.md``, ``contracts/tracing.md``), the mail and user stubs'
 journals and the stack's Redis commands; and files for its bundle: the
@@ -23,10 +23,10 @@ import psutil
 
 from contracts.redis_schema import public_keyspace
 from contracts.tracing import SPAN_ID_KEY, TRACE_ID_KEY, Traceparent
-from harness.bundle import Evidence, file_sha256
-from harness.http_stub import HttpStub
-from harness.redis_commands import RedisCommand
-from harness.timeline import Hop, json_lines, parse_time
+from harness.forensics.bundle import Evidence, file_sha256
+from harness.forensics.timeline import Hop, json_lines, parse_time
+from harness.redis.commands import RedisCommand
+from harness.stubs.server import HttpStub
 
 if TYPE_CHECKING:
     from gatewayauthsession.stack import Stack

@@ -12,7 +12,7 @@ from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login, LoginChallenge
 from contracts.redis_schema import SessionRecord, read_session, session_key
 from gatewayauthsession.stack import Stack
-from harness.timeline import json_lines
+from harness.forensics.timeline import json_lines
 
 __all__ = [
     "LIMITS_OUT_OF_THE_WAY",

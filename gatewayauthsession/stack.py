@@ -31,10 +31,10 @@ from contracts.mail.stub import MailStub
 from contracts.tokens import KeySet
 from contracts.tracing import SPAN_ID_KEY, TRACE_ID_KEY, Trace, TraceSource
 from contracts.user.stub import UserStub
-from harness.binary import Binary
-from harness.process import ServiceProcess, data_races
-from harness.redis_server import FakeRedisServer, RedisBackend
-from harness.toxiproxy import Link, ToxiproxyServer
+from harness.builds.binary import Binary
+from harness.faults.toxiproxy import Link, ToxiproxyServer
+from harness.processes.service import ServiceProcess, data_races
+from harness.redis.backends import FakeRedisServer, RedisBackend
 
 __all__ = ["LINKS", "TRANSPORTS", "Stack", "StackSettings", "Transport", "start_stack"]
 

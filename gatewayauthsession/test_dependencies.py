@@ -11,7 +11,7 @@ import pytest
 from contracts.gatewayv1 import GatewayApi
 from gatewayauthsession.scenario import expect_error, log_in, session_ids
 from gatewayauthsession.stack import Stack
-from harness.http_stub import HttpStub
+from harness.stubs.server import HttpStub
 
 UPSTREAM_TIMEOUT = 0.5
 WAITING = "slower-than-the-deadline"

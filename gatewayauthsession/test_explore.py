@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 
 from harness.paths import PROJECT_ROOT
-from harness.sweep import HARNESS_TAG_ENV, run_processes
+from harness.processes.sweep import HARNESS_TAG_ENV, run_processes
 
 
 def _spawn(*argv: str) -> subprocess.Popen[str]:
@@ -87,7 +87,7 @@ def test_a_failed_test_keeps_its_stack_until_ctrl_c(tmp_path: Path) -> None:
         )
     )
     proc = _spawn(
-        "-m", "pytest", str(tmp_path), "-p", "harness.pytest_plugin", "-p", "no:randomly",
+        "-m", "pytest", str(tmp_path), "-p", "harness.suites.plugin", "-p", "no:randomly",
         "-n", "0", "--keep-stack-on-failure", "--rootdir", str(tmp_path), "-q",
     )  # fmt: skip
     out = _read_until(proc, r"Ctrl-C stops it")

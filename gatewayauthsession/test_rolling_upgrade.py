@@ -15,10 +15,10 @@ import pytest
 from gatewayauthsession.conftest import SERVICES
 from gatewayauthsession.scenario import log_in, served, session_ids
 from gatewayauthsession.stack import Stack, Transport
-from harness.binary import Binary, build
+from harness.builds.binary import Binary, build
+from harness.builds.refs import base_ref
 from harness.paths import PROJECT_ROOT
-from harness.pytest_plugin import build_mode, service_refs
-from harness.refs import base_ref
+from harness.suites.plugin import build_mode, service_refs
 
 RECONNECT_S = 3.0  # the gateway is back to a restarted authsession within a couple of seconds
 

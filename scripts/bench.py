@@ -7,7 +7,7 @@
 
 Sections (``--only``):
 
-* ``build`` — ``harness.binary.build`` into a fresh cache directory (cold), then again (cached);
+* ``build`` — ``harness.builds.binary.build`` into a fresh cache directory (cold), then again (cached);
 * ``stack`` — ``start_stack`` to ready, whole and per component (fakeredis server, stubs, keys,
   both processes), and the teardown;
 * ``peers`` — ``ServiceProcess`` against mirakuru's ``HTTPExecutor`` and a 100 ms poll loop, one binary;

@@ -4,7 +4,7 @@
 ``traceparent`` if any (``contracts/tracing.md``) and
 ``{"to", "template", "data": {"code", ...}}`` is validated strictly — a
 malformed request is answered 400 and counted as a contract violation, so a
-broken caller fails :meth:`~harness.http_stub.HttpStub.check` — and a valid
+broken caller fails :meth:`~harness.stubs.server.HttpStub.check` — and a valid
 one is stored and answered ``202 {"id": ...}``. The same Idempotency-Key
 again gets the same id and stores nothing new.
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from contracts.errors import WireFormatError
 from contracts.mail import MESSAGES_PATH, parse_message_request
-from harness.http_stub import HttpStub, RecordedRequest, Reply, json_reply, problem_reply
+from harness.stubs.server import HttpStub, RecordedRequest, Reply, json_reply, problem_reply
 
 __all__ = ["MESSAGES_PATH", "MailMessage", "MailStub"]
 

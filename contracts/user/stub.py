@@ -3,7 +3,7 @@
 * ``POST /v1/users/resolve {"email": ...}`` answers the user with that email
   (compared case-insensitively) with 200, or creates an active one and
   answers 201. A malformed request is answered 400 and counted as a contract
-  violation (see :meth:`~harness.http_stub.HttpStub.check`).
+  violation (see :meth:`~harness.stubs.server.HttpStub.check`).
 * ``GET /v1/users/{id}`` answers the user (200) or a problem (404).
 * A request whose ``traceparent`` is malformed (``contracts/tracing.md``)
   is answered 400 and counted as a contract violation.
@@ -23,7 +23,7 @@ from http import HTTPStatus
 from contracts.errors import WireFormatError
 from contracts.tracing import check_traceparent
 from contracts.user import RESOLVE_PATH, STATUSES, USERS_PATH, User, UserStatus, parse_resolve_request
-from harness.http_stub import HttpStub, RecordedRequest, Reply, json_reply, problem_reply
+from harness.stubs.server import HttpStub, RecordedRequest, Reply, json_reply, problem_reply
 
 __all__ = ["User", "UserStatus", "UserStub"]
 

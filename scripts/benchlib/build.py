@@ -1,4 +1,4 @@
-"""The ``build`` section: ``harness.binary.build`` into a fresh cache directory (cold), then again (cached)."""
+"""The ``build`` section: ``harness.builds.binary.build`` into a fresh cache directory (cold), then again (cached)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from benchlib.report import EN_DASH, Section, Stats, ms, secs, span, table
 
 
 def bench_build(opts: Options) -> Section:
-    from harness.binary import build
+    from harness.builds.binary import build
 
-    section = Section("Build (`harness.binary.build`)")
+    section = Section("Build (`harness.builds.binary.build`)")
     cold: dict[str, list[float]] = {s: [] for s in SERVICES}
     cached: dict[str, list[float]] = {s: [] for s in SERVICES}
     anomalies: list[str] = []

@@ -17,7 +17,7 @@ from benchlib.runs import service_binaries
 
 if TYPE_CHECKING:  # imported at run time only once sys.path holds the project root
     from gatewayauthsession.stack import Stack
-    from harness.binary import Binary
+    from harness.builds.binary import Binary
 
 LOGINS = 3
 
@@ -47,9 +47,9 @@ def _iteration(binaries: dict[str, Binary], record: int, index: int, fail: bool)
     """One stack and scenario; with ``fail``, also what a failure of it would cost."""
     from gatewayauthsession.forensics import Recorder
     from gatewayauthsession.stack import start_stack
-    from harness.bundle import write_bundle
-    from harness.redis_server import FakeRedisServer
-    from harness.timeline import Timeline, render_text
+    from harness.forensics.bundle import write_bundle
+    from harness.forensics.timeline import Timeline, render_text
+    from harness.redis.backends import FakeRedisServer
 
     with tempfile.TemporaryDirectory(prefix="bench-forensics-") as tmp:
         started = time.perf_counter()
@@ -90,7 +90,7 @@ def _iteration(binaries: dict[str, Binary], record: int, index: int, fail: bool)
 
 def _per_command(record: int, count: int) -> float:
     """Seconds per command of ``count`` SET and GET pairs from redis-py to a fresh fakeredis server."""
-    from harness.redis_server import FakeRedisServer
+    from harness.redis.backends import FakeRedisServer
 
     with FakeRedisServer(record=record) as server:
         client = server.client()
@@ -105,7 +105,7 @@ def _per_command(record: int, count: int) -> float:
 
 
 def bench_forensics(opts: Options) -> Section:
-    from harness.fakeredis_host import DEFAULT_RECORD
+    from harness.redis.fakeredis_host import DEFAULT_RECORD
 
     section = Section("Failure forensics: the cost of recording, of a timeline and of a bundle")
     binaries = service_binaries()

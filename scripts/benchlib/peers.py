@@ -68,7 +68,7 @@ def _mirakuru(argv: list[str], env: dict[str, str], url: str) -> tuple[float, fl
 
 
 def _service_process(argv: list[str], env: dict[str, str], workdir: Path) -> tuple[float, float]:
-    from harness.process import ServiceProcess
+    from harness.processes.service import ServiceProcess
 
     proc = ServiceProcess("gateway", argv, env=env, workdir=workdir, ready_env="GATEWAY_READY_FILE")
     started = time.perf_counter()
@@ -83,7 +83,7 @@ def bench_peers(opts: Options) -> Section:
     """ServiceProcess against mirakuru's HTTPExecutor (defaults) and a 100 ms
     poll loop: the same gateway binary and environment, start to ready and
     stop, interleaved."""
-    from harness.ports import free_port
+    from harness.processes.ports import free_port
 
     section = Section("Peers: starting and stopping one service")
     binary = str(service_binaries()["gateway"].path)

@@ -21,7 +21,7 @@ from benchlib.runs import Run, child_env, failed_note, prebuild, pytest_argv, ru
 if TYPE_CHECKING:  # imported at run time only once sys.path holds the project root
     import redis
 
-    from harness.redis_server import RedisBackend
+    from harness.redis.backends import RedisBackend
 
 
 @dataclass
@@ -39,7 +39,7 @@ class RealRedisServer:
     @classmethod
     @contextlib.contextmanager
     def provide(cls) -> Iterator[RealRedisServer]:
-        from harness.redis_server import REAL_REDIS_ENV, real_redis_addr
+        from harness.redis.backends import REAL_REDIS_ENV, real_redis_addr
 
         addr = real_redis_addr()
         if addr is not None:
@@ -157,7 +157,7 @@ def _op_latencies(backend: RedisBackend, count: int) -> dict[str, Stats]:
 
 
 def bench_redis(opts: Options, real: RealRedisServer) -> Section:
-    from harness.redis_server import FakeRedisServer, RealRedis
+    from harness.redis.backends import FakeRedisServer, RealRedis
 
     section = Section("fakeredis vs a real redis-server")
     say(f"redis: per-operation latency, {opts.redis_ops} of each, fakeredis")

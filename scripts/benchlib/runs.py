@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from benchlib.common import ROOT, SERVICES, say
 
 if TYPE_CHECKING:  # imported at run time only once sys.path holds the project root
-    from harness.binary import Binary
+    from harness.builds.binary import Binary
 
 _PYTEST_SUMMARY = re.compile(r"^=*\s*(?P<summary>.*?)\s+in (?P<secs>\d+(?:\.\d+)?)s\b")
 
@@ -24,7 +24,7 @@ _PYTEST_SUMMARY = re.compile(r"^=*\s*(?P<summary>.*?)\s+in (?P<secs>\d+(?:\.\d+)
 def child_env(**extra: str) -> dict[str, str]:
     """The environment for a child run: without this process's harness run tag, so every
     pytest run owns (and sweeps) its own processes."""
-    from harness.sweep import HARNESS_TAG_ENV
+    from harness.processes.sweep import HARNESS_TAG_ENV
 
     env = {k: v for k, v in os.environ.items() if k != HARNESS_TAG_ENV}
     env.update(extra)
@@ -73,7 +73,7 @@ def show_run(label: str, run: Run) -> None:
 def prebuild() -> None:
     """Build (or find) the binaries before a timed run, so that a source changed meanwhile
     is not built inside the run; a failure is left for the run itself to report."""
-    from harness.binary import build
+    from harness.builds.binary import build
 
     with contextlib.suppress(Exception):
         for service in SERVICES:
@@ -94,6 +94,6 @@ def failed_note(count: int) -> str:
 
 
 def service_binaries() -> dict[str, Binary]:
-    from harness.binary import build
+    from harness.builds.binary import build
 
     return {service: build(service) for service in SERVICES}

@@ -17,7 +17,7 @@ from benchlib.runs import service_binaries
 
 if TYPE_CHECKING:  # imported at run time only once sys.path holds the project root
     from gatewayauthsession.stack import Stack
-    from harness.redis_server import RedisBackend
+    from harness.redis.backends import RedisBackend
 
 GOAL_STACK_P50_MS = 20.0
 
@@ -190,7 +190,7 @@ LOGIN_ROWS = (
 
 def bench_login(opts: Options, real: RealRedisServer) -> Section:
     from gatewayauthsession.stack import start_stack
-    from harness.redis_server import RealRedis
+    from harness.redis.backends import RealRedis
 
     section = Section("Login flow over a stack (start + confirm + me)")
     binaries = service_binaries()

@@ -103,7 +103,7 @@ def bench_faults(opts: Options) -> Section:
     fault proxy against a plain one (interleaved), and the suite with and
     without the fault scenarios."""
     from gatewayauthsession.stack import StackSettings, start_stack
-    from harness.toxiproxy import ToxiproxyServer
+    from harness.faults.toxiproxy import ToxiproxyServer
 
     section = Section("Faults: a proxied stack, and the fault scenarios in the suite")
     binaries = service_binaries()

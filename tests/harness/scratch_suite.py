@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from harness.paths import PROJECT_ROOT
-from harness.shards import BAZEL_ENV
+from harness.suites.shards import BAZEL_ENV
 
 
 def pytest_argv(root: Path, *args: str) -> list[str]:
     """The command line of ``pytest ARGS`` in ``root`` with only the harness plugin."""
-    argv = [sys.executable, "-m", "pytest", "-p", "harness.pytest_plugin", "-p", "no:cacheprovider"]
+    argv = [sys.executable, "-m", "pytest", "-p", "harness.suites.plugin", "-p", "no:cacheprovider"]
     return [*argv, "--rootdir", str(root), "-c", os.devnull, *args]
 
 

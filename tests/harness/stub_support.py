@@ -10,7 +10,7 @@ from typing import Any
 import requests
 
 from contracts.user.stub import UserStub
-from harness.http_stub import HttpStub, RecordedRequest, Reply, json_reply
+from harness.stubs.server import HttpStub, RecordedRequest, Reply, json_reply
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRACED = {"traceparent": TRACEPARENT}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.binary import BuildError, build, commands, source_hash
+from harness.builds.binary import BuildError, build, commands, source_hash
 
 MAIN = 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("%s") }\n'
 
@@ -84,7 +84,7 @@ def test_unknown_service_and_mode_are_refused(workspace: Path) -> None:
 
 def test_the_cli_reports_a_missing_workspace(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "harness.binary"],
+        [sys.executable, "-m", "harness.builds.binary"],
         capture_output=True,
         text=True,
         check=False,

@@ -1,4 +1,4 @@
-"""The static contract gates (harness/breaking.py) fail on a breaking
+"""The static contract gates (harness/gates/breaking.py) fail on a breaking
 protobuf or OpenAPI change and pass a compatible one, on throwaway commits
 of a scratch repository that holds this project's contracts."""
 
@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from harness.breaking import check
+from harness.builds.refs import BASE_ENV, RefError, base_ref
+from harness.gates.breaking import check
 from harness.paths import PROJECT_ROOT
-from harness.refs import BASE_ENV, RefError, base_ref
 
 PROTO = "proto"
 OPENAPI = "openapi.json"
@@ -99,7 +99,7 @@ def test_the_cli_writes_junit_and_fails_on_a_breaking_change(repo: Path) -> None
     _edit_openapi(repo, lambda d: d["paths"].pop(sorted(d["paths"])[0]))
     _commit(repo, "breaking openapi")
     junit = repo / "breaking.xml"
-    argv = [sys.executable, "-m", "harness.breaking", "--repo", str(repo), "--proto", PROTO, "--openapi", OPENAPI]
+    argv = [sys.executable, "-m", "harness.gates.breaking", "--repo", str(repo), "--proto", PROTO, "--openapi", OPENAPI]
     done = subprocess.run([*argv, "--junit", str(junit)], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 1, done.stdout + done.stderr
     xml = junit.read_text()

@@ -8,8 +8,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from harness.binary import build
-from harness.process import ServiceProcess
+from harness.builds.binary import build
+from harness.processes.service import ServiceProcess
 
 MAIN = """package main
 

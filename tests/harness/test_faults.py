@@ -15,9 +15,9 @@ import psutil
 import pytest
 import redis
 
-from harness.process import ServiceProcess
-from harness.redis_server import FakeRedisServer, RedisServerProcess, redis_server_binary
-from harness.toxiproxy import Link, ToxiproxyError, ToxiproxyServer
+from harness.faults.toxiproxy import Link, ToxiproxyError, ToxiproxyServer
+from harness.processes.service import ServiceProcess
+from harness.redis.backends import FakeRedisServer, RedisServerProcess, redis_server_binary
 
 FAKE = Path(__file__).with_name("fake_service.py")
 

@@ -1,4 +1,4 @@
-"""The mutation runner (harness/mutation.py) on a throwaway Go workspace and a
+"""The mutation runner (harness/mutation/runner.py) on a throwaway Go workspace and a
 tiny pytest suite: a mutant the suite sees is killed (and its killer runs
 first next time), one it cannot see survives and fails the score, a fragment
 that is not found and a mutant that does not compile are catalogue errors."""
@@ -13,7 +13,8 @@ from xml.etree import ElementTree
 
 import pytest
 
-from harness import mutation, mutation_catalogue
+from harness.mutation import catalogue as mutation_catalogue
+from harness.mutation import runner as mutation
 
 CALC = """\
 package calc

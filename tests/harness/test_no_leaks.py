@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.sweep import HARNESS_TAG_ENV, run_processes
+from harness.processes.sweep import HARNESS_TAG_ENV, run_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = Path(__file__).with_name("testdata") / "leaks" / "sample_leaks.py"

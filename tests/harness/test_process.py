@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.process import ProcessError, ProcessExitedEarly, ReadinessTimeout, ServiceProcess
+from harness.processes.service import ProcessError, ProcessExitedEarly, ReadinessTimeout, ServiceProcess
 
 FAKE = Path(__file__).with_name("fake_service.py")
 
@@ -103,9 +103,9 @@ def test_a_service_dies_with_its_parent(tmp_path: Path, setpriv: bool) -> None:
         import os, sys, time
         sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        import harness.process
+        import harness.processes.service
         if not {setpriv}:
-            harness.process._SETPRIV = None
+            harness.processes.service._SETPRIV = None
         from test_process import fake
         from pathlib import Path
         proc = fake(Path({str(tmp_path)!r}), "ready").start()

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from harness.paths import PROJECT_ROOT
-from harness.redis_server import FakeRedisServer, RealRedis, real_redis_addr
+from harness.redis.backends import FakeRedisServer, RealRedis, real_redis_addr
 
 
 def test_each_fake_server_has_state_of_its_own() -> None:
@@ -71,7 +71,7 @@ def test_fake_servers_are_served_from_a_process_of_their_own() -> None:
 def test_the_fakeredis_host_goes_when_its_test_process_dies_abruptly() -> None:
     script = (
         "import os, sys\n"
-        "from harness.redis_server import FakeRedisServer, _Host\n"
+        "from harness.redis.backends import FakeRedisServer, _Host\n"
         "server = FakeRedisServer()\n"
         "assert server.client().ping()\n"
         "print(_Host.get().process.pid, flush=True)\n"

@@ -1,4 +1,4 @@
-"""Trees of earlier commits (harness/refs.py): extracted as they were, once,
+"""Trees of earlier commits (harness/builds/refs.py): extracted as they were, once,
 and only the newest few kept."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from harness.refs import checkout_at
+from harness.builds.refs import checkout_at
 
 
 def _git(repo: Path, *args: str) -> str:

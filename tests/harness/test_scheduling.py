@@ -1,4 +1,4 @@
-"""Tests marked ``waits``, and those recorded as long, are handed out first (harness/pytest_plugin.py)."""
+"""Tests marked ``waits``, and those recorded as long, are handed out first (harness/suites/plugin.py)."""
 
 from __future__ import annotations
 

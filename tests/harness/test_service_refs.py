@@ -1,4 +1,4 @@
-"""``--service-ref NAME=REF`` and the ``since`` marker (harness/pytest_plugin.py),
+"""``--service-ref NAME=REF`` and the ``since`` marker (harness/suites/plugin.py),
 against this repository's own history."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from pathlib import Path
 
 from scratch_suite import run_pytest
 
+from harness.builds.refs import resolve
 from harness.paths import PROJECT_ROOT
-from harness.refs import resolve
 
 # A path this module's own change added: absent at any commit before it.
-ADDED = "harness/refs.py"
+ADDED = "harness/builds/refs.py"
 EARLIER = "a3485ef"  # a commit of main from before it
 
 SUITE = f'''

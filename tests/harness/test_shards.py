@@ -1,4 +1,4 @@
-"""Shards (harness/shards.py, ``--shard K/N`` and Bazel's protocol) add up
+"""Shards (harness/suites/shards.py, ``--shard K/N`` and Bazel's protocol) add up
 to the whole suite, each test exactly once, whatever the order of each run."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from scratch_suite import collected, run_pytest
 
 from harness.paths import PROJECT_ROOT
-from harness.shards import bazel_shard, parse_shard, plan
+from harness.suites.shards import bazel_shard, parse_shard, plan
 
 SUITE = """
 import pytest

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gatewayauthsession.stack import READY, SPAWN, start_stack, takes_inherited_listener
-from harness.binary import Binary, build
+from harness.builds.binary import Binary, build
 
 OLDER = """#!/bin/sh
 echo 'authsession: configuration: AUTHSESSION_GRPC_ADDR="fd://0": want host:port; the port must be a number' >&2

@@ -15,7 +15,7 @@ from stub_support import TRACED, resolve, send, wait_until
 
 from contracts.mail.stub import MailStub
 from contracts.user.stub import UserStub
-from harness.http_stub import Fault, FaultKind
+from harness.stubs.server import Fault, FaultKind
 
 # --------------------------------------------------------------------------- faults
 

@@ -1,4 +1,4 @@
-"""Unit tests of the HTTP stubs: harness.http_stub, contracts.mail.stub, contracts.user.stub."""
+"""Unit tests of the HTTP stubs: harness.stubs.server, contracts.mail.stub, contracts.user.stub."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.process import ServiceProcess
-from harness.sweep import HARNESS_TAG_ENV, current_run_id, owner_alive, start_run, sweep
+from harness.processes.service import ServiceProcess
+from harness.processes.sweep import HARNESS_TAG_ENV, current_run_id, owner_alive, start_run, sweep
 
 FAKE = Path(__file__).with_name("fake_service.py")
 

@@ -1,5 +1,5 @@
-"""The failure timeline (harness.timeline, harness.timeline_html), the failure
-bundle (harness.bundle) and the Redis command records they are built from."""
+"""The failure timeline (harness.forensics.timeline, harness.forensics.timeline_html), the failure
+bundle (harness.forensics.bundle) and the Redis command records they are built from."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.bundle import Evidence, clear_bundles, goroutine_dump, sanitise, write_bundle
-from harness.redis_commands import parse_monitor_line
-from harness.redis_server import FakeRedisServer, RedisServerProcess, redis_server_binary
-from harness.timeline import Hop, Timeline, attribute, json_lines, parse_time, render_text
-from harness.timeline_html import render_html
+from harness.forensics.bundle import Evidence, clear_bundles, goroutine_dump, sanitise, write_bundle
+from harness.forensics.timeline import Hop, Timeline, attribute, json_lines, parse_time, render_text
+from harness.forensics.timeline_html import render_html
+from harness.redis.backends import FakeRedisServer, RedisServerProcess, redis_server_binary
+from harness.redis.commands import parse_monitor_line
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 OTHER = "52c7e234e06f286eba3bbaf670e17b0f"

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from test_timeline import T0, TRACE, login_hops
 
-from harness.timeline import Timeline
-from harness.timeline_html import render_html
+from harness.forensics.timeline import Timeline
+from harness.forensics.timeline_html import render_html
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 

@@ -18,7 +18,7 @@ from contracts.tracing import (
     require_traceparent,
     trace_id_for,
 )
-from harness.http_stub import HttpStub, RecordedRequest, Reply, json_reply
+from harness.stubs.server import HttpStub, RecordedRequest, Reply, json_reply
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN_ID = "00f067aa0ba902b7"

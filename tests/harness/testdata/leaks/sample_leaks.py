@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.failure_report import attach_diagnostics, watch_processes
-from harness.process import ServiceProcess
-from harness.toxiproxy import ToxiproxyServer
+from harness.faults.toxiproxy import ToxiproxyServer
+from harness.forensics.failure_report import attach_diagnostics, watch_processes
+from harness.processes.service import ServiceProcess
 
 FAKE = Path(__file__).resolve().parents[2] / "fake_service.py"
 SCENARIO = os.environ["LEAK_SCENARIO"]

@@ -1,7 +1,7 @@
 """Static contract gates: does the working tree break a protobuf or an
 OpenAPI contract that a base commit published?
 
-Two pinned tools (:mod:`harness.tools`) do the judging:
+Two pinned tools (:mod:`harness.builds.tools`) do the judging:
 
 * ``buf breaking`` compares the protobuf files of a directory with the same
   directory at the base commit, under buf's ``WIRE_JSON`` rules (by default):
@@ -19,7 +19,7 @@ Two pinned tools (:mod:`harness.tools`) do the judging:
 The base's files come from git (``git archive``), so no checkout changes.
 Each gate is a JUnit test case, its findings the failure text.
 
-    python -m harness.breaking --proto proto --openapi path/to/openapi.json \\
+    python -m harness.gates.breaking --proto proto --openapi path/to/openapi.json \\
         [--openapi-accepted path/to/accepted.txt] [--base REF] [--junit reports/breaking.xml]
 
 The harness names no service: the suite's session says which files are the
@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
-from harness.refs import BASE_ENV, RefError, base_ref, describe, exists_at, resolve, tree_at
-from harness.tools import go_tool
+from harness.builds.refs import BASE_ENV, RefError, base_ref, describe, exists_at, resolve, tree_at
+from harness.builds.tools import go_tool
 
 __all__ = [
     "BASE_ENV",
@@ -191,7 +191,7 @@ def check(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.breaking", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m harness.gates.breaking", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repo", type=Path, default=Path.cwd(), help="the repository (default: here)")
     parser.add_argument("--base", help=f"the commit to compare with (default: ${BASE_ENV}, else the merge-base)")
     parser.add_argument("--proto", help="a directory of protobuf files, relative to the repository")

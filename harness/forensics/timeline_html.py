@@ -1,4 +1,4 @@
-"""A :class:`~harness.timeline.Timeline` as one self-contained HTML page: a
+"""A :class:`~harness.forensics.timeline.Timeline` as one self-contained HTML page: a
 sequence diagram (inline SVG) of the hops, one diagram per trace with the
 parts as lifelines, the failing step marked, and every hop in a table below.
 Inline CSS, SVG and JavaScript only: the page loads nothing, so it opens
@@ -12,7 +12,7 @@ import html
 import json
 from datetime import UTC, datetime
 
-from harness.timeline import Hop, Timeline, run_label, runs
+from harness.forensics.timeline import Hop, Timeline, run_label, runs
 
 __all__ = ["render_html"]
 

@@ -1,4 +1,4 @@
-"""The catalogue of :mod:`harness.mutation`: mutants read from a TOML file,
+"""The catalogue of :mod:`harness.mutation.runner`: mutants read from a TOML file,
 applied to a copy of the workspace and checked to compile."""
 
 from __future__ import annotations

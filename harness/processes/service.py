@@ -8,7 +8,7 @@ millisecond granularity while watching for an early exit (or :meth:`~ServiceProc
 several, then :meth:`~ServiceProcess.wait_ready` for each, to start them side by side). :meth:`stop` is
 SIGTERM, a bounded wait, SIGQUIT (a Go goroutine dump lands in the log),
 then SIGKILL of the whole group; it is idempotent. Every process carries
-this run's tag (:mod:`harness.sweep`).
+this run's tag (:mod:`harness.processes.sweep`).
 
 A binary without the handshake (a third-party tool) is started with a
 ``ready_probe`` instead: a function that returns its addresses once it
@@ -40,7 +40,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from harness.sweep import HARNESS_TAG_ENV, current_run_id
+from harness.processes.sweep import HARNESS_TAG_ENV, current_run_id
 
 __all__ = [
     "ProcessError",

@@ -1,7 +1,7 @@
 """The commands a Redis was sent, as the harness records them for a failing
 test's timeline (:class:`RedisCommand`), and the recording of a real Redis's
 commands through a ``MONITOR`` connection (a fakeredis server records its own,
-in :mod:`harness.fakeredis_host`)."""
+in :mod:`harness.redis.fakeredis_host`)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ stub's request into a hop is the suite's (it knows the parts' names);
 :func:`json_lines` reads JSON-lines logs, :func:`attribute` gives a hop that
 carries no trace id (a Redis command) the trace of the call its client was
 serving at the time, and :func:`render_text` and
-:func:`harness.timeline_html.render_html` draw the result. Lines that are no
+:func:`harness.forensics.timeline_html.render_html` draw the result. Lines that are no
 hop (a library's debug chatter, health polling) are only counted, by kind.
 """
 

@@ -25,7 +25,7 @@ those the ring had no room for.
 Each server has its own keyspace. The host serves one controller, and exits
 when that connection closes (the test process ended, however it ended).
 
-Run as ``python -m harness.fakeredis_host``; it reports its control address
+Run as ``python -m harness.redis.fakeredis_host``; it reports its control address
 through the harness's ready-file handshake (``FAKEREDIS_HOST_READY_FILE``).
 """
 
@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from harness.redis_commands import RECORDED_WORD_CHARS, RECORDED_WORDS, with_more
+from harness.redis.commands import RECORDED_WORD_CHARS, RECORDED_WORDS, with_more
 
 __all__ = ["DEFAULT_RECORD", "READY_ENV", "main"]
 
@@ -266,7 +266,7 @@ def _write_ready(path: str, control: str) -> None:
 def main() -> int:
     ready = os.environ.get(READY_ENV)
     if not ready:
-        print(f"{READY_ENV} is not set: this process is started by harness.redis_server", file=sys.stderr)
+        print(f"{READY_ENV} is not set: this process is started by harness.redis.backends", file=sys.stderr)
         return 2
     import fakeredis  # noqa: F401  # loaded before reporting ready, so the first server starts at once
 

@@ -1,11 +1,11 @@
 """Failure forensics of the harness's pytest plugin, registered with
-:mod:`harness.pytest_plugin` (its ``pytest_plugins``).
+:mod:`harness.suites.plugin` (its ``pytest_plugins``).
 
 When a test fails, what it registered is gathered: :func:`attach_evidence`
 sources (the hops of its requests, files) become one timeline
-(:mod:`harness.timeline`), shown once in its report — in the terminal and in
+(:mod:`harness.forensics.timeline`), shown once in its report — in the terminal and in
 the JUnit XML (``junit_logging = "system-err"``) — with the path of its
-failure bundle (:mod:`harness.bundle`), written once the test's teardown is
+failure bundle (:mod:`harness.forensics.bundle`), written once the test's teardown is
 over: the timeline as a page, every process log of the test, what
 :func:`attach_diagnostics` sources give, the seeds and a command that runs
 the test again. The JUnit XML names the bundle in the ``failure_bundle``
@@ -26,11 +26,11 @@ from typing import Any
 
 import pytest
 
-from harness.bundle import Evidence, bundle_dir, clear_bundles, write_bundle
-from harness.process import ServiceProcess
-from harness.pytest_plugin import build_mode, redis_backend_kind
-from harness.redis_server import REAL_REDIS_ENV, real_redis_addr
-from harness.timeline import Timeline, render_text
+from harness.forensics.bundle import Evidence, bundle_dir, clear_bundles, write_bundle
+from harness.forensics.timeline import Timeline, render_text
+from harness.processes.service import ServiceProcess
+from harness.redis.backends import REAL_REDIS_ENV, real_redis_addr
+from harness.suites.plugin import build_mode, redis_backend_kind
 
 __all__ = [
     "attach_diagnostics",

@@ -1,8 +1,8 @@
 """The harness's build cache: a directory made once however many processes
 ask for it at the same time, and old entries pruned.
 
-Used for the pinned Go tools (:mod:`harness.tools`), the service binaries
-(:mod:`harness.binary`) and the trees of earlier commits (:mod:`harness.refs`)."""
+Used for the pinned Go tools (:mod:`harness.builds.tools`), the service binaries
+(:mod:`harness.builds.binary`) and the trees of earlier commits (:mod:`harness.builds.refs`)."""
 
 from __future__ import annotations
 

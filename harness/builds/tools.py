@@ -5,7 +5,7 @@ A tool is a ``module/path/cmd/x@vX.Y.Z`` package; it is built with
 file lock, so concurrent callers (xdist workers, parallel sessions) build it
 once. Nothing is taken from the PATH: what runs is exactly the pinned version.
 
-    python -m harness.tools            # build every pinned tool
+    python -m harness.builds.tools            # build every pinned tool
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from harness.cache import make_once
+from harness.builds.cache import make_once
 from harness.paths import CACHE_DIR
 
 __all__ = ["TOOLS", "GoTool", "ToolBuildError", "go_tool"]
@@ -77,7 +77,7 @@ def go_tool(name: str, *, cache_dir: Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.tools", description="Build the pinned Go tools.")
+    parser = argparse.ArgumentParser(prog="python -m harness.builds.tools", description="Build the pinned Go tools.")
     parser.add_argument("tools", nargs="*", default=list(TOOLS), help="tools to build (default: all)")
     args = parser.parse_args(argv)
     for name in args.tools:

@@ -18,7 +18,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from harness.cache import make_once, prune
+from harness.builds.cache import make_once, prune
 from harness.paths import CACHE_DIR
 
 __all__ = ["BASE_ENV", "RefError", "base_ref", "checkout_at", "contains", "describe", "exists_at", "resolve", "tree_at"]

@@ -30,7 +30,7 @@ itself), it:
    harness's builds are keyed on the content of the sources, so the copy
    gets binaries of its own while an unmutated copy reuses the cache. When
    earlier runs recorded which tests killed the mutant (``--killers``),
-   those run alone first (:mod:`harness.mutation_plugin` deselects the
+   those run alone first (:mod:`harness.mutation.plugin` deselects the
    rest, ``--first-args`` are added); a mutant with none tries those of the
    other mutants of its file. Only if they pass does the whole command run,
    and a test that fails in it counts once it fails again alone (a
@@ -43,7 +43,7 @@ itself), it:
 
 Every test process of a mutant runs in a process group of its own and is
 killed with it on timeout; what a killed run leaves behind is swept
-(:func:`harness.sweep.sweep`), and the copy is removed.
+(:func:`harness.processes.sweep.sweep`), and the copy is removed.
 
 The report: a table on the terminal, ``reports/mutation.md`` (the score,
 each survivor with the rule it breaks and, when given, why the suite cannot
@@ -72,9 +72,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.mutation_catalogue import CatalogueError, Mutant, _compile, apply, load_catalogue
-from harness.mutation_plugin import FAILED_ENV, ONLY_ENV
-from harness.mutation_report import (
+from harness.mutation.catalogue import CatalogueError, Mutant, _compile, apply, load_catalogue
+from harness.mutation.plugin import FAILED_ENV, ONLY_ENV
+from harness.mutation.report import (
     Outcome,
     Status,
     _load_killers,
@@ -86,7 +86,7 @@ from harness.mutation_report import (
     terminal_table,
 )
 from harness.paths import CACHE_DIR, PROJECT_ROOT, REPORTS_DIR, galaxy_root
-from harness.sweep import current_run_id, sweep
+from harness.processes.sweep import current_run_id, sweep
 
 __all__ = ["Command", "main", "run_mutant", "work_dir"]
 
@@ -123,7 +123,7 @@ def _run(command: Command, root: Path, work: Path, deadline: float, only: Sequen
         **os.environ,
         "GALAXY_ROOT": str(root),
         FAILED_ENV: str(failed_file),
-        "PYTEST_PLUGINS": ",".join(filter(None, [os.environ.get("PYTEST_PLUGINS"), "harness.mutation_plugin"])),
+        "PYTEST_PLUGINS": ",".join(filter(None, [os.environ.get("PYTEST_PLUGINS"), "harness.mutation.plugin"])),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
     }
     argv = list(command.argv)
@@ -391,7 +391,3 @@ def _report(outcomes: Sequence[Outcome], args: argparse.Namespace, wall: float) 
         return 2
     got = score(outcomes)
     return 0 if got is None or got >= args.threshold else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,9 +11,9 @@ the build mode. The result is cached under ``.cache/bin``; concurrent callers
 (xdist workers, parallel nox sessions) take a file lock, so exactly one of
 them builds and the others reuse its binary. A build of the workspace as it
 was at a git commit (``ref=``) builds the tree of that commit, extracted once
-into ``.cache/refs/`` (:mod:`harness.refs`), under the same content key.
+into ``.cache/refs/`` (:mod:`harness.builds.refs`), under the same content key.
 
-    python -m harness.binary [--mode plain|cover|race] [--ref REF] [SERVICE ...]
+    python -m harness.builds.binary [--mode plain|cover|race] [--ref REF] [SERVICE ...]
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from harness.cache import make_once, prune
+from harness.builds.cache import make_once, prune
+from harness.builds.refs import RefError, checkout_at, describe, resolve
 from harness.paths import CACHE_DIR, galaxy_root
-from harness.refs import RefError, checkout_at, describe, resolve
 
 __all__ = ["Binary", "BuildError", "BuildMode", "build", "commands", "go_version", "source_hash"]
 
@@ -161,7 +161,9 @@ def build(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.binary", description="Build the workspace's services.")
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.builds.binary", description="Build the workspace's services."
+    )
     parser.add_argument("services", nargs="*", help="commands to build (default: every */cmd/* of the workspace)")
     parser.add_argument("--mode", choices=MODES, default="plain")
     parser.add_argument("--ref", help="build the workspace as it is at this git commit")

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.timeline import Hop, Timeline, render_text
-from harness.timeline_html import render_html
+from harness.forensics.timeline import Hop, Timeline, render_text
+from harness.forensics.timeline_html import render_html
 
 __all__ = [
     "Evidence",

@@ -1,4 +1,4 @@
-"""Programmable faults of the HTTP stubs (:mod:`harness.http_stub`): what a fault is, which apply to a request.
+"""Programmable faults of the HTTP stubs (:mod:`harness.stubs.server`): what a fault is, which apply to a request.
 
 A :class:`Fault` applies to the next N requests, or to all of them until
 cleared, optionally only on one path; a :class:`FaultPlan` holds the active
@@ -38,7 +38,7 @@ class FaultKind(enum.Enum):
 
 @dataclass(eq=False)
 class Fault:
-    """A programmed fault; returned by the fault methods of :class:`~harness.http_stub.HttpStub`.
+    """A programmed fault; returned by the fault methods of :class:`~harness.stubs.server.HttpStub`.
 
     It applies to the next ``times`` requests whose path matches ``path``
     (every path when None), or to all of them until cleared when ``times`` is

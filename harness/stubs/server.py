@@ -10,7 +10,7 @@ raises; :meth:`~HttpStub.reset` clears them and the log. A route handler gets
 the parsed :class:`RecordedRequest` and returns a :class:`Reply`.
 
 Hand-written, each because the library lacks it: the faults of
-:mod:`harness.http_faults`, applied before the handlers (a delay that
+:mod:`harness.stubs.faults`, applied before the handlers (a delay that
 ``stop()`` and ``reset()`` cut short, a drop that writes no byte); a check
 failing with every contract violation at once, where ``check_assertions``
 raises one per call; :class:`RecordedRequest` and :meth:`~HttpStub.format_log`,
@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
-from harness.http_faults import Fault, FaultKind, FaultPlan, PathSpec
+from harness.stubs.faults import Fault, FaultKind, FaultPlan, PathSpec
 
 if TYPE_CHECKING:
     from typing import Self
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["Fault", "FaultKind", "HttpStub", "PathSpec", "RecordedRequest", "Reply", "RouteHandler"]
 __all__ += ["json_reply", "problem_reply"]
 
-_RECORD = "harness.http_stub.record"  # the WSGI environ key of a request's RecordedRequest
+_RECORD = "harness.stubs.server.record"  # the WSGI environ key of a request's RecordedRequest
 _MAX_BODY_IN_LOG = 2000
 _SHUTDOWN_POLL_SECONDS = 0.005
 

@@ -1,4 +1,4 @@
-"""The reports of :mod:`harness.mutation`: the score, a table on the terminal,
+"""The reports of :mod:`harness.mutation.runner`: the score, a table on the terminal,
 Markdown and JUnit, and the file of each mutant's killers."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 from xml.etree import ElementTree
 
-from harness.mutation_catalogue import Mutant
+from harness.mutation.catalogue import Mutant
 
 __all__ = ["Outcome", "Status", "junit_report", "markdown_report", "score", "terminal_table"]
 

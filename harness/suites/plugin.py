@@ -1,11 +1,11 @@
 """pytest integration of the harness: build-mode option and diagnostics.
 
-Load with ``-p harness.pytest_plugin`` (or ``pytest_plugins`` in a conftest).
-Its ``pytest_plugins`` registers :mod:`harness.failure_report` with it: the
+Load with ``-p harness.suites.plugin`` (or ``pytest_plugins`` in a conftest).
+Its ``pytest_plugins`` registers :mod:`harness.forensics.failure_report` with it: the
 timeline and failure bundle of a failing test, and what a test attaches to
-them (:func:`~harness.failure_report.attach_evidence`,
-:func:`~harness.failure_report.attach_diagnostics`,
-:func:`~harness.failure_report.watch_processes`).
+them (:func:`~harness.forensics.failure_report.attach_evidence`,
+:func:`~harness.forensics.failure_report.attach_diagnostics`,
+:func:`~harness.forensics.failure_report.watch_processes`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import shards
-from harness.binary import MODES, BuildMode, go_version
+from harness.builds.binary import MODES, BuildMode, go_version
+from harness.builds.refs import BASE_ENV, RefError, base_ref, contains, describe, exists_at, resolve
 from harness.paths import PROJECT_ROOT
-from harness.redis_server import REAL_REDIS_ENV, real_redis_addr, stop_fakeredis_host
-from harness.refs import BASE_ENV, RefError, base_ref, contains, describe, exists_at, resolve
-from harness.sweep import reap_run, start_run, sweep
+from harness.processes.sweep import reap_run, start_run, sweep
+from harness.redis.backends import REAL_REDIS_ENV, real_redis_addr, stop_fakeredis_host
+from harness.suites import shards
 
 __all__ = [
     "build_mode",
@@ -31,7 +31,7 @@ __all__ = [
     "service_refs",
 ]
 
-pytest_plugins = ["harness.failure_report"]
+pytest_plugins = ["harness.forensics.failure_report"]
 
 _REFS = pytest.StashKey[dict[str, str]]()
 _SHARD = pytest.StashKey[tuple[int, int]]()
@@ -68,7 +68,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--shard",
         default=None,
         metavar="K/N",
-        help="run only shard K of N, balanced by recorded durations (harness/shards.py); "
+        help="run only shard K of N, balanced by recorded durations (harness/suites/shards.py); "
         "Bazel's TEST_TOTAL_SHARDS / TEST_SHARD_INDEX ask for one too",
     )
     group.addoption(

@@ -11,7 +11,7 @@ must use, ``client()`` for tests, and ``stop()``. The two a test owns
 as the test says. A shared real Redis takes none: a test cannot stop it.
 
 Each also records the commands it is sent, for a failing test's timeline
-(``commands()``, :class:`~harness.redis_commands.RedisCommand`), in a ring buffer of the last
+(``commands()``, :class:`~harness.redis.commands.RedisCommand`), in a ring buffer of the last
 ``record`` of them: a fakeredis server in the fakeredis host itself, a real
 Redis through a ``MONITOR`` connection (on a shared one, only the commands
 that name the stack's key prefix).
@@ -33,11 +33,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, Self
 
-from harness.fakeredis_host import DEFAULT_RECORD, READY_ENV
 from harness.paths import PROJECT_ROOT
-from harness.ports import free_port
-from harness.process import ServiceProcess
-from harness.redis_commands import RedisCommand, _Monitor
+from harness.processes.ports import free_port
+from harness.processes.service import ServiceProcess
+from harness.redis.commands import RedisCommand, _Monitor
+from harness.redis.fakeredis_host import DEFAULT_RECORD, READY_ENV
 
 if TYPE_CHECKING:  # redis and fakeredis are heavy imports: keep them off module import
     import redis
@@ -103,7 +103,7 @@ def _bytecode() -> dict[str, str]:
 
 
 class _Host:
-    """The fakeredis host of this process (:mod:`harness.fakeredis_host`),
+    """The fakeredis host of this process (:mod:`harness.redis.fakeredis_host`),
     started on first use and stopped when the process exits; it exits by
     itself too once this process is gone."""
 
@@ -114,7 +114,7 @@ class _Host:
         self._workdir = Path(tempfile.mkdtemp(prefix="fakeredis-host-"))
         self.process = ServiceProcess(
             "fakeredis",
-            [sys.executable, "-m", "harness.fakeredis_host"],
+            [sys.executable, "-m", "harness.redis.fakeredis_host"],
             env={"PYTHONPATH": str(PROJECT_ROOT), **_bytecode()},
             workdir=self._workdir,
             ready_env=READY_ENV,

@@ -1,7 +1,7 @@
 """A real TCP fault proxy between two parts of a stack: Shopify's toxiproxy.
 
 :class:`ToxiproxyServer` runs the pinned ``toxiproxy-server``
-(:mod:`harness.tools`) as a supervised, tagged process on a port of its
+(:mod:`harness.builds.tools`) as a supervised, tagged process on a port of its
 own choosing (port 0; the bound port is read from the process's listening
 sockets, so none is guessed). :meth:`ToxiproxyServer.link` opens a proxy on
 port 0 in front of an upstream ``host:port``; a :class:`Link` then takes
@@ -37,8 +37,8 @@ from typing import Any, Literal, Self
 import psutil
 import requests
 
-from harness.process import ServiceProcess
-from harness.tools import go_tool
+from harness.builds.tools import go_tool
+from harness.processes.service import ServiceProcess
 
 __all__ = ["Direction", "Link", "Toxic", "ToxiproxyError", "ToxiproxyServer"]
 

@@ -1,4 +1,4 @@
-"""The pytest side of :mod:`harness.mutation`, loaded into the test command
+"""The pytest side of :mod:`harness.mutation.runner`, loaded into the test command
 through ``PYTEST_PLUGINS``; it does nothing unless the runner's variables
 are set.
 

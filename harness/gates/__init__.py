@@ -1,0 +1,1 @@
+"""Static contract gates: breaking changes of the published contracts."""

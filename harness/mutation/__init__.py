@@ -1,0 +1,1 @@
+"""Mutation testing of the services against a suite, from a catalogue of named mutants."""

@@ -1,0 +1,1 @@
+"""In-process stateful HTTP stubs of external services, with programmable faults."""

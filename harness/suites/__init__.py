@@ -1,0 +1,1 @@
+"""pytest integration for every boundary suite: options, shards, durations, the sweep."""
