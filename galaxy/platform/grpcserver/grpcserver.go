@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"galaxy/platform/apierror"
@@ -86,6 +87,9 @@ func logCalls(domain string, logger *slog.Logger) grpc.UnaryServerInterceptor {
 		resp, err := next(ctx, req)
 		st, e := Status(err, domain)
 		attrs := []slog.Attr{slog.String("method", info.FullMethod), slog.String("code", st.Code().String())}
+		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+			attrs = append(attrs, slog.String("peer", p.Addr.String()))
+		}
 		level := slog.LevelInfo
 		if e != nil {
 			attrs = append(attrs, slog.String("error_code", string(e.Code)))

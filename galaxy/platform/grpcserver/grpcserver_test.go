@@ -189,6 +189,9 @@ func TestCalls(t *testing.T) {
 			if _, ok := call["duration_ms"].(float64); !ok {
 				t.Errorf("log line %v has no duration_ms", call)
 			}
+			if p, _ := call["peer"].(string); !strings.HasPrefix(p, "127.0.0.1:") {
+				t.Errorf("log line %v has no caller address (peer)", call)
+			}
 			// A call sent without traceparent is logged in a trace of its own.
 			if id, _ := call[logging.TraceIDKey].(string); !traceID.MatchString(id) {
 				t.Errorf("log line %v has no trace id", call)

@@ -346,6 +346,9 @@ func TestAccessLog(t *testing.T) {
 	if got := lines[0]; got["method"] != "GET" || got["path"] != "/v1/me" || got["status"] != 200.0 || got["duration_ms"] == nil {
 		t.Errorf("access line = %v, want GET /v1/me 200 with a duration", got)
 	}
+	if got, _ := lines[0]["peer"].(string); got == "" {
+		t.Errorf("access line = %v, want the caller's address as peer", lines[0])
+	}
 }
 
 func TestNewChecksItsInputs(t *testing.T) {

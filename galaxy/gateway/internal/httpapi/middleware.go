@@ -98,6 +98,7 @@ func (h *Handler) accessLog(next http.Handler) http.Handler {
 			h.logger.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 				slog.String("method", r.Method),
 				slog.String("path", logPath(r)),
+				slog.String("peer", r.RemoteAddr),
 				slog.Int("status", status),
 				slog.Int64("bytes", rec.bytes),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
