@@ -1,11 +1,11 @@
 """Every verification step of galaxy integration is a nox session.
 
-    nox -s gatewayauthsession           # the boundary suite (pytest-xdist)
-    nox -s regression                   # suite + Go module tests + compatibility tests
+    nox -s gatewayauthsession           # a boundary suite (pytest-xdist); one session per registered suite
+    nox -s regression                   # every suite + Go module tests + compatibility tests
     nox                                 # everything CI runs
 
-Arguments after ``--`` go to the underlying tool:
-``nox -s gatewayauthsession -- -k refresh``.
+The suites come from pyproject.toml's registry (harness/suites/registry.py); this file names none.
+Arguments after ``--`` go to the underlying tool: ``nox -s gatewayauthsession -- -k refresh``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import nox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness.paths import PROJECT_ROOT, REPORTS_DIR, bytecode_env, galaxy_root
+from harness.suites.registry import Suite, suites
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -37,7 +39,18 @@ os.environ.update(bytecode_env())
 ROOT = PROJECT_ROOT
 REPORTS = REPORTS_DIR
 GALAXY = galaxy_root()
-GO_MODULES = ["gateway", "authsession", "platform"]
+SUITES: list[Suite] = suites()
+"""The boundary suites (pyproject.toml's registry): each gets its sessions from here, by name."""
+SUITE_PATHS = [suite.name for suite in SUITES]
+
+
+def _go_modules() -> list[str]:
+    """The modules of the Go workspace (go.work's ``use`` lines)."""
+    text = (GALAXY / "go.work").read_text()
+    return sorted({m.group(1) for m in re.finditer(r"^\s*(?:use\s+)?\./([\w.-]+)\s*$", text, re.MULTILINE)})
+
+
+GO_MODULES = _go_modules()
 GOTESTSUM = "gotest.tools/gotestsum@v1.13.0"
 # Go releases besides go.mod's (go1.26.8) that the code must build and pass with: the other supported minor.
 # go1.25 cannot build the dependencies (github.com/redis/go-redis/v9 v9.23.0 requires go >= 1.26).
@@ -124,13 +137,17 @@ def _go_test(session: nox.Session, name: str, module: str, *go_args: str, env: d
     session.log(f"{name}: {ran} Go tests passed")
 
 
+MYPY_FILES = ["harness", "contracts", "tests", "noxfile.py", "scripts", "noxw"]
+"""What mypy checks besides every suite (the registry's)."""
+
+
 @nox.session(python=PYTHON, tags=["lint", "ci"])
 def lint(session: nox.Session) -> None:
     """ruff, mypy, go vet, the black-box boundary check and actionlint."""
     _sync(session, "lint", "proto")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.run("mypy")
+    session.run("mypy", *MYPY_FILES, *SUITE_PATHS)
     session.run("python", "scripts/check_blackbox.py")
     session.run("python", "scripts/protogen.py", "--check")
     session.run("go", "run", ACTIONLINT, ".github/workflows/ci.yml", external=True)
@@ -167,32 +184,36 @@ def build(session: nox.Session) -> None:
     session.run(sys.executable, "-m", "harness.builds.tools")
 
 
-@nox.session(python=PYTHON, tags=["suite", "ci"], default=False)  # run by regression
-def gatewayauthsession(session: nox.Session) -> None:
-    """The gateway ↔ authsession boundary suite, in parallel (pytest-xdist); given test ids
-    (``-- 'gatewayauthsession/test_login.py::test_x[http]'``, as a failure bundle's rerun.sh does), only those."""
-    _sync(session, "test")
-    _pytest(session, "gatewayauthsession", *_unless_named(session.posargs, "gatewayauthsession"), "-n", "auto")
+def _suite_session(suite: Suite) -> None:
+    """Register ``nox -s <suite>``: the suite in parallel (pytest-xdist), JUnit XML in reports/<suite>.xml; given
+    test ids of it (as a failure bundle's rerun.sh gives them), only those."""
+
+    def run(session: nox.Session) -> None:
+        _sync(session, "test")
+        _pytest(session, suite.name, *_unless_named(session.posargs, suite.name), "-n", "auto")
+
+    run.__doc__ = (
+        f"{suite.description} In parallel (pytest-xdist); given test ids (``-- '{suite.name}/test_x.py::test_y'``, "
+        "as a failure bundle's rerun.sh does), only those."
+    )
+    nox.session(name=suite.name, python=PYTHON, tags=["suite", "ci"], default=False)(run)  # run by regression
 
 
 def _unless_named(args: list[str], tests: str) -> list[str]:
-    """``[tests]``, unless ``args`` name tests of the suite (as a failure bundle's rerun.sh does): then only those."""
-    return [] if any(arg.startswith("gatewayauthsession/") for arg in args) else [tests]
+    """``[tests]``, unless ``args`` name tests under it (as a failure bundle's rerun.sh does): then only those."""
+    return [] if any(arg.split("::", 1)[0].startswith(f"{tests}/") for arg in args) else [tests]
+
+
+for _suite in SUITES:
+    _suite_session(_suite)
 
 
 @nox.session(python=PYTHON, tags=["deep"], default=False)
 def deep(session: nox.Session) -> None:
-    """Opt-in: the generated-input and model-based tests under the deep Hypothesis profile (``galaxy-deep``)."""
+    """Opt-in: every suite's generated-input and model-based tests (those Hypothesis drives) under the deep
+    Hypothesis profile (``galaxy-deep``)."""
     _sync(session, "test")
-    _pytest(
-        session,
-        "deep",
-        "gatewayauthsession/test_generated_inputs.py",
-        "gatewayauthsession/test_model.py",
-        "-n",
-        "auto",
-        "--hypothesis-profile=galaxy-deep",
-    )
+    _pytest(session, "deep", *SUITE_PATHS, "-m", "hypothesis", "-n", "auto", "--hypothesis-profile=galaxy-deep")
 
 
 @nox.session(python=PYTHON, tags=["schemathesis", "ci"])
@@ -209,7 +230,7 @@ def schemathesis(session: nox.Session) -> None:
     _pytest(
         session,
         "schemathesis",
-        *_unless_named(args, "gatewayauthsession/openapi"),
+        *[path for path in SUITE_PATHS for path in _unless_named(args, path)],
         *("-m", "schemathesis", "-n", "2", f"--hypothesis-profile={profile}"),
         "--rerun-command=./noxw -s schemathesis --",  # a failure's rerun.sh needs this session's dependencies
         posargs=args,
@@ -220,14 +241,17 @@ def schemathesis(session: nox.Session) -> None:
     session.log(f"schemathesis: {cases} cases passed")
 
 
+SKEWS = [(suite.name, service.name) for suite in SUITES for service in suite.topology().services]
+
+
 @nox.session(python=PYTHON, tags=["skew", "ci"], default=False)
-@nox.parametrize("older", ["gateway", "authsession"], ids=["gateway-at-base", "authsession-at-base"])
-def skew(session: nox.Session, older: str) -> None:
-    """The boundary suite of the working tree against a mixed-version pair: ``older`` built from BASE
-    (``GALAXY_SKEW_BASE``, else the merge-base with main; on main the commit before HEAD), the other service from
-    the working tree. Scenarios marked ``since(...)`` for a change BASE lacks are skipped, each with its reason."""
+@nox.parametrize(("suite", "older"), SKEWS, ids=[f"{suite}:{older}-at-base" for suite, older in SKEWS])
+def skew(session: nox.Session, suite: str, older: str) -> None:
+    """A suite of the working tree against a mixed-version set: ``older`` built from BASE (``GALAXY_SKEW_BASE``,
+    else the merge-base with main; on main the commit before HEAD), every other service from the working tree.
+    Scenarios marked ``since(...)`` for a change BASE lacks are skipped, each with its reason."""
     _sync(session, "test")
-    _pytest(session, f"skew-{older}-at-base", "gatewayauthsession", "-n", "auto", f"--service-ref={older}=BASE")
+    _pytest(session, f"skew-{suite}-{older}-at-base", suite, "-n", "auto", f"--service-ref={older}=BASE")
 
 
 @nox.session(python=PYTHON, tags=["harness", "ci"])
@@ -291,43 +315,49 @@ def go_test(session: nox.Session, module: str) -> None:
 @nox.session(python=PYTHON, tags=["toolchains", "ci"], default=False)
 @nox.parametrize("toolchain", OTHER_GO_TOOLCHAINS, ids=OTHER_GO_TOOLCHAINS)
 def toolchain(session: nox.Session, toolchain: str) -> None:
-    """Every module's Go tests, then the boundary suite against binaries built by another supported Go release
+    """Every module's Go tests, then every boundary suite against binaries built by another supported Go release
     (``GOTOOLCHAIN``; the go command fetches it through the Go module proxy), beside go.mod's own."""
     env = {"GOTOOLCHAIN": toolchain}
     session.run("go", "version", external=True, env=env)
     for module in GO_MODULES:
         _go_test(session, f"toolchain-{toolchain}-go_test-{module}", module, "-count=1", env=env)
     _sync(session, "test")
-    _pytest(session, f"toolchain-{toolchain}-gatewayauthsession", "gatewayauthsession", "-n", "auto", env=env)
+    for suite in SUITE_PATHS:
+        _pytest(session, f"toolchain-{toolchain}-{suite}", suite, "-n", "auto", env=env)
+
+
+def _compat_modules() -> list[str]:
+    """The modules with compatibility tests (``func Test...Compatibility``): what a service produces for the others."""
+    pattern = re.compile(r"^func Test\w*Compatibility\w*\(", re.MULTILINE)
+    return [m for m in GO_MODULES if any(pattern.search(f.read_text()) for f in (GALAXY / m).rglob("*_test.go"))]
 
 
 @nox.session(venv_backend="none", tags=["go", "ci"], default=False)  # run by regression
 def compat(session: nox.Session) -> None:
-    """authsession's GatewayCompatibility tests: what it produces matches the gateway's contract."""
-    _go_test(session, "compat", "authsession", "-count=1", "-run", "GatewayCompatibility")
+    """The compatibility tests of every module that has them (``-run Compatibility``): what each service produces
+    (tokens, Redis records, wire answers) matches the contract its peers read."""
+    for module in _compat_modules():
+        _go_test(session, f"compat-{module}", module, "-count=1", "-run", "Compatibility")
 
 
-@nox.session(
-    venv_backend="none",
-    requires=["gatewayauthsession", "go_test(gateway)", "go_test(authsession)", "go_test(platform)", "compat"],
-)
+@nox.session(venv_backend="none", requires=[*SUITE_PATHS, *(f"go_test({module})" for module in GO_MODULES), "compat"])
 def regression(session: nox.Session) -> None:
-    """The regression set: the boundary suite, every module's Go tests and the compatibility tests."""
-    session.log("regression: suite, Go module tests and compatibility tests all passed")
+    """The regression set: every boundary suite, every module's Go tests and the compatibility tests."""
+    session.log("regression: suites, Go module tests and compatibility tests all passed")
 
 
 @nox.session(python=PYTHON, tags=["suite", "ci", "redis"])
 def real_redis(session: nox.Session) -> None:
-    """Smoke scenarios against a real Redis at INTEGRATION_REAL_REDIS_ADDR (skips when unset)."""
+    """Every suite's smoke scenarios against a real Redis at INTEGRATION_REAL_REDIS_ADDR (skips when unset)."""
     if not os.environ.get("INTEGRATION_REAL_REDIS_ADDR"):
         session.skip("INTEGRATION_REAL_REDIS_ADDR is not set; set it to host:port of a Redis to run this session")
     _sync(session, "test")
-    _pytest(session, "real_redis", "gatewayauthsession", "-m", "smoke", "--redis-backend=real", "-n", "auto")
+    _pytest(session, "real_redis", *SUITE_PATHS, "-m", "smoke", "--redis-backend=real", "-n", "auto")
 
 
 @nox.session(python=PYTHON, tags=["coverage"], default=False)
 def coverage(session: nox.Session) -> None:
-    """The boundary suite against -cover builds; merged Go coverage in reports/coverage/."""
+    """Every boundary suite against -cover builds; merged Go coverage in reports/coverage/."""
     out = REPORTS / "coverage"
     raw = out / "raw"
     shutil.rmtree(out, ignore_errors=True)
@@ -335,7 +365,7 @@ def coverage(session: nox.Session) -> None:
     _pytest(
         session,
         "coverage",
-        "gatewayauthsession",
+        *SUITE_PATHS,
         "-n",
         "auto",
         "--build-mode=cover",
@@ -364,9 +394,9 @@ def coverage(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["race"], default=False)
 def race(session: nox.Session) -> None:
-    """The boundary suite against -race builds; a DATA RACE in a service log fails its test."""
+    """Every boundary suite against -race builds; a DATA RACE in a service log fails its test."""
     _sync(session, "test")
-    _pytest(session, "race", "gatewayauthsession", "-n", "auto", "--build-mode=race")
+    _pytest(session, "race", *SUITE_PATHS, "-n", "auto", "--build-mode=race")
 
 
 # A CPU hog for ``flakes --stress``: busy until its time is up (bounded, and killed when the runs end).
@@ -376,7 +406,7 @@ _HOG_LIMIT_S = 3600
 
 @nox.session(python=PYTHON, tags=["flakes"], default=False)
 def flakes(session: nox.Session) -> None:
-    """The boundary suite N times in a new random order each (``-- 10`` for ten runs); any failure fails.
+    """Every boundary suite N times in a new random order each (``-- 10`` for ten runs); any failure fails.
 
     ``-- 10 --stress`` runs them beside a CPU hog (``--stress=2``: two), to
     show the suite's deadlines and waits hold on a loaded machine.
@@ -408,7 +438,7 @@ def flakes(session: nox.Session) -> None:
                 "python",
                 "-m",
                 "pytest",
-                "gatewayauthsession",
+                *SUITE_PATHS,
                 "-n",
                 "auto",
                 "-q",
@@ -422,39 +452,49 @@ def flakes(session: nox.Session) -> None:
             hog.wait()
 
 
-# What each mutant is tested with: the boundary suite, fail-fast, in file order. The rolling-upgrade scenarios
-# build BASE from the repository's history, which a workspace copy has not got; test_explore tests the `up` tool.
-MUTATION_TESTS = [
-    *("python", "-m", "pytest", "gatewayauthsession", "-x", "-q", "-n", "auto", "-p", "no:randomly"),
-    *("--ignore=gatewayauthsession/test_rolling_upgrade.py", "--ignore=gatewayauthsession/test_explore.py"),
-]
+def _mutation_tests(suite: str) -> list[str]:
+    """What each mutant is tested with: the suite, fail-fast, in file order; not the scenarios marked
+    ``outside_mutation`` (a rolling upgrade builds BASE from the repository's history, which a workspace copy has
+    not got; the ``up`` tool's own tests)."""
+    return [
+        *("python", "-m", "pytest", suite, "-x", "-q", "-n", "auto", "-p", "no:randomly"),
+        *("-m", "not outside_mutation"),
+    ]
 
 
 @nox.session(python=PYTHON, tags=["mutation"], default=False)
 def mutation(session: nox.Session) -> None:
-    """Mutation testing: each mutant of gatewayauthsession/mutants.toml applied to a copy of the Go workspace, then
-    the boundary suite against it (harness/mutation/runner.py); reports/mutation.{md,xml}, fails below a 95% score.
+    """Mutation testing: each mutant of every suite's <suite>/mutants.toml applied to a copy of the Go workspace, then
+    that suite against it (harness/mutation/runner.py); reports/mutation-<suite>.{md,xml}, fails below a 95% score.
 
     Options after ``--``: ``--only ID,ID``, ``--list``, ``--budget SECONDS`` (per mutant), ``--no-baseline``.
     """
     _sync(session, "test")
-    session.run(
-        *("python", "-m", "harness.mutation", "--catalogue", "gatewayauthsession/mutants.toml", "--first-args=-n 0"),
-        "--seed-killers=gatewayauthsession/mutation-killers.json",
-        *session.posargs,
-        "--",
-        *MUTATION_TESTS,
-    )
+    for suite in SUITES:
+        if not suite.mutants.is_file():
+            session.log(f"mutation: {suite.name} has no catalogue ({suite.mutants.relative_to(ROOT)})")
+            continue
+        session.run(
+            *("python", "-m", "harness.mutation", f"--catalogue={suite.mutants.relative_to(ROOT)}"),
+            f"--seed-killers={suite.killers.relative_to(ROOT)}",
+            "--first-args=-n 0",
+            f"--report={REPORTS / f'mutation-{suite.name}.md'}",
+            f"--junit={REPORTS / f'mutation-{suite.name}.xml'}",
+            *session.posargs,
+            "--",
+            *_mutation_tests(suite.name),
+        )
 
 
 @nox.session(python=PYTHON, tags=["up"], default=False)
 def up(session: nox.Session) -> None:
-    """Raise a stack to explore by hand and print its endpoints, until Ctrl-C.
+    """Raise a stack of a suite to explore by hand and print its endpoints, until Ctrl-C.
 
-    Settings after ``--``: ``nox -s up -- --set code_ttl=1m --links all``.
+    After ``--``: the suite (the first registered one if none), settings and links:
+    ``nox -s up -- gatewayauthsession --set code_ttl=1m --links all``.
     """
     _sync(session, "test")
-    session.run("python", "-m", "gatewayauthsession.explore", *session.posargs)
+    session.run("python", "-m", "harness.topology.explore", *session.posargs)
 
 
 @nox.session(python=PYTHON, tags=["proto"], default=False)

@@ -89,6 +89,11 @@ class KeySet:
         jwks.write_text(json.dumps(self.jwks()))
         return private, jwks
 
+    def files(self, directory: Path) -> dict[str, str]:
+        """:meth:`write`, as a stack's material: ``private_key`` and ``jwks`` (paths) and the signer's ``kid``."""
+        private, jwks = self.write(directory)
+        return {"private_key": str(private), "jwks": str(jwks), "kid": self.current.kid}
+
 
 # ------------------------------------------------------------------ reading and forging tokens
 

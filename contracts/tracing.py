@@ -7,13 +7,12 @@ of four fields, and a strict reading of what a service sends is what a
 contract check needs (https://www.w3.org/TR/trace-context/#traceparent-header).
 
 :class:`Trace` gives a client's calls one trace id and each call a parent id
-of its own; :func:`trace_id_for` derives a trace id from a name (a test's
-node id), so the logs of one test can be found by it.
+of its own; :func:`trace_id_for` (the harness's, re-exported) derives a trace id
+from a name (a test's node id), so the logs of one test can be found by it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from contracts.errors import WireFormatError
+from harness.forensics.traces import LOG_SPAN_ID, LOG_TRACE_ID, trace_id_for
 
 __all__ = [
     "SPAN_ID_KEY",
@@ -41,10 +41,10 @@ __all__ = [
 TRACEPARENT = "traceparent"
 """The header (HTTP) and metadata key (gRPC) that carries the trace context."""
 
-TRACE_ID_KEY = "trace_id"
+TRACE_ID_KEY = LOG_TRACE_ID
 """The log attribute, in both services' JSON lines, of a request's trace id."""
 
-SPAN_ID_KEY = "span_id"
+SPAN_ID_KEY = LOG_SPAN_ID
 """The log attribute of the logging hop's span id: the parent id it sends on."""
 
 _ZERO_TRACE = "0" * 32
@@ -128,12 +128,6 @@ def new_span_id() -> str:
     while (value := secrets.token_hex(8)) == _ZERO_SPAN:
         pass
     return value
-
-
-def trace_id_for(name: str) -> str:
-    """A trace id derived from ``name`` (the same name, the same id)."""
-    value = hashlib.sha256(name.encode()).hexdigest()[:32]
-    return value if value != _ZERO_TRACE else new_trace_id()
 
 
 class TraceSource(Protocol):

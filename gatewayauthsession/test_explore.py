@@ -12,10 +12,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from harness.paths import PROJECT_ROOT
 from harness.processes.sweep import HARNESS_TAG_ENV, run_processes
+
+pytestmark = pytest.mark.outside_mutation("tests the up tool, not the services")
 
 
 def _spawn(*argv: str) -> subprocess.Popen[str]:
@@ -61,22 +64,28 @@ def _stop_and_check(proc: subprocess.Popen[str], http: str) -> str:
     raise AssertionError(f"{http} still answers after Ctrl-C")
 
 
+def _gateway_http(out: str) -> str:
+    """The gateway's HTTP base URL, from the endpoints printed."""
+    found = re.search(r"^gateway\s+http\s+(\S+)$", out, re.M)
+    assert found, out
+    return "http://" + found[1]
+
+
 def test_up_prints_working_endpoints_mails_codes_and_stops_on_ctrl_c() -> None:
-    proc = _spawn("-m", "gatewayauthsession.explore", "--set", "code_ttl=1m", "--links", "all")
+    proc = _spawn("-m", "harness.topology.explore", "gatewayauthsession", "--set", "code_ttl=1m", "--links", "all")
     out = _read_until(proc, r"Ctrl-C stops it")
-    http = re.search(r"gateway HTTP\s+(http://\S+)", out)
-    assert http, out
+    http = _gateway_http(out)
     assert "grpcurl -plaintext" in out
     assert "fault-proxy links" in out
-    resp = requests.post(http[1] + "/v1/auth/email/start", json={"email": "visitor@example.com"}, timeout=10)
+    resp = requests.post(http + "/v1/auth/email/start", json={"email": "visitor@example.com"}, timeout=10)
     assert resp.status_code == 200, resp.text
-    out += _read_until(proc, r"mail: code \d{6} for visitor@example.com")
-    rest = _stop_and_check(proc, http[1])
+    out += _read_until(proc, r'mail: POST /v1/messages .*"code": "\d{6}".*"to": "visitor@example.com"')
+    rest = _stop_and_check(proc, http)
     assert "stopped (SIGINT)" in rest
 
 
 def test_a_failed_test_keeps_its_stack_until_ctrl_c(tmp_path: Path) -> None:
-    (tmp_path / "conftest.py").write_text("from gatewayauthsession.conftest import *  # noqa: F403\n")
+    (tmp_path / "conftest.py").write_text("from gatewayauthsession.topology import TOPOLOGY  # noqa: F401\n")
     (tmp_path / "test_sample.py").write_text(
         textwrap.dedent(
             """
@@ -92,8 +101,7 @@ def test_a_failed_test_keeps_its_stack_until_ctrl_c(tmp_path: Path) -> None:
     )  # fmt: skip
     out = _read_until(proc, r"Ctrl-C stops it")
     assert "test_fails_on_purpose failed; its stack is kept" in out
-    http = re.search(r"gateway HTTP\s+(http://\S+)", out)
-    assert http, out
-    assert requests.get(http[1] + "/readyz", timeout=5).status_code == 200, "the kept stack serves"
-    _stop_and_check(proc, http[1])
+    http = _gateway_http(out)
+    assert requests.get(http + "/readyz", timeout=5).status_code == 200, "the kept stack serves"
+    _stop_and_check(proc, http)
     assert proc.returncode != 0

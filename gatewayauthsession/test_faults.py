@@ -77,7 +77,7 @@ def fault_stack(short: Mapping[str, float] | None = None) -> pytest.MarkDecorato
     short = short or {}
     assert set(short) <= set(DEADLINES), short
     deadlines = {name: _ms(short.get(name, SLACK)) for name in DEADLINES}
-    return pytest.mark.stack(links="all", ready_timeout=_ms(READY), **deadlines, **LIMITS_OUT_OF_THE_WAY)
+    return pytest.mark.stack(links="all", gateway_ready_timeout=_ms(READY), **deadlines, **LIMITS_OUT_OF_THE_WAY)
 
 
 T = TypeVar("T")

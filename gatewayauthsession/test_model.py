@@ -38,7 +38,7 @@ once a run, which lets a run tell newest-first from oldest-first.
 
 One stack serves every example; each example has users of its own (emails
 unique to it) and compares only them. Budgets are the Hypothesis profiles of
-``gatewayauthsession/hypothesis_profiles.py``: ``galaxy`` by default, ``galaxy-deep`` with
+``harness/suites/hypothesis_profiles.py``: ``galaxy`` by default, ``galaxy-deep`` with
 ``--hypothesis-profile=galaxy-deep``. A failure is shrunk to a short sequence
 of steps, printed with the blob that replays it (``@reproduce_failure``) and
 the seed (``--hypothesis-seed``).
@@ -69,7 +69,6 @@ from contracts.authsessionv1.client import AuthSessionGrpcClient
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi
 from contracts.redis_schema import session_key
-from gatewayauthsession.hypothesis_profiles import run_timeout_s
 from gatewayauthsession.scenario import LIMITS_OUT_OF_THE_WAY, wrong_code
 from gatewayauthsession.session_model import (
     CODE_MAX_ATTEMPTS,
@@ -83,6 +82,7 @@ from gatewayauthsession.session_model import (
     UserModel,
 )
 from gatewayauthsession.stack import TRANSPORTS, Stack, Transport
+from harness.suites.hypothesis_profiles import run_timeout_s
 
 _examples = itertools.count()
 

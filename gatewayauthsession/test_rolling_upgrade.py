@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import pytest
 
-from gatewayauthsession.conftest import SERVICES
 from gatewayauthsession.scenario import log_in, served, session_ids
 from gatewayauthsession.stack import Stack, Transport
+from gatewayauthsession.topology import TOPOLOGY
 from harness.builds.binary import Binary, build
 from harness.builds.refs import base_ref
 from harness.paths import PROJECT_ROOT
 from harness.suites.plugin import build_mode, service_refs
 
+pytestmark = pytest.mark.outside_mutation(
+    "builds BASE from the repository's history, which a mutant's workspace copy lacks"
+)
+
+SERVICES = tuple(s.name for s in TOPOLOGY.services)
 RECONNECT_S = 3.0  # the gateway is back to a restarted authsession within a couple of seconds
 
 

@@ -82,6 +82,14 @@ class MailStub(HttpStub):
 
     # ----------------------------------------------------------------- serving
 
+    def secrets(self) -> set[str]:
+        """Every login code authsession asked to mail (delivered or not): no log may hold one."""
+        return {
+            str(r.json["data"].get("code"))
+            for r in self.requests
+            if isinstance(r.json, dict) and isinstance(r.json.get("data"), dict)
+        }
+
     def _reset_state(self) -> None:
         self._messages.clear()
         self._by_key.clear()

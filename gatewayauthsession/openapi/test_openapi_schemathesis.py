@@ -33,7 +33,7 @@ so that a call that repeats an email (the document's example, say) gets the
 
 Budget: the Hypothesis profile ``schemathesis`` (examples per operation and
 phase, steps per stateful scenario) or ``schemathesis-deep``
-(``nox -s schemathesis -- --deep``), both in ``gatewayauthsession/hypothesis_profiles.py``.
+(``nox -s schemathesis -- --deep``), both in ``harness/suites/hypothesis_profiles.py``.
 Collected only under ``-m schemathesis``.
 """
 
@@ -54,10 +54,10 @@ from schemathesis import Case
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.transport import Response
 
-from gatewayauthsession.hypothesis_profiles import run_timeout_s
 from gatewayauthsession.scenario import log_in, mailed_code
 from gatewayauthsession.stack import Stack
 from harness.paths import galaxy_root
+from harness.suites.hypothesis_profiles import run_timeout_s
 
 # Settings for exploring the document: calls get past the per-address and per-client limits to the
 # handlers, and the deadlines leave the stubs, which answer from the busy test process, time to answer.

@@ -46,15 +46,17 @@ _FAILED = pytest.StashKey[bool]()
 _EVIDENCE = pytest.StashKey[list[Callable[[bool], Evidence]]]()
 _FAILED_AT = pytest.StashKey[float | None]()
 _FAILURE = pytest.StashKey[str]()
-_BUNDLES = pytest.StashKey[tuple[Path, list[str] | None]]()
+Rerun = list[str] | Callable[[str], "list[str] | None"] | None
+"""The command before a test id that runs it again: one for every test, or one per test id (None: the default)."""
+_BUNDLES = pytest.StashKey[tuple[Path, Rerun]]()
 _SECTIONS = pytest.StashKey[list[tuple[str, str]]]()
 
 
-def use_failure_bundles(config: pytest.Config, root: Path, rerun: list[str] | None = None) -> None:
+def use_failure_bundles(config: pytest.Config, root: Path, rerun: Rerun = None) -> None:
     """Write failing tests' bundles under ``root``; ``rerun`` is the command
-    before the test id that runs one of this suite's tests again (default:
-    this interpreter's ``python -m pytest``). ``--failure-bundles`` and
-    ``--rerun-command`` win over both. Call it from a suite's ``pytest_configure``."""
+    before the test id that runs one of this suite's tests again, or a function
+    of the test id giving it (default: this interpreter's ``python -m pytest``).
+    ``--failure-bundles`` and ``--rerun-command`` win over both."""
     given_root: Path | None = config.getoption("--failure-bundles")
     given_rerun: str | None = config.getoption("--rerun-command")
     config.stash[_BUNDLES] = (
@@ -63,7 +65,7 @@ def use_failure_bundles(config: pytest.Config, root: Path, rerun: list[str] | No
     )
 
 
-def _bundles(config: pytest.Config) -> tuple[Path, list[str] | None] | None:
+def _bundles(config: pytest.Config) -> tuple[Path, Rerun] | None:
     """Where bundles go and the rerun command: as the suite said, else as ``--failure-bundles`` says."""
     if _BUNDLES not in config.stash:
         given: Path | None = config.getoption("--failure-bundles")
@@ -148,7 +150,8 @@ def rerun_argv(config: pytest.Config, nodeid: str) -> list[str]:
     """The command that runs ``nodeid`` alone again, with this run's seeds, Hypothesis profile,
     marker expression and build options."""
     bundles = _bundles(config)
-    prefix = (bundles[1] if bundles else None) or [sys.executable, "-m", "pytest"]
+    rerun = bundles[1] if bundles else None
+    prefix = (rerun(nodeid) if callable(rerun) else rerun) or [sys.executable, "-m", "pytest"]
     argv = [*prefix, nodeid]
     if config.pluginmanager.has_plugin("xdist"):
         argv += ["-n", "0"]

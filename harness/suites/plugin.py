@@ -31,7 +31,7 @@ __all__ = [
     "service_refs",
 ]
 
-pytest_plugins = ["harness.forensics.failure_report"]
+pytest_plugins = ["harness.forensics.failure_report", "harness.topology.plugin"]
 
 _REFS = pytest.StashKey[dict[str, str]]()
 _SHARD = pytest.StashKey[tuple[int, int]]()
@@ -41,7 +41,6 @@ _PLAN = pytest.StashKey[shards.Plan]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addini("shard_durations", "the recorded test durations --shard balances by (a JSON file)", default="")
     group = parser.getgroup("galaxy harness")
     group.addoption(
         "--build-mode",
@@ -75,7 +74,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--durations-file",
         type=Path,
         default=None,
-        help="the recorded durations the shards are balanced by (default: the shard_durations ini value)",
+        help="the recorded durations the shards are balanced by (default: each suite's <suite>/durations.json)",
     )
     group.addoption(
         "--record-durations",
@@ -195,18 +194,34 @@ def _skip_newer_than_refs(config: pytest.Config, items: list[pytest.Item]) -> No
                     break
 
 
-def _durations_file(config: pytest.Config) -> Path | None:
+def _durations_files(config: pytest.Config) -> list[Path]:
+    """``--durations-file``, else the durations file of each suite of the run (``<suite>/durations.json``)."""
+    from harness.topology.plugin import topologies  # it imports this module's helpers
+
+    given: Path | None = config.getoption("--durations-file")
+    if given is not None:
+        return [given]
+    return [directory / "durations.json" for directory in topologies(config)]
+
+
+def _durations_file_of(config: pytest.Config, nodeid: str) -> Path | None:
+    """Where the duration of test ``nodeid`` is recorded: ``--durations-file``, else its suite's file."""
+    from harness.topology.plugin import suite_dir
+
     given: Path | None = config.getoption("--durations-file")
     if given is not None:
         return given
-    ini = str(config.getini("shard_durations") or "")
-    return config.rootpath / ini if ini else None
+    directory = suite_dir(config, config.rootpath / nodeid.split("::", 1)[0])
+    return directory / "durations.json" if directory is not None else None
 
 
 def _recorded_durations(config: pytest.Config) -> dict[str, float]:
-    """The durations file's contents, read once per run (the shard plan and the order both use them)."""
+    """The durations files' contents, read once per run (the shard plan and the order both use them)."""
     if (durations := config.stash.get(_DURATIONS, None)) is None:
-        durations = config.stash[_DURATIONS] = shards.load_durations(_durations_file(config))
+        durations = {}
+        for path in _durations_files(config):
+            durations.update(shards.load_durations(path))
+        config.stash[_DURATIONS] = durations
     return durations
 
 
@@ -262,28 +277,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 class _DurationRecorder:
     """``--record-durations``: each test's setup + call + teardown time,
-    merged into the durations file as the run ends (in the controller, which
-    gets every worker's reports)."""
+    merged into its durations file (``--durations-file``, else its suite's) as
+    the run ends (in the controller, which gets every worker's reports)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
         self.recorded: dict[str, float] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.recorded[report.nodeid] = self.recorded.get(report.nodeid, 0.0) + report.duration
 
     def pytest_sessionfinish(self) -> None:
-        merged = {**shards.load_durations(self.path), **{k: round(v, 3) for k, v in self.recorded.items()}}
-        self.path.write_text(json.dumps(dict(sorted(merged.items())), indent=1) + "\n")
+        by_file: dict[Path, dict[str, float]] = {}
+        for nodeid, seconds in self.recorded.items():
+            if (path := _durations_file_of(self.config, nodeid)) is not None:
+                by_file.setdefault(path, {})[nodeid] = round(seconds, 3)
+        for path, recorded in by_file.items():
+            merged = {**shards.load_durations(path), **recorded}
+            path.write_text(json.dumps(dict(sorted(merged.items())), indent=1) + "\n")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if config.getoption("--record-durations") and not hasattr(config, "workerinput"):
-        path = _durations_file(config)
-        if path is None:
-            raise pytest.UsageError("--record-durations needs --durations-file or the shard_durations ini value")
-        config.pluginmanager.register(_DurationRecorder(path), "galaxy-duration-recorder")
+        from harness.topology.plugin import topologies
+
+        if config.getoption("--durations-file") is None and not topologies(config):
+            raise pytest.UsageError("--record-durations needs --durations-file, or a suite (a TOPOLOGY) in the run")
+        config.pluginmanager.register(_DurationRecorder(config), "galaxy-duration-recorder")
 
 
 LONG_TEST_S = 1.0

@@ -13,7 +13,7 @@ counts as the median of those recorded.
 
 Durations are recorded with ``--record-durations``: the run writes each
 test's setup + call + teardown time, by node id, to the durations file
-(``--durations-file``, default the ``shard_durations`` ini value).
+(``--durations-file``, default each suite's ``<suite>/durations.json``).
 """
 
 from __future__ import annotations

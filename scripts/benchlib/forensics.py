@@ -45,11 +45,11 @@ class _Sample:
 
 def _iteration(binaries: dict[str, Binary], record: int, index: int, fail: bool) -> _Sample:
     """One stack and scenario; with ``fail``, also what a failure of it would cost."""
-    from gatewayauthsession.forensics import Recorder
     from gatewayauthsession.stack import start_stack
     from harness.forensics.bundle import write_bundle
     from harness.forensics.timeline import Timeline, render_text
     from harness.redis.backends import FakeRedisServer
+    from harness.topology.recorder import Recorder
 
     with tempfile.TemporaryDirectory(prefix="bench-forensics-") as tmp:
         started = time.perf_counter()

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import platform
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 from benchlib.common import ROOT
 
@@ -54,18 +51,12 @@ def nproc() -> int:
 
 
 def xdist_auto_workers() -> str:
-    """How many workers ``-n auto`` starts for the suite: its conftest's
-    answer (two per CPU), else pytest-xdist's own."""
-    try:
-        config = SimpleNamespace(option=SimpleNamespace(numprocesses="auto"))
-        suite: Any = importlib.import_module("gatewayauthsession.conftest")
-        workers = suite.pytest_xdist_auto_num_workers(config)
-        if workers is None:
-            plugin: Any = importlib.import_module("xdist.plugin")
-            workers = plugin.pytest_xdist_auto_num_workers(config)
-        return str(workers)
-    except Exception:
-        return "?"
+    """How many workers ``-n auto`` starts for a suite: the harness's answer
+    (``harness.topology.plugin.suite_workers``: two per CPU, unless
+    PYTEST_XDIST_AUTO_NUM_WORKERS says otherwise)."""
+    from harness.topology.plugin import suite_workers
+
+    return str(os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or suite_workers())
 
 
 def bytecode_home() -> str:

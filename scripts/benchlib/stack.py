@@ -25,7 +25,7 @@ COMPONENTS = (
     "fakeredis server",
     "mail stub",
     "user stub",
-    "keys (generate + write)",
+    "materials (generate + write)",
     "services spawned",
     "services → ready",
 )

@@ -14,7 +14,16 @@ from pathlib import Path
 
 from harness.paths import PROJECT_ROOT
 
-HEAVY = ("gatewayauthsession.stack", "gatewayauthsession.fixtures", "grpc", "hypothesis", "werkzeug", "fakeredis")
+HEAVY = (
+    "gatewayauthsession.stack",
+    "gatewayauthsession.fixtures",
+    "harness.topology.stack",
+    "harness.topology.fixtures",
+    "grpc",
+    "hypothesis",
+    "werkzeug",
+    "fakeredis",
+)
 
 # Written once every test has run, before the terminal summary: there Hypothesis's own
 # plugin imports hypothesis to report what its tests found.

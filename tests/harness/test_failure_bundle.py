@@ -47,6 +47,12 @@ def test_a_login_works(stack: Stack) -> None:
     log_in(stack, stack.api("grpc"), "erin@example.com")
 """
 
+SUITE_CONFTEST = """
+from gatewayauthsession.topology import TOPOLOGY  # this directory is a suite of that topology
+
+pytest_plugins = ["gatewayauthsession.conftest"]  # the suite's own hooks and fixtures
+"""
+
 BUNDLE_FILES = [
     "timeline.html",
     "timeline.txt",
@@ -90,7 +96,7 @@ def _pytest_prefix(root: Path, bundles: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     root = tmp_path_factory.mktemp("forensics")
-    (root / "conftest.py").write_text('pytest_plugins = ["gatewayauthsession.conftest"]\n')
+    (root / "conftest.py").write_text(SUITE_CONFTEST)
     (root / "test_scenario.py").write_text(SCENARIO)
     bundles = root / "failures"
     stale = bundles / "test_scenario.py_test_from_an_earlier_run"
@@ -207,7 +213,7 @@ def test_the_rerun_command_keeps_the_run_s_marker_expression_and_hypothesis_prof
     """A run that selects by marker and names a Hypothesis profile (as ``nox -s real_redis``,
     ``deep`` and ``schemathesis`` do) is rerun with both: some tests are collected only under
     their marker, and a profile is what a Hypothesis test ran with."""
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ["gatewayauthsession.conftest"]\n')
+    (tmp_path / "conftest.py").write_text(SUITE_CONFTEST)
     (tmp_path / "test_selected.py").write_text(SELECTED)
     bundles = tmp_path / "failures"
     rerun = shlex.join(pytest_argv(tmp_path, f"--failure-bundles={tmp_path / 'rerun-failures'}"))

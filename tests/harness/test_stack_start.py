@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from gatewayauthsession.stack import READY, SPAWN, start_stack, takes_inherited_listener
+from gatewayauthsession.stack import Stack
+from gatewayauthsession.topology import TOPOLOGY
 from harness.builds.binary import Binary, build
+from harness.topology.stack import READY, SPAWN, start_stack, takes_inherited_listener
+
+GRPC_ADDR = "AUTHSESSION_GRPC_ADDR"
 
 OLDER = """#!/bin/sh
 echo 'authsession: configuration: AUTHSESSION_GRPC_ADDR="fd://0": want host:port; the port must be a number' >&2
@@ -25,7 +29,7 @@ def _script(tmp_path: Path, text: str) -> Binary:
 
 
 def test_the_working_tree_authsession_takes_an_inherited_listener() -> None:
-    assert takes_inherited_listener(build("authsession"))
+    assert takes_inherited_listener(build("authsession"), GRPC_ADDR)
 
 
 @pytest.mark.parametrize(
@@ -34,12 +38,13 @@ def test_the_working_tree_authsession_takes_an_inherited_listener() -> None:
     ids=["wants-host-port", "exits-0", "another-exit-code"],
 )
 def test_a_build_that_does_not_say_so_is_started_first(tmp_path: Path, text: str) -> None:
-    assert not takes_inherited_listener(_script(tmp_path, text))
+    assert not takes_inherited_listener(_script(tmp_path, text), GRPC_ADDR)
 
 
 def test_the_gateway_starts_beside_authsession_on_the_socket_bound_for_it(tmp_path: Path) -> None:
     binaries = {name: build(name) for name in ("authsession", "gateway")}
-    stack = start_stack(tmp_path, binaries)
+    stack = start_stack(TOPOLOGY, tmp_path, binaries)
+    assert isinstance(stack, Stack)
     try:
         authsession, gateway = stack.authsession, stack.gateway
         assert authsession.env["AUTHSESSION_GRPC_ADDR"].startswith("fd://"), authsession.env["AUTHSESSION_GRPC_ADDR"]

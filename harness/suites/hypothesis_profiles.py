@@ -1,13 +1,13 @@
-"""The Hypothesis profiles of the suite, registered on import; ``galaxy`` is loaded
+"""The Hypothesis profiles of every suite, registered on import; ``galaxy`` is loaded
 unless the run names another (``--hypothesis-profile``, handled after this module is
-imported). Imported by ``conftest.py`` in every process that runs tests, and in an
-xdist controller only when the run names a profile."""
+imported). Imported by :mod:`harness.topology.plugin` in every process of a suite's run
+that runs tests, and in an xdist controller only when the run names a profile."""
 
 from __future__ import annotations
 
 from hypothesis import HealthCheck, settings
 
-# Budgets of the Hypothesis scenarios (test_model.py, test_generated_inputs.py).
+# Budgets of the suites' Hypothesis scenarios (generated inputs, model-based tests).
 # "galaxy" keeps the suite fast; "galaxy-deep" is the opt-in long run, ``nox -s deep``.
 # No example database: a failure is replayed from the blob and seed it prints.
 settings.register_profile(
@@ -16,7 +16,7 @@ settings.register_profile(
 settings.register_profile(
     "galaxy-deep", max_examples=300, stateful_step_count=50, deadline=None, database=None, print_blob=True
 )
-# Budgets of the schemathesis tests (openapi/, nox -s schemathesis): examples per
+# Budgets of the schemathesis tests (nox -s schemathesis): examples per
 # operation and generation phase, and steps per stateful scenario. Each
 # operation's examples share one stack, as the model's do.
 for _profile, _examples, _steps in (("schemathesis", 30, 10), ("schemathesis-deep", 300, 20)):
