@@ -85,7 +85,7 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 }
 
 // route serves r through the mux, so that every answer is the API's own: a
-// path not spelled as a route spells it (canonicalPath) is NOT_FOUND, never
+// path not spelled the way a route's is (canonicalPath) is NOT_FOUND, never
 // redirected to the path the mux would clean it into, and the mux's
 // plain-text 404 and 405 answers become problem documents.
 //

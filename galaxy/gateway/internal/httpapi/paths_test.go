@@ -2,9 +2,11 @@ package httpapi_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"galaxy/gateway/internal/gatewaytest"
+	"galaxy/gateway/internal/httpapi"
 	"galaxy/platform/apierror"
 )
 
@@ -135,5 +137,16 @@ func TestRoutesAreMatchedAsSpelled(t *testing.T) {
 			}
 			decodeObject(t, a.body, "user_id", "email", "session_id", "session_expires_at")
 		})
+	}
+}
+
+// TestNoRouteEndsInASlash keeps the mux from redirecting a path to the same
+// path with a "/" added, which it does only for a pattern ending in one.
+func TestNoRouteEndsInASlash(t *testing.T) {
+	t.Parallel()
+	for _, route := range httpapi.Routes() {
+		if strings.HasSuffix(route, "/") {
+			t.Errorf("route %q ends in a slash", route)
+		}
 	}
 }
