@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
+import socket
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,6 +25,7 @@ __all__ = [
     "expect_error",
     "log_in",
     "log_lines",
+    "raw_http",
     "served",
     "session_ids",
     "session_record",
@@ -106,6 +110,26 @@ def expect_error(code: str, fn: Callable[..., Any], *args: Any, **meta: str) -> 
     for key, value in meta.items():
         assert err.metadata.get(key) == value, f"expected metadata {key}={value!r}, got {err.metadata}"
     return err
+
+
+def raw_http(stack: Stack, request: bytes, *, timeout: float = 5.0) -> tuple[http.client.HTTPResponse, bytes, bytes]:
+    """Send ``request`` as written to the gateway's HTTP address; return the
+    answer, its body and what the connection held after it (``b""``: closed,
+    also by a reset; ``b"<still open>"`` after ``timeout`` seconds). A
+    connection closed without an answer raises ``http.client.RemoteDisconnected``."""
+    address = urlsplit(stack.http.base_url)
+    with socket.create_connection((address.hostname, address.port), timeout=timeout) as sock:
+        sock.sendall(request)
+        resp = http.client.HTTPResponse(sock)
+        resp.begin()
+        body = resp.read()
+        try:
+            after = sock.recv(1)
+        except TimeoutError:
+            after = b"<still open>"
+        except ConnectionResetError:
+            after = b""
+    return resp, body, after
 
 
 def session_ids(stack: Stack) -> list[str]:

@@ -3,12 +3,9 @@ at its edge, and that a refused input leaves nothing behind."""
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -16,7 +13,15 @@ from contracts import tokens
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi
 from contracts.gatewayv1.http_client import problem_error
-from gatewayauthsession.scenario import REPEATED_LOGINS, code_for, expect_error, log_in, session_ids, wrong_code
+from gatewayauthsession.scenario import (
+    REPEATED_LOGINS,
+    code_for,
+    expect_error,
+    log_in,
+    raw_http,
+    session_ids,
+    wrong_code,
+)
 from gatewayauthsession.stack import Stack, Transport
 
 
@@ -46,22 +51,6 @@ def test_an_absurd_time_claim_is_unauthenticated(stack: Stack, api: GatewayApi, 
     expect_error("UNAUTHENTICATED", api.me, forged)
 
 
-def _raw_http(stack: Stack, request: bytes) -> tuple[http.client.HTTPResponse, bytes, bytes]:
-    """Send ``request`` as written to the gateway's HTTP address; return the
-    answer, its body and what the connection held after it (``b""``: closed)."""
-    address = urlsplit(stack.http.base_url)
-    with socket.create_connection((address.hostname, address.port), timeout=5) as sock:
-        sock.sendall(request)
-        resp = http.client.HTTPResponse(sock)
-        resp.begin()
-        body = resp.read()
-        try:
-            after = sock.recv(1)
-        except TimeoutError:
-            after = b"<still open>"
-    return resp, body, after
-
-
 @pytest.mark.parametrize(
     "framing",
     [
@@ -85,7 +74,7 @@ def test_a_request_with_content_length_and_transfer_encoding_is_refused_and_the_
         + b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n"
     )
 
-    resp, answer, after = _raw_http(stack, request)
+    resp, answer, after = raw_http(stack, request)
 
     assert resp.status == 400, answer
     assert resp.getheader("Connection", "").lower() == "close"
@@ -104,7 +93,7 @@ def test_a_request_framed_by_content_length_alone_is_served(stack: Stack) -> Non
         + body
     )
 
-    resp, answer, _ = _raw_http(stack, request)
+    resp, answer, _ = raw_http(stack, request)
 
     assert resp.status == 200, answer
     assert len(stack.mail.messages_to("framing-ok@example.com")) == 1

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"galaxy/gateway/api/openapi"
@@ -38,7 +40,8 @@ type Option func(*Handler)
 func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
 
 // New returns the API handler, wrapped in its middleware (panic recovery,
-// access log, security headers and problem documents for unknown routes).
+// access log, security headers and problem documents for unknown routes and
+// paths not spelled as a route's).
 func New(svc *gateway.Service, logger *slog.Logger, opts ...Option) (http.Handler, error) {
 	if svc == nil {
 		return nil, errors.New("httpapi: nil service")
@@ -81,9 +84,19 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 	}
 }
 
-// route serves r through the mux, turning the mux's own plain-text 404 and 405
-// answers into problem documents.
+// route serves r through the mux, so that every answer is the API's own: a
+// path not spelled the way a route's is (canonicalPath) is NOT_FOUND, never
+// redirected to the path the mux would clean it into, and the mux's
+// plain-text 404 and 405 answers become problem documents.
+//
+// A canonical path is already clean and no route's pattern ends in "/", so
+// the mux has no redirect left to send: whatever else it would answer
+// without a route is NOT_FOUND as well.
 func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
+	if !canonicalPath(r.URL.EscapedPath()) {
+		h.fail(w, r, errNoRoute)
+		return
+	}
 	fallback, pattern := h.mux.Handler(r)
 	if pattern != "" {
 		h.mux.ServeHTTP(w, r)
@@ -91,15 +104,36 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 	}
 	probe := &headerProbe{header: http.Header{}}
 	fallback.ServeHTTP(probe, r)
-	switch probe.status {
-	case http.StatusMethodNotAllowed:
+	if probe.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", probe.header.Get("Allow"))
 		h.fail(w, r, apierror.New(apierror.MethodNotAllowed, "method %s is not allowed here", r.Method))
-	case http.StatusNotFound:
-		h.fail(w, r, apierror.New(apierror.NotFound, "no such route"))
-	default: // a redirect to the canonical path
-		h.mux.ServeHTTP(w, r)
+		return
 	}
+	h.fail(w, r, errNoRoute)
+}
+
+var errNoRoute = apierror.New(apierror.NotFound, "no such route")
+
+// canonicalPath reports whether escaped, a request's path as sent, is
+// spelled the one way a route's path is: "/" and segments, none of them
+// empty ("//", a trailing "/"), a dot segment ("." or "..", its dots
+// percent-encoded or not) or holding a slash or a backslash (percent-encoded
+// or not). Such a path is one that a layer between the client and the
+// gateway may read as another, so the gateway neither normalises nor
+// redirects it. The asterisk form ("OPTIONS *", the "PRI *" of HTTP/2
+// without TLS) and the authority form of CONNECT have no "/" to start with.
+func canonicalPath(escaped string) bool {
+	rest, ok := strings.CutPrefix(escaped, "/")
+	if !ok {
+		return false
+	}
+	for seg := range strings.SplitSeq(rest, "/") {
+		s, err := url.PathUnescape(seg)
+		if err != nil || s == "" || s == "." || s == ".." || strings.ContainsAny(s, `/\`) {
+			return false
+		}
+	}
+	return true
 }
 
 // headerProbe records what a fallback handler answers and drops its body.

@@ -7,7 +7,10 @@ import (
 )
 
 // Server limits. The write deadline leaves room for the slowest request: an
-// authsession call and a Redis read, each bounded by its own timeout.
+// authsession call and a Redis read, each bounded by its own timeout. The
+// header limit is MaxHeaderBytes, to which net/http adds 4 KiB of read-ahead:
+// a request line and header block of up to 20 KiB are read, a longer one is
+// answered 431 (contracts/errors.md, "Answers from the HTTP layer").
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 10 * time.Second
@@ -19,6 +22,13 @@ const (
 // NewServer returns an http.Server for handler with every timeout and size
 // limit set. upstreamBudget is the longest a handler may wait on
 // dependencies; server-level errors go to logger.
+//
+// Every request the server can parse reaches handler, "OPTIONS *" included
+// (net/http would otherwise answer it 200 itself). What the server answers
+// while it reads a request, before any handler runs (a malformed request
+// line or header, a header block over the limit, an unsupported
+// Transfer-Encoding or Expect, an HTTP version other than 1.x), is the
+// plain text contracts/errors.md lists.
 func NewServer(handler http.Handler, logger *slog.Logger, upstreamBudget time.Duration) *http.Server {
 	return &http.Server{
 		Handler:           handler,
@@ -28,5 +38,7 @@ func NewServer(handler http.Handler, logger *slog.Logger, upstreamBudget time.Du
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.With("component", "http").Handler(), slog.LevelWarn),
+
+		DisableGeneralOptionsHandler: true,
 	}
 }
