@@ -2,8 +2,8 @@
 // once: configuration from the environment (envconfig), structured logging
 // (logging), the W3C trace context carried across hops (tracecontext), the
 // gRPC server with its limits and interceptors (grpcserver), the Redis
-// client setup (redisconn), the public session key (sessionkey), the error
-// table (apierror), the ready-file handshake (readyfile), readiness checks
-// (readiness) and a listen-first, bounded-shutdown server lifecycle
-// (lifecycle).
+// client setup (redisconn), the public session key (sessionkey), the email
+// normalisation policy (email), the error table (apierror), the ready-file
+// handshake (readyfile), readiness checks (readiness) and a listen-first,
+// bounded-shutdown server lifecycle (lifecycle).
 package platform
