@@ -4,7 +4,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -14,7 +13,7 @@ import (
 
 	"galaxy/gateway/api/openapi"
 	"galaxy/gateway/internal/gateway"
-	"galaxy/platform/apierror"
+	"galaxy/platform/httpserver"
 )
 
 // openAPI is the OpenAPI 3.1 document served at /openapi.json (api/openapi).
@@ -27,7 +26,6 @@ func OpenAPI() []byte { return openapi.Document() }
 type Handler struct {
 	svc    *gateway.Service
 	logger *slog.Logger
-	mux    *http.ServeMux
 	now    func() time.Time
 }
 
@@ -37,8 +35,12 @@ type Option func(*Handler)
 // WithClock sets the clock expires_in is computed against (tests).
 func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
 
-// New returns the API handler, wrapped in its middleware (panic recovery,
-// access log, security headers and problem documents for unknown routes).
+// MaxBodyBytes bounds every request body (platform/httpserver).
+const MaxBodyBytes = httpserver.MaxBodyBytes
+
+// New returns the API handler, behind the shared middleware of
+// platform/httpserver (trace, access log, panic recovery, security headers,
+// framing, problem documents for unknown routes).
 func New(svc *gateway.Service, logger *slog.Logger, opts ...Option) (http.Handler, error) {
 	if svc == nil {
 		return nil, errors.New("httpapi: nil service")
@@ -46,14 +48,18 @@ func New(svc *gateway.Service, logger *slog.Logger, opts ...Option) (http.Handle
 	if logger == nil {
 		return nil, errors.New("httpapi: nil logger")
 	}
-	h := &Handler{svc: svc, logger: logger, mux: http.NewServeMux(), now: time.Now}
+	h := &Handler{svc: svc, logger: logger, now: time.Now}
 	for _, opt := range opts {
 		opt(h)
 	}
-	for pattern, fn := range h.routes() {
-		h.mux.HandleFunc(pattern, fn)
-	}
-	return h.middleware(http.HandlerFunc(h.route)), nil
+	return httpserver.Handler(logger, h.routes())
+}
+
+// NewServer returns an http.Server for handler with every timeout and size
+// limit set (httpserver.NewServer); upstreamBudget is the longest a handler
+// may wait on authsession and Redis together.
+func NewServer(handler http.Handler, logger *slog.Logger, upstreamBudget time.Duration) *http.Server {
+	return httpserver.NewServer(handler, logger, upstreamBudget)
 }
 
 // Routes lists the patterns the API serves ("METHOD /path").
@@ -66,8 +72,8 @@ func Routes() []string {
 	return out
 }
 
-func (h *Handler) routes() map[string]http.HandlerFunc {
-	return map[string]http.HandlerFunc{
+func (h *Handler) routes() httpserver.Routes {
+	return httpserver.Routes{
 		"POST /v1/auth/email/start":        h.startEmailLogin,
 		"POST /v1/auth/email/confirm":      h.confirmEmailLogin,
 		"POST /v1/auth/refresh":            h.refreshSession,
@@ -81,44 +87,6 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 	}
 }
 
-// route serves r through the mux, turning the mux's own plain-text 404 and 405
-// answers into problem documents.
-func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
-	fallback, pattern := h.mux.Handler(r)
-	if pattern != "" {
-		h.mux.ServeHTTP(w, r)
-		return
-	}
-	probe := &headerProbe{header: http.Header{}}
-	fallback.ServeHTTP(probe, r)
-	switch probe.status {
-	case http.StatusMethodNotAllowed:
-		w.Header().Set("Allow", probe.header.Get("Allow"))
-		h.fail(w, r, apierror.New(apierror.MethodNotAllowed, "method %s is not allowed here", r.Method))
-	case http.StatusNotFound:
-		h.fail(w, r, apierror.New(apierror.NotFound, "no such route"))
-	default: // a redirect to the canonical path
-		h.mux.ServeHTTP(w, r)
-	}
-}
-
-// headerProbe records what a fallback handler answers and drops its body.
-type headerProbe struct {
-	header http.Header
-	status int
-}
-
-func (p *headerProbe) Header() http.Header { return p.header }
-func (p *headerProbe) WriteHeader(code int) {
-	if p.status == 0 {
-		p.status = code
-	}
-}
-func (p *headerProbe) Write(b []byte) (int, error) {
-	p.WriteHeader(http.StatusOK)
-	return len(b), nil
-}
-
 type startRequest struct {
 	Email string `json:"email"`
 }
@@ -130,7 +98,7 @@ type startResponse struct {
 
 func (h *Handler) startEmailLogin(w http.ResponseWriter, r *http.Request) {
 	var req startRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := httpserver.DecodeJSON(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -139,7 +107,7 @@ func (h *Handler) startEmailLogin(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, startResponse{ChallengeID: c.ID, ExpiresAt: timestamp(c.ExpiresAt)})
+	httpserver.WriteJSON(w, http.StatusOK, startResponse{ChallengeID: c.ID, ExpiresAt: timestamp(c.ExpiresAt)})
 }
 
 type confirmRequest struct {
@@ -161,7 +129,7 @@ type loginResponse struct {
 
 func (h *Handler) confirmEmailLogin(w http.ResponseWriter, r *http.Request) {
 	var req confirmRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := httpserver.DecodeJSON(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -179,7 +147,7 @@ type refreshRequest struct {
 
 func (h *Handler) refreshSession(w http.ResponseWriter, r *http.Request) {
 	var req refreshRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := httpserver.DecodeJSON(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -192,7 +160,7 @@ func (h *Handler) refreshSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) writeLogin(w http.ResponseWriter, l gateway.Login) {
-	writeJSON(w, http.StatusOK, loginResponse{
+	httpserver.WriteJSON(w, http.StatusOK, loginResponse{
 		AccessToken:           l.AccessToken,
 		TokenType:             gateway.TokenType,
 		ExpiresIn:             max(0, l.AccessTokenExpiresAt.Unix()-h.now().Unix()),
@@ -222,7 +190,7 @@ func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, meResponse{
+	httpserver.WriteJSON(w, http.StatusOK, meResponse{
 		UserID: s.UserID, Email: s.Email, SessionID: s.ID, SessionExpiresAt: timestamp(s.ExpiresAt),
 	})
 }
@@ -269,7 +237,7 @@ func (h *Handler) listSessions(w http.ResponseWriter, r *http.Request) {
 			SessionID: s.ID, CreatedAt: timestamp(s.CreatedAt), ExpiresAt: timestamp(s.ExpiresAt), Current: s.Current,
 		})
 	}
-	writeJSON(w, http.StatusOK, resp)
+	httpserver.WriteJSON(w, http.StatusOK, resp)
 }
 
 func (h *Handler) revokeSession(w http.ResponseWriter, r *http.Request) {
@@ -295,7 +263,7 @@ type statusResponse struct {
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, statusResponse{Status: "ok"})
+	httpserver.WriteJSON(w, http.StatusOK, statusResponse{Status: "ok"})
 }
 
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
@@ -306,7 +274,7 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, statusResponse{Status: "ok"})
+	httpserver.WriteJSON(w, http.StatusOK, statusResponse{Status: "ok"})
 }
 
 func (h *Handler) openAPI(w http.ResponseWriter, _ *http.Request) {
@@ -316,28 +284,9 @@ func (h *Handler) openAPI(w http.ResponseWriter, _ *http.Request) {
 	w.Write(openAPI)
 }
 
-// fail writes err as a problem document. Failures that are not the caller's
-// fault are logged with their cause, which never reaches the caller.
+// fail writes err as a problem document (httpserver.Fail).
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	e := apierror.As(err)
-	if status := apierror.HTTPStatus(e.Code); status >= http.StatusInternalServerError {
-		h.logger.LogAttrs(r.Context(), slog.LevelWarn, "request failed",
-			slog.String("method", r.Method), slog.String("path", logPath(r)),
-			slog.String("code", string(e.Code)), slog.String("error", err.Error()))
-	}
-	apierror.WriteHTTP(w, err)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil { // the response types always encode
-		apierror.WriteHTTP(w, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	w.Write(body)
+	httpserver.Fail(h.logger, w, r, err)
 }
 
 // timestamp renders t as RFC 3339 in UTC, to the second.

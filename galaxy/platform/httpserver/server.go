@@ -1,4 +1,4 @@
-package httpapi
+package httpserver
 
 import (
 	"log/slog"
@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// Server limits. The write deadline leaves room for the slowest request: an
-// authsession call and a Redis read, each bounded by its own timeout.
+// Server limits. The write deadline leaves room for the slowest request:
+// whatever its handler waits on, bounded by the upstream budget, and the
+// slack to write the answer.
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 10 * time.Second
