@@ -10,8 +10,11 @@
 //	{p}session-refresh:{session_id}       string, private: the sha256_hex of the session's current refresh token
 //	{p}user-sessions:{user_id}            set, private: the session ids of a user (expires with the last one)
 //	{p}limit:{name}                       string, private: an abuse counter or the resend cooldown (auth.Limiter)
+//	{p}revoke-all-mark                    string, private: a counter raised by every RevokeAllSessions (auth.Store.MarkRevokeAll)
+//	{p}user-revoke-all:{user_id}          string, private: the mark of the user's latest RevokeAllSessions
 //
-// Every key expires with what it describes. Revocations are published on
+// Every key but the revoke-all mark expires with what it describes.
+// Revocations are published on
 // the channel {p}session-events (public).
 package redisstore
 
@@ -103,6 +106,13 @@ func (s *Store) SessionRefreshKey(id string) string { return s.prefix + "session
 // UserSessionsKey returns the key of a user's session set.
 func (s *Store) UserSessionsKey(userID string) string { return s.prefix + "user-sessions:" + userID }
 
+// RevokeAllMarkKey returns the key of the revoke-all mark, a counter.
+func (s *Store) RevokeAllMarkKey() string { return s.prefix + "revoke-all-mark" }
+
+// UserRevokeAllKey returns the key of the mark of a user's latest
+// revoke-all.
+func (s *Store) UserRevokeAllKey(userID string) string { return s.prefix + "user-revoke-all:" + userID }
+
 // LimitKey returns the key of a limiter name.
 func (s *Store) LimitKey(name string) string { return s.prefix + "limit:" + name }
 
@@ -128,12 +138,13 @@ func (s *Store) watch(ctx context.Context, fn func(*redis.Tx) error, keys ...str
 	return unavailable(fmt.Errorf("transaction on %v aborted %d times by concurrent writes", keys, maxTxRetries))
 }
 
-// storeError keeps nil and coded errors, and the caller's own context
-// errors (its deadline passed, or it went away: nothing to blame Redis
-// for), and reports anything else as a failure of Redis.
+// storeError keeps nil and coded errors, auth.ErrRevokedMeanwhile, and
+// the caller's own context errors (its deadline passed, or it went away:
+// nothing to blame Redis for), and reports anything else as a failure of
+// Redis.
 func storeError(err error) error {
 	var ae *apierror.Error
-	if err == nil || errors.As(err, &ae) || isContextError(err) {
+	if err == nil || errors.As(err, &ae) || errors.Is(err, auth.ErrRevokedMeanwhile) || isContextError(err) {
 		return err
 	}
 	return unavailable(err)
