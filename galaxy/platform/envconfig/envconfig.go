@@ -173,6 +173,35 @@ func (r *Reader) RedisURL(key string) string {
 // needs a host: its caller checks that the host is not empty.
 func (r *Reader) HostPort(key, def string) string { return r.checked(key, def, checkHostPort) }
 
+// DialAddr reads a required address to dial: "host:port" with a host (a
+// name or an IP address, IPv6 in brackets; it is not resolved) and a
+// decimal port from 1 to 65535. A bad one is recorded and "" returned.
+func (r *Reader) DialAddr(key string) string {
+	v := r.Required(key)
+	if v == "" {
+		return v
+	}
+	if err := checkDialAddr(v); err != nil {
+		r.fail(key, v, err)
+		return ""
+	}
+	return v
+}
+
+func checkDialAddr(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return errors.New("want host:port")
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return errors.New("want host:port; the port must be a number from 1 to 65535")
+	}
+	if host == "" {
+		return errors.New("want host:port; missing host")
+	}
+	return nil
+}
+
 // checked returns the variable's value when check accepts it; def when it is
 // unset, or when check refuses it (recorded as the variable's problem).
 func (r *Reader) checked(key, def string, check func(string) error) string {
