@@ -1,6 +1,7 @@
 package httpserver_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -335,5 +337,37 @@ func TestNewServerSetsEveryLimit(t *testing.T) {
 	}
 	if srv.WriteTimeout <= 3*time.Second {
 		t.Errorf("WriteTimeout = %v, want more than the upstream budget of 3s", srv.WriteTimeout)
+	}
+}
+
+func TestProbes(t *testing.T) {
+	t.Parallel()
+	var failing atomic.Bool
+	logger := slog.New(slog.DiscardHandler)
+	h, err := httpserver.Handler(logger, httpserver.Probes(logger, func(context.Context) error {
+		if failing.Load() {
+			return apierror.Dependencies([]string{"redis", "authsession"}, io.EOF)
+		}
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	get := func(path string) (*http.Response, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		return do(t, req)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if resp, b := get(path); resp.StatusCode != http.StatusOK || string(b) != `{"status":"ok"}` {
+			t.Errorf("GET %s = %d %s, want 200 ok", path, resp.StatusCode, b)
+		}
+	}
+	failing.Store(true)
+	resp, b := get("/readyz")
+	wantProblem(t, resp, b, apierror.DependencyUnavailable, "redis")
+	if resp, _ := get("/healthz"); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /healthz = %d while not ready, want 200 (liveness only)", resp.StatusCode)
 	}
 }

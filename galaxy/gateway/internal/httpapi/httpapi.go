@@ -4,8 +4,10 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -73,7 +75,8 @@ func Routes() []string {
 }
 
 func (h *Handler) routes() httpserver.Routes {
-	return httpserver.Routes{
+	routes := httpserver.Probes(h.logger, h.ready)
+	maps.Copy(routes, httpserver.Routes{
 		"POST /v1/auth/email/start":        h.startEmailLogin,
 		"POST /v1/auth/email/confirm":      h.confirmEmailLogin,
 		"POST /v1/auth/refresh":            h.refreshSession,
@@ -81,10 +84,9 @@ func (h *Handler) routes() httpserver.Routes {
 		"GET /v1/me":                       h.me,
 		"GET /v1/sessions":                 h.listSessions,
 		"DELETE /v1/sessions/{session_id}": h.revokeSession,
-		"GET /healthz":                     h.healthz,
-		"GET /readyz":                      h.readyz,
 		"GET /openapi.json":                h.openAPI,
-	}
+	})
+	return routes
 }
 
 type startRequest struct {
@@ -258,24 +260,8 @@ func bearerToken(r *http.Request) (string, error) {
 	return gateway.BearerToken(r.Header.Values("Authorization"))
 }
 
-type statusResponse struct {
-	Status string `json:"status"`
-}
-
-func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
-	httpserver.WriteJSON(w, http.StatusOK, statusResponse{Status: "ok"})
-}
-
-func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
-	if err := h.svc.Ready(r.Context()); err != nil {
-		if r.Context().Err() != nil {
-			return // the prober left: nobody to answer, nothing learned
-		}
-		h.fail(w, r, err)
-		return
-	}
-	httpserver.WriteJSON(w, http.StatusOK, statusResponse{Status: "ok"})
-}
+// ready reports whether the gateway's hard dependencies answer.
+func (h *Handler) ready(ctx context.Context) error { return h.svc.Ready(ctx) }
 
 func (h *Handler) openAPI(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
