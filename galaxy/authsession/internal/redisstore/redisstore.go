@@ -21,7 +21,6 @@ package redisstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -31,10 +30,6 @@ import (
 	"galaxy/platform/redisconn"
 	"galaxy/platform/sessionkey"
 )
-
-// maxTxRetries bounds the optimistic transactions retried after a
-// concurrent write to a watched key.
-const maxTxRetries = 16
 
 // SessionActive is the status of a live session.
 const SessionActive = "active"
@@ -125,17 +120,11 @@ func setUntil(ctx context.Context, p redis.Pipeliner, key string, value any, at 
 	p.ExpireAt(ctx, key, at)
 }
 
-// watch runs fn in a WATCH on keys and retries it when a concurrent write to
-// one of them aborted its transaction. Redis failures become
+// watch runs fn in a WATCH on keys, again when a concurrent write to one
+// of them aborted its transaction (redisconn.Watch). Redis failures become
 // DEPENDENCY_UNAVAILABLE.
 func (s *Store) watch(ctx context.Context, fn func(*redis.Tx) error, keys ...string) error {
-	for range maxTxRetries {
-		err := s.rdb.Watch(ctx, fn, keys...)
-		if !errors.Is(err, redis.TxFailedErr) {
-			return storeError(err)
-		}
-	}
-	return unavailable(fmt.Errorf("transaction on %v aborted %d times by concurrent writes", keys, maxTxRetries))
+	return storeError(redisconn.Watch(ctx, s.rdb, fn, keys...))
 }
 
 // storeError keeps nil and coded errors, auth.ErrRevokedMeanwhile, and
