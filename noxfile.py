@@ -37,7 +37,7 @@ os.environ.update(bytecode_env())
 ROOT = PROJECT_ROOT
 REPORTS = REPORTS_DIR
 GALAXY = galaxy_root()
-GO_MODULES = ["gateway", "authsession", "platform"]
+GO_MODULES = ["gateway", "authsession", "platform", "user"]
 GOTESTSUM = "gotest.tools/gotestsum@v1.13.0"
 # Go releases besides go.mod's (go1.26.8) that the code must build and pass with: the other supported minor.
 # go1.25 cannot build the dependencies (github.com/redis/go-redis/v9 v9.23.0 requires go >= 1.26).
