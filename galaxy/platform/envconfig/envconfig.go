@@ -6,6 +6,7 @@ package envconfig
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -28,6 +29,27 @@ func Map(m map[string]string) Lookuper {
 		v, ok := m[key]
 		return v, ok
 	}
+}
+
+// Unset, as a value given to Overlay, removes the variable.
+const Unset = "\x00unset"
+
+// Overlay looks variables up in base with overrides applied: an override
+// replaces the base's value, and one of Unset removes the variable (for
+// tests that vary a complete environment).
+func Overlay(base, overrides map[string]string) Lookuper {
+	m := maps.Clone(base)
+	if m == nil {
+		m = map[string]string{}
+	}
+	for k, v := range overrides {
+		if v == Unset {
+			delete(m, k)
+			continue
+		}
+		m[k] = v
+	}
+	return Map(m)
 }
 
 // Reader reads values and remembers what was wrong with them.

@@ -228,6 +228,23 @@ func TestReaderDialAddr(t *testing.T) {
 	}
 }
 
+func TestOverlay(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"A": "1", "B": "2"}
+	lookup := envconfig.Overlay(base, map[string]string{"B": "3", "C": "4", "A": envconfig.Unset})
+	for key, want := range map[string]string{"B": "3", "C": "4"} {
+		if got, ok := lookup(key); !ok || got != want {
+			t.Errorf("%s = %q, %v; want %q", key, got, ok, want)
+		}
+	}
+	if got, ok := lookup("A"); ok {
+		t.Errorf("A = %q, want it removed", got)
+	}
+	if base["A"] != "1" || base["B"] != "2" || len(base) != 2 {
+		t.Errorf("base = %v, want it untouched", base)
+	}
+}
+
 func TestInheritedFD(t *testing.T) {
 	t.Parallel()
 	if fd, ok, err := envconfig.InheritedFD("fd://5"); fd != 5 || !ok || err != nil {

@@ -17,18 +17,7 @@ var required = map[string]string{
 }
 
 func env(overrides map[string]string) envconfig.Lookuper {
-	m := map[string]string{}
-	for k, v := range required {
-		m[k] = v
-	}
-	for k, v := range overrides {
-		if v == "<unset>" {
-			delete(m, k)
-			continue
-		}
-		m[k] = v
-	}
-	return envconfig.Map(m)
+	return envconfig.Overlay(required, overrides)
 }
 
 func TestDefaults(t *testing.T) {
@@ -87,7 +76,7 @@ func TestProblems(t *testing.T) {
 		overrides map[string]string
 		want      []string // each problem names one, in order
 	}{
-		{"required unset", map[string]string{"USER_REDIS_URL": "<unset>", "USER_AUTHSESSION_ADDR": "<unset>"},
+		{"required unset", map[string]string{"USER_REDIS_URL": envconfig.Unset, "USER_AUTHSESSION_ADDR": envconfig.Unset},
 			[]string{"USER_REDIS_URL is required", "USER_AUTHSESSION_ADDR is required"}},
 		{"bad addresses", map[string]string{"USER_HTTP_ADDR": "8090", "USER_ADMIN_ADDR": "fd://1", "USER_AUTHSESSION_ADDR": ":9090"},
 			[]string{"USER_HTTP_ADDR", "USER_ADMIN_ADDR", "USER_AUTHSESSION_ADDR"}},
