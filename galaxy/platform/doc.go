@@ -1,9 +1,11 @@
 // Package platform holds the plumbing every galaxy binary shares, written
 // once: configuration from the environment (envconfig), structured logging
 // (logging), the W3C trace context carried across hops (tracecontext), the
-// gRPC server with its limits and interceptors (grpcserver), the Redis
-// client setup (redisconn), the public session key (sessionkey), the error
-// table (apierror), the ready-file handshake (readyfile), readiness checks
-// (readiness) and a listen-first, bounded-shutdown server lifecycle
-// (lifecycle).
+// gRPC server with its limits and interceptors (grpcserver), the gRPC
+// connection to another service (grpcclient), the HTTP JSON server with its
+// middleware and strict request bodies (httpserver), the Redis client setup
+// (redisconn), the public session key (sessionkey), the email
+// normalisation policy (email), the error table (apierror), the ready-file
+// handshake (readyfile), readiness checks (readiness) and a listen-first,
+// bounded-shutdown server lifecycle (lifecycle).
 package platform

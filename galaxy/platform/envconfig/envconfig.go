@@ -6,6 +6,7 @@ package envconfig
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -28,6 +29,27 @@ func Map(m map[string]string) Lookuper {
 		v, ok := m[key]
 		return v, ok
 	}
+}
+
+// Unset, as a value given to Overlay, removes the variable.
+const Unset = "\x00unset"
+
+// Overlay looks variables up in base with overrides applied: an override
+// replaces the base's value, and one of Unset removes the variable (for
+// tests that vary a complete environment).
+func Overlay(base, overrides map[string]string) Lookuper {
+	m := maps.Clone(base)
+	if m == nil {
+		m = map[string]string{}
+	}
+	for k, v := range overrides {
+		if v == Unset {
+			delete(m, k)
+			continue
+		}
+		m[k] = v
+	}
+	return Map(m)
 }
 
 // Reader reads values and remembers what was wrong with them.
@@ -172,6 +194,35 @@ func (r *Reader) RedisURL(key string) string {
 // (IPv6 in brackets, "[::1]:9090"); it is not resolved. An address to dial
 // needs a host: its caller checks that the host is not empty.
 func (r *Reader) HostPort(key, def string) string { return r.checked(key, def, checkHostPort) }
+
+// DialAddr reads a required address to dial: "host:port" with a host (a
+// name or an IP address, IPv6 in brackets; it is not resolved) and a
+// decimal port from 1 to 65535. A bad one is recorded and "" returned.
+func (r *Reader) DialAddr(key string) string {
+	v := r.Required(key)
+	if v == "" {
+		return v
+	}
+	if err := checkDialAddr(v); err != nil {
+		r.fail(key, v, err)
+		return ""
+	}
+	return v
+}
+
+func checkDialAddr(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return errors.New("want host:port")
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return errors.New("want host:port; the port must be a number from 1 to 65535")
+	}
+	if host == "" {
+		return errors.New("want host:port; missing host")
+	}
+	return nil
+}
 
 // checked returns the variable's value when check accepts it; def when it is
 // unset, or when check refuses it (recorded as the variable's problem).

@@ -193,6 +193,58 @@ func TestReaderListenAddr(t *testing.T) {
 	}
 }
 
+func TestReaderDialAddr(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"authsession:9090", "127.0.0.1:1", "[::1]:65535"} {
+		r := envconfig.New(envconfig.Map(map[string]string{"ADDR": v}))
+		if got := r.DialAddr("ADDR"); got != v || r.Err() != nil {
+			t.Errorf("DialAddr(%q) = %q, %v; want the value and no error", v, got, r.Err())
+		}
+	}
+	bad := []struct{ name, value, want string }{
+		{"unset", "", "ADDR is required"},
+		{"no port", "authsession", "want host:port"},
+		{"no host", ":9090", "missing host"},
+		{"port 0", "authsession:0", "from 1 to 65535"},
+		{"port too large", "authsession:65536", "from 1 to 65535"},
+		{"port by name", "authsession:grpc", "from 1 to 65535"},
+		{"inherited socket", "fd://3", "want host:port"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m := map[string]string{}
+			if tc.value != "" {
+				m["ADDR"] = tc.value
+			}
+			r := envconfig.New(envconfig.Map(m))
+			if got := r.DialAddr("ADDR"); got != "" {
+				t.Errorf("DialAddr(%q) = %q, want \"\"", tc.value, got)
+			}
+			if err := r.Err(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("DialAddr(%q): Err() = %v, want it to say %q", tc.value, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestOverlay(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"A": "1", "B": "2"}
+	lookup := envconfig.Overlay(base, map[string]string{"B": "3", "C": "4", "A": envconfig.Unset})
+	for key, want := range map[string]string{"B": "3", "C": "4"} {
+		if got, ok := lookup(key); !ok || got != want {
+			t.Errorf("%s = %q, %v; want %q", key, got, ok, want)
+		}
+	}
+	if got, ok := lookup("A"); ok {
+		t.Errorf("A = %q, want it removed", got)
+	}
+	if base["A"] != "1" || base["B"] != "2" || len(base) != 2 {
+		t.Errorf("base = %v, want it untouched", base)
+	}
+}
+
 func TestInheritedFD(t *testing.T) {
 	t.Parallel()
 	if fd, ok, err := envconfig.InheritedFD("fd://5"); fd != 5 || !ok || err != nil {

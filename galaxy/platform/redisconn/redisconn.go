@@ -96,6 +96,26 @@ func set[T comparable](field *T, value T, urlWins bool) {
 	*field = value
 }
 
+// MaxTxRetries bounds how often Watch runs a transaction whose watched keys
+// concurrent writes changed.
+const MaxTxRetries = 16
+
+// Watch runs fn in a WATCH on keys (go-redis's optimistic transaction: fn
+// reads through the *redis.Tx and queues its writes with TxPipelined) and
+// runs it again when a concurrent write to one of the keys aborted its
+// commit, up to MaxTxRetries times in all; then it gives up with an error
+// wrapping redis.TxFailedErr. Any other outcome of fn, nil or an error, is
+// returned as it is.
+func Watch(ctx context.Context, rdb redis.UniversalClient, fn func(*redis.Tx) error, keys ...string) error {
+	for range MaxTxRetries {
+		err := rdb.Watch(ctx, fn, keys...)
+		if !errors.Is(err, redis.TxFailedErr) {
+			return err
+		}
+	}
+	return fmt.Errorf("transaction on %v aborted %d times by concurrent writes: %w", keys, MaxTxRetries, redis.TxFailedErr)
+}
+
 // RouteLogs sends go-redis's own log lines (a process-wide setting of the
 // library) to logger through Logger, instead of plain text on stderr, so
 // every line on stderr stays JSON.

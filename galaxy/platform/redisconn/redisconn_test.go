@@ -4,10 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 
 	"galaxy/platform/redisconn"
 )
@@ -101,5 +107,62 @@ func TestLogger(t *testing.T) {
 	}
 	if rec["level"] != "WARN" || rec["component"] != "redis" || rec["msg"] != "redis client" || rec["detail"] != "dial 127.0.0.1:1 failed" {
 		t.Errorf("log line = %v, want WARN component=redis msg=%q detail=%q", rec, "redis client", "dial 127.0.0.1:1 failed")
+	}
+}
+
+// TestWatchRetriesAbortedTransactions: concurrent read-modify-write
+// transactions on one key each commit once, none lost; a transaction
+// aborted on every try gives up with redis.TxFailedErr; fn's own error is
+// returned as it is.
+func TestWatchRetriesAbortedTransactions(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb, err := redisconn.NewClient("redis://"+mr.Addr()+"/0", redisconn.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	ctx := context.Background()
+	increment := func(tx *redis.Tx) error {
+		n, err := tx.Get(ctx, "n").Int()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, "n", n+1, 0)
+			return nil
+		})
+		return err
+	}
+	const writers = 8
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			if err := redisconn.Watch(ctx, rdb, increment, "n"); err != nil {
+				t.Errorf("Watch: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if got, _ := mr.Get("n"); got != strconv.Itoa(writers) {
+		t.Errorf("n = %s after %d increments, want %d", got, writers, writers)
+	}
+
+	tries := 0
+	alwaysAborted := func(tx *redis.Tx) error {
+		tries++
+		mr.Set("n", "changed") // a concurrent write between WATCH and EXEC
+		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, "n", "mine", 0)
+			return nil
+		})
+		return err
+	}
+	if err := redisconn.Watch(ctx, rdb, alwaysAborted, "n"); !errors.Is(err, redis.TxFailedErr) || tries != redisconn.MaxTxRetries {
+		t.Errorf("Watch of an always aborted transaction = %v after %d tries, want TxFailedErr after %d", err, tries, redisconn.MaxTxRetries)
+	}
+	refused := errors.New("refused")
+	if err := redisconn.Watch(ctx, rdb, func(*redis.Tx) error { return refused }, "n"); err != refused {
+		t.Errorf("Watch = %v, want fn's own error", err)
 	}
 }

@@ -45,6 +45,11 @@ type Session struct {
 type NewSession struct {
 	Session
 	RefreshTokenHash string // hex SHA-256 of the refresh token
+	// RevokeAllMark is the store's revoke-all mark (Store.RevokeAllMark)
+	// read before the user was resolved. The session is refused when a
+	// RevokeAllSessions of its user was marked after it: the user's state
+	// that the login saw may be older than that revocation.
+	RevokeAllMark int64
 	// ConsumedAt is when the challenge was exchanged. When RetryUntil is
 	// after it, the challenge is kept as a tombstone until RetryUntil
 	// instead of being deleted.
@@ -156,8 +161,21 @@ type Store interface {
 	// s, under the conditions of ConsumeChallenge; of concurrent calls for
 	// one challenge exactly one succeeds, the others fail with
 	// CHALLENGE_NOT_FOUND. The challenge is deleted, or turned into a
-	// tombstone of s.Session until s.RetryUntil (see NewSession).
+	// tombstone of s.Session until s.RetryUntil (see NewSession). It fails
+	// with ErrRevokedMeanwhile, writing nothing, when a revoke-all of
+	// s.UserID was marked after s.RevokeAllMark.
 	ConsumeChallengeForSession(ctx context.Context, id string, maxAttempts int, s NewSession) error
+
+	// RevokeAllMark returns the mark of the latest revoke-all of any user
+	// (0 before the first): a number that MarkRevokeAll only ever raises.
+	RevokeAllMark(ctx context.Context) (int64, error)
+	// MarkRevokeAll raises the revoke-all mark and records the new mark as
+	// the latest revoke-all of user userID, kept for keep (at least as long
+	// as a login started before it may still write its session). It comes before
+	// the user's sessions are listed and revoked, so that a session whose
+	// login resolved the user before the revoke-all is either listed and
+	// revoked, or refused when it is written (ErrRevokedMeanwhile).
+	MarkRevokeAll(ctx context.Context, userID string, keep time.Duration) error
 
 	// RefreshToken looks up the refresh token with hash (hex SHA-256).
 	RefreshToken(ctx context.Context, hash string) (RefreshToken, error)
@@ -181,6 +199,11 @@ type Store interface {
 	// and forgets the ids of sessions that have expired.
 	UserSessions(ctx context.Context, userID string) ([]Session, error)
 }
+
+// ErrRevokedMeanwhile is what Store.ConsumeChallengeForSession returns when
+// every session of the new session's user was revoked after its login
+// resolved the user. The Service resolves the user again.
+var ErrRevokedMeanwhile = errors.New("auth: the user's sessions were revoked after the user was resolved")
 
 // ErrRefreshTokenReused is what Store.RotateRefreshToken returns for a
 // refresh token that is already used. The Service turns it into a replay;

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"galaxy/platform/apierror"
@@ -79,25 +80,70 @@ func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clie
 	}
 	s.releaseFailedAttempt(ctx, subject)
 
-	// The user is resolved before the challenge is consumed, so a user
-	// service failure leaves the code usable for a retry; the attempt of
-	// the right code is taken back, as it is when the caller's deadline
-	// passes before the challenge is consumed.
-	user, err := s.resolveUser(ctx, c.Email)
-	if err == nil {
-		err = stillWanted(ctx)
-	}
-	if err != nil {
-		s.releaseAttempt(ctx, c.ID)
-		return Grant{}, err
-	}
-	if user.Status != UserActive {
-		if err := s.store.ConsumeChallenge(ctx, c.ID, s.maxAttempts); err != nil {
+	return s.openSession(ctx, c, code)
+}
+
+// maxResolveRounds bounds how often a confirm resolves its user again
+// because a RevokeAllSessions of that user came in between.
+const maxResolveRounds = 3
+
+// openSession exchanges challenge c, whose right code is code, for a new
+// session of the user owning its email.
+//
+// The user is resolved before the challenge is consumed, so a user service
+// failure leaves the code usable for a retry; the attempt of the right code
+// is taken back, as it is when the caller's deadline passes before the
+// challenge is consumed.
+//
+// The revoke-all mark is read before the user is resolved and the session
+// is written only if no RevokeAllSessions of that user was marked since: a
+// user disabled (and every session revoked) after the user service
+// answered "active" would otherwise keep the session this login opens just
+// after the revocation ran. The user is then resolved again: disabled, it
+// gets no session; still active (every session was revoked for another
+// reason), it gets one.
+func (s *Service) openSession(ctx context.Context, c Challenge, code string) (Grant, error) {
+	for round := 1; ; round++ {
+		err := stillWanted(ctx)
+		var mark int64
+		if err == nil {
+			mark, err = s.store.RevokeAllMark(ctx)
+		}
+		if err != nil {
+			// A Redis that just failed is not asked again (see above).
+			if !apierror.Is(err, apierror.DependencyUnavailable) {
+				s.releaseAttempt(ctx, c.ID)
+			}
 			return Grant{}, err
 		}
-		return Grant{}, apierror.New(apierror.UserDisabled, "the user is disabled")
+		user, err := s.resolveUser(ctx, c.Email)
+		if err == nil {
+			err = stillWanted(ctx)
+		}
+		if err != nil {
+			s.releaseAttempt(ctx, c.ID)
+			return Grant{}, err
+		}
+		if user.Status != UserActive {
+			if err := s.store.ConsumeChallenge(ctx, c.ID, s.maxAttempts); err != nil {
+				return Grant{}, err
+			}
+			return Grant{}, apierror.New(apierror.UserDisabled, "the user is disabled")
+		}
+		g, err := s.createSession(ctx, c, code, user, mark)
+		if !errors.Is(err, ErrRevokedMeanwhile) {
+			return g, err
+		}
+		if round == maxResolveRounds {
+			s.releaseAttempt(ctx, c.ID)
+			return Grant{}, apierror.Dependency("user", fmt.Errorf("every session of user %s was revoked during each of %d resolutions", user.ID, round))
+		}
 	}
+}
 
+// createSession consumes challenge c for a new session of user, refused
+// (ErrRevokedMeanwhile) when a revoke-all of the user was marked after mark.
+func (s *Service) createSession(ctx context.Context, c Challenge, code string, user User, mark int64) (Grant, error) {
 	consumedAt := s.now()
 	now := consumedAt.Truncate(time.Second)
 	sess := Session{
@@ -112,7 +158,7 @@ func (s *Service) ConfirmEmailLogin(ctx context.Context, challengeID, code, clie
 	if err != nil {
 		return Grant{}, err
 	}
-	ns := NewSession{Session: sess, RefreshTokenHash: HashRefreshToken(refresh), ConsumedAt: consumedAt}
+	ns := NewSession{Session: sess, RefreshTokenHash: HashRefreshToken(refresh), ConsumedAt: consumedAt, RevokeAllMark: mark}
 	if s.grace > 0 {
 		ns.RetryUntil = consumedAt.Add(s.grace)
 	}

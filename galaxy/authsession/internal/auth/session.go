@@ -142,9 +142,22 @@ func (s *Service) RevokeSession(ctx context.Context, userID, sessionID string) e
 }
 
 // RevokeAllSessions revokes every live session of user userID and returns
-// how many it revoked.
+// how many it revoked. It first marks the revoke-all (Store.MarkRevokeAll):
+// a login of the user that resolved the user before the mark and writes
+// its session after the listing below is refused and resolves the user
+// again (openSession), so no session opened on the user's state from
+// before the revocation outlives it. When it fails part-way, calling it
+// again completes it.
 func (s *Service) RevokeAllSessions(ctx context.Context, userID string) (int, error) {
 	if err := checkUserID(userID); err != nil {
+		return 0, err
+	}
+	if err := stillWanted(ctx); err != nil {
+		return 0, err
+	}
+	// The user's mark matters to logins whose challenge was created before
+	// it, which end (by a session or by expiry) within a code lifetime.
+	if err := s.store.MarkRevokeAll(ctx, userID, s.codeTTL); err != nil {
 		return 0, err
 	}
 	if err := stillWanted(ctx); err != nil {

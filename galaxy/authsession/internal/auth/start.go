@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"time"
+
+	"galaxy/platform/email"
 )
 
 // StartResult is the answer to StartEmailLogin.
@@ -11,11 +13,11 @@ type StartResult struct {
 	ExpiresAt   time.Time
 }
 
-// StartEmailLogin creates a challenge for email and mails its code, once
+// StartEmailLogin creates a challenge for address and mails its code, once
 // the abuse limits admit it. The answer does not depend on whether a user
-// owns email: the user is only resolved when the code is confirmed.
-func (s *Service) StartEmailLogin(ctx context.Context, email, clientID string) (StartResult, error) {
-	addr, err := NormalizeEmail(email)
+// owns address: the user is only resolved when the code is confirmed.
+func (s *Service) StartEmailLogin(ctx context.Context, address, clientID string) (StartResult, error) {
+	addr, err := email.Normalize(address)
 	if err != nil {
 		return StartResult{}, err
 	}

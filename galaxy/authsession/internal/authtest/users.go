@@ -26,6 +26,9 @@ type Users struct {
 	delay   time.Duration
 	calls   int
 	traces  []string // the traceparent of each call, as for MailMessage
+	// beforeAnswer, when set, sees each user found or created before it is
+	// answered (outside the lock).
+	beforeAnswer func(auth.User)
 }
 
 // NewUsers starts a fake user service; it stops when t ends.
@@ -89,14 +92,22 @@ func (u *Users) answer(w http.ResponseWriter, r *http.Request, lookup func() (au
 		}
 	}
 	u.mu.Lock()
-	defer u.mu.Unlock()
+	forced, body, hook := u.status, u.body, u.beforeAnswer
+	var user auth.User
+	var status int
+	if forced == 0 {
+		user, status = lookup()
+	}
+	u.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
-	if u.status != 0 {
-		w.WriteHeader(u.status)
-		io.WriteString(w, u.body)
+	if forced != 0 {
+		w.WriteHeader(forced)
+		io.WriteString(w, body)
 		return
 	}
-	user, status := lookup()
+	if hook != nil && user.ID != "" {
+		hook(user)
+	}
 	w.WriteHeader(status)
 	if user.ID != "" {
 		json.NewEncoder(w).Encode(map[string]string{"id": user.ID, "email": user.Email, "status": string(user.Status)})
@@ -108,6 +119,15 @@ func (u *Users) Delay(d time.Duration) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.delay = d
+}
+
+// BeforeAnswer makes the fake call fn with each user it is about to
+// answer, after looking it up and before answering it: what happens in fn
+// happens after the user service decided its answer (nil stops it).
+func (u *Users) BeforeAnswer(fn func(auth.User)) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.beforeAnswer = fn
 }
 
 // Answer makes the fake answer status and body to every following request;

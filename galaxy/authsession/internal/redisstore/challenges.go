@@ -166,20 +166,34 @@ func (s *Store) ReleaseAttempt(ctx context.Context, id string) error {
 
 // ConsumeChallenge implements auth.Store.
 func (s *Store) ConsumeChallenge(ctx context.Context, id string, maxAttempts int) error {
-	return s.consume(ctx, id, maxAttempts, time.Time{}, func(redis.Pipeliner) {})
+	return s.consume(ctx, id, maxAttempts, time.Time{}, nil, func(redis.Pipeliner) {})
 }
 
-// ConsumeChallengeForSession implements auth.Store.
+// ConsumeChallengeForSession implements auth.Store. It also watches the
+// user's revoke-all mark: a RevokeAllSessions of the user marked before the
+// transaction commits either is seen by it (the session is refused) or
+// aborts it (the retry sees it).
 func (s *Store) ConsumeChallengeForSession(ctx context.Context, id string, maxAttempts int, ns auth.NewSession) error {
 	sess := ns.Session
 	sessionKey := s.SessionKey(sess.ID)
 	userKey := s.UserSessionsKey(sess.UserID)
 	challengeKey := s.ChallengeKey(id)
+	markKey := s.UserRevokeAllKey(sess.UserID)
 	var tombstoneUntil time.Time
 	if ns.RetryUntil.After(ns.ConsumedAt) {
 		tombstoneUntil = ns.RetryUntil
 	}
-	return s.consume(ctx, id, maxAttempts, tombstoneUntil, func(p redis.Pipeliner) {
+	notRevokedSince := func(tx *redis.Tx) error {
+		mark, err := readMark(ctx, tx, markKey)
+		if err != nil {
+			return err
+		}
+		if mark > ns.RevokeAllMark {
+			return auth.ErrRevokedMeanwhile
+		}
+		return nil
+	}
+	return s.consume(ctx, id, maxAttempts, tombstoneUntil, notRevokedSince, func(p redis.Pipeliner) {
 		if !tombstoneUntil.IsZero() {
 			// The tombstone keeps the code hash and the attempts counted,
 			// which go on counting the codes compared against it, and
@@ -209,7 +223,7 @@ func (s *Store) ConsumeChallengeForSession(ctx context.Context, id string, maxAt
 		at := sess.ExpiresAt.Unix()
 		p.Do(ctx, "EXPIREAT", userKey, at, "NX")
 		p.Do(ctx, "EXPIREAT", userKey, at, "GT")
-	})
+	}, markKey)
 }
 
 // consume deletes challenge id, or keeps it as a tombstone when
@@ -217,7 +231,9 @@ func (s *Store) ConsumeChallengeForSession(ctx context.Context, id string, maxAt
 // same transaction, provided the challenge still exists, is no tombstone,
 // when the transaction commits and has counted no more than maxAttempts;
 // one that has counted more is burned instead, and reported as not found.
-func (s *Store) consume(ctx context.Context, id string, maxAttempts int, tombstoneUntil time.Time, writes func(redis.Pipeliner)) error {
+// A check that is not nil runs in the transaction too, watching keys as
+// well: when it fails, nothing is written and its error is the answer.
+func (s *Store) consume(ctx context.Context, id string, maxAttempts int, tombstoneUntil time.Time, check func(*redis.Tx) error, writes func(redis.Pipeliner), keys ...string) error {
 	key := s.ChallengeKey(id)
 	return s.watch(ctx, func(tx *redis.Tx) error {
 		c, err := s.readChallenge(ctx, tx, id)
@@ -228,6 +244,11 @@ func (s *Store) consume(ctx context.Context, id string, maxAttempts int, tombsto
 			return auth.ErrChallengeNotFound // consumed already
 		}
 		tooMany := c.Attempts > maxAttempts
+		if check != nil && !tooMany {
+			if err := check(tx); err != nil {
+				return err
+			}
+		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			if tooMany || tombstoneUntil.IsZero() {
 				p.Del(ctx, key)
@@ -241,5 +262,5 @@ func (s *Store) consume(ctx context.Context, id string, maxAttempts int, tombsto
 			return auth.ErrChallengeNotFound
 		}
 		return err
-	}, key)
+	}, append([]string{key}, keys...)...)
 }

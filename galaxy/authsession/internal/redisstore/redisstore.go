@@ -10,15 +10,17 @@
 //	{p}session-refresh:{session_id}       string, private: the sha256_hex of the session's current refresh token
 //	{p}user-sessions:{user_id}            set, private: the session ids of a user (expires with the last one)
 //	{p}limit:{name}                       string, private: an abuse counter or the resend cooldown (auth.Limiter)
+//	{p}revoke-all-mark                    string, private: a counter raised by every RevokeAllSessions (auth.Store.MarkRevokeAll)
+//	{p}user-revoke-all:{user_id}          string, private: the mark of the user's latest RevokeAllSessions
 //
-// Every key expires with what it describes. Revocations are published on
+// Every key but the revoke-all mark expires with what it describes.
+// Revocations are published on
 // the channel {p}session-events (public).
 package redisstore
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -28,10 +30,6 @@ import (
 	"galaxy/platform/redisconn"
 	"galaxy/platform/sessionkey"
 )
-
-// maxTxRetries bounds the optimistic transactions retried after a
-// concurrent write to a watched key.
-const maxTxRetries = 16
 
 // SessionActive is the status of a live session.
 const SessionActive = "active"
@@ -103,6 +101,13 @@ func (s *Store) SessionRefreshKey(id string) string { return s.prefix + "session
 // UserSessionsKey returns the key of a user's session set.
 func (s *Store) UserSessionsKey(userID string) string { return s.prefix + "user-sessions:" + userID }
 
+// RevokeAllMarkKey returns the key of the revoke-all mark, a counter.
+func (s *Store) RevokeAllMarkKey() string { return s.prefix + "revoke-all-mark" }
+
+// UserRevokeAllKey returns the key of the mark of a user's latest
+// revoke-all.
+func (s *Store) UserRevokeAllKey(userID string) string { return s.prefix + "user-revoke-all:" + userID }
+
 // LimitKey returns the key of a limiter name.
 func (s *Store) LimitKey(name string) string { return s.prefix + "limit:" + name }
 
@@ -115,25 +120,20 @@ func setUntil(ctx context.Context, p redis.Pipeliner, key string, value any, at 
 	p.ExpireAt(ctx, key, at)
 }
 
-// watch runs fn in a WATCH on keys and retries it when a concurrent write to
-// one of them aborted its transaction. Redis failures become
+// watch runs fn in a WATCH on keys, again when a concurrent write to one
+// of them aborted its transaction (redisconn.Watch). Redis failures become
 // DEPENDENCY_UNAVAILABLE.
 func (s *Store) watch(ctx context.Context, fn func(*redis.Tx) error, keys ...string) error {
-	for range maxTxRetries {
-		err := s.rdb.Watch(ctx, fn, keys...)
-		if !errors.Is(err, redis.TxFailedErr) {
-			return storeError(err)
-		}
-	}
-	return unavailable(fmt.Errorf("transaction on %v aborted %d times by concurrent writes", keys, maxTxRetries))
+	return storeError(redisconn.Watch(ctx, s.rdb, fn, keys...))
 }
 
-// storeError keeps nil and coded errors, and the caller's own context
-// errors (its deadline passed, or it went away: nothing to blame Redis
-// for), and reports anything else as a failure of Redis.
+// storeError keeps nil and coded errors, auth.ErrRevokedMeanwhile, and
+// the caller's own context errors (its deadline passed, or it went away:
+// nothing to blame Redis for), and reports anything else as a failure of
+// Redis.
 func storeError(err error) error {
 	var ae *apierror.Error
-	if err == nil || errors.As(err, &ae) || isContextError(err) {
+	if err == nil || errors.As(err, &ae) || errors.Is(err, auth.ErrRevokedMeanwhile) || isContextError(err) {
 		return err
 	}
 	return unavailable(err)

@@ -81,6 +81,8 @@ func TestKeysUseThePrefix(t *testing.T) {
 		{s.SessionRefreshKey("s"), "x:session-refresh:s"},
 		{s.LimitKey("n"), "x:limit:n"},
 		{s.EventsChannel(), "x:session-events"},
+		{s.RevokeAllMarkKey(), "x:revoke-all-mark"},
+		{s.UserRevokeAllKey("u"), "x:user-revoke-all:u"},
 	}
 	for _, c := range cases {
 		if c.got != c.want {

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -22,7 +20,7 @@ import (
 	"galaxy/authsession/api/authsessionv1"
 	"galaxy/gateway/internal/gateway"
 	"galaxy/platform/apierror"
-	"galaxy/platform/tracecontext"
+	"galaxy/platform/grpcclient"
 )
 
 // dependency names authsession in DEPENDENCY_UNAVAILABLE errors.
@@ -49,17 +47,7 @@ func New(addr string, timeout time.Duration, opts ...grpc.DialOption) (*Client, 
 	if timeout <= 0 {
 		return nil, errors.New("authsessionclient: timeout must be positive")
 	}
-	opts = append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		// Reconnect quickly once authsession is back: gRPC's default backoff
-		// grows to two minutes, far too long for a service next door.
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
-			MinConnectTimeout: timeout,
-		}),
-		grpc.WithChainUnaryInterceptor(tracecontext.UnaryClientInterceptor),
-	}, opts...)
-	conn, err := grpc.NewClient(addr, opts...)
+	conn, err := grpcclient.New(addr, timeout, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("authsessionclient: %w", err)
 	}

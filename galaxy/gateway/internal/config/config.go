@@ -3,10 +3,6 @@
 package config
 
 import (
-	"errors"
-	"fmt"
-	"net"
-	"strconv"
 	"time"
 
 	"galaxy/platform/envconfig"
@@ -39,7 +35,7 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 	c := Config{
 		HTTPAddr:           r.ListenAddr("GATEWAY_HTTP_ADDR", ":8080"),
 		GRPCAddr:           r.ListenAddr("GATEWAY_GRPC_ADDR", ":9080"),
-		AuthsessionAddr:    r.Required("GATEWAY_AUTHSESSION_ADDR"),
+		AuthsessionAddr:    r.DialAddr("GATEWAY_AUTHSESSION_ADDR"),
 		AuthsessionTimeout: r.Duration("GATEWAY_AUTHSESSION_TIMEOUT", 3*time.Second),
 		RedisURL:           r.RedisURL("GATEWAY_REDIS_URL"),
 		RedisKeyPrefix:     r.String("GATEWAY_REDIS_KEY_PREFIX", "galaxy:"),
@@ -54,27 +50,8 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 		ShutdownTimeout:    r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", 10*time.Second),
 		LogLevel:           r.LogLevel("GATEWAY_LOG_LEVEL", "info"),
 	}
-	if c.AuthsessionAddr != "" {
-		r.Check("GATEWAY_AUTHSESSION_ADDR", c.AuthsessionAddr, checkDialAddr(c.AuthsessionAddr))
-	}
 	if err := r.Err(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
-}
-
-// checkDialAddr accepts an address to dial: "host:port" with a host and a
-// decimal port from 1 to 65535.
-func checkDialAddr(v string) error {
-	host, port, err := net.SplitHostPort(v)
-	if err != nil {
-		return fmt.Errorf("want host:port: %w", err)
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		return errors.New("the port must be a number from 1 to 65535")
-	}
-	if host == "" {
-		return errors.New("missing host")
-	}
-	return nil
 }

@@ -17,18 +17,7 @@ var required = map[string]string{
 }
 
 func env(overrides map[string]string) envconfig.Lookuper {
-	m := map[string]string{}
-	for k, v := range required {
-		m[k] = v
-	}
-	for k, v := range overrides {
-		if v == "<unset>" {
-			delete(m, k)
-			continue
-		}
-		m[k] = v
-	}
-	return envconfig.Map(m)
+	return envconfig.Overlay(required, overrides)
 }
 
 func TestDefaults(t *testing.T) {
@@ -95,7 +84,7 @@ func TestProblems(t *testing.T) {
 		forbidden string   // must not appear in the error
 	}{
 		{"required settings missing", map[string]string{
-			"GATEWAY_AUTHSESSION_ADDR": "<unset>", "GATEWAY_REDIS_URL": "<unset>", "GATEWAY_JWKS_FILE": "",
+			"GATEWAY_AUTHSESSION_ADDR": envconfig.Unset, "GATEWAY_REDIS_URL": envconfig.Unset, "GATEWAY_JWKS_FILE": "",
 		}, []string{"GATEWAY_AUTHSESSION_ADDR is required", "GATEWAY_REDIS_URL is required", "GATEWAY_JWKS_FILE is required"}, 3, ""},
 		{"bad durations", map[string]string{
 			"GATEWAY_AUTHSESSION_TIMEOUT": "soon", "GATEWAY_REDIS_TIMEOUT": "-1s", "GATEWAY_SHUTDOWN_TIMEOUT": "0s",

@@ -4,19 +4,18 @@
 package httpapi
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"galaxy/gateway/api/openapi"
 	"galaxy/gateway/internal/gateway"
-	"galaxy/platform/apierror"
+	"galaxy/platform/httpserver"
 )
 
 // openAPI is the OpenAPI 3.1 document served at /openapi.json (api/openapi).
@@ -29,7 +28,6 @@ func OpenAPI() []byte { return openapi.Document() }
 type Handler struct {
 	svc    *gateway.Service
 	logger *slog.Logger
-	mux    *http.ServeMux
 	now    func() time.Time
 }
 
@@ -39,9 +37,12 @@ type Option func(*Handler)
 // WithClock sets the clock expires_in is computed against (tests).
 func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
 
-// New returns the API handler, wrapped in its middleware (panic recovery,
-// access log, security headers and problem documents for unknown routes and
-// paths not spelled as a route's).
+// MaxBodyBytes bounds every request body (platform/httpserver).
+const MaxBodyBytes = httpserver.MaxBodyBytes
+
+// New returns the API handler, behind the shared middleware of
+// platform/httpserver (trace, access log, panic recovery, security headers,
+// framing, problem documents for unknown routes).
 func New(svc *gateway.Service, logger *slog.Logger, opts ...Option) (http.Handler, error) {
 	if svc == nil {
 		return nil, errors.New("httpapi: nil service")
@@ -49,14 +50,18 @@ func New(svc *gateway.Service, logger *slog.Logger, opts ...Option) (http.Handle
 	if logger == nil {
 		return nil, errors.New("httpapi: nil logger")
 	}
-	h := &Handler{svc: svc, logger: logger, mux: http.NewServeMux(), now: time.Now}
+	h := &Handler{svc: svc, logger: logger, now: time.Now}
 	for _, opt := range opts {
 		opt(h)
 	}
-	for pattern, fn := range h.routes() {
-		h.mux.HandleFunc(pattern, fn)
-	}
-	return h.middleware(http.HandlerFunc(h.route)), nil
+	return httpserver.Handler(logger, h.routes())
+}
+
+// NewServer returns an http.Server for handler with every timeout and size
+// limit set (httpserver.NewServer); upstreamBudget is the longest a handler
+// may wait on authsession and Redis together.
+func NewServer(handler http.Handler, logger *slog.Logger, upstreamBudget time.Duration) *http.Server {
+	return httpserver.NewServer(handler, logger, upstreamBudget)
 }
 
 // Routes lists the patterns the API serves ("METHOD /path").
@@ -69,8 +74,9 @@ func Routes() []string {
 	return out
 }
 
-func (h *Handler) routes() map[string]http.HandlerFunc {
-	return map[string]http.HandlerFunc{
+func (h *Handler) routes() httpserver.Routes {
+	routes := httpserver.Probes(h.logger, h.ready)
+	maps.Copy(routes, httpserver.Routes{
 		"POST /v1/auth/email/start":        h.startEmailLogin,
 		"POST /v1/auth/email/confirm":      h.confirmEmailLogin,
 		"POST /v1/auth/refresh":            h.refreshSession,
@@ -78,79 +84,9 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 		"GET /v1/me":                       h.me,
 		"GET /v1/sessions":                 h.listSessions,
 		"DELETE /v1/sessions/{session_id}": h.revokeSession,
-		"GET /healthz":                     h.healthz,
-		"GET /readyz":                      h.readyz,
 		"GET /openapi.json":                h.openAPI,
-	}
-}
-
-// route serves r through the mux, so that every answer is the API's own: a
-// path not spelled the way a route's is (canonicalPath) is NOT_FOUND, never
-// redirected to the path the mux would clean it into, and the mux's
-// plain-text 404 and 405 answers become problem documents.
-//
-// A canonical path is already clean and no route's pattern ends in "/", so
-// the mux has no redirect left to send: whatever else it would answer
-// without a route is NOT_FOUND as well.
-func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
-	if !canonicalPath(r.URL.EscapedPath()) {
-		h.fail(w, r, errNoRoute)
-		return
-	}
-	fallback, pattern := h.mux.Handler(r)
-	if pattern != "" {
-		h.mux.ServeHTTP(w, r)
-		return
-	}
-	probe := &headerProbe{header: http.Header{}}
-	fallback.ServeHTTP(probe, r)
-	if probe.status == http.StatusMethodNotAllowed {
-		w.Header().Set("Allow", probe.header.Get("Allow"))
-		h.fail(w, r, apierror.New(apierror.MethodNotAllowed, "method %s is not allowed here", r.Method))
-		return
-	}
-	h.fail(w, r, errNoRoute)
-}
-
-var errNoRoute = apierror.New(apierror.NotFound, "no such route")
-
-// canonicalPath reports whether escaped, a request's path as sent, is
-// spelled the one way a route's path is: "/" and segments, none of them
-// empty ("//", a trailing "/"), a dot segment ("." or "..", its dots
-// percent-encoded or not) or holding a slash or a backslash (percent-encoded
-// or not). Such a path is one that a layer between the client and the
-// gateway may read as another, so the gateway neither normalises nor
-// redirects it. The asterisk form ("OPTIONS *", the "PRI *" of HTTP/2
-// without TLS) and the authority form of CONNECT have no "/" to start with.
-func canonicalPath(escaped string) bool {
-	rest, ok := strings.CutPrefix(escaped, "/")
-	if !ok {
-		return false
-	}
-	for seg := range strings.SplitSeq(rest, "/") {
-		s, err := url.PathUnescape(seg)
-		if err != nil || s == "" || s == "." || s == ".." || strings.ContainsAny(s, `/\`) {
-			return false
-		}
-	}
-	return true
-}
-
-// headerProbe records what a fallback handler answers and drops its body.
-type headerProbe struct {
-	header http.Header
-	status int
-}
-
-func (p *headerProbe) Header() http.Header { return p.header }
-func (p *headerProbe) WriteHeader(code int) {
-	if p.status == 0 {
-		p.status = code
-	}
-}
-func (p *headerProbe) Write(b []byte) (int, error) {
-	p.WriteHeader(http.StatusOK)
-	return len(b), nil
+	})
+	return routes
 }
 
 type startRequest struct {
@@ -164,7 +100,7 @@ type startResponse struct {
 
 func (h *Handler) startEmailLogin(w http.ResponseWriter, r *http.Request) {
 	var req startRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := httpserver.DecodeJSON(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -173,7 +109,7 @@ func (h *Handler) startEmailLogin(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, startResponse{ChallengeID: c.ID, ExpiresAt: timestamp(c.ExpiresAt)})
+	httpserver.WriteJSON(w, http.StatusOK, startResponse{ChallengeID: c.ID, ExpiresAt: timestamp(c.ExpiresAt)})
 }
 
 type confirmRequest struct {
@@ -195,7 +131,7 @@ type loginResponse struct {
 
 func (h *Handler) confirmEmailLogin(w http.ResponseWriter, r *http.Request) {
 	var req confirmRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := httpserver.DecodeJSON(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -213,7 +149,7 @@ type refreshRequest struct {
 
 func (h *Handler) refreshSession(w http.ResponseWriter, r *http.Request) {
 	var req refreshRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := httpserver.DecodeJSON(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -226,7 +162,7 @@ func (h *Handler) refreshSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) writeLogin(w http.ResponseWriter, l gateway.Login) {
-	writeJSON(w, http.StatusOK, loginResponse{
+	httpserver.WriteJSON(w, http.StatusOK, loginResponse{
 		AccessToken:           l.AccessToken,
 		TokenType:             gateway.TokenType,
 		ExpiresIn:             max(0, l.AccessTokenExpiresAt.Unix()-h.now().Unix()),
@@ -256,7 +192,7 @@ func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, meResponse{
+	httpserver.WriteJSON(w, http.StatusOK, meResponse{
 		UserID: s.UserID, Email: s.Email, SessionID: s.ID, SessionExpiresAt: timestamp(s.ExpiresAt),
 	})
 }
@@ -303,7 +239,7 @@ func (h *Handler) listSessions(w http.ResponseWriter, r *http.Request) {
 			SessionID: s.ID, CreatedAt: timestamp(s.CreatedAt), ExpiresAt: timestamp(s.ExpiresAt), Current: s.Current,
 		})
 	}
-	writeJSON(w, http.StatusOK, resp)
+	httpserver.WriteJSON(w, http.StatusOK, resp)
 }
 
 func (h *Handler) revokeSession(w http.ResponseWriter, r *http.Request) {
@@ -324,24 +260,8 @@ func bearerToken(r *http.Request) (string, error) {
 	return gateway.BearerToken(r.Header.Values("Authorization"))
 }
 
-type statusResponse struct {
-	Status string `json:"status"`
-}
-
-func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, statusResponse{Status: "ok"})
-}
-
-func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
-	if err := h.svc.Ready(r.Context()); err != nil {
-		if r.Context().Err() != nil {
-			return // the prober left: nobody to answer, nothing learned
-		}
-		h.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, statusResponse{Status: "ok"})
-}
+// ready reports whether the gateway's hard dependencies answer.
+func (h *Handler) ready(ctx context.Context) error { return h.svc.Ready(ctx) }
 
 func (h *Handler) openAPI(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
@@ -350,28 +270,9 @@ func (h *Handler) openAPI(w http.ResponseWriter, _ *http.Request) {
 	w.Write(openAPI)
 }
 
-// fail writes err as a problem document. Failures that are not the caller's
-// fault are logged with their cause, which never reaches the caller.
+// fail writes err as a problem document (httpserver.Fail).
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	e := apierror.As(err)
-	if status := apierror.HTTPStatus(e.Code); status >= http.StatusInternalServerError {
-		h.logger.LogAttrs(r.Context(), slog.LevelWarn, "request failed",
-			slog.String("method", r.Method), slog.String("path", logPath(r)),
-			slog.String("code", string(e.Code)), slog.String("error", err.Error()))
-	}
-	apierror.WriteHTTP(w, err)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil { // the response types always encode
-		apierror.WriteHTTP(w, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	w.Write(body)
+	httpserver.Fail(h.logger, w, r, err)
 }
 
 // timestamp renders t as RFC 3339 in UTC, to the second.

@@ -1,4 +1,4 @@
-package httpapi
+package httpserver
 
 import (
 	"fmt"
@@ -18,8 +18,8 @@ const maxLoggedPath = 256
 // client's traceparent continued, or a new trace: platform/tracecontext),
 // the access log, panic recovery, the security headers every response
 // carries and the framing check.
-func (h *Handler) middleware(next http.Handler) http.Handler {
-	return tracecontext.HTTP(h.accessLog(h.recoverPanics(secureHeaders(lengthFramed(next)))))
+func middleware(logger *slog.Logger, next http.Handler) http.Handler {
+	return tracecontext.HTTP(accessLog(logger, recoverPanics(logger, secureHeaders(lengthFramed(next)))))
 }
 
 // lengthFramed refuses a request whose body is framed by Transfer-Encoding,
@@ -62,7 +62,7 @@ func secureHeaders(next http.Handler) http.Handler {
 
 // recoverPanics turns a panicking handler into a 500 INTERNAL problem (when
 // nothing was sent yet) and an error log line with the stack.
-func (h *Handler) recoverPanics(next http.Handler) http.Handler {
+func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			v := recover()
@@ -72,8 +72,8 @@ func (h *Handler) recoverPanics(next http.Handler) http.Handler {
 			if v == http.ErrAbortHandler { //nolint:errorlint // the sentinel is compared as net/http does
 				panic(v)
 			}
-			h.logger.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
-				slog.String("method", r.Method), slog.String("path", logPath(r)),
+			logger.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
+				slog.String("method", r.Method), slog.String("path", LogPath(r)),
 				slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
 			if rec, ok := w.(*recorder); ok && rec.status != 0 {
 				panic(http.ErrAbortHandler) // the answer has begun: cut the connection
@@ -86,7 +86,7 @@ func (h *Handler) recoverPanics(next http.Handler) http.Handler {
 
 // accessLog writes one line per request: method, path (never the query, a
 // body or a header), status, size and duration, and the request's trace.
-func (h *Handler) accessLog(next http.Handler) http.Handler {
+func accessLog(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w}
@@ -95,9 +95,9 @@ func (h *Handler) accessLog(next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
-			h.logger.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+			logger.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 				slog.String("method", r.Method),
-				slog.String("path", logPath(r)),
+				slog.String("path", LogPath(r)),
 				slog.String("peer", r.RemoteAddr),
 				slog.Int("status", status),
 				slog.Int64("bytes", rec.bytes),
@@ -108,8 +108,8 @@ func (h *Handler) accessLog(next http.Handler) http.Handler {
 	})
 }
 
-// logPath is the request path for logs, bounded in length.
-func logPath(r *http.Request) string {
+// LogPath is the request path for logs (never the query), bounded in length.
+func LogPath(r *http.Request) string {
 	p := r.URL.Path
 	if len(p) > maxLoggedPath {
 		p = p[:maxLoggedPath] + "..."

@@ -1,4 +1,9 @@
-package auth
+// Package email is the one email normalisation policy of the galaxy
+// services (contracts/email.md): which addresses are refused and which
+// spellings are one account. authsession normalises what a login starts
+// with and the user service what it is asked to resolve, with this same
+// code, so the two sides of that seam cannot disagree.
+package email
 
 import (
 	"net/mail"
@@ -36,14 +41,14 @@ var refusedInEmail = []*unicode.RangeTable{
 	unicode.White_Space, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector,
 }
 
-// NormalizeEmail applies the email normalisation policy of
+// Normalize applies the email normalisation policy of
 // contracts/email.md to a bare address ("user@example.com": no display
 // name, no angle brackets, nothing trimmed) and returns the address every
 // login of that mailbox shares: its local part in Unicode NFC, lowercased,
 // and its domain in the lowercase A-label form of IDNA2008 (UTS #46 lookup
 // mapping), so that the U-label and A-label forms of one domain are one
 // account. Anything the policy refuses is INVALID_ARGUMENT.
-func NormalizeEmail(raw string) (string, error) {
+func Normalize(raw string) (string, error) {
 	switch {
 	case raw == "":
 		return "", apierror.New(apierror.InvalidArgument, "email is required")

@@ -1,4 +1,4 @@
-package httpapi
+package httpserver
 
 import (
 	"log/slog"
@@ -6,11 +6,12 @@ import (
 	"time"
 )
 
-// Server limits. The write deadline leaves room for the slowest request: an
-// authsession call and a Redis read, each bounded by its own timeout. The
-// header limit is MaxHeaderBytes, to which net/http adds 4 KiB of read-ahead:
-// a request line and header block of up to 20 KiB are read, a longer one is
-// answered 431 (contracts/errors.md, "Answers from the HTTP layer").
+// Server limits. The write deadline leaves room for the slowest request:
+// whatever its handler waits on, bounded by the upstream budget, and the
+// slack to write the answer. The header limit is MaxHeaderBytes, to which
+// net/http adds 4 KiB of read-ahead: a request line and header block of up to
+// 20 KiB are read, a longer one is answered 431 (contracts/errors.md, "Answers
+// from the HTTP layer").
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 10 * time.Second

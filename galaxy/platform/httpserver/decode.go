@@ -1,4 +1,4 @@
-package httpapi
+package httpserver
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ const MaxBodyBytes = 64 << 10
 
 var errTooLarge = apierror.New(apierror.PayloadTooLarge, "request body is larger than %d bytes", MaxBodyBytes)
 
-// decodeJSON reads r's body into dst, a pointer to a request struct, strictly:
+// DecodeJSON reads r's body into dst, a pointer to a request struct, strictly:
 // the body must be declared application/json, hold at most MaxBodyBytes and
 // be exactly one JSON object in valid UTF-8 whose keys are each exactly one
 // of dst's fields (as its json tag spells it), at most once, each value of
@@ -30,7 +30,7 @@ var errTooLarge = apierror.New(apierror.PayloadTooLarge, "request body is larger
 // last of duplicate keys, so two parsers could read one body differently
 // (RFC 8259 §8.1). The object is therefore tokenised here and only each
 // accepted value is handed to encoding/json.
-func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
 		return err
 	}
@@ -49,7 +49,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 }
 
 // decodeObject decodes body, a whole request body, into the struct dst
-// points to; see decodeJSON.
+// points to; see DecodeJSON.
 func decodeObject(body []byte, dst any) error {
 	fields := jsonFields(dst)
 	if len(bytes.TrimSpace(body)) == 0 {

@@ -1,0 +1,141 @@
+// Command user serves the user service: users resolved by email and looked
+// up by id (contracts/user.md), and an admin API that disables a user and
+// has every session of it revoked at authsession (see galaxy/README.md).
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"galaxy/platform/envconfig"
+	"galaxy/platform/httpserver"
+	"galaxy/platform/lifecycle"
+	"galaxy/platform/logging"
+	"galaxy/platform/readiness"
+	"galaxy/platform/redisconn"
+	"galaxy/user/internal/authsessionclient"
+	"galaxy/user/internal/config"
+	"galaxy/user/internal/httpapi"
+	"galaxy/user/internal/redisstore"
+	"galaxy/user/internal/users"
+)
+
+const service = "user"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	logger, _ := logging.New(os.Stderr, service, "info") // a constant level always parses
+	ctx = logging.WithLogger(ctx, logger)
+
+	err := realMain(ctx)
+	stop()
+	if code := lifecycle.Exit(err, service, os.Stderr, logger); code != 0 {
+		os.Exit(code)
+	}
+}
+
+func realMain(ctx context.Context) error {
+	return run(ctx, envconfig.OS())
+}
+
+// run wires the service from the environment read through lookup and serves
+// until ctx ends.
+func run(ctx context.Context, lookup envconfig.Lookuper) error {
+	cfg, err := config.Load(lookup)
+	if err != nil {
+		return err
+	}
+	logger, err := logging.New(os.Stderr, service, cfg.LogLevel)
+	if err != nil {
+		return envconfig.Problem("USER_LOG_LEVEL", cfg.LogLevel, err)
+	}
+	ctx = logging.WithLogger(ctx, logger)
+	redisconn.RouteLogs(logger)
+	logging.RouteGRPC(logger)
+
+	rdb, err := redisstore.NewClient(cfg.RedisURL, cfg.RedisTimeout)
+	if err != nil {
+		return envconfig.Invalid(err)
+	}
+	defer rdb.Close()
+	store, err := redisstore.New(rdb, cfg.RedisKeyPrefix)
+	if err != nil {
+		return err
+	}
+	auth, err := authsessionclient.New(cfg.AuthsessionAddr, cfg.AuthsessionTimeout)
+	if err != nil {
+		return envconfig.Invalid(err)
+	}
+	defer auth.Close()
+
+	deliverer, err := users.NewDeliverer(users.DeliveryOptions{
+		Store:       store,
+		Revoker:     auth,
+		Logger:      logger,
+		CallTimeout: cfg.AuthsessionTimeout,
+		RetryMin:    cfg.RetryMin,
+		RetryMax:    cfg.RetryMax,
+	})
+	if err != nil {
+		return envconfig.Invalid(err)
+	}
+	svc, err := users.NewService(users.Options{Store: store, Deliveries: deliverer, RevocationWait: cfg.RevocationWait})
+	if err != nil {
+		return err
+	}
+	// Redis is the one hard dependency: without it no call can succeed.
+	// authsession only matters to the revocations, which are retried until
+	// it answers; it does not make the service unready.
+	ready, err := readiness.New(cfg.ReadyTimeout, readiness.Dependency{Name: "redis", Check: store.Ping})
+	if err != nil {
+		return err
+	}
+	public, err := httpapi.Public(svc, logger, ready.Check)
+	if err != nil {
+		return err
+	}
+	admin, err := httpapi.Admin(svc, logger, ready.Check)
+	if err != nil {
+		return err
+	}
+
+	httpLn, err := lifecycle.Listen("http", cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	adminLn, err := lifecycle.Listen("admin", cfg.AdminAddr)
+	if err != nil {
+		httpLn.Close()
+		return err
+	}
+
+	// The deliverer starts with the servers (resuming what an earlier run
+	// left pending) and stops after them, so that a disable answered while
+	// they drain still has its revocation delivered.
+	deliveries, stopDeliveries := context.WithCancel(context.WithoutCancel(ctx))
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		deliverer.Run(deliveries)
+	}()
+	defer func() {
+		stopDeliveries()
+		<-delivered
+	}()
+
+	// A disable stores the change, waits for the revocation and reads the
+	// user again.
+	budget := cfg.RevocationWait + 2*cfg.RedisTimeout
+	logger.Info("starting", "authsession", cfg.AuthsessionAddr, "redis_key_prefix", cfg.RedisKeyPrefix)
+	return lifecycle.Run(ctx, lifecycle.Options{
+		Service:         service,
+		ReadyFile:       cfg.ReadyFile,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger:          logger,
+	},
+		lifecycle.HTTP("http", httpLn, httpserver.NewServer(public, logger, budget)),
+		lifecycle.HTTP("admin", adminLn, httpserver.NewServer(admin, logger, budget)),
+	)
+}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"galaxy/platform/envconfig"
+	"galaxy/platform/readyfile"
+	"galaxy/user/internal/authsessiontest"
+	"galaxy/user/internal/userstest"
+)
+
+// TestMain routes the libraries' process-wide loggers before any test
+// starts: run routes them too, and the tests' own clients then never race
+// with the one write that installs the route.
+func TestMain(m *testing.M) {
+	userstest.QuietLibraries()
+	os.Exit(m.Run())
+}
+
+// testEnv returns a complete environment against redisAddr and the fake
+// authsession at authAddr.
+func testEnv(t *testing.T, redisAddr, authAddr string) map[string]string {
+	t.Helper()
+	return map[string]string{
+		"USER_HTTP_ADDR":            "127.0.0.1:0",
+		"USER_ADMIN_ADDR":           "127.0.0.1:0",
+		"USER_REDIS_URL":            "redis://" + redisAddr + "/0",
+		"USER_AUTHSESSION_ADDR":     authAddr,
+		"USER_AUTHSESSION_TIMEOUT":  "500ms",
+		"USER_REVOCATION_WAIT":      "300ms",
+		"USER_REVOCATION_RETRY_MIN": "10ms",
+		"USER_REVOCATION_RETRY_MAX": "100ms",
+		"USER_READY_FILE":           filepath.Join(t.TempDir(), "ready.json"),
+		"USER_SHUTDOWN_TIMEOUT":     "5s",
+		"USER_LOG_LEVEL":            "error",
+	}
+}
+
+// start runs the service on env until the returned stop is called (or the
+// test ends) and returns its ready file; stop fails the test unless run
+// returns nil.
+func start(t *testing.T, env map[string]string) (readyfile.Document, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan error, 1)
+	go func() { exited <- run(ctx, envconfig.Map(env)) }()
+	var stopped bool
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("run() = %v after cancellation, want nil", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("run did not return within 10s of cancellation")
+		}
+	}
+	t.Cleanup(stop)
+	return waitReady(t, env["USER_READY_FILE"], exited, nil), stop
+}
+
+// waitReady waits up to 10s for the ready file at path, failing the test
+// when exited (the service's end) comes first; logs, when not nil, is what
+// the service wrote, shown on failure.
+func waitReady(t *testing.T, path string, exited <-chan error, logs fmt.Stringer) readyfile.Document {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		if doc, err := readyfile.Read(path); err == nil {
+			return doc
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("the service exited before it was ready: %v; logs:\n%v", err, logs)
+		case <-deadline:
+			t.Fatalf("no ready file after 10s; logs:\n%v", logs)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func post(t *testing.T, url, body string) (int, map[string]any) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	resp, err := http.Post(url, "application/json", r)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+func TestRunServesBothAPIsUntilCancelled(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	auth := authsessiontest.Start(t, 0)
+	env := testEnv(t, mr.Addr(), auth.Addr())
+	doc, stop := start(t, env)
+	if doc.Service != "user" || doc.PID != os.Getpid() || doc.Addresses["http"] == "" || doc.Addresses["admin"] == "" ||
+		doc.Addresses["http"] == doc.Addresses["admin"] {
+		t.Fatalf("ready file = %+v, want service user, our pid and two addresses, http and admin", doc)
+	}
+	public, admin := "http://"+doc.Addresses["http"], "http://"+doc.Addresses["admin"]
+
+	status, user := post(t, public+"/v1/users/resolve", `{"email": "Ada@Example.com"}`)
+	if status != http.StatusCreated || user["email"] != "ada@example.com" {
+		t.Fatalf("resolve = %d %v, want 201 and the normalised email", status, user)
+	}
+	id := user["id"].(string)
+	status, disabled := post(t, admin+"/v1/admin/users/"+id+"/disable", "")
+	if status != http.StatusOK || disabled["status"] != "disabled" {
+		t.Fatalf("disable = %d %v, want 200, disabled", status, disabled)
+	}
+	if !auth.WaitAcked(id, time.Second) {
+		t.Errorf("authsession calls = %+v, want an acknowledged one for %s", auth.Calls(), id)
+	}
+	for _, url := range []string{public + "/readyz", admin + "/healthz"} {
+		resp, err := http.Get(url)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s = %v, %v; want 200", url, resp, err)
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+	}
+	stop()
+}
+
+// TestRunResumesAPendingRevocation: the service stops with a revocation
+// pending (authsession down); started again on the same Redis with
+// authsession back, it delivers the revocation by itself.
+func TestRunResumesAPendingRevocation(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	auth := authsessiontest.Down(t)
+	env := testEnv(t, mr.Addr(), auth.Addr())
+	doc, stop := start(t, env)
+	_, user := post(t, "http://"+doc.Addresses["http"]+"/v1/users/resolve", `{"email": "ada@example.com"}`)
+	id := user["id"].(string)
+	status, body := post(t, "http://"+doc.Addresses["admin"]+"/v1/admin/users/"+id+"/disable", "")
+	if status != http.StatusAccepted || body["revocation"].(map[string]any)["state"] != "pending" {
+		t.Fatalf("disable with authsession down = %d %v, want 202, pending", status, body)
+	}
+	stop()
+
+	auth.Up()
+	again := testEnv(t, mr.Addr(), auth.Addr())
+	start(t, again)
+	if !auth.WaitAcked(id, 5*time.Second) {
+		t.Fatalf("the restarted service did not deliver the pending revocation within 5s; calls %+v", auth.Calls())
+	}
+}
+
+func TestRunConfigurationErrors(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		edit     func(map[string]string)
+		wantVars []string
+	}{
+		{"nothing set", func(m map[string]string) { clear(m) }, []string{"USER_REDIS_URL", "USER_AUTHSESSION_ADDR"}},
+		{"bad duration", func(m map[string]string) { m["USER_REVOCATION_WAIT"] = "soon" }, []string{"USER_REVOCATION_WAIT"}},
+		{"bad admin address", func(m map[string]string) { m["USER_ADMIN_ADDR"] = "127.0.0.1:99999" }, []string{"USER_ADMIN_ADDR"}},
+		{"authsession without host", func(m map[string]string) { m["USER_AUTHSESSION_ADDR"] = ":9090" }, []string{"USER_AUTHSESSION_ADDR"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := testEnv(t, "127.0.0.1:1", "127.0.0.1:1")
+			tc.edit(env)
+			err := run(context.Background(), envconfig.Map(env))
+			var cfgErr *envconfig.Error
+			if !errors.As(err, &cfgErr) || len(cfgErr.Problems) != len(tc.wantVars) {
+				t.Fatalf("run() = %v, want one problem per %q", err, tc.wantVars)
+			}
+			for i, v := range tc.wantVars {
+				if !strings.Contains(cfgErr.Problems[i].Error(), v) {
+					t.Errorf("problem %q does not name %s", cfgErr.Problems[i], v)
+				}
+			}
+		})
+	}
+}
+
+func TestRunAddressInUse(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	auth := authsessiontest.Start(t, 0)
+	doc, _ := start(t, testEnv(t, mr.Addr(), auth.Addr()))
+	for _, name := range []string{"USER_HTTP_ADDR", "USER_ADMIN_ADDR"} {
+		second := testEnv(t, mr.Addr(), auth.Addr())
+		second[name] = doc.Addresses["admin"]
+		err := run(context.Background(), envconfig.Map(second))
+		var cfgErr *envconfig.Error
+		if err == nil || errors.As(err, &cfgErr) {
+			t.Errorf("run() with %s on a busy address = %v, want a listen error", name, err)
+		}
+		if _, statErr := os.Stat(second["USER_READY_FILE"]); statErr == nil {
+			t.Errorf("a ready file was written although the %s listener failed", name)
+		}
+	}
+}
