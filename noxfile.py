@@ -97,9 +97,16 @@ def _sync_key(venv: Path, groups: tuple[str, ...]) -> str:
 
 
 def _junit(name: str) -> list[str]:
-    """pytest's flags for the JUnit XML of run ``name``: reports/<name>.xml, its suite named ``name``."""
+    """pytest's flags for run ``name``: its JUnit XML in reports/<name>.xml, its suite named ``name``, and a
+    temporary directory of its own (.cache/tmp/<name>, emptied as the run starts). pytest's shared one
+    (/tmp/pytest-of-<user>) is pruned by every run as it ends, and two runs at once pruning it race: the later
+    one's end fails on a directory the other is still writing."""
     REPORTS.mkdir(exist_ok=True)
-    return [f"--junitxml={REPORTS / name}.xml", "-o", f"junit_suite_name={name}"]
+    return [
+        f"--junitxml={REPORTS / name}.xml",
+        *("-o", f"junit_suite_name={name}"),
+        f"--basetemp={ROOT / '.cache' / 'tmp' / name}",
+    ]
 
 
 def _pytest(
