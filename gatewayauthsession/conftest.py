@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gatewayauthsession.topology import TOPOLOGY
-from harness.suites.plugin import runs_tests
+from harness.suites.options import runs_tests
 
 __all__ = ["TOPOLOGY"]
 

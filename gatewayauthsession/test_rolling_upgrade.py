@@ -18,7 +18,7 @@ from gatewayauthsession.topology import TOPOLOGY
 from harness.builds.binary import Binary, build
 from harness.builds.refs import base_ref
 from harness.paths import PROJECT_ROOT
-from harness.suites.plugin import build_mode, service_refs
+from harness.suites.options import build_mode, service_refs
 
 pytestmark = pytest.mark.outside_mutation(
     "builds BASE from the repository's history, which a mutant's workspace copy lacks"

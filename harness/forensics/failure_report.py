@@ -30,7 +30,7 @@ from harness.forensics.bundle import Evidence, bundle_dir, clear_bundles, write_
 from harness.forensics.timeline import Timeline, render_text
 from harness.processes.service import ServiceProcess
 from harness.redis.backends import REAL_REDIS_ENV, real_redis_addr
-from harness.suites.plugin import build_mode, redis_backend_kind
+from harness.suites.options import build_mode, redis_backend_kind
 
 __all__ = [
     "attach_diagnostics",

@@ -1,4 +1,5 @@
-"""pytest integration of the harness: build-mode option and diagnostics.
+"""pytest integration of the harness: its options (read through :mod:`harness.suites.options`), the sweep of
+leftover processes, shards and durations, the run's header.
 
 Load with ``-p harness.suites.plugin`` (or ``pytest_plugins`` in a conftest).
 Its ``pytest_plugins`` registers :mod:`harness.forensics.failure_report` with it: the
@@ -12,28 +13,22 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from pathlib import Path
 
 import pytest
 
-from harness.builds.binary import MODES, BuildMode, go_version
-from harness.builds.refs import BASE_ENV, RefError, base_ref, contains, describe, exists_at, resolve
+from harness.builds.binary import MODES, go_version
+from harness.builds.refs import BASE_ENV, RefError, contains, describe, exists_at, resolve
 from harness.paths import PROJECT_ROOT
 from harness.processes.sweep import reap_run, start_run, sweep
 from harness.redis.backends import REAL_REDIS_ENV, real_redis_addr, stop_fakeredis_host
 from harness.suites import shards
+from harness.suites.options import build_mode, service_refs
 
-__all__ = [
-    "build_mode",
-    "coverage_dir",
-    "redis_backend_kind",
-    "service_refs",
-]
+__all__: list[str] = []  # hooks only; what a run was asked for is read through harness.suites.options
 
 pytest_plugins = ["harness.forensics.failure_report", "harness.topology.plugin"]
 
-_REFS = pytest.StashKey[dict[str, str]]()
 _SHARD = pytest.StashKey[tuple[int, int]]()
 _RUN = pytest.StashKey[str]()
 _DURATIONS = pytest.StashKey[dict[str, float]]()
@@ -128,33 +123,6 @@ def pytest_configure(config: pytest.Config) -> None:
         killed = sweep(keep=run_id)
         if killed:
             print(f"harness: killed {len(killed)} leftover service process(es) of dead runs: {killed}")
-
-
-def runs_tests(config: pytest.Config) -> bool:
-    """Whether this pytest process runs tests itself: an xdist worker, or a run without
-    workers (or one that only collects); not an xdist controller, which hands tests out."""
-    if hasattr(config, "workerinput"):
-        return True
-    return config.getoption("dist", "no") == "no" or bool(config.getoption("collectonly"))
-
-
-def service_refs(config: pytest.Config) -> dict[str, str]:
-    """``--service-ref`` as service -> full commit id (BASE resolved); empty
-    when every service is built from the working tree."""
-    cached: dict[str, str] | None = config.stash.get(_REFS, None)
-    if cached is not None:
-        return cached
-    refs: dict[str, str] = {}
-    for given in config.getoption("--service-ref"):
-        name, sep, ref = given.partition("=")
-        if not sep or not name or not ref:
-            raise pytest.UsageError(f"--service-ref {given!r}: want NAME=REF")
-        try:
-            refs[name] = base_ref(PROJECT_ROOT) if ref == "BASE" else resolve(PROJECT_ROOT, ref)
-        except RefError as exc:
-            raise pytest.UsageError(f"--service-ref {given}: {exc}") from None
-    config.stash[_REFS] = refs
-    return refs
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -338,21 +306,3 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         leaked = reap_run(run_id)
         if leaked:
             print(f"harness: killed {len(leaked)} process(es) this run left behind: {leaked}")
-
-
-def coverage_dir(config: pytest.Config, service: str) -> Path | None:
-    """A fresh GOCOVERDIR for one ``service`` process, or None when not measuring coverage."""
-    root: Path | None = config.getoption("--coverage-dir")
-    if root is None or build_mode(config) != "cover":
-        return None
-    return root.resolve() / f"{service}-{uuid.uuid4().hex[:12]}"
-
-
-def redis_backend_kind(config: pytest.Config) -> str:
-    kind: str = config.getoption("--redis-backend")
-    return kind
-
-
-def build_mode(config: pytest.Config) -> BuildMode:
-    mode: BuildMode = config.getoption("--build-mode")
-    return mode

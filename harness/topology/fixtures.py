@@ -20,7 +20,7 @@ from harness.faults.toxiproxy import ToxiproxyServer
 from harness.forensics.failure_report import attach_evidence, failed, watch_processes
 from harness.forensics.traces import trace_id_for
 from harness.redis.backends import RealRedis, RedisBackend, RedisServerProcess, real_redis_addr, redis_server_binary
-from harness.suites.plugin import build_mode, coverage_dir, redis_backend_kind, service_refs
+from harness.suites.options import build_mode, coverage_dir, redis_backend_kind, service_refs
 from harness.topology.declaration import Topology
 from harness.topology.explore import hold
 from harness.topology.plugin import topology_of

@@ -59,7 +59,7 @@ def suite_dir(config: pytest.Config, path: Path) -> Path | None:
 
 @pytest.hookimpl(tryfirst=True)  # before Hypothesis's, which loads the profile --hypothesis-profile names
 def pytest_configure(config: pytest.Config) -> None:
-    from harness.suites.plugin import runs_tests
+    from harness.suites.options import runs_tests
 
     if topologies(config) and (runs_tests(config) or config.getoption("hypothesis_profile", None)):
         import harness.suites.hypothesis_profiles  # noqa: F401 - registers the profiles
@@ -100,7 +100,7 @@ def pytest_plugin_registered(plugin: object, plugin_name: str, manager: pytest.P
 def _suites_found(config: pytest.Config) -> None:
     """What a run with suites in it needs, once configured: failure bundles, and the
     ``stack`` fixture where tests run (never in an xdist controller)."""
-    from harness.suites.plugin import runs_tests
+    from harness.suites.options import runs_tests
 
     use_failure_bundles(config, config.rootpath / "reports" / "failures", rerun=lambda n: rerun_prefix(config, n))
     if config.getoption("--keep-stack-on-failure") and config.getoption("numprocesses", None):
@@ -134,7 +134,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput") or not topologies(config):
         return
-    from harness.suites.plugin import build_mode, service_refs
+    from harness.suites.options import build_mode, service_refs
     from harness.topology.programs import binary_for
 
     mode = build_mode(config)
