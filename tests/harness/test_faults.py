@@ -3,9 +3,7 @@ restarts on the same address, and Redis killed, frozen and restarted."""
 
 from __future__ import annotations
 
-import os
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,24 +12,11 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
+from fakes import fake_service
 
 from harness.faults.toxiproxy import Link, ToxiproxyError, ToxiproxyServer
 from harness.processes.service import ServiceProcess
 from harness.redis.backends import FakeRedisServer, RedisServerProcess, redis_server_binary
-
-FAKE = Path(__file__).with_name("fake_service.py")
-
-
-def _service(tmp_path: Path, **env: str) -> ServiceProcess:
-    return ServiceProcess(
-        "fake",
-        [sys.executable, str(FAKE)],
-        env={"PATH": os.environ["PATH"], **env},
-        workdir=tmp_path,
-        ready_env="FAKE_READY_FILE",
-        listen_env={"tcp": "FAKE_ADDR"},
-        stop_timeout=2,
-    )
 
 
 def _round_trip(addr: str, payload: bytes = b"ping", timeout: float = 2.0) -> tuple[bytes, float]:
@@ -57,7 +42,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxyServer]
 
 @pytest.fixture(scope="module")
 def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    with _service(tmp_path_factory.mktemp("echo")) as proc:
+    with fake_service(tmp_path_factory.mktemp("echo")) as proc:
         yield proc
 
 
@@ -243,7 +228,7 @@ def test_a_deleted_link_closes_its_port(proxy: ToxiproxyServer, echo: ServicePro
 
 
 def test_a_paused_process_answers_nothing_until_resumed(tmp_path: Path) -> None:
-    with _service(tmp_path) as proc:
+    with fake_service(tmp_path) as proc:
         proc.pause()
         states = {t.id: psutil.Process(t.id).status() for t in psutil.Process(proc.pid).threads()}
         assert set(states.values()) == {psutil.STATUS_STOPPED}, f"pause() returned with threads running: {states}"
@@ -255,13 +240,13 @@ def test_a_paused_process_answers_nothing_until_resumed(tmp_path: Path) -> None:
 
 
 def test_a_paused_process_still_stops(tmp_path: Path) -> None:
-    proc = _service(tmp_path).start()
+    proc = fake_service(tmp_path).start()
     proc.pause()
     assert proc.stop() == 0, "SIGTERM must reach a paused process (it is resumed to take it)"
 
 
 def test_kill_is_a_crash_and_restart_comes_back_on_the_same_address(tmp_path: Path) -> None:
-    with _service(tmp_path) as proc:
+    with fake_service(tmp_path) as proc:
         addr, first_pid = proc.address("tcp"), proc.pid
         assert proc.kill() == -9
         with pytest.raises(ConnectionRefusedError):
@@ -273,7 +258,7 @@ def test_kill_is_a_crash_and_restart_comes_back_on_the_same_address(tmp_path: Pa
 
 
 def test_every_incarnation_keeps_its_log(tmp_path: Path) -> None:
-    with _service(tmp_path) as proc:
+    with fake_service(tmp_path) as proc:
         proc.restart(env={"FAKE_MODE": "ready"})
         proc.restart()
         assert [p.name for p in proc.incarnations] == ["fake.1.log", "fake.2.log"]
@@ -291,7 +276,7 @@ def test_a_process_needs_exactly_one_way_to_tell_it_is_ready(tmp_path: Path) -> 
 
 
 def test_faults_on_a_stopped_process_say_so(tmp_path: Path) -> None:
-    proc = _service(tmp_path).start()
+    proc = fake_service(tmp_path).start()
     proc.stop()
     with pytest.raises(RuntimeError, match="not running"):
         proc.pause()
