@@ -116,9 +116,9 @@ def _write_page(verdict: Verdict, history: History, out_dir: Path) -> Path:
         "<style>body{font:14px/1.4 system-ui,sans-serif;margin:1.5em}code,pre{font:12px ui-monospace,monospace}"
         "li{margin:.3em 0}</style></head><body>",
         f"<h1>{html.escape(verdict.history.name)}: what breaks the session model and the invariants</h1>",
-        f"<p>seed <code>{html.escape(str(verdict.seed))}</code>"
-        + (f"; replay: <pre>{html.escape(str(replay))}</pre>" if replay else "")
-        + f"; re-check: <pre>python -m harness.robustness.check {html.escape(str(verdict.history))}</pre></p>",
+        f"<p>seed <code>{html.escape(str(verdict.seed))}</code></p>",
+        f"<p>replay the run:</p><pre>{html.escape(str(replay))}</pre>" if replay else "",
+        f"<p>judge it again:</p><pre>python -m harness.robustness.check {html.escape(str(verdict.history))}</pre>",
     ]
     for n, failing in enumerate(verdict.linearizability.failing, 1):
         story = out_dir / f"story-{n}.html"

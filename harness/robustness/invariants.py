@@ -214,22 +214,28 @@ def each_accepted_start_mailed_once(history: History, delivered: Iterable[str]) 
 
 def no_orphan_sessions(history: History, live_sessions: Iterable[str]) -> list[Violation]:
     """Every session live at the end (``live_sessions``, read from the keyspace) is one a
-    client was handed tokens for."""
+    client was handed tokens for. A violation names the confirms that may have opened
+    such a session: those of challenges no confirm was answered ok for, some unanswered."""
     ops = history.operations()
     handed = {o.output.get("session_id") for o in _ok(ops, "confirm", "refresh")}
-    unanswered = tuple(o.id for o in ops if o.op == "confirm" and not o.answered)
+    orphans = sorted(set(live_sessions) - handed)
+    if not orphans:
+        return []
+    answered = {o.input.get("challenge_id") for o in _ok(ops, "confirm")}
+    suspects = tuple(
+        o.id for o in ops if o.op == "confirm" and not o.answered and o.input.get("challenge_id") not in answered
+    )
+    cause = (
+        f"; {len(suspects)} confirms whose answer was lost were never retried to an answer and may have opened them"
+        if suspects
+        else ""
+    )
     return [
         Violation(
             "no session nobody holds tokens for",
-            f"session {session} is live, yet no answer handed out its tokens"
-            + (
-                " (confirms whose answer was lost, never retried to an answer, may have opened it)"
-                if unanswered
-                else ""
-            ),
-            unanswered,
+            f"{len(orphans)} live sessions no answer handed tokens for: {', '.join(orphans)}{cause}",
+            suspects,
         )
-        for session in sorted(set(live_sessions) - handed)
     ]
 
 

@@ -246,11 +246,12 @@ def test_no_orphan_sessions() -> None:
     made = (
         HandMade()
         .login(0, "c1", "S1", "T0", "A0", 0, 10)
-        .op(1, "confirm", {"challenge_id": "c2", "code": "654321"}, 0, None)
+        .op(0, "confirm", {"challenge_id": "c1", "code": "123456"}, 0, None)  # 2: answered by its retry (1)
+        .op(1, "confirm", {"challenge_id": "c2", "code": "654321"}, 0, None)  # 3: never answered
     )
-    [found] = no_orphan_sessions(made.history, ["S1", "S7"])
-    assert "session S7 is live" in found.message
-    assert found.operations == (2,), "the confirm whose answer was lost is named as the likely cause"
+    [found] = no_orphan_sessions(made.history, ["S1", "S7", "S8"])
+    assert found.message.startswith("2 live sessions no answer handed tokens for: S7, S8; 1 confirms")
+    assert found.operations == (3,), "the confirm never retried to an answer is named as the likely cause"
     assert no_orphan_sessions(made.history, ["S1"]) == []
 
 
