@@ -10,7 +10,7 @@ the run's seed and the command that replays it, when the history's header
 names one (``meta["replay"]``). A stored history can be judged again at any
 time, by this checker or a newer one::
 
-    python -m harness.robustness.check reports/robustness/history.jsonl [--out DIR]
+    python -m harness.robustness.check path/to/history.jsonl [--out DIR]
 
 The invariants that need other sources take them from the history's evidence
 (``delivered``: the challenge id of each message the mail service accepted;
