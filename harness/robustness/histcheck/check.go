@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -180,40 +181,95 @@ func culprit(steps []Step, info porcupine.LinearizationInfo) *Operation {
 }
 
 // shrinkPartition finds the fewest steps that still break the model the way
-// the whole partition does: the culprit's answer stays, and it is what no
-// linearization explains (without it, the rest is linearizable). A sub-history
-// that fails only because it lost the call that explained an answer (a logout
-// behind an UNAUTHENTICATED) is another failure, not this one's story.
+// the whole partition does: the culprit stays, it is what no linearization
+// explains (without it, the rest is linearizable), and the answers it could
+// have given without breaking the model are the same as in the whole
+// partition. A sub-history that fails only because it lost the call that
+// explained an answer (a logout behind an UNAUTHENTICATED, a rotation that
+// made a token a replay) tells another story, and is not taken.
 func shrinkPartition(model porcupine.Model, steps []Step, blame *Operation, timeout time.Duration) []Step {
 	whole := withProviders(steps)
 	illegal := func(steps []Step) bool {
 		return porcupine.CheckOperationsTimeout(model, operations(steps), timeout) == porcupine.Illegal
 	}
 	fails := func(subset []Step) bool { return illegal(whole(subset)) }
-	if blame != nil {
-		story := func(subset []Step) bool {
-			var rest []Step
-			for _, st := range subset {
-				if st.Op != blame {
-					rest = append(rest, st)
-				}
-			}
-			if len(rest) == len(subset) {
-				return false
-			}
-			without := whole(rest)
-			for _, st := range without {
-				if st.Op == blame {
-					return false // it hands out what the rest presents: it cannot be left out
-				}
-			}
-			return illegal(whole(subset)) && !illegal(without)
-		}
-		if story(steps) {
-			fails = story
-		}
+	if blame == nil {
+		return whole(Shrink(steps, fails))
 	}
-	return whole(Shrink(steps, fails))
+	alternatives := otherAnswers(blame)
+	legal := func(steps []Step) []bool { // which other answers the culprit could have given
+		out := make([]bool, len(alternatives))
+		for i, alt := range alternatives {
+			out[i] = !illegal(answering(steps, blame, alt))
+		}
+		return out
+	}
+	want := legal(steps)
+	story := func(subset []Step) bool {
+		var rest []Step
+		for _, st := range subset {
+			if st.Op != blame {
+				rest = append(rest, st)
+			}
+		}
+		if len(rest) == len(subset) {
+			return false
+		}
+		without, with := whole(rest), whole(subset)
+		for _, st := range without {
+			if st.Op == blame {
+				return false // it hands out what the rest presents: it cannot be left out
+			}
+		}
+		return illegal(with) && !illegal(without) && slices.Equal(legal(with), want)
+	}
+	if !story(steps) {
+		return whole(Shrink(steps, fails))
+	}
+	return whole(Shrink(steps, story))
+}
+
+// otherAnswers are the answers op could have given instead of its own: a
+// success (handing out new tokens) and each error its kind of call may get.
+func otherAnswers(op *Operation) []*Operation {
+	fresh := map[string]any{"refresh_token": "(another answer)", "access_token": "(another answer)"}
+	answers := map[string][]string{
+		"confirm": {"ok", "INVALID_CODE", "CHALLENGE_NOT_FOUND", "TOO_MANY_ATTEMPTS", "USER_DISABLED"},
+		"refresh": {"ok", "INVALID_REFRESH_TOKEN", "USER_DISABLED"},
+		"me":      {"ok", "UNAUTHENTICATED"},
+		"logout":  {"ok", "UNAUTHENTICATED"},
+		"revoke":  {"ok", "SESSION_NOT_FOUND", "UNAUTHENTICATED"},
+		"list":    {"ok", "UNAUTHENTICATED"},
+	}[op.Op]
+	var out []*Operation
+	for _, answer := range answers {
+		alt := *op
+		if answer == "ok" {
+			alt.Status, alt.Output = "ok", fresh
+			if op.Status == "ok" {
+				continue
+			}
+		} else {
+			alt.Status, alt.Output = "fail", map[string]any{"error": answer}
+			if op.Status == "fail" && op.Error() == answer {
+				continue
+			}
+		}
+		out = append(out, &alt)
+	}
+	return out
+}
+
+// answering is steps with op's answer replaced by alt's.
+func answering(steps []Step, op, alt *Operation) []Step {
+	out := make([]Step, len(steps))
+	for i, st := range steps {
+		if st.Op == op {
+			st.Op = alt
+		}
+		out[i] = st
+	}
+	return out
 }
 
 // withProviders returns the closure of a subset of steps under "who handed it
@@ -245,7 +301,7 @@ func withProviders(all []Step) func([]Step) []Step {
 	}
 	needs := func(st Step, session string) []string {
 		switch st.Role {
-		case RoleTarget:
+		case RoleTarget, RoleOther:
 			return []string{str(st.Op.Input, "session_id")}
 		case RoleListed:
 			return []string{session}

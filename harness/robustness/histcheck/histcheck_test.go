@@ -43,6 +43,11 @@ func login(b *history, client int, challenge, session, token, access string, cal
 		m{"session_id": session, "user_id": "u1", "refresh_token": token, "access_token": access})
 }
 
+func loginAs(b *history, user string, client int, challenge, session, token, access string, call, ret int64) *history {
+	return b.op(client, "confirm", m{"challenge_id": challenge, "code": "123456"}, call, ret, "ok",
+		m{"session_id": session, "user_id": user, "refresh_token": token, "access_token": access})
+}
+
 func pair(session, token, access string) m {
 	return m{"session_id": session, "user_id": "u1", "refresh_token": token, "access_token": access}
 }
@@ -102,6 +107,14 @@ func TestLinearizableHistories(t *testing.T) {
 			op(1, "list", token("B0"), 20, 30, "ok", m{"session_ids": []any{"S1", "S2"}}).
 			op(0, "logout", token("A0"), 40, 50, "ok", nil).
 			op(1, "list", token("B0"), 60, 70, "ok", m{"session_ids": []any{"S2"}})},
+		{"revoking another user's live session answers SESSION_NOT_FOUND", loginAs(login(newHistory(30*time.Second), 0, "c1", "S1", "T0", "A0", 0, 10), "u2", 1, "c2", "S2", "U0", "B0", 0, 10).
+			op(1, "revoke", m{"access_token": "B0", "session_id": "S1"}, 20, 30, "fail", fail("SESSION_NOT_FOUND")).
+			op(0, "me", token("A0"), 40, 50, "ok", m{"session_id": "S1", "user_id": "u1"})},
+		{"a disabled user's refresh ends the session, and its retry answers alike", login(newHistory(30*time.Second), 0, "c1", "S1", "T0", "A0", 0, 10).
+			op(1, "disable_user", m{"user_id": "u1"}, 20, 30, "ok", nil).
+			op(0, "refresh", refresh("T0"), 40, 50, "fail", fail("USER_DISABLED")).
+			op(0, "refresh", refresh("T0"), 60, 70, "fail", fail("INVALID_REFRESH_TOKEN")).
+			op(0, "me", token("A0"), 80, 90, "fail", fail("UNAUTHENTICATED"))},
 		{"a replay after the retry window revokes the session", login(newHistory(time.Second), 0, "c1", "S1", "T0", "A0", 0, 10).
 			op(0, "refresh", refresh("T0"), 20, 30, "ok", pair("S1", "T1", "A1")).
 			op(0, "refresh", refresh("T0"), 2000, 2010, "fail", fail("INVALID_REFRESH_TOKEN")).
@@ -152,6 +165,12 @@ func TestNonLinearizableHistories(t *testing.T) {
 			op(0, "confirm", m{"challenge_id": "c1", "code": "123456"}, 10, 15, "ok", pair("S1", "T0", "A0")), []int{1, 2}},
 		{"a listing that misses a live session of the same user", login(login(newHistory(30*time.Second), 0, "c1", "S1", "T0", "A0", 0, 10), 1, "c2", "S2", "U0", "B0", 0, 10).
 			op(1, "list", token("B0"), 20, 30, "ok", m{"session_ids": []any{"S2"}}), []int{1, 3}},
+		{"another user's session revoked", loginAs(login(newHistory(30*time.Second), 0, "c1", "S1", "T0", "A0", 0, 10), "u2", 1, "c2", "S2", "U0", "B0", 0, 10).
+			op(1, "revoke", m{"access_token": "B0", "session_id": "S1"}, 20, 30, "ok", nil), []int{1, 3}},
+		{"a replay of a disabled user's session answered as a refresh of its owner", login(newHistory(0), 0, "c1", "S1", "T0", "A0", 0, 10).
+			op(0, "refresh", refresh("T0"), 20, 30, "ok", pair("S1", "T1", "A1")).
+			op(1, "disable_user", m{"user_id": "u1"}, 40, 50, "ok", nil).
+			op(0, "refresh", refresh("T0"), 60, 70, "fail", fail("USER_DISABLED")), []int{1, 2, 4}}, // a replay, whoever owns it
 		{"the current token of a live session refused", login(newHistory(30*time.Second), 0, "c1", "S1", "T0", "A0", 0, 10).
 			op(0, "refresh", refresh("T0"), 20, 30, "fail", fail("INVALID_REFRESH_TOKEN")), []int{1, 2}},
 	}

@@ -146,14 +146,14 @@ func (m *model) effects(s State, st Step) []State {
 			out = append(out, rotated)
 		}
 		if s.Disabled || token != s.Current && (token != s.Prev || !within) {
-			out = append(out, revoked(s)) // the user disabled, or a replay
+			out = append(out, revoked(s)) // the owner disabled, or a replay
 		}
 	case "logout", "revoke_all":
 		if s.Live {
 			out = append(out, revoked(s))
 		}
 	case "revoke":
-		if st.Role != RoleCaller && s.Live {
+		if (st.Role == RoleOwn || st.Role == RoleTarget) && s.Live {
 			out = append(out, revoked(s))
 		}
 	case "disable_user":
@@ -259,12 +259,6 @@ func (m *model) refresh(s State, op *Operation) []State {
 		}
 		return nil
 	}
-	if code == "USER_DISABLED" {
-		if s.Disabled {
-			return []State{revoked(s)}
-		}
-		return nil
-	}
 	switch {
 	case token == s.Current:
 		if op.Status == "ok" && !s.Disabled {
@@ -276,9 +270,15 @@ func (m *model) refresh(s State, op *Operation) []State {
 			s.Prev, s.Current, s.RotLo, s.RotHi = token, next, op.Call, op.Return
 			return keep(s, ok)
 		}
+		if code == "USER_DISABLED" && s.Disabled {
+			return []State{revoked(s)} // asked before rotating: a disabled owner loses the session
+		}
 		return nil // the current token of a live session rotates
 	case token == s.Prev:
 		within, past := m.window(s.RotLo, s.RotHi, op)
+		if code == "USER_DISABLED" && s.Disabled && !past {
+			return []State{revoked(s)} // a retry asks about the owner too
+		}
 		if op.Status == "ok" {
 			if past || s.Disabled {
 				return nil
@@ -325,6 +325,10 @@ func (m *model) revoke(s State, st Step) []State {
 	switch st.Role {
 	case RoleCaller: // only its token's check is this session's
 		if (op.Status == "ok" || code == "SESSION_NOT_FOUND") && s.Live || code == "UNAUTHENTICATED" && !s.Live {
+			return []State{s}
+		}
+	case RoleOther: // another user's session answers SESSION_NOT_FOUND, live or not
+		if op.Status == "fail" {
 			return []State{s}
 		}
 	case RoleTarget: // the caller's check is another session's: refused so, it says nothing here

@@ -13,6 +13,7 @@ const (
 	RoleCaller Role = "caller" // authorised by this session's access token, acting on another
 	RoleTarget Role = "target" // acting on this session, authorised by another's token
 	RoleListed Role = "listed" // a listing by another session of the same user
+	RoleOther  Role = "other"  // acting on this session, authorised by another user's token: it must do nothing
 )
 
 // Step is one operation as a partition sees it.
@@ -148,13 +149,18 @@ func (p *partitioner) assign(op *Operation) bool {
 		if caller != nil && caller == target {
 			return own(caller)
 		}
-		if caller != nil {
-			caller.Steps = append(caller.Steps, Step{Op: op, Role: RoleCaller})
+		if caller == nil { // whose token it was is not known: nothing is known of what it may do
+			return false
 		}
+		caller.Steps = append(caller.Steps, Step{Op: op, Role: RoleCaller})
 		if target != nil {
-			target.Steps = append(target.Steps, Step{Op: op, Role: RoleTarget})
+			role := RoleTarget
+			if caller.UserID == "" || target.UserID == "" || caller.UserID != target.UserID {
+				role = RoleOther
+			}
+			target.Steps = append(target.Steps, Step{Op: op, Role: role})
 		}
-		return caller != nil || target != nil
+		return true
 	case "list":
 		return p.assignList(op)
 	case "revoke_all", "disable_user", "enable_user":
