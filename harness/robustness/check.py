@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ def _write_page(verdict: Verdict, history: History, out_dir: Path) -> Path:
         links = [f"<a href='{story.name}'>timeline</a>"]
         for label, path in (("porcupine", failing.visualization), ("whole session", failing.full_visualization)):
             if path is not None:
-                links.append(f"<a href='{html.escape(path.resolve().as_uri())}'>{label}</a>")
+                links.append(f"<a href='{html.escape(os.path.relpath(path, out_dir))}'>{label}</a>")
         steps = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in failing.story)
         parts.append(
             f"<h2>{html.escape(failing.key)} (session {html.escape(failing.session_id or '?')}): "

@@ -286,6 +286,8 @@ def _over_bucket(ops: list[Operation], limit: Limit) -> list[Operation]:
             allowed = limit.most + limit.refill_per_s * (latest - ops[i].invoked) / 1e9
             if j - i + 1 > allowed:
                 return ops[i : j + 1]
+            if allowed >= len(ops) - i:
+                break  # the bucket holds every call left from here
     return []
 
 
