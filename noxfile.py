@@ -23,6 +23,7 @@ from xml.etree import ElementTree
 import nox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness.builds.tools import TOOLS
 from harness.paths import PROJECT_ROOT, REPORTS_DIR, bytecode_env, galaxy_root
 from harness.suites.registry import Suite, suites
 
@@ -51,6 +52,8 @@ def _go_modules() -> list[str]:
 
 
 GO_MODULES = _go_modules()
+# The Go modules of the harness's own tools (the history checker), outside the services' workspace.
+TOOL_MODULES = [ROOT / tool.module for tool in TOOLS.values() if tool.module is not None]
 GOTESTSUM = "gotest.tools/gotestsum@v1.13.0"
 # Go releases besides go.mod's (go1.26.8) that the code must build and pass with: the other supported minor.
 # go1.25 cannot build the dependencies (github.com/redis/go-redis/v9 v9.23.0 requires go >= 1.26).
@@ -161,7 +164,10 @@ def lint(session: nox.Session) -> None:
     for module in GO_MODULES:
         with session.chdir(GALAXY / module):
             session.run("go", "vet", "./...", external=True)
-    unformatted = session.run("gofmt", "-l", str(GALAXY), external=True, silent=True)
+    for tool in TOOL_MODULES:
+        with session.chdir(tool):
+            session.run("go", "vet", "./...", external=True, env={"GOWORK": "off"})
+    unformatted = session.run("gofmt", "-l", str(GALAXY), *map(str, TOOL_MODULES), external=True, silent=True)
     if unformatted and unformatted.strip():
         session.error(f"gofmt would change:\n{unformatted}")
 
@@ -263,10 +269,13 @@ def skew(session: nox.Session, suite: str, older: str) -> None:
 
 @nox.session(python=PYTHON, tags=["harness", "ci"])
 def harness(session: nox.Session) -> None:
-    """The harness's own unit tests."""
+    """The harness's own unit tests, and the Go tests of its own tools (the history checker)."""
     _sync(session, "test")
     # The pinned Go tools some tests run, built before any test's timeout.
     session.run("python", "-m", "harness.builds.tools")
+    for tool in TOOL_MODULES:  # the harness's own Go tools prove themselves first
+        with session.chdir(tool):
+            session.run("go", "test", "-count=1", "./...", external=True, env={"GOWORK": "off"})
     _pytest(session, "harness", "tests/harness", "-n", "auto")
 
 

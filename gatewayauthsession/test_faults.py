@@ -29,7 +29,7 @@ import pytest
 
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login, LoginChallenge
-from contracts.health import grpc_health
+from contracts.health import readiness_snapshot
 from gatewayauthsession.scenario import LIMITS_OUT_OF_THE_WAY, code_for, log_in, served, session_ids
 from gatewayauthsession.stack import TRANSPORTS, Stack, Transport
 
@@ -202,19 +202,12 @@ def _under_fault(jobs: list[Job], crosses: frozenset[str]) -> list[Outcome]:
         return failed + others.result()
 
 
-def _timed(ask: Callable[[], T]) -> tuple[T, float]:
-    started = time.monotonic()
-    answer = ask()
-    return answer, time.monotonic() - started
-
-
 def _readiness(stack: Stack) -> tuple[int, str, float]:
-    """``/readyz``'s status and the gateway's gRPC health, asked at once, and the slower answer's time."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        http = pool.submit(_timed, lambda: stack.http.request("GET", "/readyz", timeout=READY + 5).status_code)
-        grpc = pool.submit(_timed, lambda: grpc_health(stack.gateway.address("grpc"), timeout=READY + 5))
-        (status, http_seconds), (health, grpc_seconds) = http.result(), grpc.result()
-    return status, health, max(http_seconds, grpc_seconds)
+    """``/readyz``'s status and the gateway's gRPC health, read at one instant, and the slower answer's time."""
+    snap = readiness_snapshot(http=stack.http.base_url, grpc_target=stack.gateway.address("grpc"), timeout=READY + 5)
+    http, grpc = snap.readings
+    assert None not in (http.ready, grpc.ready), f"a readiness probe got no answer: {snap.describe()}"
+    return int(http.answer), grpc.answer, snap.seconds
 
 
 def _readiness_until(stack: Stack, until: tuple[int, str] | None, within: float) -> list[tuple[int, str, float]]:

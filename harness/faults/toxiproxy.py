@@ -17,11 +17,29 @@ Directions are toxiproxy's: ``downstream`` is what the upstream sends back
 (answers), ``upstream`` what the client sends (requests); ``both`` adds one
 toxic each way. The client speaks toxiproxy's documented HTTP API.
 
-Removing a toxic from a link with data in flight can hang toxiproxy's API
-(Shopify/toxiproxy#558: a latency toxic under traffic), so a toxic is never
-removed in place: the proxy is recreated on the same port with the toxics
-that stay. The link's open connections are closed by that, as by a brief
-network cut; clients reconnect to the same address.
+A toxic comes off in place (``DELETE /proxies/{p}/toxics/{t}``), so the
+link's open connections stay open, except where toxiproxy itself closes them
+(:data:`KEEPS_CONNECTIONS`, measured by the harness's tests):
+
+- ``latency``, ``bandwidth``, ``slicer``, ``slow_close``: kept; data the toxic
+  held is passed on at once.
+- ``limit_data``, ``reset_peer``: kept, for a connection the toxic had not yet
+  ended (one that reached the byte limit, or sent data past a reset toxic, was
+  closed or reset then, by the fault itself).
+- ``timeout`` (and :meth:`Link.blackhole`, a timeout of 0): closed. toxiproxy's
+  ``TimeoutToxic.Cleanup`` closes every stream the toxic sat on when it is
+  removed: the data it swallowed is gone, so the stream could not go on.
+- :meth:`Link.down`: closed when the link goes down (toxiproxy's ``enabled:
+  false`` stops the proxy, which closes every connection); :meth:`Link.up`
+  opens the port again.
+
+Removing a toxic can hang toxiproxy's API (Shopify/toxiproxy#558: the toxic,
+interrupted, hands its held data to a connection's writer that is itself
+waiting for the toxic collection's lock, which the removal holds). A removal
+not answered within :data:`REMOVE_TIMEOUT` is given up and the proxy is
+rebuilt instead, on the same port with the toxics that stay, which closes the
+link's open connections as a brief network cut would (:attr:`Link.rebuilds`
+counts them); clients reconnect to the same address.
 """
 
 from __future__ import annotations
@@ -40,7 +58,7 @@ import requests
 from harness.builds.tools import go_tool
 from harness.processes.service import ServiceProcess
 
-__all__ = ["Direction", "Link", "Toxic", "ToxiproxyError", "ToxiproxyServer"]
+__all__ = ["KEEPS_CONNECTIONS", "REMOVE_TIMEOUT", "Direction", "Link", "Toxic", "ToxiproxyError", "ToxiproxyServer"]
 
 Direction = Literal["upstream", "downstream", "both"]
 _STREAMS: dict[Direction, tuple[str, ...]] = {
@@ -48,6 +66,21 @@ _STREAMS: dict[Direction, tuple[str, ...]] = {
     "downstream": ("downstream",),
     "both": ("upstream", "downstream"),
 }
+
+
+REMOVE_TIMEOUT = 2.0
+"""Seconds a toxic's removal may take before the proxy is rebuilt instead (toxiproxy#558)."""
+
+KEEPS_CONNECTIONS: dict[str, bool] = {
+    "latency": True,
+    "bandwidth": True,
+    "slicer": True,
+    "slow_close": True,
+    "limit_data": True,  # those it had not yet closed
+    "reset_peer": True,  # those it had not yet reset
+    "timeout": False,  # TimeoutToxic.Cleanup closes them
+}
+"""Whether a connection open across a toxic's removal (heal) is still usable after it, by toxic type."""
 
 
 class ToxiproxyError(RuntimeError):
@@ -106,8 +139,8 @@ class ToxiproxyServer:
 
     # ------------------------------------------------------------ API
 
-    def request(self, method: str, path: str, json: Any = None) -> Any:
-        resp = self._http.request(method, self.url + path, json=json, timeout=10)
+    def request(self, method: str, path: str, json: Any = None, *, timeout: float = 10.0) -> Any:
+        resp = self._http.request(method, self.url + path, json=json, timeout=timeout)
         if not resp.ok:
             raise ToxiproxyError(f"toxiproxy {method} {path} {json!r}: {resp.status_code} {resp.text.strip()}")
         return resp.json() if resp.content else None
@@ -183,6 +216,7 @@ class Link:
         self._toxics: dict[str, Toxic] = {}
         self._counter = itertools.count(1)
         self.enabled = True
+        self.rebuilds = 0  # times the proxy was rebuilt because a removal hung (toxiproxy#558)
 
     def __repr__(self) -> str:
         state = "up" if self.enabled else "down"
@@ -208,9 +242,13 @@ class Link:
         return self
 
     def heal(self) -> Self:
-        """Remove every toxic and bring the link up: the link as it was made,
-        on the same port (its open connections are closed)."""
-        self._recreate(keep=[])
+        """Remove every toxic and bring the link up: the link as it was made, on
+        the same port. Open connections stay where toxiproxy keeps them
+        (:data:`KEEPS_CONNECTIONS`); a downed link had closed them already."""
+        for toxic in self.toxics():
+            toxic.remove()
+        if not self.enabled:
+            self.up()
         return self
 
     @contextlib.contextmanager
@@ -251,12 +289,17 @@ class Link:
         return ToxicSet(made)
 
     def _remove_toxic(self, toxic: Toxic) -> None:
-        if self._toxics.pop(toxic.name, None) is not None and self.proxy_id in self.server._links:
-            self._recreate(keep=list(self._toxics.values()), enabled=self.enabled)
+        if self._toxics.pop(toxic.name, None) is None or self.proxy_id not in self.server._links:
+            return
+        try:
+            self.server.request("DELETE", f"/proxies/{self.proxy_id}/toxics/{toxic.name}", timeout=REMOVE_TIMEOUT)
+        except requests.Timeout:
+            self._rebuild(keep=list(self._toxics.values()), enabled=self.enabled)
 
-    def _recreate(self, *, keep: list[Toxic], enabled: bool = True) -> None:
+    def _rebuild(self, *, keep: list[Toxic], enabled: bool) -> None:
         """Delete the proxy and make it again on the same port, enabled or
         not, with the toxics in ``keep`` (see the module's note on #558)."""
+        self.rebuilds += 1
         with contextlib.suppress(ToxiproxyError):
             self.server.request("DELETE", f"/proxies/{self.proxy_id}")
         body = {"name": self.proxy_id, "listen": self.listen, "upstream": self.upstream, "enabled": enabled}

@@ -9,6 +9,10 @@ must use, ``client()`` for tests, and ``stop()``. The two a test owns
 ``pause()``/``resume()`` (connections held, nothing answered), and
 ``restart(keep_data=...)`` on the same port, with the keyspace kept or lost
 as the test says. A shared real Redis takes none: a test cannot stop it.
+An owned ``redis-server`` also takes error modes, in which it runs on but
+refuses or holds back writes (:mod:`harness.redis.error_modes`):
+``refuse_writes()`` (OOM), ``read_only()`` (a replica), ``pause_writes()``
+(``CLIENT PAUSE ... WRITE``), each undone by its ``heal()`` or all by ``heal()``.
 
 Each also records the commands it is sent, for a failing test's timeline
 (``commands()``, :class:`~harness.redis.commands.RedisCommand`), in a ring buffer of the last
@@ -37,6 +41,7 @@ from harness.paths import PROJECT_ROOT
 from harness.processes.ports import free_port
 from harness.processes.service import ServiceProcess
 from harness.redis.commands import RedisCommand, _Monitor
+from harness.redis.error_modes import ErrorMode, RedisErrorModes
 from harness.redis.fakeredis_host import DEFAULT_RECORD, READY_ENV
 
 if TYPE_CHECKING:  # redis and fakeredis are heavy imports: keep them off module import
@@ -340,6 +345,23 @@ class RedisServerProcess(_Monitored):
             ready_probe=lambda _: {"redis": self.addr} if _pong(self.addr) else None,
         ).start()
         self._monitor = _Monitor(self.addr, record) if record else None
+        self.error_modes = RedisErrorModes(self.url)
+
+    def refuse_writes(self) -> ErrorMode:
+        """Writes answer ``OOM command not allowed ...`` until healed (:mod:`harness.redis.error_modes`)."""
+        return self.error_modes.refuse_writes()
+
+    def read_only(self, master: str | None = None) -> ErrorMode:
+        """Writes answer ``READONLY ...``: a replica of ``master``, by default of no live server."""
+        return self.error_modes.read_only(master)
+
+    def pause_writes(self) -> ErrorMode:
+        """Writes wait unanswered (``CLIENT PAUSE ... WRITE``) until healed; reads go on."""
+        return self.error_modes.pause_writes()
+
+    def heal(self) -> None:
+        """Undo every error mode in effect."""
+        self.error_modes.heal()
 
     def kill(self) -> None:
         """SIGKILL: the port closes and every connection is cut."""
@@ -355,6 +377,7 @@ class RedisServerProcess(_Monitored):
 
     def restart(self, *, keep_data: bool) -> None:
         self.process.stop()
+        self.error_modes.forget()  # a new process starts from its command line's configuration
         if not keep_data:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.data_dir.mkdir(parents=True)

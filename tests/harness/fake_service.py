@@ -6,6 +6,11 @@ SIGTERM, exit 0), "crash" (log and exit 3), "silent" (never get ready),
 child process in its group), "wrongpid" (ready file names another pid).
 It listens on FAKE_ADDR (host:port, or fd://N for an inherited listening
 socket) if set, else on a port of its choosing, and echoes what a connection sends.
+
+With FAKE_DRAIN_MS set, SIGTERM starts a drain: the listener stays open for
+FAKE_STILL_READY_MS (default 0), then closes (new connections are refused:
+not ready), and FAKE_DRAIN_MS later the process exits with FAKE_EXIT_CODE
+(default 0); connections already open keep being served meanwhile.
 """
 
 from __future__ import annotations
@@ -52,8 +57,20 @@ def _echo(conn: socket.socket) -> None:
 
 def _serve() -> None:
     while True:
-        conn, _ = listener.accept()
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return  # the listener was closed by a drain
         threading.Thread(target=_echo, args=(conn,), daemon=True).start()
+
+
+def _drain(*_: object) -> None:
+    time.sleep(int(os.environ.get("FAKE_STILL_READY_MS", "0")) / 1000)
+    listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread; connects are refused from now
+    listener.close()
+    print("draining", file=sys.stderr, flush=True)
+    time.sleep(int(os.environ["FAKE_DRAIN_MS"]) / 1000)
+    sys.exit(int(os.environ.get("FAKE_EXIT_CODE", "0")))
 
 
 # Signals must reach the main thread (Python runs handlers only there; one
@@ -67,7 +84,7 @@ if mode == "stubborn":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGQUIT, signal.SIG_IGN)
 else:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, _drain if "FAKE_DRAIN_MS" in os.environ else lambda *_: sys.exit(0))
 
     def _dump(*_: object) -> None:  # like a Go binary: dump the goroutines, exit 2
         print("goroutine 1 [running]: (fake dump on SIGQUIT)", file=sys.stderr, flush=True)

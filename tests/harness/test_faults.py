@@ -3,35 +3,21 @@ restarts on the same address, and Redis killed, frozen and restarted."""
 
 from __future__ import annotations
 
-import os
 import socket
-import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 import redis
+import requests
+from fakes import fake_service
 
-from harness.faults.toxiproxy import Link, ToxiproxyError, ToxiproxyServer
+from harness.faults.toxiproxy import KEEPS_CONNECTIONS, Link, ToxiproxyError, ToxiproxyServer
 from harness.processes.service import ServiceProcess
 from harness.redis.backends import FakeRedisServer, RedisServerProcess, redis_server_binary
-
-FAKE = Path(__file__).with_name("fake_service.py")
-
-
-def _service(tmp_path: Path, **env: str) -> ServiceProcess:
-    return ServiceProcess(
-        "fake",
-        [sys.executable, str(FAKE)],
-        env={"PATH": os.environ["PATH"], **env},
-        workdir=tmp_path,
-        ready_env="FAKE_READY_FILE",
-        listen_env={"tcp": "FAKE_ADDR"},
-        stop_timeout=2,
-    )
 
 
 def _round_trip(addr: str, payload: bytes = b"ping", timeout: float = 2.0) -> tuple[bytes, float]:
@@ -57,7 +43,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxyServer]
 
 @pytest.fixture(scope="module")
 def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    with _service(tmp_path_factory.mktemp("echo")) as proc:
+    with fake_service(tmp_path_factory.mktemp("echo")) as proc:
         yield proc
 
 
@@ -180,8 +166,8 @@ def test_heal_removes_every_toxic_and_brings_the_link_up(link: Link) -> None:
 
 
 def test_a_toxic_comes_off_at_once_with_delayed_data_in_flight(link: Link) -> None:
-    """Removing a latency toxic under traffic can hang toxiproxy's API
-    (Shopify/toxiproxy#558); the link is rebuilt instead, on its port."""
+    """A latency toxic removed under traffic passes the data it held on at once,
+    and the connections it held stay open (no rebuild, toxiproxy#558)."""
     host, port = link.listen.rsplit(":", 1)
     held = [socket.create_connection((host, int(port)), timeout=5) for _ in range(4)]
     try:
@@ -192,13 +178,87 @@ def test_a_toxic_comes_off_at_once_with_delayed_data_in_flight(link: Link) -> No
         started = time.monotonic()
         toxics.remove()
         took = time.monotonic() - started
+        echoed = [sock.recv(100) for sock in held]
+        arrived = time.monotonic() - started
     finally:
         for sock in held:
             sock.close()
     assert took < 2, f"removing the toxic took {took:.2f}s: it waited for the delayed data"
+    assert echoed == [b"in flight"] * 4
+    assert arrived < 2, f"the held data came {arrived:.2f}s after the removal, not at once"
+    assert link.rebuilds == 0
     assert link.toxics() == []
     got, seconds = _round_trip(link.listen)
     assert (got, seconds < 1) == (b"ping", True), f"after the removal: {got!r} in {seconds:.2f}s"
+
+
+def _usable(sock: socket.socket) -> bool:
+    """Whether a connection still carries an echo."""
+    try:
+        sock.sendall(b"still there?")
+        return sock.recv(100) == b"still there?"
+    except OSError:  # reset, broken pipe, timed out
+        return False
+
+
+# Each fault a heal lifts, by the toxic type of KEEPS_CONNECTIONS it adds ("down": the link taken down).
+HEALED_FAULTS: dict[str, Callable[[Link], object]] = {
+    "latency": lambda link: link.latency(ms=100),
+    "bandwidth": lambda link: link.bandwidth(kb_per_s=10),
+    "slicer": lambda link: link.slicer(average_size=2),
+    "slow_close": lambda link: link.slow_close(ms=100),
+    "limit_data": lambda link: link.limit_data(nbytes=1000),
+    "reset_peer": lambda link: link.reset_peer(),
+    "timeout": lambda link: link.timeout(ms=60_000),
+    "blackhole": lambda link: link.blackhole(),
+    "down": lambda link: link.down(),
+}
+
+
+@pytest.mark.parametrize("fault", HEALED_FAULTS)
+def test_a_heal_keeps_a_connection_open_across_it_where_toxiproxy_allows(link: Link, fault: str) -> None:
+    """A connection opened before the fault, idle through it: usable after the heal
+    exactly as KEEPS_CONNECTIONS says (a downed link closes every connection)."""
+    host, port = link.listen.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=2) as sock:
+        assert _usable(sock)
+        HEALED_FAULTS[fault](link)
+        link.heal()
+        kept = _usable(sock)
+    want = KEEPS_CONNECTIONS.get("timeout" if fault == "blackhole" else fault, False)
+    assert kept == want, f"after healing {fault}: the connection {'stayed' if kept else 'was closed'}"
+    assert link.rebuilds == 0
+    assert (link.toxics(), link.enabled) == ([], True)
+    assert _round_trip(link.listen)[0] == b"ping"
+
+
+def test_a_removal_that_hangs_rebuilds_the_proxy_with_the_toxics_that_stay(
+    link: Link, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """toxiproxy#558: a toxic's removal that is not answered in time is given up;
+    the proxy is rebuilt on its port with the other toxics, cutting its connections."""
+    slow = link.latency(ms=300)
+    stuck = link.bandwidth(kb_per_s=1000)
+    request = link.server.request
+
+    def hangs_on_toxic_delete(method: str, path: str, json: object = None, *, timeout: float = 10.0) -> object:
+        if method == "DELETE" and "/toxics/" in path:
+            raise requests.Timeout(f"{path}: no answer in {timeout}s")
+        return request(method, path, json, timeout=timeout)
+
+    host, port = link.listen.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=2) as sock:
+        assert _usable(sock)
+        monkeypatch.setattr(link.server, "request", hangs_on_toxic_delete)
+        stuck.remove()
+        monkeypatch.undo()
+        assert not _usable(sock), "a rebuilt proxy keeps no connection"
+    assert link.rebuilds == 1
+    assert [t.kind for t in link.toxics()] == ["latency"]
+    got, seconds = _round_trip(link.listen)
+    assert got == b"ping"
+    assert seconds >= 0.3, "the latency that stays was not put back"
+    slow.remove()
 
 
 def test_removing_one_toxic_keeps_the_others(link: Link) -> None:
@@ -243,7 +303,7 @@ def test_a_deleted_link_closes_its_port(proxy: ToxiproxyServer, echo: ServicePro
 
 
 def test_a_paused_process_answers_nothing_until_resumed(tmp_path: Path) -> None:
-    with _service(tmp_path) as proc:
+    with fake_service(tmp_path) as proc:
         proc.pause()
         states = {t.id: psutil.Process(t.id).status() for t in psutil.Process(proc.pid).threads()}
         assert set(states.values()) == {psutil.STATUS_STOPPED}, f"pause() returned with threads running: {states}"
@@ -255,13 +315,13 @@ def test_a_paused_process_answers_nothing_until_resumed(tmp_path: Path) -> None:
 
 
 def test_a_paused_process_still_stops(tmp_path: Path) -> None:
-    proc = _service(tmp_path).start()
+    proc = fake_service(tmp_path).start()
     proc.pause()
     assert proc.stop() == 0, "SIGTERM must reach a paused process (it is resumed to take it)"
 
 
 def test_kill_is_a_crash_and_restart_comes_back_on_the_same_address(tmp_path: Path) -> None:
-    with _service(tmp_path) as proc:
+    with fake_service(tmp_path) as proc:
         addr, first_pid = proc.address("tcp"), proc.pid
         assert proc.kill() == -9
         with pytest.raises(ConnectionRefusedError):
@@ -273,7 +333,7 @@ def test_kill_is_a_crash_and_restart_comes_back_on_the_same_address(tmp_path: Pa
 
 
 def test_every_incarnation_keeps_its_log(tmp_path: Path) -> None:
-    with _service(tmp_path) as proc:
+    with fake_service(tmp_path) as proc:
         proc.restart(env={"FAKE_MODE": "ready"})
         proc.restart()
         assert [p.name for p in proc.incarnations] == ["fake.1.log", "fake.2.log"]
@@ -291,7 +351,7 @@ def test_a_process_needs_exactly_one_way_to_tell_it_is_ready(tmp_path: Path) -> 
 
 
 def test_faults_on_a_stopped_process_say_so(tmp_path: Path) -> None:
-    proc = _service(tmp_path).start()
+    proc = fake_service(tmp_path).start()
     proc.stop()
     with pytest.raises(RuntimeError, match="not running"):
         proc.pause()
