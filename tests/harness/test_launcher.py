@@ -119,7 +119,7 @@ def test_an_older_python_is_refused_in_one_line_naming_both_versions() -> None:
     ]
 
 
-def test_sessions_get_noxs_staleness_check(tmp_path: Path) -> None:
+def test_sessions_get_uvs_system_certificates_and_noxs_staleness_check(tmp_path: Path) -> None:
     noxfile = tmp_path / "noxfile.py"
     noxfile.write_text(
         textwrap.dedent(
@@ -129,11 +129,14 @@ def test_sessions_get_noxs_staleness_check(tmp_path: Path) -> None:
 
             @nox.session(venv_backend="none")
             def show(session):
-                for name in ("NOX_ENABLE_STALENESS_CHECK",):
+                for name in ("UV_SYSTEM_CERTS", "NOX_ENABLE_STALENESS_CHECK"):
                     print(f"{name}={os.environ.get(name)}")
             """
         )
     )
     done = _run(None, "-f", str(noxfile), "-s", "show")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["NOX_ENABLE_STALENESS_CHECK=1"]
+    assert done.stdout.splitlines() == ["UV_SYSTEM_CERTS=true", "NOX_ENABLE_STALENESS_CHECK=1"]
+
+    kept = _run(None, "-f", str(noxfile), "-s", "show", UV_SYSTEM_CERTS="false")
+    assert "UV_SYSTEM_CERTS=false" in kept.stdout.splitlines(), "a value the caller set is kept"
