@@ -140,3 +140,11 @@ def test_sessions_get_uvs_system_certificates_and_noxs_staleness_check(tmp_path:
 
     kept = _run(None, "-f", str(noxfile), "-s", "show", UV_SYSTEM_CERTS="false")
     assert "UV_SYSTEM_CERTS=false" in kept.stdout.splitlines(), "a value the caller set is kept"
+
+
+def test_a_mistyped_session_gets_the_closest_names() -> None:
+    done = _run(None, "-s", "gatewayauthsesion")
+    assert done.returncode == 3
+    assert done.stderr.splitlines()[-1] == (
+        "noxw: no session 'gatewayauthsesion'; did you mean 'gatewayauthsession'? (./noxw -l lists them)"
+    )
