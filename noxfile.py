@@ -23,6 +23,7 @@ import nox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness.paths import PROJECT_ROOT, REPORTS_DIR, bytecode_env, galaxy_root
+from harness.suites import preflight
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -81,6 +82,14 @@ def _sync_key(venv: Path, groups: tuple[str, ...]) -> str:
     for site in sorted(venv.glob("lib/python*/site-packages")):
         digest.update(f"{site}:{site.stat().st_mtime_ns}".encode())
     return digest.hexdigest()
+
+
+def _preflight(session: nox.Session, *, real_redis: bool = False, base: bool = False) -> None:
+    """End a session that builds or runs a suite, before its dependencies are installed, with one line for each
+    thing the machine lacks (Go, a well-formed and answering INTEGRATION_REAL_REDIS_ADDR, a GALAXY_SKEW_BASE that
+    resolves)."""
+    if found := preflight.problems(real_redis_used=real_redis, base_required=base):
+        session.error("\n".join(found))
 
 
 def _junit(name: str) -> list[str]:
@@ -163,6 +172,7 @@ def breaking(session: nox.Session) -> None:
 @nox.session(venv_backend="none", tags=["build"], default=False)
 def build(session: nox.Session) -> None:
     """Build the service binaries (cached by content hash; reused by every other session) and the pinned fault proxy."""
+    _preflight(session)
     session.run(sys.executable, "-m", "harness.builds.binary", *session.posargs)
     session.run(sys.executable, "-m", "harness.builds.tools")
 
@@ -171,6 +181,7 @@ def build(session: nox.Session) -> None:
 def gatewayauthsession(session: nox.Session) -> None:
     """The gateway ↔ authsession boundary suite, in parallel (pytest-xdist); given test ids
     (``-- 'gatewayauthsession/test_login.py::test_x[http]'``, as a failure bundle's rerun.sh does), only those."""
+    _preflight(session)
     _sync(session, "test")
     _pytest(session, "gatewayauthsession", *_unless_named(session.posargs, "gatewayauthsession"), "-n", "auto")
 
@@ -183,6 +194,7 @@ def _unless_named(args: list[str], tests: str) -> list[str]:
 @nox.session(python=PYTHON, tags=["deep"], default=False)
 def deep(session: nox.Session) -> None:
     """Opt-in: the generated-input and model-based tests under the deep Hypothesis profile (``galaxy-deep``)."""
+    _preflight(session)
     _sync(session, "test")
     _pytest(
         session,
@@ -201,6 +213,7 @@ def schemathesis(session: nox.Session) -> None:
     scenarios along its links, on a real stack; the Hypothesis profile ``schemathesis`` bounds the budget
     (``-- --deep``: ``schemathesis-deep``); given test ids (as a failure bundle's rerun.sh does), only those.
     A run in which no case ran fails."""
+    _preflight(session)
     args = list(session.posargs)
     deep = "--deep" in args
     args = [a for a in args if a != "--deep"]
@@ -226,6 +239,7 @@ def skew(session: nox.Session, older: str) -> None:
     """The boundary suite of the working tree against a mixed-version pair: ``older`` built from BASE
     (``GALAXY_SKEW_BASE``, else the merge-base with main; on main the commit before HEAD), the other service from
     the working tree. Scenarios marked ``since(...)`` for a change BASE lacks are skipped, each with its reason."""
+    _preflight(session, base=True)
     _sync(session, "test")
     _pytest(session, f"skew-{older}-at-base", "gatewayauthsession", "-n", "auto", f"--service-ref={older}=BASE")
 
@@ -233,6 +247,7 @@ def skew(session: nox.Session, older: str) -> None:
 @nox.session(python=PYTHON, tags=["harness", "ci"])
 def harness(session: nox.Session) -> None:
     """The harness's own unit tests."""
+    _preflight(session)
     _sync(session, "test")
     # The pinned Go tools some tests run, built before any test's timeout.
     session.run("python", "-m", "harness.builds.tools")
@@ -293,6 +308,7 @@ def go_test(session: nox.Session, module: str) -> None:
 def toolchain(session: nox.Session, toolchain: str) -> None:
     """Every module's Go tests, then the boundary suite against binaries built by another supported Go release
     (``GOTOOLCHAIN``; the go command fetches it through the Go module proxy), beside go.mod's own."""
+    _preflight(session)
     env = {"GOTOOLCHAIN": toolchain}
     session.run("go", "version", external=True, env=env)
     for module in GO_MODULES:
@@ -321,6 +337,7 @@ def real_redis(session: nox.Session) -> None:
     """Smoke scenarios against a real Redis at INTEGRATION_REAL_REDIS_ADDR (skips when unset)."""
     if not os.environ.get("INTEGRATION_REAL_REDIS_ADDR"):
         session.skip("INTEGRATION_REAL_REDIS_ADDR is not set; set it to host:port of a Redis to run this session")
+    _preflight(session, real_redis=True)
     _sync(session, "test")
     _pytest(session, "real_redis", "gatewayauthsession", "-m", "smoke", "--redis-backend=real", "-n", "auto")
 
@@ -328,6 +345,7 @@ def real_redis(session: nox.Session) -> None:
 @nox.session(python=PYTHON, tags=["coverage"], default=False)
 def coverage(session: nox.Session) -> None:
     """The boundary suite against -cover builds; merged Go coverage in reports/coverage/."""
+    _preflight(session)
     out = REPORTS / "coverage"
     raw = out / "raw"
     shutil.rmtree(out, ignore_errors=True)
@@ -365,6 +383,7 @@ def coverage(session: nox.Session) -> None:
 @nox.session(python=PYTHON, tags=["race"], default=False)
 def race(session: nox.Session) -> None:
     """The boundary suite against -race builds; a DATA RACE in a service log fails its test."""
+    _preflight(session)
     _sync(session, "test")
     _pytest(session, "race", "gatewayauthsession", "-n", "auto", "--build-mode=race")
 
@@ -381,6 +400,7 @@ def flakes(session: nox.Session) -> None:
     ``-- 10 --stress`` runs them beside a CPU hog (``--stress=2``: two), to
     show the suite's deadlines and waits hold on a loaded machine.
     """
+    _preflight(session)
     args = list(session.posargs)
     hogs_asked = [a for a in args if a == "--stress" or a.startswith("--stress=")]
     args = [a for a in args if a not in hogs_asked]
@@ -437,6 +457,7 @@ def mutation(session: nox.Session) -> None:
 
     Options after ``--``: ``--only ID,ID``, ``--list``, ``--budget SECONDS`` (per mutant), ``--no-baseline``.
     """
+    _preflight(session)
     _sync(session, "test")
     session.run(
         *("python", "-m", "harness.mutation", "--catalogue", "gatewayauthsession/mutants.toml", "--first-args=-n 0"),
@@ -453,6 +474,7 @@ def up(session: nox.Session) -> None:
 
     Settings after ``--``: ``nox -s up -- --set code_ttl=1m --links all``.
     """
+    _preflight(session)
     _sync(session, "test")
     session.run("python", "-m", "gatewayauthsession.explore", *session.posargs)
 

@@ -13,7 +13,8 @@ import pytest
 from harness.builds.binary import BuildError, build, is_cached
 from harness.builds.tools import ToolBuildError, go_tool
 from harness.forensics.failure_report import use_failure_bundles
-from harness.suites.plugin import build_mode, runs_tests, service_refs
+from harness.suites.plugin import build_mode, redis_backend_kind, runs_tests, service_refs
+from harness.suites.preflight import check_run
 
 SERVICES = ("authsession", "gateway")
 
@@ -77,6 +78,7 @@ rootdir; its test id and seeds follow)."""
 
 @pytest.hookimpl(tryfirst=True)  # before Hypothesis's, which loads the profile --hypothesis-profile names
 def pytest_configure(config: pytest.Config) -> None:
+    check_run(config, real_redis_used=redis_backend_kind(config) == "real")  # before any build or process
     if runs_tests(config) or config.getoption("hypothesis_profile", None):
         import gatewayauthsession.hypothesis_profiles  # noqa: F401 - registers the profiles
     if runs_tests(config):

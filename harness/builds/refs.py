@@ -55,7 +55,12 @@ def base_ref(repo: Path, main: str = "main") -> str:
     """The base commit (see the module's docstring), as a full commit id."""
     given = os.environ.get(BASE_ENV)
     if given:
-        return resolve(repo, given)
+        try:
+            return resolve(repo, given)
+        except RefError as exc:
+            raise RefError(
+                f"{BASE_ENV}: {exc}; name a commit, branch or tag, or unset it for the merge-base with {main}"
+            ) from None
     head = resolve(repo, "HEAD")
     for candidate in (main, f"origin/{main}"):
         try:
