@@ -23,7 +23,7 @@ import nox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness.paths import PROJECT_ROOT, REPORTS_DIR, bytecode_env, galaxy_root
-from harness.suites import preflight
+from harness.suites import preflight, testids
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -183,12 +183,16 @@ def gatewayauthsession(session: nox.Session) -> None:
     (``-- 'gatewayauthsession/test_login.py::test_x[http]'``, as a failure bundle's rerun.sh does), only those."""
     _preflight(session)
     _sync(session, "test")
-    _pytest(session, "gatewayauthsession", *_unless_named(session.posargs, "gatewayauthsession"), "-n", "auto")
+    _pytest(session, "gatewayauthsession", "-n", "auto", posargs=_suite_args(session, "gatewayauthsession"))
 
 
-def _unless_named(args: list[str], tests: str) -> list[str]:
-    """``[tests]``, unless ``args`` name tests of the suite (as a failure bundle's rerun.sh does): then only those."""
-    return [] if any(arg.startswith("gatewayauthsession/") for arg in args) else [tests]
+def _suite_args(session: nox.Session, tests: str, args: list[str] | None = None) -> list[str]:
+    """``[tests, *args]`` (``args``: the session's), unless ``args`` name tests of the suite, with or without its
+    folder (as a failure bundle's rerun.sh does): then only those (harness/suites/testids.py)."""
+    try:
+        return testids.suite_args(session.posargs if args is None else args, tests, ROOT)
+    except testids.TestIdError as exc:
+        session.error(str(exc))
 
 
 @nox.session(python=PYTHON, tags=["deep"], default=False)
@@ -222,10 +226,9 @@ def schemathesis(session: nox.Session) -> None:
     _pytest(
         session,
         "schemathesis",
-        *_unless_named(args, "gatewayauthsession/openapi"),
         *("-m", "schemathesis", "-n", "2", f"--hypothesis-profile={profile}"),
         "--rerun-command=./noxw -s schemathesis --",  # a failure's rerun.sh needs this session's dependencies
-        posargs=args,
+        posargs=_suite_args(session, "gatewayauthsession/openapi", args),
     )
     cases = _junit_property_sum(REPORTS / "schemathesis.xml", "cases")
     if cases == 0:
