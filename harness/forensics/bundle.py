@@ -43,7 +43,8 @@ __all__ = [
 ]
 
 MARKER = "bundle.json"
-_NAME_MAX = 120
+_NAME_MAX = 200  # well under a file name's 255 bytes; no test id of the suites comes near it
+_DIGEST = 12
 
 
 @dataclass
@@ -65,10 +66,14 @@ class Evidence:
 
 def sanitise(nodeid: str) -> str:
     """A directory name for a test id: letters, digits, ``.``, ``_``, ``-`` and
-    ``=``, anything else as ``_``; a long one cut short and told apart by a hash."""
+    ``=``, anything else as ``_``, whole (``..._test_y_http``, ``..._test_y_grpc``).
+    One longer than 200 characters keeps its start and its end, where a
+    parametrized test's variants differ, around a hash of the whole id."""
     name = re.sub(r"[^A-Za-z0-9._=-]+", "_", nodeid).strip("._") or "test"
     if len(name) > _NAME_MAX:
-        name = name[: _NAME_MAX - 13] + "_" + hashlib.sha256(nodeid.encode()).hexdigest()[:12]
+        digest = hashlib.sha256(nodeid.encode()).hexdigest()[:_DIGEST]
+        tail = (_NAME_MAX - _DIGEST - 2) // 3
+        name = f"{name[: _NAME_MAX - _DIGEST - 2 - tail]}_{digest}_{name[-tail:]}"
     return name
 
 

@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
@@ -19,6 +20,7 @@ import pytest
 from scratch_suite import pytest_argv, run_pytest
 
 from contracts.tracing import trace_id_for
+from harness.forensics.bundle import sanitise
 from harness.paths import PROJECT_ROOT
 
 FAILING = "test_scenario.py::test_a_wrong_code_is_refused_after_a_restart"
@@ -225,3 +227,21 @@ def test_the_rerun_command_keeps_the_run_s_marker_expression_and_hypothesis_prof
     again = subprocess.run([script], capture_output=True, text=True, env=env, timeout=180, check=False)
     assert again.returncode == 1, again.stdout + again.stderr
     assert "profile galaxy-deep ran" in again.stdout, again.stdout
+
+
+def test_every_test_of_the_suites_has_a_bundle_folder_of_its_own_named_in_full() -> None:
+    every = ("-m", "schemathesis or not schemathesis", "gatewayauthsession", "tests/harness")
+    listed = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:randomly", *every],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    ids = [line for line in listed.stdout.splitlines() if "::" in line]
+    assert len(ids) > 500, listed.stdout[-2000:] + listed.stderr[-2000:]
+    names = {sanitise(nodeid): nodeid for nodeid in ids}
+    assert len(names) == len(ids), "two tests would share a failure bundle"
+    cut = [nodeid for name, nodeid in names.items() if len(name) >= 200]
+    assert not cut, "a bundle folder named by a cut id (its start and end around a hash)"

@@ -120,11 +120,18 @@ def test_the_page_is_self_contained_and_names_every_hop() -> None:
     assert "<style>" in page
 
 
-def test_sanitised_ids_are_directory_names_and_long_ones_stay_apart() -> None:
+def test_sanitised_ids_are_directory_names_and_long_ones_stay_apart_and_readable() -> None:
     assert sanitise("gatewayauthsession/test_login.py::test_x[http]") == "gatewayauthsession_test_login.py_test_x_http"
-    a, b = sanitise("t.py::test_" + "a" * 300 + "[1]"), sanitise("t.py::test_" + "a" * 300 + "[2]")
+    long_id = "gatewayauthsession/test_faults.py::test_a_fault_gives_bounded_errors_naming_the_dependency_and_loses_"
+    assert sanitise(long_id + "nothing[gateway->authsession slower-than-the-deadline]") == (
+        "gatewayauthsession_test_faults.py_test_a_fault_gives_bounded_errors_naming_the_dependency_and_loses_"
+        "nothing_gateway-_authsession_slower-than-the-deadline"
+    ), "a long id is kept whole"
+    a, b = sanitise("t.py::test_" + "a" * 300 + "[http-one]"), sanitise("t.py::test_" + "a" * 300 + "[grpc-one]")
     assert a != b
-    assert len(a) <= 120
+    assert len(a) == len(b) == 200
+    assert a.endswith("aaa_http-one")
+    assert b.endswith("aaa_grpc-one"), "the parameters that tell variants apart are kept"
     assert "/" not in a
 
 
