@@ -24,7 +24,7 @@ import re
 import shlex
 import shutil
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,14 +81,29 @@ def bundle_dir(root: Path, nodeid: str) -> Path:
     return root / sanitise(nodeid)
 
 
-def clear_bundles(root: Path) -> None:
+def clear_bundles(root: Path, under: Sequence[str] | None = None) -> None:
     """Remove the bundles of an earlier run under ``root`` (the directories that
-    hold a bundle index); anything else there is left alone."""
+    hold a bundle index): every one, or, given ``under`` (test ids, files and
+    folders, as a run's arguments name them, relative to the rootdir), those of
+    the tests these hold. Anything else there is left alone."""
     if not root.is_dir():
         return
     for child in root.iterdir():
-        if child.is_dir() and (child / MARKER).exists():
-            shutil.rmtree(child, ignore_errors=True)
+        if not (child.is_dir() and (index := child / MARKER).exists()):
+            continue
+        if under is not None:
+            try:
+                nodeid = json.loads(index.read_text())["nodeid"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # not a bundle this harness wrote: left alone
+            if not any(_holds(arg, nodeid) for arg in under):
+                continue
+        shutil.rmtree(child, ignore_errors=True)
+
+
+def _holds(arg: str, nodeid: str) -> bool:
+    """Whether test id, file or folder ``arg`` holds test ``nodeid`` (both relative to the rootdir)."""
+    return nodeid == arg or any(nodeid.startswith(arg + sep) for sep in ("::", "[", "/"))
 
 
 def goroutine_dump(log: str) -> str | None:

@@ -245,3 +245,31 @@ def test_every_test_of_the_suites_has_a_bundle_folder_of_its_own_named_in_full()
     assert len(names) == len(ids), "two tests would share a failure bundle"
     cut = [nodeid for name, nodeid in names.items() if len(name) >= 200]
     assert not cut, "a bundle folder named by a cut id (its start and end around a hash)"
+
+
+TWO_FAILURES = """
+import pytest
+
+
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_fails(transport: str) -> None:
+    assert transport == "neither", "failing on purpose"
+"""
+
+
+def test_a_rerun_keeps_the_bundles_of_the_tests_it_does_not_rerun(tmp_path: Path) -> None:
+    (tmp_path / "test_two.py").write_text(TWO_FAILURES)
+    bundles = tmp_path / "failures"
+    prefix = pytest_argv(tmp_path, f"--failure-bundles={bundles}")
+    done = run_pytest(tmp_path, f"--failure-bundles={bundles}", f"--rerun-command={shlex.join(prefix)}", str(tmp_path))
+    assert done.returncode == 1, done.stdout + done.stderr
+    http, grpc = bundles / "test_two.py_test_fails_http", bundles / "test_two.py_test_fails_grpc"
+    assert sorted(bundles.iterdir()) == sorted([http, grpc]), "one folder each, told apart by name"
+    before = (grpc / "bundle.json").stat().st_mtime_ns
+
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    again = subprocess.run([str(http / "rerun.sh")], capture_output=True, text=True, env=env, timeout=180, check=False)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert re.search(r"^=* 1 failed in ", again.stdout, re.MULTILINE), again.stdout
+    assert (grpc / "bundle.json").stat().st_mtime_ns == before, "the bundle of the test not rerun is kept as it was"
+    assert json.loads((http / "bundle.json").read_text())["nodeid"] == "test_two.py::test_fails[http]"

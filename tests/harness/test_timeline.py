@@ -168,6 +168,29 @@ def test_a_bundle_holds_its_files_and_the_next_run_clears_only_bundles(tmp_path:
     assert sorted(p.name for p in root.iterdir()) == ["not-a-bundle"]
 
 
+@pytest.mark.parametrize(
+    ("under", "left"),
+    [
+        pytest.param(None, [], id="all"),
+        pytest.param(["s/t.py::test_x[http]"], ["s_t.py_test_x_grpc", "s_u.py_test_y", "t_v.py_test_z"], id="one-id"),
+        pytest.param(["s/t.py::test_x"], ["s_u.py_test_y", "t_v.py_test_z"], id="its-variants"),
+        pytest.param(["s/t.py", "t/v.py::test_z"], ["s_u.py_test_y"], id="a-file-and-an-id"),
+        pytest.param(["s"], ["t_v.py_test_z"], id="a-folder"),
+        pytest.param(
+            ["s/t.py::test_xy"], ["s_t.py_test_x_grpc", "s_t.py_test_x_http", "s_u.py_test_y", "t_v.py_test_z"]
+        ),
+    ],
+)
+def test_a_run_clears_the_bundles_of_the_tests_it_names(
+    tmp_path: Path, under: list[str] | None, left: list[str]
+) -> None:
+    for nodeid in ("s/t.py::test_x[http]", "s/t.py::test_x[grpc]", "s/u.py::test_y", "t/v.py::test_z"):
+        evidence = Evidence()
+        write_bundle(tmp_path / sanitise(nodeid), nodeid=nodeid, timeline=Timeline.merge([]), evidence=evidence)
+    clear_bundles(tmp_path, under=under)
+    assert sorted(p.name for p in tmp_path.iterdir()) == left
+
+
 def test_goroutine_dumps_are_found_only_where_there_is_one() -> None:
     assert goroutine_dump('{"msg":"stopped"}\n') is None
     assert goroutine_dump("panic: boom\n\ngoroutine 1 [running]:\n") == "panic: boom\n\ngoroutine 1 [running]:\n"
