@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -164,6 +165,10 @@ class Stack:
     def _write_keys(self) -> None:
         with _timed(self.timings, KEYS):
             self._private_key, self._jwks = self.keys.write(self.workdir / "keys")
+
+    def _remove_keys(self) -> None:
+        """The private key files go with the stack: nothing of a run's key material stays behind it."""
+        shutil.rmtree(self.workdir / "keys", ignore_errors=True)
 
     def _authsession_process(self, grpc_addr: str) -> ServiceProcess:
         s = self.settings
@@ -411,6 +416,7 @@ class Stack:
             stub.stop()
         self._close_links()
         self.redis.stop()
+        self._remove_keys()
 
     def _close_links(self) -> None:
         for link in self.links.values():
@@ -497,6 +503,7 @@ def start_stack(
         trace = trace or Trace()
         stack = Stack(workdir, settings, binaries, redis, mail, users, keys, coverdir, proxy, trace, timings=timings)
         started.callback(stack._close_links)
+        started.callback(stack._remove_keys)
         stack._write_keys()
         stack._start_services(started)
         started.pop_all()
