@@ -27,19 +27,24 @@ from harness.builds.binary import build
 from harness.faults.toxiproxy import ToxiproxyServer
 from harness.paths import PROJECT_ROOT, REPORTS_DIR
 from harness.processes.sweep import reap_run, start_run, sweep
+from harness.suites.grpcurl import grpcurl_prefix
 
 __all__ = ["endpoints", "hold", "main"]
 
 SERVICES = ("authsession", "gateway")
-PROTO = "-import-path proto -proto galaxy/gateway/v1/gateway.proto"
 
 
 def endpoints(stack: Stack) -> str:
-    """Where every part of ``stack`` listens, with lines to paste into a shell
-    (run from the project root, for grpcurl's proto path)."""
+    """Where every part of ``stack`` listens, with lines to paste into a shell, each working as printed
+    (tests/harness/test_up_commands.py runs them)."""
+    from grpc_health.v1 import health_pb2
+
+    from contracts.gatewayv1._pb import gateway_pb2
+
     http = "http://" + stack.gateway.address("http")
     grpc = stack.gateway.address("grpc")
     rpc = "galaxy.gateway.v1.GatewayService"
+    grpcurl = grpcurl_prefix(stack.workdir / "grpcurl.protoset", gateway_pb2.DESCRIPTOR, health_pb2.DESCRIPTOR)
     lines = [
         f"gateway HTTP   {http}   (OpenAPI: {http}/openapi.json)",
         f"gateway gRPC   {grpc}",
@@ -62,9 +67,9 @@ def endpoints(stack: Stack) -> str:
         f"  curl -s {http}/v1/me -H 'Authorization: Bearer ACCESS_TOKEN'",
         f"  curl -s {http}/readyz",
         "Or over gRPC:",
-        f'  grpcurl -plaintext {PROTO} -d \'{{"email": "you@example.com"}}\' {grpc} {rpc}/StartEmailLogin',
-        f"  grpcurl -plaintext {PROTO} -H 'authorization: Bearer ACCESS_TOKEN' {grpc} {rpc}/GetMe",
-        f"  grpcurl -plaintext -d '{{}}' {grpc} grpc.health.v1.Health/Check   # needs server reflection or -proto",
+        f'  {grpcurl} -d \'{{"email": "you.grpc@example.com"}}\' {grpc} {rpc}/StartEmailLogin',
+        f"  {grpcurl} -H 'authorization: Bearer ACCESS_TOKEN' {grpc} {rpc}/GetMe",
+        f"  {grpcurl} -d '{{}}' {grpc} grpc.health.v1.Health/Check",
         "The sessions in Redis:",
         f"  redis-cli -u {stack.redis.url} --scan --pattern '{stack.redis.key_prefix}session:*'",
     ]
