@@ -11,13 +11,12 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from scratch_suite import pytest_argv, run_pytest
+from scratch_suite import every_test_id, pytest_argv, run_pytest
 
 from contracts.tracing import trace_id_for
 from harness.forensics.bundle import sanitise
@@ -230,17 +229,7 @@ def test_the_rerun_command_keeps_the_run_s_marker_expression_and_hypothesis_prof
 
 
 def test_every_test_of_the_suites_has_a_bundle_folder_of_its_own_named_in_full() -> None:
-    every = ("-m", "schemathesis or not schemathesis", "gatewayauthsession", "tests/harness")
-    listed = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:randomly", *every],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    ids = [line for line in listed.stdout.splitlines() if "::" in line]
-    assert len(ids) > 500, listed.stdout[-2000:] + listed.stderr[-2000:]
+    ids = every_test_id()
     names = {sanitise(nodeid): nodeid for nodeid in ids}
     assert len(names) == len(ids), "two tests would share a failure bundle"
     cut = [nodeid for name, nodeid in names.items() if len(name) >= 200]
