@@ -7,6 +7,8 @@ directory not found", one under xdist ends on "no tests ran" once its workers ha
 collected nothing. :func:`resolve` looks the file up in the folders the run takes its
 tests from: found in exactly one, the id is read as that one; found in several, or in
 none, one line names what there is (the nearest file names, when none has that name).
+A test name the file does not define is named with the nearest ones, at once, where
+xdist would end on "no tests ran" too.
 
 * :func:`suite_args` — a nox session's pytest arguments for a suite's folder: the folder
   and the session's arguments, or, when these name tests of the suite (with or without
@@ -18,6 +20,7 @@ none, one line names what there is (the nearest file names, when none has that n
 
 from __future__ import annotations
 
+import ast
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -50,15 +53,20 @@ def _file_of(arg: str) -> str | None:
 
 def resolve(arg: str, folders: Iterable[Path], here: Path) -> str:
     """``arg`` as pytest run in ``here`` finds it: as given when it is no test id or its file is there, else
-    under the one of ``folders`` that holds its file; a :class:`TestIdError` when none or several do."""
+    under the one of ``folders`` that holds its file; a :class:`TestIdError` when none or several do, or when
+    the file has no test of the id's name (:func:`_check_name`)."""
     path = _file_of(arg)
-    if path is None or (here / path).exists():
+    if path is None:
         return arg
     rest = arg[len(path) :]
+    if (here / path).exists():
+        _check_name(arg, here / path, rest)
+        return arg
     folders = list(folders)
     files = sorted({os.path.relpath(f, here) for folder in folders for f in folder.rglob("*.py")})
     found = [file for file in files if f"/{file}".endswith(f"/{path}")]
     if len(found) == 1:
+        _check_name(arg, here / found[0], rest)
         return found[0] + rest
     if found:
         raise TestIdError(f"{arg}: no such file in {here}; it is {' or '.join(f + rest for f in found)}: give one")
@@ -69,6 +77,31 @@ def resolve(arg: str, folders: Iterable[Path], here: Path) -> str:
     where = ", ".join(os.path.relpath(folder, here) for folder in folders)
     said = f"did you mean {' or '.join(near)}?" if near else "pytest --collect-only -q lists the tests"
     raise TestIdError(f"{arg}: no file {path} in {here} nor under {where}; {said}")
+
+
+def _check_name(arg: str, file: Path, rest: str) -> None:
+    """The test (or class) an id names after its file (``::test_x[param]``, ``::TestX::test_y``) is defined at the
+    top of ``file``, as a function, a class, or a name bound there (a generated ``TestCase``); else a
+    :class:`TestIdError` naming the nearest tests. Under xdist, pytest would end on "no tests ran" instead."""
+    name = rest.removeprefix("::").split("::", 1)[0].split("[", 1)[0]
+    if not name:
+        return
+    try:
+        tree = ast.parse(file.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return  # pytest will say what is wrong with the file
+    defined: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            defined.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            defined |= {target.id for target in targets if isinstance(target, ast.Name)}
+    if name in defined:
+        return
+    near = closest(name, [n for n in defined if n.lower().startswith("test")])
+    said = f"did you mean {' or '.join(near)}?" if near else "pytest --collect-only -q lists its tests"
+    raise TestIdError(f"{arg}: {file.name} has no test {name}; {said}")
 
 
 def _test_args(args: Sequence[str]) -> list[int]:

@@ -6,16 +6,37 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scratch_suite import run_pytest
+from scratch_suite import every_test_id, run_pytest
 
+from harness.paths import PROJECT_ROOT
 from harness.suites.testids import TestIdError, resolve, suite_args
+
+TESTS = """
+import unittest
+
+
+def test_one():
+    pass
+
+
+def test_two():
+    pass
+
+
+class TestGroup:
+    def test_three(self):
+        pass
+
+
+TestGenerated: type[unittest.TestCase] = unittest.TestCase
+"""
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     for file in ("suite/test_login.py", "suite/test_faults.py", "suite/deep/test_model.py", "other/test_faults.py"):
         (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / file).write_text("def test_one():\n    pass\n\ndef test_two():\n    pass\n")
+        (tmp_path / file).write_text(TESTS)
     return tmp_path
 
 
@@ -33,6 +54,28 @@ def root(tmp_path: Path) -> Path:
 )
 def test_a_test_id_is_read_in_the_folder_that_has_it(root: Path, arg: str, want: str) -> None:
     assert resolve(arg, [root / "suite", root / "other"], root) == want
+
+
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "suite/test_login.py::test_one[http-param]",
+        "test_login.py::TestGroup::test_three",
+        "suite/test_login.py::TestGenerated",
+        "suite/test_login.py::",
+    ],
+)
+def test_a_name_the_file_defines_is_taken(root: Path, arg: str) -> None:
+    assert resolve(arg, [root / "suite"], root).endswith(arg.removeprefix("suite/"))
+
+
+def test_a_name_the_file_does_not_define_is_named_with_the_nearest(root: Path) -> None:
+    with pytest.raises(TestIdError) as caught:
+        resolve("test_login.py::test_onee[http]", [root / "suite"], root)
+    assert (
+        str(caught.value)
+        == "test_login.py::test_onee[http]: test_login.py has no test test_onee; did you mean test_one?"
+    )
 
 
 @pytest.mark.parametrize(
@@ -102,7 +145,7 @@ def test_a_pytest_run_under_xdist_names_an_id_found_twice_at_once(root: Path) ->
     found = run_pytest(
         root, "-p", "harness.suites.testids", "-o", "testpaths=suite other", "-n", "2", "deep/test_model.py"
     )
-    assert "2 passed" in found.stdout, found.stdout + found.stderr
+    assert "3 passed" in found.stdout, found.stdout + found.stderr
 
 
 def test_the_conftest_of_the_folder_found_is_loaded_as_the_command_line_is_parsed(root: Path) -> None:
@@ -113,3 +156,9 @@ def test_the_conftest_of_the_folder_found_is_loaded_as_the_command_line_is_parse
         root, "-p", "harness.suites.testids", "-o", "testpaths=suite", "test_login.py::test_one", "--suite-option"
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_test_id_of_the_suites_is_read_as_itself() -> None:
+    folders = [PROJECT_ROOT / "gatewayauthsession", PROJECT_ROOT / "tests"]
+    ids = every_test_id()
+    assert [nodeid for nodeid in ids if resolve(nodeid, folders, PROJECT_ROOT) != nodeid] == []
