@@ -25,6 +25,7 @@ import nox
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness.builds.tools import TOOLS
 from harness.paths import PROJECT_ROOT, REPORTS_DIR, bytecode_env, galaxy_root
+from harness.suites import preflight, testids
 from harness.suites.registry import Suite, suites
 
 nox.needs_version = ">=2025.2.9"
@@ -99,12 +100,21 @@ def _sync_key(venv: Path, groups: tuple[str, ...]) -> str:
     return digest.hexdigest()
 
 
+def _preflight(session: nox.Session, *, real_redis: bool = False, base: bool = False) -> None:
+    """End a session that builds or runs a suite, before its dependencies are installed, with one line for each
+    thing the machine lacks (Go, a well-formed and answering INTEGRATION_REAL_REDIS_ADDR, a GALAXY_SKEW_BASE that
+    resolves)."""
+    if found := preflight.problems(real_redis_used=real_redis, base_required=base):
+        session.error("\n".join(found))
+
+
 def _junit(name: str) -> list[str]:
     """pytest's flags for run ``name``: its JUnit XML in reports/<name>.xml, its suite named ``name``, and a
     temporary directory of its own (.cache/tmp/<name>, emptied as the run starts). pytest's shared one
     (/tmp/pytest-of-<user>) is pruned by every run as it ends, and two runs at once pruning it race: the later
     one's end fails on a directory the other is still writing."""
     REPORTS.mkdir(exist_ok=True)
+    (ROOT / ".cache" / "tmp").mkdir(parents=True, exist_ok=True)  # pytest makes the run's own, not its parents
     return [
         f"--junitxml={REPORTS / name}.xml",
         *("-o", f"junit_suite_name={name}"),
@@ -193,6 +203,7 @@ def breaking(session: nox.Session) -> None:
 @nox.session(venv_backend="none", tags=["build"], default=False)
 def build(session: nox.Session) -> None:
     """Build the service binaries (cached by content hash; reused by every other session) and the pinned fault proxy."""
+    _preflight(session)
     session.run(sys.executable, "-m", "harness.builds.binary", *session.posargs)
     session.run(sys.executable, "-m", "harness.builds.tools")
 
@@ -202,8 +213,9 @@ def _suite_session(suite: Suite) -> None:
     test ids of it (as a failure bundle's rerun.sh gives them), only those."""
 
     def run(session: nox.Session) -> None:
+        _preflight(session)
         _sync(session, "test")
-        _pytest(session, suite.name, *_unless_named(session.posargs, suite.name), "-n", "auto")
+        _pytest(session, suite.name, "-n", "auto", posargs=_suite_args(session, [suite.name]))
 
     run.__doc__ = (
         f"{suite.description} In parallel (pytest-xdist); given test ids (``-- '{suite.name}/test_x.py::test_y'``, "
@@ -212,9 +224,13 @@ def _suite_session(suite: Suite) -> None:
     nox.session(name=suite.name, python=PYTHON, tags=["suite", "ci"], default=False)(run)  # run by regression
 
 
-def _unless_named(args: list[str], tests: str) -> list[str]:
-    """``[tests]``, unless ``args`` name tests under it (as a failure bundle's rerun.sh does): then only those."""
-    return [] if any(arg.split("::", 1)[0].startswith(f"{tests}/") for arg in args) else [tests]
+def _suite_args(session: nox.Session, suites: list[str], args: list[str] | None = None) -> list[str]:
+    """``[*suites, *args]`` (``args``: the session's), unless ``args`` name tests of the suites, with or without
+    their folder (as a failure bundle's rerun.sh does): then only those (harness/suites/testids.py)."""
+    try:
+        return testids.suite_args(session.posargs if args is None else args, suites, ROOT)
+    except testids.TestIdError as exc:
+        session.error(str(exc))
 
 
 for _suite in SUITES:
@@ -225,6 +241,7 @@ for _suite in SUITES:
 def deep(session: nox.Session) -> None:
     """Opt-in: every suite's generated-input and model-based tests (those Hypothesis drives) under the deep
     Hypothesis profile (``galaxy-deep``)."""
+    _preflight(session)
     _sync(session, "test")
     _pytest(session, "deep", *SUITE_PATHS, "-m", "hypothesis", "-n", "auto", "--hypothesis-profile=galaxy-deep")
 
@@ -235,6 +252,7 @@ def schemathesis(session: nox.Session) -> None:
     scenarios along its links, on a real stack; the Hypothesis profile ``schemathesis`` bounds the budget
     (``-- --deep``: ``schemathesis-deep``); given test ids (as a failure bundle's rerun.sh does), only those.
     A run in which no case ran fails."""
+    _preflight(session)
     args = list(session.posargs)
     deep = "--deep" in args
     args = [a for a in args if a != "--deep"]
@@ -243,10 +261,9 @@ def schemathesis(session: nox.Session) -> None:
     _pytest(
         session,
         "schemathesis",
-        *[path for path in SUITE_PATHS for path in _unless_named(args, path)],
         *("-m", "schemathesis", "-n", "2", f"--hypothesis-profile={profile}"),
         "--rerun-command=./noxw -s schemathesis --",  # a failure's rerun.sh needs this session's dependencies
-        posargs=args,
+        posargs=_suite_args(session, SUITE_PATHS, args),
     )
     cases = _junit_property_sum(REPORTS / "schemathesis.xml", "cases")
     if cases == 0:
@@ -263,6 +280,7 @@ def skew(session: nox.Session, suite: str, older: str) -> None:
     """A suite of the working tree against a mixed-version set: ``older`` built from BASE (``GALAXY_SKEW_BASE``,
     else the merge-base with main; on main the commit before HEAD), every other service from the working tree.
     Scenarios marked ``since(...)`` for a change BASE lacks are skipped, each with its reason."""
+    _preflight(session, base=True)
     _sync(session, "test")
     _pytest(session, f"skew-{suite}-{older}-at-base", suite, "-n", "auto", f"--service-ref={older}=BASE")
 
@@ -270,6 +288,7 @@ def skew(session: nox.Session, suite: str, older: str) -> None:
 @nox.session(python=PYTHON, tags=["harness", "ci"])
 def harness(session: nox.Session) -> None:
     """The harness's own unit tests, and the Go tests of its own tools (the history checker)."""
+    _preflight(session)
     _sync(session, "test")
     # The pinned Go tools some tests run, built before any test's timeout.
     session.run("python", "-m", "harness.builds.tools")
@@ -333,6 +352,7 @@ def go_test(session: nox.Session, module: str) -> None:
 def toolchain(session: nox.Session, toolchain: str) -> None:
     """Every module's Go tests, then every boundary suite against binaries built by another supported Go release
     (``GOTOOLCHAIN``; the go command fetches it through the Go module proxy), beside go.mod's own."""
+    _preflight(session)
     env = {"GOTOOLCHAIN": toolchain}
     session.run("go", "version", external=True, env=env)
     for module in GO_MODULES:
@@ -367,6 +387,7 @@ def real_redis(session: nox.Session) -> None:
     """Every suite's smoke scenarios against a real Redis at INTEGRATION_REAL_REDIS_ADDR (skips when unset)."""
     if not os.environ.get("INTEGRATION_REAL_REDIS_ADDR"):
         session.skip("INTEGRATION_REAL_REDIS_ADDR is not set; set it to host:port of a Redis to run this session")
+    _preflight(session, real_redis=True)
     _sync(session, "test")
     _pytest(session, "real_redis", *SUITE_PATHS, "-m", "smoke", "--redis-backend=real", "-n", "auto")
 
@@ -374,6 +395,7 @@ def real_redis(session: nox.Session) -> None:
 @nox.session(python=PYTHON, tags=["coverage"], default=False)
 def coverage(session: nox.Session) -> None:
     """Every boundary suite against -cover builds; merged Go coverage in reports/coverage/."""
+    _preflight(session)
     out = REPORTS / "coverage"
     raw = out / "raw"
     shutil.rmtree(out, ignore_errors=True)
@@ -411,6 +433,7 @@ def coverage(session: nox.Session) -> None:
 @nox.session(python=PYTHON, tags=["race"], default=False)
 def race(session: nox.Session) -> None:
     """Every boundary suite against -race builds; a DATA RACE in a service log fails its test."""
+    _preflight(session)
     _sync(session, "test")
     _pytest(session, "race", *SUITE_PATHS, "-n", "auto", "--build-mode=race")
 
@@ -427,6 +450,7 @@ def flakes(session: nox.Session) -> None:
     ``-- 10 --stress`` runs them beside a CPU hog (``--stress=2``: two), to
     show the suite's deadlines and waits hold on a loaded machine.
     """
+    _preflight(session)
     args = list(session.posargs)
     hogs_asked = [a for a in args if a == "--stress" or a.startswith("--stress=")]
     args = [a for a in args if a not in hogs_asked]
@@ -485,6 +509,7 @@ def mutation(session: nox.Session) -> None:
 
     Options after ``--``: ``--only ID,ID``, ``--list``, ``--budget SECONDS`` (per mutant), ``--no-baseline``.
     """
+    _preflight(session)
     _sync(session, "test")
     for suite in SUITES:
         if not suite.mutants.is_file():
@@ -509,6 +534,7 @@ def up(session: nox.Session) -> None:
     After ``--``: the suite (the first registered one if none), settings and links:
     ``nox -s up -- gatewayauthsession --set code_ttl=1m --links all``.
     """
+    _preflight(session)
     _sync(session, "test")
     session.run("python", "-m", "harness.topology.explore", *session.posargs)
 

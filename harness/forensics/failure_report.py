@@ -10,14 +10,16 @@ over: the timeline as a page, every process log of the test, what
 :func:`attach_diagnostics` sources give, the seeds and a command that runs
 the test again. The JUnit XML names the bundle in the ``failure_bundle``
 property of the test. Bundles are written where :func:`use_failure_bundles`
-(or ``--failure-bundles``) says, and a run first clears those of the run
-before; without a bundle directory the raw diagnostics go to the report.
+(or ``--failure-bundles``) says, and a run first clears those of the tests
+its arguments hold (every one, or those named: a rerun keeps the others');
+without a bundle directory the raw diagnostics go to the report.
 Processes registered with :func:`watch_processes` are asked for a goroutine
 dump when the test hits its pytest-timeout deadline.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from collections.abc import Callable, Generator
@@ -78,7 +80,22 @@ def _bundles(config: pytest.Config) -> tuple[Path, Rerun] | None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if not hasattr(config, "workerinput") and (bundles := _bundles(config)) is not None:
-        clear_bundles(bundles[0])  # one run's bundles only
+        clear_bundles(bundles[0], under=_named(config))  # a rerun keeps the other tests' bundles
+
+
+def _named(config: pytest.Config) -> list[str] | None:
+    """The tests, files and folders the run's arguments name, relative to the rootdir; None when they hold every
+    test (no argument, the testpaths, or the rootdir itself)."""
+    if config.args_source is not pytest.Config.ArgsSource.ARGS:
+        return None
+    named = []
+    for arg in config.args:
+        path, sep, rest = arg.partition("::")
+        relative = Path(os.path.relpath((config.invocation_params.dir / path).resolve(), config.rootpath)).as_posix()
+        if relative == ".":
+            return None
+        named.append(relative + sep + rest)
+    return named
 
 
 def attach_diagnostics(node: pytest.Item, name: str, source: Callable[[], str]) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import re
 import socket
 import threading
@@ -328,12 +329,33 @@ class HttpStub:
         return response
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class _Uncoloured(logging.Filter):
+    """werkzeug colours its request lines with ANSI codes (a 404 yellow, another 4xx red) whatever the output is:
+    they would reach captured output, the JUnit XML and failure bundles as raw escape codes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = _ANSI.sub("", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_ANSI.sub("", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+_UNCOLOURED = _Uncoloured()
+
+
 @functools.cache
 def _server_type() -> Callable[[HttpStub, str, int], HTTPServer]:
     """A ``pytest_httpserver.HTTPServer`` serving a stub through three hooks, built on first use:
     ``dispatch`` applies the stub's faults first, ``respond_nohandler`` answers as a violation, and
-    ``thread_target`` has ``stop()`` take milliseconds, not up to ``serve_forever``'s 0.5 s poll."""
+    ``thread_target`` has ``stop()`` take milliseconds, not up to ``serve_forever``'s 0.5 s poll; werkzeug's
+    request lines lose their colour codes."""
     from pytest_httpserver import HTTPServer
+
+    logging.getLogger("werkzeug").addFilter(_UNCOLOURED)  # the logger of every request line
 
     class StubHTTPServer(HTTPServer):
         def __init__(self, stub: HttpStub, host: str, port: int) -> None:

@@ -82,7 +82,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="DIR",
         help="write each failing test's bundle (timeline, logs, seeds, rerun.sh) under DIR, "
-        "cleared as the run starts (default: where the suite's conftest says, if anywhere)",
+        "those of the tests the run's arguments hold cleared as it starts (default: where the suite's conftest "
+        "says, if anywhere)",
     )
     group.addoption(
         "--rerun-command",

@@ -59,8 +59,11 @@ def suite_dir(config: pytest.Config, path: Path) -> Path | None:
 
 @pytest.hookimpl(tryfirst=True)  # before Hypothesis's, which loads the profile --hypothesis-profile names
 def pytest_configure(config: pytest.Config) -> None:
-    from harness.suites.options import runs_tests
+    from harness.suites.options import redis_backend_kind, runs_tests
+    from harness.suites.preflight import check_run
 
+    if topologies(config):
+        check_run(config, real_redis_used=redis_backend_kind(config) == "real")  # before any build or process
     if topologies(config) and (runs_tests(config) or config.getoption("hypothesis_profile", None)):
         import harness.suites.hypothesis_profiles  # noqa: F401 - registers the profiles
     config.addinivalue_line(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -399,6 +400,12 @@ class Stack:
         self._close_links()
         if self.redis_backend is not None:
             self.redis_backend.stop()
+        self._remove_materials()
+
+    def _remove_materials(self) -> None:
+        """What the materials wrote (private keys) goes with the stack: no run leaves key material behind."""
+        for name in self.topology.materials:
+            shutil.rmtree(self.workdir / name, ignore_errors=True)
 
     def _close_links(self) -> None:
         for link in self.links.values():
@@ -461,6 +468,7 @@ def start_stack(
             with _timed(timings, f"{name} stub"):
                 stack.stubs[name] = load(spec)().start()
             started.callback(stack.stubs[name].stop)
+        started.callback(stack._remove_materials)
         with _timed(timings, KEYS):
             for name, spec in topology.materials.items():
                 stack.materials[name] = load(spec)()
