@@ -1,0 +1,1 @@
+"""Contract gates: checks that read the published contracts themselves, before or beside any running service."""
