@@ -295,7 +295,7 @@ class _Reader:
         if len(found) != len(lines):  # not one description a line: lines unknown, rules still read
             lines = [0] * len(found)
         for (pointer, description), line in zip(found, lines, strict=True):
-            self.markdown(description, offset=line, section=pointer)
+            self.markdown(description, offset=line, section=pointer, one_line=True)
 
     def proto(self, text: str) -> None:
         """Each run of ``//`` comment lines is a Markdown fragment; its section is the declaration after it."""
@@ -313,15 +313,21 @@ class _Reader:
             self.markdown(body, offset=start, section=declaration)
             start = None
 
-    def markdown(self, text: str, *, offset: int, section: str | None) -> None:
-        """The statements of a Markdown fragment whose first line is line ``offset`` (0-based) of the document;
-        ``section`` None: its headings say where a statement is."""
+    def markdown(self, text: str, *, offset: int, section: str | None, one_line: bool = False) -> None:
+        """The statements of a Markdown fragment whose first line is line ``offset`` (0-based) of the document
+        (``one_line``: the whole fragment is on that line, a JSON string); ``section`` None: its headings say
+        where a statement is."""
         tokens = self._md.parse(text)
+
+        def line_of(token_line: int) -> int:
+            return offset + 1 + (0 if one_line else token_line)
+
         waived = _informative_lines(tokens)
         starts: set[int] = set()
         for block in _blocks(tokens, section):
             starts.add(id(block.first))
-            self.statement(block, offset, informative=any(a <= block.line < b for a, b in waived))
+            informative = any(a <= block.line < b for a, b in waived)
+            self.statement(block, line_of(block.line), informative=informative)
         for token in tokens:  # rule anchors anywhere else: in a heading, inside a statement, an HTML block
             if token.type == "inline":
                 children = token.children or []
@@ -332,11 +338,12 @@ class _Reader:
             else:
                 continue
             for stray in _rule_ids(html):
-                line = offset + (token.map[0] if token.map else 0) + 1
-                self.problem(line, f"rule id {stray!r} is not at the start of a paragraph, list item or table row")
+                self.problem(
+                    line_of(token.map[0] if token.map else 0),
+                    f"rule id {stray!r} is not at the start of a paragraph, list item or table row",
+                )
 
-    def statement(self, block: _Block, offset: int, *, informative: bool) -> None:
-        line = offset + block.line + 1
+    def statement(self, block: _Block, line: int, *, informative: bool) -> None:
         rules = [a for a in block.anchors if "." in a.get("id", "")]
         if not rules:
             if not informative:
