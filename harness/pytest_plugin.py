@@ -31,7 +31,7 @@ __all__ = [
     "service_refs",
 ]
 
-pytest_plugins = ["harness.failure_report"]
+pytest_plugins = ["harness.failure_report", "harness.gates.rule_coverage"]
 
 _REFS = pytest.StashKey[dict[str, str]]()
 _SHARD = pytest.StashKey[tuple[int, int]]()
