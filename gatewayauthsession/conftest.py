@@ -30,8 +30,9 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Build (or find in the cache) both binaries once, before any test or
-    worker needs them; a failed build ends the run with the compiler's output."""
-    if hasattr(session.config, "workerinput"):
+    worker needs them; a failed build ends the run with the compiler's output. A run that only
+    collects (``nox -s rules``) starts no service and builds nothing."""
+    if hasattr(session.config, "workerinput") or session.config.option.collectonly:
         return
     mode = build_mode(session.config)
     refs = service_refs(session.config)
