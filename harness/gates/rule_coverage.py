@@ -203,6 +203,7 @@ class _Recorder:
         self.tests = 0
         self._index: Index | None = None
         self.result: Coverage | None = None
+        self.failed = False
 
     @property
     def index(self) -> Index:
@@ -268,6 +269,7 @@ class _Recorder:
         (reports / "rule-coverage.md").write_text(render_markdown(result))
         if self.config.getoption("--require-rule-coverage") and result.findings and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            self.failed = True
 
     @property
     def collect_only(self) -> bool:
@@ -279,6 +281,12 @@ class _Recorder:
         terminalreporter.section("rule coverage")
         for line in summary_lines(self.result, self.rules.reports, self.config.rootpath):
             terminalreporter.write_line(line)
+        if self.failed:
+            terminalreporter.write_line(
+                f"{len(self.result.findings)} rule(s) neither covered nor marked unobservable: "
+                "the run fails (--require-rule-coverage)",
+                red=True,
+            )
 
 
 def summary_lines(result: Coverage, reports: Path, root: Path) -> list[str]:

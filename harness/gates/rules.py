@@ -515,7 +515,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(problem)
     counts = Counter(rule.document for rule in index.rules)
     by_doc = ", ".join(f"{doc} {counts[doc]}" for doc in index.documents)
-    print(f"rules: {len(index.rules)} rules in {len(index.documents)} documents ({by_doc}); index: {output}")
+    shown = output.relative_to(root) if output.is_relative_to(root) else output
+    print(f"rules: {len(index.rules)} rules in {len(index.documents)} documents ({by_doc}); index: {shown}")
     if index.problems:
         print(f"rules: {len(index.problems)} problem(s)", file=sys.stderr)
         return 1

@@ -352,6 +352,7 @@ def test_collect_only_reports_what_the_suite_would_verify_and_can_require_covera
     assert "by the 5 tests collected" in done.stdout
     strict = run_pytest(root, "--collect-only", "-q", "--require-rule-coverage", "test_scenarios.py")
     assert strict.returncode == 1, strict.stdout + strict.stderr
+    assert "4 rule(s) neither covered nor marked unobservable: the run fails" in strict.stdout
     assert json.loads((root / "reports" / "rule-coverage.json").read_text())["collect_only"] is True
 
 
