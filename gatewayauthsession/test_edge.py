@@ -75,6 +75,7 @@ JSON = {"Content-Type": "application/json"}
     "errors.code.method-not-allowed",
     "errors.code.not-found",
     "errors.code.unauthenticated",
+    "errors.stable-code",
     "errors.http.problem",
     "errors.http.www-authenticate",
     "openapi.errors.problem",

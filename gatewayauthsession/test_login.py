@@ -204,6 +204,7 @@ def test_a_malformed_code_is_rejected_and_does_not_count_as_an_attempt(
     "errors.code.invalid-code",
     "errors.code.challenge-not-found",
     "openapi.response.too-many-attempts-or-rate-limited",
+    "errors.gateway.pass-through",
 )
 def test_too_many_wrong_codes_burn_the_challenge(stack: Stack, api: GatewayApi) -> None:
     challenge = api.start_email_login("fay@example.com")
