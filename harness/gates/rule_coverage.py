@@ -33,7 +33,8 @@ from typing import Any
 
 import pytest
 
-from harness.gates.rules import ConfigError, Index, Rule, RulesConfig, build_index, load_config
+from harness.gates.rules import ConfigError, Index, Rule, RulesConfig, cached_index, load_config
+from harness.paths import CACHE_DIR
 
 __all__ = ["Coverage", "RuleCoverage", "Scenario", "coverage", "render_markdown", "scenario_of", "summary_lines"]
 
@@ -208,7 +209,7 @@ class _Recorder:
     @property
     def index(self) -> Index:
         if self._index is None:
-            self._index = build_index(self.rules)
+            self._index = cached_index(self.rules, CACHE_DIR / "rules")
         return self._index
 
     @property

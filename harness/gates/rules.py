@@ -29,7 +29,9 @@ does.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import re
 import sys
 import tomllib
@@ -38,10 +40,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+if TYPE_CHECKING:  # markdown-it is imported where documents are read: a cached index needs none of it
+    from markdown_it.token import Token
 
 __all__ = [
     "ID_PATTERN",
@@ -53,6 +55,7 @@ __all__ = [
     "Rule",
     "RulesConfig",
     "build_index",
+    "cached_index",
     "load_config",
     "main",
 ]
@@ -151,11 +154,20 @@ class Index:
         return {
             "documents": {doc: sum(1 for r in self.rules if r.document == doc) for doc in self.documents},
             "rules": [rule.as_json() for rule in self.rules],
+            "problems": [asdict(p) for p in self.problems],
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Index:
+        rules = [Rule(**{**r, "applies_to": tuple(r["applies_to"])}) for r in data["rules"]]
+        return cls(rules, [Problem(**p) for p in data["problems"]], list(data["documents"]))
+
     def write(self, path: Path) -> None:
+        """The index as JSON at ``path``, written whole (a reader never sees half of it)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.as_json(), indent=1, ensure_ascii=False) + "\n")
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial.write_text(json.dumps(self.as_json(), indent=1, ensure_ascii=False) + "\n")
+        partial.replace(path)
 
 
 def load_config(root: Path) -> RulesConfig | None:
@@ -214,6 +226,23 @@ def build_index(config: RulesConfig) -> Index:
             reader.markdown(text, offset=0, section=None)
     _check_ids(index)
     return index
+
+
+def cached_index(config: RulesConfig, cache: Path) -> Index:
+    """:func:`build_index`, kept under ``cache`` by the content of the documents, the configuration and this
+    module: every pytest process of a run (the xdist controller and each worker) needs the index, and reading
+    the documents with markdown-it costs each of them a few tenths of a second."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(repr((config.transports, config.documents)).encode())
+    for doc in config.documents:
+        digest.update(f"\0{doc.path}\0".encode() + (config.root / doc.path).read_bytes())
+    path = cache / f"rules-{digest.hexdigest()[:32]}.json"
+    try:
+        return Index.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        index = build_index(config)
+        index.write(path)
+        return index
 
 
 def _check_ids(index: Index) -> None:
@@ -276,12 +305,13 @@ def _rule_ids(html: str) -> list[str]:
 class _Reader:
     """Reads one document's fragments into the index."""
 
-    _md = MarkdownIt("commonmark").enable("table")
-
     def __init__(self, doc: Document, transports: tuple[str, ...], index: Index) -> None:
+        from markdown_it import MarkdownIt
+
         self.doc = doc
         self.transports = transports
         self.index = index
+        self._md = MarkdownIt("commonmark").enable("table")
 
     def problem(self, line: int, message: str) -> None:
         self.index.problems.append(Problem(self.doc.path, line, message))

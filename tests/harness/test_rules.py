@@ -13,7 +13,7 @@ import pytest
 from scratch_suite import run_pytest
 
 from harness.gates.rule_coverage import Scenario, coverage, render_markdown
-from harness.gates.rules import Index, build_index, load_config, main
+from harness.gates.rules import Index, build_index, cached_index, load_config, main
 from harness.paths import PROJECT_ROOT
 
 PYPROJECT = """
@@ -242,6 +242,20 @@ def test_the_command_writes_the_index_and_fails_on_a_problem(
     assert main(["--root", str(root)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert [line.split(": ")[0] for line in out[:-1]][-2:] == ["docs/spec.md:18", "docs/spec.md:20"]
+
+
+def test_the_cached_index_is_the_index_of_the_documents_as_they_are_now(tmp_path: Path) -> None:
+    (tmp_path / "project").mkdir()
+    root = project(tmp_path / "project")
+    config = load_config(root)
+    assert config is not None
+    cache = tmp_path / "cache"
+    first = cached_index(config, cache)
+    assert first == build_index(config)
+    assert len(list(cache.iterdir())) == 1
+    assert cached_index(config, cache) == first, "read back as it was written"
+    project(root, SPEC + '\n<a id="spec.new-rule"></a>A rule added.\n')
+    assert "spec.new-rule" in cached_index(config, cache).by_id(), "a changed document is read again"
 
 
 def test_the_project_names_its_rule_documents() -> None:
