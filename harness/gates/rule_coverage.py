@@ -205,6 +205,8 @@ class _Recorder:
         self._index: Index | None = None
         self.result: Coverage | None = None
         self.failed = False
+        self.unknown: dict[str, str] = {}
+        """Node id -> a rule id its mark names that the index has not (in an xdist worker)."""
 
     @property
     def index(self) -> Index:
@@ -232,12 +234,19 @@ class _Recorder:
                     unknown.setdefault(rule_id, []).append(item.nodeid)
             item.user_properties.extend((_RULE_PROPERTY, rule_id) for rule_id in scenario.rules)
             item.user_properties.extend((_TRANSPORT_PROPERTY, t) for t in scenario.transports)
-        if unknown:
-            lines = [f"  {rule_id}: {', '.join(ids[:3])}" for rule_id, ids in sorted(unknown.items())]
-            raise pytest.UsageError(
-                "rule marks name ids that are not in the rule index (python -m harness.gates.rules):\n"
-                + "\n".join(lines)
-            )
+        if not unknown:
+            return
+        if not self.reporting:  # an xdist worker: a usage error there crashes it; each such test fails instead
+            self.unknown = {nodeid: rule_id for rule_id, ids in unknown.items() for nodeid in ids}
+            return
+        lines = [f"  {rule_id}: {', '.join(ids[:3])}" for rule_id, ids in sorted(unknown.items())]
+        raise pytest.UsageError(
+            "rule marks name ids that are not in the rule index (python -m harness.gates.rules):\n" + "\n".join(lines)
+        )
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if (rule_id := self.unknown.get(item.nodeid)) is not None:
+            pytest.fail(f"usage error: rule mark names {rule_id!r}, which is not in the rule index", pytrace=False)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if not self.config.option.collectonly:

@@ -375,6 +375,9 @@ def test_a_rule_mark_naming_an_unknown_id_is_a_usage_error(tmp_path: Path) -> No
     done = run_pytest(root, "test_scenarios.py")
     assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
     assert "spec.no-such-rule: test_scenarios.py::test_x" in done.stderr
+    under_xdist = run_pytest(root, "-n", "2", "test_scenarios.py")
+    assert under_xdist.returncode == pytest.ExitCode.TESTS_FAILED, under_xdist.stdout + under_xdist.stderr
+    assert "usage error: rule mark names 'spec.no-such-rule', which is not in the rule index" in under_xdist.stdout
 
 
 def test_a_rule_mark_with_an_unknown_transport_is_a_usage_error(tmp_path: Path) -> None:
