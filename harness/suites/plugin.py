@@ -31,7 +31,7 @@ __all__ = [
     "service_refs",
 ]
 
-pytest_plugins = ["harness.forensics.failure_report", "harness.topology.plugin"]
+pytest_plugins = ["harness.forensics.failure_report", "harness.topology.plugin", "harness.gates.rule_coverage"]
 
 _REFS = pytest.StashKey[dict[str, str]]()
 _SHARD = pytest.StashKey[tuple[int, int]]()

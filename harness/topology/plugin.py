@@ -130,9 +130,10 @@ def rerun_prefix(config: pytest.Config, nodeid: str) -> list[str] | None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Build (or find in the cache) every declared service once, before any test or
     worker needs it, and the fault proxy; a failed build ends the run with the
-    compiler's output."""
+    compiler's output. A run that only collects (``--collect-only``, as ``nox -s rules``
+    does) starts no service and builds nothing."""
     config = session.config
-    if hasattr(config, "workerinput") or not topologies(config):
+    if hasattr(config, "workerinput") or config.option.collectonly or not topologies(config):
         return
     from harness.suites.plugin import build_mode, service_refs
     from harness.topology.programs import binary_for
