@@ -114,7 +114,7 @@ def test_a_generated_email_is_accepted_or_refused_as_the_policy_says(stack: Stac
     assert session_ids(stack) == [], "starting a login opens no session"
 
 
-@pytest.mark.rule("email.form.local-part", "email.form.domain-a-label", "email.scope")
+@pytest.mark.rule("email.form.local-part", "email.form.domain-a-label", "email.scope", "email.idempotent")
 def test_a_valid_email_is_accepted_and_mailed_in_its_normal_form(stack: Stack, api: GatewayApi) -> None:
     @budget()
     @given(email=gen.valid_emails(), upper=st.booleans())

@@ -254,7 +254,7 @@ def test_the_longest_addresses_the_policy_allows_are_accepted(stack: Stack, api:
 
 
 @REPEATED_LOGINS
-@pytest.mark.rule("email.form.domain-a-label", "email.scope")
+@pytest.mark.rule("email.form.domain-a-label", "email.scope", "user.normalised-request")
 def test_the_u_label_and_a_label_forms_of_a_domain_are_one_account(stack: Stack, api: GatewayApi) -> None:
     spellings = ["idn@bücher.example", "idn@xn--bcher-kva.example", "IDN@BÜCHER.example", "idn@XN--BCHER-KVA.example"]
 
@@ -263,6 +263,8 @@ def test_the_u_label_and_a_label_forms_of_a_domain_are_one_account(stack: Stack,
     assert len({login.user_id for login in logins}) == 1, [login.user_id for login in logins]
     assert {api.me(login.access_token).email for login in logins} == {"idn@xn--bcher-kva.example"}
     assert len(stack.mail.messages_to("idn@xn--bcher-kva.example")) == len(spellings)
+    # The user stub keeps the address as first resolved: authsession sent the normal form, not the spelling.
+    assert [user.email for user in stack.users.users.values()] == ["idn@xn--bcher-kva.example"]
 
 
 @pytest.mark.stack(resend_cooldown="30s")

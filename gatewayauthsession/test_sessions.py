@@ -230,7 +230,7 @@ def test_another_users_session_id_answers_like_an_unknown_one(stack: Stack, api:
 
 
 @REPEATED_LOGINS
-@pytest.mark.rule("authsessionv1.revoke-all.every-session")
+@pytest.mark.rule("authsessionv1.revoke-all.every-session", "tokens.revoke-all.every-session")
 def test_revoking_all_sessions_of_a_user_rejects_every_token_at_once(stack: Stack, api: GatewayApi) -> None:
     logins = [log_in(stack, api, "jon@example.com") for _ in range(3)]
     bystander = log_in(stack, api, "kit@example.com")
