@@ -154,7 +154,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 reporter.write_line(f"building {service.name} ({mode}{', at ' + ref[:12] if ref else ''}) ...")
             try:
                 binary = binary_for(service, mode, ref)
-            except (BuildError, FileNotFoundError) as exc:
+            except (BuildError, FileNotFoundError, ValueError) as exc:  # ValueError: no such command
                 pytest.exit(f"cannot build {service.name}: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
             if reporter is not None and not binary.cached:
                 took = time.perf_counter() - started

@@ -370,6 +370,32 @@ def test_collect_only_reports_what_the_suite_would_verify_and_can_require_covera
     assert json.loads((root / "reports" / "rule-coverage.json").read_text())["collect_only"] is True
 
 
+UNBUILDABLE_SUITE = """
+from harness.topology.declaration import Service, Topology
+
+TOPOLOGY = Topology(
+    name="scratch",
+    services=(Service("no-such-command", listens={"http": "X_HTTP_ADDR"}, ready_file="X_READY_FILE"),),
+    redis=None,
+)
+"""
+
+
+def test_a_run_that_only_collects_a_suite_builds_none_of_its_services(tmp_path: Path) -> None:
+    """``nox -s rules`` collects every suite: it must need no service built (here one cannot be)."""
+    root = scratch_suite(tmp_path)
+    (root / "conftest.py").write_text(UNBUILDABLE_SUITE)
+
+    ran = run_pytest(root, "-p", "no:randomly", "test_scenarios.py")
+    assert ran.returncode == pytest.ExitCode.USAGE_ERROR, ran.stdout + ran.stderr
+    assert "cannot build no-such-command" in ran.stdout + ran.stderr
+
+    collected = run_pytest(root, "--collect-only", "-q", "test_scenarios.py")
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+    assert "cannot build" not in collected.stdout + collected.stderr
+    assert "by the 5 tests collected" in collected.stdout
+
+
 def test_a_rule_mark_naming_an_unknown_id_is_a_usage_error(tmp_path: Path) -> None:
     root = scratch_suite(tmp_path, SCENARIOS + '\n@pytest.mark.rule("spec.no-such-rule")\ndef test_x():\n    pass\n')
     done = run_pytest(root, "test_scenarios.py")
