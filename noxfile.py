@@ -161,6 +161,23 @@ MYPY_FILES = ["harness", "contracts", "tests", "noxfile.py", "scripts", "noxw"]
 """What mypy checks besides every suite (the registry's)."""
 
 
+@nox.session(python=PYTHON, tags=["rules"], default=False)
+def rules(session: nox.Session) -> None:
+    """The rule index (reports/rules.json) and which scenarios verify each rule, by transport, from every suite
+    collected without running a service (reports/rule-coverage.{json,md}); fails while a rule is neither verified
+    on each transport it applies to nor marked unobservable, unless told ``-- --report-only``."""
+    args = list(session.posargs)
+    strict = "--report-only" not in args
+    args = [a for a in args if a != "--report-only"]
+    _sync(session, "schemathesis")
+    session.run("python", "-m", "harness.gates.rules")
+    # A suite's schemathesis tests are collected only under a marker expression that names them.
+    session.run(
+        *("python", "-m", "pytest", "--collect-only", "-qq", "-p", "no:randomly", *SUITE_PATHS),
+        *("-m", "schemathesis or not schemathesis", *(["--require-rule-coverage"] if strict else []), *args),
+    )
+
+
 @nox.session(python=PYTHON, tags=["lint", "ci"])
 def lint(session: nox.Session) -> None:
     """ruff, mypy, go vet, the black-box boundary check and actionlint."""
@@ -169,6 +186,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", *MYPY_FILES, *SUITE_PATHS)
     session.run("python", "scripts/check_blackbox.py")
+    session.run("python", "-m", "harness.gates.rules")  # every rule of the contracts has an id, each id once
     session.run("python", "scripts/protogen.py", "--check")
     session.run("go", "run", ACTIONLINT, ".github/workflows/ci.yml", external=True)
     for module in GO_MODULES:

@@ -36,6 +36,13 @@ def _cases(faults: dict[str, Callable[[HttpStub], object]]) -> list[object]:
 
 @pytest.mark.stack(upstream_timeout=f"{UPSTREAM_TIMEOUT}s")
 @pytest.mark.parametrize("fault", _cases(FAULTS))
+@pytest.mark.rule(
+    "mail.answer",
+    "errors.code.dependency-unavailable",
+    "errors.dependency.innermost",
+    "galaxy.env.authsession-upstream-timeout",
+    "openapi.response.dependency-unavailable",
+)
 def test_a_failing_mail_service_gives_a_clear_error_and_no_login(stack: Stack, api: GatewayApi, fault: str) -> None:
     FAULTS[fault](stack.mail)
 
@@ -51,6 +58,14 @@ def test_a_failing_mail_service_gives_a_clear_error_and_no_login(stack: Stack, a
 
 @pytest.mark.stack(upstream_timeout=f"{UPSTREAM_TIMEOUT}s")
 @pytest.mark.parametrize("fault", _cases(USER_FAULTS))
+@pytest.mark.rule(
+    "user.resolve-on-confirm",
+    "user.answer-fields",
+    "errors.code.dependency-unavailable",
+    "errors.dependency.innermost",
+    "galaxy.env.authsession-upstream-timeout",
+    "redis.private.challenge",
+)
 def test_a_failing_user_service_gives_a_clear_error_and_keeps_the_code(
     stack: Stack, api: GatewayApi, fault: str
 ) -> None:
@@ -70,6 +85,9 @@ def test_a_failing_user_service_gives_a_clear_error_and_keeps_the_code(
 
 
 @pytest.mark.stack(resend_cooldown="1h", start_limit_per_email=1, start_limit_per_client=1)
+@pytest.mark.rule(
+    "redis.private.resend-cooldown", "redis.private.starts-email", "redis.private.starts-client", "mail.answer"
+)
 def test_a_code_the_mail_service_failed_to_send_uses_up_no_limit(stack: Stack, api: GatewayApi) -> None:
     stack.mail.fail_with(503)  # once
     expect_error("DEPENDENCY_UNAVAILABLE", api.start_email_login, "quill@example.com", dependency="mail")

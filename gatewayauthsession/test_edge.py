@@ -66,6 +66,31 @@ JSON = {"Content-Type": "application/json"}
         "empty-bearer",
     ],
 )
+@pytest.mark.rule(
+    "openapi.body.strict",
+    "galaxy.gateway.request-bodies",
+    "errors.code.invalid-argument",
+    "errors.code.unsupported-media-type",
+    "errors.code.payload-too-large",
+    "errors.code.method-not-allowed",
+    "errors.code.not-found",
+    "errors.code.unauthenticated",
+    "errors.stable-code",
+    "errors.http.problem",
+    "errors.http.www-authenticate",
+    "openapi.errors.problem",
+    "openapi.route.unknown-path",
+    "openapi.route.method-not-allowed",
+    "openapi.response.invalid-argument",
+    "openapi.response.unsupported-media-type",
+    "openapi.response.payload-too-large",
+    "openapi.response.method-not-allowed",
+    "openapi.response.not-found",
+    "openapi.response.unauthenticated",
+    "openapi.header.allow",
+    "openapi.header.www-authenticate",
+    transport="http",
+)
 def test_bad_http_input_gets_a_problem_with_a_stable_code(
     stack: Stack, method: str, path: str, kwargs: dict[str, Any], code: str
 ) -> None:
@@ -95,6 +120,7 @@ OPERATIONS = [
 @pytest.mark.parametrize(
     ("path", "method", "success", "errors"), OPERATIONS, ids=[f"{m} {p}" for p, m, *_ in OPERATIONS]
 )
+@pytest.mark.rule("openapi.document.served", transport="http")
 def test_the_openapi_document_describes_every_operation_and_the_errors_it_gives(
     stack: Stack, path: str, method: str, success: int, errors: set[int]
 ) -> None:
@@ -109,15 +135,25 @@ def test_the_openapi_document_describes_every_operation_and_the_errors_it_gives(
     assert documented - {success} <= {spec.http_status for spec in ERRORS.values()}
 
 
+@pytest.mark.rule(
+    "openapi.healthz.liveness",
+    "openapi.healthz.alive",
+    "openapi.readyz.ready",
+    "galaxy.readiness.healthz",
+    "galaxy.readiness.readyz",
+    transport="http",
+)
 def test_http_health_endpoints_answer(stack: Stack) -> None:
     assert stack.http.request("GET", "/healthz").status_code == 200
     assert stack.http.request("GET", "/readyz").status_code == 200
 
 
 @pytest.mark.parametrize("service", ["", "galaxy.gateway.v1.GatewayService"])
+@pytest.mark.rule("galaxy.readiness.grpc-health-check", transport="grpc")
 def test_grpc_health_reports_serving(stack: Stack, service: str) -> None:
     assert grpc_health(stack.gateway.address("grpc"), service) == "SERVING"
 
 
+@pytest.mark.rule("galaxy.readiness.grpc-health-check", transport="grpc")
 def test_authsession_grpc_health_reports_serving(stack: Stack) -> None:
     assert grpc_health(stack.authsession.address("grpc"), "galaxy.authsession.v1.AuthSessionService") == "SERVING"

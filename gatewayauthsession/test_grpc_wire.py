@@ -28,6 +28,13 @@ METHODS = ["StartEmailLogin", "ConfirmEmailLogin", "RefreshSession", "RevokeSess
     ],
     ids=["invalid-utf8", "truncated-varint", "length-past-end", "trailing-garbage", "bad-wire-type"],
 )
+@pytest.mark.rule(
+    "galaxy.grpc.malformed-request",
+    "errors.stable-code",
+    "errors.code.invalid-argument",
+    "errors.bad-input.never-500",
+    transport="grpc",
+)
 def test_malformed_protobuf_is_invalid_argument(stack: Stack, body: bytes) -> None:
     with grpc.insecure_channel(stack.gateway.address("grpc")) as channel:
         for method in METHODS:

@@ -26,6 +26,12 @@ from gatewayauthsession.stack import Stack, Transport
 
 
 @pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.rule(
+    "errors.code.unauthenticated",
+    "openapi.response.unauthenticated",
+    "tokens.access.numeric-dates",
+    "tokens.access.claim-times",
+)
 def test_a_time_claim_given_as_a_string_is_unauthenticated(stack: Stack, api: GatewayApi, claim: str) -> None:
     login = log_in(stack, api, "numeric-date@example.com")
     claims = tokens.claims_of(login.access_token)
@@ -42,6 +48,7 @@ def test_a_time_claim_given_as_a_string_is_unauthenticated(stack: Stack, api: Ga
     [("exp", 1e15), ("iat", -1), ("nbf", -1)],
     ids=["exp-beyond-year-9999", "negative-iat", "negative-nbf"],
 )
+@pytest.mark.rule("errors.code.unauthenticated", "openapi.response.unauthenticated", "tokens.access.numeric-dates")
 def test_an_absurd_time_claim_is_unauthenticated(stack: Stack, api: GatewayApi, claim: str, value: float) -> None:
     # Each of these would pass the time checks themselves (a far future
     # expiry, a long past issue or start), so only the NumericDate rule refuses them.
@@ -58,6 +65,13 @@ def test_an_absurd_time_claim_is_unauthenticated(stack: Stack, api: GatewayApi, 
         b"Transfer-Encoding: chunked\r\nContent-Length: 28\r\n",
     ],
     ids=["length-then-chunked", "chunked-then-length"],
+)
+@pytest.mark.rule(
+    "galaxy.gateway.http-framing",
+    "openapi.body.framing",
+    "openapi.response.invalid-framing",
+    "errors.code.invalid-argument",
+    transport="http",
 )
 def test_a_request_with_content_length_and_transfer_encoding_is_refused_and_the_connection_closed(
     stack: Stack, framing: bytes
@@ -85,6 +99,7 @@ def test_a_request_with_content_length_and_transfer_encoding_is_refused_and_the_
     assert stack.mail.messages == []
 
 
+@pytest.mark.rule("galaxy.gateway.http-framing", "openapi.body.framing", transport="http")
 def test_a_request_framed_by_content_length_alone_is_served(stack: Stack) -> None:
     body = b'{"email":"framing-ok@example.com"}'
     request = (
@@ -126,6 +141,9 @@ START = "/v1/auth/email/start"
         "null-value",
     ],
 )
+@pytest.mark.rule(
+    "galaxy.gateway.request-bodies", "openapi.body.strict", "errors.code.invalid-argument", transport="http"
+)
 def test_a_start_body_read_two_ways_is_refused_and_nothing_is_mailed(stack: Stack, body: bytes, names: str) -> None:
     resp = stack.http.request("POST", START, data=body, headers=JSON)
 
@@ -144,6 +162,9 @@ def test_a_start_body_read_two_ways_is_refused_and_nothing_is_mailed(stack: Stac
         '{{"challenge_id": "{id}", "challenge_id": "{id}", "code": "{code}"}}',
     ],
     ids=["duplicate-code", "case-variant-code", "duplicate-id"],
+)
+@pytest.mark.rule(
+    "galaxy.gateway.request-bodies", "openapi.body.strict", "errors.code.invalid-argument", transport="http"
 )
 def test_a_confirm_body_read_two_ways_opens_no_session(stack: Stack, body: str) -> None:
     challenge = stack.http.start_email_login("confirm-strict@example.com")
@@ -204,6 +225,15 @@ def test_a_confirm_body_read_two_ways_opens_no_session(stack: Stack, body: str) 
         "trailing-dot",
     ],
 )
+@pytest.mark.rule(
+    "email.refused.lengths",
+    "email.refused.invisible",
+    "email.refused.idna",
+    "email.form.no-trim",
+    "email.refused.before-anything",
+    "errors.code.invalid-argument",
+    "openapi.start.email",
+)
 def test_an_email_the_policy_refuses_is_invalid_and_nothing_is_mailed(
     stack: Stack, api: GatewayApi, email: str
 ) -> None:
@@ -212,6 +242,7 @@ def test_an_email_the_policy_refuses_is_invalid_and_nothing_is_mailed(
     assert stack.mail.messages == []
 
 
+@pytest.mark.rule("email.refused.lengths")
 def test_the_longest_addresses_the_policy_allows_are_accepted(stack: Stack, api: GatewayApi) -> None:
     longest_local = "a" * 64 + "@example.com"
     longest_address = "a" * 64 + "@" + "d" * 63 + "." + "d" * 63 + "." + "d" * 61
@@ -223,6 +254,7 @@ def test_the_longest_addresses_the_policy_allows_are_accepted(stack: Stack, api:
 
 
 @REPEATED_LOGINS
+@pytest.mark.rule("email.form.domain-a-label", "email.scope", "user.normalised-request")
 def test_the_u_label_and_a_label_forms_of_a_domain_are_one_account(stack: Stack, api: GatewayApi) -> None:
     spellings = ["idn@bücher.example", "idn@xn--bcher-kva.example", "IDN@BÜCHER.example", "idn@XN--BCHER-KVA.example"]
 
@@ -231,9 +263,12 @@ def test_the_u_label_and_a_label_forms_of_a_domain_are_one_account(stack: Stack,
     assert len({login.user_id for login in logins}) == 1, [login.user_id for login in logins]
     assert {api.me(login.access_token).email for login in logins} == {"idn@xn--bcher-kva.example"}
     assert len(stack.mail.messages_to("idn@xn--bcher-kva.example")) == len(spellings)
+    # The user stub keeps the address as first resolved: authsession sent the normal form, not the spelling.
+    assert [user.email for user in stack.users.users.values()] == ["idn@xn--bcher-kva.example"]
 
 
 @pytest.mark.stack(resend_cooldown="30s")
+@pytest.mark.rule("email.form.domain-a-label", "email.scope")
 def test_the_limits_count_both_forms_of_a_domain_as_one_email(stack: Stack, api: GatewayApi) -> None:
     api.start_email_login("cooldown@bücher.example")
 
@@ -265,6 +300,7 @@ def _confirm_at_once(stack: Stack, transport: Transport, guesses: list[tuple[str
 
 @REPEATED_LOGINS
 @pytest.mark.stack(failed_attempts_per_hour=FAILED_ATTEMPT_CAP, code_max_attempts=100)
+@pytest.mark.rule("galaxy.env.authsession-failed-attempts-per-hour", "redis.private.failed-attempts")
 def test_concurrent_wrong_codes_over_several_challenges_never_pass_the_failed_attempt_cap(
     stack: Stack, api: GatewayApi, transport: Transport
 ) -> None:
@@ -290,6 +326,7 @@ def test_concurrent_wrong_codes_over_several_challenges_never_pass_the_failed_at
 
 
 @pytest.mark.stack(code_max_attempts=3, failed_attempts_per_hour=1000)
+@pytest.mark.rule("galaxy.env.authsession-code-max-attempts", "redis.private.challenge")
 def test_concurrent_wrong_codes_never_get_more_comparisons_than_a_challenge_allows(
     stack: Stack, api: GatewayApi, transport: Transport
 ) -> None:

@@ -13,6 +13,7 @@ from gatewayauthsession.stack import Stack, Transport
 
 
 @pytest.mark.smoke
+@pytest.mark.rule("tokens.access.kid", "tokens.keys.jwks", "tokens.keys.signing-key", "tokens.access.header")
 def test_tokens_survive_a_rotation_and_die_with_their_retired_key(stack: Stack, transport: Transport) -> None:
     old_key = stack.keys.current
     before = log_in(stack, stack.api(transport), "rio@example.com")

@@ -11,6 +11,15 @@ from gatewayauthsession.stack import Stack
 
 
 @pytest.mark.stack(resend_cooldown="30s")
+@pytest.mark.rule(
+    "galaxy.env.authsession-resend-cooldown",
+    "redis.private.resend-cooldown",
+    "errors.code.rate-limited",
+    "errors.http.retry-after",
+    "errors.grpc.retry-info",
+    "openapi.response.rate-limited",
+    "openapi.header.retry-after",
+)
 def test_a_resend_within_the_cooldown_is_refused_with_a_retry_hint(stack: Stack, api: GatewayApi) -> None:
     api.start_email_login("ola@example.com")
 
@@ -23,6 +32,14 @@ def test_a_resend_within_the_cooldown_is_refused_with_a_retry_hint(stack: Stack,
 
 @REPEATED_LOGINS
 @pytest.mark.stack(start_limit_per_email=2)
+@pytest.mark.rule(
+    "galaxy.env.authsession-start-limit-per-email",
+    "galaxy.env.authsession-start-limit-window",
+    "redis.private.starts-email",
+    "errors.code.rate-limited",
+    "errors.http.retry-after",
+    "errors.grpc.retry-info",
+)
 def test_starting_logins_is_limited_per_email(stack: Stack, api: GatewayApi) -> None:
     api.start_email_login("pia@example.com")
     api.start_email_login("pia@example.com")
@@ -34,6 +51,12 @@ def test_starting_logins_is_limited_per_email(stack: Stack, api: GatewayApi) -> 
 
 
 @pytest.mark.stack(start_limit_per_client=3)
+@pytest.mark.rule(
+    "galaxy.env.authsession-start-limit-per-client",
+    "redis.private.starts-client",
+    "authsessionv1.client-id",
+    "errors.code.rate-limited",
+)
 def test_starting_logins_is_limited_per_client(stack: Stack, api: GatewayApi) -> None:
     for n in range(3):
         api.start_email_login(f"user{n}@example.com")
@@ -46,6 +69,12 @@ def test_starting_logins_is_limited_per_client(stack: Stack, api: GatewayApi) ->
 
 
 @pytest.mark.stack(failed_attempts_per_hour=3, code_max_attempts=10)
+@pytest.mark.rule(
+    "galaxy.env.authsession-failed-attempts-per-hour",
+    "redis.private.failed-attempts",
+    "errors.code.rate-limited",
+    "errors.code.invalid-code",
+)
 def test_failed_attempts_are_capped_per_email_and_a_resend_does_not_reset_them(stack: Stack, api: GatewayApi) -> None:
     first = api.start_email_login("quin@example.com")
     code = stack.mail.last_code("quin@example.com")
@@ -59,6 +88,13 @@ def test_failed_attempts_are_capped_per_email_and_a_resend_does_not_reset_them(s
 
 
 @pytest.mark.stack(login_rate_per_minute=1, login_burst=3)
+@pytest.mark.rule(
+    "openapi.rate-limit.login",
+    "galaxy.env.gateway-login-burst",
+    "errors.http.retry-after",
+    "errors.grpc.retry-info",
+    "openapi.header.retry-after",
+)
 def test_the_gateway_rate_limits_login_endpoints_per_client(stack: Stack, api: GatewayApi) -> None:
     for n in range(3):
         api.start_email_login(f"burst{n}@example.com")

@@ -325,6 +325,38 @@ _BUDGET_S = run_timeout_s()
     code_max_attempts=CODE_MAX_ATTEMPTS,
     **LIMITS_OUT_OF_THE_WAY,
 )
+@pytest.mark.rule(
+    "redis.session.record",
+    "redis.session.user-id",
+    "redis.session.email",
+    "redis.session.status",
+    "redis.session.created-at",
+    "redis.session.expires-at",
+    "redis.events.signal",
+    "redis.events.reason-logout",
+    "redis.events.reason-revoke-all",
+    "redis.events.reason-replay",
+    "redis.events.reason-user-disabled",
+    "tokens.refresh.rotation",
+    "tokens.refresh.reuse-detection",
+    "tokens.refresh.owner-checked",
+    "tokens.retry.grace-zero",
+    "tokens.access.session-live",
+    "authsessionv1.revoke-all.every-session",
+    "authsessionv1.revoke.one-session",
+    "authsessionv1.list.newest-first",
+    "openapi.sessions.list",
+    "openapi.sessions.newest-first",
+    "openapi.sessions.current",
+    "gatewayv1.list-sessions",
+    "gatewayv1.session-info.current",
+    "openapi.logout.ends-session",
+    "gatewayv1.logout",
+    "openapi.sessions.revoke",
+    "gatewayv1.revoke-session",
+    "errors.code.invalid-code",
+    transport=("http", "grpc"),
+)
 def test_the_session_lifecycle_follows_the_model(stack: Stack, pytestconfig: pytest.Config) -> None:
     class SessionLifecycleOnStack(SessionLifecycle):
         def __init__(self) -> None:

@@ -16,6 +16,21 @@ from gatewayauthsession.stack import Stack
 
 @pytest.mark.stack(session_ttl="2h", access_token_ttl="5m")
 @pytest.mark.smoke
+@pytest.mark.rule(
+    "redis.session.record",
+    "redis.session.session-id",
+    "redis.session.user-id",
+    "redis.session.email",
+    "redis.session.status",
+    "redis.session.created-at",
+    "redis.session.expires-at",
+    "tokens.access.claim-sub",
+    "tokens.access.claim-sid",
+    "tokens.access.claim-typ",
+    "tokens.access.claim-times",
+    "galaxy.env.authsession-session-ttl",
+    "galaxy.env.authsession-access-token-ttl",
+)
 def test_the_session_is_visible_through_the_public_redis_contract(stack: Stack, api: GatewayApi) -> None:
     before = int(time.time())
     login = log_in(stack, api, "oli@example.com")
@@ -43,6 +58,7 @@ def test_the_session_is_visible_through_the_public_redis_contract(stack: Stack, 
 
 @REPEATED_LOGINS
 @pytest.mark.stack(retry_grace="0s")
+@pytest.mark.rule("redis.events.signal", "redis.events.reason-logout", "redis.events.reason-replay")
 def test_each_revocation_publishes_one_signal_with_its_reason(stack: Stack, api: GatewayApi) -> None:
     client = stack.redis.client()
     pubsub = client.pubsub()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped

@@ -17,6 +17,15 @@ from gatewayauthsession.stack import Stack
 
 
 @pytest.mark.smoke
+@pytest.mark.rule(
+    "tokens.refresh.rotation",
+    "tokens.refresh.absolute-lifetime",
+    "tokens.access.claim-sid",
+    "openapi.refresh.rotation",
+    "openapi.refresh.new-pair",
+    "gatewayv1.refresh",
+    "authsessionv1.refresh.rotation",
+)
 def test_refresh_rotates_both_tokens_and_retires_the_old_refresh_token(stack: Stack, api: GatewayApi) -> None:
     first = log_in(stack, api, "amy@example.com")
     second = api.refresh_session(first.refresh_token)
@@ -31,6 +40,13 @@ def test_refresh_rotates_both_tokens_and_retires_the_old_refresh_token(stack: St
     assert second.refresh_token_expires_at == first.refresh_token_expires_at
 
 
+@pytest.mark.rule(
+    "tokens.refresh.reuse-detection",
+    "tokens.retry.refresh",
+    "errors.code.invalid-refresh-token",
+    "openapi.response.invalid-refresh-token",
+    "authsessionv1.refresh.rotation",
+)
 def test_replaying_a_used_refresh_token_after_its_successor_was_used_revokes_the_whole_session(
     stack: Stack, api: GatewayApi
 ) -> None:
@@ -45,6 +61,7 @@ def test_replaying_a_used_refresh_token_after_its_successor_was_used_revokes_the
     expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, third.refresh_token)
 
 
+@pytest.mark.rule("tokens.retry.refresh", "tokens.retry.writes-nothing", "tokens.retry.window")
 def test_refreshing_twice_with_one_token_within_the_grace_window_gives_the_same_pair(
     stack: Stack, api: GatewayApi
 ) -> None:
@@ -64,6 +81,7 @@ def test_refreshing_twice_with_one_token_within_the_grace_window_gives_the_same_
 
 @pytest.mark.stack(retry_grace="1s")
 @pytest.mark.waits
+@pytest.mark.rule("tokens.retry.refresh", "tokens.refresh.reuse-detection", "galaxy.env.authsession-retry-grace")
 def test_replaying_a_used_refresh_token_after_the_grace_window_revokes_the_whole_session(
     stack: Stack, api: GatewayApi
 ) -> None:
@@ -79,6 +97,7 @@ def test_replaying_a_used_refresh_token_after_the_grace_window_revokes_the_whole
 
 
 @pytest.mark.parametrize("token", ["", "garbage", "A" * 43])
+@pytest.mark.rule("openapi.refresh.refresh-token", "errors.code.invalid-refresh-token", "errors.code.invalid-argument")
 def test_an_unknown_refresh_token_is_rejected(stack: Stack, api: GatewayApi, token: str) -> None:
     code = "INVALID_ARGUMENT" if token == "" else "INVALID_REFRESH_TOKEN"
     expect_error(code, api.refresh_session, token)
@@ -86,6 +105,12 @@ def test_an_unknown_refresh_token_is_rejected(stack: Stack, api: GatewayApi, tok
 
 @pytest.mark.stack(session_ttl="3s", access_token_ttl="1s")
 @pytest.mark.waits
+@pytest.mark.rule(
+    "tokens.refresh.absolute-lifetime",
+    "tokens.refresh.revoked-session",
+    "galaxy.env.authsession-session-ttl",
+    "redis.session.record",
+)
 def test_a_session_has_an_absolute_lifetime(stack: Stack, api: GatewayApi) -> None:
     login = log_in(stack, api, "cal@example.com")
     # A refresh in a later second than the login (timestamps have whole
@@ -101,6 +126,7 @@ def test_a_session_has_an_absolute_lifetime(stack: Stack, api: GatewayApi) -> No
     assert session_ids(stack) == []
 
 
+@pytest.mark.rule("tokens.refresh.owner-checked", "errors.code.user-disabled")
 def test_refreshing_a_disabled_users_session_fails_and_revokes_it(stack: Stack, api: GatewayApi) -> None:
     login = log_in(stack, api, "deb@example.com")
     stack.users.disable("deb@example.com")
@@ -112,6 +138,7 @@ def test_refreshing_a_disabled_users_session_fails_and_revokes_it(stack: Stack, 
 
 @REPEATED_LOGINS
 @pytest.mark.smoke
+@pytest.mark.rule("openapi.logout.ends-session", "gatewayv1.logout", "tokens.refresh.revoked-session")
 def test_logout_ends_the_current_session_at_once(stack: Stack, api: GatewayApi) -> None:
     kept = log_in(stack, api, "eli@example.com")
     ended = log_in(stack, api, "eli@example.com")
@@ -124,12 +151,16 @@ def test_logout_ends_the_current_session_at_once(stack: Stack, api: GatewayApi) 
     assert session_ids(stack) == [kept.session_id]
 
 
+@pytest.mark.rule("errors.code.unauthenticated", "openapi.response.unauthenticated", "gatewayv1.logout")
 def test_logout_needs_a_valid_token(stack: Stack, api: GatewayApi) -> None:
     expect_error("UNAUTHENTICATED", api.logout, None)
     expect_error("UNAUTHENTICATED", api.logout, "garbage")
 
 
 @REPEATED_LOGINS
+@pytest.mark.rule(
+    "openapi.sessions.list", "openapi.sessions.current", "gatewayv1.list-sessions", "gatewayv1.session-info.current"
+)
 def test_listing_shows_my_live_sessions_and_marks_the_current_one(stack: Stack, api: GatewayApi) -> None:
     older = log_in(stack, api, "fox@example.com")
     newer = log_in(stack, api, "fox@example.com")
@@ -145,6 +176,12 @@ def test_listing_shows_my_live_sessions_and_marks_the_current_one(stack: Stack, 
 
 
 @REPEATED_LOGINS
+@pytest.mark.rule(
+    "openapi.sessions.newest-first",
+    "openapi.sessions.list",
+    "authsessionv1.list.newest-first",
+    "redis.session.created-at",
+)
 def test_listing_is_newest_first(stack: Stack, api: GatewayApi) -> None:
     one = log_in(stack, api, "fay@example.com")
     two = log_in(stack, api, "fay@example.com")
@@ -162,6 +199,7 @@ def test_listing_is_newest_first(stack: Stack, api: GatewayApi) -> None:
 
 
 @REPEATED_LOGINS
+@pytest.mark.rule("openapi.sessions.revoke", "gatewayv1.revoke-session", "authsessionv1.revoke.one-session")
 def test_revoking_one_of_my_other_sessions_by_id(stack: Stack, api: GatewayApi) -> None:
     mine = log_in(stack, api, "gia@example.com")
     other_device = log_in(stack, api, "gia@example.com")
@@ -173,6 +211,13 @@ def test_revoking_one_of_my_other_sessions_by_id(stack: Stack, api: GatewayApi) 
     assert [s.session_id for s in api.list_sessions(mine.access_token)] == [mine.session_id]
 
 
+@pytest.mark.rule(
+    "openapi.sessions.revoke",
+    "authsessionv1.revoke.one-session",
+    "errors.code.session-not-found",
+    "openapi.response.session-not-found",
+    "openapi.sessions.session-id-param",
+)
 def test_another_users_session_id_answers_like_an_unknown_one(stack: Stack, api: GatewayApi) -> None:
     mine = log_in(stack, api, "hugo@example.com")
     theirs = log_in(stack, api, "ines@example.com")
@@ -185,6 +230,7 @@ def test_another_users_session_id_answers_like_an_unknown_one(stack: Stack, api:
 
 
 @REPEATED_LOGINS
+@pytest.mark.rule("authsessionv1.revoke-all.every-session", "tokens.revoke-all.every-session")
 def test_revoking_all_sessions_of_a_user_rejects_every_token_at_once(stack: Stack, api: GatewayApi) -> None:
     logins = [log_in(stack, api, "jon@example.com") for _ in range(3)]
     bystander = log_in(stack, api, "kit@example.com")
@@ -202,6 +248,7 @@ def test_revoking_all_sessions_of_a_user_rejects_every_token_at_once(stack: Stac
 
 
 @REPEATED_LOGINS
+@pytest.mark.rule("errors.code.user-disabled", "user.resolve-on-confirm")
 def test_a_disabled_user_cannot_log_in_again(stack: Stack, api: GatewayApi) -> None:
     log_in(stack, api, "lou@example.com")
     stack.users.disable("lou@example.com")
@@ -226,6 +273,7 @@ def _attempt(fn: object, *args: str) -> object:
         return err
 
 
+@pytest.mark.rule("tokens.retry.confirm-concurrent")
 def test_concurrent_confirms_of_one_code_open_exactly_one_session(stack: Stack, api: GatewayApi) -> None:
     challenge = api.start_email_login("max@example.com")
     code = stack.mail.last_code("max@example.com")
@@ -243,6 +291,7 @@ def test_concurrent_confirms_of_one_code_open_exactly_one_session(stack: Stack, 
     assert session_ids(stack) == [ok[0].session_id]
 
 
+@pytest.mark.rule("tokens.refresh.concurrent")
 def test_concurrent_refreshes_of_one_token_all_get_the_same_pair(stack: Stack, api: GatewayApi) -> None:
     """One rotation wins; the others find the token used within the grace
     window, its successor unused, and get the same pair (contracts/tokens.md,
@@ -262,6 +311,7 @@ def test_concurrent_refreshes_of_one_token_all_get_the_same_pair(stack: Stack, a
 
 
 @pytest.mark.stack(retry_grace="0s")
+@pytest.mark.rule("tokens.refresh.concurrent", "tokens.retry.grace-zero")
 def test_without_a_grace_window_concurrent_refreshes_of_one_token_revoke_the_session(
     stack: Stack, api: GatewayApi
 ) -> None:

@@ -12,12 +12,17 @@ from contracts.tokens import SigningKey
 from gatewayauthsession.scenario import expect_error, log_in
 from gatewayauthsession.stack import Stack
 
+# Every bad token below is UNAUTHENTICATED (over HTTP: a problem of the table).
+pytestmark = pytest.mark.rule("errors.code.unauthenticated", "openapi.response.unauthenticated")
 
+
+@pytest.mark.rule("openapi.me.requires-live-session", "gatewayv1.get-me")
 def test_a_missing_token_is_unauthenticated(stack: Stack, api: GatewayApi) -> None:
     expect_error("UNAUTHENTICATED", api.me, None)
 
 
 @pytest.mark.parametrize("garbage", ["garbage", "a.b.c", "", "Bearer", "e30.e30.", "x" * 4000])
+@pytest.mark.rule("tokens.access.compact-jws")
 def test_a_garbage_token_is_unauthenticated(stack: Stack, api: GatewayApi, garbage: str) -> None:
     expect_error("UNAUTHENTICATED", api.me, garbage)
 
@@ -25,6 +30,7 @@ def test_a_garbage_token_is_unauthenticated(stack: Stack, api: GatewayApi, garba
 @pytest.mark.parametrize(
     ("claim", "value"), [("sub", "usr_someone_else"), ("sid", "another-session"), ("exp", 4102444800)]
 )
+@pytest.mark.rule("tokens.access.signature")
 def test_a_tampered_token_is_unauthenticated(stack: Stack, api: GatewayApi, claim: str, value: object) -> None:
     login = log_in(stack, api, "ivy@example.com")
     forged = tokens.tamper_claim(login.access_token, claim, value)
@@ -34,6 +40,7 @@ def test_a_tampered_token_is_unauthenticated(stack: Stack, api: GatewayApi, clai
     assert api.me(login.access_token).session_id == login.session_id  # the genuine one still works
 
 
+@pytest.mark.rule("tokens.access.signature")
 def test_a_token_signed_with_another_key_is_unauthenticated(stack: Stack, api: GatewayApi) -> None:
     login = log_in(stack, api, "jay@example.com")
     kid = tokens.header_of(login.access_token)["kid"]
@@ -45,6 +52,7 @@ def test_a_token_signed_with_another_key_is_unauthenticated(stack: Stack, api: G
     expect_error("UNAUTHENTICATED", api.me, forged)
 
 
+@pytest.mark.rule("tokens.access.kid")
 def test_a_token_with_an_unknown_kid_is_unauthenticated(stack: Stack, api: GatewayApi) -> None:
     login = log_in(stack, api, "kim@example.com")
     forged = tokens.sign(tokens.claims_of(login.access_token), SigningKey.generate(kid="unknown-kid"))
@@ -52,6 +60,7 @@ def test_a_token_with_an_unknown_kid_is_unauthenticated(stack: Stack, api: Gatew
     expect_error("UNAUTHENTICATED", api.me, forged)
 
 
+@pytest.mark.rule("tokens.access.kid")
 def test_a_token_signed_by_a_trusted_key_under_another_kid_is_unauthenticated(stack: Stack, api: GatewayApi) -> None:
     login = log_in(stack, api, "kit@example.com")
     renamed = SigningKey("not-the-signing-kid", stack.keys.current.private_key)  # the right key, the wrong name
@@ -87,6 +96,7 @@ def test_a_validly_signed_token_longer_than_4096_bytes_is_unauthenticated(stack:
 
 
 @pytest.mark.stack(access_token_ttl="1s")
+@pytest.mark.rule("tokens.access.exp-nbf", "tokens.access.claim-times", "galaxy.env.authsession-access-token-ttl")
 def test_an_expired_token_is_unauthenticated(stack: Stack, api: GatewayApi) -> None:
     login = log_in(stack, api, "lee@example.com")
     claims = tokens.claims_of(login.access_token)
@@ -102,6 +112,7 @@ def test_an_expired_token_is_unauthenticated(stack: Stack, api: GatewayApi) -> N
 
 
 @pytest.mark.smoke
+@pytest.mark.rule("redis.session.liveness", "tokens.access.session-live")
 def test_a_session_deleted_from_redis_is_rejected_at_once(stack: Stack, api: GatewayApi) -> None:
     login = log_in(stack, api, "max@example.com")
     assert api.me(login.access_token).session_id == login.session_id
@@ -114,6 +125,7 @@ def test_a_session_deleted_from_redis_is_rejected_at_once(stack: Stack, api: Gat
 
 
 @pytest.mark.smoke
+@pytest.mark.rule("redis.session.liveness", "redis.session.status")
 def test_a_session_marked_revoked_in_redis_is_rejected_at_once(stack: Stack, api: GatewayApi) -> None:
     login = log_in(stack, api, "ned@example.com")
 
@@ -129,6 +141,7 @@ def test_a_session_marked_revoked_in_redis_is_rejected_at_once(stack: Stack, api
     [("user_id", "usr_someone_else"), ("expires_at", "tomorrow"), ("expires_at", "1")],
     ids=["another-owner", "unreadable-expiry", "expiry-passed"],
 )
+@pytest.mark.rule("redis.session.liveness", "redis.session.user-id", "redis.session.expires-at")
 def test_a_session_record_that_fails_liveness_rejects_its_token_at_once(
     stack: Stack, api: GatewayApi, field: str, value: str
 ) -> None:
@@ -142,6 +155,7 @@ def test_a_session_record_that_fails_liveness_rejects_its_token_at_once(
     expect_error("UNAUTHENTICATED", api.me, login.access_token)
 
 
+@pytest.mark.rule("openapi.bearer-auth", "openapi.login.access-token", transport="http")
 def test_a_genuine_token_counts_only_under_the_bearer_scheme(stack: Stack) -> None:
     login = log_in(stack, stack.http, "noa@example.com")
 
@@ -155,6 +169,7 @@ def test_a_genuine_token_counts_only_under_the_bearer_scheme(stack: Stack) -> No
 
 
 @pytest.mark.parametrize("attack", ["alg-none", "hs256-with-public-key"])
+@pytest.mark.rule("tokens.access.alg")
 def test_tokens_outside_the_algorithm_allow_list_are_unauthenticated(
     stack: Stack, api: GatewayApi, attack: str
 ) -> None:
@@ -172,6 +187,7 @@ def test_tokens_outside_the_algorithm_allow_list_are_unauthenticated(
     ("claim", "value"),
     [("iss", "someone-else"), ("aud", "another-service"), ("typ", "refresh"), ("nbf", 4102444800)],
 )
+@pytest.mark.rule("tokens.access.iss-aud", "tokens.access.typ", "tokens.access.exp-nbf")
 def test_tokens_with_wrong_claims_are_unauthenticated_even_when_validly_signed(
     stack: Stack, api: GatewayApi, claim: str, value: object
 ) -> None:
@@ -182,6 +198,9 @@ def test_tokens_with_wrong_claims_are_unauthenticated_even_when_validly_signed(
 
 
 @pytest.mark.parametrize("claim", ["exp", "typ", "sub", "sid"])
+@pytest.mark.rule(
+    "tokens.access.accepted-only-when", "tokens.access.typ", "tokens.access.exp-nbf", "tokens.access.session-live"
+)
 def test_a_validly_signed_token_without_a_required_claim_is_unauthenticated(
     stack: Stack, api: GatewayApi, claim: str
 ) -> None:

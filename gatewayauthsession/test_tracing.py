@@ -51,6 +51,23 @@ def only(lines: list[dict[str, Any]], what: str) -> dict[str, Any]:
     return lines[0]
 
 
+@pytest.mark.rule(
+    "tracing.one-trace",
+    "tracing.accept.continue",
+    "tracing.span.own-span",
+    "tracing.header.carrier",
+    "tracing.hop.gateway-http",
+    "tracing.hop.gateway-grpc",
+    "tracing.hop.gateway-to-authsession",
+    "tracing.hop.authsession-to-upstreams",
+    "tracing.hop.wire-formats",
+    "mail.traceparent",
+    "user.traceparent",
+    "tracing.logs.request-lines",
+    "tracing.logs.trace-id",
+    "tracing.logs.span-id",
+    "galaxy.logs.trace-ids",
+)
 def test_one_trace_id_runs_through_every_hop(stack: Stack, api: GatewayApi, transport: Transport) -> None:
     log_in(stack, api, "tracy@example.com")
     trace_id = stack.trace.trace_id
@@ -76,6 +93,13 @@ def test_one_trace_id_runs_through_every_hop(stack: Stack, api: GatewayApi, tran
 
 
 @pytest.mark.parametrize("malformed", MALFORMED)
+@pytest.mark.rule(
+    "tracing.accept.malformed-replaced",
+    "tracing.accept.never-an-error",
+    "tracing.accept.version",
+    "tracing.accept.ids",
+    "openapi.traceparent",
+)
 def test_a_malformed_traceparent_is_replaced_by_a_fresh_one(stack: Stack, transport: Transport, malformed: str) -> None:
     client = stack.client(transport, trace=FixedTraceparent(MALFORMED[malformed]))
     client.start_email_login("mallory@example.com")
@@ -89,6 +113,7 @@ def test_a_malformed_traceparent_is_replaced_by_a_fresh_one(stack: Stack, transp
     assert mailed.parent_id == authsession[SPAN_ID_KEY]
 
 
+@pytest.mark.rule("tracing.accept.absent-new-trace")
 def test_requests_without_traceparent_get_trace_ids_of_their_own(stack: Stack, transport: Transport) -> None:
     client = stack.client(transport, trace=None)
     client.start_email_login("una@example.com")
@@ -103,6 +128,7 @@ def test_requests_without_traceparent_get_trace_ids_of_their_own(stack: Stack, t
     assert gateway == authsession == mailed
 
 
+@pytest.mark.rule("tracing.logs.request-lines", "galaxy.logs.grpc-call-line")
 def test_a_failed_call_is_logged_in_its_trace(stack: Stack, api: GatewayApi, transport: Transport) -> None:
     stack.mail.fail_with(503, times=None)
     expect_error("DEPENDENCY_UNAVAILABLE", api.start_email_login, "wes@example.com", dependency="mail")

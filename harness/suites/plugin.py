@@ -27,7 +27,7 @@ from harness.suites.options import build_mode, service_refs
 
 __all__: list[str] = []  # hooks only; what a run was asked for is read through harness.suites.options
 
-pytest_plugins = ["harness.forensics.failure_report", "harness.topology.plugin"]
+pytest_plugins = ["harness.forensics.failure_report", "harness.topology.plugin", "harness.gates.rule_coverage"]
 
 _SHARD = pytest.StashKey[tuple[int, int]]()
 _RUN = pytest.StashKey[str]()

@@ -133,9 +133,10 @@ def rerun_prefix(config: pytest.Config, nodeid: str) -> list[str] | None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Build (or find in the cache) every declared service once, before any test or
     worker needs it, and the fault proxy; a failed build ends the run with the
-    compiler's output."""
+    compiler's output. A run that only collects (``--collect-only``, as ``nox -s rules``
+    does) starts no service and builds nothing."""
     config = session.config
-    if hasattr(config, "workerinput") or not topologies(config):
+    if hasattr(config, "workerinput") or config.option.collectonly or not topologies(config):
         return
     from harness.suites.options import build_mode, service_refs
     from harness.topology.programs import binary_for
@@ -156,7 +157,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 reporter.write_line(f"building {service.name} ({mode}{', at ' + ref[:12] if ref else ''}) ...")
             try:
                 binary = binary_for(service, mode, ref)
-            except (BuildError, FileNotFoundError) as exc:
+            except (BuildError, FileNotFoundError, ValueError) as exc:  # ValueError: no such command
                 pytest.exit(f"cannot build {service.name}: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
             if reporter is not None and not binary.cached:
                 took = time.perf_counter() - started

@@ -2,7 +2,8 @@
 
 A service of a :class:`~harness.topology.declaration.Topology` names where its
 variables are documented (``docs="galaxy/README.md#authsession"``: the first
-table of that section, rows ``| `VAR` | default | meaning |``). A scenario gives a
+table of that section, rows ``| `VAR` | default | meaning |``, each variable
+perhaps after the anchor of its rule id). A scenario gives a
 setting by the variable's name without the service's prefix, lowercased
 (``code_ttl`` for ``AUTHSESSION_CODE_TTL``) where that is unique in the topology,
 or by the whole name lowercased (``gateway_ready_timeout``). A setting no
@@ -38,7 +39,8 @@ class Documented:
     default: str | None
 
 
-_ROW = re.compile(r"^\|\s*`(?P<var>[A-Z][A-Z0-9_]*)`\s*\|\s*(?P<default>[^|]*?)\s*\|")
+_ROW = re.compile(r"^\|\s*(?:<a\s[^>]*>\s*</a>\s*)*`(?P<var>[A-Z][A-Z0-9_]*)`\s*\|\s*(?P<default>[^|]*?)\s*\|")
+"""A variable's row; its first cell may start with anchors (its rule id: contracts/README.md, "Rules")."""
 _NO_DEFAULT = {"required", "—", "-", ""}
 
 
