@@ -1,9 +1,11 @@
 // Package platform holds the plumbing every galaxy binary shares, written
-// once: configuration from the environment (envconfig), structured logging
-// (logging), the W3C trace context carried across hops (tracecontext), the
-// gRPC server with its limits and interceptors (grpcserver), the Redis
-// client setup (redisconn), the public session key (sessionkey), the error
-// table (apierror), the ready-file handshake (readyfile), readiness checks
-// (readiness) and a listen-first, bounded-shutdown server lifecycle
-// (lifecycle).
+// once: a binary's wiring (service: logger, readiness, servers run and
+// drained), configuration from the environment (envconfig), structured
+// logging (logging), the W3C trace context carried across hops
+// (tracecontext), the gRPC server with its limits and interceptors
+// (grpcserver), the Redis client setup (redisconn), the public session key
+// (sessionkey), the error table (apierror), the ready-file handshake
+// (readyfile), readiness checks (readiness), a listen-first server
+// lifecycle that drains every server at once within a bound (lifecycle)
+// and the bounded waits of tests (testwait).
 package platform
