@@ -95,7 +95,7 @@ func (p *process) waitReady(t *testing.T, path string) readyfile.Document {
 // exit is what main makes of run's result: the exit code and stderr.
 func exit(err error) (int, string) {
 	var stderr bytes.Buffer
-	code := lifecycle.Exit(err, service, &stderr, slog.New(slog.DiscardHandler))
+	code := lifecycle.Exit(err, name, &stderr, slog.New(slog.DiscardHandler))
 	return code, stderr.String()
 }
 
