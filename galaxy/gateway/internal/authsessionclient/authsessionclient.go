@@ -38,10 +38,16 @@ type Client struct {
 	api     authsessionv1.AuthSessionServiceClient
 	health  healthpb.HealthClient
 	timeout time.Duration
+	link    *link
+	stop    context.CancelFunc // ends link.follow
 }
 
 // New returns a Client for the authsession at addr ("host:port"). It does not
-// connect: the connection is made, and remade, as calls need it.
+// connect: the connection is made, and remade, as calls need it. A call that
+// cannot be sent while a lost connection is being remade waits for the new
+// one within its deadline, for up to ReconnectWait after the loss (see
+// there); the health Check never waits, so readiness tells the state of the
+// connection as it is.
 func New(addr string, timeout time.Duration, opts ...grpc.DialOption) (*Client, error) {
 	if addr == "" {
 		return nil, errors.New("authsessionclient: empty address")
@@ -49,6 +55,7 @@ func New(addr string, timeout time.Duration, opts ...grpc.DialOption) (*Client, 
 	if timeout <= 0 {
 		return nil, errors.New("authsessionclient: timeout must be positive")
 	}
+	l := &link{wait: ReconnectWait}
 	opts = append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		// Reconnect quickly once authsession is back: gRPC's default backoff
@@ -57,22 +64,32 @@ func New(addr string, timeout time.Duration, opts ...grpc.DialOption) (*Client, 
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 			MinConnectTimeout: timeout,
 		}),
-		grpc.WithChainUnaryInterceptor(tracecontext.UnaryClientInterceptor),
+		grpc.WithChainUnaryInterceptor(tracecontext.UnaryClientInterceptor, l.unary),
+		grpc.WithStatsHandler(attempts{}),
 	}, opts...)
 	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("authsessionclient: %w", err)
 	}
-	return &Client{
+	l.conn = conn
+	ctx, stop := context.WithCancel(context.Background())
+	c := &Client{
 		conn:    conn,
 		api:     authsessionv1.NewAuthSessionServiceClient(conn),
 		health:  healthpb.NewHealthClient(conn),
 		timeout: timeout,
-	}, nil
+		link:    l,
+		stop:    stop,
+	}
+	go c.link.follow(ctx)
+	return c, nil
 }
 
 // Close closes the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+func (c *Client) Close() error {
+	c.stop()
+	return c.conn.Close()
+}
 
 // StartEmailLogin starts an email login for email on behalf of clientID.
 func (c *Client) StartEmailLogin(ctx context.Context, email, clientID string) (gateway.Challenge, error) {
