@@ -3,7 +3,8 @@
 // drained), configuration from the environment (envconfig), structured
 // logging (logging), the W3C trace context carried across hops
 // (tracecontext), the gRPC server with its limits and interceptors
-// (grpcserver), the Redis client setup (redisconn), the public session key
+// (grpcserver), the gRPC connection to another service, which waits out a
+// restart of that service (grpcclient), the Redis client setup (redisconn), the public session key
 // (sessionkey), the error table (apierror), the ready-file handshake
 // (readyfile), readiness checks (readiness), a listen-first server
 // lifecycle that drains every server at once within a bound (lifecycle)

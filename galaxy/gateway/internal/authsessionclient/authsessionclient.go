@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -22,7 +20,7 @@ import (
 	"galaxy/authsession/api/authsessionv1"
 	"galaxy/gateway/internal/gateway"
 	"galaxy/platform/apierror"
-	"galaxy/platform/tracecontext"
+	"galaxy/platform/grpcclient"
 )
 
 // dependency names authsession in DEPENDENCY_UNAVAILABLE errors.
@@ -34,20 +32,19 @@ var dependencyName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
 // Client is a connection to authsession.
 type Client struct {
-	conn    *grpc.ClientConn
+	conn    *grpcclient.Conn
 	api     authsessionv1.AuthSessionServiceClient
 	health  healthpb.HealthClient
 	timeout time.Duration
-	link    *link
-	stop    context.CancelFunc // ends link.follow
 }
 
-// New returns a Client for the authsession at addr ("host:port"). It does not
-// connect: the connection is made, and remade, as calls need it. A call that
-// cannot be sent while a lost connection is being remade waits for the new
-// one within its deadline, for up to ReconnectWait after the loss (see
-// there); the health Check never waits, so readiness tells the state of the
-// connection as it is.
+// New returns a Client for the authsession at addr ("host:port"), each call
+// bounded by timeout. It does not connect: the connection is made, and
+// remade, as calls need it (platform/grpcclient). A call that cannot be
+// sent while a lost connection is being remade, as when authsession
+// restarts on its address, waits for the new one within its deadline, for
+// up to grpcclient.ReconnectWait after the loss; the health Check never
+// waits, so readiness tells the state of the connection as it is.
 func New(addr string, timeout time.Duration, opts ...grpc.DialOption) (*Client, error) {
 	if addr == "" {
 		return nil, errors.New("authsessionclient: empty address")
@@ -55,41 +52,20 @@ func New(addr string, timeout time.Duration, opts ...grpc.DialOption) (*Client, 
 	if timeout <= 0 {
 		return nil, errors.New("authsessionclient: timeout must be positive")
 	}
-	l := &link{wait: ReconnectWait}
-	opts = append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		// Reconnect quickly once authsession is back: gRPC's default backoff
-		// grows to two minutes, far too long for a service next door.
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
-			MinConnectTimeout: timeout,
-		}),
-		grpc.WithChainUnaryInterceptor(tracecontext.UnaryClientInterceptor, l.unary),
-		grpc.WithStatsHandler(attempts{}),
-	}, opts...)
-	conn, err := grpc.NewClient(addr, opts...)
+	conn, err := grpcclient.Dial(addr, timeout, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("authsessionclient: %w", err)
 	}
-	l.conn = conn
-	ctx, stop := context.WithCancel(context.Background())
-	c := &Client{
+	return &Client{
 		conn:    conn,
 		api:     authsessionv1.NewAuthSessionServiceClient(conn),
 		health:  healthpb.NewHealthClient(conn),
 		timeout: timeout,
-		link:    l,
-		stop:    stop,
-	}
-	go c.link.follow(ctx)
-	return c, nil
+	}, nil
 }
 
 // Close closes the connection.
-func (c *Client) Close() error {
-	c.stop()
-	return c.conn.Close()
-}
+func (c *Client) Close() error { return c.conn.Close() }
 
 // StartEmailLogin starts an email login for email on behalf of clientID.
 func (c *Client) StartEmailLogin(ctx context.Context, email, clientID string) (gateway.Challenge, error) {

@@ -1,4 +1,4 @@
-package authsessionclient
+package grpcclient
 
 import (
 	"context"
@@ -14,20 +14,20 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// ReconnectWait bounds how long after the connection to authsession was
+// ReconnectWait bounds how long after the connection to a service was
 // lost a call waits for a new one. gRPC fails a call at once while its
 // channel backs off between connection attempts (TRANSIENT_FAILURE), so
-// without waiting, an authsession restarted on its address answers 503 to
-// the calls made in the gap although the new process serves a moment
-// later. With it, a call that cannot be sent because the connection is
-// being remade waits for the new one, within its deadline, until
-// ReconnectWait after the loss, and is then sent on it; no call is ever
-// sent twice. Once the connection has been away for longer than
-// ReconnectWait, calls fail at once again, until one is ready. The
-// reconnect backoff (100 ms growing by 1.6 to at most 1 s) tries again
-// 0.1, 0.26, 0.52, 0.93 and 1.59 s after the first failed attempt, so a
-// restart shorter than about 1.5 s is invisible to callers; a longer
-// outage costs the calls of its first 2 s up to that wait before their 503.
+// without waiting, a service restarted on its address (its process
+// stopped, a new one bound a moment later) fails the calls made in the gap
+// although the new process serves. With it, a call that cannot be sent
+// because the connection is being remade waits for the new one, within
+// its deadline, until ReconnectWait after the loss, and is then sent on
+// it; no call is ever sent twice, so one that had reached the old process
+// fails. Once the connection has been away for longer than ReconnectWait,
+// calls fail at once again, until one is ready. Backoff tries again 0.1,
+// 0.26, 0.52, 0.93 and 1.59 s after the first failed attempt, so a restart
+// shorter than about 1.5 s is invisible to callers; a longer outage costs
+// the calls of its first 2 s up to that wait before they fail.
 const ReconnectWait = 2 * time.Second
 
 // link follows the state of a client's connection: whether it was ready
@@ -106,8 +106,8 @@ func (l *link) await(ctx context.Context, leave bool) {
 
 // unary is the client interceptor of the connection's calls. A call waits
 // while the connection is being remade (await) and, when it could not be
-// sent for want of a connection (no attempt of it went out, so authsession
-// never saw it), waits again and is tried again, as long as the wait since
+// sent for want of a connection (no attempt of it went out, so the
+// service never saw it), waits again and is tried again, as long as the wait since
 // the loss lasts. The health check never waits: readiness tells the state
 // of the connection as it is. Every answered call makes the connection
 // count as ready.
@@ -152,7 +152,7 @@ type sentKey struct{}
 // is sent once its headers are queued on a transport. gRPC makes a new
 // attempt of a call (a transparent retry) only when no earlier one reached
 // the server, so a call whose latest attempt is unsent was never seen by
-// authsession.
+// the service.
 type attempts struct{}
 
 func (attempts) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
