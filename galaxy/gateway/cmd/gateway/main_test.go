@@ -31,10 +31,15 @@ import (
 
 // TestMain routes gRPC's process-wide logger before any test starts: run
 // routes it too, and the tests' own gRPC clients then never race with the
-// one write that installs the route.
+// one write that installs the route. It removes the binary the binary
+// tests built.
 func TestMain(m *testing.M) {
 	logging.RouteGRPC(slog.New(slog.DiscardHandler))
-	os.Exit(m.Run())
+	code := m.Run()
+	if binaryDir != "" {
+		os.RemoveAll(binaryDir)
+	}
+	os.Exit(code)
 }
 
 // process is a gateway run in-process by run, as main runs it.
@@ -95,7 +100,7 @@ func (p *process) waitReady(t *testing.T, path string) readyfile.Document {
 // exit is what main makes of run's result: the exit code and stderr.
 func exit(err error) (int, string) {
 	var stderr bytes.Buffer
-	code := lifecycle.Exit(err, service, &stderr, slog.New(slog.DiscardHandler))
+	code := lifecycle.Exit(err, name, &stderr, slog.New(slog.DiscardHandler))
 	return code, stderr.String()
 }
 

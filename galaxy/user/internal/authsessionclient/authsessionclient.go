@@ -23,7 +23,7 @@ const dependency = "authsession"
 
 // Client is a connection to authsession.
 type Client struct {
-	conn *grpc.ClientConn
+	conn *grpcclient.Conn
 	api  authsessionv1.AuthSessionServiceClient
 }
 
@@ -33,7 +33,7 @@ var _ users.Revoker = (*Client)(nil)
 // connection attempt given at least connectTimeout. It does not connect:
 // the connection is made, and remade, as calls need it.
 func New(addr string, connectTimeout time.Duration, opts ...grpc.DialOption) (*Client, error) {
-	conn, err := grpcclient.New(addr, connectTimeout, opts...)
+	conn, err := grpcclient.Dial(addr, connectTimeout, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("authsessionclient: %w", err)
 	}
