@@ -18,14 +18,17 @@
 //		}
 //		api, err := httpapi.New(store, svc.Logger(), svc.Ready) // its /readyz answers svc.Ready
 //		...
-//		return svc.Run(ctx, service.HTTP("http", cfg.HTTPAddr, api), service.GRPC("grpc", cfg.GRPCAddr, grpcServer))
+//		return svc.Run(ctx,
+//			service.HTTP("http", cfg.HTTPAddr, api, cfg.RedisTimeout),
+//			service.GRPC("grpc", cfg.GRPCAddr, grpcServer))
 //	}
 //
 // New makes the JSON logger at the configured level and routes the Redis
 // and gRPC libraries' own log lines into it. Depend names the binary's hard
 // dependencies, which Ready checks within the ready timeout. Run opens
-// every listener first, gives every gRPC server grpc.health.v1 (for "" and
-// each of its services, answering Ready), serves, writes the ready file
+// every listener first, serves each HTTP handler in a server with the
+// limits of platform/httpserver, gives every gRPC server grpc.health.v1
+// (for "" and each of its services, answering Ready), writes the ready file
 // and, once ctx ends, drains every server at once within the shutdown
 // timeout (platform/lifecycle); Ready fails from the drain's first moment.
 package service
@@ -48,6 +51,7 @@ import (
 
 	"galaxy/platform/apierror"
 	"galaxy/platform/envconfig"
+	"galaxy/platform/httpserver"
 	"galaxy/platform/lifecycle"
 	"galaxy/platform/logging"
 	"galaxy/platform/readiness"
@@ -198,10 +202,15 @@ type Server struct {
 	serve func(s *Service, ln net.Listener) lifecycle.Server
 }
 
-// HTTP is srv serving on addr.
-func HTTP(name, addr string, srv *http.Server) Server {
-	return Server{name: name, addr: addr, serve: func(_ *Service, ln net.Listener) lifecycle.Server {
-		return lifecycle.HTTP(name, ln, srv)
+// HTTP is handler serving on addr, in an http.Server with every timeout
+// and size limit of platform/httpserver (httpserver.NewServer), whose own
+// lines go to the binary's logger; upstreamBudget is the longest a handler
+// may wait on the binary's dependencies. The handler is typically
+// httpserver.Handler over the binary's routes, its GET /readyz
+// (httpserver.Probes) answering Ready.
+func HTTP(name, addr string, handler http.Handler, upstreamBudget time.Duration) Server {
+	return Server{name: name, addr: addr, serve: func(s *Service, ln net.Listener) lifecycle.Server {
+		return lifecycle.HTTP(name, ln, httpserver.NewServer(handler, s.logger, upstreamBudget))
 	}}
 }
 

@@ -24,6 +24,7 @@ import (
 
 	"galaxy/platform/apierror"
 	"galaxy/platform/envconfig"
+	"galaxy/platform/httpserver"
 	"galaxy/platform/lifecycle"
 	"galaxy/platform/logging"
 	"galaxy/platform/logging/logtest"
@@ -162,8 +163,8 @@ type running struct {
 }
 
 // run runs a service whose hard dependency is dep, with an HTTP server
-// (GET /readyz answers Ready, GET /held waits until r.held is closed) and
-// a gRPC server with testService.
+// (the probes of platform/httpserver, GET /readyz answering Ready; GET
+// /held waits until r.held is closed) and a gRPC server with testService.
 func run(t *testing.T, s service.Settings, deps ...readiness.Dependency) *running {
 	t.Helper()
 	r := &running{held: make(chan struct{}), arrived: make(chan struct{}, 8), done: make(chan error, 1), logs: &logtest.Buffer{}}
@@ -175,29 +176,26 @@ func run(t *testing.T, s service.Settings, deps ...readiness.Dependency) *runnin
 		t.Fatal(err)
 	}
 	r.svc = svc
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, req *http.Request) {
-		if err := svc.Ready(req.Context()); err != nil {
-			apierror.WriteHTTP(w, err)
-			return
-		}
-		io.WriteString(w, "ok")
-	})
-	mux.HandleFunc("GET /held", func(w http.ResponseWriter, req *http.Request) {
+	routes := httpserver.Probes(svc.Logger(), svc.Ready)
+	routes["GET /held"] = func(w http.ResponseWriter, req *http.Request) {
 		r.arrived <- struct{}{}
 		select {
 		case <-r.held:
 			io.WriteString(w, "done")
 		case <-req.Context().Done():
 		}
-	})
+	}
+	api, err := httpserver.Handler(svc.Logger(), routes)
+	if err != nil {
+		t.Fatal(err)
+	}
 	gs := grpc.NewServer()
 	gs.RegisterService(&grpc.ServiceDesc{ServiceName: testService, HandlerType: (*any)(nil)}, struct{}{})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() {
-		r.done <- svc.Run(ctx, service.HTTP("http", "127.0.0.1:0", &http.Server{Handler: mux}), service.GRPC("grpc", "127.0.0.1:0", gs))
+		r.done <- svc.Run(ctx, service.HTTP("http", "127.0.0.1:0", api, time.Second), service.GRPC("grpc", "127.0.0.1:0", gs))
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -439,7 +437,7 @@ func TestRunListensFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = svc.Run(t.Context(), service.HTTP("http", freeAddr, &http.Server{}), service.GRPC("grpc", busy.Addr().String(), grpc.NewServer()))
+	err = svc.Run(t.Context(), service.HTTP("http", freeAddr, http.NotFoundHandler(), time.Second), service.GRPC("grpc", busy.Addr().String(), grpc.NewServer()))
 	if err == nil || !strings.Contains(err.Error(), "address already in use") {
 		t.Errorf("Run() = %v, want the address in use", err)
 	}
@@ -505,7 +503,7 @@ func TestCheckAtStart(t *testing.T) {
 			defer cancel()
 			done := make(chan error, 1)
 			started := time.Now()
-			go func() { done <- svc.Run(ctx, service.HTTP("http", "127.0.0.1:0", &http.Server{})) }()
+			go func() { done <- svc.Run(ctx, service.HTTP("http", "127.0.0.1:0", http.NotFoundHandler(), time.Second)) }()
 			if err := testwait.Until(5*time.Second, func() error { _, err := readyfile.Read(s.ReadyFile); return err }); err != nil {
 				t.Fatalf("no ready file: %v", err)
 			}

@@ -95,7 +95,7 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 
 	logger.Info("starting", "keys", keys.KeyIDs(), "authsession", cfg.AuthsessionAddr)
 	return svc.Run(ctx,
-		service.HTTP("http", cfg.HTTPAddr, httpapi.NewServer(handler, logger, cfg.AuthsessionTimeout+cfg.RedisTimeout)),
+		service.HTTP("http", cfg.HTTPAddr, handler, cfg.AuthsessionTimeout+cfg.RedisTimeout),
 		service.GRPC("grpc", cfg.GRPCAddr, grpcSrv),
 	)
 }
