@@ -31,6 +31,8 @@
 // (for "" and each of its services, answering Ready), writes the ready file
 // and, once ctx ends, drains every server at once within the shutdown
 // timeout (platform/lifecycle); Ready fails from the drain's first moment.
+// Work a binary does beside its servers (Background) runs from the open
+// listeners to the drain's end.
 package service
 
 import (
@@ -92,8 +94,8 @@ type Service struct {
 	name     string
 	settings Settings
 	logger   *slog.Logger
-	ready    *readiness.Checker // nil: no hard dependency
-	atStart  []readiness.Dependency
+	ready    *readiness.Checker      // nil: no hard dependency
+	work     []func(context.Context) // run beside the servers (Background)
 	draining atomic.Bool
 }
 
@@ -159,7 +161,16 @@ const startCheckBound = 2 * time.Second
 // silently; Run waits for it, so dep.Check must return once its context
 // ends. Call it before Run.
 func (s *Service) CheckAtStart(dep readiness.Dependency) {
-	s.atStart = append(s.atStart, dep)
+	s.Background(func(ctx context.Context) { s.checkAtStart(ctx, dep) })
+}
+
+// Background has Run run work beside the servers, in a goroutine of its
+// own: from the moment every listener is open (not at all when one cannot
+// open) until every server has drained, so that what a call answered
+// during the drain set going is still carried out. work's context ends
+// then, and Run returns once work has. Call it before Run.
+func (s *Service) Background(work func(context.Context)) {
+	s.work = append(s.work, work)
 }
 
 // errShuttingDown is the cause of the readiness failure of a draining binary.
@@ -230,9 +241,11 @@ func GRPC(name, addr string, srv *grpc.Server) Server {
 }
 
 // Run opens every server's listener (all or none: "address in use" fails at
-// once), serves them all, writes the ready file once they serve and, once
-// ctx ends, drains them all at once within the shutdown timeout
-// (lifecycle.Run): Ready fails from the drain's first moment. It returns
+// once), starts the Background work, serves every server, writes the ready
+// file once they serve and, once ctx ends, drains them all at once within
+// the shutdown timeout (lifecycle.Run): Ready fails from the drain's first
+// moment. The Background work is stopped, and waited for, after the drain.
+// It returns
 // nil after a drain that completed, an error wrapping lifecycle.ErrDrainCut
 // and naming <PREFIX>_SHUTDOWN_TIMEOUT when in-flight work had to be cut,
 // or the error that stopped a server.
@@ -257,14 +270,14 @@ func (s *Service) Run(ctx context.Context, servers ...Server) error {
 	}
 
 	ctx = logging.WithLogger(ctx, s.logger)
-	checking, stopChecks := context.WithCancel(ctx)
-	var checks sync.WaitGroup
+	background, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	var work sync.WaitGroup
 	defer func() {
-		stopChecks()
-		checks.Wait()
+		stopWork()
+		work.Wait()
 	}()
-	for _, dep := range s.atStart {
-		checks.Go(func() { s.checkAtStart(checking, dep) })
+	for _, w := range s.work {
+		work.Go(func() { w(background) })
 	}
 	return lifecycle.Run(ctx, lifecycle.Options{
 		Service:         s.name,

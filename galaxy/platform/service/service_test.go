@@ -167,6 +167,12 @@ type running struct {
 // /held waits until r.held is closed) and a gRPC server with testService.
 func run(t *testing.T, s service.Settings, deps ...readiness.Dependency) *running {
 	t.Helper()
+	return runWith(t, s, func(*service.Service) {}, deps...)
+}
+
+// runWith is run with prepare called on the service before Run.
+func runWith(t *testing.T, s service.Settings, prepare func(*service.Service), deps ...readiness.Dependency) *running {
+	t.Helper()
 	r := &running{held: make(chan struct{}), arrived: make(chan struct{}, 8), done: make(chan error, 1), logs: &logtest.Buffer{}}
 	svc, err := service.New("test", s, service.WithLogOutput(r.logs))
 	if err != nil {
@@ -175,6 +181,7 @@ func run(t *testing.T, s service.Settings, deps ...readiness.Dependency) *runnin
 	if err := svc.Depend(deps...); err != nil {
 		t.Fatal(err)
 	}
+	prepare(svc)
 	r.svc = svc
 	routes := httpserver.Probes(svc.Logger(), svc.Ready)
 	routes["GET /held"] = func(w http.ResponseWriter, req *http.Request) {
@@ -437,6 +444,8 @@ func TestRunListensFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var worked atomic.Bool
+	svc.Background(func(context.Context) { worked.Store(true) })
 	err = svc.Run(t.Context(), service.HTTP("http", freeAddr, http.NotFoundHandler(), time.Second), service.GRPC("grpc", busy.Addr().String(), grpc.NewServer()))
 	if err == nil || !strings.Contains(err.Error(), "address already in use") {
 		t.Errorf("Run() = %v, want the address in use", err)
@@ -444,11 +453,55 @@ func TestRunListensFirst(t *testing.T) {
 	if _, err := os.Stat(s.ReadyFile); err == nil {
 		t.Error("a ready file was written although a listener failed")
 	}
+	if worked.Load() {
+		t.Error("the background work started although a listener failed")
+	}
 	ln, err := net.Listen("tcp", freeAddr)
 	if err != nil {
 		t.Errorf("the listener Run opened before the failure is still open: %v", err)
 	} else {
 		ln.Close()
+	}
+}
+
+// TestBackgroundWorkOutlastsTheDrain checks the life of a binary's
+// background work: it runs while the servers serve and while they drain
+// (a call still in flight), and Run returns only once it has ended, after
+// the drain.
+func TestBackgroundWorkOutlastsTheDrain(t *testing.T) {
+	t.Parallel()
+	started := make(chan context.Context, 1)
+	var ended atomic.Bool
+	r := runWith(t, settings(t), func(svc *service.Service) {
+		svc.Background(func(ctx context.Context) {
+			started <- ctx
+			<-ctx.Done()
+			time.Sleep(50 * time.Millisecond) // Run waits for the work to end
+			ended.Store(true)
+		})
+	})
+	work := testwait.Receive(t, started, 5*time.Second, "the background work's start")
+	go http.Get("http://" + r.doc.Addresses["http"] + "/held")
+	testwait.Receive(t, r.arrived, 5*time.Second, "the held call reaching its handler")
+
+	r.cancel()
+	if err := testwait.Until(5*time.Second, func() error {
+		if r.svc.Ready(t.Context()) == nil {
+			return errors.New("Ready() passes: the drain has not begun")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := work.Err(); err != nil {
+		t.Errorf("the work's context ended (%v) while a call was still draining", err)
+	}
+	close(r.held)
+	if err := r.result(t, 10*time.Second); err != nil {
+		t.Errorf("Run() = %v, want nil", err)
+	}
+	if work.Err() == nil || !ended.Load() {
+		t.Errorf("Run returned with the work's context live (%v) or the work under way (ended %v)", work.Err(), ended.Load())
 	}
 }
 
