@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"galaxy/platform/envconfig"
 	"galaxy/platform/readyfile"
+	"galaxy/platform/testwait"
 	"galaxy/user/internal/authsessiontest"
 	"galaxy/user/internal/userstest"
 )
@@ -171,6 +173,79 @@ func TestRunResumesAPendingRevocation(t *testing.T) {
 	if !auth.WaitAcked(id, 5*time.Second) {
 		t.Fatalf("the restarted service did not deliver the pending revocation within 5s; calls %+v", auth.Calls())
 	}
+}
+
+// TestRunDrainFinishesADisableInFlight: SIGTERM (ctx's end) comes while a
+// disable waits for authsession's acknowledgement. Both listeners, public
+// and admin, refuse new connections at once; the deliverer goes on through
+// the drain, so the acknowledgement still comes and the disable is
+// answered 200 with its revocation done; then run returns nil.
+func TestRunDrainFinishesADisableInFlight(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	auth := authsessiontest.Start(t, 0)
+	auth.Delay(250 * time.Millisecond) // within USER_AUTHSESSION_TIMEOUT, 500ms
+	env := testEnv(t, mr.Addr(), auth.Addr())
+	env["USER_REVOCATION_WAIT"] = "5s"
+	doc, stop := start(t, env)
+	public, admin := "http://"+doc.Addresses["http"], "http://"+doc.Addresses["admin"]
+	_, user := post(t, public+"/v1/users/resolve", `{"email": "ada@example.com"}`)
+	id := user["id"].(string)
+
+	type answer struct {
+		status int
+		state  any
+	}
+	disabled := make(chan answer, 1)
+	go func() {
+		resp, err := http.Post(admin+"/v1/admin/users/"+id+"/disable", "application/json", nil)
+		if err != nil {
+			disabled <- answer{state: err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Revocation map[string]any `json:"revocation"`
+		}
+		json.NewDecoder(resp.Body).Decode(&body)
+		disabled <- answer{resp.StatusCode, body.Revocation["state"]}
+	}()
+	if err := testwait.Until(5*time.Second, func() error {
+		resp, err := http.Get(admin + "/v1/admin/users/" + id)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var u map[string]any
+		json.NewDecoder(resp.Body).Decode(&u)
+		if u["status"] != "disabled" {
+			return fmt.Errorf("user = %v, want the disable stored", u)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		stop() // fails the test unless run returns nil
+	}()
+	if err := testwait.Until(5*time.Second, func() error {
+		for _, addr := range doc.Addresses {
+			if conn, err := net.Dial("tcp", addr); err == nil {
+				conn.Close()
+				return fmt.Errorf("%s still accepts connections", addr)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("once the drain began: %v", err)
+	}
+	if got, want := testwait.Receive(t, disabled, 10*time.Second, "the disable's answer"), (answer{http.StatusOK, "done"}); got != want {
+		t.Errorf("the disable in flight at SIGTERM = %+v, want %+v", got, want)
+	}
+	testwait.Receive(t, stopped, 15*time.Second, "run's return")
 }
 
 func TestRunConfigurationErrors(t *testing.T) {
