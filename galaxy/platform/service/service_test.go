@@ -213,18 +213,7 @@ func runWith(t *testing.T, s service.Settings, prepare func(*service.Service), d
 		}
 		testwait.Receive(t, r.done, 10*time.Second, "Run's return")
 	})
-	if err := testwait.Until(10*time.Second, func() error {
-		select {
-		case err := <-r.done:
-			r.done <- err
-			t.Fatalf("Run() returned before the ready file: %v", err)
-		default:
-		}
-		r.doc, err = readyfile.Read(s.ReadyFile)
-		return err
-	}); err != nil {
-		t.Fatalf("no ready file: %v", err)
-	}
+	r.doc = testwait.ReadyFile(t, s.ReadyFile, 10*time.Second, r.done, r.logs)
 	cc, err := grpc.NewClient(r.doc.Addresses["grpc"], grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -557,9 +546,7 @@ func TestCheckAtStart(t *testing.T) {
 			done := make(chan error, 1)
 			started := time.Now()
 			go func() { done <- svc.Run(ctx, service.HTTP("http", "127.0.0.1:0", http.NotFoundHandler(), time.Second)) }()
-			if err := testwait.Until(5*time.Second, func() error { _, err := readyfile.Read(s.ReadyFile); return err }); err != nil {
-				t.Fatalf("no ready file: %v", err)
-			}
+			testwait.ReadyFile(t, s.ReadyFile, 5*time.Second, done, logs)
 			if took := time.Since(started); took > time.Second {
 				t.Errorf("ready %v after the start, want it without waiting on the check", took)
 			}

@@ -87,20 +87,8 @@ func startBinary(t *testing.T, env map[string]string) *gatewayProcess {
 			<-p.done
 		}
 	})
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		var err error
-		if p.doc, err = readyfile.Read(ready); err == nil {
-			return p
-		}
-		select {
-		case err := <-p.done:
-			t.Fatalf("gateway exited before ready (%v); stderr:\n%s", err, p.stderr)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no ready file after 10s; stderr:\n%s", p.stderr)
-		}
-	}
+	p.doc = testwait.ReadyFile(t, ready, 10*time.Second, p.done, p.stderr)
+	return p
 }
 
 // terminate sends SIGTERM and returns the exit code, failing the test

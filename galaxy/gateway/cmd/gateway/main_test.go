@@ -27,6 +27,7 @@ import (
 	"galaxy/platform/lifecycle"
 	"galaxy/platform/logging"
 	"galaxy/platform/readyfile"
+	"galaxy/platform/testwait"
 )
 
 // TestMain routes gRPC's process-wide logger before any test starts: run
@@ -81,20 +82,7 @@ func (p *process) result(t *testing.T, d time.Duration) error {
 // waitReady waits for the ready file, failing early if run returns.
 func (p *process) waitReady(t *testing.T, path string) readyfile.Document {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if doc, err := readyfile.Read(path); err == nil {
-			return doc
-		}
-		select {
-		case err := <-p.done:
-			p.done <- err
-			t.Fatalf("gateway returned before ready: %v", err)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	t.Fatal("no ready file after 10s")
-	return readyfile.Document{}
+	return testwait.ReadyFile(t, path, 10*time.Second, p.done, nil)
 }
 
 // exit is what main makes of run's result: the exit code and stderr.

@@ -14,6 +14,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 
 	"galaxy/platform/logging/logtest"
+	"galaxy/platform/testwait"
 	"galaxy/user/internal/authsessiontest"
 )
 
@@ -51,7 +52,7 @@ func TestBinary(t *testing.T) {
 		}
 	})
 
-	doc := waitReady(t, env["USER_READY_FILE"], done, stderr)
+	doc := testwait.ReadyFile(t, env["USER_READY_FILE"], 10*time.Second, done, stderr)
 	if doc.Service != "user" || doc.PID != cmd.Process.Pid {
 		t.Fatalf("ready file = %+v, want user with pid %d", doc, cmd.Process.Pid)
 	}

@@ -75,27 +75,7 @@ func start(t *testing.T, env map[string]string) (readyfile.Document, func()) {
 		}
 	}
 	t.Cleanup(stop)
-	return waitReady(t, env["USER_READY_FILE"], exited, nil), stop
-}
-
-// waitReady waits up to 10s for the ready file at path, failing the test
-// when exited (the service's end) comes first; logs, when not nil, is what
-// the service wrote, shown on failure.
-func waitReady(t *testing.T, path string, exited <-chan error, logs fmt.Stringer) readyfile.Document {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		if doc, err := readyfile.Read(path); err == nil {
-			return doc
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("the service exited before it was ready: %v; logs:\n%v", err, logs)
-		case <-deadline:
-			t.Fatalf("no ready file after 10s; logs:\n%v", logs)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	return testwait.ReadyFile(t, env["USER_READY_FILE"], 10*time.Second, exited, nil), stop
 }
 
 func post(t *testing.T, url, body string) (int, map[string]any) {
