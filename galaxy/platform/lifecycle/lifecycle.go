@@ -374,8 +374,8 @@ func (d *drainingGRPC) Shutdown(ctx context.Context) error {
 	return d.Server.Shutdown(ctx)
 }
 
-// Exit reports how a binary's realMain ended, the same way for every galaxy
-// binary, and returns the process's exit code: 0 after a clean stop
+// Exit reports how a binary's run ended (service.Main), the same way for
+// every galaxy binary, and returns the process's exit code: 0 after a clean stop
 // (logged "stopped"); 2 for a bad configuration (an *envconfig.Error),
 // printed to stderr as one line per problem,
 // "<service>: configuration: <problem>"; 1 for any other error (logged

@@ -1,6 +1,8 @@
 // Package service is the wiring every galaxy binary shares, written once,
-// so that a binary's run is its configuration, its own objects and the
-// calls of this package:
+// so that a binary's main is one call and its run is its configuration,
+// its own objects and the calls of this package:
+//
+//	func main() { service.Main("orders", run) }
 //
 //	func run(ctx context.Context, lookup envconfig.Lookuper) error {
 //		cfg, err := config.Load(lookup) // cfg.Settings read by ReadSettings
@@ -44,9 +46,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -59,6 +63,26 @@ import (
 	"galaxy/platform/readiness"
 	"galaxy/platform/redisconn"
 )
+
+// Main is the whole of a binary's main, the same for every binary.
+// SIGINT or SIGTERM end the context run is given (the drain begins), a
+// JSON logger of the binary at level info is in that context for what
+// comes before run makes the configured one, run reads the process's
+// environment, and how run ended becomes the last line and the exit code
+// (lifecycle.Exit): main returns after a drain that completed (so that a
+// -cover build writes its counters), and exits with code 2 for a
+// configuration error and 1 for any other.
+func Main(name string, run func(context.Context, envconfig.Lookuper) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	logger, _ := logging.New(os.Stderr, name, "info") // a constant level always parses
+	ctx = logging.WithLogger(ctx, logger)
+
+	err := run(ctx, envconfig.OS())
+	stop()
+	if code := lifecycle.Exit(err, name, os.Stderr, logger); code != 0 {
+		os.Exit(code)
+	}
+}
 
 // Settings are the process settings every binary has, each read from the
 // variable of the binary's prefix and the setting's name

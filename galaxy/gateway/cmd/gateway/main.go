@@ -5,9 +5,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"galaxy/gateway/internal/authsessionclient"
 	"galaxy/gateway/internal/config"
@@ -18,28 +15,12 @@ import (
 	"galaxy/gateway/internal/redisstore"
 	"galaxy/gateway/internal/tokenverify"
 	"galaxy/platform/envconfig"
-	"galaxy/platform/lifecycle"
-	"galaxy/platform/logging"
 	"galaxy/platform/service"
 )
 
 const name = "gateway"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	logger, _ := logging.New(os.Stderr, name, "info") // a constant level always parses
-	ctx = logging.WithLogger(ctx, logger)
-
-	err := realMain(ctx)
-	stop()
-	if code := lifecycle.Exit(err, name, os.Stderr, logger); code != 0 {
-		os.Exit(code)
-	}
-}
-
-func realMain(ctx context.Context) error {
-	return run(ctx, envconfig.OS())
-}
+func main() { service.Main(name, run) }
 
 // run wires the gateway from the environment read through lookup and serves
 // until ctx ends.

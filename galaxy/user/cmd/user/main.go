@@ -5,13 +5,8 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"galaxy/platform/envconfig"
-	"galaxy/platform/lifecycle"
-	"galaxy/platform/logging"
 	"galaxy/platform/readiness"
 	"galaxy/platform/service"
 	"galaxy/user/internal/authsessionclient"
@@ -23,21 +18,7 @@ import (
 
 const name = "user"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	logger, _ := logging.New(os.Stderr, name, "info") // a constant level always parses
-	ctx = logging.WithLogger(ctx, logger)
-
-	err := realMain(ctx)
-	stop()
-	if code := lifecycle.Exit(err, name, os.Stderr, logger); code != 0 {
-		os.Exit(code)
-	}
-}
-
-func realMain(ctx context.Context) error {
-	return run(ctx, envconfig.OS())
-}
+func main() { service.Main(name, run) }
 
 // run wires the service from the environment read through lookup and serves
 // until ctx ends.
