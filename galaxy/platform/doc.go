@@ -10,5 +10,6 @@
 // normalisation policy (email), the error table (apierror), the ready-file
 // handshake (readyfile), readiness checks (readiness), a listen-first
 // server lifecycle that drains every server at once within a bound
-// (lifecycle) and the bounded waits of tests (testwait).
+// (lifecycle), the bounded waits of tests (testwait) and a cmd test's run
+// of its built binary (binarytest).
 package platform

@@ -1,15 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,105 +19,9 @@ import (
 	"galaxy/authsession/api/authsessionv1"
 	"galaxy/gateway/api/gatewayv1"
 	"galaxy/gateway/internal/gatewaytest"
-	"galaxy/platform/logging/logtest"
-	"galaxy/platform/readyfile"
+	"galaxy/platform/binarytest"
 	"galaxy/platform/testwait"
 )
-
-// binaryDir holds the gateway built for the binary tests; TestMain removes it.
-var binaryDir string
-
-// builtGateway builds the gateway once for every binary test.
-var builtGateway = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "gateway-binary-test")
-	if err != nil {
-		return "", err
-	}
-	binaryDir = dir
-	binary := filepath.Join(dir, "gateway")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		return "", &buildError{err, out}
-	}
-	return binary, nil
-})
-
-type buildError struct {
-	err error
-	out []byte
-}
-
-func (e *buildError) Error() string { return e.err.Error() + "\n" + string(e.out) }
-
-// gatewayProcess is the built gateway run as the harness runs it.
-type gatewayProcess struct {
-	cmd    *exec.Cmd
-	done   chan error // the process's exit
-	stderr *logtest.Buffer
-	doc    readyfile.Document
-}
-
-// startBinary runs the built gateway with env (PATH and a ready file
-// added), waits for its ready file and kills it when the test ends if it
-// still runs.
-func startBinary(t *testing.T, env map[string]string) *gatewayProcess {
-	t.Helper()
-	binary, err := builtGateway()
-	if err != nil {
-		t.Fatalf("build gateway: %v", err)
-	}
-	ready := filepath.Join(t.TempDir(), "ready.json")
-	p := &gatewayProcess{cmd: exec.Command(binary), done: make(chan error, 1), stderr: &logtest.Buffer{}}
-	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GATEWAY_READY_FILE=" + ready}
-	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
-	}
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start gateway: %v", err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	p.doc = testwait.ReadyFile(t, ready, 10*time.Second, p.done, p.stderr)
-	return p
-}
-
-// terminate sends SIGTERM and returns the exit code, failing the test
-// unless the process ends within d.
-func (p *gatewayProcess) terminate(t *testing.T, d time.Duration) int {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("SIGTERM: %v", err)
-	}
-	select {
-	case <-p.done:
-		return p.cmd.ProcessState.ExitCode()
-	case <-time.After(d):
-		t.Fatalf("gateway still running %v after SIGTERM; stderr:\n%s", d, p.stderr)
-		return -1
-	}
-}
-
-// lastLine is the last line the process logged, as JSON; every line must
-// be JSON of the gateway.
-func (p *gatewayProcess) lastLine(t *testing.T) map[string]any {
-	t.Helper()
-	var last map[string]any
-	sc := bufio.NewScanner(strings.NewReader(p.stderr.String()))
-	for sc.Scan() {
-		last = nil
-		if err := json.Unmarshal(sc.Bytes(), &last); err != nil {
-			t.Errorf("stderr line %q is not JSON", sc.Text())
-		} else if last["service"] != "gateway" {
-			t.Errorf("log line %q lacks service=gateway", sc.Text())
-		}
-	}
-	return last
-}
 
 // TestBinary runs the built gateway as the harness does: what only a real
 // process shows. It writes the ready file with its own pid once serving,
@@ -134,7 +33,7 @@ func TestBinary(t *testing.T) {
 	key := gatewaytest.NewKey(t, "key-1")
 	mr := gatewaytest.Redis(t)
 	gatewaytest.PutSession(t, mr, gatewaytest.ActiveSession("sess-1", "user-1"))
-	p := startBinary(t, map[string]string{
+	p := binarytest.Start(t, "GATEWAY_READY_FILE", map[string]string{
 		"GATEWAY_HTTP_ADDR":        "127.0.0.1:0",
 		"GATEWAY_GRPC_ADDR":        "127.0.0.1:0",
 		"GATEWAY_AUTHSESSION_ADDR": gatewaytest.DeadAddr(t),
@@ -142,10 +41,10 @@ func TestBinary(t *testing.T) {
 		"GATEWAY_JWKS_FILE":        gatewaytest.WriteFile(t, "jwks.json", gatewaytest.JWKS(t, key)),
 		"GATEWAY_SHUTDOWN_TIMEOUT": "5s",
 	})
-	if p.doc.Service != "gateway" || p.doc.PID != p.cmd.Process.Pid || p.doc.Addresses["http"] == "" || p.doc.Addresses["grpc"] == "" {
-		t.Fatalf("ready file = %+v, want gateway, pid %d, http and grpc addresses", p.doc, p.cmd.Process.Pid)
+	if p.Doc.Service != "gateway" || p.Doc.PID != p.Cmd.Process.Pid || p.Doc.Addresses["http"] == "" || p.Doc.Addresses["grpc"] == "" {
+		t.Fatalf("ready file = %+v, want gateway, pid %d, http and grpc addresses", p.Doc, p.Cmd.Process.Pid)
 	}
-	base := "http://" + p.doc.Addresses["http"]
+	base := "http://" + p.Doc.Addresses["http"]
 	token := key.Sign(t, gatewaytest.AccessClaims("user-1", "sess-1", time.Now()))
 	if status, body := get(t, base+"/v1/me", http.Header{"Authorization": {"Bearer " + token}}); status != http.StatusOK {
 		t.Errorf("GET /v1/me = %d %s, want 200", status, body)
@@ -155,10 +54,10 @@ func TestBinary(t *testing.T) {
 		t.Errorf("GET /readyz = %d %s, want 503", status, body)
 	}
 
-	if code := p.terminate(t, 10*time.Second); code != 0 {
-		t.Errorf("exit code after SIGTERM = %d, want 0; stderr:\n%s", code, p.stderr)
+	if code := p.Terminate(t, 10*time.Second); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d, want 0; stderr:\n%s", code, p.Stderr)
 	}
-	logs := p.stderr.String()
+	logs := p.Stderr.String()
 	if strings.Contains(logs, token) {
 		t.Error("logs hold the access token")
 	}
@@ -167,7 +66,7 @@ func TestBinary(t *testing.T) {
 			t.Errorf("logs lack a %s line:\n%s", component, logs)
 		}
 	}
-	if last := p.lastLine(t); last["msg"] != "stopped" || last["level"] != "INFO" {
+	if last := p.LastLine(t, "gateway"); last["msg"] != "stopped" || last["level"] != "INFO" {
 		t.Errorf("last log line = %v, want INFO stopped", last)
 	}
 }
@@ -215,7 +114,7 @@ func TestBinaryDrain(t *testing.T) {
 					close(release)
 				}
 			}()
-			p := startBinary(t, map[string]string{
+			p := binarytest.Start(t, "GATEWAY_READY_FILE", map[string]string{
 				"GATEWAY_HTTP_ADDR":           "127.0.0.1:0",
 				"GATEWAY_GRPC_ADDR":           "127.0.0.1:0",
 				"GATEWAY_AUTHSESSION_ADDR":    auth.Serve(t),
@@ -224,7 +123,7 @@ func TestBinaryDrain(t *testing.T) {
 				"GATEWAY_JWKS_FILE":           gatewaytest.WriteFile(t, "jwks.json", gatewaytest.JWKS(t, key)),
 				"GATEWAY_SHUTDOWN_TIMEOUT":    tt.timeout,
 			})
-			health := healthClient(t, p.doc.Addresses["grpc"])
+			health := healthClient(t, p.Doc.Addresses["grpc"])
 			watchCtx, endWatch := context.WithCancel(t.Context())
 			defer endWatch()
 			watch, err := health.Watch(watchCtx, &healthpb.HealthCheckRequest{Service: gatewayv1.GatewayService_ServiceDesc.ServiceName})
@@ -253,7 +152,7 @@ func TestBinaryDrain(t *testing.T) {
 
 			call := make(chan int, 1)
 			go func() {
-				resp, err := (&http.Client{Timeout: 30 * time.Second}).Post("http://"+p.doc.Addresses["http"]+"/v1/auth/email/start",
+				resp, err := (&http.Client{Timeout: 30 * time.Second}).Post("http://"+p.Doc.Addresses["http"]+"/v1/auth/email/start",
 					"application/json", strings.NewReader(`{"email": "drain@example.com"}`))
 				if err != nil {
 					call <- 0
@@ -263,7 +162,7 @@ func TestBinaryDrain(t *testing.T) {
 				call <- resp.StatusCode
 			}()
 			testwait.Receive(t, entered, 10*time.Second, "the HTTP call reaching authsession")
-			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatalf("SIGTERM: %v", err)
 			}
 
@@ -274,7 +173,7 @@ func TestBinaryDrain(t *testing.T) {
 			refused := func() error {
 				ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 				defer cancel()
-				cc, err := grpc.NewClient(p.doc.Addresses["grpc"], grpc.WithTransportCredentials(insecure.NewCredentials()))
+				cc, err := grpc.NewClient(p.Doc.Addresses["grpc"], grpc.WithTransportCredentials(insecure.NewCredentials()))
 				if err != nil {
 					return err
 				}
@@ -300,15 +199,10 @@ func TestBinaryDrain(t *testing.T) {
 			if got := testwait.Receive(t, call, 30*time.Second, "the HTTP call in flight"); got != tt.wantCall {
 				t.Errorf("the HTTP call in flight = %d, want %d (0: cut)", got, tt.wantCall)
 			}
-			select {
-			case <-p.done:
-			case <-time.After(tt.within):
-				t.Fatalf("gateway still running %v after SIGTERM; stderr:\n%s", tt.within, p.stderr)
+			if code := p.Wait(t, tt.within); code != tt.wantCode {
+				t.Errorf("exit code = %d, want %d; stderr:\n%s", code, tt.wantCode, p.Stderr)
 			}
-			if code := p.cmd.ProcessState.ExitCode(); code != tt.wantCode {
-				t.Errorf("exit code = %d, want %d; stderr:\n%s", code, tt.wantCode, p.stderr)
-			}
-			if last := p.lastLine(t); last["msg"] != "stopped" || !strings.Contains(lineOf(last), tt.wantLog) {
+			if last := p.LastLine(t, "gateway"); last["msg"] != "stopped" || !strings.Contains(lineOf(last), tt.wantLog) {
 				t.Errorf("last log line = %v, want stopped with %s", last, tt.wantLog)
 			}
 		})

@@ -23,6 +23,7 @@ import (
 
 	"galaxy/gateway/api/gatewayv1"
 	"galaxy/gateway/internal/gatewaytest"
+	"galaxy/platform/binarytest"
 	"galaxy/platform/envconfig"
 	"galaxy/platform/lifecycle"
 	"galaxy/platform/logging"
@@ -36,11 +37,7 @@ import (
 // tests built.
 func TestMain(m *testing.M) {
 	logging.RouteGRPC(slog.New(slog.DiscardHandler))
-	code := m.Run()
-	if binaryDir != "" {
-		os.RemoveAll(binaryDir)
-	}
-	os.Exit(code)
+	os.Exit(binarytest.Run(m))
 }
 
 // process is a gateway run in-process by run, as main runs it.

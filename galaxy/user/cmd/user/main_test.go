@@ -16,6 +16,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
+	"galaxy/platform/binarytest"
 	"galaxy/platform/envconfig"
 	"galaxy/platform/readyfile"
 	"galaxy/platform/testwait"
@@ -25,10 +26,11 @@ import (
 
 // TestMain routes the libraries' process-wide loggers before any test
 // starts: run routes them too, and the tests' own clients then never race
-// with the one write that installs the route.
+// with the one write that installs the route. It removes the binary the
+// binary test built.
 func TestMain(m *testing.M) {
 	userstest.QuietLibraries()
-	os.Exit(m.Run())
+	os.Exit(binarytest.Run(m))
 }
 
 // testEnv returns a complete environment against redisAddr and the fake
