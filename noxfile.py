@@ -102,6 +102,7 @@ def _junit(name: str) -> list[str]:
     (/tmp/pytest-of-<user>) is pruned by every run as it ends, and two runs at once pruning it race: the later
     one's end fails on a directory the other is still writing."""
     REPORTS.mkdir(exist_ok=True)
+    (ROOT / ".cache" / "tmp").mkdir(parents=True, exist_ok=True)  # pytest makes the run's own, not its parents
     return [
         f"--junitxml={REPORTS / name}.xml",
         *("-o", f"junit_suite_name={name}"),
