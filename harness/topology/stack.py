@@ -126,8 +126,13 @@ class Stack(StackChecks):
 
     def address(self, service: str, listener: str) -> str:
         """Where a scenario reaches ``service``'s ``listener``: through the fault
-        proxy when the scenarios' edge to it goes through one."""
-        link = self.links.get(self.topology_edge(TEST, service, listener).name)
+        proxy when the scenarios' edge to it goes through one; the listener's own
+        address when it has none (one the topology's ``clients`` do not name has none)."""
+        edges = self.topology.edges()
+        link = next(
+            (self.links.get(e.name) for e in edges if (e.client, e.server, e.listener) == (TEST, service, listener)),
+            None,
+        )
         return link.listen if link is not None else self.process(service).address(listener)
 
     def topology_edge(self, client: str, server: str, listener: str | None = None) -> Edge:
