@@ -84,13 +84,19 @@ def _reach(stack: Stack, client: str, server: str, listener: str | None, address
     return address if link is None else address.replace(hostport(address), link.listen, 1)
 
 
+def _url(stack: Stack, client: str, value: Url) -> str:
+    if value.listener is None:  # a stub's
+        return _reach(stack, client, value.part, None, stack.stubs[value.part].url)
+    return "http://" + _reach(stack, client, value.part, value.listener, stack.served[value.part, value.listener])
+
+
 def _resolve(stack: Stack, client: str, value: Value) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, Address):
         return _reach(stack, client, value.service, value.listener, stack.served[value.service, value.listener])
     if isinstance(value, Url):
-        return _reach(stack, client, value.stub, None, stack.stubs[value.stub].url)
+        return _url(stack, client, value)
     if isinstance(value, RedisUrl):
         return _reach(stack, client, REDIS, None, stack.redis.url)
     if isinstance(value, RedisPrefix):
@@ -101,7 +107,12 @@ def _resolve(stack: Stack, client: str, value: Value) -> str:
 
 
 def _resolvable(stack: Stack, service: Service) -> bool:
-    return all((v.service, v.listener) in stack.served for v in service.env.values() if isinstance(v, Address))
+    """Whether every service ``service`` dials has its addresses known."""
+    return all(
+        (v.service, v.listener) in stack.served if isinstance(v, Address) else (v.part, v.listener) in stack.served
+        for v in service.env.values()
+        if isinstance(v, Address) or (isinstance(v, Url) and v.listener is not None)
+    )
 
 
 def _process(stack: Stack, service: Service, listen: Mapping[str, str]) -> ServiceProcess:

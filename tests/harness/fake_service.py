@@ -48,7 +48,7 @@ _SIGNALS = {signal.SIGTERM, signal.SIGQUIT, signal.SIGINT}
 def _relay() -> None:
     """FAKE_MODE=relay: serve HTTP GET as FAKE_NAME. Each request counts itself in Redis
     (``INCR <FAKE_REDIS_PREFIX><name>:hits`` at FAKE_REDIS_URL) and, when FAKE_UPSTREAM
-    (host:port) is set, asks the fake there for the same path, passing the W3C trace
+    (``http://host:port``) is set, asks the fake there for the same path, passing the W3C trace
     on; the answer is JSON: this fake's name, its count, the path of its own program
     (``source``) and the upstream's answer. A dependency that fails makes the answer
     502, its ``error`` naming it. Each request logs one JSON line as the galaxy services
@@ -64,7 +64,7 @@ def _relay() -> None:
     from redis.retry import Retry
 
     name = os.environ["FAKE_NAME"]
-    upstream = os.environ.get("FAKE_UPSTREAM")
+    upstream = os.environ.get("FAKE_UPSTREAM", "").removeprefix("http://").rstrip("/") or None
     key = os.environ.get("FAKE_REDIS_PREFIX", "") + f"{name}:hits"
     store = redis.Redis.from_url(
         os.environ["FAKE_REDIS_URL"], socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 1)

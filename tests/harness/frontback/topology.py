@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.topology.declaration import REDIS_URL, Script, Service, Topology, Value, address, redis_prefix
+from harness.topology.declaration import REDIS_URL, Script, Service, Topology, Value, redis_prefix, url
 
 
 def fake(name: str, **env: Value) -> Service:
@@ -25,6 +25,6 @@ def fake(name: str, **env: Value) -> Service:
 
 TOPOLOGY = Topology(
     name="frontback",
-    services=(fake("back"), fake("front", FAKE_UPSTREAM=address("back", "tcp"))),
+    services=(fake("back"), fake("front", FAKE_UPSTREAM=url("back", "tcp"))),
     clients={"front": ("tcp",)},
 )
