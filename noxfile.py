@@ -505,6 +505,14 @@ def up(session: nox.Session) -> None:
     session.run("python", "-m", "harness.topology.explore", *session.posargs)
 
 
+@nox.session(venv_backend="none", tags=["scaffold"], default=False)
+def scaffold(session: nox.Session) -> None:
+    """Write a new boundary suite, ``-- NAME --services a,b`` (commands of the Go workspace): its package (the
+    declaration, read from the services' documented variables, with a TODO where a person must choose; a conftest;
+    one scenario) registered in pyproject.toml, so ``nox -s NAME`` runs it (harness/suites/scaffold.py)."""
+    session.run(sys.executable, "-m", "harness.suites.scaffold", *session.posargs)
+
+
 @nox.session(python=PYTHON, tags=["proto"], default=False)
 def proto(session: nox.Session) -> None:
     """Regenerate Go and Python code from proto/ (``-- --check``: fail if the committed code is stale)."""
