@@ -513,6 +513,14 @@ def scaffold(session: nox.Session) -> None:
     session.run(sys.executable, "-m", "harness.suites.scaffold", *session.posargs)
 
 
+@nox.session(python=PYTHON, tags=["scaffold", "ci"])
+def scaffold_check(session: nox.Session) -> None:
+    """The scaffold end to end, in a scratch copy of the working tree: a suite of user and authsession written by
+    ``nox -s scaffold``, with no TODO, passes its own session and ``lint`` (tests/scaffold/; some minutes)."""
+    _sync(session, "test")
+    _pytest(session, "scaffold_check", "tests/scaffold", "-p", "no:randomly", "-s")
+
+
 @nox.session(python=PYTHON, tags=["proto"], default=False)
 def proto(session: nox.Session) -> None:
     """Regenerate Go and Python code from proto/ (``-- --check``: fail if the committed code is stale)."""
