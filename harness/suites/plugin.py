@@ -90,7 +90,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="CMD",
         help="the command a bundle's rerun.sh runs, before the test id and the seeds "
-        "(default: where the suite's conftest says, else this python -m pytest)",
+        "(default: a registered suite's nox session, else this python -m pytest with this run's plugins and "
+        "configuration)",
     )
     group.addoption(
         "--redis-backend",
