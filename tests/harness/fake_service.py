@@ -84,7 +84,7 @@ def _relay() -> None:
     def ask_upstream(path: str, traceparent: str) -> tuple[int, dict[str, object]]:
         assert upstream is not None
         host, _, port = upstream.rpartition(":")
-        conn = http.client.HTTPConnection(host, int(port), timeout=2)
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)  # generous: a loaded machine is slow, not down
         try:
             conn.request("GET", path, headers={"traceparent": traceparent})
             answer = conn.getresponse()

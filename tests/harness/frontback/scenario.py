@@ -18,7 +18,7 @@ def call(stack: Stack, path: str = "/") -> tuple[int, dict[str, Any]]:
     url = f"http://{stack.address('front', 'tcp')}{path}"
     request = urllib.request.Request(url, headers={"traceparent": Trace(stack.trace_id).traceparent()})
     try:
-        with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310 - http to the stack
+        with urllib.request.urlopen(request, timeout=20) as answer:  # noqa: S310 - http to the stack
             return answer.status, json.load(answer)
     except urllib.error.HTTPError as err:
         return err.code, json.load(err)
