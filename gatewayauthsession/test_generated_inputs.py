@@ -32,7 +32,7 @@ from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi
 from contracts.gatewayv1._pb import gateway_pb2
 from contracts.gatewayv1.http_client import problem_error
-from contracts.grpc_errors import grpc_error
+from contracts.grpc_errors import ERROR_DOMAINS, grpc_error
 from contracts.mail import MESSAGES_PATH
 from contracts.tokens import b64url
 from contracts.tracing import FixedTraceparent, continued_trace_id, require_traceparent
@@ -375,7 +375,7 @@ def test_raw_bytes_on_the_grpc_wire_get_a_status_from_the_table(stack: Stack, se
             try:
                 calls[method](body, timeout=5)
             except grpc.RpcError as raised:
-                err = grpc_error(raised)
+                err = grpc_error(raised, ERROR_DOMAINS[service])
                 assert err.status not in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN), (
                     f"{method} {body!r}: {err}"
                 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from contracts.grpc_errors import grpc_error
+from contracts.grpc_errors import ERROR_DOMAINS, grpc_error
 from gatewayauthsession.stack import Stack
 
 SERVICE = "/galaxy.gateway.v1.GatewayService/"
@@ -44,7 +44,7 @@ def test_malformed_protobuf_is_invalid_argument(stack: Stack, body: bytes) -> No
             with pytest.raises(grpc.RpcError) as raised:
                 call(body, timeout=5)
 
-            err = grpc_error(raised.value)
+            err = grpc_error(raised.value, ERROR_DOMAINS["gateway"])
             assert err.status == grpc.StatusCode.INVALID_ARGUMENT, f"{method} {body!r}: {err}"
             assert err.code == "INVALID_ARGUMENT", f"{method} {body!r}: {err}"
             err.check_against_table()
