@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import time
+from datetime import datetime, timedelta
 
 import pytest
 
 from contracts import tokens
-from contracts.gatewayv1 import GatewayApi
+from contracts.gatewayv1 import GatewayApi, Login
 from contracts.redis_schema import session_key
 from gatewayauthsession.scenario import REPEATED_LOGINS, expect_error, log_in, session_record
 from gatewayauthsession.stack import Stack
@@ -81,3 +83,66 @@ def test_each_revocation_publishes_one_signal_with_its_reason(stack: Stack, api:
         {"type": "session.revoked", "session_id": s.session_id, "user_id": s.user_id, "reason": reason}
         for s, reason in ((logged_out, "logout"), (replayed, "replay"))
     ]
+
+
+@pytest.mark.stack(session_ttl="2h", access_token_ttl="5m")
+@pytest.mark.waits
+@pytest.mark.rule(
+    "openapi.login.response",
+    "openapi.login.expires-in",
+    "openapi.login.access-token-expires-at",
+    "openapi.login.refresh-token-expires-at",
+    "openapi.login.session-id",
+    "openapi.login.user-id",
+    "openapi.me.session-expires-at",
+    "openapi.sessions.created-at",
+    "openapi.sessions.expires-at",
+    "gatewayv1.refresh.same-fields",
+    "tokens.access.claim-times",
+    "tokens.refresh.absolute-lifetime",
+    "redis.session.created-at",
+    "redis.session.expires-at",
+)
+def test_the_times_of_a_login_its_refresh_and_its_session_agree(stack: Stack, api: GatewayApi) -> None:
+    """Every time the API gives of a session and its tokens, in UTC, against the public
+    record and the token's own claims: the access token ends its lifetime after it was
+    issued, ``expires_in`` counts the seconds to that end, the refresh token and the
+    session end at the session's absolute end, and a refresh answers the same fields."""
+    before = time.time()
+    login = log_in(stack, api, "times@example.com")
+    after = time.time()
+    record = session_record(stack, login.session_id)
+    assert record is not None
+    user = stack.users.user_by_email("times@example.com")
+    assert user is not None
+
+    for pair, (start, end) in ((login, (before, after)), _refreshed(api, login)):
+        claims = tokens.claims_of(pair.access_token)
+        assert int(start) <= claims["iat"] <= end, (claims, start, end)
+        assert claims["nbf"] <= claims["iat"]
+        assert claims["exp"] == claims["iat"] + 300
+        assert _utc(pair.access_token_expires_at).timestamp() == claims["exp"]
+        if pair.expires_in is not None:  # HTTP: seconds from the answer to the access token's end
+            assert claims["exp"] - math.ceil(end) <= pair.expires_in <= claims["exp"] - int(start), (pair, start, end)
+        assert _utc(pair.refresh_token_expires_at).timestamp() == record.expires_at
+        assert (pair.session_id, pair.user_id, pair.token_type) == (login.session_id, user.id, "Bearer")
+
+    assert int(before) <= record.created_at <= after
+    assert record.expires_at == record.created_at + 2 * 3600
+    me = api.me(login.access_token)
+    assert _utc(me.session_expires_at).timestamp() == record.expires_at
+    [listed] = api.list_sessions(login.access_token)
+    assert _utc(listed.created_at).timestamp() == record.created_at
+    assert _utc(listed.expires_at).timestamp() == record.expires_at
+
+
+def _refreshed(api: GatewayApi, login: Login) -> tuple[Login, tuple[float, float]]:
+    time.sleep(1.05)  # a later second than the login's, so that a time copied from it shows
+    start = time.time()
+    refreshed = api.refresh_session(login.refresh_token)
+    return refreshed, (start, time.time())
+
+
+def _utc(at: datetime) -> datetime:
+    assert at.utcoffset() == timedelta(0), f"{at} is not in UTC"
+    return at
