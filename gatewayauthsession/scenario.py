@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import json
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -13,7 +15,7 @@ import pytest
 
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login, LoginChallenge
-from contracts.redis_schema import SessionRecord, read_session, session_key
+from contracts.redis_schema import SessionRecord, events_channel, read_session, session_key
 from gatewayauthsession.stack import Stack
 from harness.forensics.timeline import json_lines
 
@@ -27,6 +29,7 @@ __all__ = [
     "log_lines",
     "raw_http",
     "served",
+    "session_events",
     "session_ids",
     "session_record",
     "wrong_code",
@@ -140,6 +143,33 @@ def session_ids(stack: Stack) -> list[str]:
         prefix_len = len(session_key(stack.redis.key_prefix, ""))
         return sorted(key[prefix_len:] for key in client.scan_iter(match=pattern))
     finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def session_events(stack: Stack) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """Listen to the revocation signal (``{p}session-events``, contracts/redis.md)
+    for the block: the callable it gives answers every message published since the
+    block began, oldest first, each decoded (a PING answered after every earlier
+    message marks where the messages published so far end)."""
+    client = stack.redis.client()
+    pubsub = client.pubsub()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+    received: list[dict[str, Any]] = []
+
+    def published() -> list[dict[str, Any]]:
+        if pubsub.connection is None:
+            raise RuntimeError("the signal is read inside the session_events block, while it listens")
+        pubsub.ping("barrier")
+        while (message := pubsub.get_message(timeout=5.0)) is not None and message["type"] != "pong":
+            received.append(json.loads(message["data"]))
+        return list(received)
+
+    try:
+        pubsub.subscribe(events_channel(stack.redis.key_prefix))
+        assert pubsub.get_message(timeout=5.0)["type"] == "subscribe"
+        yield published
+    finally:
+        pubsub.close()
         client.close()
 
 

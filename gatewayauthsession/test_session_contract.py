@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from datetime import datetime, timedelta
@@ -12,7 +11,7 @@ import pytest
 from contracts import tokens
 from contracts.gatewayv1 import GatewayApi, Login
 from contracts.redis_schema import session_key
-from gatewayauthsession.scenario import REPEATED_LOGINS, expect_error, log_in, session_record
+from gatewayauthsession.scenario import REPEATED_LOGINS, expect_error, log_in, session_events, session_record
 from gatewayauthsession.stack import Stack
 
 
@@ -62,27 +61,18 @@ def test_the_session_is_visible_through_the_public_redis_contract(stack: Stack, 
 @pytest.mark.stack(retry_grace="0s")
 @pytest.mark.rule("redis.events.signal", "redis.events.reason-logout", "redis.events.reason-replay")
 def test_each_revocation_publishes_one_signal_with_its_reason(stack: Stack, api: GatewayApi) -> None:
-    client = stack.redis.client()
-    pubsub = client.pubsub()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-    pubsub.subscribe(f"{stack.redis.key_prefix}session-events")
-    assert pubsub.get_message(timeout=5.0)["type"] == "subscribe"
-    logged_out = log_in(stack, api, "pat@example.com")
-    replayed = log_in(stack, api, "pat@example.com")
+    with session_events(stack) as events:
+        logged_out = log_in(stack, api, "pat@example.com")
+        replayed = log_in(stack, api, "pat@example.com")
 
-    api.logout(logged_out.access_token)
-    api.refresh_session(replayed.refresh_token)
-    expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, replayed.refresh_token)  # a replay
+        api.logout(logged_out.access_token)
+        api.refresh_session(replayed.refresh_token)
+        expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, replayed.refresh_token)  # a replay
 
-    pubsub.ping("barrier")  # answered after every message published before it
-    events = []
-    while (message := pubsub.get_message(timeout=5.0)) is not None and message["type"] != "pong":
-        events.append(json.loads(message["data"]))
-    pubsub.close()
-    client.close()
-    assert events == [
-        {"type": "session.revoked", "session_id": s.session_id, "user_id": s.user_id, "reason": reason}
-        for s, reason in ((logged_out, "logout"), (replayed, "replay"))
-    ]
+        assert events() == [
+            {"type": "session.revoked", "session_id": s.session_id, "user_id": s.user_id, "reason": reason}
+            for s, reason in ((logged_out, "logout"), (replayed, "replay"))
+        ]
 
 
 @pytest.mark.stack(session_ttl="2h", access_token_ttl="5m")
