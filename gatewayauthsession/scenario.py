@@ -8,6 +8,7 @@ import json
 import socket
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ __all__ = [
     "session_events",
     "session_ids",
     "session_record",
+    "sleep_past",
     "wrong_code",
 ]
 
@@ -100,6 +102,12 @@ def served(call: Callable[..., T], *args: object, within: float = 10.0) -> T:
             if err.code != "DEPENDENCY_UNAVAILABLE" or time.monotonic() > deadline:
                 raise
         time.sleep(0.05)
+
+
+def sleep_past(moment: datetime, by: float = 0.3) -> None:
+    """Wait until ``by`` seconds after ``moment`` (a time a service gave, such as a
+    session's end, whole seconds as the contracts keep them)."""
+    time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()) + by)
 
 
 def expect_error(code: str, fn: Callable[..., Any], *args: Any, **meta: str) -> ApiError:
