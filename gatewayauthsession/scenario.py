@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import re
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -13,12 +15,17 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login, LoginChallenge
+from contracts.gatewayv1._pb import gateway_pb2
+from contracts.gatewayv1.http_client import problem_error
 from contracts.redis_schema import SessionRecord, events_channel, read_session, session_key
-from gatewayauthsession.stack import Stack
+from gatewayauthsession.stack import Stack, Transport
+from harness.builds.tools import go_tool
 from harness.forensics.timeline import json_lines
+from harness.suites.grpcurl import write_protoset
 
 __all__ = [
     "LIMITS_OUT_OF_THE_WAY",
@@ -34,6 +41,7 @@ __all__ = [
     "session_ids",
     "session_record",
     "sleep_past",
+    "start_with",
     "wrong_code",
 ]
 
@@ -141,6 +149,62 @@ def raw_http(stack: Stack, request: bytes, *, timeout: float = 5.0) -> tuple[htt
         except ConnectionResetError:
             after = b""
     return resp, body, after
+
+
+def start_with(
+    stack: Stack,
+    transport: Transport,
+    email: str,
+    headers: tuple[tuple[str, str], ...] = (),
+    *,
+    source: str | None = None,
+) -> str:
+    """A login start carrying exactly ``headers`` (HTTP header fields or gRPC metadata,
+    a name repeated as given) and nothing else of the client's own, over HTTP from the
+    loopback address ``source`` when one is given: ``"OK"``, or the error's code.
+
+    Over gRPC it is the pinned grpcurl's call (grpc-go): the Python client's gRPC core
+    sends a ``traceparent`` at most once, whatever metadata it is given."""
+    if transport == "grpc":
+        assert source is None, "grpcurl picks its own address"
+        return _grpcurl_start(stack, email, headers)
+    address = urlsplit(stack.http.base_url)
+    conn = http.client.HTTPConnection(
+        address.hostname or "", address.port, timeout=10, source_address=(source, 0) if source else None
+    )
+    try:
+        body = json.dumps({"email": email}).encode()
+        conn.putrequest("POST", "/v1/auth/email/start")
+        for name, value in (("Content-Type", "application/json"), ("Content-Length", str(len(body))), *headers):
+            conn.putheader(name, value)
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        if resp.status < 400:
+            return "OK"
+        answer = requests.Response()
+        answer.status_code, answer._content = resp.status, resp.read()
+        answer.headers.update(resp.getheaders())
+        return problem_error(answer).code
+    finally:
+        conn.close()
+
+
+def _grpcurl_start(stack: Stack, email: str, headers: tuple[tuple[str, str], ...]) -> str:
+    protoset = write_protoset(stack.workdir / "gateway.protoset", gateway_pb2.DESCRIPTOR)
+    argv = [str(go_tool("grpcurl")), "-plaintext", "-protoset", str(protoset), "-format-error"]
+    argv += [arg for name, value in headers for arg in ("-H", f"{name}: {value}")]
+    argv += ["-d", json.dumps({"email": email}), stack.address("gateway", "grpc")]
+    proc = subprocess.run(
+        [*argv, "galaxy.gateway.v1.GatewayService/StartEmailLogin"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if proc.returncode == 0:
+        return "OK"
+    reason = re.search(r'"reason":\s*"([A-Z_]+)"', proc.stdout + proc.stderr)
+    return reason[1] if reason else f"<grpcurl failed: {proc.stdout}{proc.stderr}>"
 
 
 def session_ids(stack: Stack) -> list[str]:

@@ -6,18 +6,15 @@ arithmetic of its window and its hint."""
 
 from __future__ import annotations
 
-import http.client
-import json
 import math
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import pytest
 
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi
-from gatewayauthsession.scenario import REPEATED_LOGINS, expect_error, log_in, wrong_code
+from gatewayauthsession.scenario import REPEATED_LOGINS, expect_error, log_in, start_with, wrong_code
 from gatewayauthsession.stack import Stack, Transport
 
 UNKNOWN_ID = "AAAAAAAAAAAAAAAAAAAAAA"
@@ -121,18 +118,6 @@ def test_the_gateway_rate_limits_login_endpoints_per_client(stack: Stack, api: G
 # ------------------------------------------------------------------ what a limit is keyed by, what counts
 
 
-def _start_from(stack: Stack, email: str, source: str) -> int:
-    """A login start over HTTP from the client address ``source`` (a loopback address
-    of its own, a client of its own to every limit keyed by address): its status."""
-    host, port = urlsplit(stack.http.base_url).hostname, urlsplit(stack.http.base_url).port
-    conn = http.client.HTTPConnection(host or "", port, timeout=10, source_address=(source, 0))
-    try:
-        conn.request("POST", "/v1/auth/email/start", json.dumps({"email": email}), {"Content-Type": "application/json"})
-        return conn.getresponse().status
-    finally:
-        conn.close()
-
-
 @pytest.mark.stack(login_rate_per_minute=1, login_burst=4)
 @pytest.mark.rule(
     "openapi.rate-limit.login",
@@ -163,7 +148,7 @@ def test_the_gateways_login_limit_is_one_bucket_per_address_over_both_apis_and_e
     expect_error("RATE_LIMITED", api.confirm_email_login, UNKNOWN_ID, "123456")
     expect_error("RATE_LIMITED", stack.client(other).refresh_session, "A" * 43)
     assert [m.to for m in stack.mail.messages] == ["first@example.com", "second@example.com"]
-    assert _start_from(stack, "third@example.com", "127.0.0.2") == 200, "another address has a bucket of its own"
+    assert start_with(stack, "http", "third@example.com", source="127.0.0.2") == "OK", "another address, another bucket"
 
 
 @pytest.mark.stack(login_rate_per_minute=120, login_burst=2)
@@ -228,7 +213,7 @@ def test_the_start_limit_per_client_counts_an_address_over_both_apis_and_every_c
     stack.client("http").start_email_login("c3@example.com")
     expect_error("RATE_LIMITED", stack.client("grpc").start_email_login, "c4@example.com")
     expect_error("RATE_LIMITED", stack.client("http").start_email_login, "c4@example.com")
-    assert _start_from(stack, "c4@example.com", "127.0.0.2") == 200
+    assert start_with(stack, "http", "c4@example.com", source="127.0.0.2") == "OK"
 
     with stack.authsession_client() as authsession:
         expect_error("RATE_LIMITED", authsession.start_email_login, "c5@example.com", "127.0.0.1")
