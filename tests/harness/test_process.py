@@ -185,3 +185,17 @@ def test_data_races_are_read_from_the_log(tmp_path: Path) -> None:
 
     proc.log_path.write_text('{"level":"INFO","msg":"serving"}\n')
     assert proc.data_races() == []
+
+
+def test_standard_output_goes_to_a_file_of_its_own_when_given(tmp_path: Path) -> None:
+    script = "import sys; print('to stdout'); print('to stderr', file=sys.stderr); sys.exit(3)"
+    apart = ServiceProcess(
+        "apart", [sys.executable, "-c", script], env={}, workdir=tmp_path, ready_env="R", stdout=tmp_path / "out.txt"
+    )
+    together = ServiceProcess("together", [sys.executable, "-c", script], env={}, workdir=tmp_path, ready_env="R")
+    for proc in (apart, together):
+        with pytest.raises(ProcessExitedEarly):
+            proc.start()
+
+    assert (apart.log_text(), (tmp_path / "out.txt").read_text()) == ("to stderr\n", "to stdout\n")
+    assert sorted(together.log_text().splitlines()) == ["to stderr", "to stdout"]
