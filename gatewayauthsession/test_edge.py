@@ -10,7 +10,7 @@ import pytest
 
 from contracts.errors import ERRORS
 from contracts.gatewayv1._pb import gateway_pb2
-from contracts.gatewayv1.http_client import problem_error
+from contracts.gatewayv1.http_client import answer_violations, problem_error
 from contracts.grpc_errors import ERROR_DOMAINS, grpc_error
 from contracts.health import grpc_health
 from gatewayauthsession.stack import Stack, Transport
@@ -177,7 +177,13 @@ ROUTES = [
 """Every route galaxy/README.md lists, and what it answers an empty request (no body, no token)."""
 
 
-@pytest.mark.rule("galaxy.gateway.api", "openapi.route.head", "errors.paths.methods")
+@pytest.mark.rule(
+    "galaxy.gateway.api",
+    "openapi.route.head",
+    "errors.paths.methods",
+    "errors.http-layer.answers",
+    "openapi.headers.every-response",
+)
 def test_every_route_of_the_gateway_is_served_over_each_api(stack: Stack, transport: Transport) -> None:
     """Each HTTP route answers a request with nothing in it as a route does, and a
     ``GET`` route answers ``HEAD`` alike, without a body; each method of the gRPC
@@ -187,10 +193,12 @@ def test_every_route_of_the_gateway_is_served_over_each_api(stack: Stack, transp
             data = b"{}" if method == "POST" else None
             resp = stack.http.request(method, path, data=data, headers={"Content-Type": "application/json"})
             assert resp.status_code == status, (method, path, resp.status_code, resp.text[:200])
+            assert answer_violations(resp) == [], (method, path)  # every answer, a success too
             if method == "GET":
                 head = stack.http.request("HEAD", path)
                 assert (head.status_code, head.content) == (status, b""), ("HEAD", path)
                 assert head.headers.get("Content-Type") == resp.headers.get("Content-Type"), ("HEAD", path)
+                assert answer_violations(head) == [], ("HEAD", path)
         return
     with grpc.insecure_channel(stack.gateway.address("grpc")) as channel:
         for rpc in gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].methods:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from contracts import tokens
+from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login
 from contracts.redis_schema import session_key
 from gatewayauthsession.scenario import REPEATED_LOGINS, expect_error, log_in, session_events, session_record
@@ -136,3 +137,45 @@ def _refreshed(api: GatewayApi, login: Login) -> tuple[Login, tuple[float, float
 def _utc(at: datetime) -> datetime:
     assert at.utcoffset() == timedelta(0), f"{at} is not in UTC"
     return at
+
+
+@pytest.mark.rule(
+    "galaxy.env.authsession-code-ttl",
+    "galaxy.env.authsession-access-token-ttl",
+    "galaxy.env.authsession-session-ttl",
+    "galaxy.env.authsession-resend-cooldown",
+    "galaxy.env.gateway-login-burst",
+    "galaxy.env.gateway-login-rate-per-minute",
+    "galaxy.env.authsession-token-issuer",
+    "galaxy.env.authsession-token-audience",
+)
+def test_a_stack_given_no_setting_runs_on_the_documented_defaults(stack: Stack, api: GatewayApi) -> None:
+    """Nothing set, each service runs on the defaults galaxy/README.md documents: a code
+    lives 10 min, an access token 15 min, a session 720 h, a second start of one email
+    waits out 30 s, and a client makes 20 login calls at once, one more each second."""
+    before = time.time()
+    challenge = api.start_email_login("defaults@example.com")
+    assert before + 600 - 2 <= challenge.expires_at.timestamp() <= time.time() + 600
+    login = api.confirm_email_login(challenge.challenge_id, stack.mail.last_code("defaults@example.com"))
+    claims = tokens.claims_of(login.access_token)
+    assert claims["exp"] - claims["iat"] == 15 * 60
+    assert (claims["iss"], claims["aud"]) == ("galaxy-authsession", "galaxy-gateway")
+    record = session_record(stack, login.session_id)
+    assert record is not None
+    assert record.expires_at - record.created_at == 720 * 3600
+
+    err = expect_error("RATE_LIMITED", api.start_email_login, "defaults@example.com")
+    assert err.retry_after is not None
+    assert 28 <= err.retry_after <= 30, f"{err.retry_after}: the rest of the 30 s cooldown"
+
+    # Three login calls were made: 17 more fit the burst of 20, plus one for each second they take.
+    started, admitted, refused = time.monotonic(), 0, None
+    while refused is None and admitted < 40:
+        try:
+            api.start_email_login(f"burst{admitted}@example.com")
+            admitted += 1
+        except ApiError as err:
+            refused = err
+    assert 17 <= admitted <= 17 + math.ceil(time.monotonic() - started), admitted
+    assert refused is not None
+    assert (refused.code, refused.retry_after) == ("RATE_LIMITED", 1), f"{refused}: a token a second, rounded up"

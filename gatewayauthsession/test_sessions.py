@@ -597,3 +597,27 @@ def test_revoking_every_session_may_be_repeated_and_revokes_what_is_left(stack: 
     # The revocation is behind the user: a new login works, and stays.
     after = log_in(stack, api, "again@example.com")
     assert session_ids(stack) == [after.session_id]
+
+
+@REPEATED_LOGINS
+@pytest.mark.stack(retry_grace="2s")
+@pytest.mark.waits
+@pytest.mark.rule(
+    "tokens.retry.window", "tokens.retry.confirm", "tokens.retry.refresh", "galaxy.env.authsession-retry-grace"
+)
+def test_the_retry_window_runs_from_the_exchange_and_from_the_rotation(stack: Stack, api: GatewayApi) -> None:
+    """A retry is judged against the window from the moment the challenge was exchanged,
+    or the token rotated, not from the start of the login: 2.5 s after the start and
+    the first login, one second after the exchange and the rotation, both still retry."""
+    pending = api.start_email_login("window@example.com")
+    code = code_for(stack, pending)
+    first = log_in(stack, api, "window@example.com")
+    time.sleep(1.5)
+    exchanged = api.confirm_email_login(pending.challenge_id, code)
+    rotated = api.refresh_session(first.refresh_token)
+    time.sleep(1.0)
+
+    again = api.confirm_email_login(pending.challenge_id, code)
+    assert (again.session_id, again.refresh_token) == (exchanged.session_id, exchanged.refresh_token)
+    assert api.refresh_session(first.refresh_token).refresh_token == rotated.refresh_token
+    assert sorted(session_ids(stack)) == sorted([first.session_id, exchanged.session_id])
