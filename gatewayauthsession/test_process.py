@@ -387,7 +387,7 @@ def test_the_drain_ends_at_the_shutdown_bound(stack: Stack, service: str) -> Non
             in_flight.result()
 
     assert drain.exited_after is not None, drain.describe()
-    assert drain.exited_after < 0.3 + 1.5, drain.describe()
+    assert drain.exited_after < 0.3 + 2.0, drain.describe()  # far short of the call's three seconds
     assert "error" in _stopped(stack.process(service).log_text()), "a drain cut short is no clean stop"
 
 

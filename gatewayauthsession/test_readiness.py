@@ -139,7 +139,7 @@ def test_every_readiness_surface_of_both_services_answers_within_its_own_bound_w
     ):
         snap = readiness_snapshot(http=http, grpc_target=target, services=services, timeout=10)
         assert snap.ready is False, snap.describe()
-        assert snap.seconds <= bound + 1.0, snap.describe()
+        assert snap.seconds <= bound + 2.0, snap.describe()  # a margin for a busy machine
 
 
 @pytest.mark.stack(links=("authsession->redis",), authsession_ready_timeout="3s")
