@@ -292,6 +292,11 @@ def json_documents() -> st.SearchStrategy[Any]:
     )
 
 
+_NOT_BEFORE_MARGIN_S = 86_400
+"""How far ahead a not-yet-valid token's ``nbf`` is: beyond the gateway's 30 s
+leeway for longer than a test runs, shrinking included."""
+
+
 def _numeric_date_breakers(now: int) -> st.SearchStrategy[Any]:
     """Values no time claim may hold: strings, other types, out of range."""
     return st.one_of(
@@ -307,7 +312,9 @@ def malformed_claims(draw: st.DrawFn, claims: dict[str, Any], now: int) -> dict[
     makes the token invalid, whatever the signature: an identity claim
     changed or gone, a time claim of the wrong type or range, the token
     expired or not yet valid at ``now`` (fixed for a whole test, so that a
-    replayed example draws the same values)."""
+    replayed example draws the same values) and for as long as any test
+    can run after it: an ``exp`` only grows staler, an ``nbf`` is a day
+    ahead at least."""
     name = draw(st.sampled_from(["iss", "aud", "typ", "sid", "sub", "exp", "nbf", "iat"]))
     out = dict(claims)
     if name in ("iss", "aud", "typ", "sid", "sub"):
@@ -315,7 +322,8 @@ def malformed_claims(draw: st.DrawFn, claims: dict[str, Any], now: int) -> dict[
             del out[name]
         else:
             other = draw(st.one_of(st.text(max_size=30), st.integers(), st.none(), st.lists(st.text(), max_size=2)))
-            if other == claims[name]:
+            # The same value, or (RFC 7519 §4.1.3) an audience array that holds it, is no change.
+            if other == claims[name] or (isinstance(other, list) and claims[name] in other):
                 other = f"{claims[name]}x"
             out[name] = other
         return out
@@ -323,7 +331,7 @@ def malformed_claims(draw: st.DrawFn, claims: dict[str, Any], now: int) -> dict[
         out["exp"] = draw(st.one_of(_numeric_date_breakers(now), st.integers(0, now - 31)))
         return out
     if name == "nbf":
-        out["nbf"] = draw(st.one_of(_numeric_date_breakers(now), st.integers(now + 60, 253402300799)))
+        out["nbf"] = draw(st.one_of(_numeric_date_breakers(now), st.integers(now + _NOT_BEFORE_MARGIN_S, 253402300799)))
         return out
     out["iat"] = draw(_numeric_date_breakers(now))
     return out
