@@ -31,7 +31,7 @@ from typing import Any
 
 from harness.builds.binary import Binary
 from harness.faults.toxiproxy import Link, ToxiproxyServer
-from harness.processes.service import ServiceProcess, data_races
+from harness.processes.service import ServiceProcess
 from harness.redis.backends import FakeRedisServer, RedisBackend
 from harness.topology.declaration import (
     REDIS,
@@ -384,7 +384,7 @@ class Stack:
     def data_races(self) -> list[str]:
         """Race-detector reports in any service log of the stack, restarted
         processes included (``-race`` builds); empty when none."""
-        return data_races(self.service_logs())
+        return [race for proc in self.processes for race in proc.data_races()]
 
     # ------------------------------------------------------------ stop
 
