@@ -1,7 +1,9 @@
 """pytest integration of the harness: build-mode option and diagnostics.
 
 Load with ``-p harness.suites.plugin`` (or ``pytest_plugins`` in a conftest).
-Its ``pytest_plugins`` registers :mod:`harness.forensics.failure_report` with it: the
+Its ``pytest_plugins`` registers :mod:`harness.suites.timeouts` with it (a test's
+deadline holds whatever the test catches, its teardown included) and
+:mod:`harness.forensics.failure_report`: the
 timeline and failure bundle of a failing test, and what a test attaches to
 them (:func:`~harness.forensics.failure_report.attach_evidence`,
 :func:`~harness.forensics.failure_report.attach_diagnostics`,
@@ -31,7 +33,7 @@ __all__ = [
     "service_refs",
 ]
 
-pytest_plugins = ["harness.forensics.failure_report", "harness.topology.plugin"]
+pytest_plugins = ["harness.forensics.failure_report", "harness.suites.timeouts", "harness.topology.plugin"]
 
 _REFS = pytest.StashKey[dict[str, str]]()
 _SHARD = pytest.StashKey[tuple[int, int]]()
