@@ -267,6 +267,25 @@ def skew(session: nox.Session, suite: str, older: str) -> None:
     _pytest(session, f"skew-{suite}-{older}-at-base", suite, "-n", "auto", f"--service-ref={older}=BASE")
 
 
+@nox.session(python=PYTHON, tags=["robustness", "ci"])
+def robustness(session: nox.Session) -> None:
+    """Concurrent histories under a nemesis, checked (harness/robustness/runner.py): for every suite with a workload
+    (<suite>/robustness.py), clients calling a stack at random while every fault the harness has is injected from a
+    seed, each round's history judged against the session model and the invariants; about a minute, and a run below
+    its throughput floor fails. ``-- --deep``: every schedule, longer; ``--seed N`` replays a run, ``--schedule NAME``
+    picks the faults; reports under reports/robustness/."""
+    _sync(session, "test")
+    ran = False
+    for suite in SUITES:
+        if not (suite.path / "robustness.py").is_file():
+            session.log(f"robustness: {suite.name} has no workload ({suite.name}/robustness.py)")
+            continue
+        ran = True
+        session.run("python", "-m", "harness.robustness", "--suite", suite.name, *session.posargs)
+    if not ran:
+        session.error("robustness: no suite has a workload")
+
+
 @nox.session(python=PYTHON, tags=["harness", "ci"])
 def harness(session: nox.Session) -> None:
     """The harness's own unit tests, and the Go tests of its own tools (the history checker)."""
