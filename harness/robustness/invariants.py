@@ -371,19 +371,25 @@ def _over_opened_window(calls: list[Operation], counted: list[Operation], limit:
     assert limit.window_ns is not None
     window = limit.window_ns
     never = 2**63
+
+    def reached_by(o: Operation) -> int:
+        """The latest the call may have reached the counter: its answer, or never for a call with no
+        answer a client can rely on (a server may go on with it after the client gave up)."""
+        return never if _indeterminate(o) or o.completed is None else o.completed
+
     if not calls or not counted:
         return []
     lower = calls[0].invoked
-    upper = min(o.completed or never for o in counted)
+    upper = min(reached_by(o) for o in counted)
     first = True
     while upper < never:
-        inside = [o for o in counted if (first or o.invoked >= upper) and (o.completed or never) < lower + window]
+        inside = [o for o in counted if (first or o.invoked >= upper) and reached_by(o) < lower + window]
         if len(inside) > limit.most:
             return inside
         ends = lower + window
-        later = [o.invoked for o in calls if (o.completed or never) >= ends]
+        later = [o.invoked for o in calls if reached_by(o) >= ends]
         lower = max(ends, min(later)) if later else never
-        upper = min((o.completed or never for o in counted if o.invoked >= upper + window), default=never)
+        upper = min((reached_by(o) for o in counted if o.invoked >= upper + window), default=never)
         first = False
     return []
 

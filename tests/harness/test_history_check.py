@@ -323,6 +323,23 @@ def test_a_window_any_call_may_open_is_judged_from_the_calls_around_it() -> None
     assert found.operations == (2, 3, 6)
 
 
+def test_a_call_with_no_answer_may_open_a_window_any_time_after_its_invoke() -> None:
+    """A start whose answer was lost may reach the counter long after the client gave up on it,
+    and open the next window then: the calls after it are not judged as one window from the next."""
+    made = (
+        HandMade()
+        .op(0, "start", {"email": "a"}, 0, 5, "ok", {"challenge_id": "c1"})
+        .op(1, "start", {"email": "b"}, 100, 110, "unknown", {"reason": "timeout"})
+        .op(0, "start", {"email": "c"}, 1500, 1510, "ok", {"challenge_id": "c2"})
+        .op(0, "start", {"email": "d"}, 1600, 1610, "ok", {"challenge_id": "c3"})
+        .op(0, "start", {"email": "e"}, 2300, 2310, "ok", {"challenge_id": "c4"})
+        .op(0, "start", {"email": "f"}, 2400, 2410, "ok", {"challenge_id": "c5"})
+    )
+    every_call = frozenset({"ok", "fail", "unknown"})
+    limit = Limit("starts", frozenset({"start"}), most=2, window_ns=1000 * MS, opened_by=every_call)
+    assert limits_held(made.history, [limit]) == [], "the lost one may have opened [1000, 2000): c2, c3; then c4, c5"
+
+
 def test_a_wipe_starts_the_limits_afresh() -> None:
     made = HandMade()
     for n in range(2):
