@@ -497,12 +497,28 @@ def _mutation_tests(suite: str) -> list[str]:
     ]
 
 
+MUTATION_ROBUSTNESS_SEED = 1
+"""The seed of the robustness runs that test the concurrency mutants: the same faults at the same times for each."""
+
+
+def _mutation_commands(suite: Suite) -> list[str]:
+    """The commands of its own a suite's mutants may name (``killed_by``): the robustness run, for a suite with a
+    workload (its concurrency mutants), without a throughput floor (a slow run is no finding either way)."""
+    if not (suite.path / "robustness.py").is_file():
+        return []
+    out = ROOT / ".cache" / "mutation" / "robustness"
+    run = f"python -m harness.robustness --suite {suite.name} --seed {MUTATION_ROBUSTNESS_SEED} --floor 0 --out {out}"
+    return [f"--command=robustness={run}"]
+
+
 @nox.session(python=PYTHON, tags=["mutation"], default=False)
 def mutation(session: nox.Session) -> None:
     """Mutation testing: each mutant of every suite's <suite>/mutants.toml applied to a copy of the Go workspace, then
-    that suite against it (harness/mutation/runner.py); reports/mutation-<suite>.{md,xml}, fails below a 95% score.
+    that suite against it (harness/mutation/runner.py), or the robustness run for a concurrency mutant (``killed_by =
+    "robustness"``); reports/mutation-<suite>.{md,xml}, fails below a 95% score.
 
-    Options after ``--``: ``--only ID,ID``, ``--list``, ``--budget SECONDS`` (per mutant), ``--no-baseline``.
+    Options after ``--``: ``--only ID,ID``, ``--list``, ``--budget SECONDS`` (per mutant), ``--no-baseline``,
+    ``--with default`` (every mutant against the suite, the concurrency mutants too).
     """
     _sync(session, "test")
     for suite in SUITES:
@@ -515,6 +531,7 @@ def mutation(session: nox.Session) -> None:
             "--first-args=-n 0",
             f"--report={REPORTS / f'mutation-{suite.name}.md'}",
             f"--junit={REPORTS / f'mutation-{suite.name}.xml'}",
+            *_mutation_commands(suite),
             *session.posargs,
             "--",
             *_mutation_tests(suite.name),
