@@ -118,7 +118,7 @@ def keep_earlier(
     others stay as they were; the goals of this run replace theirs, the rest stay;
     the header says which sections were kept from which run."""
     old_head, old_blocks = _blocks(earlier)
-    old = dict(old_blocks)
+    old = {title: [*"\n".join(lines).strip("\n").splitlines(), ""] for title, lines in old_blocks}
     goals: list[list[str]] = []
     for line in old.pop("Goals", []):
         cells = [c.strip() for c in line.strip().strip("|").split("|")]

@@ -75,7 +75,8 @@ def bench_robustness(opts: Options) -> Section:
         "seed's plan, then the history settled and judged. A run below the floor "
         f"({floor:g} operations a second over the rounds' traffic) fails, like etcd's robustness QPS floor. "
         "Throughput counts every operation a client made, answered or not; a client pauses 50 ms after a call that "
-        "got no answer it could rely on, so an outage does not fill the history with calls refused at once.",
+        "got no answer it could rely on, so an outage does not fill the history with calls refused at once. "
+        "The throughput depends on what else the two cores run: the header gives the load average around the run.",
         "",
         *table(
             ["run", "whole run (wall)", "ops/s", "operations", "check (all rounds)", "verdict"],
