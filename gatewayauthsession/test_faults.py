@@ -327,6 +327,31 @@ FAULTS |= {
         for name, f in FAULTS.items()
     ],
 )
+@pytest.mark.rule(
+    "errors.code.dependency-unavailable",
+    "errors.dependency.innermost",
+    "errors.deadline.upstream-budget",
+    "errors.gateway.transport-failure",
+    "errors.redis.fail-closed",
+    "galaxy.gateway.dependency-failures",
+    "galaxy.readiness.bounded-check",
+    "galaxy.readiness.readyz",
+    "galaxy.readiness.grpc-health-check",
+    "galaxy.readiness.gateway-dependencies",
+    "galaxy.readiness.authsession-covers-redis",
+    "errors.readiness.health",
+    "openapi.readyz.readiness",
+    "galaxy.recovery.authsession-reconnect",
+    "galaxy.recovery.redis-reconnect",
+    "tokens.retry.window",
+    "mail.answer",
+    "user.resolve-on-confirm",
+    "galaxy.env.gateway-authsession-timeout",
+    "galaxy.env.gateway-redis-timeout",
+    "galaxy.env.authsession-upstream-timeout",
+    "galaxy.env.gateway-ready-timeout",
+    transport=("http", "grpc"),
+)
 def test_a_fault_gives_bounded_errors_naming_the_dependency_and_loses_nothing(stack: Stack, fault_name: str) -> None:
     fault = FAULTS[fault_name]
     with ThreadPoolExecutor(max_workers=len(TRANSPORTS)) as pool:
@@ -388,6 +413,7 @@ def test_a_fault_gives_bounded_errors_naming_the_dependency_and_loses_nothing(st
 @fault_stack()
 @pytest.mark.redis_faults
 @pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.rule("redis.session.liveness", "galaxy.recovery.redis-reconnect")
 def test_redis_restarted_empty_ends_every_session_cleanly_and_logins_work_again(
     stack: Stack, transport: Transport
 ) -> None:
@@ -413,6 +439,7 @@ def test_redis_restarted_empty_ends_every_session_cleanly_and_logins_work_again(
 @pytest.mark.redis_faults
 @pytest.mark.smoke
 @pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.rule("errors.redis.fail-closed", "galaxy.recovery.redis-reconnect")
 def test_redis_killed_and_restarted_with_its_data_keeps_every_session(stack: Stack, transport: Transport) -> None:
     api = stack.api(transport)
     before = log_in(stack, api, "durable@example.com")

@@ -23,7 +23,7 @@ import pytest
 
 from contracts.errors import ApiError
 from contracts.gatewayv1 import Login
-from gatewayauthsession.scenario import log_in, raw_http, session_ids
+from gatewayauthsession.scenario import call_lines, log_in, raw_http, session_ids
 from gatewayauthsession.stack import Stack
 
 Spoil = Callable[[bytes], bytes]
@@ -33,6 +33,12 @@ EMAIL = "http-layer@example.com"
 OTHER_EMAIL = "http-layer-start@example.com"
 BAD = b"400 Bad Request"
 HEADER_LIMIT = 20 << 10  # MaxHeaderBytes (16 KiB) and the 4 KiB net/http reads ahead
+
+
+def plain_answer(*rules: str) -> pytest.MarkDecorator:
+    """The rules a scenario of a plain answer verifies: its own row of the table, and what every plain answer
+    is (plain text, the connection closed, nothing behind the gateway reached)."""
+    return pytest.mark.rule(*rules, "errors.plain.shape", "errors.plain.reaches-nothing", transport="http")
 
 
 @pytest.fixture
@@ -65,9 +71,12 @@ def _nothing_revoked_or_mailed(stack: Stack, login: Login) -> None:
 
 def _both_spoiled(stack: Stack, login: Login, spoil: Spoil) -> list[Answer]:
     """The answers to the spoiled logout and the spoiled login start, after
-    which nothing was revoked or mailed."""
+    which nothing was revoked or mailed, and neither request was logged: the
+    gateway's code never saw them."""
     answers = [raw_http(stack, spoil(request)) for request in (_logout(login), _start())]
     _nothing_revoked_or_mailed(stack, login)
+    assert call_lines(stack, "gateway", "Logout", "http") == [], "the spoiled logout was logged"
+    assert len(call_lines(stack, "gateway", "StartEmailLogin", "http")) <= 1, "the spoiled start was logged"
     return answers
 
 
@@ -142,6 +151,7 @@ CONTROL_BYTES = [
 @pytest.mark.parametrize(
     ("byte", "name"), CONTROL_BYTES, ids=[f"{byte:#04x}-in-{name.decode().lower()}" for byte, name in CONTROL_BYTES]
 )
+@plain_answer("errors.plain.header-value", "errors.plain.body")
 def test_a_control_byte_in_any_header_value_gets_the_plain_400(
     stack: Stack, login: Login, byte: int, name: bytes
 ) -> None:
@@ -161,6 +171,7 @@ def test_a_control_byte_in_any_header_value_gets_the_plain_400(
     ],
     ids=["no-colon", "space-before-colon", "space-in-name", "control-byte-in-name", "non-ascii-name", "leading-space"],
 )
+@plain_answer("errors.plain.header-line", "errors.plain.header-name-space", "errors.plain.body")
 def test_a_malformed_header_line_gets_the_plain_400(stack: Stack, login: Login, spoil: Spoil, body: bytes) -> None:
     for answer in _both_spoiled(stack, login, spoil):
         _expect_plain(answer, 400, body)
@@ -182,11 +193,13 @@ def _padded_to(total: int) -> Spoil:
     [_padded_to(HEADER_LIMIT + 1), _padded_to(64 << 10), _add(b"X-Anything: a\r\n" * 1500 + b"X-Last: a")],
     ids=["20-kib-and-a-byte", "64-kib", "many-short-lines"],
 )
+@plain_answer("errors.plain.header-block-size", "errors.plain.body")
 def test_a_header_block_over_20_kib_gets_the_plain_431(stack: Stack, login: Login, spoil: Spoil) -> None:
     for answer in _both_spoiled(stack, login, spoil):
         _expect_plain(answer, 431, b"431 Request Header Fields Too Large")
 
 
+@pytest.mark.rule("errors.plain.header-block-size", transport="http")
 def test_a_header_block_of_20_kib_is_served(stack: Stack, login: Login) -> None:
     request = _padded_to(HEADER_LIMIT)(_logout(login))
     assert len(request) == HEADER_LIMIT
@@ -222,12 +235,14 @@ def test_a_header_block_of_20_kib_is_served(stack: Stack, login: Login) -> None:
         "control-byte-in-target",
     ],
 )
+@plain_answer("errors.plain.request-line", "errors.plain.request-target", "errors.plain.body")
 def test_a_malformed_request_line_gets_the_plain_400(stack: Stack, login: Login, spoil: Spoil) -> None:
     for answer in _both_spoiled(stack, login, spoil):
         _expect_plain(answer, 400, BAD)
 
 
 @pytest.mark.parametrize("version", [b"HTTP/0.9", b"HTTP/2.0", b"HTTP/3.0"])
+@plain_answer("errors.plain.version", "errors.plain.body")
 def test_an_http_version_other_than_1_x_gets_the_plain_505(stack: Stack, login: Login, version: bytes) -> None:
     for answer in _both_spoiled(stack, login, _replace(b"HTTP/1.1\r\n", version + b"\r\n")):
         _expect_plain(answer, 505, b"505 HTTP Version Not Supported: unsupported protocol version")
@@ -242,6 +257,9 @@ def test_an_http_version_other_than_1_x_gets_the_plain_505(stack: Stack, login: 
     ],
     ids=["missing", "malformed", "twice"],
 )
+@plain_answer(
+    "errors.plain.host-missing", "errors.plain.host-malformed", "errors.plain.host-twice", "errors.plain.body"
+)
 def test_a_bad_host_gets_the_plain_400(stack: Stack, login: Login, spoil: Spoil, body: bytes) -> None:
     for answer in _both_spoiled(stack, login, spoil):
         _expect_plain(answer, 400, body)
@@ -252,6 +270,7 @@ def test_a_bad_host_gets_the_plain_400(stack: Stack, login: Login, spoil: Spoil,
     [_add(b"Content-Length: two"), _add(b"Content-Length: -1"), _add(b"Content-Length: 1\r\nContent-Length: 2")],
     ids=["not-a-number", "negative", "two-that-differ"],
 )
+@plain_answer("errors.plain.content-length", "errors.plain.body")
 def test_a_bad_content_length_gets_the_plain_400(stack: Stack, login: Login, spoil: Spoil) -> None:
     # The start carries its own Content-Length: one added beside it differs.
     for answer in _both_spoiled(stack, login, spoil):
@@ -263,12 +282,14 @@ def test_a_bad_content_length_gets_the_plain_400(stack: Stack, login: Login, spo
     [b"gzip", b"identity", b"gzip, chunked", b"chunked\r\nTransfer-Encoding: chunked"],
     ids=["gzip", "identity", "two-codings", "the-field-twice"],
 )
+@plain_answer("errors.plain.transfer-encoding", "galaxy.gateway.http-framing", "openapi.body.framing")
 def test_a_transfer_encoding_other_than_chunked_gets_the_plain_501(stack: Stack, login: Login, coding: bytes) -> None:
     for answer in _both_spoiled(stack, login, _add(b"Transfer-Encoding: " + coding)):
         _expect_plain(answer, 501, b"Unsupported transfer encoding")
 
 
 @pytest.mark.parametrize("expectation", [b"200-ok", b"100-continue-later"])
+@plain_answer("errors.plain.expect")
 def test_an_expectation_other_than_100_continue_gets_the_plain_417(
     stack: Stack, login: Login, expectation: bytes
 ) -> None:
@@ -285,6 +306,7 @@ def _client_hello() -> bytes:
     return outgoing.read()
 
 
+@plain_answer("errors.plain.not-http", "errors.plain.body")
 def test_tls_on_the_plain_port_gets_the_plain_400(stack: Stack, login: Login) -> None:
     hello = _client_hello()
     assert b"\n" in hello, "the ClientHello holds no line feed (its supported_groups extension, 0x000a, would)"
@@ -326,6 +348,22 @@ NOT_A_ROUTE = [
 
 
 @pytest.mark.parametrize(("method", "target"), NOT_A_ROUTE, ids=[f"{m}-{t}" for m, t in NOT_A_ROUTE])
+@pytest.mark.rule(
+    "errors.paths.as-sent",
+    "errors.paths.empty-segment",
+    "errors.paths.dot-segment",
+    "errors.paths.slash-segment",
+    "errors.paths.asterisk-form",
+    "errors.paths.authority-form",
+    "errors.paths.session-id",
+    "errors.http-layer.answers",
+    "errors.http.only-problems",
+    "errors.code.not-found",
+    "openapi.route.unknown-path",
+    "openapi.sessions.session-id-param",
+    "openapi.headers.every-response",
+    transport="http",
+)
 def test_a_path_not_spelled_as_a_route_is_not_found_never_redirected(
     stack: Stack, login: Login, method: str, target: str
 ) -> None:
@@ -338,6 +376,7 @@ def test_a_path_not_spelled_as_a_route_is_not_found_never_redirected(
     _nothing_revoked_or_mailed(stack, login)
 
 
+@pytest.mark.rule("errors.paths.asterisk-form", "errors.http-layer.answers", "errors.code.not-found", transport="http")
 def test_the_http2_preface_is_not_found_and_the_connection_closed(stack: Stack) -> None:
     answer = raw_http(stack, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 
@@ -347,6 +386,14 @@ def test_the_http2_preface_is_not_found_and_the_connection_closed(stack: Stack) 
     assert after == b"", f"the connection was kept open after the answer (then read {after!r})"
 
 
+@pytest.mark.rule(
+    "errors.paths.methods",
+    "errors.paths.method-not-allowed",
+    "errors.code.method-not-allowed",
+    "openapi.route.method-not-allowed",
+    "errors.http-layer.answers",
+    transport="http",
+)
 def test_a_method_is_compared_as_spelled(stack: Stack, login: Login) -> None:
     request = (
         f"delete /v1/sessions/{login.session_id} HTTP/1.1\r\nHost: gateway\r\n"
@@ -360,6 +407,7 @@ def test_a_method_is_compared_as_spelled(stack: Stack, login: Login) -> None:
     _nothing_revoked_or_mailed(stack, login)
 
 
+@pytest.mark.rule("errors.paths.as-sent", transport="http")
 def test_the_absolute_form_is_served_whatever_its_host(stack: Stack, login: Login) -> None:
     request = (
         f"GET http://elsewhere.example:8443/v1/me HTTP/1.1\r\nHost: gateway\r\n"
@@ -373,6 +421,7 @@ def test_the_absolute_form_is_served_whatever_its_host(stack: Stack, login: Logi
 
 
 @pytest.mark.waits
+@pytest.mark.rule("errors.timeouts.header", transport="http")
 def test_a_header_block_still_incomplete_after_5_s_is_closed_without_an_answer(stack: Stack, login: Login) -> None:
     unfinished = _logout(login).removesuffix(b"\r\n")
     started = time.monotonic()
@@ -381,4 +430,60 @@ def test_a_header_block_still_incomplete_after_5_s_is_closed_without_an_answer(s
         raw_http(stack, unfinished, timeout=10)
 
     assert time.monotonic() - started >= 4.5, "closed before the header timeout of 5 s"
+    _nothing_revoked_or_mailed(stack, login)
+
+
+def _connect(stack: Stack) -> socket.socket:
+    address = urlsplit(stack.http.base_url)
+    return socket.create_connection((address.hostname, address.port), timeout=20)
+
+
+def _head(sock: socket.socket) -> bytes:
+    """What the connection holds up to the end of an answer's header block."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
+@pytest.mark.rule("errors.http-layer.expect-continue", transport="http")
+def test_expect_100_continue_gets_the_interim_answer_before_the_body_is_sent(stack: Stack, login: Login) -> None:
+    start = _start()
+    headers, body = start.split(b"\r\n\r\n", 1)
+    with _connect(stack) as sock:
+        sock.sendall(headers + b"\r\nExpect: 100-continue\r\n\r\n")
+        interim = _head(sock)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim
+        sock.sendall(body)
+        final = http.client.HTTPResponse(sock)
+        final.begin()
+        answer = final.read()
+    assert final.status == 200, answer
+    assert json.loads(answer)["challenge_id"]
+    assert len(stack.mail.messages_to(OTHER_EMAIL)) == 1
+
+
+@pytest.mark.waits
+@pytest.mark.rule("errors.timeouts.body", "errors.code.invalid-argument", transport="http")
+def test_a_body_not_all_sent_10_s_after_the_request_began_is_refused_and_the_connection_closed(
+    stack: Stack, login: Login
+) -> None:
+    start = _start()
+    with _connect(stack) as sock:
+        started = time.monotonic()
+        sock.sendall(start[: len(start) - 5])  # all but the body's last five bytes
+        resp = http.client.HTTPResponse(sock)
+        resp.begin()
+        answered_after = time.monotonic() - started
+        body = resp.read()
+        after = sock.recv(1)
+    problem = json.loads(body)
+    assert (resp.status, problem["code"]) == (400, "INVALID_ARGUMENT"), body
+    assert "could not be read" in problem["detail"], problem
+    assert resp.getheader("Connection", "").lower() == "close"
+    assert after == b"", "the connection stayed open"
+    assert 9.5 <= answered_after <= 10.0 + 3.0, f"answered after {answered_after:.1f}s"
     _nothing_revoked_or_mailed(stack, login)

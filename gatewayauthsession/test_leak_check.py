@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from contracts.gatewayv1 import GatewayApi
 from gatewayauthsession.scenario import log_in
 from gatewayauthsession.stack import Stack
@@ -18,6 +20,7 @@ def _appended(log: Path, line: str) -> str:
     return before
 
 
+@pytest.mark.rule("galaxy.logs.no-secrets")
 def test_a_code_or_a_token_in_a_service_log_is_found(stack: Stack, api: GatewayApi) -> None:
     login = log_in(stack, api, "leaky@example.com")
     code = str(stack.mail.messages[-1].data["code"])

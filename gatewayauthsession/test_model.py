@@ -68,7 +68,7 @@ from hypothesis.stateful import (
 from contracts.authsessionv1.client import AuthSessionGrpcClient
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi
-from contracts.redis_schema import session_key
+from contracts.redis_schema import events_channel, session_key
 from gatewayauthsession.scenario import LIMITS_OUT_OF_THE_WAY, wrong_code
 from gatewayauthsession.session_model import (
     CODE_MAX_ATTEMPTS,
@@ -109,7 +109,7 @@ class SessionLifecycle(ModelComparisons, RuleBasedStateMachine):
         self.prefix = stack.redis.key_prefix
         self.redis = stack.redis.client()
         self.pubsub = self.redis.pubsub()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-        self.pubsub.subscribe(f"{self.prefix}session-events")
+        self.pubsub.subscribe(events_channel(self.prefix))
         confirmation = self.pubsub.get_message(timeout=5.0)
         assert confirmation is not None
         assert confirmation["type"] == "subscribe", confirmation
@@ -324,6 +324,38 @@ _BUDGET_S = run_timeout_s()
     retry_grace="0s",
     code_max_attempts=CODE_MAX_ATTEMPTS,
     **LIMITS_OUT_OF_THE_WAY,
+)
+@pytest.mark.rule(
+    "redis.session.record",
+    "redis.session.user-id",
+    "redis.session.email",
+    "redis.session.status",
+    "redis.session.created-at",
+    "redis.session.expires-at",
+    "redis.events.signal",
+    "redis.events.reason-logout",
+    "redis.events.reason-revoke-all",
+    "redis.events.reason-replay",
+    "redis.events.reason-user-disabled",
+    "tokens.refresh.rotation",
+    "tokens.refresh.reuse-detection",
+    "tokens.refresh.owner-checked",
+    "tokens.retry.grace-zero",
+    "tokens.access.session-live",
+    "authsessionv1.revoke-all.every-session",
+    "authsessionv1.revoke.one-session",
+    "authsessionv1.list.newest-first",
+    "openapi.sessions.list",
+    "openapi.sessions.newest-first",
+    "openapi.sessions.current",
+    "gatewayv1.list-sessions",
+    "gatewayv1.session-info.current",
+    "openapi.logout.ends-session",
+    "gatewayv1.logout",
+    "openapi.sessions.revoke",
+    "gatewayv1.revoke-session",
+    "errors.code.invalid-code",
+    transport=("http", "grpc"),
 )
 def test_the_session_lifecycle_follows_the_model(stack: Stack, pytestconfig: pytest.Config) -> None:
     class SessionLifecycleOnStack(SessionLifecycle):

@@ -131,6 +131,26 @@ def cases(request: pytest.FixtureRequest) -> Iterator[_Cases]:
 
 
 @schema.parametrize()
+@pytest.mark.rule(
+    "openapi.document.served",
+    "errors.bad-input.never-500",
+    "openapi.errors.problem",
+    "openapi.problem.document",
+    "openapi.problem.type",
+    "openapi.problem.status",
+    "openapi.problem.code",
+    "openapi.header.retry-after",
+    "openapi.bearer-auth",
+    "openapi.route.method-not-allowed",
+    "openapi.header.allow",
+    "openapi.start.challenge-id",
+    "openapi.login.response",
+    "openapi.login.access-token",
+    "openapi.login.refresh-token",
+    "openapi.login.session-id",
+    "openapi.refresh.rotation",
+    transport="http",
+)
 def test_every_operation_answers_as_documented(case: Case[Any], stack: Stack, gateway: str, cases: _Cases) -> None:
     """A valid case of an operation behind a bearer token carries a live one, of a login of its own
     (a case may log out or revoke it); an invalid case keeps what was generated, as does every case
@@ -141,6 +161,17 @@ def test_every_operation_answers_as_documented(case: Case[Any], stack: Stack, ga
     cases.ran(case, case.call_and_validate(base_url=gateway, headers=headers))
 
 
+@pytest.mark.rule(
+    "openapi.link.confirm-the-challenge",
+    "openapi.link.with-get-me",
+    "openapi.link.with-list-sessions",
+    "openapi.link.with-refresh-session",
+    "openapi.link.with-revoke-session",
+    "openapi.link.with-logout",
+    "openapi.link.revoke-a-listed-session",
+    "openapi.confirm.session-created",
+    transport="http",
+)
 def test_linked_operations_answer_as_documented(stack: Stack, gateway: str, cases: _Cases) -> None:
     """Scenarios along the document's links; a valid confirm of a challenge gets the code
     mailed for it (an invalid one keeps what was generated)."""

@@ -55,7 +55,12 @@ def base_ref(repo: Path, main: str = "main") -> str:
     """The base commit (see the module's docstring), as a full commit id."""
     given = os.environ.get(BASE_ENV)
     if given:
-        return resolve(repo, given)
+        try:
+            return resolve(repo, given)
+        except RefError as exc:
+            raise RefError(
+                f"{BASE_ENV}: {exc}; name a commit, branch or tag, or unset it for the merge-base with {main}"
+            ) from None
     head = resolve(repo, "HEAD")
     for candidate in (main, f"origin/{main}"):
         try:
@@ -83,14 +88,19 @@ def contains(repo: Path, ref: str, ancestor: str) -> bool:
 
 def tree_at(repo: Path, ref: str, path: str, dest: Path) -> Path:
     """Write ``path`` (a file or a directory of the repository, ``.`` for all)
-    as it is at ``ref`` under ``dest``; the written path."""
+    as it is at ``ref`` under ``dest``; the written path. Where the interpreter
+    has tarfile's extraction filters, the ``data`` filter refuses what a source
+    tree never holds (absolute paths, links out of it, device files)."""
     proc = subprocess.run(
         ["git", "archive", "--format=tar", ref, "--", path], cwd=repo, capture_output=True, check=False
     )
     if proc.returncode != 0:
         raise RefError(f"{path} does not exist at {ref}: {proc.stderr.decode().strip()}")
     with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
-        archive.extractall(dest, filter="data")
+        if hasattr(tarfile, "data_filter"):  # extraction filters: Python 3.11.4 and later
+            archive.extractall(dest, filter="data")
+        else:  # an older 3.11, which requires-python admits
+            archive.extractall(dest)  # noqa: S202 - git's own archive of this repository, as it is
     return dest / path
 
 

@@ -55,6 +55,8 @@ TOOLS = {
     "toxiproxy-server": GoTool("toxiproxy-server", "github.com/Shopify/toxiproxy/v2/cmd/server", "v2.12.0"),
     "buf": GoTool("buf", "github.com/bufbuild/buf/cmd/buf", "v1.75.0"),
     "oasdiff": GoTool("oasdiff", "github.com/oasdiff/oasdiff", "v1.37.0"),
+    # The gRPC client the lines `nox -s up` prints run, as printed.
+    "grpcurl": GoTool("grpcurl", "github.com/fullstorydev/grpcurl/cmd/grpcurl", "v1.9.4"),
     # The history checker of harness/robustness (porcupine, pinned by its go.mod).
     "histcheck": GoTool("histcheck", "./cmd/histcheck", module="harness/robustness/histcheck"),
 }

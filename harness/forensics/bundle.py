@@ -24,7 +24,7 @@ import re
 import shlex
 import shutil
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,8 @@ __all__ = [
 ]
 
 MARKER = "bundle.json"
-_NAME_MAX = 120
+_NAME_MAX = 200  # well under a file name's 255 bytes; no test id of the suites comes near it
+_DIGEST = 12
 
 
 @dataclass
@@ -64,11 +65,20 @@ class Evidence:
 
 
 def sanitise(nodeid: str) -> str:
-    """A directory name for a test id: letters, digits, ``.``, ``_``, ``-`` and
-    ``=``, anything else as ``_``; a long one cut short and told apart by a hash."""
+    """A directory name for a test id, one of its own: letters, digits, ``.``, ``_``,
+    ``-`` and ``=`` kept, any run of other characters as ``_`` (``..._test_y_http``,
+    ``..._test_y_grpc``). A parameter that holds characters of its own (a path, an
+    arrow) could then read like another's, so its name ends in a hash of the whole id.
+    One longer than 200 characters keeps its start and its end, where a
+    parametrized test's variants differ, around a hash of the whole id."""
+    digest = hashlib.sha256(nodeid.encode()).hexdigest()[:_DIGEST]
     name = re.sub(r"[^A-Za-z0-9._=-]+", "_", nodeid).strip("._") or "test"
+    _, bracket, params = nodeid.partition("[")
+    if bracket and re.search(r"[^A-Za-z0-9._=-]", params.removesuffix("]")):
+        name = f"{name}-{digest}"
     if len(name) > _NAME_MAX:
-        name = name[: _NAME_MAX - 13] + "_" + hashlib.sha256(nodeid.encode()).hexdigest()[:12]
+        tail = (_NAME_MAX - _DIGEST - 2) // 3
+        name = f"{name[: _NAME_MAX - _DIGEST - 2 - tail]}_{digest}_{name[-tail:]}"
     return name
 
 
@@ -76,14 +86,29 @@ def bundle_dir(root: Path, nodeid: str) -> Path:
     return root / sanitise(nodeid)
 
 
-def clear_bundles(root: Path) -> None:
+def clear_bundles(root: Path, under: Sequence[str] | None = None) -> None:
     """Remove the bundles of an earlier run under ``root`` (the directories that
-    hold a bundle index); anything else there is left alone."""
+    hold a bundle index): every one, or, given ``under`` (test ids, files and
+    folders, as a run's arguments name them, relative to the rootdir), those of
+    the tests these hold. Anything else there is left alone."""
     if not root.is_dir():
         return
     for child in root.iterdir():
-        if child.is_dir() and (child / MARKER).exists():
-            shutil.rmtree(child, ignore_errors=True)
+        if not (child.is_dir() and (index := child / MARKER).exists()):
+            continue
+        if under is not None:
+            try:
+                nodeid = json.loads(index.read_text())["nodeid"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # not a bundle this harness wrote: left alone
+            if not any(_holds(arg, nodeid) for arg in under):
+                continue
+        shutil.rmtree(child, ignore_errors=True)
+
+
+def _holds(arg: str, nodeid: str) -> bool:
+    """Whether test id, file or folder ``arg`` holds test ``nodeid`` (both relative to the rootdir)."""
+    return nodeid == arg or any(nodeid.startswith(arg + sep) for sep in ("::", "[", "/"))
 
 
 def goroutine_dump(log: str) -> str | None:

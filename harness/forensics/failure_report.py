@@ -10,14 +10,16 @@ over: the timeline as a page, every process log of the test, what
 :func:`attach_diagnostics` sources give, the seeds and a command that runs
 the test again. The JUnit XML names the bundle in the ``failure_bundle``
 property of the test. Bundles are written where :func:`use_failure_bundles`
-(or ``--failure-bundles``) says, and a run first clears those of the run
-before; without a bundle directory the raw diagnostics go to the report.
+(or ``--failure-bundles``) says, and a run first clears those of the tests
+its arguments hold (every one, or those named: a rerun keeps the others');
+without a bundle directory the raw diagnostics go to the report.
 Processes registered with :func:`watch_processes` are asked for a goroutine
 dump when the test hits its pytest-timeout deadline.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from collections.abc import Callable, Generator
@@ -36,6 +38,7 @@ __all__ = [
     "attach_diagnostics",
     "attach_evidence",
     "failed",
+    "own_options",
     "use_failure_bundles",
     "watch_processes",
 ]
@@ -78,7 +81,22 @@ def _bundles(config: pytest.Config) -> tuple[Path, Rerun] | None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if not hasattr(config, "workerinput") and (bundles := _bundles(config)) is not None:
-        clear_bundles(bundles[0])  # one run's bundles only
+        clear_bundles(bundles[0], under=_named(config))  # a rerun keeps the other tests' bundles
+
+
+def _named(config: pytest.Config) -> list[str] | None:
+    """The tests, files and folders the run's arguments name, relative to the rootdir; None when they hold every
+    test (no argument, the testpaths, or the rootdir itself)."""
+    if config.args_source is not pytest.Config.ArgsSource.ARGS:
+        return None
+    named = []
+    for arg in config.args:
+        path, sep, rest = arg.partition("::")
+        relative = Path(os.path.relpath((config.invocation_params.dir / path).resolve(), config.rootpath)).as_posix()
+        if relative == ".":
+            return None
+        named.append(relative + sep + rest)
+    return named
 
 
 def attach_diagnostics(node: pytest.Item, name: str, source: Callable[[], str]) -> None:
@@ -146,12 +164,39 @@ def _seeds(config: pytest.Config) -> dict[str, Any]:
     return seeds
 
 
+_PATH_OPTIONS = ("-c", "--config-file", "--rootdir", "--confcutdir")
+_OPTIONS = ("-p", "-o", "--override-ini", *_PATH_OPTIONS)
+
+
+def own_options(config: pytest.Config) -> list[str]:
+    """The options of this pytest run that make it the run it is, not which tests it runs:
+    the plugins it loads or blocks (``-p``; a rerun loads pytest-randomly itself, with the
+    seed), its configuration file, rootdir and ini overrides; paths made absolute."""
+    args = list(config.invocation_params.args)
+    found: list[str] = []
+    for i, arg in enumerate(args):
+        name, value = arg, None
+        if "=" in arg and arg.startswith("--"):
+            name, _, value = arg.partition("=")
+        elif arg[:2] in ("-p", "-c", "-o") and len(arg) > 2:
+            name, value = arg[:2], arg[2:]
+        elif arg in _OPTIONS and i + 1 < len(args):
+            value = args[i + 1]
+        if name not in _OPTIONS or value is None or (name == "-p" and value == "randomly"):
+            continue
+        if name in _PATH_OPTIONS:
+            value = str((config.invocation_params.dir / value).resolve())
+        found += [name, value]
+    return found
+
+
 def rerun_argv(config: pytest.Config, nodeid: str) -> list[str]:
     """The command that runs ``nodeid`` alone again, with this run's seeds, Hypothesis profile,
-    marker expression and build options."""
+    marker expression and build options (by default: this interpreter's pytest with this
+    run's own plugins and configuration, :func:`own_options`)."""
     bundles = _bundles(config)
     rerun = bundles[1] if bundles else None
-    prefix = (rerun(nodeid) if callable(rerun) else rerun) or [sys.executable, "-m", "pytest"]
+    prefix = (rerun(nodeid) if callable(rerun) else rerun) or [sys.executable, "-m", "pytest", *own_options(config)]
     argv = [*prefix, nodeid]
     if config.pluginmanager.has_plugin("xdist"):
         argv += ["-n", "0"]

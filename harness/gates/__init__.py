@@ -1,1 +1,2 @@
-"""Static contract gates: breaking changes of the published contracts."""
+"""Contract gates: checks that read the published contracts themselves (breaking changes, the rule index and
+its coverage), before or beside any running service."""

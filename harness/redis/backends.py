@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol, Self
 from harness.paths import PROJECT_ROOT
 from harness.processes.ports import free_port
 from harness.processes.service import ServiceProcess
+from harness.redis import REAL_REDIS_ENV
 from harness.redis.commands import RedisCommand, _Monitor
 from harness.redis.error_modes import ErrorMode, RedisErrorModes
 from harness.redis.fakeredis_host import DEFAULT_RECORD, READY_ENV
@@ -59,7 +60,6 @@ __all__ = [
     "stop_fakeredis_host",
 ]
 
-REAL_REDIS_ENV = "INTEGRATION_REAL_REDIS_ADDR"
 REDIS_SERVER_ENV = "INTEGRATION_REDIS_SERVER"
 """Path of the ``redis-server`` binary for :class:`RedisServerProcess` (default: the one on PATH)."""
 

@@ -26,12 +26,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
@@ -89,6 +90,8 @@ class Reply:
     body: bytes = b""
     content_type: str = "application/json"
     violation: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Header fields besides ``Content-Type``."""
 
 
 def json_reply(status: int, payload: Any) -> Reply:
@@ -280,7 +283,7 @@ class HttpStub:
             rec = request.environ[_RECORD] = replace(request.environ[_RECORD], note=reply.violation)
             with self._lock:
                 self._server.add_assertion(f"{rec.method} {rec.path}: {reply.violation}")
-        return Response(reply.body, status=reply.status, content_type=reply.content_type)
+        return Response(reply.body, status=reply.status, content_type=reply.content_type, headers=dict(reply.headers))
 
     def _no_route(self, request: Request) -> Response:
         """The answer to a request no handler took, a violation: 405 when a route has its path, else 404."""
@@ -328,12 +331,33 @@ class HttpStub:
         return response
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class _Uncoloured(logging.Filter):
+    """werkzeug colours its request lines with ANSI codes (a 404 yellow, another 4xx red) whatever the output is:
+    they would reach captured output, the JUnit XML and failure bundles as raw escape codes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = _ANSI.sub("", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_ANSI.sub("", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+_UNCOLOURED = _Uncoloured()
+
+
 @functools.cache
 def _server_type() -> Callable[[HttpStub, str, int], HTTPServer]:
     """A ``pytest_httpserver.HTTPServer`` serving a stub through three hooks, built on first use:
     ``dispatch`` applies the stub's faults first, ``respond_nohandler`` answers as a violation, and
-    ``thread_target`` has ``stop()`` take milliseconds, not up to ``serve_forever``'s 0.5 s poll."""
+    ``thread_target`` has ``stop()`` take milliseconds, not up to ``serve_forever``'s 0.5 s poll; werkzeug's
+    request lines lose their colour codes."""
     from pytest_httpserver import HTTPServer
+
+    logging.getLogger("werkzeug").addFilter(_UNCOLOURED)  # the logger of every request line
 
     class StubHTTPServer(HTTPServer):
         def __init__(self, stub: HttpStub, host: str, port: int) -> None:

@@ -69,7 +69,11 @@ class Suite:
 
 
 def _config(root: Path) -> dict[str, object]:
-    doc = tomllib.loads((root / "pyproject.toml").read_text())
+    """``[tool.galaxy-integration]`` of ``root``'s pyproject.toml (empty where there is none: a scratch root)."""
+    try:
+        doc = tomllib.loads((root / "pyproject.toml").read_text())
+    except FileNotFoundError:
+        return {}
     config: dict[str, object] = doc.get("tool", {}).get("galaxy-integration", {})
     return config
 

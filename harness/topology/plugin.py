@@ -59,8 +59,11 @@ def suite_dir(config: pytest.Config, path: Path) -> Path | None:
 
 @pytest.hookimpl(tryfirst=True)  # before Hypothesis's, which loads the profile --hypothesis-profile names
 def pytest_configure(config: pytest.Config) -> None:
-    from harness.suites.options import runs_tests
+    from harness.suites.options import redis_backend_kind, runs_tests
+    from harness.suites.preflight import check_run
 
+    if topologies(config):
+        check_run(config, real_redis_used=redis_backend_kind(config) == "real")  # before any build or process
     if topologies(config) and (runs_tests(config) or config.getoption("hypothesis_profile", None)):
         import harness.suites.hypothesis_profiles  # noqa: F401 - registers the profiles
     config.addinivalue_line(
@@ -130,9 +133,10 @@ def rerun_prefix(config: pytest.Config, nodeid: str) -> list[str] | None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Build (or find in the cache) every declared service once, before any test or
     worker needs it, and the fault proxy; a failed build ends the run with the
-    compiler's output."""
+    compiler's output. A run that only collects (``--collect-only``, as ``nox -s rules``
+    does) starts no service and builds nothing."""
     config = session.config
-    if hasattr(config, "workerinput") or not topologies(config):
+    if hasattr(config, "workerinput") or config.option.collectonly or not topologies(config):
         return
     from harness.suites.options import build_mode, service_refs
     from harness.topology.programs import binary_for
@@ -153,7 +157,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 reporter.write_line(f"building {service.name} ({mode}{', at ' + ref[:12] if ref else ''}) ...")
             try:
                 binary = binary_for(service, mode, ref)
-            except (BuildError, FileNotFoundError) as exc:
+            except (BuildError, FileNotFoundError, ValueError) as exc:  # ValueError: no such command
                 pytest.exit(f"cannot build {service.name}: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
             if reporter is not None and not binary.cached:
                 took = time.perf_counter() - started

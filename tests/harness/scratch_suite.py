@@ -1,6 +1,6 @@
 """Run pytest, with only the harness's plugin, on a scratch suite in a test's
 temporary directory (its own rootdir, no project configuration), as a user
-of the plugin would."""
+of the plugin would; and the ids of every test of the project (:func:`every_test_id`)."""
 
 from __future__ import annotations
 
@@ -36,3 +36,14 @@ def collected(root: Path, *args: str) -> list[str]:
     done = run_pytest(root, "--collect-only", "-q", *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return [line for line in done.stdout.splitlines() if "::" in line]
+
+
+def every_test_id() -> list[str]:
+    """The id of every test of the suites and of the harness, as the project's own configuration collects them
+    (not the schemathesis ones, which need a dependency group of their own)."""
+    argv = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:randomly", "gatewayauthsession", "tests"]
+    done = subprocess.run(argv, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False)
+    ids = [line for line in done.stdout.splitlines() if "::" in line]
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert len(ids) > 500, f"only {len(ids)} tests collected"
+    return ids

@@ -109,7 +109,7 @@ def test_the_cli_writes_junit_and_fails_on_a_breaking_change(repo: Path) -> None
 
 def test_an_unknown_base_is_a_clear_error(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(BASE_ENV, "no-such-ref")
-    with pytest.raises(RefError, match="'no-such-ref' is not a commit"):
+    with pytest.raises(RefError, match=f"^{BASE_ENV}: 'no-such-ref' is not a commit"):
         base_ref(repo)
 
 

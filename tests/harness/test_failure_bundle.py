@@ -16,9 +16,10 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from scratch_suite import pytest_argv, run_pytest
+from scratch_suite import every_test_id, pytest_argv, run_pytest
 
 from contracts.tracing import trace_id_for
+from harness.forensics.bundle import sanitise
 from harness.paths import PROJECT_ROOT
 
 FAILING = "test_scenario.py::test_a_wrong_code_is_refused_after_a_restart"
@@ -231,3 +232,39 @@ def test_the_rerun_command_keeps_the_run_s_marker_expression_and_hypothesis_prof
     again = subprocess.run([script], capture_output=True, text=True, env=env, timeout=180, check=False)
     assert again.returncode == 1, again.stdout + again.stderr
     assert "profile galaxy-deep ran" in again.stdout, again.stdout
+
+
+def test_every_test_of_the_suites_has_a_bundle_folder_of_its_own_named_in_full() -> None:
+    ids = every_test_id()
+    names = {sanitise(nodeid): nodeid for nodeid in ids}
+    assert len(names) == len(ids), "two tests would share a failure bundle"
+    cut = [nodeid for name, nodeid in names.items() if len(name) >= 200]
+    assert not cut, "a bundle folder named by a cut id (its start and end around a hash)"
+
+
+TWO_FAILURES = """
+import pytest
+
+
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_fails(transport: str) -> None:
+    assert transport == "neither", "failing on purpose"
+"""
+
+
+def test_a_rerun_keeps_the_bundles_of_the_tests_it_does_not_rerun(tmp_path: Path) -> None:
+    (tmp_path / "test_two.py").write_text(TWO_FAILURES)
+    bundles = tmp_path / "failures"
+    prefix = pytest_argv(tmp_path, f"--failure-bundles={bundles}")
+    done = run_pytest(tmp_path, f"--failure-bundles={bundles}", f"--rerun-command={shlex.join(prefix)}", str(tmp_path))
+    assert done.returncode == 1, done.stdout + done.stderr
+    http, grpc = bundles / "test_two.py_test_fails_http", bundles / "test_two.py_test_fails_grpc"
+    assert sorted(bundles.iterdir()) == sorted([http, grpc]), "one folder each, told apart by name"
+    before = (grpc / "bundle.json").stat().st_mtime_ns
+
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    again = subprocess.run([str(http / "rerun.sh")], capture_output=True, text=True, env=env, timeout=180, check=False)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert re.search(r"^=* 1 failed in ", again.stdout, re.MULTILINE), again.stdout
+    assert (grpc / "bundle.json").stat().st_mtime_ns == before, "the bundle of the test not rerun is kept as it was"
+    assert json.loads((http / "bundle.json").read_text())["nodeid"] == "test_two.py::test_fails[http]"

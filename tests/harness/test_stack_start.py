@@ -60,3 +60,21 @@ def test_the_gateway_starts_beside_authsession_on_the_socket_bound_for_it(tmp_pa
         assert stack.authsession.address("grpc") == gateway.env["GATEWAY_AUTHSESSION_ADDR"]
     finally:
         stack.stop()
+
+
+def test_the_private_key_goes_with_the_stack(tmp_path: Path) -> None:
+    stack = start_stack(TOPOLOGY, tmp_path, {name: build(name) for name in ("authsession", "gateway")})
+    try:
+        assert [p.suffix for p in (tmp_path / "keys").iterdir()] != [], "the services read their keys from files"
+    finally:
+        stack.stop()
+    assert not (tmp_path / "keys").exists()
+    assert (tmp_path / "authsession.log").exists(), "the logs stay"
+
+
+def test_a_stack_that_fails_to_start_leaves_no_key_behind(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    binaries = {"authsession": _script(tmp_path / "bin", "#!/bin/sh\nexit 3\n"), "gateway": build("gateway")}
+    with pytest.raises(Exception, match="exit"):
+        start_stack(TOPOLOGY, tmp_path / "work", binaries)
+    assert not (tmp_path / "work" / "keys").exists()

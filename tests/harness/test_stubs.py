@@ -421,3 +421,22 @@ def test_a_stopped_stub_restarts_on_the_same_address() -> None:
         assert requests.get(url + "/no-such-route", timeout=2).status_code == 404
     finally:
         stub.stop()
+
+
+def test_the_request_lines_of_a_stub_carry_no_colour_codes() -> None:
+    """werkzeug colours a 404 yellow and another 4xx red; the lines go to stderr (as a test's captured output,
+    the JUnit XML and the failure bundle get them) as plain text."""
+    script = (
+        "import requests\n"
+        "from contracts.mail.stub import MailStub\n"
+        "with MailStub() as stub:\n"
+        "    requests.get(stub.url + '/nowhere', timeout=10)\n"
+        "    requests.post(stub.url + '/v1/messages', data=b'{', timeout=10)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"GET /nowhere HTTP/1.1" 404' in done.stderr
+    assert '"POST /v1/messages HTTP/1.1" 400' in done.stderr
+    assert "\x1b[" not in done.stderr

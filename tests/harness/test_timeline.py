@@ -3,6 +3,7 @@ bundle (harness.forensics.bundle) and the Redis command records they are built f
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -120,11 +121,20 @@ def test_the_page_is_self_contained_and_names_every_hop() -> None:
     assert "<style>" in page
 
 
-def test_sanitised_ids_are_directory_names_and_long_ones_stay_apart() -> None:
+def test_sanitised_ids_are_directory_names_and_long_ones_stay_apart_and_readable() -> None:
     assert sanitise("gatewayauthsession/test_login.py::test_x[http]") == "gatewayauthsession_test_login.py_test_x_http"
-    a, b = sanitise("t.py::test_" + "a" * 300 + "[1]"), sanitise("t.py::test_" + "a" * 300 + "[2]")
+    long_id = "gatewayauthsession/test_faults.py::test_a_fault_gives_bounded_errors_naming_the_dependency_and_loses_"
+    faulty = long_id + "nothing[gateway->authsession slower-than-the-deadline]"
+    assert sanitise(faulty) == (
+        "gatewayauthsession_test_faults.py_test_a_fault_gives_bounded_errors_naming_the_dependency_and_loses_"
+        f"nothing_gateway-_authsession_slower-than-the-deadline-{hashlib.sha256(faulty.encode()).hexdigest()[:12]}"
+    ), "a long id is kept whole; a parameter with characters of its own (an arrow, a space) adds the id's hash"
+    assert sanitise("t.py::test_path[POST-/v1/auth//logout]") != sanitise("t.py::test_path[POST-/v1/auth/logout/]")
+    a, b = sanitise("t.py::test_" + "a" * 300 + "[http-one]"), sanitise("t.py::test_" + "a" * 300 + "[grpc-one]")
     assert a != b
-    assert len(a) <= 120
+    assert len(a) == len(b) == 200
+    assert a.endswith("aaa_http-one")
+    assert b.endswith("aaa_grpc-one"), "the parameters that tell variants apart are kept"
     assert "/" not in a
 
 
@@ -159,6 +169,29 @@ def test_a_bundle_holds_its_files_and_the_next_run_clears_only_bundles(tmp_path:
     (root / "not-a-bundle").mkdir()
     clear_bundles(root)
     assert sorted(p.name for p in root.iterdir()) == ["not-a-bundle"]
+
+
+@pytest.mark.parametrize(
+    ("under", "left"),
+    [
+        pytest.param(None, [], id="all"),
+        pytest.param(["s/t.py::test_x[http]"], ["s_t.py_test_x_grpc", "s_u.py_test_y", "t_v.py_test_z"], id="one-id"),
+        pytest.param(["s/t.py::test_x"], ["s_u.py_test_y", "t_v.py_test_z"], id="its-variants"),
+        pytest.param(["s/t.py", "t/v.py::test_z"], ["s_u.py_test_y"], id="a-file-and-an-id"),
+        pytest.param(["s"], ["t_v.py_test_z"], id="a-folder"),
+        pytest.param(
+            ["s/t.py::test_xy"], ["s_t.py_test_x_grpc", "s_t.py_test_x_http", "s_u.py_test_y", "t_v.py_test_z"]
+        ),
+    ],
+)
+def test_a_run_clears_the_bundles_of_the_tests_it_names(
+    tmp_path: Path, under: list[str] | None, left: list[str]
+) -> None:
+    for nodeid in ("s/t.py::test_x[http]", "s/t.py::test_x[grpc]", "s/u.py::test_y", "t/v.py::test_z"):
+        evidence = Evidence()
+        write_bundle(tmp_path / sanitise(nodeid), nodeid=nodeid, timeline=Timeline.merge([]), evidence=evidence)
+    clear_bundles(tmp_path, under=under)
+    assert sorted(p.name for p in tmp_path.iterdir()) == left
 
 
 def test_goroutine_dumps_are_found_only_where_there_is_one() -> None:

@@ -70,7 +70,7 @@ class AuthSessionServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def StartEmailLogin(self, request, context):
-        """Starts an email one-time-code login. The answer is the same whether or not
+        """<a id="authsessionv1.start.same-answer"></a>Starts an email one-time-code login. The answer is the same whether or not
         the email belongs to a known user.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -78,14 +78,14 @@ class AuthSessionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ConfirmEmailLogin(self, request, context):
-        """Exchanges a challenge and its code for a new session.
+        """<a id="authsessionv1.confirm.new-session"></a>Exchanges a challenge and its code for a new session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RefreshSession(self, request, context):
-        """Rotates a refresh token: the answer holds a new pair and the old refresh
+        """<a id="authsessionv1.refresh.rotation"></a>Rotates a refresh token: the answer holds a new pair and the old refresh
         token stops working. Presenting an already-used refresh token revokes the
         whole session.
         """
@@ -94,7 +94,7 @@ class AuthSessionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RevokeSession(self, request, context):
-        """Revokes one session of user_id (logout, or revoking one's own other
+        """<a id="authsessionv1.revoke.one-session"></a>Revokes one session of user_id (logout, or revoking one's own other
         session). A session of another user answers exactly like an unknown one.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -102,7 +102,7 @@ class AuthSessionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RevokeAllSessions(self, request, context):
-        """Revokes every session of a user (the user service calls this when it
+        """<a id="authsessionv1.revoke-all.every-session"></a>Revokes every session of a user (the user service calls this when it
         disables a user).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -110,7 +110,7 @@ class AuthSessionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListSessions(self, request, context):
-        """Lists the live sessions of a user, newest first.
+        """<a id="authsessionv1.list.newest-first"></a>Lists the live sessions of a user, newest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

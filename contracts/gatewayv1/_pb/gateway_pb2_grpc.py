@@ -87,14 +87,14 @@ class GatewayServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetMe(self, request, context):
-        """Describes the caller's own session. Requires a bearer token.
+        """<a id="gatewayv1.get-me"></a>Describes the caller's own session. Requires a bearer token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RefreshSession(self, request, context):
-        """Exchanges a refresh token for a new token pair (the old refresh token
+        """<a id="gatewayv1.refresh"></a>Exchanges a refresh token for a new token pair (the old refresh token
         stops working; replaying it revokes the session).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -102,21 +102,21 @@ class GatewayServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Logout(self, request, context):
-        """Ends the caller's current session. Requires a bearer token.
+        """<a id="gatewayv1.logout"></a>Ends the caller's current session. Requires a bearer token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListSessions(self, request, context):
-        """Lists the caller's live sessions. Requires a bearer token.
+        """<a id="gatewayv1.list-sessions"></a>Lists the caller's live sessions. Requires a bearer token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RevokeSession(self, request, context):
-        """Revokes one of the caller's sessions by id. Requires a bearer token.
+        """<a id="gatewayv1.revoke-session"></a>Revokes one of the caller's sessions by id. Requires a bearer token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
