@@ -354,7 +354,7 @@ def robustness(session: nox.Session) -> None:
     _sync(session, "test")
     ran = False
     for suite in SUITES:
-        if not (suite.path / "robustness.py").is_file():
+        if not suite.workload.is_file():
             session.log(f"robustness: {suite.name} has no workload ({suite.name}/robustness.py)")
             continue
         ran = True
@@ -606,7 +606,7 @@ MUTATION_ROBUSTNESS_SEED = 1
 def _mutation_commands(suite: Suite) -> list[str]:
     """The commands of its own a suite's mutants may name (``killed_by``): the robustness run, for a suite with a
     workload (its concurrency mutants), without a throughput floor (a slow run is no finding either way)."""
-    if not (suite.path / "robustness.py").is_file():
+    if not suite.workload.is_file():
         return []
     out = ROOT / ".cache" / "mutation" / "robustness"
     run = f"python -m harness.robustness --suite {suite.name} --seed {MUTATION_ROBUSTNESS_SEED} --floor 0 --out {out}"

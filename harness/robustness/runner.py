@@ -62,7 +62,7 @@ from harness.topology.programs import binary_for
 from harness.topology.settings import Settings
 from harness.topology.stack import start_stack
 
-__all__ = ["DEEP", "DEFAULTS", "Options", "RoundResult", "has_workload", "load_workload", "main", "run", "run_round"]
+__all__ = ["DEEP", "DEFAULTS", "Options", "RoundResult", "load_workload", "main", "run", "run_round"]
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_SLOW, EXIT_UNKNOWN = 0, 1, 2, 3, 4
 
@@ -156,10 +156,6 @@ class RoundResult:
             "page": str(verdict.page) if verdict and verdict.page else None,
             "error": self.error,
         }
-
-
-def has_workload(suite: Suite) -> bool:
-    return (suite.path / "robustness.py").is_file()
 
 
 def load_workload(suite: Suite) -> Workload:
@@ -344,7 +340,7 @@ def run(options: Options) -> int:
     """Every round of the suite's workload under ``options``; the exit code (see the module docstring)."""
     started = time.monotonic()
     suite = next((s for s in suites() if s.name == options.suite), None)
-    if suite is None or not has_workload(suite):
+    if suite is None or not suite.workload.is_file():
         print(f"error: {options.suite} is no registered suite with a workload ({options.suite}/robustness.py)")
         return EXIT_ERROR
     workload = load_workload(suite)
@@ -428,7 +424,7 @@ def _verdict(options: Options, results: Sequence[RoundResult], ops_s: float) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    with_workload = [s.name for s in suites() if has_workload(s)]
+    with_workload = [s.name for s in suites() if s.workload.is_file()]
     p = argparse.ArgumentParser(prog="python -m harness.robustness", description=__doc__.split("\n\n")[0])
     p.add_argument("--suite", default=with_workload[0] if with_workload else None, choices=with_workload)
     p.add_argument("--seed", type=int, default=None, help="replay the run of this seed (default: a new one)")
