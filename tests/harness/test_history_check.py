@@ -303,6 +303,12 @@ def test_no_session_outlives_its_users_disable() -> None:
     assert no_session_outlives_its_users_disable(early.history, {"S1": "u1"}) == [], "a revoke-all before the disable"
 
 
+STARTS_ANY_CALL_OPENS = Limit(
+    "starts", frozenset({"start"}), most=2, window_ns=1000 * MS, opened_by=frozenset({"ok", "fail", "unknown"})
+)
+"""Two starts a second, the window opened by any start that may have reached the counter, whatever its answer."""
+
+
 def test_a_window_any_call_may_open_is_judged_from_the_calls_around_it() -> None:
     """Every start counts against the limit, refused or not: the window is opened by the
     first one that reached the counter, whatever it was answered."""
@@ -314,8 +320,7 @@ def test_a_window_any_call_may_open_is_judged_from_the_calls_around_it() -> None
         .op(0, "start", {"email": "d"}, 1010, 1020, "ok", {"challenge_id": "c3"})
         .op(0, "start", {"email": "e"}, 1030, 1040, "ok", {"challenge_id": "c4"})
     )
-    every_call = frozenset({"ok", "fail", "unknown"})
-    limit = Limit("starts", frozenset({"start"}), most=2, window_ns=1000 * MS, opened_by=every_call)
+    limit = STARTS_ANY_CALL_OPENS
     assert limits_held(made.history, [limit]) == [], "two windows of two, the first opened by the refused call"
     assert Limit.from_json(limit.to_json()) == limit
     crowded = made.op(0, "start", {"email": "f"}, 960, 970, "ok", {"challenge_id": "c5"})
@@ -335,8 +340,7 @@ def test_a_call_with_no_answer_may_open_a_window_any_time_after_its_invoke() -> 
         .op(0, "start", {"email": "e"}, 2300, 2310, "ok", {"challenge_id": "c4"})
         .op(0, "start", {"email": "f"}, 2400, 2410, "ok", {"challenge_id": "c5"})
     )
-    every_call = frozenset({"ok", "fail", "unknown"})
-    limit = Limit("starts", frozenset({"start"}), most=2, window_ns=1000 * MS, opened_by=every_call)
+    limit = STARTS_ANY_CALL_OPENS
     assert limits_held(made.history, [limit]) == [], "the lost one may have opened [1000, 2000): c2, c3; then c4, c5"
 
 
