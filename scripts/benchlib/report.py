@@ -128,11 +128,29 @@ def keep_earlier(
     new_goals = {row[0] for row in goal_rows}
     mine = dict(blocks)
     merged = [(title, mine.pop(title, lines)) for title, lines in old.items()] + list(mine.items())
-    kept = [title for title in old if title not in dict(blocks)]
     when = f"{_header_value(old_head, 'date')} (commit {_header_value(old_head, 'git commit')})"
+    measured = _kept_from(old_head)  # what the earlier report itself kept, from the run that measured it
+    by_run: dict[str, list[str]] = {}
+    for title in old:
+        if title not in dict(blocks):
+            by_run.setdefault(measured.get(title, when), []).append(title)
     head = [line.replace("measured in the run described here.", _KEPT) for line in head]
-    head += [f"Kept from the run of {when}, with its goals, as it measured them: {'; '.join(kept)}.", ""]
+    for run, kept in by_run.items():
+        head += [f"{_KEPT_FROM}{run}, with its goals, as it measured them: {'; '.join(kept)}.", ""]
     return head, goal_rows + [g for g in goals if g[0] not in new_goals], merged
+
+
+_KEPT_FROM = "Kept from the run of "
+
+
+def _kept_from(head: Sequence[str]) -> dict[str, str]:
+    """The sections a report's header says it kept, each with the run (date and commit) that measured it."""
+    found: dict[str, str] = {}
+    for line in head:
+        if line.startswith(_KEPT_FROM) and ", with its goals, as it measured them: " in line:
+            run, titles = line[len(_KEPT_FROM) :].split(", with its goals, as it measured them: ", 1)
+            found.update(dict.fromkeys(titles.removesuffix(".").split("; "), run))
+    return found
 
 
 _KEPT = "measured in the run described here, but for the sections kept from an earlier run, named below the table."
