@@ -19,7 +19,8 @@ Each client thread draws, again and again, one of:
   or another user's), **revoke-all** through authsession's API as the user
   service calls it;
 - **disable** a user at the user stub followed by revoke-all, as the user
-  service does, often while a confirm of that user is on its way.
+  service does, often while a confirm of that user is on its way, half of
+  those crossing the user service's answer to that confirm's resolve.
 
 Sessions are shared by every client, so the calls on one session cross each
 other. Everything is recorded in the history with what it was answered; a
@@ -83,6 +84,10 @@ limits, in a short window) set, those that would only stop them put out of the w
 
 CALL_TIMEOUT = 4.0
 """Seconds a client waits for an answer (the gateway's own deadline is 3 s): past it, the answer is lost."""
+
+CROSSING_BOUND = 60.0
+"""Seconds a client waits for its disable crossing a resolve answer to end (its revoke-all is retried
+for 8 s, each call bounded by CALL_TIMEOUT), before this client calls again."""
 
 NO_ANSWER_PAUSE = 0.05
 """Seconds a client waits after a call that got no answer it can rely on (a refused connection, a
@@ -543,9 +548,11 @@ class GatewayRound:
             self.revoke_all(me, rng, held.user_id, retry=8.0)
 
     def _do_disable(self, me: int, client: int, rng: random.Random) -> None:
-        """Disable a user while a confirm of theirs is on its way: the disable comes a moment after
-        the confirm set off, or once it is answered, whichever is first (so a slow confirm is caught
-        between the user service's answer and the session it writes)."""
+        """Disable a user while a confirm of theirs is on its way: half the time the disable (and its
+        revoke-all) crosses the user service's answer to the confirm's resolve, made before that
+        answer arrives, so the confirm is caught between the user it resolved and the session it
+        writes; else it comes a moment after the confirm set off, or once it is answered, whichever
+        is first."""
         with self.lock:
             known = [p for p in self.pending if p.email in self.users and self.users[p.email] not in self.disabled]
             login = known[rng.randrange(len(known))] if known else None
@@ -563,6 +570,23 @@ class GatewayRound:
                 done.set()
 
         thread = threading.Thread(target=confirming, daemon=True)
+        if rng.random() < 0.5:
+            crossed = threading.Event()
+
+            def crossing() -> None:
+                try:
+                    self.disable(me, rng, login.email, user_id)
+                finally:
+                    crossed.set()
+
+            self.stack.users.cross_resolve(login.email, crossing)
+            thread.start()
+            thread.join()
+            if self.stack.users.uncross_resolve(login.email, crossing):  # no resolve of the email ran it
+                self.disable(me, rng, login.email, user_id)
+            elif not crossed.wait(CROSSING_BOUND):  # ran in the stub's thread, this client's calls
+                raise RuntimeError(f"a disable crossing a resolve of {login.email} still runs after {CROSSING_BOUND}s")
+            return
         thread.start()
         done.wait(rng.uniform(0.01, 0.08))
         self.disable(me, rng, login.email, user_id)
