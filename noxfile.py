@@ -36,7 +36,7 @@ nox.options.error_on_missing_interpreters = True
 # .cache/pycache where PYTHONDONTWRITEBYTECODE would have each process compile them again: ~1.5 s a process.
 os.environ.update(bytecode_env())
 # The sessions a plain `nox` runs are those not marked default=False: lint,
-# the contract gates, the harness tests, the regression set, schemathesis, the real-Redis smoke.
+# the contract gates, the harness tests, the regression set, schemathesis, the robustness run, the real-Redis smoke.
 
 ROOT = PROJECT_ROOT
 REPORTS = REPORTS_DIR
@@ -339,6 +339,30 @@ def skew(session: nox.Session, suite: str, older: str) -> None:
     _pytest(session, f"skew-{suite}-{older}-at-base", suite, "-n", "auto", f"--service-ref={older}=BASE")
 
 
+@nox.session(python=PYTHON, tags=["robustness", "ci"])
+def robustness(session: nox.Session) -> None:
+    """Concurrent histories under a nemesis, checked: about a minute; below its throughput floor it fails.
+
+    For every suite with a workload (<suite>/robustness.py), a round per profile on a fresh stack with every edge
+    through the fault proxy: clients calling it at random over HTTP and gRPC while every fault the harness has is
+    injected from the run's seed, each round's history judged against the session model and the invariants
+    (harness/robustness/runner.py). Options after ``--``: ``--seed N`` replays a run, ``--schedule NAME`` picks the
+    faults, ``--deep`` runs every schedule, longer. Histories and pages in reports/robustness/; the floor and the
+    throughput reached in BENCHMARKS.md.
+    """
+    _preflight(session)
+    _sync(session, "test")
+    ran = False
+    for suite in SUITES:
+        if not suite.workload.is_file():
+            session.log(f"robustness: {suite.name} has no workload ({suite.name}/robustness.py)")
+            continue
+        ran = True
+        session.run("python", "-m", "harness.robustness", "--suite", suite.name, *session.posargs)
+    if not ran:
+        session.error("robustness: no suite has a workload")
+
+
 @nox.session(python=PYTHON, tags=["harness", "ci"])
 def harness(session: nox.Session) -> None:
     """The harness's own tests (tests/harness/), among them the proof that a declared boundary gets every capability.
@@ -575,6 +599,20 @@ def _mutation_tests(suite: str) -> list[str]:
     ]
 
 
+MUTATION_ROBUSTNESS_SEED = 1
+"""The seed of the robustness runs that test the concurrency mutants: the same faults at the same times for each."""
+
+
+def _mutation_commands(suite: Suite) -> list[str]:
+    """The commands of its own a suite's mutants may name (``killed_by``): the robustness run, for a suite with a
+    workload (its concurrency mutants), without a throughput floor (a slow run is no finding either way)."""
+    if not suite.workload.is_file():
+        return []
+    out = ROOT / ".cache" / "mutation" / "robustness"
+    run = f"python -m harness.robustness --suite {suite.name} --seed {MUTATION_ROBUSTNESS_SEED} --floor 0 --out {out}"
+    return [f"--command=robustness={run}"]
+
+
 @nox.session(python=PYTHON, tags=["mutation"], default=False)
 def mutation(session: nox.Session) -> None:
     """Opt-in: each suite's mutants (<suite>/mutants.toml) against it; reports/mutation-<suite>.md; fails below 95%.
@@ -582,10 +620,12 @@ def mutation(session: nox.Session) -> None:
     Each mutant (a file of the Go workspace, an exact fragment, its replacement and the contract rule it breaks)
     is applied to a copy of the workspace, checked to build and vet, then the suite runs against it, fail-fast, the
     tests that killed it last time first (.cache/mutation/killers.json; on a fresh checkout, those of
-    <suite>/mutation-killers.json). Killed, survived, timeout or invalid: a table on the terminal,
+    <suite>/mutation-killers.json). A mutant that names a command of its own (``killed_by = "robustness"``: a
+    concurrency mutant, which one story at a time cannot see) is tested by that command instead: the robustness
+    run, from a fixed seed. Killed, survived, timeout or invalid: a table on the terminal,
     reports/mutation-<suite>.md (the score, each survivor with its rule) and reports/mutation-<suite>.xml
     (harness/mutation/runner.py). Options after ``--``: ``--only ID,ID``, ``--list``, ``--budget SECONDS`` (per
-    mutant), ``--no-baseline``.
+    mutant), ``--no-baseline``, ``--with default`` (every mutant against the suite, to see what it lets through).
     """
     _preflight(session)
     _sync(session, "test")
@@ -599,6 +639,7 @@ def mutation(session: nox.Session) -> None:
             "--first-args=-n 0",
             f"--report={REPORTS / f'mutation-{suite.name}.md'}",
             f"--junit={REPORTS / f'mutation-{suite.name}.xml'}",
+            *_mutation_commands(suite),
             *session.posargs,
             "--",
             *_mutation_tests(suite.name),

@@ -10,13 +10,17 @@
 
 A user is ``{"id": "usr_<hex>", "email": ..., "status": "active" | "disabled"}``.
 Tests arrange users with :meth:`UserStub.add_user` and :meth:`UserStub.disable`
-and read them with :attr:`UserStub.users` and :meth:`UserStub.user_by_email`.
+and read them with :attr:`UserStub.users` and :meth:`UserStub.user_by_email`;
+:meth:`UserStub.cross_resolve` makes a change cross one email's resolve answer
+on its way (answered as the user stood, the change made before it arrives),
+whatever other resolves run beside it.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import replace
 from http import HTTPStatus
 
@@ -36,6 +40,7 @@ class UserStub(HttpStub):
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(host=host, port=port)
         self._users: dict[str, User] = {}
+        self._crossings: dict[str, list[Callable[[], object]]] = {}
         self._route("POST", re.escape(RESOLVE_PATH), self._resolve)
         self._route("GET", re.escape(USERS_PATH) + r"/(?P<id>[^/]+)", self._get)
 
@@ -68,6 +73,23 @@ class UserStub(HttpStub):
             self._users[user.id] = user
             return user
 
+    def cross_resolve(self, email: str, meanwhile: Callable[[], object]) -> None:
+        """A resolve of ``email`` (compared case-insensitively) is answered as the user stands,
+        and ``meanwhile`` runs, in the stub's thread, before that answer is sent: a change (a
+        disable, a revocation) that crosses the answer on its way. Crossings of one email are
+        run one a resolve, in the order they were set."""
+        with self._lock:
+            self._crossings.setdefault(email.casefold(), []).append(meanwhile)
+
+    def uncross_resolve(self, email: str, meanwhile: Callable[[], object]) -> bool:
+        """Forget that crossing of ``email``; False when a resolve already ran it (or it was never set)."""
+        with self._lock:
+            waiting = self._crossings.get(email.casefold(), [])
+            if meanwhile not in waiting:
+                return False
+            waiting.remove(meanwhile)
+            return True
+
     def user_by_email(self, email: str) -> User | None:
         """The user with that email (compared case-insensitively), or None."""
         with self._lock:
@@ -77,6 +99,7 @@ class UserStub(HttpStub):
 
     def _reset_state(self) -> None:
         self._users.clear()
+        self._crossings.clear()
 
     def _find_email(self, email: str) -> User | None:
         wanted = email.casefold()
@@ -96,8 +119,14 @@ class UserStub(HttpStub):
         with self._lock:
             user = self._find_email(email)
             if user is not None:
-                return json_reply(HTTPStatus.OK, user.to_json())
-            return json_reply(HTTPStatus.CREATED, self._create(email, "active").to_json())
+                reply = json_reply(HTTPStatus.OK, user.to_json())
+            else:
+                reply = json_reply(HTTPStatus.CREATED, self._create(email, "active").to_json())
+            waiting = self._crossings.get(email.casefold())
+            crossing = waiting.pop(0) if waiting else None
+        if crossing is not None:
+            crossing()
+        return reply
 
     def _get(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
         try:

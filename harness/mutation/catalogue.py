@@ -25,6 +25,7 @@ class Mutant:
     replace: str
     breaks: str  # the contract rule the change breaks
     unobservable: str = ""  # why no black-box test can see it, when that is so
+    killed_by: str = ""  # the named command that tests it (runner --command NAME=...), instead of the catalogue's
 
 
 def load_catalogue(path: Path) -> list[Mutant]:
@@ -35,7 +36,7 @@ def load_catalogue(path: Path) -> list[Mutant]:
         raise CatalogueError(f"{path}: {exc}") from None
     mutants: list[Mutant] = []
     seen: set[str] = set()
-    known = {"id", "file", "find", "replace", "breaks", "unobservable"}
+    known = {"id", "file", "find", "replace", "breaks", "unobservable", "killed_by"}
     for i, entry in enumerate(doc.get("mutant", [])):
         where = f"{path}: mutant {i + 1} ({entry.get('id', '?')})"
         unknown = set(entry) - known

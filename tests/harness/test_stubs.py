@@ -203,6 +203,48 @@ def test_users_resolve_creates_on_first_sight_then_finds(users: UserStub) -> Non
     assert users.user_by_email("ADA@example.com") == User(user["id"], "Ada@Example.com", "active")
 
 
+def test_a_change_crossing_one_emails_resolve_runs_before_its_answer_arrives(users: UserStub) -> None:
+    """The crossed resolve is answered as the user stood; the change is made before that answer
+    arrives, only once, and only for its email."""
+    user = users.add_user("eve@example.com")
+    seen: list[str] = []
+
+    def disable() -> None:
+        seen.append(users.disable(user.id).status)
+
+    users.cross_resolve("Eve@example.com", disable)
+    assert resolve(users, "other@example.com").status_code == 201
+    assert seen == [], "another email's resolve crosses nothing"
+    assert resolve(users, "eve@example.com").json()["status"] == "active", "answered as the user stood"
+    assert seen == ["disabled"], "the change made before the answer arrived"
+    assert resolve(users, "eve@example.com").json()["status"] == "disabled"
+    assert seen == ["disabled"], "once"
+    assert not users.uncross_resolve("eve@example.com", disable), "the crossing was used up"
+    users.cross_resolve("eve@example.com", disable)
+    assert users.uncross_resolve("eve@example.com", disable)
+    resolve(users, "eve@example.com")
+    assert seen == ["disabled"], "a crossing forgotten never runs"
+
+
+def test_two_crossings_of_one_email_run_one_a_resolve_in_their_order(users: UserStub) -> None:
+    ran: list[str] = []
+
+    def first() -> None:
+        ran.append("first")
+
+    def second() -> None:
+        ran.append("second")
+
+    users.cross_resolve("kim@example.com", first)
+    users.cross_resolve("kim@example.com", second)
+    resolve(users, "kim@example.com")
+    assert ran == ["first"]
+    assert not users.uncross_resolve("kim@example.com", first), "the first ran"
+    assert users.uncross_resolve("kim@example.com", second), "the second waits for the next resolve"
+    resolve(users, "kim@example.com")
+    assert ran == ["first"]
+
+
 def test_users_get_by_id(users: UserStub) -> None:
     user = users.add_user("bob@example.com")
 
