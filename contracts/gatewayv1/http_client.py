@@ -1,4 +1,5 @@
-"""HTTP JSON client of the gateway (``/v1/...``), errors as RFC 9457 problems.
+"""HTTP JSON client of the gateway (``/v1/...``), errors as RFC 9457 problems
+(:mod:`contracts.http`).
 
 Given a ``trace`` (``contracts.tracing``), every request carries a
 ``traceparent`` from it, unless the caller sets one of its own."""
@@ -9,73 +10,25 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-import requests
-
-from contracts.errors import ApiError
 from contracts.gatewayv1.models import Login, LoginChallenge, Me, SessionInfo
-from contracts.tracing import TRACEPARENT, TraceSource
+from contracts.http import PROBLEM_CONTENT_TYPE, JsonHttpClient, problem_error
+from contracts.tracing import TraceSource
 
 __all__ = ["PROBLEM_CONTENT_TYPE", "GatewayHttpClient", "problem_error"]
-
-PROBLEM_CONTENT_TYPE = "application/problem+json"
-
-
-def problem_error(resp: requests.Response) -> ApiError:
-    """Turn an error response into an ApiError; a non-problem answer is itself
-    reported as a contract violation (code ``<not a problem>``)."""
-    ctype = resp.headers.get("Content-Type", "")
-    try:
-        body = resp.json()
-    except ValueError:
-        body = None
-    if not ctype.startswith(PROBLEM_CONTENT_TYPE) or not isinstance(body, dict) or "code" not in body:
-        return ApiError("<not a problem>", "http", resp.status_code, f"{ctype!r}: {resp.text[:200]!r}", raw=resp)
-    retry_after = resp.headers.get("Retry-After")
-    if retry_after is not None and not retry_after.isdigit():
-        return ApiError("<bad Retry-After>", "http", resp.status_code, f"Retry-After: {retry_after!r}", raw=resp)
-    return ApiError(
-        code=str(body["code"]),
-        transport="http",
-        status=resp.status_code,
-        detail=str(body.get("detail", "")),
-        metadata=dict(body.get("metadata") or {}),
-        retry_after=float(retry_after) if retry_after is not None else None,
-        raw=resp,
-    )
 
 
 def _ts(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-class GatewayHttpClient:
-    transport = "http"
-
+class GatewayHttpClient(JsonHttpClient):
     def __init__(self, base_url: str, timeout: float = 10.0, *, trace: TraceSource | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.trace = trace
+        super().__init__(base_url, timeout, trace=trace)
         self.received_secrets: list[str] = []
-        self._session = requests.Session()
-
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """A raw request (for bad-input scenarios); no error translation. It
-        carries the trace's traceparent unless ``headers`` name one (a value
-        of None sends none)."""
-        kwargs.setdefault("timeout", self.timeout)
-        kwargs.setdefault("allow_redirects", False)
-        if self.trace is not None:
-            headers = dict(kwargs.get("headers") or {})
-            if not any(name.lower() == TRACEPARENT for name in headers):
-                headers[TRACEPARENT] = self.trace.traceparent()
-            kwargs["headers"] = headers
-        return self._session.request(method, self.base_url + path, **kwargs)
 
     def _call(self, method: str, path: str, *, token: str | None = None, json: Any = None) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-        resp = self.request(method, path, json=json, headers=headers)
-        if resp.status_code >= 400:
-            raise problem_error(resp)
+        resp = self._answer(method, path, json=json, headers=headers)
         return resp.json() if resp.status_code != 204 else None
 
     def _login(self, body: dict[str, Any]) -> Login:
@@ -124,6 +77,3 @@ class GatewayHttpClient:
 
     def revoke_session(self, access_token: str | None, session_id: str) -> None:
         self._call("DELETE", f"/v1/sessions/{quote(session_id, safe='')}", token=access_token)
-
-    def close(self) -> None:
-        self._session.close()
