@@ -56,6 +56,9 @@ def test_a_failing_mail_service_gives_a_clear_error_and_no_login(stack: Stack, a
     assert api.me(login.access_token).email == "quinn@example.com"
 
 
+@pytest.mark.needs_stub(
+    "user", "programs the stub's faults (statuses, malformed bodies); authsessionuser breaks the link"
+)
 @pytest.mark.stack(upstream_timeout=f"{UPSTREAM_TIMEOUT}s")
 @pytest.mark.parametrize("fault", _cases(USER_FAULTS))
 @pytest.mark.rule(
@@ -71,7 +74,7 @@ def test_a_failing_user_service_gives_a_clear_error_and_keeps_the_code(
 ) -> None:
     challenge = api.start_email_login("ruth@example.com")
     code = stack.mail.last_code("ruth@example.com")
-    USER_FAULTS[fault](stack.users)
+    USER_FAULTS[fault](stack.user_stub)
 
     started = time.monotonic()
     expect_error("DEPENDENCY_UNAVAILABLE", api.confirm_email_login, challenge.challenge_id, code, dependency="user")
@@ -79,7 +82,7 @@ def test_a_failing_user_service_gives_a_clear_error_and_keeps_the_code(
     assert session_ids(stack) == []
 
     # Nothing was lost: once the user service is back, the same code works.
-    stack.users.clear_faults()
+    stack.user_stub.clear_faults()
     login = api.confirm_email_login(challenge.challenge_id, code)
     assert session_ids(stack) == [login.session_id]
 
