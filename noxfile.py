@@ -575,6 +575,25 @@ def _mutation_tests(suite: str) -> list[str]:
     ]
 
 
+def _suites_asked(session: nox.Session, args: list[str]) -> tuple[list[str], list[Suite]]:
+    """``--suite NAME`` (or ``--suite=NAME``, repeatable) taken out of ``args``: the suites it names, every
+    registered one without it."""
+    names: list[str] = []
+    rest: list[str] = []
+    given = iter(args)
+    for arg in given:
+        if arg == "--suite":
+            names.append(next(given, ""))
+        elif arg.startswith("--suite="):
+            names.append(arg.partition("=")[2])
+        else:
+            rest.append(arg)
+    unknown = [name for name in names if name not in SUITE_PATHS]
+    if unknown:
+        session.error(f"--suite {', '.join(unknown)}: not a registered suite; the suites: {', '.join(SUITE_PATHS)}")
+    return rest, [suite for suite in SUITES if not names or suite.name in names]
+
+
 @nox.session(python=PYTHON, tags=["mutation"], default=False)
 def mutation(session: nox.Session) -> None:
     """Opt-in: each suite's mutants (<suite>/mutants.toml) against it; reports/mutation-<suite>.md; fails below 95%.
@@ -584,12 +603,13 @@ def mutation(session: nox.Session) -> None:
     tests that killed it last time first (.cache/mutation/killers.json; on a fresh checkout, those of
     <suite>/mutation-killers.json). Killed, survived, timeout or invalid: a table on the terminal,
     reports/mutation-<suite>.md (the score, each survivor with its rule) and reports/mutation-<suite>.xml
-    (harness/mutation/runner.py). Options after ``--``: ``--only ID,ID``, ``--list``, ``--budget SECONDS`` (per
-    mutant), ``--no-baseline``.
+    (harness/mutation/runner.py). Options after ``--``: ``--suite NAME`` (that suite's catalogue only;
+    repeatable), ``--only ID,ID``, ``--list``, ``--budget SECONDS`` (per mutant), ``--no-baseline``.
     """
+    args, wanted = _suites_asked(session, list(session.posargs))
     _preflight(session)
     _sync(session, "test")
-    for suite in SUITES:
+    for suite in wanted:
         if not suite.mutants.is_file():
             session.log(f"mutation: {suite.name} has no catalogue ({suite.mutants.relative_to(ROOT)})")
             continue
@@ -599,7 +619,7 @@ def mutation(session: nox.Session) -> None:
             "--first-args=-n 0",
             f"--report={REPORTS / f'mutation-{suite.name}.md'}",
             f"--junit={REPORTS / f'mutation-{suite.name}.xml'}",
-            *session.posargs,
+            *args,
             "--",
             *_mutation_tests(suite.name),
         )
