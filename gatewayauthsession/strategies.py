@@ -29,6 +29,7 @@ __all__ = [
     "json_documents",
     "malformed_claims",
     "printable",
+    "spellings_of_one_address",
     "traceparents",
     "valid_emails",
     "violates_email_policy",
@@ -73,6 +74,39 @@ def valid_emails(draw: st.DrawFn) -> str:
     labels = draw(st.lists(_label(), min_size=1, max_size=3))
     tld = draw(st.text(alphabet=string.ascii_lowercase, min_size=2, max_size=6))
     return f"{local}@{'.'.join([*labels, tld])}"
+
+
+# Spellings of one domain that contracts/email.md makes one: case, composed or decomposed, U-label or A-label.
+_DOMAIN_SPELLINGS = (
+    ("example.com", "EXAMPLE.COM", "Example.Com"),
+    ("bücher.example", "BÜCHER.Example", "bu\u0308cher.example", "xn--bcher-kva.example", "XN--BCHER-KVA.example"),
+    ("münchen.de", "MÜNCHEN.DE", "xn--mnchen-3ya.de"),
+    ("ελλαδα.gr", "ΕΛΛΑΔΑ.gr", "xn--mxaaic4aa.gr"),
+    ("пример.example", "ПРИМЕР.EXAMPLE", "xn--e1afmkfd.example"),
+)
+# Letters of several scripts whose upper case lowercases back to them, so that a spelling's case is no new
+# account; and the dot-atom's other characters.
+_CASED_LETTERS = "abcxyz019éüöжщωλñ"
+_ATEXT_OTHERS = "+_-'"
+
+
+@st.composite
+def spellings_of_one_address(draw: st.DrawFn) -> list[str]:
+    """Two to four spellings of one address: its letters in either case, composed or decomposed, and its
+    domain in any of its spellings."""
+    atoms = draw(
+        st.lists(
+            st.text(st.sampled_from(_CASED_LETTERS + _ATEXT_OTHERS), min_size=1, max_size=6), min_size=1, max_size=3
+        )
+    )
+    local = ".".join(atoms)
+    domains = draw(st.sampled_from(_DOMAIN_SPELLINGS))
+    found = []
+    for _ in range(draw(st.integers(2, 4))):
+        cased = "".join(c.upper() if draw(st.booleans()) else c for c in local)
+        composed = draw(st.booleans())
+        found.append(unicodedata.normalize("NFC" if composed else "NFD", cased) + "@" + draw(st.sampled_from(domains)))
+    return found
 
 
 def _refused_character() -> st.SearchStrategy[str]:
