@@ -34,6 +34,18 @@ REVOCATION_WAIT_S = 5.0
 
 
 @pytest.mark.stack(revocation_wait=f"{REVOCATION_WAIT_S:.0f}s")
+@pytest.mark.rule(
+    "galaxy.user.disable.sessions-end",
+    "galaxy.user.disable.wait",
+    "galaxy.user.disable.delivery",
+    "galaxy.user.disable.idempotent",
+    "galaxy.user.generation",
+    "galaxy.user.revocation-view",
+    "galaxy.env.user-revocation-wait",
+    "tokens.revoke-all.every-session",
+    "tokens.access.session-live",
+    "errors.code.unauthenticated",
+)
 def test_disabling_a_user_ends_every_session_and_access_token_at_once(stack: Stack, transport: Transport) -> None:
     mine = [log_in(stack, stack.api(t), "dora@example.com") for t in (*TRANSPORTS, transport)]
     bystander = log_in(stack, stack.api(transport), "bea@example.com")
@@ -72,6 +84,7 @@ def test_disabling_a_user_ends_every_session_and_access_token_at_once(stack: Sta
     working_at_the_edge(stack, bystander)
 
 
+@pytest.mark.rule("galaxy.user.admin-routes-apart", "errors.code.not-found")
 def test_no_admin_action_is_reached_through_the_public_listener(stack: Stack, api: GatewayApi) -> None:
     login = log_in(stack, api, "pat@example.com")
     public = stack.user_service.api
@@ -83,6 +96,7 @@ def test_no_admin_action_is_reached_through_the_public_listener(stack: Stack, ap
     working_at_the_edge(stack, login)
 
 
+@pytest.mark.rule("user.resolve-on-confirm", "galaxy.user.disable.sessions-end", "errors.code.user-disabled")
 def test_a_disabled_user_gets_no_session(stack: Stack, api: GatewayApi) -> None:
     first = log_in(stack, api, "gus@example.com")
     stack.user_service.admin.disable(first.user_id)
@@ -95,6 +109,7 @@ def test_a_disabled_user_gets_no_session(stack: Stack, api: GatewayApi) -> None:
     expect_error("CHALLENGE_NOT_FOUND", api.confirm_email_login, challenge.challenge_id, code)
 
 
+@pytest.mark.rule("galaxy.user.enable.outcome", "galaxy.user.enable.idempotent", "galaxy.user.generation")
 def test_enabling_a_user_again_lets_it_log_in_and_brings_no_session_back(stack: Stack, api: GatewayApi) -> None:
     old = log_in(stack, api, "enzo@example.com")
     stack.user_service.admin.disable(old.user_id)
@@ -119,6 +134,12 @@ RESOLVE_HELD_S = 1.0
 
 
 @pytest.mark.stack(links=("authsession->user",), gateway_authsession_timeout="15s", upstream_timeout="5s")
+@pytest.mark.rule(
+    "tokens.revoke-all.mark-first",
+    "tokens.revoke-all.confirm-checks-mark",
+    "tokens.revoke-all.confirm-resolves-again",
+    "tokens.revoke-all.no-session-outlives",
+)
 def test_a_user_disabled_while_its_login_resolves_it_gets_no_session(stack: Stack, api: GatewayApi) -> None:
     """The user service answers a confirm's resolve "active"; before authsession reads the answer (held back on
     the link) the user is disabled and every session of it revoked. The confirm must not open a session that

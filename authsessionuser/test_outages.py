@@ -37,6 +37,7 @@ again on the same addresses)."""
 
 @pytest.mark.stack(links=("authsession->user",), upstream_timeout=f"{int(UPSTREAM_TIMEOUT_S * 1000)}ms")
 @pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.rule("user.resolve-on-confirm", "tokens.refresh.owner-checked", "errors.code.dependency-unavailable")
 def test_a_user_service_outage_fails_confirm_and_refresh_cleanly_and_loses_nothing(
     stack: Stack, api: GatewayApi, fault: str
 ) -> None:
@@ -70,6 +71,7 @@ def test_a_user_service_outage_fails_confirm_and_refresh_cleanly_and_loses_nothi
 @pytest.mark.stack(
     links=("authsession->user",), gateway_authsession_timeout="1s", upstream_timeout="3s", retry_grace="30s"
 )
+@pytest.mark.rule("tokens.retry.window", "tokens.retry.confirm", "tokens.retry.refresh", "tokens.retry.same-inputs")
 def test_a_confirm_and_a_refresh_cut_short_by_a_slow_user_service_are_retried_into_the_same_session(
     stack: Stack, api: GatewayApi
 ) -> None:

@@ -88,6 +88,18 @@ FAULTS: dict[str, Fault] = {
     "fault_name",
     [pytest.param(name, marks=[pytest.mark.waits, pytest.mark.stack(**f.settings)]) for name, f in FAULTS.items()],
 )
+@pytest.mark.rule(
+    "galaxy.user.disable.delivery",
+    "galaxy.user.disable.wait",
+    "galaxy.user.disable.durable",
+    "galaxy.user.disable.at-least-once",
+    "galaxy.user.disable.sessions-end",
+    "galaxy.user.enable.waits",
+    "galaxy.env.user-authsession-timeout",
+    "user-storage.revocations",
+    "user-storage.revocation-claim",
+    "tokens.refresh.owner-checked",
+)
 def test_a_disable_reaches_authsession_through_a_fault_and_loses_nothing(stack: Stack, fault_name: str) -> None:
     fault = FAULTS[fault_name]
     email = "fay@example.com"
@@ -134,6 +146,7 @@ RETRY_MAX_MS = 200
 @pytest.mark.waits
 @pytest.mark.since("f05a51542a0ac12522fead33df53532e1ad34892")  # user: a retry no longer waits for the poll
 @pytest.mark.stack(revocation_retry_min="100ms", revocation_retry_max=f"{RETRY_MAX_MS}ms")
+@pytest.mark.rule("galaxy.env.user-revocation-retry-max", "galaxy.user.disable.delivery")
 def test_after_a_long_outage_the_revocation_comes_within_the_longest_retry_delay(stack: Stack) -> None:
     """However many deliveries failed, none waits longer than USER_REVOCATION_RETRY_MAX (±20 %) after the
     last: once the link is back, the revocation is done within that delay and a call's time."""

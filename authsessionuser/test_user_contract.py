@@ -121,6 +121,7 @@ addresses = st.one_of(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],  # one pair, shared
 )
 @given(emails=addresses)
+@pytest.mark.rule("user.shape", "user.normal-form", "user.refused-address", "galaxy.user.shape")
 def test_the_stub_and_the_service_resolve_every_address_alike(pair: Pair, emails: list[str]) -> None:
     for email in emails:
         answer = _resolve(pair, email)
@@ -128,6 +129,7 @@ def test_the_stub_and_the_service_resolve_every_address_alike(pair: Pair, emails
             assert _get(pair, answer.user_id).user == answer.user
 
 
+@pytest.mark.rule("user.shape", "user.not-found")
 def test_the_stub_and_the_service_answer_users_and_unknown_ids_alike(pair: Pair) -> None:
     created = _resolve(pair, "ivy@example.com")
     assert (created.status, created.user) == (201, ("ivy@example.com", "active"))
@@ -164,6 +166,7 @@ SPELLINGS = {
 
 
 @pytest.mark.parametrize("spellings", SPELLINGS.values(), ids=SPELLINGS.keys())
+@pytest.mark.rule("user.normal-form", "email.form.local-part", "email.form.domain-a-label")
 def test_the_stub_and_the_service_tell_spellings_apart_alike(pair: Pair, spellings: tuple[str, ...]) -> None:
     for email in spellings:
         _resolve(pair, email)
@@ -184,11 +187,13 @@ BODIES = {
 
 
 @pytest.mark.parametrize("body", BODIES.values(), ids=BODIES.keys())
+@pytest.mark.rule("galaxy.user.conventions")
 def test_the_stub_and_the_service_refuse_a_malformed_resolve_alike(pair: Pair, body: bytes) -> None:
     answer = pair.ask("POST", RESOLVE_PATH, data=body, headers={"Content-Type": "application/json"})
     assert (answer.status, answer.code) == (400, "INVALID_ARGUMENT")
 
 
+@pytest.mark.rule("user.concurrent-resolve", "galaxy.user.concurrent-resolve")
 def test_of_concurrent_resolves_of_a_new_address_exactly_one_creates_it_on_both(pair: Pair) -> None:
     def resolve(client: JsonHttpClient) -> int:
         return client.request("POST", RESOLVE_PATH, json={"email": "crowd@example.com"}).status_code
