@@ -25,8 +25,8 @@ RECONNECT_S = 3.0  # a restarted service's peers are back to it within a couple 
 
 @pytest.mark.parametrize("rolled", [s.name for s in TOPOLOGY.services])
 def test_the_boundary_holds_while_a_service_is_rolled_onto_its_other_version_and_back(
-    stack: Stack, transport: Transport, other_versions: dict[str, Binary], rolled: str
-) -> None:
+    other_versions: dict[str, Binary], stack: Stack, transport: Transport, rolled: str
+) -> None:  # the other versions are built before the stack starts
     started_on = stack.binaries[rolled]
     for n, (step, binary) in enumerate((("onto the other version", other_versions[rolled]), ("back", started_on))):
         email = f"rolling-{rolled}-{n}@example.com"
