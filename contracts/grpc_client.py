@@ -1,7 +1,9 @@
 """What every gRPC client of a galaxy contract shares: a plaintext channel, a
 deadline per call, the bearer token and the ``traceparent`` of its ``trace``
 (``contracts/tracing.md``) in each call's metadata, and errors as
-:class:`contracts.errors.ApiError` (``contracts.grpc_errors``).
+:class:`contracts.errors.ApiError` (``contracts.grpc_errors``), their ErrorInfo
+held to the domain of the service called (:attr:`GrpcClient.ERROR_DOMAIN`,
+one of :data:`contracts.grpc_errors.ERROR_DOMAINS`).
 
 A client names the proto service it covers (:attr:`GrpcClient.SERVICE`); a
 harness test holds every client to every RPC of its service in ``proto/``."""
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import ClassVar, TypeVar
+from typing import ClassVar, Self, TypeVar
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -33,6 +35,8 @@ class GrpcClient:
 
     SERVICE: ClassVar[str]
     """The full name of the proto service it covers (``galaxy.gateway.v1.GatewayService``)."""
+    ERROR_DOMAIN: ClassVar[str]
+    """The ``domain`` of the ErrorInfo of every error the service answers."""
 
     def __init__(self, target: str, timeout: float = 10.0, *, trace: TraceSource | None = None) -> None:
         self.target = target
@@ -50,11 +54,21 @@ class GrpcClient:
             md.append((TRACEPARENT, self.trace.traceparent()))
         return tuple(md)
 
-    def _call(self, fn: Callable[..., T], request: object, token: str | None = None) -> T:
+    def _call(
+        self, fn: Callable[..., T], request: object, token: str | None = None, *, timeout: float | None = None
+    ) -> T:
+        """One call, within ``timeout`` seconds (default: the client's)."""
         try:
-            return fn(request, timeout=self.timeout, metadata=self.metadata(token) or None)
+            wait = self.timeout if timeout is None else timeout
+            return fn(request, timeout=wait, metadata=self.metadata(token) or None)
         except grpc.RpcError as err:
-            raise grpc_error(err) from None
+            raise grpc_error(err, self.ERROR_DOMAIN) from None
 
     def close(self) -> None:
         self.channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -7,6 +7,7 @@ Given a ``trace`` (``contracts.tracing``), every request carries a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -14,14 +15,19 @@ import requests
 from contracts.errors import ApiError
 from contracts.tracing import TRACEPARENT, TraceSource
 
-__all__ = ["PROBLEM_CONTENT_TYPE", "JsonHttpClient", "problem_error"]
+__all__ = ["PROBLEM_CONTENT_TYPE", "JsonHttpClient", "ProblemViolations", "problem_error"]
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
+ProblemViolations = Callable[[requests.Response, dict[str, Any]], list[str]]
+"""How a problem document (the answer, its body) breaks what one API promises of its problems (none: it keeps it)."""
 
-def problem_error(resp: requests.Response) -> ApiError:
+
+def problem_error(resp: requests.Response, violations: ProblemViolations | None = None) -> ApiError:
     """Turn an error response into an ApiError; a non-problem answer is itself
-    reported as a contract violation (code ``<not a problem>``)."""
+    reported as a contract violation (code ``<not a problem>``), and so is a
+    problem that ``violations`` finds breaking its API's promises
+    (``<problem breaks its contract>``, the violations in ``detail``)."""
     ctype = resp.headers.get("Content-Type", "")
     try:
         body = resp.json()
@@ -29,6 +35,9 @@ def problem_error(resp: requests.Response) -> ApiError:
         body = None
     if not ctype.startswith(PROBLEM_CONTENT_TYPE) or not isinstance(body, dict) or "code" not in body:
         return ApiError("<not a problem>", "http", resp.status_code, f"{ctype!r}: {resp.text[:200]!r}", raw=resp)
+    if violations is not None and (found := violations(resp, body)):
+        detail = f"{body['code']}: " + "; ".join(found)
+        return ApiError("<problem breaks its contract>", "http", resp.status_code, detail, raw=resp)
     retry_after = resp.headers.get("Retry-After")
     if retry_after is not None and not retry_after.isdigit():
         return ApiError("<bad Retry-After>", "http", resp.status_code, f"Retry-After: {retry_after!r}", raw=resp)
@@ -67,11 +76,15 @@ class JsonHttpClient:
             kwargs["headers"] = headers
         return self._session.request(method, self.base_url + path, **kwargs)
 
+    def problem(self, resp: requests.Response) -> ApiError:
+        """The error answer ``resp`` as an :class:`ApiError`; an API whose problems promise more checks it here."""
+        return problem_error(resp)
+
     def _answer(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """The answer of a request, an error answer raised as :class:`ApiError`."""
+        """The answer of a request, an error answer raised as :class:`ApiError` (:meth:`problem`)."""
         resp = self.request(method, path, **kwargs)
         if resp.status_code >= 400:
-            raise problem_error(resp)
+            raise self.problem(resp)
         return resp
 
     def close(self) -> None:

@@ -1,5 +1,5 @@
 """gRPC client of the gateway (``galaxy.gateway.v1.GatewayService``); errors
-carry ``google.rpc.ErrorInfo`` with the stable code. Given a ``trace``
+carry ``google.rpc.ErrorInfo`` with the stable code, in the gateway's domain. Given a ``trace``
 (``contracts.tracing``), every call carries a ``traceparent`` from it in its
 metadata."""
 
@@ -10,6 +10,7 @@ from typing import Any
 from contracts.gatewayv1._pb import gateway_pb2, gateway_pb2_grpc
 from contracts.gatewayv1.models import Login, LoginChallenge, Me, SessionInfo
 from contracts.grpc_client import GrpcClient, timestamp
+from contracts.grpc_errors import ERROR_DOMAINS
 from contracts.tracing import TraceSource
 
 __all__ = ["GatewayGrpcClient"]
@@ -17,6 +18,7 @@ __all__ = ["GatewayGrpcClient"]
 
 class GatewayGrpcClient(GrpcClient):
     SERVICE = "galaxy.gateway.v1.GatewayService"
+    ERROR_DOMAIN = ERROR_DOMAINS["gateway"]
     transport = "grpc"
 
     def __init__(self, target: str, timeout: float = 10.0, *, trace: TraceSource | None = None) -> None:

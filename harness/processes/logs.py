@@ -26,18 +26,21 @@ class ProcessLogs:
         except FileNotFoundError:
             return ""
 
+    def logs(self) -> list[tuple[str, str]]:
+        """Each incarnation's log by its name, oldest first (the current one last)."""
+        parts = [(path.name, path.read_text(errors="replace")) for path in self.incarnations if path.exists()]
+        return [*parts, (self.log_path.name + " (current)" * bool(self.incarnations), self.log_text())]
+
     def all_logs_text(self) -> str:
         """The logs of every incarnation, oldest first, each under a header
         once there was more than one."""
         if not self.incarnations:
             return self.log_text()
-        parts = [(path.name, path.read_text(errors="replace")) for path in self.incarnations if path.exists()]
-        parts.append((self.log_path.name + " (current)", self.log_text()))
-        return "".join(f"--- {name}\n{text}" for name, text in parts)
+        return "".join(f"--- {name}\n{text}" for name, text in self.logs())
 
     def data_races(self) -> list[str]:
         """The race detector's reports in every incarnation's log (``-race`` builds), one string each."""
-        return data_races(self.all_logs_text())
+        return [race for _, log in self.logs() for race in data_races(log)]
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])

@@ -128,7 +128,9 @@ class ServiceProcess(ProcessLogs, ProcessSignals):
     an address name to the variable that sets it (``{"grpc":
     "ORDERS_GRPC_ADDR"}``), for :meth:`restart`. With ``coverdir`` (a
     ``-cover`` build), the process writes its coverage counters there
-    (``GOCOVERDIR``) when it exits cleanly.
+    (``GOCOVERDIR``) when it exits cleanly. Its standard output goes to its
+    log with its standard error, or to the file ``stdout`` when one is given
+    (to tell the two streams apart).
     """
 
     def __init__(
@@ -144,6 +146,7 @@ class ServiceProcess(ProcessLogs, ProcessSignals):
         ready_timeout: float = 15.0,
         stop_timeout: float = 5.0,
         coverdir: Path | None = None,
+        stdout: Path | None = None,
     ) -> None:
         if (ready_env is None) == (ready_probe is None):
             raise ValueError(f"{name}: give exactly one of ready_env (the handshake) and ready_probe")
@@ -152,6 +155,7 @@ class ServiceProcess(ProcessLogs, ProcessSignals):
         self.workdir = workdir
         self.ready_file = workdir / f"{name}.ready.json"
         self.log_path = workdir / f"{name}.log"
+        self.stdout_path = stdout
         self.env = {**env, HARNESS_TAG_ENV: current_run_id()}
         if ready_env is not None:
             self.env[ready_env] = str(self.ready_file)
@@ -169,6 +173,7 @@ class ServiceProcess(ProcessLogs, ProcessSignals):
         self.paused = False
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._stdout: IO[bytes] | None = None
         self._spawned = 0.0
 
     @property
@@ -193,6 +198,8 @@ class ServiceProcess(ProcessLogs, ProcessSignals):
             self.coverdir.mkdir(parents=True, exist_ok=True)
         self.ready_file.unlink(missing_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        if self.stdout_path is not None:
+            self._stdout = open(self.stdout_path, "ab")  # noqa: SIM115 - closed in stop()
         self._spawned = time.perf_counter()
         argv, preexec = with_parent_death_signal(self.argv)
         try:
@@ -201,15 +208,14 @@ class ServiceProcess(ProcessLogs, ProcessSignals):
                 env=self.env,
                 cwd=self.workdir,
                 stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
+                stdout=self._stdout or self._log,
+                stderr=self._log if self._stdout is not None else subprocess.STDOUT,
                 start_new_session=True,
                 pass_fds=tuple(pass_fds),
                 preexec_fn=preexec,  # noqa: PLW1509 - None, or only prctl(2)
             )
         except BaseException:
-            self._log.close()
-            self._log = None
+            self._close_files()
             raise
         return self
 
@@ -420,10 +426,14 @@ class ServiceProcess(ProcessLogs, ProcessSignals):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
         self.returncode = proc.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        self._close_files()
         return self.returncode
+
+    def _close_files(self) -> None:
+        for file in (self._log, self._stdout):
+            if file is not None:
+                file.close()
+        self._log = self._stdout = None
 
     def __enter__(self) -> Self:
         return self.start()

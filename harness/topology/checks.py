@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from harness.processes.service import ServiceProcess, data_races
+from harness.processes.service import ServiceProcess
 
 __all__ = ["StackChecks"]
 
@@ -58,4 +58,4 @@ class StackChecks:
     def data_races(self) -> list[str]:
         """Race-detector reports in any service log of the stack, restarted
         processes included (``-race`` builds); empty when none."""
-        return data_races(self.service_logs())
+        return [race for proc in self.processes for race in proc.data_races()]
