@@ -293,6 +293,7 @@ NORMAL_FORMS = {
 
 @REPEATED_LOGINS
 @pytest.mark.parametrize("case", NORMAL_FORMS)
+@pytest.mark.needs_stub("user", "reads the address each resolve asked for from the stub's journal")
 @pytest.mark.rule(
     "email.scope",
     "email.idempotent",
@@ -314,7 +315,7 @@ def test_an_email_is_mailed_resolved_and_kept_in_exactly_its_normal_form(
     again = log_in(stack, api, normal)
 
     assert [m.to for m in stack.mail.messages] == [normal, normal]
-    resolved = [r.json["email"] for r in stack.users.requests if r.path == RESOLVE_PATH]
+    resolved = [r.json["email"] for r in stack.user_stub.requests if r.path == RESOLVE_PATH]
     assert resolved == [normal, normal]
     assert again.user_id == login.user_id
     assert api.me(login.access_token).email == normal

@@ -483,8 +483,8 @@ def _confirm_resolving_during(
     user = stack.users.user_by_email(email) or stack.users.add_user(email)
     challenge = api.start_email_login(email)
     code = code_for(stack, challenge)
-    held = stack.users.delay(0.5, times=rounds, path=RESOLVE_PATH)
-    stack.users.fail_with(200, user.to_json() | {"status": "active"}, times=rounds, path=RESOLVE_PATH)
+    held = stack.user_stub.delay(0.5, times=rounds, path=RESOLVE_PATH)
+    stack.user_stub.fail_with(200, user.to_json() | {"status": "active"}, times=rounds, path=RESOLVE_PATH)
 
     with ThreadPoolExecutor(1) as pool:
         confirm = pool.submit(_attempt, api.confirm_email_login, challenge.challenge_id, code)
@@ -506,6 +506,9 @@ def _revoke_all(stack: Stack, user_id: str) -> int:
 
 
 @REPEATED_LOGINS
+@pytest.mark.needs_stub(
+    "user", "holds the stub's resolve while the confirm waits on it (authsessionuser races a disable with a login)"
+)
 @pytest.mark.rule(
     "tokens.revoke-all.mark-first",
     "tokens.revoke-all.confirm-checks-mark",
@@ -533,6 +536,9 @@ def test_a_user_disabled_and_revoked_while_a_confirm_resolves_it_gets_no_session
 
 
 @REPEATED_LOGINS
+@pytest.mark.needs_stub(
+    "user", "holds the stub's resolve while the confirm waits on it (authsessionuser races a disable with a login)"
+)
 @pytest.mark.rule(
     "tokens.revoke-all.confirm-checks-mark",
     "tokens.revoke-all.confirm-resolves-again",
@@ -550,6 +556,9 @@ def test_a_user_still_active_after_a_revoke_all_during_its_confirm_gets_the_sess
     expect_error("UNAUTHENTICATED", api.me, before.access_token)
 
 
+@pytest.mark.needs_stub(
+    "user", "holds the stub's resolve while the confirm waits on it (authsessionuser races a disable with a login)"
+)
 @pytest.mark.rule("tokens.revoke-all.confirm-resolves-again", "errors.code.dependency-unavailable")
 def test_a_confirm_refused_by_a_revoke_all_in_every_round_gives_up_and_keeps_the_code(
     stack: Stack, api: GatewayApi
@@ -565,7 +574,7 @@ def test_a_confirm_refused_by_a_revoke_all_in_every_round_gives_up_and_keeps_the
     assert (outcome.code, outcome.metadata.get("dependency")) == ("DEPENDENCY_UNAVAILABLE", "user"), outcome
     assert session_ids(stack) == []
 
-    stack.users.clear_faults()
+    stack.user_stub.clear_faults()
     challenge_id = stack.mail.messages[-1].idempotency_key
     login = served(api.confirm_email_login, challenge_id, stack.mail.last_code("rounds@example.com"))
     assert session_ids(stack) == [login.session_id]
