@@ -271,7 +271,7 @@ def test_a_refresh_whose_owner_the_user_service_no_longer_knows_revokes_the_sess
 # ------------------------------------------------------------------ deadlines
 
 
-@pytest.mark.stack(authsession_timeout="1s", upstream_timeout="10s")
+@pytest.mark.stack(gateway_authsession_timeout="1s", upstream_timeout="10s")
 @pytest.mark.parametrize(
     "dependency",
     [
