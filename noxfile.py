@@ -613,6 +613,25 @@ def _mutation_commands(suite: Suite) -> list[str]:
     return [f"--command=robustness={run}"]
 
 
+def _suites_asked(session: nox.Session, args: list[str]) -> tuple[list[str], list[Suite]]:
+    """``--suite NAME`` (or ``--suite=NAME``, repeatable) taken out of ``args``: the suites it names, every
+    registered one without it."""
+    names: list[str] = []
+    rest: list[str] = []
+    given = iter(args)
+    for arg in given:
+        if arg == "--suite":
+            names.append(next(given, ""))
+        elif arg.startswith("--suite="):
+            names.append(arg.partition("=")[2])
+        else:
+            rest.append(arg)
+    unknown = [name for name in names if name not in SUITE_PATHS]
+    if unknown:
+        session.error(f"--suite {', '.join(unknown)}: not a registered suite; the suites: {', '.join(SUITE_PATHS)}")
+    return rest, [suite for suite in SUITES if not names or suite.name in names]
+
+
 @nox.session(python=PYTHON, tags=["mutation"], default=False)
 def mutation(session: nox.Session) -> None:
     """Opt-in: each suite's mutants (<suite>/mutants.toml) against it; reports/mutation-<suite>.md; fails below 95%.
@@ -624,12 +643,14 @@ def mutation(session: nox.Session) -> None:
     concurrency mutant, which one story at a time cannot see) is tested by that command instead: the robustness
     run, from a fixed seed. Killed, survived, timeout or invalid: a table on the terminal,
     reports/mutation-<suite>.md (the score, each survivor with its rule) and reports/mutation-<suite>.xml
-    (harness/mutation/runner.py). Options after ``--``: ``--only ID,ID``, ``--list``, ``--budget SECONDS`` (per
-    mutant), ``--no-baseline``, ``--with default`` (every mutant against the suite, to see what it lets through).
+    (harness/mutation/runner.py). Options after ``--``: ``--suite NAME`` (that suite's catalogue only;
+    repeatable), ``--only ID,ID``, ``--list``, ``--budget SECONDS`` (per mutant), ``--no-baseline``, ``--with
+    default`` (every mutant against the suite, to see what it lets through).
     """
+    args, wanted = _suites_asked(session, list(session.posargs))
     _preflight(session)
     _sync(session, "test")
-    for suite in SUITES:
+    for suite in wanted:
         if not suite.mutants.is_file():
             session.log(f"mutation: {suite.name} has no catalogue ({suite.mutants.relative_to(ROOT)})")
             continue
@@ -640,7 +661,7 @@ def mutation(session: nox.Session) -> None:
             f"--report={REPORTS / f'mutation-{suite.name}.md'}",
             f"--junit={REPORTS / f'mutation-{suite.name}.xml'}",
             *_mutation_commands(suite),
-            *session.posargs,
+            *args,
             "--",
             *_mutation_tests(suite.name),
         )

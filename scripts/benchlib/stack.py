@@ -42,7 +42,7 @@ def _stop_timed(stack: Stack, samples: dict[str, float]) -> None:
         ("gateway process", stack.gateway.stop),
         ("authsession process", stack.authsession.stop),
         ("mail stub", stack.mail.stop),
-        ("user stub", stack.users.stop),
+        ("user stub", stack.user_stub.stop),
         ("redis", stack.redis.stop),
     ]
     for name, stop in parts:
