@@ -579,10 +579,10 @@ class GatewayRound:
                 finally:
                     crossed.set()
 
-            self.stack.users.cross_resolve(login.email, crossing)
+            self.stack.user_stub.cross_resolve(login.email, crossing)
             thread.start()
             thread.join()
-            if self.stack.users.uncross_resolve(login.email, crossing):  # no resolve of the email ran it
+            if self.stack.user_stub.uncross_resolve(login.email, crossing):  # no resolve of the email ran it
                 self.disable(me, rng, login.email, user_id)
             elif not crossed.wait(CROSSING_BOUND):  # ran in the stub's thread, this client's calls
                 raise RuntimeError(f"a disable crossing a resolve of {login.email} still runs after {CROSSING_BOUND}s")
