@@ -147,8 +147,11 @@ def test_the_openapi_document_describes_every_operation_and_the_errors_it_gives(
     transport="http",
 )
 def test_http_health_endpoints_answer(stack: Stack) -> None:
-    assert stack.http.request("GET", "/healthz").status_code == 200
-    assert stack.http.request("GET", "/readyz").status_code == 200
+    for path in ("/healthz", "/readyz"):
+        resp = stack.http.request("GET", path)
+        assert resp.status_code == 200, (path, resp.text)
+        assert resp.headers["Content-Type"].split(";")[0] == "application/json", (path, resp.headers)
+        assert resp.json() == {"status": "ok"}, (path, resp.text)  # the Status schema: {"status": "ok"}, no more
 
 
 @pytest.mark.parametrize("service", ["", "galaxy.gateway.v1.GatewayService"])
