@@ -78,6 +78,18 @@ def test_starting_logins_is_limited_per_client(stack: Stack, api: GatewayApi) ->
     assert len(stack.mail.messages) == 3
 
 
+@pytest.mark.stack(start_limit_per_client=3, login_rate_per_minute=600, login_burst=50)
+@pytest.mark.rule("email.refused.before-anything", "galaxy.env.authsession-start-limit-per-client")
+def test_a_refused_address_counts_toward_no_start_limit(stack: Stack, api: GatewayApi) -> None:
+    for refused in ("no-at-sign", "a@b@example.com", "u@[192.0.2.1]", "tab\t@example.com", "u@-x.example"):
+        expect_error("INVALID_ARGUMENT", api.start_email_login, refused)
+
+    for n in range(3):  # the client's whole limit is still there
+        api.start_email_login(f"after-refusals{n}@example.com")
+    expect_error("RATE_LIMITED", api.start_email_login, "after-refusals9@example.com")
+    assert len(stack.mail.messages) == 3
+
+
 @pytest.mark.stack(failed_attempts_per_hour=3, code_max_attempts=10)
 @pytest.mark.rule(
     "galaxy.env.authsession-failed-attempts-per-hour",
