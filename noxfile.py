@@ -523,9 +523,11 @@ def _mutation_tests(suite: str) -> list[str]:
 @nox.session(python=PYTHON, tags=["mutation"], default=False)
 def mutation(session: nox.Session) -> None:
     """Mutation testing: each mutant of every suite's <suite>/mutants.toml applied to a copy of the Go workspace, then
-    that suite against it (harness/mutation/runner.py); reports/mutation-<suite>.{md,xml}, fails below a 95% score.
+    that suite against it (harness/mutation/runner.py); reports/mutation-<suite>.{md,xml}, the score overall and by
+    the contract document of each mutant's rule, each survivor with its rule's text; fails below a 95% score.
 
-    Options after ``--``: ``--only ID,ID``, ``--list``, ``--budget SECONDS`` (per mutant), ``--no-baseline``.
+    Options after ``--``: ``--only ID,ID``, ``--rules PREFIX,PREFIX``, ``--document PATH``, ``--list``,
+    ``--budget SECONDS`` (per mutant), ``--no-baseline``, ``--work DIR``.
     """
     _preflight(session)
     _sync(session, "test")
