@@ -187,6 +187,7 @@ def lint(session: nox.Session) -> None:
     session.run("mypy", *MYPY_FILES, *SUITE_PATHS)
     session.run("python", "scripts/check_blackbox.py")
     session.run("python", "-m", "harness.gates.rules")  # every rule of the contracts has an id, each id once
+    session.run("python", "-m", "harness.mutation.coverage")  # every rule has a mutant, or a gap saying why not
     session.run("python", "scripts/protogen.py", "--check")
     session.run("go", "run", ACTIONLINT, ".github/workflows/ci.yml", external=True)
     for module in GO_MODULES:

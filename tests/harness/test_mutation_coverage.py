@@ -1,5 +1,6 @@
 """The check of the mutation catalogues against the rule index (harness/mutation/coverage.py): on a
-scratch index, each kind of problem it reports."""
+scratch index, each kind of problem it reports; on the project, that its catalogues break every rule
+not marked unobservable, or say why none can, and apply to the workspace."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pytest
 
 from harness.gates.rules import Index, Rule
 from harness.mutation.catalogue import Catalogue, Mutant, load_catalogue
-from harness.mutation.coverage import check, summary_lines
+from harness.mutation.coverage import check, project_index, summary_lines
+from harness.paths import galaxy_root
+from harness.suites.registry import suites
 
 DOCS = ["contracts/a.md", "contracts/b.md"]
 RULES = [
@@ -119,3 +122,11 @@ def test_a_catalogue_file_reads_its_rules_and_gaps(tmp_path: Path) -> None:
     assert catalogue.mutants == [_mutant("m1", "a.one")]
     assert catalogue.gaps == {"b.*": "why"}
 
+
+def test_the_projects_catalogues_break_every_observable_rule_or_say_why_not() -> None:
+    index = project_index()
+    assert index is not None
+    assert not index.problems
+    catalogues = [load_catalogue(s.mutants) for s in suites() if s.mutants.is_file()]
+    result = check(index, catalogues, galaxy_root())
+    assert result.problems == [], "\n".join(result.problems)
