@@ -110,16 +110,17 @@ def _preflight(session: nox.Session, *, real_redis: bool = False, base: bool = F
 
 def _junit(name: str) -> list[str]:
     """pytest's flags for run ``name``: its JUnit XML in reports/<name>.xml, its suite named ``name``, and a
-    temporary directory of its own (.cache/tmp/<name>, emptied as the run starts). pytest's shared one
-    (/tmp/pytest-of-<user>) is pruned by every run as it ends, and two runs at once pruning it race: the later
-    one's end fails on a directory the other is still writing."""
+    temporary directory of its own (``_basetemp``)."""
     REPORTS.mkdir(exist_ok=True)
+    return [f"--junitxml={REPORTS / name}.xml", *("-o", f"junit_suite_name={name}"), _basetemp(name)]
+
+
+def _basetemp(name: str) -> str:
+    """pytest's flag for a temporary directory of run ``name``'s own (.cache/tmp/<name>, emptied as the run
+    starts). pytest's shared one (/tmp/pytest-of-<user>) is pruned by every run as it ends, and two runs at once
+    pruning it race: the later one's end fails on a directory the other is still writing."""
     (ROOT / ".cache" / "tmp").mkdir(parents=True, exist_ok=True)  # pytest makes the run's own, not its parents
-    return [
-        f"--junitxml={REPORTS / name}.xml",
-        *("-o", f"junit_suite_name={name}"),
-        f"--basetemp={ROOT / '.cache' / 'tmp' / name}",
-    ]
+    return f"--basetemp={ROOT / '.cache' / 'tmp' / name}"
 
 
 def _pytest(
@@ -514,10 +515,10 @@ def flakes(session: nox.Session) -> None:
 def _mutation_tests(suite: str) -> list[str]:
     """What each mutant is tested with: the suite, fail-fast, in file order; not the scenarios marked
     ``outside_mutation`` (a rolling upgrade builds BASE from the repository's history, which a workspace copy has
-    not got; the ``up`` tool's own tests)."""
+    not got; the ``up`` tool's own tests), in a temporary directory of its own (``_basetemp``)."""
     return [
         *("python", "-m", "pytest", suite, "-x", "-q", "-n", "auto", "-p", "no:randomly"),
-        *("-m", "not outside_mutation"),
+        *("-m", "not outside_mutation", _basetemp(f"mutation-{suite}")),
     ]
 
 
