@@ -164,9 +164,12 @@ MYPY_FILES = ["harness", "contracts", "tests", "noxfile.py", "scripts", "noxw"]
 
 @nox.session(python=PYTHON, tags=["rules"], default=False)
 def rules(session: nox.Session) -> None:
-    """The rule index (reports/rules.json) and which scenarios verify each rule, by transport, from every suite
-    collected without running a service (reports/rule-coverage.{json,md}); fails while a rule is neither verified
-    on each transport it applies to nor marked unobservable, unless told ``-- --report-only``."""
+    """Rule coverage: which scenarios verify each rule of the contracts, by transport, from every suite collected.
+
+    The rule index (reports/rules.json) and, from every suite collected without running a service, the scenarios
+    that name each rule (reports/rule-coverage.{json,md}); fails while a rule is neither verified on each transport
+    it applies to nor marked unobservable, unless told ``-- --report-only``.
+    """
     args = list(session.posargs)
     strict = "--report-only" not in args
     args = [a for a in args if a != "--report-only"]
@@ -181,7 +184,16 @@ def rules(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["lint", "ci"])
 def lint(session: nox.Session) -> None:
-    """ruff, mypy, go vet, the black-box boundary check and actionlint."""
+    """Lint: ruff, mypy (every suite too), go vet, gofmt, the black-box check, generated code and actionlint.
+
+    ruff check and ruff format --check; mypy --strict over harness, contracts, tests, scripts, the noxfile and every
+    registered suite; scripts/check_blackbox.py (no Python reads a service's internals); scripts/protogen.py --check
+    (the code generated from proto/ is current); the rule index (every rule of the contracts has an id, each id
+    once: python -m harness.gates.rules); the mutation catalogues against it (python -m harness.mutation.coverage:
+    every rule not marked unobservable has a mutant, or a gap saying why none can break it, and every mutant names
+    a rule of the index and applies to the workspace); actionlint of .github/workflows/ci.yml; go vet in every
+    module of the Go workspace; gofmt -l.
+    """
     _sync(session, "lint", "proto")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
@@ -204,10 +216,15 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", tags=["ci"])
 def breaking(session: nox.Session) -> None:
-    """The static contract gates: ``buf breaking`` (WIRE_JSON) of proto/ and ``oasdiff breaking --fail-on ERR`` of
-    the gateway's OpenAPI document, against BASE: ``GALAXY_SKEW_BASE``, else the merge-base with main (on main, the
-    commit before HEAD); the OpenAPI findings listed in contracts/gatewayv1/openapi-accepted-changes.txt are
-    reported as accepted. Findings in reports/breaking.xml."""
+    """Contract gates against BASE, before any process starts: buf breaking of proto/, oasdiff of the OpenAPI.
+
+    ``buf breaking`` of proto/ under the WIRE_JSON rules and ``oasdiff breaking --fail-on ERR`` of the gateway's
+    OpenAPI document, each against the same files at BASE (``GALAXY_SKEW_BASE=<ref>``, else the merge-base with
+    main; on main itself the commit before HEAD); both tools pinned in harness/builds/tools.py
+    (harness/gates/breaking.py). An OpenAPI finding listed in contracts/gatewayv1/openapi-accepted-changes.txt
+    (oasdiff's --err-ignore format), each with its reason, is reported as accepted; any other fails. Findings in
+    reports/breaking.xml.
+    """
     session.run(
         *(sys.executable, "-m", "harness.gates.breaking", "--proto", "proto"),
         *("--openapi", "galaxy/gateway/api/openapi/openapi.json"),
@@ -222,7 +239,12 @@ def breaking(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", tags=["build"], default=False)
 def build(session: nox.Session) -> None:
-    """Build the service binaries (cached by content hash; reused by every other session) and the pinned fault proxy."""
+    """Build the service binaries into .cache/bin and the pinned Go tools into .cache/tools, reused by every session.
+
+    The binaries are cached by a content hash of the Go workspace, its Go release and flags, shared by every run
+    and xdist worker; the tools (the fault proxy toxiproxy, buf, oasdiff) are pinned in harness/builds/tools.py.
+    ``-- NAME``: only that command (``python -m harness.builds.binary --help``).
+    """
     _preflight(session)
     session.run(sys.executable, "-m", "harness.builds.binary", *session.posargs)
     session.run(sys.executable, "-m", "harness.builds.tools")
@@ -237,10 +259,14 @@ def _suite_session(suite: Suite) -> None:
         _sync(session, "test")
         _pytest(session, suite.name, "-n", "auto", posargs=_suite_args(session, [suite.name]))
 
-    run.__doc__ = (
-        f"{suite.description} In parallel (pytest-xdist); given test ids (``-- '{suite.name}/test_x.py::test_y'``, "
-        "as a failure bundle's rerun.sh does), only those."
-    )
+    run.__doc__ = f"""{suite.description} In parallel (pytest-xdist); JUnit XML in reports/{suite.name}.xml.
+
+    ``-n auto`` is two workers per CPU (its scenarios mostly wait; PYTEST_XDIST_AUTO_NUM_WORKERS overrides); each
+    worker takes the next test as it frees up, the tests marked ``waits`` or recorded as long
+    ({suite.name}/durations.json) first. A failing test leaves a bundle in reports/failures/ (the README's "When a
+    test fails"). Given test ids (``-- '{suite.name}/test_x.py::test_y'``, as a bundle's rerun.sh does), only those;
+    ``-- --shard K/N``: one of N shards, balanced by the recorded durations (``-- --record-durations`` records them).
+    """
     nox.session(name=suite.name, python=PYTHON, tags=["suite", "ci"], default=False)(run)  # run by regression
 
 
@@ -259,8 +285,11 @@ for _suite in SUITES:
 
 @nox.session(python=PYTHON, tags=["deep"], default=False)
 def deep(session: nox.Session) -> None:
-    """Opt-in: every suite's generated-input and model-based tests (those Hypothesis drives) under the deep
-    Hypothesis profile (``galaxy-deep``)."""
+    """Opt-in: every suite's Hypothesis-driven tests (generated inputs, the model) under the deep profile.
+
+    The profile ``galaxy-deep`` (harness/suites/hypothesis_profiles.py: 300 examples, up to 50 steps), some
+    minutes; JUnit XML in reports/deep.xml.
+    """
     _preflight(session)
     _sync(session, "test")
     _pytest(session, "deep", *SUITE_PATHS, "-m", "hypothesis", "-n", "auto", "--hypothesis-profile=galaxy-deep")
@@ -268,10 +297,16 @@ def deep(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["schemathesis", "ci"])
 def schemathesis(session: nox.Session) -> None:
-    """Schemathesis against the gateway's served OpenAPI document: every operation with generated inputs, then
-    scenarios along its links, on a real stack; the Hypothesis profile ``schemathesis`` bounds the budget
-    (``-- --deep``: ``schemathesis-deep``); given test ids (as a failure bundle's rerun.sh does), only those.
-    A run in which no case ran fails."""
+    """Schemathesis against the gateway's served OpenAPI document, on real stacks, within a bounded budget.
+
+    Every operation, on a stack of its own, with the document's examples, boundary values and random inputs,
+    valid and invalid, then scenarios along the document's links (start, confirm with the mailed code, me,
+    sessions, refresh, revoke, logout), every schemathesis check on every answer (gatewayauthsession/openapi/,
+    collected only under ``-m schemathesis``). Budget: the Hypothesis profile ``schemathesis``, 30 examples per
+    operation and phase and 10 steps per scenario; ``-- --deep`` runs ``schemathesis-deep``, 300 x 20 (some
+    minutes). The cases each test ran, by operation and status, are properties in reports/schemathesis.xml; a run
+    in which no case ran fails. Given test ids (as a failure bundle's rerun.sh does), only those.
+    """
     _preflight(session)
     args = list(session.posargs)
     deep = "--deep" in args
@@ -297,9 +332,13 @@ SKEWS = [(suite.name, service.name) for suite in SUITES for service in suite.top
 @nox.session(python=PYTHON, tags=["skew", "ci"], default=False)
 @nox.parametrize(("suite", "older"), SKEWS, ids=[f"{suite}:{older}-at-base" for suite, older in SKEWS])
 def skew(session: nox.Session, suite: str, older: str) -> None:
-    """A suite of the working tree against a mixed-version set: ``older`` built from BASE (``GALAXY_SKEW_BASE``,
-    else the merge-base with main; on main the commit before HEAD), every other service from the working tree.
-    Scenarios marked ``since(...)`` for a change BASE lacks are skipped, each with its reason."""
+    """Mixed versions: a suite of the working tree with one service built from BASE (``nox -t skew``: all).
+
+    ``older`` is built from BASE (``GALAXY_SKEW_BASE=<ref>``, else the merge-base with main; on main itself the
+    commit before HEAD), every other service from the working tree; the run's header says which is which. A
+    scenario for behaviour newer than BASE carries ``@pytest.mark.since("<commit or a path the change added>")``
+    and is skipped under an older service, with its reason in the summary, never silently.
+    """
     _preflight(session, base=True)
     _sync(session, "test")
     _pytest(session, f"skew-{suite}-{older}-at-base", suite, "-n", "auto", f"--service-ref={older}=BASE")
@@ -307,7 +346,12 @@ def skew(session: nox.Session, suite: str, older: str) -> None:
 
 @nox.session(python=PYTHON, tags=["harness", "ci"])
 def harness(session: nox.Session) -> None:
-    """The harness's own unit tests, and the Go tests of its own tools (the history checker)."""
+    """The harness's own tests (tests/harness/), among them the proof that a declared boundary gets every capability.
+
+    Given test files or ids under tests/harness/, only those. One renders a failure timeline in headless Chromium
+    (Debian's chromium, which .ci/install-packages installs; ``$CHROMIUM`` names another): without it that test
+    skips, saying why, and under ``CI=true`` it fails.
+    """
     _preflight(session)
     _sync(session, "test")
     # The pinned Go tools some tests run, built before any test's timeout.
@@ -315,7 +359,7 @@ def harness(session: nox.Session) -> None:
     for tool in TOOL_MODULES:  # the harness's own Go tools prove themselves first
         with session.chdir(tool):
             session.run("go", "test", "-count=1", "./...", external=True, env={"GOWORK": "off"})
-    _pytest(session, "harness", "tests/harness", "-n", "auto")
+    _pytest(session, "harness", "-n", "auto", posargs=_suite_args(session, ["tests/harness"]))
 
 
 def _interpreter(session: nox.Session, version: str) -> str | None:
@@ -339,9 +383,11 @@ def _interpreter(session: nox.Session, version: str) -> str | None:
 @nox.session(venv_backend="none", tags=["interpreters", "ci"], default=False)
 @nox.parametrize("version", OTHER_PYTHONS, ids=OTHER_PYTHONS)
 def harness_on(session: nox.Session, version: str) -> None:
-    """The harness tests on another Python the project supports (``requires-python``): python<version> from PATH or
-    pyenv, in a venv of its own with the locked dependencies. Skipped, saying so, when the machine has no such
-    Python."""
+    """The harness tests on another Python that requires-python allows, in a venv of its own (skips without one).
+
+    python<version> from PATH, else from pyenv, with the locked dependencies; a machine without that Python says
+    so and skips the session.
+    """
     python = _interpreter(session, version)
     if python is None:
         session.skip(f"no Python {version} on this machine (neither python{version} on PATH nor in pyenv)")
@@ -363,15 +409,18 @@ def harness_on(session: nox.Session, version: str) -> None:
 @nox.session(venv_backend="none", tags=["go", "ci"], default=False)  # run by regression
 @nox.parametrize("module", GO_MODULES, ids=GO_MODULES)
 def go_test(session: nox.Session, module: str) -> None:
-    """Module-scoped ``go test ./...``."""
+    """Module-scoped ``go test ./...`` of one module of the Go workspace, through gotestsum (JUnit XML)."""
     _go_test(session, f"go_test-{module}", module, "-count=1")
 
 
 @nox.session(python=PYTHON, tags=["toolchains", "ci"], default=False)
 @nox.parametrize("toolchain", OTHER_GO_TOOLCHAINS, ids=OTHER_GO_TOOLCHAINS)
 def toolchain(session: nox.Session, toolchain: str) -> None:
-    """Every module's Go tests, then every boundary suite against binaries built by another supported Go release
-    (``GOTOOLCHAIN``; the go command fetches it through the Go module proxy), beside go.mod's own."""
+    """Every module's Go tests, then every suite, built by another supported Go release (GOTOOLCHAIN).
+
+    The go command fetches that release through the Go module proxy; go.mod's own is go1.26.8, and go1.25
+    cannot build the dependencies (go-redis v9.23.0 needs go1.26).
+    """
     _preflight(session)
     env = {"GOTOOLCHAIN": toolchain}
     session.run("go", "version", external=True, env=env)
@@ -390,8 +439,10 @@ def _compat_modules() -> list[str]:
 
 @nox.session(venv_backend="none", tags=["go", "ci"], default=False)  # run by regression
 def compat(session: nox.Session) -> None:
-    """The compatibility tests of every module that has them (``-run Compatibility``): what each service produces
-    (tokens, Redis records, wire answers) matches the contract its peers read."""
+    """The compatibility tests (``-run Compatibility``) of every module that has them: outputs held to their contracts.
+
+    What each service produces (tokens, Redis records, wire answers) matches the contract its peers read.
+    """
     for module in _compat_modules():
         _go_test(session, f"compat-{module}", module, "-count=1", "-run", "Compatibility")
 
@@ -404,7 +455,10 @@ def regression(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["suite", "ci", "redis"])
 def real_redis(session: nox.Session) -> None:
-    """Every suite's smoke scenarios against a real Redis at INTEGRATION_REAL_REDIS_ADDR (skips when unset)."""
+    """Every suite's smoke scenarios (``-m smoke``) against the Redis at INTEGRATION_REAL_REDIS_ADDR; skips when unset.
+
+    Redis 7.0 or later; each stack gets a key prefix of its own and its keys are deleted after.
+    """
     if not os.environ.get("INTEGRATION_REAL_REDIS_ADDR"):
         session.skip("INTEGRATION_REAL_REDIS_ADDR is not set; set it to host:port of a Redis to run this session")
     _preflight(session, real_redis=True)
@@ -414,7 +468,10 @@ def real_redis(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["coverage"], default=False)
 def coverage(session: nox.Session) -> None:
-    """Every boundary suite against -cover builds; merged Go coverage in reports/coverage/."""
+    """Opt-in: every suite against -cover builds; merged per-package Go coverage in reports/coverage/.
+
+    reports/coverage/coverage.txt and coverage.html, the percentages in percent.txt.
+    """
     _preflight(session)
     out = REPORTS / "coverage"
     raw = out / "raw"
@@ -452,7 +509,7 @@ def coverage(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["race"], default=False)
 def race(session: nox.Session) -> None:
-    """Every boundary suite against -race builds; a DATA RACE in a service log fails its test."""
+    """Opt-in: every suite against -race builds; a DATA RACE in a service log fails the test that caused it."""
     _preflight(session)
     _sync(session, "test")
     _pytest(session, "race", *SUITE_PATHS, "-n", "auto", "--build-mode=race")
@@ -465,10 +522,11 @@ _HOG_LIMIT_S = 3600
 
 @nox.session(python=PYTHON, tags=["flakes"], default=False)
 def flakes(session: nox.Session) -> None:
-    """Every boundary suite N times in a new random order each (``-- 10`` for ten runs); any failure fails.
+    """Opt-in: every suite N times in a new random order each (``-- 10``); any failure fails.
 
-    ``-- 10 --stress`` runs them beside a CPU hog (``--stress=2``: two), to
-    show the suite's deadlines and waits hold on a loaded machine.
+    ``-- 10 --stress`` runs them beside a CPU hog (``--stress=2``: two), to show the suite's deadlines and waits
+    hold on a loaded machine; more arguments go to pytest. pytest-randomly shuffles every run of every session;
+    ``-p no:randomly`` keeps file order.
     """
     _preflight(session)
     args = list(session.posargs)
@@ -524,12 +582,19 @@ def _mutation_tests(suite: str) -> list[str]:
 
 @nox.session(python=PYTHON, tags=["mutation"], default=False)
 def mutation(session: nox.Session) -> None:
-    """Mutation testing: each mutant of every suite's <suite>/mutants.toml applied to a copy of the Go workspace, then
-    that suite against it (harness/mutation/runner.py); reports/mutation-<suite>.{md,xml}, the score overall and by
-    the contract document of each mutant's rule, each survivor with its rule's text; fails below a 95% score.
+    """Opt-in: each suite's mutants (<suite>/mutants.toml) against it; reports/mutation-<suite>.md; fails below 95%.
 
-    Options after ``--``: ``--only ID,ID``, ``--rules PREFIX,PREFIX``, ``--document PATH``, ``--list``,
-    ``--budget SECONDS`` (per mutant), ``--no-baseline``, ``--work DIR``.
+    Each mutant (the one-line mistake that breaks one rule of the contracts: the rule's id, a file of the Go
+    workspace, an exact fragment, its replacement and what the mistake does; grouped by the rule's document, beside
+    a [gaps] table of the rules no mutant can break and why) is applied to a copy of the workspace, checked to
+    build and vet, then the suite runs against it, fail-fast, the tests that killed it last time first
+    (.cache/mutation/killers.json; on a fresh checkout, those of <suite>/mutation-killers.json). Killed, survived,
+    timeout or invalid: a table on the terminal, reports/mutation-<suite>.md (the score, overall and by contract
+    document, each survivor with its rule and the rule's text) and reports/mutation-<suite>.xml
+    (harness/mutation/runner.py). Options after ``--``: ``--only ID,ID``, ``--rules PREFIX,PREFIX`` (the mutants
+    of those rules), ``--document PATH`` (of the rules a document states: ``--document tokens.md``), ``--list``,
+    ``--budget SECONDS`` (per mutant), ``--no-baseline``, ``--work DIR`` (the workspace copy's folder, when
+    another run holds the default).
     """
     _preflight(session)
     _sync(session, "test")
@@ -551,14 +616,36 @@ def mutation(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["up"], default=False)
 def up(session: nox.Session) -> None:
-    """Raise a stack of a suite to explore by hand and print its endpoints, until Ctrl-C.
+    """Opt-in: raise a stack of a suite to explore by hand, print its endpoints and each stub request, until Ctrl-C.
 
     After ``--``: the suite (the first registered one if none), settings and links:
-    ``nox -s up -- gatewayauthsession --set code_ttl=1m --links all``.
+    ``nox -s up -- gatewayauthsession --set code_ttl=1m --links all``; its logs stay in reports/up/.
     """
     _preflight(session)
     _sync(session, "test")
     session.run("python", "-m", "harness.topology.explore", *session.posargs)
+
+
+@nox.session(venv_backend="none", tags=["scaffold"], default=False)
+def scaffold(session: nox.Session) -> None:
+    """Write a new boundary suite and register it: ``-- NAME --services a,b`` (harness/suites/scaffold.py).
+
+    Its package: the declaration, read from the services' documented variables and the registered suites' (a
+    TODO where a person must choose), a conftest and one scenario; registered in pyproject.toml, so
+    ``nox -s NAME`` runs it.
+    """
+    session.run(sys.executable, "-m", "harness.suites.scaffold", *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["scaffold", "ci"])
+def scaffold_check(session: nox.Session) -> None:
+    """The scaffold end to end in a scratch copy of the working tree: its suite passes its session and lint.
+
+    A suite of user and authsession written by ``nox -s scaffold`` with no TODO left, then its own session and
+    ``lint`` run in the copy (tests/scaffold/; some minutes).
+    """
+    _sync(session, "test")
+    _pytest(session, "scaffold_check", "tests/scaffold", "-p", "no:randomly", "-s")
 
 
 @nox.session(python=PYTHON, tags=["proto"], default=False)
@@ -570,10 +657,11 @@ def proto(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["bench"], default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks: stack start-up, suite wall time, nox overhead, builds, fakeredis vs Redis → BENCHMARKS.md.
+    """Opt-in benchmarks, results in BENCHMARKS.md (``-- --quick``, ``--only stack,build``).
 
-    Opt-in (``nox -s bench``); options go to scripts/bench.py (its sections are in scripts/benchlib/):
-    ``nox -s bench -- --quick --only stack``.
+    Stack start-up, ServiceProcess beside mirakuru and a 100 ms poll loop, the suite against its floor, a proxied
+    stack and the fault scenarios, nox overhead, builds, fakeredis vs Redis, the failure forensics' cost; options
+    go to scripts/bench.py (its sections are in scripts/benchlib/).
     """
     _sync(session, "bench")
     session.run("python", "scripts/bench.py", f"--nox-python={sys.executable}", *session.posargs)

@@ -8,13 +8,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["SESSION_FIELDS", "SessionRecord", "public_keyspace", "read_session", "session_key"]
+__all__ = ["SESSION_FIELDS", "SessionRecord", "events_channel", "public_keyspace", "read_session", "session_key"]
 
 SESSION_FIELDS = frozenset({"session_id", "user_id", "email", "status", "created_at", "expires_at"})
 
 
 def session_key(prefix: str, session_id: str) -> str:
     return f"{prefix}session:{session_id}"
+
+
+def events_channel(prefix: str) -> str:
+    """The pub/sub channel of the revocation signal, ``{p}session-events``."""
+    return f"{prefix}session-events"
 
 
 @dataclass(frozen=True)

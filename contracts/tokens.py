@@ -1,7 +1,9 @@
 """The token contract of ``contracts/tokens.md`` in Python: Ed25519 signing
 keys for a stack (a private key for the issuer in PKCS#8 PEM, a JSON Web Key
 Set, OKP / Ed25519, for verifiers), reading a token's header and claims, and
-forging and altering tokens the way an attacker would.
+forging and altering tokens the way an attacker would; and the refresh
+tokens authsession derives from its signing key (:func:`initial_refresh_token`,
+:func:`successor_refresh_token`), which whoever holds the key can compute.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ __all__ = [
     "b64url",
     "claims_of",
     "header_of",
+    "initial_refresh_token",
     "sign",
     "sign_hs256_with_public_key",
+    "successor_refresh_token",
     "tamper_claim",
     "unsigned",
 ]
@@ -136,3 +140,31 @@ def sign_hs256_with_public_key(claims: dict[str, Any], key: SigningKey) -> str:
     payload = b64url(json.dumps(claims).encode())
     mac = hmac.new(key.public_raw(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
     return f"{header}.{payload}.{b64url(mac)}"
+
+
+# ------------------------------------------------------------------ refresh tokens (tokens.md, "Refresh token")
+
+REFRESH_KEY_LABEL = b"galaxy/authsession refresh-token HMAC key v1"
+
+
+def _refresh_key(key: SigningKey) -> bytes:
+    """K = HMAC-SHA-256(seed, label), the seed being the signing key's 32 raw private bytes."""
+    seed = key.private_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return hmac.new(seed, REFRESH_KEY_LABEL, hashlib.sha256).digest()
+
+
+def _derived(key: SigningKey, label: str, *parts: str) -> str:
+    message = label.encode() + b"".join(b"\x00" + part.encode() for part in parts)
+    return b64url(hmac.new(_refresh_key(key), message, hashlib.sha256).digest())
+
+
+def initial_refresh_token(key: SigningKey, challenge_id: str, code: str) -> str:
+    """T₀ of the session that challenge ``challenge_id`` opened with ``code``, under signing key ``key``."""
+    return _derived(key, "initial", challenge_id, code)
+
+
+def successor_refresh_token(key: SigningKey, token: str) -> str:
+    """Tₙ₊₁, the refresh token that replaces ``token`` when it is rotated."""
+    return _derived(key, "successor", token)

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import json
+import re
 import socket
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login, LoginChallenge
-from contracts.redis_schema import SessionRecord, read_session, session_key
-from gatewayauthsession.stack import Stack
+from contracts.gatewayv1._pb import gateway_pb2
+from contracts.gatewayv1.http_client import problem_error
+from contracts.redis_schema import SessionRecord, events_channel, read_session, session_key
+from gatewayauthsession.stack import Stack, Transport
+from harness.builds.tools import go_tool
 from harness.forensics.timeline import json_lines
+from harness.suites.grpcurl import write_protoset
 
 __all__ = [
     "LIMITS_OUT_OF_THE_WAY",
@@ -27,8 +37,11 @@ __all__ = [
     "log_lines",
     "raw_http",
     "served",
+    "session_events",
     "session_ids",
     "session_record",
+    "sleep_past",
+    "start_with",
     "wrong_code",
 ]
 
@@ -99,6 +112,12 @@ def served(call: Callable[..., T], *args: object, within: float = 10.0) -> T:
         time.sleep(0.05)
 
 
+def sleep_past(moment: datetime, by: float = 0.3) -> None:
+    """Wait until ``by`` seconds after ``moment`` (a time a service gave, such as a
+    session's end, whole seconds as the contracts keep them)."""
+    time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()) + by)
+
+
 def expect_error(code: str, fn: Callable[..., Any], *args: Any, **meta: str) -> ApiError:
     """Call ``fn`` and assert it fails with the stable ``code`` (and metadata),
     over a status that agrees with the error table."""
@@ -132,6 +151,62 @@ def raw_http(stack: Stack, request: bytes, *, timeout: float = 5.0) -> tuple[htt
     return resp, body, after
 
 
+def start_with(
+    stack: Stack,
+    transport: Transport,
+    email: str,
+    headers: tuple[tuple[str, str], ...] = (),
+    *,
+    source: str | None = None,
+) -> str:
+    """A login start carrying exactly ``headers`` (HTTP header fields or gRPC metadata,
+    a name repeated as given) and nothing else of the client's own, over HTTP from the
+    loopback address ``source`` when one is given: ``"OK"``, or the error's code.
+
+    Over gRPC it is the pinned grpcurl's call (grpc-go): the Python client's gRPC core
+    sends a ``traceparent`` at most once, whatever metadata it is given."""
+    if transport == "grpc":
+        assert source is None, "grpcurl picks its own address"
+        return _grpcurl_start(stack, email, headers)
+    address = urlsplit(stack.http.base_url)
+    conn = http.client.HTTPConnection(
+        address.hostname or "", address.port, timeout=10, source_address=(source, 0) if source else None
+    )
+    try:
+        body = json.dumps({"email": email}).encode()
+        conn.putrequest("POST", "/v1/auth/email/start")
+        for name, value in (("Content-Type", "application/json"), ("Content-Length", str(len(body))), *headers):
+            conn.putheader(name, value)
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        if resp.status < 400:
+            return "OK"
+        answer = requests.Response()
+        answer.status_code, answer._content = resp.status, resp.read()
+        answer.headers.update(resp.getheaders())
+        return problem_error(answer).code
+    finally:
+        conn.close()
+
+
+def _grpcurl_start(stack: Stack, email: str, headers: tuple[tuple[str, str], ...]) -> str:
+    protoset = write_protoset(stack.workdir / "gateway.protoset", gateway_pb2.DESCRIPTOR)
+    argv = [str(go_tool("grpcurl")), "-plaintext", "-protoset", str(protoset), "-format-error"]
+    argv += [arg for name, value in headers for arg in ("-H", f"{name}: {value}")]
+    argv += ["-d", json.dumps({"email": email}), stack.address("gateway", "grpc")]
+    proc = subprocess.run(
+        [*argv, "galaxy.gateway.v1.GatewayService/StartEmailLogin"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if proc.returncode == 0:
+        return "OK"
+    reason = re.search(r'"reason":\s*"([A-Z_]+)"', proc.stdout + proc.stderr)
+    return reason[1] if reason else f"<grpcurl failed: {proc.stdout}{proc.stderr}>"
+
+
 def session_ids(stack: Stack) -> list[str]:
     """Ids of every session in Redis, read through the public key schema."""
     client = stack.redis.client()
@@ -140,6 +215,33 @@ def session_ids(stack: Stack) -> list[str]:
         prefix_len = len(session_key(stack.redis.key_prefix, ""))
         return sorted(key[prefix_len:] for key in client.scan_iter(match=pattern))
     finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def session_events(stack: Stack) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """Listen to the revocation signal (``{p}session-events``, contracts/redis.md)
+    for the block: the callable it gives answers every message published since the
+    block began, oldest first, each decoded (a PING answered after every earlier
+    message marks where the messages published so far end)."""
+    client = stack.redis.client()
+    pubsub = client.pubsub()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+    received: list[dict[str, Any]] = []
+
+    def published() -> list[dict[str, Any]]:
+        if pubsub.connection is None:
+            raise RuntimeError("the signal is read inside the session_events block, while it listens")
+        pubsub.ping("barrier")
+        while (message := pubsub.get_message(timeout=5.0)) is not None and message["type"] != "pong":
+            received.append(json.loads(message["data"]))
+        return list(received)
+
+    try:
+        pubsub.subscribe(events_channel(stack.redis.key_prefix))
+        assert pubsub.get_message(timeout=5.0)["type"] == "subscribe"
+        yield published
+    finally:
+        pubsub.close()
         client.close()
 
 

@@ -105,8 +105,11 @@ class Stack(topology_stack.Stack):
         return client
 
     def authsession_client(self) -> AuthSessionGrpcClient:
-        """authsession's own API, as the user service would call it."""
-        return AuthSessionGrpcClient(self.address("authsession", "grpc"))
+        """authsession's own API, as the gateway or the user service would call it; its calls join
+        the stack's trace, and the tokens it receives are checked against the logs like the others'."""
+        client = AuthSessionGrpcClient(self.address("authsession", "grpc"), trace=self.trace)
+        self.secret_sources.append(lambda: client.received_secrets)
+        return client
 
     def _close_clients(self) -> None:
         for client in self._clients.values():

@@ -2,7 +2,9 @@
 contracts: valid values (which the services must accept), boundary values,
 and hostile ones (which they must refuse with the error table's code).
 
-The email strategies follow ``contracts/email.md``; the token strategies
+The email strategies follow ``contracts/email.md``, and what one claims
+(valid and normal, or refused) the policy's oracle (:mod:`contracts.email`)
+confirms for every address it draws; the token strategies
 ``contracts/tokens.md``; the code strategies the six-digit login code of
 ``contracts/mail.md``.
 """
@@ -17,13 +19,14 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from contracts import email as policy
 from contracts.tokens import SigningKey, b64url
 
 __all__ = [
-    "REFUSED_CATEGORIES",
     "access_tokens",
     "any_codes",
     "any_emails",
+    "edge_emails",
     "hostile_codes",
     "hostile_emails",
     "json_documents",
@@ -31,7 +34,6 @@ __all__ = [
     "printable",
     "traceparents",
     "valid_emails",
-    "violates_email_policy",
 ]
 
 # RFC 5322 atext, lowercase: a generated valid local part is already in its
@@ -39,13 +41,6 @@ __all__ = [
 _ATEXT = string.ascii_lowercase + string.digits + "!#$%&'*+/=?^_`{|}~-"
 _LDH_START = string.ascii_lowercase
 _LDH = string.ascii_lowercase + string.digits
-
-REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Zs", "Zl", "Zp"})
-"""Unicode general categories contracts/email.md refuses anywhere in an
-address: controls, format characters (zero-width, bidi), private use,
-surrogates, separators. (Unassigned code points are not among them: the
-policy does not refuse them, and which are unassigned depends on the
-Unicode version, which Go and this Python need not share.)"""
 
 printable = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=120)
 """Text a header or gRPC metadata value can carry as it is."""
@@ -59,20 +54,26 @@ def _dot_atom(draw: st.DrawFn, max_size: int = 24) -> str:
 
 @st.composite
 def _label(draw: st.DrawFn) -> str:
+    """A host-name label: a letter first, then letters, digits and single
+    hyphens, never one last (so never two hyphens together, as IDNA reserves
+    the third and fourth characters' pair for its prefixes)."""
     head = draw(st.sampled_from(_LDH_START))
-    body = draw(st.text(alphabet=_LDH + "-", max_size=10))
-    tail = draw(st.text(alphabet=_LDH, min_size=1, max_size=1)) if body else ""
-    label = head + body + tail
-    return label.replace("--", "-")  # no "xx--" label, which IDNA reserves
+    parts = draw(st.lists(st.text(alphabet=_LDH, min_size=1, max_size=4), max_size=3))
+    return "-".join([head + (parts[0] if parts else ""), *parts[1:]])
 
 
 @st.composite
-def valid_emails(draw: st.DrawFn) -> str:
-    """An address the policy accepts, already normalised (lowercase ASCII)."""
+def _valid_email(draw: st.DrawFn) -> str:
     local = draw(_dot_atom())
     labels = draw(st.lists(_label(), min_size=1, max_size=3))
     tld = draw(st.text(alphabet=string.ascii_lowercase, min_size=2, max_size=6))
     return f"{local}@{'.'.join([*labels, tld])}"
+
+
+def valid_emails() -> st.SearchStrategy[str]:
+    """An address the policy accepts, already normalised (lowercase ASCII): the
+    oracle's word for each one, not only the way it is built."""
+    return _valid_email().filter(policy.is_normal)
 
 
 def _refused_character() -> st.SearchStrategy[str]:
@@ -101,16 +102,21 @@ def _refused_character() -> st.SearchStrategy[str]:
             "\x85",
         ]
     )
+    # contracts.email.REFUSED_CATEGORIES but Cs, which no transport carries
     by_category = st.characters(categories=["Cc", "Cf", "Co", "Zs", "Zl", "Zp"])
     return st.one_of(named, by_category)
 
 
-@st.composite
-def hostile_emails(draw: st.DrawFn) -> str:
+def hostile_emails() -> st.SearchStrategy[str]:
     """An address the policy refuses, and why is in the drawing: an invisible
     or control character anywhere, a part too long, or a form it does not
     take (display name, quotes, no or two ``@``, a domain literal, IDNA
-    refusals)."""
+    refusals); the oracle refuses each one."""
+    return _hostile_email().filter(lambda address: policy.refusal(address) is not None)
+
+
+@st.composite
+def _hostile_email(draw: st.DrawFn) -> str:
     email = draw(valid_emails())
     local, domain = email.split("@")
     at = draw(st.integers(0, len(email)))
@@ -150,6 +156,7 @@ def hostile_emails(draw: st.DrawFn) -> str:
                     f"{local}@-{domain}",
                     f"{local}@{domain.split('.')[0]}-.{domain}",
                     f"{local}@x_y.{domain}",
+                    f"{local}@ab--{domain}",  # hyphens in the third and fourth characters
                     f"{local}@xn--zz.{domain}",  # an A-label that is no Punycode of a valid U-label
                     f"{local}@xn--bcher-kva-.{domain}",
                 ]
@@ -174,23 +181,69 @@ def any_emails() -> st.SearchStrategy[str]:
     )
 
 
-def violates_email_policy(address: str) -> str | None:
-    """Why a normalised address breaks contracts/email.md, or None. What the
-    mail service is sent must never break it, whatever was asked for."""
-    for ch in address:
-        if unicodedata.category(ch) in REFUSED_CATEGORIES or ch.isspace():
-            return f"{ch!r} ({unicodedata.category(ch)})"
-    if address.count("@") != 1:
-        return "not exactly one @"
-    local, domain = address.split("@")
-    broken = {
-        "an empty part": not local or not domain,
-        "not lowercase": address != address.lower(),
-        "too long": len(local.encode()) > 64 or len(domain.encode()) > 253 or len(address.encode()) > 254,
-        "the domain is not in its A-label form": not domain.isascii(),
-        "an empty or long domain label": any(not label or len(label) > 63 for label in domain.split(".")),
-    }
-    return next((why for why, yes in broken.items() if yes), None)
+# What the policy's edges are made of, in characters whose Unicode properties
+# have not changed since Unicode 13, so that the oracle (this Python's tables
+# and the idna package's) and the service (its Go release's) read them alike.
+_EDGE_LOCAL = [
+    *"azAZ09.!#'+-_~\"(),\\ ",
+    *("é", "É", "e\u0301", "ß", "\u0130", "\u03a3", "\u03c2", "\u01c5", "\u2126", "\u212a", "\ufb01", "ü", "中"),
+]
+_EDGE_DOMAIN = [
+    *"abcxnAXN01-_",
+    *("ü", "Ü", "ß", "\u03c2", "\u03a3", "中", "\u05d0", "\u05d1", "\u0628", "\u0663", "\u06f3", "\u00b7"),
+    *("\u0375", "\u05f3", "\u30fb", "\u2603", "\u2474", "\uff21", "\u0301", "\u200d", "\u200c", "\u093e"),
+    *("\u0915", "\u094d", "l", "\uff4c", "é", "e\u0301", "\u2070", "\u01c5"),
+]
+_EDGE_A_LABELS = [
+    *("xn--bcher-kva", "XN--BCHER-KVA", "xn--zca", "xn--n3h", "xn--4dbrk0ce", "xn----x-goa", "xn--a--x-zra"),
+    *("xn--zz", "xn--a", "xn---bbk", "xn--", "xn--bcher-kva-"),
+    *("xn--11b6iy14e", "xn--ngba799q", "xn--ab-m1t"),  # joiners after a virama, between joining letters, neither
+]
+
+
+def _edge_label() -> st.SearchStrategy[str]:
+    def joined(min_size: int, max_size: int) -> st.SearchStrategy[str]:
+        return st.lists(st.sampled_from(_EDGE_DOMAIN), min_size=min_size, max_size=max_size).map("".join)
+
+    return st.one_of(
+        joined(1, 6),
+        st.builds(lambda head, tail: f"{head}--{tail}", joined(1, 2), joined(1, 3)),  # the hyphen rule
+        st.sampled_from(_EDGE_A_LABELS),
+        st.builds(  # an xn-- label holding a character that stays non-ASCII once mapped
+            lambda head, odd, tail: f"xn--{head}{odd}{tail}", joined(0, 2), st.sampled_from("üß中"), joined(0, 2)
+        ),
+    )
+
+
+def _read_alike(address: str) -> bool:
+    """Whether every Unicode table reads ``address`` alike: the oracle refuses it,
+    or each character of its normal form's U-labels was assigned by Unicode 3.2
+    (an ``xn--`` label built from pieces may decode to any code point, one the
+    service's Go release may not know yet)."""
+    try:
+        normal = policy.normalize(address)
+    except policy.EmailRefused:
+        return True
+    labels = normal.partition("@")[2].split(".")
+    decoded = "".join(label[4:].encode().decode("punycode") for label in labels if label.startswith("xn--"))
+    return all(unicodedata.ucd_3_2_0.category(ch) != "Cn" for ch in decoded)
+
+
+def edge_emails() -> st.SearchStrategy[str]:
+    """Addresses made of what the policy's rules turn on, the local part's or the
+    domain's at a time (the other part plain): dot-atom edges and the characters
+    local parts are normalised by (cases, composition, U+0130, final sigma,
+    compatibility letters); in the domain, hyphens about the third and fourth
+    characters of ASCII and Unicode labels, ``xn--`` labels canonical or not or
+    holding non-ASCII, U-labels, mappings and label separators, joiners in and
+    out of their CONTEXTJ context, right-to-left labels (the Bidi Rule), the
+    CONTEXTO characters (which UTS #46 does not test) and a symbol UTS #46 takes
+    and IDNA2008 does not. Valid or not: the oracle says which."""
+    local = st.lists(st.sampled_from(_EDGE_LOCAL), min_size=1, max_size=6).map("".join)
+    labels = st.lists(_edge_label(), min_size=1, max_size=3)
+    separators = st.sampled_from([".", "\u3002", "\uff0e"])
+    domain = st.builds(lambda parts, dot, tld: dot.join(parts) + tld, labels, separators, st.sampled_from(["", ".com"]))
+    return st.one_of(local.map(lambda lp: f"{lp}@example.com"), domain.map(lambda d: f"user@{d}")).filter(_read_alike)
 
 
 def any_codes() -> st.SearchStrategy[str]:
@@ -239,6 +292,11 @@ def json_documents() -> st.SearchStrategy[Any]:
     )
 
 
+_NOT_BEFORE_MARGIN_S = 86_400
+"""How far ahead a not-yet-valid token's ``nbf`` is: beyond the gateway's 30 s
+leeway for longer than a test runs, shrinking included."""
+
+
 def _numeric_date_breakers(now: int) -> st.SearchStrategy[Any]:
     """Values no time claim may hold: strings, other types, out of range."""
     return st.one_of(
@@ -254,7 +312,9 @@ def malformed_claims(draw: st.DrawFn, claims: dict[str, Any], now: int) -> dict[
     makes the token invalid, whatever the signature: an identity claim
     changed or gone, a time claim of the wrong type or range, the token
     expired or not yet valid at ``now`` (fixed for a whole test, so that a
-    replayed example draws the same values)."""
+    replayed example draws the same values) and for as long as any test
+    can run after it: an ``exp`` only grows staler, an ``nbf`` is a day
+    ahead at least."""
     name = draw(st.sampled_from(["iss", "aud", "typ", "sid", "sub", "exp", "nbf", "iat"]))
     out = dict(claims)
     if name in ("iss", "aud", "typ", "sid", "sub"):
@@ -262,7 +322,8 @@ def malformed_claims(draw: st.DrawFn, claims: dict[str, Any], now: int) -> dict[
             del out[name]
         else:
             other = draw(st.one_of(st.text(max_size=30), st.integers(), st.none(), st.lists(st.text(), max_size=2)))
-            if other == claims[name]:
+            # The same value, or (RFC 7519 §4.1.3) an audience array that holds it, is no change.
+            if other == claims[name] or (isinstance(other, list) and claims[name] in other):
                 other = f"{claims[name]}x"
             out[name] = other
         return out
@@ -270,7 +331,7 @@ def malformed_claims(draw: st.DrawFn, claims: dict[str, Any], now: int) -> dict[
         out["exp"] = draw(st.one_of(_numeric_date_breakers(now), st.integers(0, now - 31)))
         return out
     if name == "nbf":
-        out["nbf"] = draw(st.one_of(_numeric_date_breakers(now), st.integers(now + 60, 253402300799)))
+        out["nbf"] = draw(st.one_of(_numeric_date_breakers(now), st.integers(now + _NOT_BEFORE_MARGIN_S, 253402300799)))
         return out
     out["iat"] = draw(_numeric_date_breakers(now))
     return out

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import grpc
 import pytest
 
 from contracts.errors import ERRORS
-from contracts.gatewayv1.http_client import problem_error
+from contracts.gatewayv1._pb import gateway_pb2
+from contracts.gatewayv1.http_client import answer_violations, problem_error
+from contracts.grpc_errors import ERROR_DOMAINS, grpc_error
 from contracts.health import grpc_health
-from gatewayauthsession.stack import Stack
+from gatewayauthsession.stack import Stack, Transport
 
 JSON = {"Content-Type": "application/json"}
 
@@ -157,3 +160,53 @@ def test_grpc_health_reports_serving(stack: Stack, service: str) -> None:
 @pytest.mark.rule("galaxy.readiness.grpc-health-check", transport="grpc")
 def test_authsession_grpc_health_reports_serving(stack: Stack) -> None:
     assert grpc_health(stack.authsession.address("grpc"), "galaxy.authsession.v1.AuthSessionService") == "SERVING"
+
+
+ROUTES = [
+    ("POST", "/v1/auth/email/start", 400),
+    ("POST", "/v1/auth/email/confirm", 400),
+    ("POST", "/v1/auth/refresh", 400),
+    ("POST", "/v1/auth/logout", 401),
+    ("GET", "/v1/me", 401),
+    ("GET", "/v1/sessions", 401),
+    ("DELETE", "/v1/sessions/AAAAAAAAAAAAAAAAAAAAAA", 401),
+    ("GET", "/openapi.json", 200),
+    ("GET", "/healthz", 200),
+    ("GET", "/readyz", 200),
+]
+"""Every route galaxy/README.md lists, and what it answers an empty request (no body, no token)."""
+
+
+@pytest.mark.rule(
+    "galaxy.gateway.api",
+    "openapi.route.head",
+    "errors.paths.methods",
+    "errors.http-layer.answers",
+    "openapi.headers.every-response",
+)
+def test_every_route_of_the_gateway_is_served_over_each_api(stack: Stack, transport: Transport) -> None:
+    """Each HTTP route answers a request with nothing in it as a route does, and a
+    ``GET`` route answers ``HEAD`` alike, without a body; each method of the gRPC
+    service is served, and so is grpc.health.v1."""
+    if transport == "http":
+        for method, path, status in ROUTES:
+            data = b"{}" if method == "POST" else None
+            resp = stack.http.request(method, path, data=data, headers={"Content-Type": "application/json"})
+            assert resp.status_code == status, (method, path, resp.status_code, resp.text[:200])
+            assert answer_violations(resp) == [], (method, path)  # every answer, a success too
+            if method == "GET":
+                head = stack.http.request("HEAD", path)
+                assert (head.status_code, head.content) == (status, b""), ("HEAD", path)
+                assert head.headers.get("Content-Type") == resp.headers.get("Content-Type"), ("HEAD", path)
+                assert answer_violations(head) == [], ("HEAD", path)
+        return
+    with grpc.insecure_channel(stack.gateway.address("grpc")) as channel:
+        for rpc in gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].methods:
+            call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+                f"/galaxy.gateway.v1.GatewayService/{rpc.name}", request_serializer=None, response_deserializer=None
+            )
+            with pytest.raises(grpc.RpcError) as raised:
+                call(b"", timeout=5)  # no field at all: a required one is missing, or no token
+            err = grpc_error(raised.value, ERROR_DOMAINS["gateway"])
+            assert err.code in ("INVALID_ARGUMENT", "UNAUTHENTICATED"), (rpc.name, err)
+    assert grpc_health(stack.gateway.address("grpc"), "galaxy.gateway.v1.GatewayService") == "SERVING"

@@ -431,3 +431,59 @@ def test_a_header_block_still_incomplete_after_5_s_is_closed_without_an_answer(s
 
     assert time.monotonic() - started >= 4.5, "closed before the header timeout of 5 s"
     _nothing_revoked_or_mailed(stack, login)
+
+
+def _connect(stack: Stack) -> socket.socket:
+    address = urlsplit(stack.http.base_url)
+    return socket.create_connection((address.hostname, address.port), timeout=20)
+
+
+def _head(sock: socket.socket) -> bytes:
+    """What the connection holds up to the end of an answer's header block."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
+@pytest.mark.rule("errors.http-layer.expect-continue", transport="http")
+def test_expect_100_continue_gets_the_interim_answer_before_the_body_is_sent(stack: Stack, login: Login) -> None:
+    start = _start()
+    headers, body = start.split(b"\r\n\r\n", 1)
+    with _connect(stack) as sock:
+        sock.sendall(headers + b"\r\nExpect: 100-continue\r\n\r\n")
+        interim = _head(sock)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim
+        sock.sendall(body)
+        final = http.client.HTTPResponse(sock)
+        final.begin()
+        answer = final.read()
+    assert final.status == 200, answer
+    assert json.loads(answer)["challenge_id"]
+    assert len(stack.mail.messages_to(OTHER_EMAIL)) == 1
+
+
+@pytest.mark.waits
+@pytest.mark.rule("errors.timeouts.body", "errors.code.invalid-argument", transport="http")
+def test_a_body_not_all_sent_10_s_after_the_request_began_is_refused_and_the_connection_closed(
+    stack: Stack, login: Login
+) -> None:
+    start = _start()
+    with _connect(stack) as sock:
+        started = time.monotonic()
+        sock.sendall(start[: len(start) - 5])  # all but the body's last five bytes
+        resp = http.client.HTTPResponse(sock)
+        resp.begin()
+        answered_after = time.monotonic() - started
+        body = resp.read()
+        after = sock.recv(1)
+    problem = json.loads(body)
+    assert (resp.status, problem["code"]) == (400, "INVALID_ARGUMENT"), body
+    assert "could not be read" in problem["detail"], problem
+    assert resp.getheader("Connection", "").lower() == "close"
+    assert after == b"", "the connection stayed open"
+    assert 9.5 <= answered_after <= 10.0 + 3.0, f"answered after {answered_after:.1f}s"
+    _nothing_revoked_or_mailed(stack, login)

@@ -7,12 +7,15 @@ import json
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+import grpc
 import pytest
 
 from contracts import tokens
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi
 from contracts.gatewayv1.http_client import problem_error
+from contracts.grpc_errors import ERROR_DOMAINS, grpc_error
+from contracts.user import RESOLVE_PATH
 from gatewayauthsession.scenario import (
     REPEATED_LOGINS,
     code_for,
@@ -20,6 +23,7 @@ from gatewayauthsession.scenario import (
     log_in,
     raw_http,
     session_ids,
+    session_record,
     wrong_code,
 )
 from gatewayauthsession.stack import Stack, Transport
@@ -267,6 +271,55 @@ def test_the_u_label_and_a_label_forms_of_a_domain_are_one_account(stack: Stack,
     assert [user.email for user in stack.users.users.values()] == ["idn@xn--bcher-kva.example"]
 
 
+NORMAL_FORMS = {
+    # spelling: its normal form (what a near miss of the policy would make of it instead)
+    "final-sigma": ("ΟΔΟΣ@example.com", "οδοσ@example.com"),  # simple lowercase, not the final ς
+    "dotted-capital-i": ("İ@example.com", "i@example.com"),  # simple lowercase, not i + U+0307
+    "capital-sharp-s": ("ẞ@example.com", "ß@example.com"),  # lowercased, not case-folded to ss
+    "ligature": ("ﬁ@example.com", "ﬁ@example.com"),  # NFC, not NFKC's fi
+    "decomposed-accent": ("JOSE\u0301@example.com", "jos\u00e9@example.com"),  # NFC composes
+    "kelvin-sign": ("\u212a@example.com", "k@example.com"),  # NFC maps the sign to K, then lowercase
+    "sharp-s-in-a-domain": ("user@straße.example", "user@xn--strae-oqa.example"),  # not transitional strasse
+    "full-width-domain": (
+        "user@\uff25\uff38\uff21\uff2d\uff30\uff2c\uff25.com",
+        "user@example.com",
+    ),  # the UTS #46 mapping
+    "upper-case-u-label": ("user@ÖBB.at", "user@xn--bb-eka.at"),
+}
+
+
+@REPEATED_LOGINS
+@pytest.mark.parametrize("case", NORMAL_FORMS)
+@pytest.mark.rule(
+    "email.scope",
+    "email.idempotent",
+    "email.form.local-part",
+    "email.form.domain-a-label",
+    "user.normalised-request",
+    "redis.session.email",
+    "openapi.me.email",
+    "openapi.start.email",
+)
+def test_an_email_is_mailed_resolved_and_kept_in_exactly_its_normal_form(
+    stack: Stack, api: GatewayApi, case: str
+) -> None:
+    """The normal form the policy names, not merely some form of the address: what
+    the code is mailed to, what the user service is asked to resolve, what the
+    session keeps; and the normal form, normalised again, is the same account."""
+    spelling, normal = NORMAL_FORMS[case]
+    login = log_in(stack, api, spelling)
+    again = log_in(stack, api, normal)
+
+    assert [m.to for m in stack.mail.messages] == [normal, normal]
+    resolved = [r.json["email"] for r in stack.users.requests if r.path == RESOLVE_PATH]
+    assert resolved == [normal, normal]
+    assert again.user_id == login.user_id
+    assert api.me(login.access_token).email == normal
+    record = session_record(stack, login.session_id)
+    assert record is not None
+    assert record.email == normal
+
+
 @pytest.mark.stack(resend_cooldown="30s")
 @pytest.mark.rule("email.form.domain-a-label", "email.scope")
 def test_the_limits_count_both_forms_of_a_domain_as_one_email(stack: Stack, api: GatewayApi) -> None:
@@ -274,6 +327,40 @@ def test_the_limits_count_both_forms_of_a_domain_as_one_email(stack: Stack, api:
 
     expect_error("RATE_LIMITED", api.start_email_login, "cooldown@xn--bcher-kva.example")
     assert len(stack.mail.messages) == 1
+
+
+@pytest.mark.rule(
+    "email.refused.invalid-utf8", "email.refused.before-anything", "errors.code.invalid-argument", "email.scope"
+)
+def test_an_email_that_is_not_utf8_or_holds_a_replacement_character_is_refused(
+    stack: Stack, api: GatewayApi, transport: Transport
+) -> None:
+    """U+FFFD only stands for something lost, and bytes that are not UTF-8 are no
+    address: each is INVALID_ARGUMENT, at the gateway's API and at authsession's,
+    before anything is counted or mailed."""
+    expect_error("INVALID_ARGUMENT", api.start_email_login, "utf\ufffd@example.com")
+    expect_error("INVALID_ARGUMENT", api.start_email_login, "utf@exa\ufffdmple.com")
+    not_utf8 = "utf\xff@example.com".encode("latin-1")
+    if transport == "http":
+        body = b'{"email":"' + not_utf8 + b'"}'
+        resp = stack.http.request(
+            "POST", "/v1/auth/email/start", data=body, headers={"Content-Type": "application/json"}
+        )
+        assert problem_error(resp).code == "INVALID_ARGUMENT", resp.text
+    for service, method in (
+        ("gateway", "/galaxy.gateway.v1.GatewayService/StartEmailLogin"),
+        ("authsession", "/galaxy.authsession.v1.AuthSessionService/StartEmailLogin"),
+    ):
+        with grpc.insecure_channel(stack.process(service).address("grpc")) as channel:
+            call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+                method, request_serializer=None, response_deserializer=None
+            )
+            with pytest.raises(grpc.RpcError) as raised:
+                call(b"\x0a" + bytes([len(not_utf8)]) + not_utf8, timeout=5)
+        assert grpc_error(raised.value, ERROR_DOMAINS[service]).code == "INVALID_ARGUMENT", service
+
+    assert stack.mail.messages == []
+    api.start_email_login("utf@example.com")  # nothing was counted against the address: no cooldown
 
 
 FAILED_ATTEMPT_CAP = 3

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from contracts.authsessionv1.client import AuthSessionGrpcClient
 from contracts.gatewayv1 import GatewayApi
+from contracts.health import grpc_health
 from gatewayauthsession.scenario import REPEATED_LOGINS, expect_error, log_in, session_ids, wrong_code
 from gatewayauthsession.stack import Stack
 
@@ -254,3 +256,41 @@ def test_a_second_login_opens_a_second_session(stack: Stack, api: GatewayApi) ->
     assert sorted(session_ids(stack)) == sorted([first.session_id, second.session_id])
     assert api.me(first.access_token).session_id == first.session_id
     assert api.me(second.access_token).session_id == second.session_id
+
+
+@REPEATED_LOGINS
+@pytest.mark.rule(
+    "galaxy.authsession.api",
+    "authsessionv1.confirm.new-session",
+    "authsessionv1.refresh.rotation",
+    "authsessionv1.revoke.one-session",
+    "authsessionv1.revoke-all.every-session",
+    "galaxy.readiness.grpc-health-check",
+)
+def test_authsessions_own_api_serves_a_login_and_its_sessions(stack: Stack) -> None:
+    """authsession's gRPC API, as the gateway and the user service call it: the email
+    normalised by the written policy, a session opened, refreshed, listed, revoked one
+    by one and all at once, and its health."""
+    with AuthSessionGrpcClient(stack.authsession.address("grpc")) as authsession:
+        started = authsession.start_email_login("Ada.Lovelace@BÜCHER.example", "192.0.2.9")
+        [message] = stack.mail.messages
+        assert (message.to, message.idempotency_key) == ("ada.lovelace@xn--bcher-kva.example", started.challenge_id)
+        opened = authsession.confirm_email_login(started.challenge_id, message.data["code"], "192.0.2.9")
+        assert opened.session.email == "ada.lovelace@xn--bcher-kva.example"
+        assert opened.session.created_at < opened.session.expires_at
+        user_id = opened.session.user_id
+
+        refreshed = authsession.refresh_session(opened.tokens.refresh_token, "192.0.2.9")
+        assert refreshed.session.session_id == opened.session.session_id
+        assert refreshed.tokens.refresh_token != opened.tokens.refresh_token
+
+        second = log_in(stack, stack.http, "ada.lovelace@xn--bcher-kva.example")
+        listed = authsession.list_sessions(user_id)
+        assert sorted(s.session_id for s in listed) == sorted([second.session_id, opened.session.session_id])
+        assert listed[0].created_at >= listed[1].created_at, "newest first"
+
+        authsession.revoke_session(user_id, opened.session.session_id)
+        assert [s.session_id for s in authsession.list_sessions(user_id)] == [second.session_id]
+        assert authsession.revoke_all_sessions(user_id) == 1
+        assert authsession.list_sessions(user_id) == []
+    assert grpc_health(stack.authsession.address("grpc"), "") == "SERVING"

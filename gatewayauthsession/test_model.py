@@ -68,7 +68,7 @@ from hypothesis.stateful import (
 from contracts.authsessionv1.client import AuthSessionGrpcClient
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi
-from contracts.redis_schema import session_key
+from contracts.redis_schema import events_channel, session_key
 from gatewayauthsession.scenario import LIMITS_OUT_OF_THE_WAY, wrong_code
 from gatewayauthsession.session_model import (
     CODE_MAX_ATTEMPTS,
@@ -109,7 +109,7 @@ class SessionLifecycle(ModelComparisons, RuleBasedStateMachine):
         self.prefix = stack.redis.key_prefix
         self.redis = stack.redis.client()
         self.pubsub = self.redis.pubsub()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-        self.pubsub.subscribe(f"{self.prefix}session-events")
+        self.pubsub.subscribe(events_channel(self.prefix))
         confirmation = self.pubsub.get_message(timeout=5.0)
         assert confirmation is not None
         assert confirmation["type"] == "subscribe", confirmation

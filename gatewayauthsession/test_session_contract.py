@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
+import math
 import time
+from datetime import datetime, timedelta
 
 import pytest
 
 from contracts import tokens
-from contracts.gatewayv1 import GatewayApi
+from contracts.errors import ApiError
+from contracts.gatewayv1 import GatewayApi, Login
 from contracts.redis_schema import session_key
-from gatewayauthsession.scenario import REPEATED_LOGINS, expect_error, log_in, session_record
+from gatewayauthsession.scenario import REPEATED_LOGINS, expect_error, log_in, session_events, session_record
 from gatewayauthsession.stack import Stack
 
 
@@ -60,24 +62,120 @@ def test_the_session_is_visible_through_the_public_redis_contract(stack: Stack, 
 @pytest.mark.stack(retry_grace="0s")
 @pytest.mark.rule("redis.events.signal", "redis.events.reason-logout", "redis.events.reason-replay")
 def test_each_revocation_publishes_one_signal_with_its_reason(stack: Stack, api: GatewayApi) -> None:
-    client = stack.redis.client()
-    pubsub = client.pubsub()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-    pubsub.subscribe(f"{stack.redis.key_prefix}session-events")
-    assert pubsub.get_message(timeout=5.0)["type"] == "subscribe"
-    logged_out = log_in(stack, api, "pat@example.com")
-    replayed = log_in(stack, api, "pat@example.com")
+    with session_events(stack) as events:
+        logged_out = log_in(stack, api, "pat@example.com")
+        replayed = log_in(stack, api, "pat@example.com")
 
-    api.logout(logged_out.access_token)
-    api.refresh_session(replayed.refresh_token)
-    expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, replayed.refresh_token)  # a replay
+        api.logout(logged_out.access_token)
+        api.refresh_session(replayed.refresh_token)
+        expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, replayed.refresh_token)  # a replay
 
-    pubsub.ping("barrier")  # answered after every message published before it
-    events = []
-    while (message := pubsub.get_message(timeout=5.0)) is not None and message["type"] != "pong":
-        events.append(json.loads(message["data"]))
-    pubsub.close()
-    client.close()
-    assert events == [
-        {"type": "session.revoked", "session_id": s.session_id, "user_id": s.user_id, "reason": reason}
-        for s, reason in ((logged_out, "logout"), (replayed, "replay"))
-    ]
+        assert events() == [
+            {"type": "session.revoked", "session_id": s.session_id, "user_id": s.user_id, "reason": reason}
+            for s, reason in ((logged_out, "logout"), (replayed, "replay"))
+        ]
+
+
+@pytest.mark.stack(session_ttl="2h", access_token_ttl="5m")
+@pytest.mark.waits
+@pytest.mark.rule(
+    "openapi.login.response",
+    "openapi.login.expires-in",
+    "openapi.login.access-token-expires-at",
+    "openapi.login.refresh-token-expires-at",
+    "openapi.login.session-id",
+    "openapi.login.user-id",
+    "openapi.me.session-expires-at",
+    "openapi.sessions.created-at",
+    "openapi.sessions.expires-at",
+    "gatewayv1.refresh.same-fields",
+    "tokens.access.claim-times",
+    "tokens.refresh.absolute-lifetime",
+    "redis.session.created-at",
+    "redis.session.expires-at",
+)
+def test_the_times_of_a_login_its_refresh_and_its_session_agree(stack: Stack, api: GatewayApi) -> None:
+    """Every time the API gives of a session and its tokens, in UTC, against the public
+    record and the token's own claims: the access token ends its lifetime after it was
+    issued, ``expires_in`` counts the seconds to that end, the refresh token and the
+    session end at the session's absolute end, and a refresh answers the same fields."""
+    before = time.time()
+    login = log_in(stack, api, "times@example.com")
+    after = time.time()
+    record = session_record(stack, login.session_id)
+    assert record is not None
+    user = stack.users.user_by_email("times@example.com")
+    assert user is not None
+
+    for pair, (start, end) in ((login, (before, after)), _refreshed(api, login)):
+        claims = tokens.claims_of(pair.access_token)
+        assert int(start) <= claims["iat"] <= end, (claims, start, end)
+        assert claims["nbf"] <= claims["iat"]
+        assert claims["exp"] == claims["iat"] + 300
+        assert _utc(pair.access_token_expires_at).timestamp() == claims["exp"]
+        if pair.expires_in is not None:  # HTTP: seconds from the answer to the access token's end
+            assert claims["exp"] - math.ceil(end) <= pair.expires_in <= claims["exp"] - int(start), (pair, start, end)
+        assert _utc(pair.refresh_token_expires_at).timestamp() == record.expires_at
+        assert (pair.session_id, pair.user_id, pair.token_type) == (login.session_id, user.id, "Bearer")
+
+    assert int(before) <= record.created_at <= after
+    assert record.expires_at == record.created_at + 2 * 3600
+    me = api.me(login.access_token)
+    assert _utc(me.session_expires_at).timestamp() == record.expires_at
+    [listed] = api.list_sessions(login.access_token)
+    assert _utc(listed.created_at).timestamp() == record.created_at
+    assert _utc(listed.expires_at).timestamp() == record.expires_at
+
+
+def _refreshed(api: GatewayApi, login: Login) -> tuple[Login, tuple[float, float]]:
+    time.sleep(1.05)  # a later second than the login's, so that a time copied from it shows
+    start = time.time()
+    refreshed = api.refresh_session(login.refresh_token)
+    return refreshed, (start, time.time())
+
+
+def _utc(at: datetime) -> datetime:
+    assert at.utcoffset() == timedelta(0), f"{at} is not in UTC"
+    return at
+
+
+@pytest.mark.rule(
+    "galaxy.env.authsession-code-ttl",
+    "galaxy.env.authsession-access-token-ttl",
+    "galaxy.env.authsession-session-ttl",
+    "galaxy.env.authsession-resend-cooldown",
+    "galaxy.env.gateway-login-burst",
+    "galaxy.env.gateway-login-rate-per-minute",
+    "galaxy.env.authsession-token-issuer",
+    "galaxy.env.authsession-token-audience",
+)
+def test_a_stack_given_no_setting_runs_on_the_documented_defaults(stack: Stack, api: GatewayApi) -> None:
+    """Nothing set, each service runs on the defaults galaxy/README.md documents: a code
+    lives 10 min, an access token 15 min, a session 720 h, a second start of one email
+    waits out 30 s, and a client makes 20 login calls at once, one more each second."""
+    before = time.time()
+    challenge = api.start_email_login("defaults@example.com")
+    assert before + 600 - 2 <= challenge.expires_at.timestamp() <= time.time() + 600
+    login = api.confirm_email_login(challenge.challenge_id, stack.mail.last_code("defaults@example.com"))
+    claims = tokens.claims_of(login.access_token)
+    assert claims["exp"] - claims["iat"] == 15 * 60
+    assert (claims["iss"], claims["aud"]) == ("galaxy-authsession", "galaxy-gateway")
+    record = session_record(stack, login.session_id)
+    assert record is not None
+    assert record.expires_at - record.created_at == 720 * 3600
+
+    err = expect_error("RATE_LIMITED", api.start_email_login, "defaults@example.com")
+    assert err.retry_after is not None
+    assert 28 <= err.retry_after <= 30, f"{err.retry_after}: the rest of the 30 s cooldown"
+
+    # Three login calls were made: 17 more fit the burst of 20, plus one for each second they take.
+    started, admitted, refused = time.monotonic(), 0, None
+    while refused is None and admitted < 40:
+        try:
+            api.start_email_login(f"burst{admitted}@example.com")
+            admitted += 1
+        except ApiError as err:
+            refused = err
+    assert 17 <= admitted <= 17 + math.ceil(time.monotonic() - started), admitted
+    assert refused is not None
+    assert (refused.code, refused.retry_after) == ("RATE_LIMITED", 1), f"{refused}: a token a second, rounded up"

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
 import pytest
 
 from contracts import tokens
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login
-from contracts.redis_schema import session_key
-from gatewayauthsession.scenario import REPEATED_LOGINS, expect_error, log_in, session_ids
-from gatewayauthsession.stack import Stack
+from contracts.redis_schema import read_session, session_key
+from contracts.user import RESOLVE_PATH
+from gatewayauthsession.scenario import (
+    REPEATED_LOGINS,
+    code_for,
+    expect_error,
+    log_in,
+    served,
+    session_events,
+    session_ids,
+    sleep_past,
+    wrong_code,
+)
+from gatewayauthsession.stack import Stack, Transport
 
 
 @pytest.mark.smoke
@@ -103,24 +115,27 @@ def test_an_unknown_refresh_token_is_rejected(stack: Stack, api: GatewayApi, tok
     expect_error(code, api.refresh_session, token)
 
 
-@pytest.mark.stack(session_ttl="3s", access_token_ttl="1s")
+@pytest.mark.stack(session_ttl="3s", access_token_ttl="1s", code_ttl="1s")
 @pytest.mark.waits
 @pytest.mark.rule(
     "tokens.refresh.absolute-lifetime",
     "tokens.refresh.revoked-session",
     "galaxy.env.authsession-session-ttl",
     "redis.session.record",
+    "redis.private.refresh",
+    "redis.private.session-refresh",
 )
 def test_a_session_has_an_absolute_lifetime(stack: Stack, api: GatewayApi) -> None:
     login = log_in(stack, api, "cal@example.com")
     # A refresh in a later second than the login (timestamps have whole
     # seconds), still within the lifetime: one that extended the session
-    # would answer a later end.
+    # would answer a later end. Its record outlives the access token's and
+    # the code's lifetimes: it ends with the session.
     time.sleep(1.1)
     refreshed = api.refresh_session(login.refresh_token)
     assert refreshed.refresh_token_expires_at == login.refresh_token_expires_at
     # Wait until just past the session's absolute end (whole seconds, as the contract keeps it).
-    time.sleep(max(0.0, (refreshed.refresh_token_expires_at - datetime.now(UTC)).total_seconds()) + 0.3)
+    sleep_past(refreshed.refresh_token_expires_at)
 
     expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, refreshed.refresh_token)
     assert session_ids(stack) == []
@@ -138,7 +153,9 @@ def test_refreshing_a_disabled_users_session_fails_and_revokes_it(stack: Stack, 
 
 @REPEATED_LOGINS
 @pytest.mark.smoke
-@pytest.mark.rule("openapi.logout.ends-session", "gatewayv1.logout", "tokens.refresh.revoked-session")
+@pytest.mark.rule(
+    "openapi.logout.ends-session", "openapi.logout.over", "gatewayv1.logout", "tokens.refresh.revoked-session"
+)
 def test_logout_ends_the_current_session_at_once(stack: Stack, api: GatewayApi) -> None:
     kept = log_in(stack, api, "eli@example.com")
     ended = log_in(stack, api, "eli@example.com")
@@ -159,7 +176,11 @@ def test_logout_needs_a_valid_token(stack: Stack, api: GatewayApi) -> None:
 
 @REPEATED_LOGINS
 @pytest.mark.rule(
-    "openapi.sessions.list", "openapi.sessions.current", "gatewayv1.list-sessions", "gatewayv1.session-info.current"
+    "openapi.sessions.list",
+    "openapi.sessions.listed",
+    "openapi.sessions.current",
+    "gatewayv1.list-sessions",
+    "gatewayv1.session-info.current",
 )
 def test_listing_shows_my_live_sessions_and_marks_the_current_one(stack: Stack, api: GatewayApi) -> None:
     older = log_in(stack, api, "fox@example.com")
@@ -199,7 +220,12 @@ def test_listing_is_newest_first(stack: Stack, api: GatewayApi) -> None:
 
 
 @REPEATED_LOGINS
-@pytest.mark.rule("openapi.sessions.revoke", "gatewayv1.revoke-session", "authsessionv1.revoke.one-session")
+@pytest.mark.rule(
+    "openapi.sessions.revoke",
+    "openapi.sessions.revoked",
+    "gatewayv1.revoke-session",
+    "authsessionv1.revoke.one-session",
+)
 def test_revoking_one_of_my_other_sessions_by_id(stack: Stack, api: GatewayApi) -> None:
     mine = log_in(stack, api, "gia@example.com")
     other_device = log_in(stack, api, "gia@example.com")
@@ -328,3 +354,270 @@ def test_without_a_grace_window_concurrent_refreshes_of_one_token_revoke_the_ses
     assert [e.code for e in failed] == ["INVALID_REFRESH_TOKEN"]
     assert session_ids(stack) == []
     expect_error("UNAUTHENTICATED", api.me, ok[0].access_token)
+
+
+# ------------------------------------------------------------------ retries: what counts, which inputs
+
+
+@pytest.mark.stack(code_max_attempts=3)
+@pytest.mark.rule("tokens.retry.confirm-attempts", "tokens.retry.confirm-wrong-code", "tokens.retry.confirm")
+def test_every_code_compared_on_a_used_challenge_is_one_of_its_attempts(stack: Stack, api: GatewayApi) -> None:
+    """Retries included, no more codes than the challenge's attempts are ever compared:
+    with three, the confirm, a wrong code and one retry are compared; the next retry,
+    however right, is refused, and the session it would have answered stays."""
+    challenge = api.start_email_login("attempts@example.com")
+    code = stack.mail.last_code("attempts@example.com")
+    first = api.confirm_email_login(challenge.challenge_id, code)
+    expect_error("CHALLENGE_NOT_FOUND", api.confirm_email_login, challenge.challenge_id, wrong_code(code))
+    again = api.confirm_email_login(challenge.challenge_id, code)
+    assert (again.session_id, again.refresh_token) == (first.session_id, first.refresh_token)
+
+    expect_error("CHALLENGE_NOT_FOUND", api.confirm_email_login, challenge.challenge_id, code)
+    assert session_ids(stack) == [first.session_id]
+    assert api.me(first.access_token).session_id == first.session_id
+
+
+@REPEATED_LOGINS
+@pytest.mark.rule("tokens.retry.same-inputs", "tokens.retry.refresh", "tokens.retry.confirm")
+def test_only_the_same_inputs_make_a_retry(stack: Stack, api: GatewayApi) -> None:
+    """A retry reuses the exact inputs; anything else is a new call: another challenge
+    of the same email opens another session, the successor token rotates again, while
+    the same challenge and code, or the same token, answer as before."""
+    one = api.start_email_login("inputs@example.com")
+    first = api.confirm_email_login(one.challenge_id, code_for(stack, one))
+    two = api.start_email_login("inputs@example.com")
+    second = api.confirm_email_login(two.challenge_id, code_for(stack, two))
+    assert second.session_id != first.session_id
+    assert api.confirm_email_login(one.challenge_id, code_for(stack, one)).session_id == first.session_id
+
+    rotated = api.refresh_session(first.refresh_token)
+    assert api.refresh_session(first.refresh_token).refresh_token == rotated.refresh_token  # the same input: a retry
+    onwards = api.refresh_session(rotated.refresh_token)  # another input: a rotation of its own
+    assert onwards.refresh_token not in (first.refresh_token, rotated.refresh_token)
+    assert sorted(session_ids(stack)) == sorted([first.session_id, second.session_id])
+
+
+# ------------------------------------------------------------------ what publishes, what expires
+
+
+@REPEATED_LOGINS
+@pytest.mark.stack(session_ttl="2s")
+@pytest.mark.waits
+@pytest.mark.rule("redis.events.none-on-expiry", "redis.events.signal", "tokens.refresh.revoked-session")
+def test_a_session_that_ends_by_expiry_or_was_already_gone_publishes_nothing(stack: Stack, api: GatewayApi) -> None:
+    with session_events(stack) as events:
+        ended = log_in(stack, api, "expiry@example.com")
+        expiring = log_in(stack, api, "expiry@example.com")
+        api.logout(ended.access_token)
+        sleep_past(expiring.refresh_token_expires_at)
+
+        expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, expiring.refresh_token)
+        expect_error("UNAUTHENTICATED", api.me, expiring.access_token)
+        with stack.authsession_client() as authsession:
+            expect_error("SESSION_NOT_FOUND", authsession.revoke_session, ended.user_id, ended.session_id)
+            expect_error("SESSION_NOT_FOUND", authsession.revoke_session, expiring.user_id, expiring.session_id)
+            assert authsession.revoke_all_sessions(expiring.user_id) == 0
+        assert events() == [
+            {"type": "session.revoked", "session_id": ended.session_id, "user_id": ended.user_id, "reason": "logout"}
+        ]
+
+
+@REPEATED_LOGINS
+@pytest.mark.stack(session_ttl="1h")
+@pytest.mark.waits
+@pytest.mark.rule("redis.private.user-sessions", "openapi.sessions.list", "openapi.sessions.listed")
+def test_a_shorter_lived_later_session_does_not_shorten_the_listing_of_the_earlier_ones(
+    stack: Stack, api: GatewayApi
+) -> None:
+    """The set of a user's sessions expires with the latest end of its sessions and only
+    ever grows: a session opened under a shorter lifetime (authsession restarted with
+    one) ends first, and the sessions opened before it are still listed after."""
+    lasting = log_in(stack, api, "grows@example.com")
+    stack.restart("authsession", AUTHSESSION_SESSION_TTL="2s")
+    brief = served(log_in, stack, api, "grows@example.com")
+    assert brief.refresh_token_expires_at < lasting.refresh_token_expires_at
+    sleep_past(brief.refresh_token_expires_at, by=1.0)
+
+    assert [s.session_id for s in api.list_sessions(lasting.access_token)] == [lasting.session_id]
+    assert api.refresh_session(lasting.refresh_token).session_id == lasting.session_id
+
+
+@pytest.mark.rule("redis.prefix", "galaxy.env.authsession-redis-key-prefix", "galaxy.env.gateway-redis-key-prefix")
+def test_both_services_find_the_keys_under_the_prefix_they_are_given(
+    stack: Stack, api: GatewayApi, transport: Transport
+) -> None:
+    """Every key starts with the configured prefix, which both services must share: a
+    gateway given another prefix finds no session; once authsession writes under that
+    prefix too, its new sessions are there, and work."""
+    before = log_in(stack, api, "prefix@example.com")
+    other = stack.redis.key_prefix + "other:"
+    stack.restart("gateway", GATEWAY_REDIS_KEY_PREFIX=other)
+    api = stack.api(transport)  # the gateway's clients are new after its restart
+    expect_error("UNAUTHENTICATED", api.me, before.access_token)
+
+    stack.restart("authsession", AUTHSESSION_REDIS_KEY_PREFIX=other)
+    after = served(log_in, stack, api, "prefix-after@example.com")
+    assert api.me(after.access_token).session_id == after.session_id
+    client = stack.redis.client()
+    try:
+        assert read_session(client, other, after.session_id) is not None
+        assert read_session(client, stack.redis.key_prefix, after.session_id) is None
+        assert read_session(client, stack.redis.key_prefix, before.session_id) is not None
+    finally:
+        client.close()
+
+
+# ------------------------------------------------------------------ revoking every session of a user
+
+
+def _confirm_resolving_during(
+    stack: Stack, api: GatewayApi, email: str, meanwhile: Callable[[int], object], *, rounds: int | None = 1
+) -> Login | ApiError:
+    """Confirm a login of ``email`` whose user the user service resolves as active but
+    slowly: ``meanwhile(n)`` runs while the n-th resolve (0, 1, ...) is held, for the
+    first ``rounds`` resolves (None: every one). The confirm's answer, or its error."""
+    user = stack.users.user_by_email(email) or stack.users.add_user(email)
+    challenge = api.start_email_login(email)
+    code = code_for(stack, challenge)
+    held = stack.users.delay(0.5, times=rounds, path=RESOLVE_PATH)
+    stack.users.fail_with(200, user.to_json() | {"status": "active"}, times=rounds, path=RESOLVE_PATH)
+
+    with ThreadPoolExecutor(1) as pool:
+        confirm = pool.submit(_attempt, api.confirm_email_login, challenge.challenge_id, code)
+        seen = 0
+        while not confirm.done():
+            if held.applied > seen:  # the next resolve arrived and is held
+                meanwhile(seen)
+                seen += 1
+            time.sleep(0.005)
+        outcome = confirm.result()
+    assert seen >= 1, "the confirm never resolved the user"
+    assert isinstance(outcome, Login | ApiError), outcome
+    return outcome
+
+
+def _revoke_all(stack: Stack, user_id: str) -> int:
+    with stack.authsession_client() as authsession:
+        return authsession.revoke_all_sessions(user_id)
+
+
+@REPEATED_LOGINS
+@pytest.mark.rule(
+    "tokens.revoke-all.mark-first",
+    "tokens.revoke-all.confirm-checks-mark",
+    "tokens.revoke-all.confirm-resolves-again",
+    "tokens.revoke-all.no-session-outlives",
+    "redis.private.revoke-all-mark",
+    "redis.private.user-revoke-all",
+)
+def test_a_user_disabled_and_revoked_while_a_confirm_resolves_it_gets_no_session(stack: Stack, api: GatewayApi) -> None:
+    """The user service answers a confirm's resolve "active", then, before the confirm
+    writes its session, disables the user and revokes all its sessions: the confirm,
+    seeing a revoke-all later than the mark it read first, resolves the user again and
+    gets no session; the challenge is used up, as for any disabled user."""
+    before = log_in(stack, api, "raced@example.com")
+
+    def disable_and_revoke(_: int) -> None:
+        stack.users.disable("raced@example.com")
+        assert _revoke_all(stack, before.user_id) == 1
+
+    outcome = _confirm_resolving_during(stack, api, "raced@example.com", disable_and_revoke)
+    assert isinstance(outcome, ApiError), f"a session of a disabled user outlived RevokeAllSessions: {outcome}"
+    assert outcome.code == "USER_DISABLED", outcome
+    assert session_ids(stack) == []
+    expect_error("UNAUTHENTICATED", api.me, before.access_token)
+
+
+@REPEATED_LOGINS
+@pytest.mark.rule(
+    "tokens.revoke-all.confirm-checks-mark",
+    "tokens.revoke-all.confirm-resolves-again",
+    "redis.private.user-revoke-all",
+)
+def test_a_user_still_active_after_a_revoke_all_during_its_confirm_gets_the_session(
+    stack: Stack, api: GatewayApi
+) -> None:
+    before = log_in(stack, api, "still@example.com")
+    outcome = _confirm_resolving_during(stack, api, "still@example.com", lambda _: _revoke_all(stack, before.user_id))
+
+    assert isinstance(outcome, Login), outcome
+    assert session_ids(stack) == [outcome.session_id]
+    assert api.me(outcome.access_token).session_id == outcome.session_id
+    expect_error("UNAUTHENTICATED", api.me, before.access_token)
+
+
+@pytest.mark.rule("tokens.revoke-all.confirm-resolves-again", "errors.code.dependency-unavailable")
+def test_a_confirm_refused_by_a_revoke_all_in_every_round_gives_up_and_keeps_the_code(
+    stack: Stack, api: GatewayApi
+) -> None:
+    """A revoke-all during each of the confirm's resolves: after three rounds the confirm
+    answers DEPENDENCY_UNAVAILABLE (user), as for any failure of the user service, and
+    the code still opens the session once the revocations stop."""
+    user = stack.users.add_user("rounds@example.com")
+    outcome = _confirm_resolving_during(
+        stack, api, "rounds@example.com", lambda _: _revoke_all(stack, user.id), rounds=None
+    )
+    assert isinstance(outcome, ApiError), outcome
+    assert (outcome.code, outcome.metadata.get("dependency")) == ("DEPENDENCY_UNAVAILABLE", "user"), outcome
+    assert session_ids(stack) == []
+
+    stack.users.clear_faults()
+    challenge_id = stack.mail.messages[-1].idempotency_key
+    login = served(api.confirm_email_login, challenge_id, stack.mail.last_code("rounds@example.com"))
+    assert session_ids(stack) == [login.session_id]
+
+
+@REPEATED_LOGINS
+@pytest.mark.redis_faults
+@pytest.mark.rule(
+    "tokens.revoke-all.repeatable",
+    "tokens.revoke-all.every-session",
+    "redis.private.revoke-all-mark",
+    "redis.events.reason-revoke-all",
+)
+def test_revoking_every_session_may_be_repeated_and_revokes_what_is_left(stack: Stack, api: GatewayApi) -> None:
+    logins = [log_in(stack, api, "again@example.com") for _ in range(3)]
+    api.logout(logins[0].access_token)  # one is gone already
+    user_id = logins[0].user_id
+
+    with stack.authsession_client() as authsession:
+        stack.redis.pause()
+        try:
+            in_a_second = functools.partial(authsession.revoke_all_sessions, timeout=1.0)
+            expect_error("DEPENDENCY_UNAVAILABLE", in_a_second, user_id, dependency="redis")
+        finally:
+            stack.redis.resume()
+        with session_events(stack) as events:
+            assert served(authsession.revoke_all_sessions, user_id) == 2
+            assert authsession.revoke_all_sessions(user_id) == 0
+            assert sorted(e["session_id"] for e in events()) == sorted(s.session_id for s in logins[1:])
+            assert {e["reason"] for e in events()} == {"revoke_all"}
+    for login in logins:
+        expect_error("UNAUTHENTICATED", api.me, login.access_token)
+    # The revocation is behind the user: a new login works, and stays.
+    after = log_in(stack, api, "again@example.com")
+    assert session_ids(stack) == [after.session_id]
+
+
+@REPEATED_LOGINS
+@pytest.mark.stack(retry_grace="3s")
+@pytest.mark.waits
+@pytest.mark.rule(
+    "tokens.retry.window", "tokens.retry.confirm", "tokens.retry.refresh", "galaxy.env.authsession-retry-grace"
+)
+def test_the_retry_window_runs_from_the_exchange_and_from_the_rotation(stack: Stack, api: GatewayApi) -> None:
+    """A retry is judged against the window from the moment the challenge was exchanged,
+    or the token rotated, not from the start of the login: 3.2 s after the start and
+    the first login, 1.2 s after the exchange and the rotation, both still retry."""
+    pending = api.start_email_login("window@example.com")
+    code = code_for(stack, pending)
+    first = log_in(stack, api, "window@example.com")
+    time.sleep(2.0)
+    exchanged = api.confirm_email_login(pending.challenge_id, code)
+    rotated = api.refresh_session(first.refresh_token)
+    time.sleep(1.2)
+
+    again = api.confirm_email_login(pending.challenge_id, code)
+    assert (again.session_id, again.refresh_token) == (exchanged.session_id, exchanged.refresh_token)
+    assert api.refresh_session(first.refresh_token).refresh_token == rotated.refresh_token
+    assert sorted(session_ids(stack)) == sorted([first.session_id, exchanged.session_id])

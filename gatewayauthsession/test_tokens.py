@@ -3,13 +3,21 @@ Redis: every bad token is UNAUTHENTICATED, over HTTP and gRPC."""
 
 from __future__ import annotations
 
+import base64
+import re
+
+import grpc
+import jwt
 import pytest
 
 from contracts import tokens
 from contracts.gatewayv1 import GatewayApi
+from contracts.gatewayv1._pb import gateway_pb2
+from contracts.gatewayv1.grpc_client import GatewayGrpcClient
+from contracts.grpc_errors import ERROR_DOMAINS, grpc_error
 from contracts.redis_schema import session_key
 from contracts.tokens import SigningKey
-from gatewayauthsession.scenario import expect_error, log_in
+from gatewayauthsession.scenario import REPEATED_LOGINS, expect_error, log_in
 from gatewayauthsession.stack import Stack
 
 # Every bad token below is UNAUTHENTICATED (over HTTP: a problem of the table).
@@ -209,3 +217,125 @@ def test_a_validly_signed_token_without_a_required_claim_is_unauthenticated(
     del claims[claim]
 
     expect_error("UNAUTHENTICATED", api.me, tokens.sign(claims, stack.keys.current))
+
+
+# ------------------------------------------------------------------ what authsession issues
+
+
+@REPEATED_LOGINS
+@pytest.mark.rule(
+    "tokens.access.jws-ed25519",
+    "tokens.access.header",
+    "tokens.access.claim-iss",
+    "tokens.access.claim-aud",
+    "tokens.access.claim-jti",
+    "openapi.login.access-token",
+    "authsessionv1.access-token",
+)
+def test_an_access_token_is_an_ed25519_jws_of_the_documented_claims(stack: Stack, api: GatewayApi) -> None:
+    issued = [log_in(stack, api, "jws@example.com"), log_in(stack, api, "jws@example.com")]
+    issued.append(api.refresh_session(issued[0].refresh_token))
+    public = stack.keys.current.private_key.public_key()
+
+    for login in issued:
+        assert tokens.header_of(login.access_token) == {"alg": "EdDSA", "typ": "JWT", "kid": stack.keys.current.kid}
+        # Verified by the stack's Ed25519 public key (a compact JWS), with the default issuer and audience.
+        claims = jwt.decode(
+            login.access_token, public, algorithms=["EdDSA"], audience="galaxy-gateway", issuer="galaxy-authsession"
+        )
+        assert claims["aud"] == "galaxy-gateway", "the audience is a string, not a list"
+        assert isinstance(claims["jti"], str)
+        assert claims["jti"]
+    jtis = [tokens.claims_of(login.access_token)["jti"] for login in issued]
+    assert len(set(jtis)) == len(jtis), f"token ids repeat: {jtis}"
+
+
+ISSUER_AUDIENCE = {
+    "both-configured-alike": (
+        {
+            "authsession_token_issuer": "issuer.example",
+            "gateway_token_issuer": "issuer.example",
+            "authsession_token_audience": "audience.example",
+            "gateway_token_audience": "audience.example",
+        },
+        True,
+    ),
+    "another-issuer-at-authsession": ({"authsession_token_issuer": "issuer.example"}, False),
+    "another-issuer-at-the-gateway": ({"gateway_token_issuer": "issuer.example"}, False),
+    "another-audience-at-authsession": ({"authsession_token_audience": "audience.example"}, False),
+    "another-audience-at-the-gateway": ({"gateway_token_audience": "audience.example"}, False),
+}
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(name, marks=pytest.mark.stack(**settings)) for name, (settings, _) in ISSUER_AUDIENCE.items()]
+)
+@pytest.mark.rule(
+    "galaxy.env.authsession-token-issuer",
+    "galaxy.env.authsession-token-audience",
+    "galaxy.env.gateway-token-issuer",
+    "galaxy.env.gateway-token-audience",
+    "tokens.access.claim-iss",
+    "tokens.access.claim-aud",
+    "tokens.access.iss-aud",
+)
+def test_tokens_carry_the_configured_issuer_and_audience_and_the_gateway_wants_its_own(
+    stack: Stack, api: GatewayApi, case: str
+) -> None:
+    settings, accepted = ISSUER_AUDIENCE[case]
+    login = log_in(stack, api, "iss@example.com")
+    claims = tokens.claims_of(login.access_token)
+    assert claims["iss"] == settings.get("authsession_token_issuer", "galaxy-authsession")
+    assert claims["aud"] == settings.get("authsession_token_audience", "galaxy-gateway")
+
+    if accepted:
+        assert api.me(login.access_token).session_id == login.session_id
+    else:
+        expect_error("UNAUTHENTICATED", api.me, login.access_token)
+
+
+@pytest.mark.rule(
+    "tokens.refresh.opaque",
+    "tokens.refresh.derivation-key",
+    "tokens.refresh.derivation-initial",
+    "tokens.refresh.derivation-successor",
+    "openapi.login.refresh-token",
+    "authsessionv1.refresh-token",
+)
+def test_refresh_tokens_are_derived_from_the_signing_key_as_the_contract_says(stack: Stack, api: GatewayApi) -> None:
+    """Whoever holds authsession's key computes its refresh tokens: the first from the
+    challenge and its code, each next one from the one it replaces; without the key
+    they are 32 bytes that look random."""
+    challenge = api.start_email_login("derived@example.com")
+    code = stack.mail.last_code("derived@example.com")
+    login = api.confirm_email_login(challenge.challenge_id, code)
+    first = tokens.initial_refresh_token(stack.keys.current, challenge.challenge_id, code)
+    assert login.refresh_token == first
+    assert len(base64.urlsafe_b64decode(first + "=")) == 32
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", first), "base64url without padding"
+
+    second = api.refresh_session(login.refresh_token)
+    assert second.refresh_token == tokens.successor_refresh_token(stack.keys.current, first)
+    third = api.refresh_session(second.refresh_token)
+    assert third.refresh_token == tokens.successor_refresh_token(stack.keys.current, second.refresh_token)
+    assert tokens.initial_refresh_token(SigningKey.generate(), challenge.challenge_id, code) != first
+
+
+@pytest.mark.rule("gatewayv1.bearer-metadata", "errors.code.unauthenticated", transport="grpc")
+def test_a_genuine_token_counts_only_under_the_bearer_scheme_in_grpc_metadata(stack: Stack) -> None:
+    client = stack.api("grpc")
+    assert isinstance(client, GatewayGrpcClient)
+    login = log_in(stack, client, "meta@example.com")
+
+    def me(*metadata: tuple[str, str]) -> str:
+        try:
+            return str(client.stub.GetMe(gateway_pb2.GetMeRequest(), metadata=metadata, timeout=5).session_id)
+        except grpc.RpcError as err:
+            return grpc_error(err, ERROR_DOMAINS["gateway"]).code
+
+    assert me(("authorization", f"Bearer {login.access_token}")) == login.session_id
+    assert me(("authorization", f"bEaReR {login.access_token}")) == login.session_id  # the scheme is case-insensitive
+    for scheme in ("Token", "Basic", "Bearerx"):
+        assert me(("authorization", f"{scheme} {login.access_token}")) == "UNAUTHENTICATED", scheme
+    assert me(("x-authorization", f"Bearer {login.access_token}")) == "UNAUTHENTICATED"
+    assert me() == "UNAUTHENTICATED"

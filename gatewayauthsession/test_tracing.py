@@ -5,15 +5,29 @@ requests authsession makes of the mail and user services
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from contracts.authsessionv1.client import AuthSessionGrpcClient
 from contracts.gatewayv1 import GatewayApi
 from contracts.mail import MESSAGES_PATH
-from contracts.tracing import SPAN_ID_KEY, TRACE_ID_KEY, FixedTraceparent, Traceparent, require_traceparent
-from gatewayauthsession.scenario import call_lines, expect_error, log_in
+from contracts.tracing import (
+    SPAN_ID_KEY,
+    TRACE_ID_KEY,
+    TRACEPARENT,
+    FixedTraceparent,
+    Trace,
+    Traceparent,
+    require_traceparent,
+)
+from gatewayauthsession.scenario import call_lines, expect_error, log_in, log_lines, start_with
 from gatewayauthsession.stack import Stack, Transport
+
+TRACESTATE = "tracestate"
 
 pytestmark = pytest.mark.since("galaxy/platform/tracecontext")
 
@@ -139,3 +153,89 @@ def test_a_failed_call_is_logged_in_its_trace(stack: Stack, api: GatewayApi, tra
     authsession = only(call_lines(stack, "authsession", "StartEmailLogin"), "authsession StartEmailLogin")
     assert authsession.get("error_code") == "DEPENDENCY_UNAVAILABLE", authsession
     assert gateway[TRACE_ID_KEY] == authsession[TRACE_ID_KEY] == trace_id, (gateway, authsession)
+
+
+CALLER = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
+
+
+@pytest.mark.parametrize(
+    ("sent", "passed_on"),
+    [
+        pytest.param(((TRACEPARENT, CALLER), (TRACESTATE, "vendor=abc,other=x1")), "vendor=abc,other=x1", id="kept"),
+        pytest.param(((TRACEPARENT, MALFORMED["upper-case-hex"]), (TRACESTATE, "vendor=abc")), None, id="dropped"),
+    ],
+)
+@pytest.mark.rule(
+    "tracing.header.tracestate", "tracing.accept.malformed-replaced", "tracing.hop.authsession-to-upstreams"
+)
+def test_a_tracestate_goes_on_with_the_trace_it_came_with(
+    stack: Stack, transport: Transport, sent: tuple[tuple[str, str], ...], passed_on: str | None
+) -> None:
+    """A well-formed tracestate of a continued trace reaches every hop after the
+    gateway (authsession passes it on to the mail service); with a trace replaced,
+    it is dropped."""
+    assert start_with(stack, transport, "state@example.com", sent) == "OK"
+
+    [request] = [r for r in stack.mail.requests if r.path == MESSAGES_PATH]
+    assert request.header(TRACESTATE) == passed_on, request.headers
+    continued = require_traceparent(request.headers).trace_id == CALLER_TRACE
+    assert continued == (passed_on is not None)
+
+
+@pytest.mark.parametrize("twice", [(CALLER, CALLER), (CALLER, f"00-{'a' * 32}-{CALLER_SPAN}-01")], ids=["same", "two"])
+@pytest.mark.rule("tracing.accept.malformed-replaced", "tracing.accept.never-an-error", "openapi.traceparent")
+def test_a_traceparent_sent_twice_is_replaced(stack: Stack, transport: Transport, twice: tuple[str, str]) -> None:
+    assert start_with(stack, transport, "twice@example.com", tuple((TRACEPARENT, v) for v in twice)) == "OK"
+
+    [mailed] = mail_traceparents(stack)
+    assert mailed.trace_id not in (CALLER_TRACE, "a" * 32), f"a traceparent sent twice was continued: {mailed}"
+    assert mailed.flags == "00"
+    gateway = only(call_lines(stack, "gateway", "StartEmailLogin", transport), "gateway StartEmailLogin")
+    assert gateway[TRACE_ID_KEY] == mailed.trace_id
+
+
+@pytest.mark.rule("tracing.hop.authsession-grpc", "tracing.accept.continue", "tracing.span.own-span")
+def test_authsession_continues_its_callers_trace_on_its_api_and_its_health(stack: Stack) -> None:
+    trace = Trace(CALLER_TRACE)
+    with AuthSessionGrpcClient(stack.authsession.address("grpc"), trace=trace) as client:
+        client.start_email_login("hop@example.com")
+    [mailed] = mail_traceparents(stack)
+    call = only(call_lines(stack, "authsession", "StartEmailLogin"), "authsession StartEmailLogin")
+    assert call[TRACE_ID_KEY] == mailed.trace_id == CALLER_TRACE
+    assert mailed.parent_id == call[SPAN_ID_KEY] != trace.sent[0].parent_id
+
+    with grpc.insecure_channel(stack.authsession.address("grpc")) as channel:
+        health: Any = health_pb2_grpc.HealthStub(channel)
+        health.Check(health_pb2.HealthCheckRequest(), metadata=((TRACEPARENT, trace.traceparent()),), timeout=5)
+    checks = [line for line in health_lines(stack) if line[TRACE_ID_KEY] == CALLER_TRACE]
+    assert len(checks) == 1, f"want the one health check in the caller's trace: {health_lines(stack)}"
+    assert checks[0][SPAN_ID_KEY] != trace.sent[1].parent_id
+
+
+def health_lines(stack: Stack) -> list[dict[str, Any]]:
+    """authsession's ``grpc call`` lines of grpc.health.v1 Check, oldest first."""
+    return [
+        line
+        for line in log_lines(stack, "authsession")
+        if line.get("msg") == "grpc call" and line.get("method") == "/grpc.health.v1.Health/Check"
+    ]
+
+
+@pytest.mark.waits
+@pytest.mark.rule(
+    "tracing.own-work.no-traceparent", "tracing.hop.gateway-to-authsession", "tracing.accept.absent-new-trace"
+)
+def test_the_gateways_own_health_checks_belong_to_no_request(stack: Stack) -> None:
+    """The gateway checks authsession's health every second on its own: those checks
+    carry no trace of a request, so authsession starts a new one for each; a check made
+    for a request (a /readyz) carries that request's trace."""
+    log_in(stack, stack.http, "own@example.com")
+    assert stack.http.request("GET", "/readyz").status_code == 200
+    deadline = time.monotonic() + 5
+    while len(own := [line for line in health_lines(stack) if line[TRACE_ID_KEY] != stack.trace.trace_id]) < 3:
+        assert time.monotonic() < deadline, f"the gateway checked authsession's health {len(own)} times in 5 s"
+        time.sleep(0.1)
+
+    assert len({line[TRACE_ID_KEY] for line in own}) == len(own), f"own checks share a trace: {own}"
+    for_the_request = [line for line in health_lines(stack) if line[TRACE_ID_KEY] == stack.trace.trace_id]
+    assert len(for_the_request) >= 1, "the /readyz request's check of authsession is not in its trace"

@@ -1,56 +1,29 @@
 """gRPC client of the gateway (``galaxy.gateway.v1.GatewayService``); errors
-carry ``google.rpc.ErrorInfo`` with the stable code. Given a ``trace``
+carry ``google.rpc.ErrorInfo`` with the stable code, in the gateway's domain. Given a ``trace``
 (``contracts.tracing``), every call carries a ``traceparent`` from it in its
 metadata."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any, TypeVar
-
-import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
+from typing import Any
 
 from contracts.gatewayv1._pb import gateway_pb2, gateway_pb2_grpc
 from contracts.gatewayv1.models import Login, LoginChallenge, Me, SessionInfo
-from contracts.grpc_errors import grpc_error
-from contracts.tracing import TRACEPARENT, TraceSource
+from contracts.grpc_client import GrpcClient, timestamp
+from contracts.grpc_errors import ERROR_DOMAINS
+from contracts.tracing import TraceSource
 
-__all__ = ["GatewayGrpcClient", "timestamp"]
-
-T = TypeVar("T")
-
-
-def timestamp(ts: Timestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=UTC)
+__all__ = ["GatewayGrpcClient"]
 
 
-class GatewayGrpcClient:
+class GatewayGrpcClient(GrpcClient):
+    SERVICE = "galaxy.gateway.v1.GatewayService"
+    ERROR_DOMAIN = ERROR_DOMAINS["gateway"]
     transport = "grpc"
 
     def __init__(self, target: str, timeout: float = 10.0, *, trace: TraceSource | None = None) -> None:
-        self.target = target
-        self.timeout = timeout
-        self.trace = trace
-        self.received_secrets: list[str] = []
-        self.channel = grpc.insecure_channel(target)
+        super().__init__(target, timeout, trace=trace)
         self.stub = gateway_pb2_grpc.GatewayServiceStub(self.channel)
-
-    def metadata(self, token: str | None = None) -> tuple[tuple[str, str], ...]:
-        """The metadata of a call: the bearer token, if any, and the trace's traceparent."""
-        md: list[tuple[str, str]] = []
-        if token is not None:
-            md.append(("authorization", f"Bearer {token}"))
-        if self.trace is not None:
-            md.append((TRACEPARENT, self.trace.traceparent()))
-        return tuple(md)
-
-    def _call(self, fn: Callable[..., T], request: object, token: str | None = None) -> T:
-        try:
-            return fn(request, timeout=self.timeout, metadata=self.metadata(token) or None)
-        except grpc.RpcError as err:
-            raise grpc_error(err) from None
 
     def _login(self, resp: Any) -> Login:
         login = Login(
@@ -99,6 +72,3 @@ class GatewayGrpcClient:
     def revoke_session(self, access_token: str | None, session_id: str) -> None:
         req = gateway_pb2.RevokeSessionRequest(session_id=session_id)
         self._call(self.stub.RevokeSession, req, token=access_token)
-
-    def close(self) -> None:
-        self.channel.close()

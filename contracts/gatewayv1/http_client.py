@@ -1,7 +1,16 @@
 """HTTP JSON client of the gateway (``/v1/...``), errors as RFC 9457 problems.
 
 Given a ``trace`` (``contracts.tracing``), every request carries a
-``traceparent`` from it, unless the caller sets one of its own."""
+``traceparent`` from it, unless the caller sets one of its own.
+
+Every answer the typed calls get is held to what every answer of the API
+carries (``contracts/errors.md``, "Answers from the HTTP layer"): a success
+with its documented status, shape and headers, an error as a whole problem
+document with the headers of its status and code. An answer that breaks
+that is no answer of the contract: a success raises
+:class:`~contracts.errors.WireFormatError`, and a problem becomes an
+:class:`~contracts.errors.ApiError` whose code says so (``<not a problem>``,
+``<problem breaks its contract>``), which no scenario expects."""
 
 from __future__ import annotations
 
@@ -11,18 +20,74 @@ from urllib.parse import quote
 
 import requests
 
-from contracts.errors import ApiError
+from contracts.errors import ApiError, WireFormatError
 from contracts.gatewayv1.models import Login, LoginChallenge, Me, SessionInfo
 from contracts.tracing import TRACEPARENT, TraceSource
 
-__all__ = ["PROBLEM_CONTENT_TYPE", "GatewayHttpClient", "problem_error"]
+__all__ = [
+    "EVERY_ANSWER",
+    "PROBLEM_CONTENT_TYPE",
+    "GatewayHttpClient",
+    "answer_violations",
+    "problem_error",
+    "problem_violations",
+]
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE = "urn:galaxy:error:"
+
+EVERY_ANSWER = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+"""The headers every answer of the API carries, success or problem (errors.md, "Answers from the HTTP layer")."""
+
+
+def answer_violations(resp: requests.Response) -> list[str]:
+    """How ``resp`` lacks the headers every answer of the API carries (none: it has them)."""
+    return [
+        f"{name}: {resp.headers.get(name)!r}, want {want!r}"
+        for name, want in EVERY_ANSWER.items()
+        if resp.headers.get(name) != want
+    ]
+
+
+def problem_violations(resp: requests.Response, body: dict[str, Any]) -> list[str]:
+    """How the problem document ``body`` (answered in ``resp``) breaks errors.md and the
+    OpenAPI document's ``Problem``: its fields, and the headers of its status and code."""
+    code = body.get("code")
+    found = answer_violations(resp)
+    if body.get("type") != f"{PROBLEM_TYPE}{code}":
+        found.append(f"type {body.get('type')!r}, want {PROBLEM_TYPE}{code}")
+    if not isinstance(body.get("title"), str) or not body["title"]:
+        found.append(f"title {body.get('title')!r}, want a short summary of the code")
+    if body.get("status") != resp.status_code or isinstance(body.get("status"), bool):
+        found.append(f"status {body.get('status')!r}, want the answer's {resp.status_code}")
+    if not isinstance(body.get("detail"), str):
+        found.append(f"detail {body.get('detail')!r}, want a string")
+    metadata = body.get("metadata")
+    if code == "DEPENDENCY_UNAVAILABLE":
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("dependency"), str):
+            found.append(f"metadata {metadata!r}, want the failed dependency")
+        elif not all(isinstance(v, str) for v in metadata.values()):
+            found.append(f"metadata {metadata!r}, want string values")
+    elif metadata is not None:
+        found.append(f"metadata {metadata!r} with {code}: only DEPENDENCY_UNAVAILABLE carries one")
+    challenge = resp.headers.get("WWW-Authenticate")
+    if resp.status_code == 401 and not (challenge or "").startswith("Bearer"):
+        found.append(f"a 401 with WWW-Authenticate {challenge!r}, want the Bearer challenge")
+    retry_after = resp.headers.get("Retry-After")
+    if code == "RATE_LIMITED" and not (retry_after or "").isdigit():
+        found.append(f"RATE_LIMITED with Retry-After {retry_after!r}, want whole seconds")
+    elif code == "RATE_LIMITED" and int(retry_after or "0") < 1:
+        found.append(f"Retry-After {retry_after!r}, want at least 1")
+    elif code != "RATE_LIMITED" and retry_after is not None:
+        found.append(f"Retry-After {retry_after!r} with {code}: only RATE_LIMITED carries one")
+    return found
 
 
 def problem_error(resp: requests.Response) -> ApiError:
     """Turn an error response into an ApiError; a non-problem answer is itself
-    reported as a contract violation (code ``<not a problem>``)."""
+    reported as a contract violation (code ``<not a problem>``), and so is a
+    problem that breaks its document's shape or lacks a header its status and
+    code call for (``<problem breaks its contract>``, the violations in ``detail``)."""
     ctype = resp.headers.get("Content-Type", "")
     try:
         body = resp.json()
@@ -30,9 +95,10 @@ def problem_error(resp: requests.Response) -> ApiError:
         body = None
     if not ctype.startswith(PROBLEM_CONTENT_TYPE) or not isinstance(body, dict) or "code" not in body:
         return ApiError("<not a problem>", "http", resp.status_code, f"{ctype!r}: {resp.text[:200]!r}", raw=resp)
+    if violations := problem_violations(resp, body):
+        detail = f"{body['code']}: " + "; ".join(violations)
+        return ApiError("<problem breaks its contract>", "http", resp.status_code, detail, raw=resp)
     retry_after = resp.headers.get("Retry-After")
-    if retry_after is not None and not retry_after.isdigit():
-        return ApiError("<bad Retry-After>", "http", resp.status_code, f"Retry-After: {retry_after!r}", raw=resp)
     return ApiError(
         code=str(body["code"]),
         transport="http",
@@ -71,14 +137,28 @@ class GatewayHttpClient:
             kwargs["headers"] = headers
         return self._session.request(method, self.base_url + path, **kwargs)
 
-    def _call(self, method: str, path: str, *, token: str | None = None, json: Any = None) -> Any:
+    def _call(self, method: str, path: str, *, token: str | None = None, json: Any = None, status: int = 200) -> Any:
+        """One typed call: its body as JSON, None for a 204; a problem raises :class:`ApiError`,
+        a success other than the documented ``status`` and shape :class:`WireFormatError`."""
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
         resp = self.request(method, path, json=json, headers=headers)
         if resp.status_code >= 400:
             raise problem_error(resp)
-        return resp.json() if resp.status_code != 204 else None
+        found = answer_violations(resp)
+        if resp.status_code != status:
+            found.append(f"status {resp.status_code}, want {status}")
+        elif status == 204 and resp.content:
+            found.append(f"a 204 with a body: {resp.content[:200]!r}")
+        elif status != 204 and not resp.headers.get("Content-Type", "").startswith("application/json"):
+            found.append(f"Content-Type {resp.headers.get('Content-Type')!r}, want application/json")
+        if found:
+            raise WireFormatError(f"{method} {path}: " + "; ".join(found))
+        return resp.json() if status != 204 else None
 
     def _login(self, body: dict[str, Any]) -> Login:
+        expires_in = body["expires_in"]
+        if not isinstance(expires_in, int) or isinstance(expires_in, bool):
+            raise WireFormatError(f"expires_in {expires_in!r}: want whole seconds")
         login = Login(
             access_token=body["access_token"],
             token_type=body["token_type"],
@@ -87,6 +167,7 @@ class GatewayHttpClient:
             refresh_token_expires_at=_ts(body["refresh_token_expires_at"]),
             session_id=body["session_id"],
             user_id=body["user_id"],
+            expires_in=expires_in,
         )
         self.received_secrets += [login.access_token, login.refresh_token]
         return login
@@ -113,7 +194,7 @@ class GatewayHttpClient:
         )
 
     def logout(self, access_token: str | None) -> None:
-        self._call("POST", "/v1/auth/logout", token=access_token)
+        self._call("POST", "/v1/auth/logout", token=access_token, status=204)
 
     def list_sessions(self, access_token: str | None) -> list[SessionInfo]:
         body = self._call("GET", "/v1/sessions", token=access_token)
@@ -123,7 +204,7 @@ class GatewayHttpClient:
         ]
 
     def revoke_session(self, access_token: str | None, session_id: str) -> None:
-        self._call("DELETE", f"/v1/sessions/{quote(session_id, safe='')}", token=access_token)
+        self._call("DELETE", f"/v1/sessions/{quote(session_id, safe='')}", token=access_token, status=204)
 
     def close(self) -> None:
         self._session.close()

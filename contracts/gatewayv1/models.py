@@ -24,6 +24,8 @@ class Login:
     refresh_token_expires_at: datetime
     session_id: str
     user_id: str
+    expires_in: int | None = None
+    """Seconds until the access token expires, as the HTTP API answers them (gRPC has no such field)."""
 
 
 @dataclass(frozen=True)

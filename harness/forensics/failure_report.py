@@ -38,6 +38,7 @@ __all__ = [
     "attach_diagnostics",
     "attach_evidence",
     "failed",
+    "own_options",
     "use_failure_bundles",
     "watch_processes",
 ]
@@ -163,12 +164,39 @@ def _seeds(config: pytest.Config) -> dict[str, Any]:
     return seeds
 
 
+_PATH_OPTIONS = ("-c", "--config-file", "--rootdir", "--confcutdir")
+_OPTIONS = ("-p", "-o", "--override-ini", *_PATH_OPTIONS)
+
+
+def own_options(config: pytest.Config) -> list[str]:
+    """The options of this pytest run that make it the run it is, not which tests it runs:
+    the plugins it loads or blocks (``-p``; a rerun loads pytest-randomly itself, with the
+    seed), its configuration file, rootdir and ini overrides; paths made absolute."""
+    args = list(config.invocation_params.args)
+    found: list[str] = []
+    for i, arg in enumerate(args):
+        name, value = arg, None
+        if "=" in arg and arg.startswith("--"):
+            name, _, value = arg.partition("=")
+        elif arg[:2] in ("-p", "-c", "-o") and len(arg) > 2:
+            name, value = arg[:2], arg[2:]
+        elif arg in _OPTIONS and i + 1 < len(args):
+            value = args[i + 1]
+        if name not in _OPTIONS or value is None or (name == "-p" and value == "randomly"):
+            continue
+        if name in _PATH_OPTIONS:
+            value = str((config.invocation_params.dir / value).resolve())
+        found += [name, value]
+    return found
+
+
 def rerun_argv(config: pytest.Config, nodeid: str) -> list[str]:
     """The command that runs ``nodeid`` alone again, with this run's seeds, Hypothesis profile,
-    marker expression and build options."""
+    marker expression and build options (by default: this interpreter's pytest with this
+    run's own plugins and configuration, :func:`own_options`)."""
     bundles = _bundles(config)
     rerun = bundles[1] if bundles else None
-    prefix = (rerun(nodeid) if callable(rerun) else rerun) or [sys.executable, "-m", "pytest"]
+    prefix = (rerun(nodeid) if callable(rerun) else rerun) or [sys.executable, "-m", "pytest", *own_options(config)]
     argv = [*prefix, nodeid]
     if config.pluginmanager.has_plugin("xdist"):
         argv += ["-n", "0"]

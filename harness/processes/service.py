@@ -27,15 +27,17 @@ resident memory and threads (:class:`Readings`).
 
 The parent-death signal fires when the *thread* that started the process
 exits, so start services from a long-lived thread (pytest's main thread).
+
+Its parts, each a module of :mod:`harness.processes`: ``errors`` (the typed
+errors), ``launch`` (the parent-death signal, exit status without reaping),
+``logs`` (one log per incarnation) and ``signals`` (pause, resume, kill).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -46,6 +48,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+from harness.processes.errors import (
+    ProcessError,
+    ProcessExitedEarly,
+    ReadinessTimeout,
+    data_races,
+    describe_returncode,
+)
+from harness.processes.launch import exit_status, with_parent_death_signal
+from harness.processes.logs import ProcessLogs
+from harness.processes.signals import ProcessSignals
 from harness.processes.sweep import HARNESS_TAG_ENV, current_run_id
 
 __all__ = [
@@ -59,84 +71,6 @@ __all__ = [
     "data_races",
     "describe_returncode",
 ]
-
-_PR_SET_PDEATHSIG = 1
-_SETPRIV = shutil.which("setpriv")
-
-
-def _child_setup() -> None:  # runs in the child between fork and exec
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def _all_threads_stopped(pid: int) -> bool:
-    """Whether every thread of process ``pid`` is stopped (state T, or t when traced);
-    a process that is gone has nothing left running."""
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except FileNotFoundError:
-        return True
-    for task in tasks:
-        try:
-            stat = (task / "stat").read_text()
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # the thread ended
-        state = stat.rsplit(")", 1)[1].split()[0]  # after the command name, which may hold spaces
-        if state not in ("T", "t", "Z", "X"):
-            return False
-    return True
-
-
-def _with_parent_death_signal(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
-    """The command line and child hook that give the process a parent-death
-    signal. util-linux's ``setpriv`` sets it and execs the binary (same pid),
-    which lets Python spawn without a ``preexec_fn`` and so use vfork: several
-    milliseconds less per process. Without setpriv, a ``preexec_fn`` calls prctl(2)."""
-    if _SETPRIV:
-        return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv], None
-    return argv, _child_setup
-
-
-class ProcessError(RuntimeError):
-    """A service process misbehaved; carries its command line and log tail."""
-
-    def __init__(self, message: str, *, name: str, argv: Sequence[str], log_tail: str) -> None:
-        super().__init__(f"{message}\n  command: {' '.join(argv)}\n  log tail:\n{_indent(log_tail)}")
-        self.name = name
-        self.argv = list(argv)
-        self.log_tail = log_tail
-
-
-class ProcessExitedEarly(ProcessError):
-    """The process exited before it was ready."""
-
-    def __init__(self, *, name: str, argv: Sequence[str], returncode: int, log_tail: str) -> None:
-        super().__init__(
-            f"{name} exited before it was ready: {describe_returncode(returncode)}",
-            name=name,
-            argv=argv,
-            log_tail=log_tail,
-        )
-        self.returncode = returncode
-
-
-class ReadinessTimeout(ProcessError):
-    """The process did not write its ready file in time."""
-
-
-def data_races(log: str) -> list[str]:
-    """The Go race detector's reports in ``log``, one string each."""
-    reports = log.split("WARNING: DATA RACE")[1:]
-    return [r.split("==================")[0].strip() for r in reports]
-
-
-def describe_returncode(returncode: int) -> str:
-    if returncode < 0:
-        return f"killed by signal {signal.Signals(-returncode).name}"
-    return f"exit code {returncode}"
-
-
-def _indent(text: str) -> str:
-    return "\n".join("    " + line for line in text.splitlines()) or "    (empty)"
 
 
 ReadyProbe = Callable[["ServiceProcess"], "dict[str, str] | None"]
@@ -185,7 +119,7 @@ class Readings:
     threads: int
 
 
-class ServiceProcess:
+class ServiceProcess(ProcessLogs, ProcessSignals):
     """One supervised service process.
 
     ``ready_file`` is passed to the binary through ``ready_env`` (for example
@@ -194,7 +128,9 @@ class ServiceProcess:
     an address name to the variable that sets it (``{"grpc":
     "ORDERS_GRPC_ADDR"}``), for :meth:`restart`. With ``coverdir`` (a
     ``-cover`` build), the process writes its coverage counters there
-    (``GOCOVERDIR``) when it exits cleanly.
+    (``GOCOVERDIR``) when it exits cleanly. Its standard output goes to its
+    log with its standard error, or to the file ``stdout`` when one is given
+    (to tell the two streams apart).
     """
 
     def __init__(
@@ -210,6 +146,7 @@ class ServiceProcess:
         ready_timeout: float = 15.0,
         stop_timeout: float = 5.0,
         coverdir: Path | None = None,
+        stdout: Path | None = None,
     ) -> None:
         if (ready_env is None) == (ready_probe is None):
             raise ValueError(f"{name}: give exactly one of ready_env (the handshake) and ready_probe")
@@ -218,6 +155,7 @@ class ServiceProcess:
         self.workdir = workdir
         self.ready_file = workdir / f"{name}.ready.json"
         self.log_path = workdir / f"{name}.log"
+        self.stdout_path = stdout
         self.env = {**env, HARNESS_TAG_ENV: current_run_id()}
         if ready_env is not None:
             self.env[ready_env] = str(self.ready_file)
@@ -235,6 +173,7 @@ class ServiceProcess:
         self.paused = False
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._stdout: IO[bytes] | None = None
         self._spawned = 0.0
 
     @property
@@ -259,23 +198,24 @@ class ServiceProcess:
             self.coverdir.mkdir(parents=True, exist_ok=True)
         self.ready_file.unlink(missing_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        if self.stdout_path is not None:
+            self._stdout = open(self.stdout_path, "ab")  # noqa: SIM115 - closed in stop()
         self._spawned = time.perf_counter()
-        argv, preexec = _with_parent_death_signal(self.argv)
+        argv, preexec = with_parent_death_signal(self.argv)
         try:
             self._proc = subprocess.Popen(
                 argv,
                 env=self.env,
                 cwd=self.workdir,
                 stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
+                stdout=self._stdout or self._log,
+                stderr=self._log if self._stdout is not None else subprocess.STDOUT,
                 start_new_session=True,
                 pass_fds=tuple(pass_fds),
                 preexec_fn=preexec,  # noqa: PLW1509 - None, or only prctl(2)
             )
         except BaseException:
-            self._log.close()
-            self._log = None
+            self._close_files()
             raise
         return self
 
@@ -334,20 +274,8 @@ class ServiceProcess:
             raise KeyError(f"{self.name} reported no {name!r} address; it has {sorted(self.addresses)}") from None
 
     def _exit_status(self) -> int | None:
-        """The exit code once the process has exited, without reaping it.
-
-        The process stays a zombie until :meth:`stop` reaps it, so its pid
-        (and process-group id) cannot be reused before the group is killed.
-        """
-        proc = self._proc
-        if proc is None:
-            return None
-        if proc.returncode is not None:
-            return proc.returncode
-        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        if info is None:
-            return None
-        return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+        """The exit code once the process has exited, without reaping it (:func:`.launch.exit_status`)."""
+        return None if self._proc is None else exit_status(self._proc)
 
     def _wait_exit(self, timeout: float) -> bool:
         """Wait up to ``timeout`` for the process to exit, without reaping it."""
@@ -388,45 +316,7 @@ class ServiceProcess:
             self._wait_exit(wait)
 
     # ------------------------------------------------------------ faults
-
-    def _signal_group(self, sig: signal.Signals) -> None:
-        if not self.is_running():
-            raise RuntimeError(f"{self.name} is not running ({self!r})")
-        assert self._proc is not None
-        os.killpg(self._proc.pid, sig)
-
-    def pause(self, timeout: float = 5.0) -> None:
-        """Freeze the process and its group (SIGSTOP): it holds its sockets
-        open and answers nothing, like a hung peer, until :meth:`resume`.
-
-        Returns once every thread of the process has stopped: the signal
-        takes effect asynchronously, and on a busy machine a thread already
-        running can serve a request in the meantime."""
-        self._signal_group(signal.SIGSTOP)
-        self.paused = True
-        deadline = time.monotonic() + timeout
-        while not _all_threads_stopped(self.pid):
-            if time.monotonic() >= deadline:
-                raise ProcessError(
-                    f"{self.name} was not stopped {timeout:.1f}s after SIGSTOP",
-                    name=self.name,
-                    argv=self.argv,
-                    log_tail=self.log_tail(),
-                )
-            time.sleep(0.0002)
-
-    def resume(self) -> None:
-        """Let a paused process run again (SIGCONT)."""
-        self._signal_group(signal.SIGCONT)
-        self.paused = False
-
-    def kill(self) -> int:
-        """Kill the process group at once (SIGKILL), as a crash would; returns the exit code."""
-        self._signal_group(signal.SIGKILL)
-        self.paused = False
-        code = self.stop()
-        assert code is not None
-        return code
+    # pause(), resume() and kill(): harness.processes.signals.ProcessSignals
 
     def restart(self, *, env: Mapping[str, str] | None = None, argv: Sequence[str] | None = None) -> Self:
         """Stop the process if it runs, then start a new incarnation on the
@@ -434,10 +324,7 @@ class ServiceProcess:
         environment and ``argv`` replacing its command line if given. The
         earlier incarnation's log is kept (:attr:`incarnations`)."""
         self.stop()
-        if self.log_path.exists():
-            retired = self.log_path.with_name(f"{self.name}.{len(self.incarnations) + 1}.log")
-            self.log_path.rename(retired)
-            self.incarnations.append(retired)
+        self.retire_log()
         for address, var in self.listen_env.items():
             if address in self.addresses:
                 self.env[var] = self.addresses[address]
@@ -539,33 +426,14 @@ class ServiceProcess:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
         self.returncode = proc.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        self._close_files()
         return self.returncode
 
-    def log_text(self) -> str:
-        """The log of the current (or last) incarnation."""
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def all_logs_text(self) -> str:
-        """The logs of every incarnation, oldest first, each under a header
-        once there was more than one."""
-        if not self.incarnations:
-            return self.log_text()
-        parts = [(path.name, path.read_text(errors="replace")) for path in self.incarnations if path.exists()]
-        parts.append((self.log_path.name + " (current)", self.log_text()))
-        return "".join(f"--- {name}\n{text}" for name, text in parts)
-
-    def data_races(self) -> list[str]:
-        """The race detector's reports in every incarnation's log (``-race`` builds), one string each."""
-        return data_races(self.all_logs_text())
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
+    def _close_files(self) -> None:
+        for file in (self._log, self._stdout):
+            if file is not None:
+                file.close()
+        self._log = self._stdout = None
 
     def __enter__(self) -> Self:
         return self.start()

@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
@@ -90,6 +90,8 @@ class Reply:
     body: bytes = b""
     content_type: str = "application/json"
     violation: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Header fields besides ``Content-Type``."""
 
 
 def json_reply(status: int, payload: Any) -> Reply:
@@ -281,7 +283,7 @@ class HttpStub:
             rec = request.environ[_RECORD] = replace(request.environ[_RECORD], note=reply.violation)
             with self._lock:
                 self._server.add_assertion(f"{rec.method} {rec.path}: {reply.violation}")
-        return Response(reply.body, status=reply.status, content_type=reply.content_type)
+        return Response(reply.body, status=reply.status, content_type=reply.content_type, headers=dict(reply.headers))
 
     def _no_route(self, request: Request) -> Response:
         """The answer to a request no handler took, a violation: 405 when a route has its path, else 404."""

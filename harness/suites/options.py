@@ -24,7 +24,9 @@ def runs_tests(config: pytest.Config) -> bool:
     workers (or one that only collects); not an xdist controller, which hands tests out."""
     if hasattr(config, "workerinput"):
         return True
-    return config.getoption("dist", "no") == "no" or bool(config.getoption("collectonly"))
+    # xdist distributes only with workers to hand tests to (-n), whatever --dist says (addopts sets it).
+    distributing = config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None))
+    return not distributing or bool(config.getoption("collectonly"))
 
 
 def service_refs(config: pytest.Config) -> dict[str, str]:

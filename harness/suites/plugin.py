@@ -2,7 +2,9 @@
 leftover processes, shards and durations, the run's header.
 
 Load with ``-p harness.suites.plugin`` (or ``pytest_plugins`` in a conftest).
-Its ``pytest_plugins`` registers :mod:`harness.forensics.failure_report` with it: the
+Its ``pytest_plugins`` registers :mod:`harness.suites.timeouts` with it (a test's
+deadline holds whatever the test catches, its teardown included) and
+:mod:`harness.forensics.failure_report`: the
 timeline and failure bundle of a failing test, and what a test attaches to
 them (:func:`~harness.forensics.failure_report.attach_evidence`,
 :func:`~harness.forensics.failure_report.attach_diagnostics`,
@@ -27,7 +29,12 @@ from harness.suites.options import build_mode, service_refs
 
 __all__: list[str] = []  # hooks only; what a run was asked for is read through harness.suites.options
 
-pytest_plugins = ["harness.forensics.failure_report", "harness.topology.plugin", "harness.gates.rule_coverage"]
+pytest_plugins = [
+    "harness.forensics.failure_report",
+    "harness.suites.timeouts",
+    "harness.topology.plugin",
+    "harness.gates.rule_coverage",
+]
 
 _SHARD = pytest.StashKey[tuple[int, int]]()
 _RUN = pytest.StashKey[str]()
@@ -90,7 +97,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="CMD",
         help="the command a bundle's rerun.sh runs, before the test id and the seeds "
-        "(default: where the suite's conftest says, else this python -m pytest)",
+        "(default: a registered suite's nox session, else this python -m pytest with this run's plugins and "
+        "configuration)",
     )
     group.addoption(
         "--redis-backend",

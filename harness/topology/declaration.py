@@ -8,7 +8,8 @@ read). A service's environment names the other parts through references
 (:func:`address`, :func:`url`, :data:`REDIS_URL`, :func:`redis_prefix`,
 :func:`material`), and every reference is an **edge**: ``gateway->authsession``
 because the gateway's ``GATEWAY_AUTHSESSION_ADDR`` is ``address("authsession",
-"grpc")``. The edges from the scenarios to the services are the topology's
+"grpc")`` (a service's HTTP listener as a base URL: ``url("user", "http")``).
+The edges from the scenarios to the services are the topology's
 ``clients``. Everything else - starting the parts side by side, fault links on
 any edge, forensics, keep-stack and ``up``, skew builds - the harness derives
 from this declaration alone (:mod:`harness.topology.stack`,
@@ -67,9 +68,10 @@ class Address:
 
 @dataclass(frozen=True)
 class Url:
-    """The base URL of a stub (``http://127.0.0.1:40123``)."""
+    """The base URL of a stub (``http://127.0.0.1:40123``), or of a service's HTTP ``listener``."""
 
-    stub: str
+    part: str
+    listener: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,9 @@ def address(service: str, listener: str) -> Address:
     return Address(service, listener)
 
 
-def url(stub: str) -> Url:
-    """The base URL of ``stub``."""
-    return Url(stub)
+def url(part: str, listener: str | None = None) -> Url:
+    """The base URL of stub ``part``, or of service ``part``'s HTTP ``listener``."""
+    return Url(part, listener)
 
 
 def redis_prefix(suffix: str = "") -> RedisPrefix:
@@ -253,8 +255,10 @@ class Topology:
     def _reference_problem(self, value: Value, listeners: set[tuple[str, str]]) -> str | None:
         if isinstance(value, Address) and (value.service, value.listener) not in listeners:
             return f"no service listener {value.service}/{value.listener}"
-        if isinstance(value, Url) and value.stub not in self.stubs:
-            return f"no stub {value.stub!r}"
+        if isinstance(value, Url) and value.listener is None and value.part not in self.stubs:
+            return f"no stub {value.part!r}"
+        if isinstance(value, Url) and value.listener is not None and (value.part, value.listener) not in listeners:
+            return f"no service listener {value.part}/{value.listener}"
         if isinstance(value, RedisUrl | RedisPrefix) and self.redis is None:
             return "the topology has no Redis"
         if isinstance(value, MaterialValue) and value.material not in self.materials:
@@ -277,7 +281,7 @@ class Topology:
                 if isinstance(value, Address):
                     found.append((service.name, value.service, value.listener))
                 elif isinstance(value, Url):
-                    found.append((service.name, value.stub, None))
+                    found.append((service.name, value.part, value.listener))
                 elif isinstance(value, RedisUrl):
                     found.append((service.name, REDIS, None))
         unique = list(dict.fromkeys(found))

@@ -42,18 +42,19 @@ class Documented:
 _ROW = re.compile(r"^\|\s*(?:<a\s[^>]*>\s*</a>\s*)*`(?P<var>[A-Z][A-Z0-9_]*)`\s*\|\s*(?P<default>[^|]*?)\s*\|")
 """A variable's row; its first cell may start with anchors (its rule id: contracts/README.md, "Rules")."""
 _NO_DEFAULT = {"required", "—", "-", ""}
+_TAG = re.compile(r"<[^>]+>")  # an anchor in a row (``<a id="..."></a>``) is no part of it
 
 
 def _slug(heading: str) -> str:
     """The anchor GitHub gives a heading."""
-    text = re.sub(r"<[^>]+>", "", heading).strip().lower()
+    text = _TAG.sub("", heading).strip().lower()
     return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
 
 
 @functools.cache
 def documented_variables(docs: str, root: Path = PROJECT_ROOT) -> tuple[tuple[str, str | None], ...]:
     """The variables and defaults of the first table under the heading ``docs`` names
-    (``path#anchor``), in the table's order."""
+    (``path#anchor``), in the table's order; HTML tags in a row are ignored."""
     path, _, anchor = docs.partition("#")
     lines = (root / path).read_text().splitlines()
     start = 0
@@ -63,7 +64,7 @@ def documented_variables(docs: str, root: Path = PROJECT_ROOT) -> tuple[tuple[st
             raise SettingsError(f"{docs}: no heading with anchor #{anchor}")
         start = headings[0] + 1
     found: list[tuple[str, str | None]] = []
-    for line in lines[start:]:
+    for line in (_TAG.sub("", line) for line in lines[start:]):
         if found and not line.startswith("|"):
             break
         if line.startswith("#") and not found:

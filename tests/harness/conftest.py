@@ -1,5 +1,6 @@
 """Fixtures of the harness's own tests: the mail and user stubs, one per
-module, reset (and checked) per test."""
+module, reset (and checked) per test. ``frontback/`` is a boundary suite of
+fakes that test_declared_boundary.py runs in a scratch copy, never here."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 from contracts.mail.stub import MailStub
 from contracts.user.stub import UserStub
+
+collect_ignore = ["frontback"]
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """No service process and no port of theirs outlives a run: after a normal
-run, a failing test, SIGINT, or SIGKILL of an xdist worker or of pytest."""
+run, a failing test, SIGINT, or SIGKILL of an xdist worker or of pytest; and a
+failing run ends, within a few of its tests' deadlines."""
 
 from __future__ import annotations
 
@@ -159,4 +160,33 @@ def test_a_test_that_times_out_gets_a_goroutine_dump_in_its_report(tmp_path: Pat
     assert "fake service log" in run.output, "the service log was not attached to the failure"
     assert "fake dump on SIGQUIT" in run.output, "no goroutine dump was asked for before the logs were read"
     assert "fake dump on SIGQUIT" in run.junit.read_text(), "the JUnit XML lacks the dump"
+    run.assert_nothing_left()
+
+
+RUN_BOUND_S = 60
+"""Two deadlines of 3 s, and room for a loaded machine to stop the services and the workers."""
+
+
+@pytest.mark.timeout(240)  # the nested run's start-up and its bound
+def test_a_run_stopping_at_its_failures_ends_within_its_deadlines_and_leaves_nothing(
+    tmp_path: Path, runs: list[Run]
+) -> None:
+    """Two failures under ``-x -n 2``: a Hypothesis example that hangs (Hypothesis
+    takes pytest's failures for failing examples and replays them) and a test that
+    times out, then hangs in its teardown. Each test is failed within two of its
+    deadlines, the run ends and nothing it started is left."""
+    timeout = 3
+    only = "test_sample[0] or test_sample[1]"
+    runs.append(run := Run(tmp_path, "stuck", "-x", "-n", "2", f"--timeout={timeout}", "-p", "no:randomly", "-k", only))
+    run.wait_started(2, timeout=60)
+    started = time.monotonic()
+    try:
+        code = run.wait(timeout=RUN_BOUND_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the run was still going {RUN_BOUND_S}s after its tests started", pytrace=False)
+    took = time.monotonic() - started
+    assert code == pytest.ExitCode.INTERRUPTED, run.output  # xdist stopping at the first failures
+    assert took < RUN_BOUND_S, f"the run took {took:.1f}s after its tests started:\n{run.output}"
+    assert "TestTimedOut: Timeout (>3.0s) from pytest-timeout." in run.output, run.output  # the example
+    assert f"Still running {float(timeout)}s after it." in run.output, run.output  # the teardown
     run.assert_nothing_left()

@@ -12,9 +12,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.processes.service import ProcessError, ProcessExitedEarly, ReadinessTimeout, ServiceProcess
+from harness.processes.service import ProcessError, ProcessExitedEarly, ReadinessTimeout, ServiceProcess, data_races
 
 FAKE = Path(__file__).with_name("fake_service.py")
+RACY = Path(__file__).with_name("testdata") / "racy" / "main.go"
 
 
 def fake(tmp_path: Path, mode: str, *, ready_timeout: float = 15.0, stop_timeout: float = 5.0) -> ServiceProcess:
@@ -185,3 +186,68 @@ def test_data_races_are_read_from_the_log(tmp_path: Path) -> None:
 
     proc.log_path.write_text('{"level":"INFO","msg":"serving"}\n')
     assert proc.data_races() == []
+
+
+def test_standard_output_goes_to_a_file_of_its_own_when_given(tmp_path: Path) -> None:
+    script = "import sys; print('to stdout'); print('to stderr', file=sys.stderr); sys.exit(3)"
+    apart = ServiceProcess(
+        "apart", [sys.executable, "-c", script], env={}, workdir=tmp_path, ready_env="R", stdout=tmp_path / "out.txt"
+    )
+    together = ServiceProcess("together", [sys.executable, "-c", script], env={}, workdir=tmp_path, ready_env="R")
+    for proc in (apart, together):
+        with pytest.raises(ProcessExitedEarly):
+            proc.start()
+
+    assert (apart.log_text(), (tmp_path / "out.txt").read_text()) == ("to stderr\n", "to stdout\n")
+    assert sorted(together.log_text().splitlines()) == ["to stderr", "to stdout"]
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        '{"msg":"http request","method":"GET","path":"/v1/WARNING: DATA RACE","status":404}\n',
+        '{"msg":"note","text":"==================\\nWARNING: DATA RACE\\n=================="}\n',
+        "WARNING: DATA RACE\nRead at 0x1 by goroutine 7:\n",  # no separator before it
+        "==================\nWARNING: DATA RACE in a sentence\n==================\n",
+    ],
+    ids=["an access line's path", "a JSON line's text", "no separator before", "not the whole line"],
+)
+def test_the_marker_text_outside_a_report_is_no_race(log: str) -> None:
+    assert data_races(log) == []
+
+
+def test_log_lines_written_amid_a_report_are_left_out_of_it() -> None:
+    log = RACE_LOG.replace("Previous read", '{"level":"INFO","msg":"served"}\nPrevious read')
+    log = log.replace("==================\nWARNING", '==================\n{"msg":"x"}\nWARNING', 1)
+    [race] = data_races(log)
+    assert race.startswith("Write at 0x00c000120000 by goroutine 7")
+    assert "served" not in race
+    assert "main.reader()" in race
+
+
+@pytest.fixture(scope="module")
+def racy_log(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """What testdata/racy, built with -race, writes to stderr: one race report
+    among JSON log lines, two of which hold the report's marker text."""
+    out = tmp_path_factory.mktemp("racy")
+    subprocess.run(
+        ["go", "build", "-race", "-o", str(out / "racy"), str(RACY)],
+        cwd=out,
+        env={**os.environ, "GOWORK": "off"},
+        check=True,
+        capture_output=True,
+        timeout=100,
+    )
+    done = subprocess.run([str(out / "racy")], capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 66, f"the race detector reported nothing (exit {done.returncode}):\n{done.stderr}"
+    return done.stderr
+
+
+def test_a_race_build_s_report_is_found_and_the_marker_in_its_log_lines_is_not(racy_log: str) -> None:
+    json_lines = [line for line in racy_log.splitlines() if line.startswith("{")]
+    assert sum("WARNING: DATA RACE" in line for line in json_lines) == 2, racy_log
+    [race] = data_races(racy_log)
+    assert race.startswith(("Read at", "Write at")), race
+    assert "Previous write at" in race
+    assert "main.main.func1()" in race
+    assert not any(line in race for line in json_lines)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
 from contracts.errors import WireFormatError
 from contracts.gatewayv1.grpc_client import GatewayGrpcClient
-from contracts.gatewayv1.http_client import GatewayHttpClient
+from contracts.gatewayv1.http_client import EVERY_ANSWER, GatewayHttpClient
 from contracts.tracing import (
     FixedTraceparent,
     Trace,
@@ -26,7 +27,7 @@ VALID = f"00-{TRACE_ID}-{SPAN_ID}-01"
 
 
 class GatewayDouble(HttpStub):
-    """Answers the gateway's start route, to see what a client sends."""
+    """Answers the gateway's start route as the gateway does, to see what a client sends."""
 
     name = "gateway double"
 
@@ -35,7 +36,8 @@ class GatewayDouble(HttpStub):
         self._route("POST", "/v1/auth/email/start", self._start)
 
     def _start(self, _request: RecordedRequest, _match: re.Match[str]) -> Reply:
-        return json_reply(200, {"challenge_id": "ch_1", "expires_at": "2030-01-01T00:10:00+00:00"})
+        reply = json_reply(200, {"challenge_id": "ch_1", "expires_at": "2030-01-01T00:10:00+00:00"})
+        return replace(reply, headers=EVERY_ANSWER)
 
 
 @pytest.fixture

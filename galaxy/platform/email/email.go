@@ -86,20 +86,31 @@ func Normalize(raw string) (string, error) {
 	return addr, nil
 }
 
+// lookup is golang.org/x/net/idna's lookup profile (idna.Lookup: the UTS #46
+// mapping, nontransitional, with the STD3 rules, CheckJoiners and the Bidi
+// Rule) but for its hyphen check, which counts octets, so that a U-label
+// such as "ü--x" is refused and "üa--x" taken: the hyphen rule is applied
+// to each U-label in asciiDomain, in characters, as RFC 5891 §4.2.3.1 says.
+var lookup = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.CheckHyphens(false))
+
+// mapping maps text as lookup does (UTS #46), validating nothing.
+var mapping = idna.New(idna.MapForLookup(), idna.ValidateLabels(false))
+
 // asciiDomain returns the A-label form of domain under the IDNA2008 lookup
 // profile, refusing a domain that is not a host name, that is too long or
 // whose A-labels do not round-trip (an A-label that is not the encoding of
-// its own U-label).
+// its own U-label, or an xn-- label that holds anything but ASCII).
 func asciiDomain(domain string) (string, error) {
 	invalid := apierror.New(apierror.InvalidArgument, "the domain of email is not a valid domain name")
-	ascii, err := idna.Lookup.ToASCII(domain)
+	ascii, err := lookup.ToASCII(domain)
 	if err != nil || ascii == "" {
 		return "", invalid
 	}
 	if len(ascii) > maxDomainLength {
 		return "", apierror.New(apierror.InvalidArgument, "the domain of email is longer than %d octets", maxDomainLength)
 	}
-	for label := range strings.SplitSeq(ascii, ".") {
+	aLabels := strings.Split(ascii, ".")
+	for _, label := range aLabels {
 		if label == "" { // also a trailing dot: an address names no root
 			return "", invalid
 		}
@@ -107,12 +118,51 @@ func asciiDomain(domain string) (string, error) {
 			return "", apierror.New(apierror.InvalidArgument, "a label of the domain of email is longer than %d octets", maxLabelLength)
 		}
 	}
-	unicodeForm, err := idna.Lookup.ToUnicode(ascii)
+	unicodeForm, err := lookup.ToUnicode(ascii)
 	if err != nil {
 		return "", invalid
 	}
-	if again, err := idna.Lookup.ToASCII(unicodeForm); err != nil || again != ascii {
+	if again, err := lookup.ToASCII(unicodeForm); err != nil || again != ascii {
 		return "", invalid
 	}
+	for label := range strings.SplitSeq(unicodeForm, ".") {
+		if !hyphensAllowed(label) {
+			return "", invalid
+		}
+	}
+	// An xn-- label as given (once mapped) must be the A-label it stands
+	// for: golang.org/x/net/idna also decodes one holding non-ASCII
+	// characters, which is no Punycode.
+	given := strings.Split(mapped(domain), ".")
+	if len(given) != len(aLabels) {
+		return "", invalid
+	}
+	for i, label := range given {
+		if strings.HasPrefix(label, acePrefix) && label != aLabels[i] {
+			return "", invalid
+		}
+	}
 	return ascii, nil
+}
+
+const acePrefix = "xn--"
+
+// hyphensAllowed reports whether a U-label keeps the hyphen rule of RFC
+// 5891 §4.2.3.1, counted in characters: no hyphen at its start or end, and
+// not one in both its third and fourth characters.
+func hyphensAllowed(label string) bool {
+	r := []rune(label)
+	n := len(r)
+	return n > 0 && r[0] != '-' && r[n-1] != '-' && (n < 4 || r[2] != '-' || r[3] != '-')
+}
+
+// mapped is s under the UTS #46 mapping of the lookup profile, in NFC:
+// each code point mapped alone, so that no xn-- label is decoded.
+func mapped(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		m, _ := mapping.ToUnicode(string(r)) // s is a domain lookup took: nothing is refused
+		b.WriteString(m)
+	}
+	return norm.NFC.String(b.String())
 }

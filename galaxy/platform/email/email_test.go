@@ -34,6 +34,8 @@ func TestNormalize(t *testing.T) {
 		{"decomposed U-label", "user@bu\u0308cher.example", "user@xn--bcher-kva.example"},
 		{"non-ASCII local part, lowercased", "JOSÉ@example.com", "josé@example.com"},
 		{"decomposed local part, composed", "jose\u0301@example.com", "josé@example.com"},
+		{"U-label with hyphens in its third and fourth octets, not characters", "u@ü--x.example", "u@xn----x-goa.example"},
+		{"A-label, fullwidth", "u@ｘｎ--bcher-kva.example", "u@xn--bcher-kva.example"},
 	}
 	for _, tc := range valid {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,6 +102,11 @@ func TestNormalize(t *testing.T) {
 		{"A-label that is not punycode", "user@xn--.example"},
 		{"A-label of an ASCII label", "user@xn--example-.com"},
 		{"A-label not in its canonical form", "user@xn--bcher-kva-.example"},
+		{"hyphens in the third and fourth characters", "user@ab--cd.example"},
+		{"U-label with hyphens in its third and fourth characters", "user@üa--x.example"},
+		{"A-label of a U-label with hyphens in its third and fourth characters", "user@xn--a--x-zra.example"},
+		{"xn-- label holding a non-ASCII character", "user@xn--zzé-.example"},
+		{"XN-- label holding a non-ASCII character", "user@XN--bücher-.example"},
 	}
 	for _, tc := range invalid {
 		t.Run(tc.name, func(t *testing.T) {

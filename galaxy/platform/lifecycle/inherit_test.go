@@ -25,8 +25,21 @@ func inheritedFD(t *testing.T, ln *net.TCPListener) int {
 		t.Fatal(err)
 	}
 	ln.Close()
-	t.Cleanup(func() { f.Close() })
-	return int(f.Fd())
+	return handedOver(t, f)
+}
+
+// handedOver returns a new descriptor of f's file for Listen, which takes
+// it over and closes it, and closes f. Handing Listen f's own descriptor
+// would close that number twice, and between the two closes it can be a
+// parallel test's socket.
+func handedOver(t *testing.T, f *os.File) int {
+	t.Helper()
+	defer f.Close()
+	fd, err := syscall.Dup(int(f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fd
 }
 
 func TestListenServesAnInheritedSocketAndItsQueuedConnections(t *testing.T) {
@@ -70,8 +83,10 @@ func TestListenServesAnInheritedSocketAndItsQueuedConnections(t *testing.T) {
 	}
 }
 
+// TestListenRefusesWhatIsNoInheritedListener does not run in parallel:
+// the number of its closed descriptor would be free for a parallel test's
+// next socket, which Listen would then take over.
 func TestListenRefusesWhatIsNoInheritedListener(t *testing.T) {
-	t.Parallel()
 	regular, err := os.Create(filepath.Join(t.TempDir(), "file"))
 	if err != nil {
 		t.Fatal(err)
@@ -141,8 +156,7 @@ func TestListenRefusesAnInheritedUnixSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	if ln, err := lifecycle.Listen("http", fmt.Sprintf("fd://%d", f.Fd())); err == nil {
+	if ln, err := lifecycle.Listen("http", fmt.Sprintf("fd://%d", handedOver(t, f))); err == nil {
 		ln.Close()
 		t.Fatal("Listen took a Unix socket, want an error")
 	} else if !strings.Contains(err.Error(), "a unix socket, want a TCP one") {

@@ -1,6 +1,7 @@
 // Package lifecycle runs a binary's servers the same way everywhere: listen
 // first (so "address in use" fails at once and port 0 works), serve, publish
-// the ready file, and on cancellation shut every server down within a bound.
+// the ready file, and on cancellation drain every server at once, side by
+// side, within a bound.
 package lifecycle
 
 import (
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,7 +74,19 @@ func (s *httpServer) Serve() error {
 	}
 	return nil
 }
-func (s *httpServer) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// Shutdown closes the listener and every idle connection at once, ends
+// keep-alive (each answer still in flight goes out with "Connection: close"
+// and its connection is closed after it) and waits for the answers until
+// ctx ends; then it closes every connection still open, cutting what is in
+// flight.
+func (s *httpServer) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		s.srv.Close()
+	}
+	return err
+}
 
 type grpcServer struct {
 	name string
@@ -94,7 +108,9 @@ func (s *grpcServer) Serve() error {
 	return nil
 }
 
-// Shutdown stops gracefully, and forcibly once ctx ends.
+// Shutdown closes the listener and tells every connection to take no new
+// call (GOAWAY) at once, waits for the calls in flight until ctx ends, and
+// then cuts them.
 func (s *grpcServer) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
@@ -116,12 +132,28 @@ type Options struct {
 	Service         string
 	ReadyFile       string // written once every server is serving; empty disables it
 	ShutdownTimeout time.Duration
+	// ShutdownSetting, when set, is the setting ShutdownTimeout comes from
+	// ("GATEWAY_SHUTDOWN_TIMEOUT"), named by the error of a drain cut short.
+	ShutdownSetting string
 	Logger          *slog.Logger
+	// Draining, when set, is called once as the drain begins, before any
+	// server stops: a binary's readiness fails from then on.
+	Draining func()
 }
 
+// ErrDrainCut is wrapped by Run's error when the shutdown timeout passed
+// before every server had drained, and the work still in flight was cut.
+var ErrDrainCut = errors.New("in-flight work cut")
+
 // Run serves every server until ctx is cancelled or one of them fails, then
-// shuts them all down within opts.ShutdownTimeout. It returns the first
-// serving error, or nil after a clean shutdown.
+// drains them all at once: opts.Draining first, then every server stops
+// taking new work and drains what it has in flight, side by side, so that
+// no server's slow calls keep another serving. The drain is bounded by
+// opts.ShutdownTimeout, after which what is still in flight is cut.
+//
+// It returns the first serving error; otherwise nil when every server
+// drained within the timeout, or an error wrapping ErrDrainCut that names
+// the timeout and the servers whose work was cut.
 func Run(ctx context.Context, opts Options, servers ...Server) error {
 	errc := make(chan error, len(servers))
 	for _, s := range servers {
@@ -155,18 +187,47 @@ func Run(ctx context.Context, opts Options, servers ...Server) error {
 		}
 	}
 
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
-	defer cancel()
-	var errs []error
-	for _, s := range servers {
-		if err := s.Shutdown(shutdownCtx); err != nil {
-			errs = append(errs, fmt.Errorf("shutdown %s: %w", s.Name(), err))
-		}
-	}
+	drainErr := drain(opts, servers)
 	if runErr != nil {
 		return runErr
 	}
-	return errors.Join(errs...)
+	return drainErr
+}
+
+// drain shuts every server down at once and waits for them all.
+func drain(opts Options, servers []Server) error {
+	if opts.Draining != nil {
+		opts.Draining()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
+	defer cancel()
+	errs := make([]error, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		wg.Go(func() { errs[i] = s.Shutdown(ctx) })
+	}
+	wg.Wait()
+
+	var cut []string
+	var failed []error
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, context.DeadlineExceeded):
+			cut = append(cut, servers[i].Name())
+		default:
+			failed = append(failed, fmt.Errorf("shutdown %s: %w", servers[i].Name(), err))
+		}
+	}
+	if len(cut) > 0 {
+		timeout := opts.ShutdownTimeout.String()
+		if opts.ShutdownSetting != "" {
+			timeout = opts.ShutdownSetting + "=" + timeout
+		}
+		failed = append([]error{fmt.Errorf("%w: %s had not drained when the shutdown timeout (%s) passed",
+			ErrDrainCut, strings.Join(cut, " and "), timeout)}, failed...)
+	}
+	return errors.Join(failed...)
 }
 
 // healthRefresh is how often a serving Health re-runs its check, so that
@@ -313,8 +374,8 @@ func (d *drainingGRPC) Shutdown(ctx context.Context) error {
 	return d.Server.Shutdown(ctx)
 }
 
-// Exit reports how a binary's realMain ended, the same way for every galaxy
-// binary, and returns the process's exit code: 0 after a clean stop
+// Exit reports how a binary's run ended (service.Main), the same way for
+// every galaxy binary, and returns the process's exit code: 0 after a clean stop
 // (logged "stopped"); 2 for a bad configuration (an *envconfig.Error),
 // printed to stderr as one line per problem,
 // "<service>: configuration: <problem>"; 1 for any other error (logged

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"galaxy/platform/lifecycle"
-	"galaxy/platform/readyfile"
+	"galaxy/platform/testwait"
 )
 
 func TestRunPublishesAddressesAndShutsDown(t *testing.T) {
@@ -47,17 +47,7 @@ func TestRunPublishesAddressesAndShutsDown(t *testing.T) {
 		}, servers...)
 	}()
 
-	var doc readyfile.Document
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if doc, err = readyfile.Read(ready); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("ready file never appeared: %v", err)
-	}
+	doc := testwait.ReadyFile(t, ready, 5*time.Second, done, nil)
 	if doc.PID != os.Getpid() || doc.Addresses["http"] != httpLn.Addr().String() || doc.Addresses["grpc"] != grpcLn.Addr().String() {
 		t.Fatalf("ready file = %+v, want pid %d and the bound addresses", doc, os.Getpid())
 	}

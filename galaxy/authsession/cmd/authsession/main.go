@@ -4,10 +4,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"galaxy/authsession/internal/auth"
 	"galaxy/authsession/internal/config"
@@ -17,29 +13,13 @@ import (
 	"galaxy/authsession/internal/token"
 	"galaxy/authsession/internal/userclient"
 	"galaxy/platform/envconfig"
-	"galaxy/platform/lifecycle"
-	"galaxy/platform/logging"
 	"galaxy/platform/readiness"
-	"galaxy/platform/redisconn"
+	"galaxy/platform/service"
 )
 
-const service = "authsession"
+const name = "authsession"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	logger, _ := logging.New(os.Stderr, service, "info") // a constant level always parses
-	ctx = logging.WithLogger(ctx, logger)
-
-	err := realMain(ctx)
-	stop()
-	if code := lifecycle.Exit(err, service, os.Stderr, logger); code != 0 {
-		os.Exit(code)
-	}
-}
-
-func realMain(ctx context.Context) error {
-	return run(ctx, envconfig.OS())
-}
+func main() { service.Main(name, run) }
 
 // run wires the service from the environment read through lookup and serves
 // until ctx ends.
@@ -48,11 +28,10 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	if err != nil {
 		return err
 	}
-	logger, err := logging.New(os.Stderr, service, cfg.LogLevel)
+	svc, err := service.New(name, cfg.Settings)
 	if err != nil {
-		return envconfig.Problem("AUTHSESSION_LOG_LEVEL", cfg.LogLevel, err)
+		return err
 	}
-	ctx = logging.WithLogger(ctx, logger)
 
 	key, err := token.LoadPrivateKey(cfg.SigningKeyFile)
 	if err != nil {
@@ -67,9 +46,6 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	if err != nil {
 		return err
 	}
-
-	redisconn.RouteLogs(logger)
-	logging.RouteGRPC(logger)
 	rdb, err := redisstore.NewClient(cfg.RedisURL)
 	if err != nil {
 		return err
@@ -79,21 +55,6 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	if err != nil {
 		return err
 	}
-	// Not on the way to serving: Redis may come up later (readiness and each
-	// call report it). The first ping opens a pooled connection and says early
-	// when Redis is away. It ends, silently, once run returns: pinged is
-	// cancelled before the client closes, so a start that fails for another
-	// reason does not also report Redis.
-	pinged, stopPing := context.WithCancel(ctx)
-	defer stopPing()
-	go func() {
-		pingCtx, cancel := context.WithTimeout(pinged, 2*time.Second)
-		defer cancel()
-		if err := store.Ping(pingCtx); err != nil && pinged.Err() == nil {
-			logger.Warn("redis is not reachable yet", "error", err)
-		}
-	}()
-
 	mailer, err := mailclient.New(cfg.MailURL, cfg.UpstreamTimeout)
 	if err != nil {
 		return err
@@ -104,8 +65,18 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 		return err
 	}
 	defer users.Close()
+	// Redis is the one hard dependency: without it no call can succeed.
+	// The mail and user services only matter to logins, which report their
+	// failures themselves; they do not make the service unready. Redis may
+	// come up later (readiness and each call report it): the check at start
+	// opens a pooled connection and says early when Redis is away.
+	redis := readiness.Dependency{Name: "redis", Check: store.Ping}
+	if err := svc.Depend(redis); err != nil {
+		return err
+	}
+	svc.CheckAtStart(redis)
 
-	svc, err := auth.NewService(auth.Options{
+	domain, err := auth.NewService(auth.Options{
 		Store:           store,
 		Limiter:         store,
 		Mailer:          mailer,
@@ -127,26 +98,10 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	if err != nil {
 		return err
 	}
-	// Redis is the one hard dependency: without it no call can succeed.
-	// The mail and user services only matter to logins, which report their
-	// failures themselves; they do not make the service unready.
-	ready, err := readiness.New(cfg.ReadyTimeout, readiness.Dependency{Name: "redis", Check: store.Ping})
-	if err != nil {
-		return err
-	}
-	srv, err := grpcapi.NewServer(svc, logger, grpcapi.WithReadiness(ready.Check))
+	grpcSrv, err := grpcapi.NewServer(domain, svc.Logger())
 	if err != nil {
 		return err
 	}
 
-	ln, err := lifecycle.Listen("grpc", cfg.GRPCAddr)
-	if err != nil {
-		return err
-	}
-	return lifecycle.Run(ctx, lifecycle.Options{
-		Service:         service,
-		ReadyFile:       cfg.ReadyFile,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		Logger:          logger,
-	}, srv.Lifecycle("grpc", ln))
+	return svc.Run(ctx, service.GRPC("grpc", cfg.GRPCAddr, grpcSrv))
 }

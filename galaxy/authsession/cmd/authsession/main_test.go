@@ -29,6 +29,7 @@ import (
 	"galaxy/platform/envconfig"
 	"galaxy/platform/logging"
 	"galaxy/platform/readyfile"
+	"galaxy/platform/testwait"
 )
 
 // TestMain routes gRPC's process-wide logger before any test starts: run
@@ -73,24 +74,11 @@ func testEnv(t *testing.T) (map[string]string, *authtest.Mail) {
 	}, mail
 }
 
-// waitReady waits for the ready file that run publishes.
-func waitReady(t *testing.T, path string, exited <-chan error) readyfile.Document {
+// waitReady waits for the ready file that run publishes, failing early if
+// run returns (exited).
+func waitReady(t *testing.T, path string, exited chan error) readyfile.Document {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if doc, err := readyfile.Read(path); err == nil {
-			return doc
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("run exited before it was ready: %v", err)
-		case <-deadline:
-			t.Fatal("no ready file after 10s")
-		case <-tick.C:
-		}
-	}
+	return testwait.ReadyFile(t, path, 10*time.Second, exited, nil)
 }
 
 func TestRunServesUntilCancelled(t *testing.T) {

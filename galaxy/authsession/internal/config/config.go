@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"galaxy/platform/envconfig"
+	"galaxy/platform/service"
 )
 
 // Config is the complete authsession configuration.
@@ -30,11 +31,11 @@ type Config struct {
 	// RetryGrace is how long a confirm or a refresh may be retried with the
 	// same inputs and get the same session and refresh token
 	// (contracts/tokens.md); 0 turns retries off.
-	RetryGrace      time.Duration
-	ReadyFile       string
-	ReadyTimeout    time.Duration
-	ShutdownTimeout time.Duration
-	LogLevel        string
+	RetryGrace time.Duration
+	// AUTHSESSION_LOG_LEVEL, AUTHSESSION_READY_FILE,
+	// AUTHSESSION_READY_TIMEOUT (250ms by default) and
+	// AUTHSESSION_SHUTDOWN_TIMEOUT, as every binary has them.
+	service.Settings
 
 	// Abuse limits of email login.
 	ResendCooldown        time.Duration
@@ -64,10 +65,7 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 		CodeTTL:         r.Duration("AUTHSESSION_CODE_TTL", 10*time.Minute),
 		CodeMaxAttempts: r.Int("AUTHSESSION_CODE_MAX_ATTEMPTS", 5, 1),
 		RetryGrace:      DefaultRetryGrace,
-		ReadyFile:       r.String("AUTHSESSION_READY_FILE", ""),
-		ReadyTimeout:    r.Duration("AUTHSESSION_READY_TIMEOUT", 250*time.Millisecond),
-		ShutdownTimeout: r.Duration("AUTHSESSION_SHUTDOWN_TIMEOUT", 10*time.Second),
-		LogLevel:        r.LogLevel("AUTHSESSION_LOG_LEVEL", "info"),
+		Settings:        service.ReadSettings(r, "AUTHSESSION", 250*time.Millisecond),
 
 		ResendCooldown:        r.Duration("AUTHSESSION_RESEND_COOLDOWN", 30*time.Second),
 		StartLimitPerEmail:    r.Int("AUTHSESSION_START_LIMIT_PER_EMAIL", 5, 1),

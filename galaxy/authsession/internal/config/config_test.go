@@ -8,6 +8,7 @@ import (
 
 	"galaxy/authsession/internal/config"
 	"galaxy/platform/envconfig"
+	"galaxy/platform/service"
 )
 
 // required holds a valid value for every required variable.
@@ -49,10 +50,10 @@ func TestLoadDefaults(t *testing.T) {
 		SessionTTL:      720 * time.Hour,
 		CodeTTL:         10 * time.Minute,
 		CodeMaxAttempts: 5,
-		ReadyTimeout:    250 * time.Millisecond,
 		RetryGrace:      30 * time.Second,
-		ShutdownTimeout: 10 * time.Second,
-		LogLevel:        "info",
+		Settings: service.Settings{
+			Prefix: "AUTHSESSION", LogLevel: "info", ReadyTimeout: 250 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
+		},
 
 		ResendCooldown:        30 * time.Second,
 		StartLimitPerEmail:    5,

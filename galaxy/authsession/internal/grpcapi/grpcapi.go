@@ -1,6 +1,7 @@
-// Package grpcapi serves galaxy.authsession.v1.AuthSessionService and
-// grpc.health.v1 over gRPC. Every error leaves as a status carrying
-// google.rpc.ErrorInfo (domain "authsession.galaxy").
+// Package grpcapi serves galaxy.authsession.v1.AuthSessionService over
+// gRPC; the binary adds grpc.health.v1 (platform/service). Every error
+// leaves as a status carrying google.rpc.ErrorInfo (domain
+// "authsession.galaxy").
 package grpcapi
 
 import (
@@ -8,7 +9,6 @@ import (
 	"errors"
 	"log/slog"
 	"math"
-	"net"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -16,7 +16,6 @@ import (
 	"galaxy/authsession/api/authsessionv1"
 	"galaxy/authsession/internal/auth"
 	"galaxy/platform/grpcserver"
-	"galaxy/platform/lifecycle"
 )
 
 // Domain is the ErrorInfo domain of every error.
@@ -32,30 +31,10 @@ type Service interface {
 	ListSessions(ctx context.Context, userID string) ([]auth.Session, error)
 }
 
-// Server is the gRPC server of authsession.
-type Server struct {
-	grpc   *grpc.Server
-	health *lifecycle.Health
-}
-
-// Option customises a Server.
-type Option func(*options)
-
-type options struct {
-	ready func(context.Context) error
-}
-
-// WithReadiness makes grpc.health.v1 report SERVING only while ready
-// passes, and NOT_SERVING while it fails (say, while Redis does not
-// answer). ready must return within a short bound of its own. Without it
-// the server reports SERVING until it shuts down.
-func WithReadiness(ready func(context.Context) error) Option {
-	return func(o *options) { o.ready = ready }
-}
-
 // NewServer returns a server exposing svc, with the logging, recovery and
-// limits of every galaxy server (platform/grpcserver).
-func NewServer(svc Service, logger *slog.Logger, opts ...Option) (*Server, error) {
+// limits of every galaxy server (platform/grpcserver). The binary gives it
+// grpc.health.v1 (platform/service).
+func NewServer(svc Service, logger *slog.Logger) (*grpc.Server, error) {
 	if svc == nil {
 		return nil, errors.New("grpcapi: a service is required")
 	}
@@ -67,18 +46,7 @@ func NewServer(svc Service, logger *slog.Logger, opts ...Option) (*Server, error
 		return nil, err
 	}
 	authsessionv1.RegisterAuthSessionServiceServer(gs, &handler{svc: svc})
-	var o options
-	for _, opt := range opts {
-		opt(&o)
-	}
-	hs := lifecycle.RegisterHealth(gs, o.ready, authsessionv1.AuthSessionService_ServiceDesc.ServiceName)
-	return &Server{grpc: gs, health: hs}, nil
-}
-
-// Lifecycle returns the server as a lifecycle.Server on ln; its shutdown
-// first reports NOT_SERVING to health checkers, then drains.
-func (s *Server) Lifecycle(name string, ln net.Listener) lifecycle.Server {
-	return s.health.Serve(name, ln, s.grpc)
+	return gs, nil
 }
 
 // handler implements authsessionv1.AuthSessionServiceServer. It returns

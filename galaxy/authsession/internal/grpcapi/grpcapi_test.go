@@ -28,14 +28,14 @@ import (
 )
 
 // serve starts svc on 127.0.0.1:0 and returns a connection to it.
-func serve(t *testing.T, svc grpcapi.Service, opts ...grpcapi.Option) (*grpc.ClientConn, *logtest.Buffer) {
+func serve(t *testing.T, svc grpcapi.Service) (*grpc.ClientConn, *logtest.Buffer) {
 	t.Helper()
 	logs := &logtest.Buffer{}
 	logger, err := logging.New(logs, "authsession", "debug")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := grpcapi.NewServer(svc, logger, opts...)
+	srv, err := grpcapi.NewServer(svc, logger)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
@@ -43,7 +43,7 @@ func serve(t *testing.T, svc grpcapi.Service, opts ...grpcapi.Option) (*grpc.Cli
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls := srv.Lifecycle("grpc", ln)
+	ls := lifecycle.GRPC("grpc", ln, srv)
 	done := make(chan error, 1)
 	go func() { done <- ls.Serve() }()
 	t.Cleanup(func() {

@@ -5,9 +5,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"galaxy/gateway/internal/authsessionclient"
 	"galaxy/gateway/internal/config"
@@ -18,28 +15,12 @@ import (
 	"galaxy/gateway/internal/redisstore"
 	"galaxy/gateway/internal/tokenverify"
 	"galaxy/platform/envconfig"
-	"galaxy/platform/lifecycle"
-	"galaxy/platform/logging"
-	"galaxy/platform/redisconn"
+	"galaxy/platform/service"
 )
 
-const service = "gateway"
+const name = "gateway"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	logger, _ := logging.New(os.Stderr, service, "info") // a constant level always parses
-	ctx = logging.WithLogger(ctx, logger)
-
-	err := realMain(ctx)
-	stop()
-	if code := lifecycle.Exit(err, service, os.Stderr, logger); code != 0 {
-		os.Exit(code)
-	}
-}
-
-func realMain(ctx context.Context) error {
-	return run(ctx, envconfig.OS())
-}
+func main() { service.Main(name, run) }
 
 // run wires the gateway from the environment read through lookup and serves
 // until ctx ends.
@@ -48,13 +29,11 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	if err != nil {
 		return err
 	}
-	logger, err := logging.New(os.Stderr, service, cfg.LogLevel)
+	svc, err := service.New(name, cfg.Settings)
 	if err != nil {
-		return envconfig.Problem("GATEWAY_LOG_LEVEL", cfg.LogLevel, err)
+		return err
 	}
-	ctx = logging.WithLogger(ctx, logger)
-	redisconn.RouteLogs(logger)
-	logging.RouteGRPC(logger)
+	logger := svc.Logger()
 
 	keys, err := tokenverify.LoadJWKSFile(cfg.JWKSFile)
 	if err != nil {
@@ -78,38 +57,26 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	if err != nil {
 		return envconfig.Invalid(err)
 	}
+	if err := svc.Depend(gateway.Dependencies(store, auth)...); err != nil {
+		return err
+	}
 
-	svc, err := gateway.NewService(tokens, store, auth,
-		gateway.WithLoginLimiter(logins), gateway.WithReadyTimeout(cfg.ReadyTimeout))
+	domain, err := gateway.NewService(tokens, store, auth, gateway.WithLoginLimiter(logins), gateway.WithReadiness(svc.Ready))
 	if err != nil {
 		return fmt.Errorf("domain service: %w", err)
 	}
-	handler, err := httpapi.New(svc, logger)
+	handler, err := httpapi.New(domain, logger)
 	if err != nil {
 		return fmt.Errorf("http api: %w", err)
 	}
-	grpcSrv, err := grpcapi.NewServer(svc, logger)
+	grpcSrv, err := grpcapi.NewServer(domain, logger)
 	if err != nil {
 		return fmt.Errorf("grpc api: %w", err)
 	}
 
-	httpLn, err := lifecycle.Listen("http", cfg.HTTPAddr)
-	if err != nil {
-		return err
-	}
-	grpcLn, err := lifecycle.Listen("grpc", cfg.GRPCAddr)
-	if err != nil {
-		httpLn.Close()
-		return err
-	}
 	logger.Info("starting", "keys", keys.KeyIDs(), "authsession", cfg.AuthsessionAddr)
-	return lifecycle.Run(ctx, lifecycle.Options{
-		Service:         service,
-		ReadyFile:       cfg.ReadyFile,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		Logger:          logger,
-	},
-		lifecycle.HTTP("http", httpLn, httpapi.NewServer(handler, logger, cfg.AuthsessionTimeout+cfg.RedisTimeout)),
-		grpcSrv.Lifecycle("grpc", grpcLn),
+	return svc.Run(ctx,
+		service.HTTP("http", cfg.HTTPAddr, handler, cfg.AuthsessionTimeout+cfg.RedisTimeout),
+		service.GRPC("grpc", cfg.GRPCAddr, grpcSrv),
 	)
 }

@@ -23,18 +23,21 @@ import (
 
 	"galaxy/gateway/api/gatewayv1"
 	"galaxy/gateway/internal/gatewaytest"
+	"galaxy/platform/binarytest"
 	"galaxy/platform/envconfig"
 	"galaxy/platform/lifecycle"
 	"galaxy/platform/logging"
 	"galaxy/platform/readyfile"
+	"galaxy/platform/testwait"
 )
 
 // TestMain routes gRPC's process-wide logger before any test starts: run
 // routes it too, and the tests' own gRPC clients then never race with the
-// one write that installs the route.
+// one write that installs the route. It removes the binary the binary
+// tests built.
 func TestMain(m *testing.M) {
 	logging.RouteGRPC(slog.New(slog.DiscardHandler))
-	os.Exit(m.Run())
+	os.Exit(binarytest.Run(m))
 }
 
 // process is a gateway run in-process by run, as main runs it.
@@ -76,26 +79,13 @@ func (p *process) result(t *testing.T, d time.Duration) error {
 // waitReady waits for the ready file, failing early if run returns.
 func (p *process) waitReady(t *testing.T, path string) readyfile.Document {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if doc, err := readyfile.Read(path); err == nil {
-			return doc
-		}
-		select {
-		case err := <-p.done:
-			p.done <- err
-			t.Fatalf("gateway returned before ready: %v", err)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	t.Fatal("no ready file after 10s")
-	return readyfile.Document{}
+	return testwait.ReadyFile(t, path, 10*time.Second, p.done, nil)
 }
 
 // exit is what main makes of run's result: the exit code and stderr.
 func exit(err error) (int, string) {
 	var stderr bytes.Buffer
-	code := lifecycle.Exit(err, service, &stderr, slog.New(slog.DiscardHandler))
+	code := lifecycle.Exit(err, name, &stderr, slog.New(slog.DiscardHandler))
 	return code, stderr.String()
 }
 

@@ -17,6 +17,7 @@ import (
 	"galaxy/gateway/api/gatewayv1"
 	"galaxy/gateway/internal/gatewaytest"
 	"galaxy/platform/readyfile"
+	"galaxy/platform/testwait"
 )
 
 // readyBound is the GATEWAY_READY_TIMEOUT of these tests; the dependencies'
@@ -164,19 +165,6 @@ func TestReadinessAgrees(t *testing.T) {
 	}
 }
 
-// eventually retries check every 50ms until it passes or d has gone,
-// returning its last error.
-func eventually(d time.Duration, check func() error) error {
-	deadline := time.Now().Add(d)
-	for {
-		err := check()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // watchStatuses streams the gateway's health statuses to a channel.
 func watchStatuses(t *testing.T, health healthpb.HealthClient) <-chan healthpb.HealthCheckResponse_ServingStatus {
 	t.Helper()
@@ -244,7 +232,7 @@ func TestRecoversFromAnAuthsessionRestart(t *testing.T) {
 	wantReadiness(t, got)
 	// Within about a second of its return, calls reach it again; 5s leaves
 	// room for a loaded machine, far below gRPC's default two-minute backoff.
-	if err := eventually(5*time.Second, func() error {
+	if err := testwait.Until(5*time.Second, func() error {
 		resp, err := http.Post("http://"+doc.Addresses["http"]+"/v1/auth/email/start", "application/json",
 			strings.NewReader(`{"email": "user@example.com"}`))
 		if err != nil {
@@ -311,7 +299,7 @@ func TestRecoversFromARedisRestart(t *testing.T) {
 			if err := mr.Restart(); err != nil {
 				t.Fatalf("restart redis: %v", err)
 			}
-			if err := eventually(5*time.Second, func() error {
+			if err := testwait.Until(5*time.Second, func() error {
 				if got, _ := probe(t, doc, health); got.httpStatus != http.StatusOK {
 					return errStatus(got.httpStatus)
 				}

@@ -32,14 +32,19 @@ var dependencyName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
 // Client is a connection to authsession.
 type Client struct {
-	conn    *grpc.ClientConn
+	conn    *grpcclient.Conn
 	api     authsessionv1.AuthSessionServiceClient
 	health  healthpb.HealthClient
 	timeout time.Duration
 }
 
-// New returns a Client for the authsession at addr ("host:port"). It does not
-// connect: the connection is made, and remade, as calls need it.
+// New returns a Client for the authsession at addr ("host:port"), each call
+// bounded by timeout. It does not connect: the connection is made, and
+// remade, as calls need it (platform/grpcclient). A call that cannot be
+// sent while a lost connection is being remade, as when authsession
+// restarts on its address, waits for the new one within its deadline, for
+// up to grpcclient.ReconnectWait after the loss; the health Check never
+// waits, so readiness tells the state of the connection as it is.
 func New(addr string, timeout time.Duration, opts ...grpc.DialOption) (*Client, error) {
 	if addr == "" {
 		return nil, errors.New("authsessionclient: empty address")
@@ -47,7 +52,7 @@ func New(addr string, timeout time.Duration, opts ...grpc.DialOption) (*Client, 
 	if timeout <= 0 {
 		return nil, errors.New("authsessionclient: timeout must be positive")
 	}
-	conn, err := grpcclient.New(addr, timeout, opts...)
+	conn, err := grpcclient.Dial(addr, timeout, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("authsessionclient: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"galaxy/platform/envconfig"
+	"galaxy/platform/service"
 )
 
 // Config is every setting of the gateway.
@@ -17,15 +18,14 @@ type Config struct {
 	RedisURL           string        // GATEWAY_REDIS_URL
 	RedisKeyPrefix     string        // GATEWAY_REDIS_KEY_PREFIX
 	RedisTimeout       time.Duration // GATEWAY_REDIS_TIMEOUT
-	ReadyTimeout       time.Duration // GATEWAY_READY_TIMEOUT
 	JWKSFile           string        // GATEWAY_JWKS_FILE
 	TokenIssuer        string        // GATEWAY_TOKEN_ISSUER
 	TokenAudience      string        // GATEWAY_TOKEN_AUDIENCE
 	LoginRatePerMinute int           // GATEWAY_LOGIN_RATE_PER_MINUTE
 	LoginBurst         int           // GATEWAY_LOGIN_BURST
-	ReadyFile          string        // GATEWAY_READY_FILE
-	ShutdownTimeout    time.Duration // GATEWAY_SHUTDOWN_TIMEOUT
-	LogLevel           string        // GATEWAY_LOG_LEVEL
+	// GATEWAY_LOG_LEVEL, GATEWAY_READY_FILE, GATEWAY_READY_TIMEOUT (500ms by
+	// default) and GATEWAY_SHUTDOWN_TIMEOUT, as every binary has them.
+	service.Settings
 }
 
 // Load reads the configuration through lookup. The error, if any, is an
@@ -40,15 +40,12 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 		RedisURL:           r.RedisURL("GATEWAY_REDIS_URL"),
 		RedisKeyPrefix:     r.String("GATEWAY_REDIS_KEY_PREFIX", "galaxy:"),
 		RedisTimeout:       r.Duration("GATEWAY_REDIS_TIMEOUT", time.Second),
-		ReadyTimeout:       r.Duration("GATEWAY_READY_TIMEOUT", 500*time.Millisecond),
 		JWKSFile:           r.Required("GATEWAY_JWKS_FILE"),
 		TokenIssuer:        r.String("GATEWAY_TOKEN_ISSUER", "galaxy-authsession"),
 		TokenAudience:      r.String("GATEWAY_TOKEN_AUDIENCE", "galaxy-gateway"),
 		LoginRatePerMinute: r.Int("GATEWAY_LOGIN_RATE_PER_MINUTE", 60, 1),
 		LoginBurst:         r.Int("GATEWAY_LOGIN_BURST", 20, 1),
-		ReadyFile:          r.String("GATEWAY_READY_FILE", ""),
-		ShutdownTimeout:    r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", 10*time.Second),
-		LogLevel:           r.LogLevel("GATEWAY_LOG_LEVEL", "info"),
+		Settings:           service.ReadSettings(r, "GATEWAY", 500*time.Millisecond),
 	}
 	if err := r.Err(); err != nil {
 		return Config{}, err

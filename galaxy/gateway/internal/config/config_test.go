@@ -7,6 +7,7 @@ import (
 
 	"galaxy/gateway/internal/config"
 	"galaxy/platform/envconfig"
+	"galaxy/platform/service"
 )
 
 // required holds the settings without defaults.
@@ -30,10 +31,11 @@ func TestDefaults(t *testing.T) {
 		HTTPAddr: ":8080", GRPCAddr: ":9080",
 		AuthsessionAddr: "127.0.0.1:9090", AuthsessionTimeout: 3 * time.Second,
 		RedisURL: "redis://127.0.0.1:6379/0", RedisKeyPrefix: "galaxy:", RedisTimeout: time.Second,
-		ReadyTimeout: 500 * time.Millisecond,
-		JWKSFile:     "/etc/galaxy/jwks.json", TokenIssuer: "galaxy-authsession", TokenAudience: "galaxy-gateway",
+		JWKSFile: "/etc/galaxy/jwks.json", TokenIssuer: "galaxy-authsession", TokenAudience: "galaxy-gateway",
 		LoginRatePerMinute: 60, LoginBurst: 20,
-		ShutdownTimeout: 10 * time.Second, LogLevel: "info",
+		Settings: service.Settings{
+			Prefix: "GATEWAY", LogLevel: "info", ReadyTimeout: 500 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
+		},
 	}
 	if got != want {
 		t.Errorf("Load() = %+v, want %+v", got, want)
@@ -64,10 +66,12 @@ func TestEverySetting(t *testing.T) {
 		HTTPAddr: "127.0.0.1:0", GRPCAddr: "[::1]:0",
 		AuthsessionAddr: "127.0.0.1:9090", AuthsessionTimeout: 250 * time.Millisecond,
 		RedisURL: "redis://127.0.0.1:6379/0", RedisKeyPrefix: "test:", RedisTimeout: 2 * time.Second,
-		ReadyTimeout: 200 * time.Millisecond,
-		JWKSFile:     "/etc/galaxy/jwks.json", TokenIssuer: "iss", TokenAudience: "aud",
+		JWKSFile: "/etc/galaxy/jwks.json", TokenIssuer: "iss", TokenAudience: "aud",
 		LoginRatePerMinute: 5, LoginBurst: 1,
-		ReadyFile: "/tmp/ready.json", ShutdownTimeout: time.Minute, LogLevel: "debug",
+		Settings: service.Settings{
+			Prefix: "GATEWAY", LogLevel: "debug", ReadyFile: "/tmp/ready.json",
+			ReadyTimeout: 200 * time.Millisecond, ShutdownTimeout: time.Minute,
+		},
 	}
 	if got != want {
 		t.Errorf("Load() = %+v, want %+v", got, want)

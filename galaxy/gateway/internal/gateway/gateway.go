@@ -122,7 +122,7 @@ type Service struct {
 	logins       Limiter // nil: login calls are not limited
 	now          func() time.Time
 	readyTimeout time.Duration
-	ready        *readiness.Checker
+	ready        func(context.Context) error
 }
 
 // DefaultReadyTimeout bounds a readiness check unless WithReadyTimeout says
@@ -145,6 +145,23 @@ func WithLoginLimiter(l Limiter) Option { return func(s *Service) { s.logins = l
 // dependencies' own call deadlines.
 func WithReadyTimeout(d time.Duration) Option { return func(s *Service) { s.readyTimeout = d } }
 
+// WithReadiness makes ready the readiness check Ready answers, instead of
+// the Service's own over Dependencies: the binary's (platform/service),
+// which checks the same dependencies and fails once the binary drains.
+func WithReadiness(ready func(context.Context) error) Option {
+	return func(s *Service) { s.ready = ready }
+}
+
+// Dependencies are the gateway's hard dependencies, in the order readiness
+// names them: the session store (Redis) and authsession (whose own health
+// covers its Redis).
+func Dependencies(sessions SessionStore, auth AuthSession) []readiness.Dependency {
+	return []readiness.Dependency{
+		{Name: "redis", Check: sessions.Ping},
+		{Name: "authsession", Check: auth.Check},
+	}
+}
+
 // NewService returns a Service over its three adapters.
 func NewService(tokens TokenVerifier, sessions SessionStore, auth AuthSession, opts ...Option) (*Service, error) {
 	switch {
@@ -159,14 +176,13 @@ func NewService(tokens TokenVerifier, sessions SessionStore, auth AuthSession, o
 	for _, opt := range opts {
 		opt(s)
 	}
-	ready, err := readiness.New(s.readyTimeout,
-		readiness.Dependency{Name: "redis", Check: sessions.Ping},
-		readiness.Dependency{Name: "authsession", Check: auth.Check},
-	)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
+	if s.ready == nil {
+		ready, err := readiness.New(s.readyTimeout, Dependencies(sessions, auth)...)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+		s.ready = ready.Check
 	}
-	s.ready = ready
 	return s, nil
 }
 
@@ -318,15 +334,16 @@ func LimitKey(clientAddr string) string {
 	return netip.PrefixFrom(addr, 64).Masked().String()
 }
 
-// Ready reports whether the gateway can serve: its hard dependencies, the
-// session store (Redis) and authsession (whose own health covers its
-// Redis), both answer. Both are asked at once and the answer comes within
-// the ready timeout even when one hangs: nil, or DEPENDENCY_UNAVAILABLE
-// naming the first failed dependency (redis before authsession) as
-// "dependency" and all failed ones as "dependencies". It returns ctx's
-// error when the caller gives up first. The HTTP readiness probe and the
-// gRPC health service both ask it, so they agree.
-func (s *Service) Ready(ctx context.Context) error { return s.ready.Check(ctx) }
+// Ready reports whether the gateway can serve: its hard dependencies
+// (Dependencies), the session store (Redis) and authsession (whose own
+// health covers its Redis), both answer. Both are asked at once and the
+// answer comes within the ready timeout even when one hangs: nil, or
+// DEPENDENCY_UNAVAILABLE naming the first failed dependency (redis before
+// authsession) as "dependency" and all failed ones as "dependencies". It
+// returns ctx's error when the caller gives up first. The HTTP readiness
+// probe asks it; in the binary it is the binary's readiness
+// (WithReadiness), which gRPC health answers too, so they agree.
+func (s *Service) Ready(ctx context.Context) error { return s.ready(ctx) }
 
 // ErrInvalidToken is the one answer to any unacceptable access token, so that
 // a caller learns nothing about why it was refused.

@@ -244,20 +244,24 @@ func TestReady(t *testing.T) {
 	t.Parallel()
 	redisDown := apierror.Dependency("redis", errors.New("down"))
 	authDown := apierror.Dependency("authsession", errors.New("down"))
+	// The binary's readiness, given by WithReadiness, is what Ready answers.
+	draining := func(context.Context) error { return apierror.Dependency("gateway", errors.New("shutting down")) }
 	tests := []struct {
 		name    string
 		stubs   stubs
+		opts    []gateway.Option
 		wantDep string // "" means ready
 	}{
-		{"both answer", stubs{}, ""},
-		{"redis down", stubs{pingErr: redisDown}, "redis"},
-		{"authsession down", stubs{checkErr: authDown}, "authsession"},
-		{"both down: redis first", stubs{pingErr: redisDown, checkErr: authDown}, "redis"},
+		{"both answer", stubs{}, nil, ""},
+		{"redis down", stubs{pingErr: redisDown}, nil, "redis"},
+		{"authsession down", stubs{checkErr: authDown}, nil, "authsession"},
+		{"both down: redis first", stubs{pingErr: redisDown, checkErr: authDown}, nil, "redis"},
+		{"the binary's readiness", stubs{}, []gateway.Option{gateway.WithReadiness(draining)}, "gateway"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := newService(t, &tt.stubs).Ready(t.Context())
+			err := newService(t, &tt.stubs, tt.opts...).Ready(t.Context())
 			if tt.wantDep == "" {
 				if err != nil {
 					t.Errorf("Ready() error = %v, want nil", err)

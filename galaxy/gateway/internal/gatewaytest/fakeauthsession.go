@@ -247,16 +247,35 @@ func (f *AuthSession) ServeAt(tb testing.TB, addr string) string {
 // would. The server also stops when the test ends.
 func (f *AuthSession) Start(tb testing.TB, addr string) (string, func()) {
 	tb.Helper()
-	ln, err := net.Listen("tcp", addr)
+	srv := f.start(tb, &addr)
+	return addr, srv.Stop
+}
+
+// StartGraceful is Start with a stop function that stops the server as a
+// process stopped by SIGTERM does: at once it takes no new connection and
+// tells every connection to take no new call (GOAWAY), then it lets the
+// calls in flight end and closes.
+func (f *AuthSession) StartGraceful(tb testing.TB, addr string) (string, func()) {
+	tb.Helper()
+	srv := f.start(tb, &addr)
+	return addr, srv.GracefulStop
+}
+
+// start serves f on *addr, setting it to the bound address, until the test
+// ends.
+func (f *AuthSession) start(tb testing.TB, addr *string) *grpc.Server {
+	tb.Helper()
+	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		tb.Fatalf("listen: %v", err)
 	}
+	*addr = ln.Addr().String()
 	srv := grpc.NewServer()
 	authsessionv1.RegisterAuthSessionServiceServer(srv, f)
 	healthpb.RegisterHealthServer(srv, f.Health)
 	go srv.Serve(ln)
 	tb.Cleanup(srv.Stop)
-	return ln.Addr().String(), srv.Stop
+	return srv
 }
 
 // Fail returns an error as authsession reports one: a status with

@@ -1,5 +1,6 @@
 // Package grpcapi serves the gateway's public gRPC API
-// (galaxy.gateway.v1.GatewayService) and grpc.health.v1. Errors are statuses
+// (galaxy.gateway.v1.GatewayService); the binary adds grpc.health.v1
+// (platform/service). Errors are statuses
 // carrying a google.rpc.ErrorInfo with domain "gateway.galaxy" and the stable
 // code as reason (contracts/errors.md).
 package grpcapi
@@ -19,7 +20,6 @@ import (
 	"galaxy/gateway/api/gatewayv1"
 	"galaxy/gateway/internal/gateway"
 	"galaxy/platform/grpcserver"
-	"galaxy/platform/lifecycle"
 )
 
 // Domain is the ErrorInfo domain of the gateway's errors.
@@ -31,18 +31,11 @@ type API struct {
 	svc *gateway.Service
 }
 
-// Server is the gateway's gRPC server with its health service.
-type Server struct {
-	*grpc.Server
-	health *lifecycle.Health
-}
-
-// NewServer returns a gRPC server exposing svc and grpc.health.v1 (for "" and
-// the gateway service: SERVING while svc.Ready passes, NOT_SERVING while it
-// fails, the same answer as the HTTP readiness probe), with the logging,
-// recovery and limits of every galaxy server (platform/grpcserver). opts
-// come after, and so override, these.
-func NewServer(svc *gateway.Service, logger *slog.Logger, opts ...grpc.ServerOption) (*Server, error) {
+// NewServer returns a gRPC server exposing svc, with the logging, recovery
+// and limits of every galaxy server (platform/grpcserver). opts come after,
+// and so override, these. The binary gives it grpc.health.v1
+// (platform/service).
+func NewServer(svc *gateway.Service, logger *slog.Logger, opts ...grpc.ServerOption) (*grpc.Server, error) {
 	if svc == nil {
 		return nil, errors.New("grpcapi: nil service")
 	}
@@ -54,14 +47,7 @@ func NewServer(svc *gateway.Service, logger *slog.Logger, opts ...grpc.ServerOpt
 		return nil, err
 	}
 	gatewayv1.RegisterGatewayServiceServer(srv, &API{svc: svc})
-	hs := lifecycle.RegisterHealth(srv, svc.Ready, gatewayv1.GatewayService_ServiceDesc.ServiceName)
-	return &Server{Server: srv, health: hs}, nil
-}
-
-// Lifecycle returns s as a lifecycle server on ln. Its shutdown first reports
-// NOT_SERVING on the health service, then drains.
-func (s *Server) Lifecycle(name string, ln net.Listener) lifecycle.Server {
-	return s.health.Serve(name, ln, s.Server)
+	return srv, nil
 }
 
 // StartEmailLogin implements gatewayv1.GatewayServiceServer.

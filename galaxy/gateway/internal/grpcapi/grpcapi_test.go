@@ -2,7 +2,6 @@ package grpcapi_test
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -30,7 +28,6 @@ import (
 type conn struct {
 	cc     *grpc.ClientConn
 	client gatewayv1.GatewayServiceClient
-	health healthpb.HealthClient
 	logs   *logtest.Buffer
 }
 
@@ -62,7 +59,7 @@ func serveAt(t *testing.T, svc *gateway.Service, addr string) *conn {
 		t.Fatalf("dial: %v", err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	return &conn{cc: cc, client: gatewayv1.NewGatewayServiceClient(cc), health: healthpb.NewHealthClient(cc), logs: logs}
+	return &conn{cc: cc, client: gatewayv1.NewGatewayServiceClient(cc), logs: logs}
 }
 
 func newStack(t *testing.T, opts ...gatewaytest.StackOption) (*gatewaytest.Stack, *conn) {
@@ -226,21 +223,6 @@ func TestRedisDown(t *testing.T) {
 	}
 }
 
-func TestHealth(t *testing.T) {
-	t.Parallel()
-	_, c := newStack(t)
-	for _, service := range []string{"", "galaxy.gateway.v1.GatewayService"} {
-		resp, err := c.health.Check(t.Context(), &healthpb.HealthCheckRequest{Service: service})
-		if err != nil {
-			t.Errorf("Check(%q) error = %v", service, err)
-			continue
-		}
-		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			t.Errorf("Check(%q) = %s, want SERVING", service, resp.GetStatus())
-		}
-	}
-}
-
 func TestMessageSizeLimit(t *testing.T) {
 	t.Parallel()
 	st, c := newStack(t)
@@ -289,34 +271,5 @@ func TestPanicIsInternal(t *testing.T) {
 	}
 	if logs := c.logs.String(); !strings.Contains(logs, "verifier bug") {
 		t.Errorf("logs = %s, want the panic", logs)
-	}
-}
-
-// TestLifecycle checks the server as the process runs it: named, bound,
-// serving until a graceful shutdown.
-func TestLifecycle(t *testing.T) {
-	t.Parallel()
-	st := gatewaytest.NewStack(t)
-	srv, err := grpcapi.NewServer(st.Service, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("NewServer: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	ls := srv.Lifecycle("grpc", ln)
-	if ls.Name() != "grpc" || ls.Addr() != ln.Addr().String() {
-		t.Errorf("Lifecycle = %s at %s, want grpc at %s", ls.Name(), ls.Addr(), ln.Addr())
-	}
-	served := make(chan error, 1)
-	go func() { served <- ls.Serve() }()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	if err := ls.Shutdown(ctx); err != nil {
-		t.Errorf("Shutdown() error = %v", err)
-	}
-	if err := <-served; err != nil {
-		t.Errorf("Serve() error = %v, want nil after Shutdown", err)
 	}
 }

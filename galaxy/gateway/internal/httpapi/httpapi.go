@@ -57,13 +57,6 @@ func New(svc *gateway.Service, logger *slog.Logger, opts ...Option) (http.Handle
 	return httpserver.Handler(logger, h.routes())
 }
 
-// NewServer returns an http.Server for handler with every timeout and size
-// limit set (httpserver.NewServer); upstreamBudget is the longest a handler
-// may wait on authsession and Redis together.
-func NewServer(handler http.Handler, logger *slog.Logger, upstreamBudget time.Duration) *http.Server {
-	return httpserver.NewServer(handler, logger, upstreamBudget)
-}
-
 // Routes lists the patterns the API serves ("METHOD /path").
 func Routes() []string {
 	var h Handler

@@ -12,6 +12,7 @@ import (
 
 	"galaxy/gateway/internal/gatewaytest"
 	"galaxy/gateway/internal/httpapi"
+	"galaxy/platform/httpserver"
 )
 
 // serveRaw serves the HTTP API over st with the gateway's own server
@@ -26,7 +27,7 @@ func serveRaw(t *testing.T, st *gatewaytest.Stack) string {
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	srv := httpapi.NewServer(h, slog.New(slog.DiscardHandler), time.Second)
+	srv := httpserver.NewServer(h, slog.New(slog.DiscardHandler), time.Second)
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return ln.Addr().String()

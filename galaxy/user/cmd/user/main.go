@@ -5,16 +5,10 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"galaxy/platform/envconfig"
-	"galaxy/platform/httpserver"
-	"galaxy/platform/lifecycle"
-	"galaxy/platform/logging"
 	"galaxy/platform/readiness"
-	"galaxy/platform/redisconn"
+	"galaxy/platform/service"
 	"galaxy/user/internal/authsessionclient"
 	"galaxy/user/internal/config"
 	"galaxy/user/internal/httpapi"
@@ -22,23 +16,9 @@ import (
 	"galaxy/user/internal/users"
 )
 
-const service = "user"
+const name = "user"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	logger, _ := logging.New(os.Stderr, service, "info") // a constant level always parses
-	ctx = logging.WithLogger(ctx, logger)
-
-	err := realMain(ctx)
-	stop()
-	if code := lifecycle.Exit(err, service, os.Stderr, logger); code != 0 {
-		os.Exit(code)
-	}
-}
-
-func realMain(ctx context.Context) error {
-	return run(ctx, envconfig.OS())
-}
+func main() { service.Main(name, run) }
 
 // run wires the service from the environment read through lookup and serves
 // until ctx ends.
@@ -47,13 +27,11 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	if err != nil {
 		return err
 	}
-	logger, err := logging.New(os.Stderr, service, cfg.LogLevel)
+	svc, err := service.New(name, cfg.Settings)
 	if err != nil {
-		return envconfig.Problem("USER_LOG_LEVEL", cfg.LogLevel, err)
+		return err
 	}
-	ctx = logging.WithLogger(ctx, logger)
-	redisconn.RouteLogs(logger)
-	logging.RouteGRPC(logger)
+	logger := svc.Logger()
 
 	rdb, err := redisstore.NewClient(cfg.RedisURL, cfg.RedisTimeout)
 	if err != nil {
@@ -69,6 +47,12 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 		return envconfig.Invalid(err)
 	}
 	defer auth.Close()
+	// Redis is the one hard dependency: without it no call can succeed.
+	// authsession only matters to the revocations, which are retried until
+	// it answers; it does not make the service unready.
+	if err := svc.Depend(readiness.Dependency{Name: "redis", Check: store.Ping}); err != nil {
+		return err
+	}
 
 	deliverer, err := users.NewDeliverer(users.DeliveryOptions{
 		Store:       store,
@@ -81,61 +65,29 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	if err != nil {
 		return envconfig.Invalid(err)
 	}
-	svc, err := users.NewService(users.Options{Store: store, Deliveries: deliverer, RevocationWait: cfg.RevocationWait})
+	// The deliverer runs beside the servers (resuming what an earlier run
+	// left pending) and stops after their drain, so that a disable answered
+	// while they drain still has its revocation delivered.
+	svc.Background(deliverer.Run)
+	domain, err := users.NewService(users.Options{Store: store, Deliveries: deliverer, RevocationWait: cfg.RevocationWait})
 	if err != nil {
 		return err
 	}
-	// Redis is the one hard dependency: without it no call can succeed.
-	// authsession only matters to the revocations, which are retried until
-	// it answers; it does not make the service unready.
-	ready, err := readiness.New(cfg.ReadyTimeout, readiness.Dependency{Name: "redis", Check: store.Ping})
+	public, err := httpapi.Public(domain, logger, svc.Ready)
 	if err != nil {
 		return err
 	}
-	public, err := httpapi.Public(svc, logger, ready.Check)
+	admin, err := httpapi.Admin(domain, logger, svc.Ready)
 	if err != nil {
 		return err
 	}
-	admin, err := httpapi.Admin(svc, logger, ready.Check)
-	if err != nil {
-		return err
-	}
-
-	httpLn, err := lifecycle.Listen("http", cfg.HTTPAddr)
-	if err != nil {
-		return err
-	}
-	adminLn, err := lifecycle.Listen("admin", cfg.AdminAddr)
-	if err != nil {
-		httpLn.Close()
-		return err
-	}
-
-	// The deliverer starts with the servers (resuming what an earlier run
-	// left pending) and stops after them, so that a disable answered while
-	// they drain still has its revocation delivered.
-	deliveries, stopDeliveries := context.WithCancel(context.WithoutCancel(ctx))
-	delivered := make(chan struct{})
-	go func() {
-		defer close(delivered)
-		deliverer.Run(deliveries)
-	}()
-	defer func() {
-		stopDeliveries()
-		<-delivered
-	}()
 
 	// A disable stores the change, waits for the revocation and reads the
 	// user again.
 	budget := cfg.RevocationWait + 2*cfg.RedisTimeout
 	logger.Info("starting", "authsession", cfg.AuthsessionAddr, "redis_key_prefix", cfg.RedisKeyPrefix)
-	return lifecycle.Run(ctx, lifecycle.Options{
-		Service:         service,
-		ReadyFile:       cfg.ReadyFile,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		Logger:          logger,
-	},
-		lifecycle.HTTP("http", httpLn, httpserver.NewServer(public, logger, budget)),
-		lifecycle.HTTP("admin", adminLn, httpserver.NewServer(admin, logger, budget)),
+	return svc.Run(ctx,
+		service.HTTP("http", cfg.HTTPAddr, public, budget),
+		service.HTTP("admin", cfg.AdminAddr, admin, budget),
 	)
 }

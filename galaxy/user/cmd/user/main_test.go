@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,18 +16,21 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
+	"galaxy/platform/binarytest"
 	"galaxy/platform/envconfig"
 	"galaxy/platform/readyfile"
+	"galaxy/platform/testwait"
 	"galaxy/user/internal/authsessiontest"
 	"galaxy/user/internal/userstest"
 )
 
 // TestMain routes the libraries' process-wide loggers before any test
 // starts: run routes them too, and the tests' own clients then never race
-// with the one write that installs the route.
+// with the one write that installs the route. It removes the binary the
+// binary test built.
 func TestMain(m *testing.M) {
 	userstest.QuietLibraries()
-	os.Exit(m.Run())
+	os.Exit(binarytest.Run(m))
 }
 
 // testEnv returns a complete environment against redisAddr and the fake
@@ -73,27 +77,7 @@ func start(t *testing.T, env map[string]string) (readyfile.Document, func()) {
 		}
 	}
 	t.Cleanup(stop)
-	return waitReady(t, env["USER_READY_FILE"], exited, nil), stop
-}
-
-// waitReady waits up to 10s for the ready file at path, failing the test
-// when exited (the service's end) comes first; logs, when not nil, is what
-// the service wrote, shown on failure.
-func waitReady(t *testing.T, path string, exited <-chan error, logs fmt.Stringer) readyfile.Document {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		if doc, err := readyfile.Read(path); err == nil {
-			return doc
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("the service exited before it was ready: %v; logs:\n%v", err, logs)
-		case <-deadline:
-			t.Fatalf("no ready file after 10s; logs:\n%v", logs)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	return testwait.ReadyFile(t, env["USER_READY_FILE"], 10*time.Second, exited, nil), stop
 }
 
 func post(t *testing.T, url, body string) (int, map[string]any) {
@@ -171,6 +155,79 @@ func TestRunResumesAPendingRevocation(t *testing.T) {
 	if !auth.WaitAcked(id, 5*time.Second) {
 		t.Fatalf("the restarted service did not deliver the pending revocation within 5s; calls %+v", auth.Calls())
 	}
+}
+
+// TestRunDrainFinishesADisableInFlight: SIGTERM (ctx's end) comes while a
+// disable waits for authsession's acknowledgement. Both listeners, public
+// and admin, refuse new connections at once; the deliverer goes on through
+// the drain, so the acknowledgement still comes and the disable is
+// answered 200 with its revocation done; then run returns nil.
+func TestRunDrainFinishesADisableInFlight(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	auth := authsessiontest.Start(t, 0)
+	auth.Delay(250 * time.Millisecond) // within USER_AUTHSESSION_TIMEOUT, 500ms
+	env := testEnv(t, mr.Addr(), auth.Addr())
+	env["USER_REVOCATION_WAIT"] = "5s"
+	doc, stop := start(t, env)
+	public, admin := "http://"+doc.Addresses["http"], "http://"+doc.Addresses["admin"]
+	_, user := post(t, public+"/v1/users/resolve", `{"email": "ada@example.com"}`)
+	id := user["id"].(string)
+
+	type answer struct {
+		status int
+		state  any
+	}
+	disabled := make(chan answer, 1)
+	go func() {
+		resp, err := http.Post(admin+"/v1/admin/users/"+id+"/disable", "application/json", nil)
+		if err != nil {
+			disabled <- answer{state: err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Revocation map[string]any `json:"revocation"`
+		}
+		json.NewDecoder(resp.Body).Decode(&body)
+		disabled <- answer{resp.StatusCode, body.Revocation["state"]}
+	}()
+	if err := testwait.Until(5*time.Second, func() error {
+		resp, err := http.Get(admin + "/v1/admin/users/" + id)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var u map[string]any
+		json.NewDecoder(resp.Body).Decode(&u)
+		if u["status"] != "disabled" {
+			return fmt.Errorf("user = %v, want the disable stored", u)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		stop() // fails the test unless run returns nil
+	}()
+	if err := testwait.Until(5*time.Second, func() error {
+		for _, addr := range doc.Addresses {
+			if conn, err := net.Dial("tcp", addr); err == nil {
+				conn.Close()
+				return fmt.Errorf("%s still accepts connections", addr)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("once the drain began: %v", err)
+	}
+	if got, want := testwait.Receive(t, disabled, 10*time.Second, "the disable's answer"), (answer{http.StatusOK, "done"}); got != want {
+		t.Errorf("the disable in flight at SIGTERM = %+v, want %+v", got, want)
+	}
+	testwait.Receive(t, stopped, 15*time.Second, "run's return")
 }
 
 func TestRunConfigurationErrors(t *testing.T) {

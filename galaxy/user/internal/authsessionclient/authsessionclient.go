@@ -23,7 +23,7 @@ const dependency = "authsession"
 
 // Client is a connection to authsession.
 type Client struct {
-	conn *grpc.ClientConn
+	conn *grpcclient.Conn
 	api  authsessionv1.AuthSessionServiceClient
 }
 
@@ -31,9 +31,13 @@ var _ users.Revoker = (*Client)(nil)
 
 // New returns a Client of the authsession at addr ("host:port"), each
 // connection attempt given at least connectTimeout. It does not connect:
-// the connection is made, and remade, as calls need it.
+// the connection is made, and remade, as calls need it (platform/grpcclient,
+// as the gateway's): a call that cannot be sent while a lost connection is
+// being remade, as when authsession restarts on its address, waits for the
+// new one within its deadline, for up to grpcclient.ReconnectWait after
+// the loss, and no call is sent twice.
 func New(addr string, connectTimeout time.Duration, opts ...grpc.DialOption) (*Client, error) {
-	conn, err := grpcclient.New(addr, connectTimeout, opts...)
+	conn, err := grpcclient.Dial(addr, connectTimeout, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("authsessionclient: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"galaxy/platform/envconfig"
+	"galaxy/platform/service"
 )
 
 // Config is every setting of the user service.
@@ -22,10 +23,9 @@ type Config struct {
 	RevocationWait     time.Duration // USER_REVOCATION_WAIT
 	RetryMin           time.Duration // USER_REVOCATION_RETRY_MIN
 	RetryMax           time.Duration // USER_REVOCATION_RETRY_MAX
-	ReadyFile          string        // USER_READY_FILE
-	ReadyTimeout       time.Duration // USER_READY_TIMEOUT
-	ShutdownTimeout    time.Duration // USER_SHUTDOWN_TIMEOUT
-	LogLevel           string        // USER_LOG_LEVEL
+	// USER_LOG_LEVEL, USER_READY_FILE, USER_READY_TIMEOUT (250ms by
+	// default) and USER_SHUTDOWN_TIMEOUT, as every binary has them.
+	service.Settings
 }
 
 // Load reads the configuration through lookup and returns every problem at
@@ -43,10 +43,7 @@ func Load(lookup envconfig.Lookuper) (Config, error) {
 		RevocationWait:     r.Duration("USER_REVOCATION_WAIT", 2*time.Second),
 		RetryMin:           r.Duration("USER_REVOCATION_RETRY_MIN", 100*time.Millisecond),
 		RetryMax:           r.Duration("USER_REVOCATION_RETRY_MAX", 10*time.Second),
-		ReadyFile:          r.String("USER_READY_FILE", ""),
-		ReadyTimeout:       r.Duration("USER_READY_TIMEOUT", 250*time.Millisecond),
-		ShutdownTimeout:    r.Duration("USER_SHUTDOWN_TIMEOUT", 10*time.Second),
-		LogLevel:           r.LogLevel("USER_LOG_LEVEL", "info"),
+		Settings:           service.ReadSettings(r, "USER", 250*time.Millisecond),
 	}
 	if c.RetryMax < c.RetryMin {
 		r.Check("USER_REVOCATION_RETRY_MAX", c.RetryMax.String(), errors.New("must not be below USER_REVOCATION_RETRY_MIN"))

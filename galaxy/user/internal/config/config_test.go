@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"galaxy/platform/envconfig"
+	"galaxy/platform/service"
 	"galaxy/user/internal/config"
 )
 
@@ -31,7 +32,9 @@ func TestDefaults(t *testing.T) {
 		RedisURL: "redis://127.0.0.1:6379/0", RedisKeyPrefix: "galaxy-user:", RedisTimeout: time.Second,
 		AuthsessionAddr: "authsession:9090", AuthsessionTimeout: 2 * time.Second,
 		RevocationWait: 2 * time.Second, RetryMin: 100 * time.Millisecond, RetryMax: 10 * time.Second,
-		ReadyTimeout: 250 * time.Millisecond, ShutdownTimeout: 10 * time.Second, LogLevel: "info",
+		Settings: service.Settings{
+			Prefix: "USER", LogLevel: "info", ReadyTimeout: 250 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
+		},
 	}
 	if got != want {
 		t.Errorf("Load() = %+v, want %+v", got, want)
@@ -62,7 +65,10 @@ func TestEverySetting(t *testing.T) {
 		RedisURL: "redis://127.0.0.1:6379/0", RedisKeyPrefix: "u:", RedisTimeout: 300 * time.Millisecond,
 		AuthsessionAddr: "authsession:9090", AuthsessionTimeout: time.Second,
 		RevocationWait: 5 * time.Second, RetryMin: time.Second, RetryMax: time.Minute,
-		ReadyFile: "/run/user/ready.json", ReadyTimeout: 100 * time.Millisecond, ShutdownTimeout: 3 * time.Second, LogLevel: "debug",
+		Settings: service.Settings{
+			Prefix: "USER", LogLevel: "debug", ReadyFile: "/run/user/ready.json",
+			ReadyTimeout: 100 * time.Millisecond, ShutdownTimeout: 3 * time.Second,
+		},
 	}
 	if got != want {
 		t.Errorf("Load() = %+v, want %+v", got, want)

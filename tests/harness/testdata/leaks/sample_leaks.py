@@ -3,7 +3,9 @@ on its own): every test holds a supervised service that has a child process.
 
 LEAK_SCENARIO picks what the tests do: "pass", "fail", or "hang"/"timeout"
 (signal the start through a file in LEAK_DIR, then sleep until killed or
-until pytest-timeout ends the test). Each worker also runs a fault proxy
+until pytest-timeout ends the test), or "stuck" (after the same signal, the
+even tests run a Hypothesis example that hangs, the odd ones sleep past their
+deadline and then wait for ever in their teardown). Each worker also runs a fault proxy
 (toxiproxy) with a link open, and the first test freezes its service
 (SIGSTOP) before it goes on: a paused process must not outlive the run either.
 """
@@ -12,11 +14,14 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.faults.toxiproxy import ToxiproxyServer
 from harness.forensics.failure_report import attach_diagnostics, watch_processes
@@ -50,6 +55,8 @@ def service(request: pytest.FixtureRequest, tmp_path: Path, proxy: ToxiproxyServ
         watch_processes(request.node, proc)
         attach_diagnostics(request.node, "fake service log", proc.log_text)
         yield proc
+        if SCENARIO == "stuck" and request.node.callspec.params["n"] % 2:
+            threading.Event().wait()  # a stop that waits on what never comes
 
 
 @pytest.mark.parametrize("n", range(4))
@@ -58,6 +65,15 @@ def test_sample(service: ServiceProcess, n: int) -> None:
         service.pause()
     if SCENARIO == "fail":
         pytest.fail("failing on purpose")
-    if SCENARIO in ("hang", "timeout"):
+    if SCENARIO in ("hang", "timeout", "stuck"):
         (LEAK_DIR / f"started-{os.getpid()}-{n}").touch()
+    if SCENARIO == "stuck" and n % 2 == 0:
+        _an_example_that_hangs()
+    if SCENARIO in ("hang", "timeout", "stuck"):
         time.sleep(600)
+
+
+@settings(max_examples=5, deadline=None, database=None)
+@given(st.integers())
+def _an_example_that_hangs(i: int) -> None:
+    time.sleep(600)

@@ -1,0 +1,15 @@
+package config_test
+
+import (
+	"testing"
+
+	"galaxy/authsession/internal/config"
+	"galaxy/platform/envconfig/envconfigtest"
+)
+
+// TestDocumented holds the configuration to galaxy/README.md's table: every
+// variable read is documented, with its default, and every one documented is read.
+func TestDocumented(t *testing.T) {
+	t.Parallel()
+	envconfigtest.Check(t, "authsession", config.Load, required())
+}
