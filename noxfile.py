@@ -36,7 +36,7 @@ nox.options.error_on_missing_interpreters = True
 # .cache/pycache where PYTHONDONTWRITEBYTECODE would have each process compile them again: ~1.5 s a process.
 os.environ.update(bytecode_env())
 # The sessions a plain `nox` runs are those not marked default=False: lint,
-# the contract gates, the harness tests, the regression set, schemathesis, the real-Redis smoke.
+# the contract gates, the harness tests, the regression set, schemathesis, the robustness run, the real-Redis smoke.
 
 ROOT = PROJECT_ROOT
 REPORTS = REPORTS_DIR
@@ -344,6 +344,30 @@ def skew(session: nox.Session, suite: str, older: str) -> None:
     _pytest(session, f"skew-{suite}-{older}-at-base", suite, "-n", "auto", f"--service-ref={older}=BASE")
 
 
+@nox.session(python=PYTHON, tags=["robustness", "ci"])
+def robustness(session: nox.Session) -> None:
+    """Concurrent histories under a nemesis, checked: about a minute; below its throughput floor it fails.
+
+    For every suite with a workload (<suite>/robustness.py), a round per profile on a fresh stack with every edge
+    through the fault proxy: clients calling it at random over HTTP and gRPC while every fault the harness has is
+    injected from the run's seed, each round's history judged against the session model and the invariants
+    (harness/robustness/runner.py). Options after ``--``: ``--seed N`` replays a run, ``--schedule NAME`` picks the
+    faults, ``--deep`` runs every schedule, longer. Histories and pages in reports/robustness/; the floor and the
+    throughput reached in BENCHMARKS.md.
+    """
+    _preflight(session)
+    _sync(session, "test")
+    ran = False
+    for suite in SUITES:
+        if not suite.workload.is_file():
+            session.log(f"robustness: {suite.name} has no workload ({suite.name}/robustness.py)")
+            continue
+        ran = True
+        session.run("python", "-m", "harness.robustness", "--suite", suite.name, *session.posargs)
+    if not ran:
+        session.error("robustness: no suite has a workload")
+
+
 @nox.session(python=PYTHON, tags=["harness", "ci"])
 def harness(session: nox.Session) -> None:
     """The harness's own tests (tests/harness/), among them the proof that a declared boundary gets every capability.
@@ -580,6 +604,39 @@ def _mutation_tests(suite: str) -> list[str]:
     ]
 
 
+MUTATION_ROBUSTNESS_SEED = 1
+"""The seed of the robustness runs that test the concurrency mutants: the same faults at the same times for each."""
+
+
+def _mutation_commands(suite: Suite) -> list[str]:
+    """The commands of its own a suite's mutants may name (``killed_by``): the robustness run, for a suite with a
+    workload (its concurrency mutants), without a throughput floor (a slow run is no finding either way)."""
+    if not suite.workload.is_file():
+        return []
+    out = ROOT / ".cache" / "mutation" / "robustness"
+    run = f"python -m harness.robustness --suite {suite.name} --seed {MUTATION_ROBUSTNESS_SEED} --floor 0 --out {out}"
+    return [f"--command=robustness={run}"]
+
+
+def _suites_asked(session: nox.Session, args: list[str]) -> tuple[list[str], list[Suite]]:
+    """``--suite NAME`` (or ``--suite=NAME``, repeatable) taken out of ``args``: the suites it names, every
+    registered one without it."""
+    names: list[str] = []
+    rest: list[str] = []
+    given = iter(args)
+    for arg in given:
+        if arg == "--suite":
+            names.append(next(given, ""))
+        elif arg.startswith("--suite="):
+            names.append(arg.partition("=")[2])
+        else:
+            rest.append(arg)
+    unknown = [name for name in names if name not in SUITE_PATHS]
+    if unknown:
+        session.error(f"--suite {', '.join(unknown)}: not a registered suite; the suites: {', '.join(SUITE_PATHS)}")
+    return rest, [suite for suite in SUITES if not names or suite.name in names]
+
+
 @nox.session(python=PYTHON, tags=["mutation"], default=False)
 def mutation(session: nox.Session) -> None:
     """Opt-in: each suite's mutants (<suite>/mutants.toml) against it; reports/mutation-<suite>.md; fails below 95%.
@@ -588,17 +645,21 @@ def mutation(session: nox.Session) -> None:
     workspace, an exact fragment, its replacement and what the mistake does; grouped by the rule's document, beside
     a [gaps] table of the rules no mutant can break and why) is applied to a copy of the workspace, checked to
     build and vet, then the suite runs against it, fail-fast, the tests that killed it last time first
-    (.cache/mutation/killers.json; on a fresh checkout, those of <suite>/mutation-killers.json). Killed, survived,
-    timeout or invalid: a table on the terminal, reports/mutation-<suite>.md (the score, overall and by contract
-    document, each survivor with its rule and the rule's text) and reports/mutation-<suite>.xml
-    (harness/mutation/runner.py). Options after ``--``: ``--only ID,ID``, ``--rules PREFIX,PREFIX`` (the mutants
-    of those rules), ``--document PATH`` (of the rules a document states: ``--document tokens.md``), ``--list``,
-    ``--budget SECONDS`` (per mutant), ``--no-baseline``, ``--work DIR`` (the workspace copy's folder, when
-    another run holds the default).
+    (.cache/mutation/killers.json; on a fresh checkout, those of <suite>/mutation-killers.json). A mutant that
+    names a command of its own (``killed_by = "robustness"``: a concurrency mutant, which one story at a time
+    cannot see) is tested by that command instead: the robustness run, from a fixed seed; one no black-box test
+    can see says why (``unobservable``). Killed, survived, timeout or invalid: a table on the terminal,
+    reports/mutation-<suite>.md (the score, overall and by contract document, each survivor with its rule and the
+    rule's text) and reports/mutation-<suite>.xml (harness/mutation/runner.py). Options after ``--``: ``--suite
+    NAME`` (that suite's catalogue only; repeatable), ``--only ID,ID``, ``--rules PREFIX,PREFIX`` (the mutants of
+    those rules), ``--document PATH`` (of the rules a document states: ``--document tokens.md``), ``--list``,
+    ``--budget SECONDS`` (per mutant), ``--no-baseline``, ``--with default`` (every mutant against the suite, to
+    see what it lets through), ``--work DIR`` (the workspace copy's folder, when another run holds the default).
     """
+    args, wanted = _suites_asked(session, list(session.posargs))
     _preflight(session)
     _sync(session, "test")
-    for suite in SUITES:
+    for suite in wanted:
         if not suite.mutants.is_file():
             session.log(f"mutation: {suite.name} has no catalogue ({suite.mutants.relative_to(ROOT)})")
             continue
@@ -608,7 +669,8 @@ def mutation(session: nox.Session) -> None:
             "--first-args=-n 0",
             f"--report={REPORTS / f'mutation-{suite.name}.md'}",
             f"--junit={REPORTS / f'mutation-{suite.name}.xml'}",
-            *session.posargs,
+            *_mutation_commands(suite),
+            *args,
             "--",
             *_mutation_tests(suite.name),
         )

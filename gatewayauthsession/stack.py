@@ -19,6 +19,8 @@ from contracts.gatewayv1.http_client import GatewayHttpClient
 from contracts.mail.stub import MailStub
 from contracts.tokens import KeySet
 from contracts.tracing import Trace, TraceSource
+from contracts.user import UserDirectory
+from contracts.user.client import UserService, user_service
 from contracts.user.stub import UserStub
 from harness.builds.binary import Binary
 from harness.processes.service import ServiceProcess
@@ -35,6 +37,7 @@ class Stack(topology_stack.Stack):
 
     _clients: dict[str, GatewayApi]
     _trace: Trace | None = None
+    _user_service: UserService | None = None
     _received: list[str]
 
     @property
@@ -43,9 +46,24 @@ class Stack(topology_stack.Stack):
         return stub
 
     @property
-    def users(self) -> UserStub:
+    def users(self) -> UserDirectory:
+        """The users, as a scenario arranges them: the user stub, or the real user service standing in for it."""
+        return self.user_stub if "user" in self.stubs else self.user_service
+
+    @property
+    def user_stub(self) -> UserStub:
+        """The user stub itself: its programmable faults and its journal (``@pytest.mark.needs_stub("user", ...)``)."""
         stub: UserStub = self.stub("user")
         return stub
+
+    @property
+    def user_service(self) -> UserService:
+        """The clients of the real user service's public and admin APIs, in the stack's trace."""
+        if self._user_service is None:
+            http, admin = (f"http://{self.address('user', listener)}" for listener in ("http", "admin"))
+            self._user_service = user_service(http, admin, trace=self.trace)
+            self.on_close.append(self._user_service.close)
+        return self._user_service
 
     @property
     def keys(self) -> KeySet:

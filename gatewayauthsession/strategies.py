@@ -32,6 +32,7 @@ __all__ = [
     "json_documents",
     "malformed_claims",
     "printable",
+    "spellings_of_one_address",
     "traceparents",
     "valid_emails",
 ]
@@ -74,6 +75,43 @@ def valid_emails() -> st.SearchStrategy[str]:
     """An address the policy accepts, already normalised (lowercase ASCII): the
     oracle's word for each one, not only the way it is built."""
     return _valid_email().filter(policy.is_normal)
+
+
+# Spellings of one domain that contracts/email.md makes one: case, composed or decomposed, U-label or A-label.
+_DOMAIN_SPELLINGS = (
+    ("example.com", "EXAMPLE.COM", "Example.Com"),
+    ("bücher.example", "BÜCHER.Example", "bu\u0308cher.example", "xn--bcher-kva.example", "XN--BCHER-KVA.example"),
+    ("münchen.de", "MÜNCHEN.DE", "xn--mnchen-3ya.de"),
+    ("ελλαδα.gr", "ΕΛΛΑΔΑ.gr", "xn--mxaaic4aa.gr"),
+    ("пример.example", "ПРИМЕР.EXAMPLE", "xn--e1afmkfd.example"),
+)
+# Letters of several scripts whose upper case lowercases back to them, so that a spelling's case is no new
+# account; and the dot-atom's other characters.
+_CASED_LETTERS = "abcxyz019éüöжщωλñ"
+_ATEXT_OTHERS = "+_-'"
+
+
+def spellings_of_one_address() -> st.SearchStrategy[list[str]]:
+    """Two to four spellings of one address: its letters in either case, composed or decomposed, and its
+    domain in any of its spellings; the oracle makes them all one normal form."""
+    return _spellings().filter(lambda spellings: len({policy.normalize(s) for s in spellings}) == 1)
+
+
+@st.composite
+def _spellings(draw: st.DrawFn) -> list[str]:
+    atoms = draw(
+        st.lists(
+            st.text(st.sampled_from(_CASED_LETTERS + _ATEXT_OTHERS), min_size=1, max_size=6), min_size=1, max_size=3
+        )
+    )
+    local = ".".join(atoms)
+    domains = draw(st.sampled_from(_DOMAIN_SPELLINGS))
+    found = []
+    for _ in range(draw(st.integers(2, 4))):
+        cased = "".join(c.upper() if draw(st.booleans()) else c for c in local)
+        composed = draw(st.booleans())
+        found.append(unicodedata.normalize("NFC" if composed else "NFD", cased) + "@" + draw(st.sampled_from(domains)))
+    return found
 
 
 def _refused_character() -> st.SearchStrategy[str]:

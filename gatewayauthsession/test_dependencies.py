@@ -63,6 +63,9 @@ def test_a_failing_mail_service_gives_a_clear_error_and_no_login(stack: Stack, a
     assert api.me(login.access_token).email == "quinn@example.com"
 
 
+@pytest.mark.needs_stub(
+    "user", "programs the stub's faults (statuses, malformed bodies); authsessionuser breaks the link"
+)
 @pytest.mark.stack(upstream_timeout=f"{UPSTREAM_TIMEOUT}s")
 @pytest.mark.parametrize("fault", _cases(USER_FAULTS))
 @pytest.mark.rule(
@@ -78,7 +81,7 @@ def test_a_failing_user_service_gives_a_clear_error_and_keeps_the_code(
 ) -> None:
     challenge = api.start_email_login("ruth@example.com")
     code = stack.mail.last_code("ruth@example.com")
-    USER_FAULTS[fault](stack.users)
+    USER_FAULTS[fault](stack.user_stub)
 
     started = time.monotonic()
     expect_error("DEPENDENCY_UNAVAILABLE", api.confirm_email_login, challenge.challenge_id, code, dependency="user")
@@ -86,7 +89,7 @@ def test_a_failing_user_service_gives_a_clear_error_and_keeps_the_code(
     assert session_ids(stack) == []
 
     # Nothing was lost: once the user service is back, the same code works.
-    stack.users.clear_faults()
+    stack.user_stub.clear_faults()
     login = api.confirm_email_login(challenge.challenge_id, code)
     assert session_ids(stack) == [login.session_id]
 
@@ -188,11 +191,12 @@ def _resolve_answered(stack: Stack, api: GatewayApi, status: int, body: object) 
     """A login started, its challenge id and code, and the user service set to answer
     the next resolve with ``status`` and ``body``."""
     challenge = api.start_email_login("answer@example.com")
-    stack.users.fail_with(status, body, path=RESOLVE_PATH)
+    stack.user_stub.fail_with(status, body, path=RESOLVE_PATH)
     return challenge.challenge_id, stack.mail.last_code("answer@example.com")
 
 
 @pytest.mark.parametrize("answer", RESOLVE_ACCEPTED)
+@pytest.mark.needs_stub("user", "has the stub answer what the contract allows or refuses")
 @pytest.mark.rule("user.answer-fields", "user.resolve-on-confirm", "user.shape")
 def test_a_user_the_contract_allows_is_resolved_whatever_else_it_carries(
     stack: Stack, api: GatewayApi, answer: str
@@ -206,6 +210,7 @@ def test_a_user_the_contract_allows_is_resolved_whatever_else_it_carries(
 
 
 @pytest.mark.parametrize("answer", RESOLVE_REFUSED)
+@pytest.mark.needs_stub("user", "has the stub answer what the contract allows or refuses")
 @pytest.mark.rule("user.answer-fields", "user.resolve-on-confirm", "errors.dependency.innermost")
 def test_a_user_answer_the_contract_does_not_allow_is_a_failure_of_the_user_service(
     stack: Stack, api: GatewayApi, answer: str
@@ -224,23 +229,25 @@ USERS_BY_ID = re.compile(re.escape(USERS_PATH) + r"/[^/]+")
 @pytest.mark.parametrize(
     "answer", ["another-users-id", "500", "not-a-user"], ids=["another-users-id", "500", "not-a-user"]
 )
+@pytest.mark.needs_stub("user", "has the stub answer what the contract allows or refuses")
 @pytest.mark.rule("user.answer-fields", "tokens.refresh.owner-checked")
 def test_an_owner_answer_the_contract_does_not_allow_changes_nothing(
     stack: Stack, api: GatewayApi, answer: str
 ) -> None:
     login = log_in(stack, api, "owner@example.com")
     if answer == "another-users-id":
-        stack.users.fail_with(200, _user(id="usr_someone_else"), path=USERS_BY_ID)
+        stack.user_stub.fail_with(200, _user(id="usr_someone_else"), path=USERS_BY_ID)
     elif answer == "500":
-        stack.users.fail_with(500, path=USERS_BY_ID)
+        stack.user_stub.fail_with(500, path=USERS_BY_ID)
     else:
-        stack.users.fail_with(200, {"user": login.user_id}, path=USERS_BY_ID)
+        stack.user_stub.fail_with(200, {"user": login.user_id}, path=USERS_BY_ID)
 
     expect_error("DEPENDENCY_UNAVAILABLE", api.refresh_session, login.refresh_token, dependency="user")
     assert api.me(login.access_token).session_id == login.session_id
     assert served(api.refresh_session, login.refresh_token).session_id == login.session_id  # the token stayed usable
 
 
+@pytest.mark.needs_stub("user", "has the stub answer what the contract allows or refuses")
 @pytest.mark.rule(
     "tokens.refresh.owner-checked",
     "redis.events.reason-revoked",
@@ -252,7 +259,7 @@ def test_a_refresh_whose_owner_the_user_service_no_longer_knows_revokes_the_sess
 ) -> None:
     login = log_in(stack, api, "vanished@example.com")
     with session_events(stack) as events:
-        stack.users.fail_with(404, path=USERS_BY_ID)
+        stack.user_stub.fail_with(404, path=USERS_BY_ID)
         expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, login.refresh_token)
         expect_error("UNAUTHENTICATED", api.me, login.access_token)
         assert session_ids(stack) == []
@@ -264,8 +271,14 @@ def test_a_refresh_whose_owner_the_user_service_no_longer_knows_revokes_the_sess
 # ------------------------------------------------------------------ deadlines
 
 
-@pytest.mark.stack(authsession_timeout="1s", upstream_timeout="10s")
-@pytest.mark.parametrize("dependency", [pytest.param(d, marks=pytest.mark.waits) for d in ("mail", "user")])
+@pytest.mark.stack(gateway_authsession_timeout="1s", upstream_timeout="10s")
+@pytest.mark.parametrize(
+    "dependency",
+    [
+        pytest.param("mail", marks=pytest.mark.waits),
+        pytest.param("user", marks=[pytest.mark.waits, pytest.mark.needs_stub("user", "has the stub hang")]),
+    ],
+)
 @pytest.mark.rule(
     "errors.deadline.upstream-budget",
     "errors.dependency.innermost",
@@ -279,7 +292,7 @@ def test_an_upstream_call_gets_the_callers_deadline_when_that_is_shorter_than_it
     user service that hangs is still named, within the gateway's second: authsession
     ends the call early enough for its answer to reach the gateway in time."""
     challenge = api.start_email_login("budget@example.com") if dependency == "user" else None
-    stub = stack.mail if dependency == "mail" else stack.users
+    stub = stack.mail if dependency == "mail" else stack.user_stub
     stub.delay(5.0, times=None)
 
     started = time.monotonic()

@@ -103,7 +103,7 @@ def test_every_error_code_of_authsession_comes_in_its_envelope(stack: Stack) -> 
         expect_error("RATE_LIMITED", client.start_email_login, "direct@example.com")
         expect_error("INVALID_REFRESH_TOKEN", client.refresh_session, "A" * 43)
         expect_error("SESSION_NOT_FOUND", client.revoke_session, user_id, UNKNOWN_ID)
-        stack.users.disable("direct@example.com")
-        expect_error("USER_DISABLED", client.refresh_session, opened.tokens.refresh_token)
+        stack.users.add_user("other@example.com", "disabled")  # the stub's or the real service's
+        expect_error("USER_DISABLED", client.confirm_email_login, other.challenge_id, code)
         stack.mail.fail_with(503)
         expect_error("DEPENDENCY_UNAVAILABLE", client.start_email_login, "third@example.com", dependency="mail")

@@ -55,7 +55,7 @@ assert max(SHORT, BEHIND) + MARGIN < SLACK
 RECOVERY = 10.0  # how long the services may take to recover once a fault is lifted
 
 DEADLINES = {
-    "authsession_timeout": "GATEWAY_AUTHSESSION_TIMEOUT",
+    "gateway_authsession_timeout": "GATEWAY_AUTHSESSION_TIMEOUT",
     "gateway_redis_timeout": "GATEWAY_REDIS_TIMEOUT",
     "upstream_timeout": "AUTHSESSION_UPSTREAM_TIMEOUT",
 }
@@ -251,7 +251,7 @@ class Fault:
         """The deadlines they wait for, each made short: SHORT, or BEHIND for the gateway's
         when the broken part is Redis behind authsession (named by authsession's budget)."""
         behind = self.dependency == "redis"
-        return {name: BEHIND if behind and name == "authsession_timeout" else SHORT for name in self.waits}
+        return {name: BEHIND if behind and name == "gateway_authsession_timeout" else SHORT for name in self.waits}
 
     @property
     def bound(self) -> float:
@@ -263,6 +263,21 @@ class Fault:
 
 def _link(client: str, server: str, how: Callable[..., object]) -> Callable[[Stack], object]:
     return lambda stack: how(stack.link(client, server))
+
+
+def _kill_user(stack: Stack) -> None:
+    """The user stub stopped, or the real user service standing in for it (``--real user``) killed."""
+    if "user" in stack.stubs:
+        stack.user_stub.stop()
+    else:
+        stack.process("user").kill()
+
+
+def _start_user(stack: Stack) -> None:
+    if "user" in stack.stubs:
+        stack.user_stub.start()
+    else:
+        stack.restart("user")
 
 
 def _heal(stack: Stack) -> None:
@@ -281,8 +296,8 @@ LINK_FAULTS: dict[str, tuple[Callable[[str, str], Callable[[Stack], object]], bo
 }
 
 ALL = frozenset(CALLS)
-AUTHSESSION_WAITS = ("authsession_timeout",)  # the gateway's, which authsession honours for its Redis too
-REDIS_WAITS = ("authsession_timeout", "gateway_redis_timeout")
+AUTHSESSION_WAITS = ("gateway_authsession_timeout",)  # the gateway's, which authsession honours for its Redis too
+REDIS_WAITS = ("gateway_authsession_timeout", "gateway_redis_timeout")
 UPSTREAM_WAITS = ("upstream_timeout",)
 # What each link carries: the operations that cross it, whose errors name the
 # dependency, and the deadlines they run into.
@@ -311,9 +326,7 @@ FAULTS |= {
     "mail service killed": Fault(
         lambda s: s.mail.stop(), lambda s: s.mail.start(), frozenset({"start"}), "mail", (), hard=False
     ),
-    "user service killed": Fault(
-        lambda s: s.users.stop(), lambda s: s.users.start(), frozenset({"confirm", "refresh"}), "user", (), False
-    ),
+    "user service killed": Fault(_kill_user, _start_user, frozenset({"confirm", "refresh"}), "user", (), False),
     "redis frozen": Fault(lambda s: s.redis.pause(), lambda s: s.redis.resume(), ALL, "redis", REDIS_WAITS, True),
     "redis killed": Fault(lambda s: s.redis.kill(), lambda s: s.redis.restart(keep_data=True), ALL, "redis", (), True),
 }

@@ -487,3 +487,23 @@ def test_a_body_not_all_sent_10_s_after_the_request_began_is_refused_and_the_con
     assert after == b"", "the connection stayed open"
     assert 9.5 <= answered_after <= 10.0 + 3.0, f"answered after {answered_after:.1f}s"
     _nothing_revoked_or_mailed(stack, login)
+
+
+@pytest.mark.waits
+@pytest.mark.rule("errors.timeouts.idle", transport="http")
+def test_a_kept_alive_connection_idle_for_60_s_is_closed(stack: Stack, login: Login) -> None:
+    with _connect(stack) as sock:
+        sock.sendall(
+            f"GET /v1/me HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {login.access_token}\r\n\r\n".encode()
+        )
+        resp = http.client.HTTPResponse(sock)
+        resp.begin()
+        body = resp.read()
+        idle_since = time.monotonic()
+        assert resp.status == 200, body
+        assert resp.getheader("Connection", "").lower() != "close", resp.getheaders()
+        sock.settimeout(75)
+        after = sock.recv(1)  # nothing comes but the close
+        closed_after = time.monotonic() - idle_since
+    assert after == b"", f"the idle connection was sent {after!r}"
+    assert 59.5 <= closed_after <= 60.0 + 5.0, f"closed after {closed_after:.1f}s idle"

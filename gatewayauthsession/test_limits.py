@@ -301,6 +301,7 @@ def _wrong(api: GatewayApi, challenge_id: str, code: str, n: int = 0) -> tuple[t
 
 @REPEATED_LOGINS
 @pytest.mark.stack(failed_attempts_per_hour=2)
+@pytest.mark.needs_stub("user", "has the stub fail one resolve (authsessionuser's outages break the link)")
 @pytest.mark.rule(
     "galaxy.env.authsession-failed-attempts-per-hour", "redis.private.failed-attempts", "redis.private.challenge"
 )
@@ -312,7 +313,7 @@ def test_a_right_code_gives_its_failed_attempt_back(stack: Stack, api: GatewayAp
     first = api.start_email_login("cap@example.com")
     code = stack.mail.last_code("cap@example.com")
     expect_error("INVALID_CODE", api.confirm_email_login, first.challenge_id, wrong_code(code))
-    stack.users.fail_with(503)
+    stack.user_stub.fail_with(503)
     expect_error("DEPENDENCY_UNAVAILABLE", api.confirm_email_login, first.challenge_id, code, dependency="user")
     served(api.confirm_email_login, first.challenge_id, code)
 
@@ -323,11 +324,12 @@ def test_a_right_code_gives_its_failed_attempt_back(stack: Stack, api: GatewayAp
 
 
 @pytest.mark.stack(code_max_attempts=1)
+@pytest.mark.needs_stub("user", "has the stub fail one resolve (authsessionuser's outages break the link)")
 @pytest.mark.rule("redis.private.challenge", "galaxy.env.authsession-code-max-attempts")
 def test_a_right_code_whose_user_could_not_be_resolved_gives_its_attempt_back(stack: Stack, api: GatewayApi) -> None:
     challenge = api.start_email_login("retry-user@example.com")
     code = stack.mail.last_code("retry-user@example.com")
-    stack.users.fail_with(503)
+    stack.user_stub.fail_with(503)
     expect_error("DEPENDENCY_UNAVAILABLE", api.confirm_email_login, challenge.challenge_id, code, dependency="user")
 
     login = served(api.confirm_email_login, challenge.challenge_id, code)  # its one attempt is still there

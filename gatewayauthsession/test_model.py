@@ -276,9 +276,14 @@ class SessionLifecycle(ModelComparisons, RuleBasedStateMachine):
     @rule(user=st.integers(0, USERS - 1))
     def disable_user(self, user: int) -> None:
         """The user service marks the user disabled. Once a run: a disabled
-        user can do little, and the others should keep the run going."""
+        user can do little, and the others should keep the run going. The
+        stub leaves the user's sessions to their next refresh; the real user
+        service (``--real user``) has authsession end them all at once."""
         self.stack.users.disable(self.users[user].user_id)
         self.users[user].disabled = True
+        if "user" not in self.stack.stubs:
+            for session in [s for s in self.sessions if s.live and s.user == user]:
+                self._revoked(session, "revoke_all")
 
     @precondition(lambda self: self.seconds_passed == 0 and self.live_sessions() > 0)
     @rule()

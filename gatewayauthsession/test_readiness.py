@@ -71,6 +71,7 @@ def test_readyz_names_every_failed_hard_dependency_redis_first(stack: Stack) -> 
 
 
 @pytest.mark.stack(links=("authsession->redis",))
+@pytest.mark.needs_stub("user", "stops and starts the stub as it does the mail stub")
 @pytest.mark.rule(
     "galaxy.readiness.hard-and-soft",
     "galaxy.readiness.authsession-dependencies",
@@ -84,7 +85,7 @@ def test_authsessions_readiness_counts_its_redis_and_not_the_mail_or_user_servic
     api = stack.http
     login = log_in(stack, api, "soft@example.com")
     stack.mail.stop()
-    stack.users.stop()
+    stack.user_stub.stop()
     try:
         assert grpc_health(stack.authsession.address("grpc"), AUTHSESSION_SERVICE) == "SERVING"
         assert _readyz(stack) == (200, {})
@@ -93,7 +94,7 @@ def test_authsessions_readiness_counts_its_redis_and_not_the_mail_or_user_servic
         assert api.me(login.access_token).session_id == login.session_id
     finally:
         stack.mail.start()
-        stack.users.start()
+        stack.user_stub.start()
 
     stack.link("authsession", "redis").down()
     read = lambda: grpc_health(stack.authsession.address("grpc"), AUTHSESSION_SERVICE)  # noqa: E731

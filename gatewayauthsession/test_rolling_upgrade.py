@@ -15,10 +15,7 @@ import pytest
 from gatewayauthsession.scenario import log_in, served, session_ids
 from gatewayauthsession.stack import Stack, Transport
 from gatewayauthsession.topology import TOPOLOGY
-from harness.builds.binary import Binary, build
-from harness.builds.refs import base_ref
-from harness.paths import PROJECT_ROOT
-from harness.suites.options import build_mode, service_refs
+from harness.builds.binary import Binary
 
 pytestmark = pytest.mark.outside_mutation(
     "builds BASE from the repository's history, which a mutant's workspace copy lacks"
@@ -26,14 +23,6 @@ pytestmark = pytest.mark.outside_mutation(
 
 SERVICES = tuple(s.name for s in TOPOLOGY.services)
 RECONNECT_S = 3.0  # the gateway is back to a restarted authsession within a couple of seconds
-
-
-@pytest.fixture(scope="session")
-def other_versions(pytestconfig: pytest.Config) -> dict[str, Binary]:
-    mode = build_mode(pytestconfig)
-    refs = service_refs(pytestconfig)
-    base = base_ref(PROJECT_ROOT)
-    return {name: build(name, mode) if name in refs else build(name, mode, ref=base) for name in SERVICES}
 
 
 @pytest.mark.parametrize("rolled", SERVICES)

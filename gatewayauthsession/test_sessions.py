@@ -142,6 +142,11 @@ def test_a_session_has_an_absolute_lifetime(stack: Stack, api: GatewayApi) -> No
 
 
 @pytest.mark.rule("tokens.refresh.owner-checked", "errors.code.user-disabled")
+@pytest.mark.needs_stub(
+    "user",
+    "disables the user and leaves its sessions to the next refresh, where the user service ends them at once "
+    "(authsessionuser refreshes while the revocation is pending)",
+)
 def test_refreshing_a_disabled_users_session_fails_and_revokes_it(stack: Stack, api: GatewayApi) -> None:
     login = log_in(stack, api, "deb@example.com")
     stack.users.disable("deb@example.com")
@@ -260,7 +265,6 @@ def test_another_users_session_id_answers_like_an_unknown_one(stack: Stack, api:
 def test_revoking_all_sessions_of_a_user_rejects_every_token_at_once(stack: Stack, api: GatewayApi) -> None:
     logins = [log_in(stack, api, "jon@example.com") for _ in range(3)]
     bystander = log_in(stack, api, "kit@example.com")
-    stack.users.disable("jon@example.com")
 
     client = stack.authsession_client()
     try:
@@ -479,8 +483,8 @@ def _confirm_resolving_during(
     user = stack.users.user_by_email(email) or stack.users.add_user(email)
     challenge = api.start_email_login(email)
     code = code_for(stack, challenge)
-    held = stack.users.delay(0.5, times=rounds, path=RESOLVE_PATH)
-    stack.users.fail_with(200, user.to_json() | {"status": "active"}, times=rounds, path=RESOLVE_PATH)
+    held = stack.user_stub.delay(0.5, times=rounds, path=RESOLVE_PATH)
+    stack.user_stub.fail_with(200, user.to_json() | {"status": "active"}, times=rounds, path=RESOLVE_PATH)
 
     with ThreadPoolExecutor(1) as pool:
         confirm = pool.submit(_attempt, api.confirm_email_login, challenge.challenge_id, code)
@@ -502,6 +506,9 @@ def _revoke_all(stack: Stack, user_id: str) -> int:
 
 
 @REPEATED_LOGINS
+@pytest.mark.needs_stub(
+    "user", "holds the stub's resolve while the confirm waits on it (authsessionuser races a disable with a login)"
+)
 @pytest.mark.rule(
     "tokens.revoke-all.mark-first",
     "tokens.revoke-all.confirm-checks-mark",
@@ -529,6 +536,9 @@ def test_a_user_disabled_and_revoked_while_a_confirm_resolves_it_gets_no_session
 
 
 @REPEATED_LOGINS
+@pytest.mark.needs_stub(
+    "user", "holds the stub's resolve while the confirm waits on it (authsessionuser races a disable with a login)"
+)
 @pytest.mark.rule(
     "tokens.revoke-all.confirm-checks-mark",
     "tokens.revoke-all.confirm-resolves-again",
@@ -546,6 +556,9 @@ def test_a_user_still_active_after_a_revoke_all_during_its_confirm_gets_the_sess
     expect_error("UNAUTHENTICATED", api.me, before.access_token)
 
 
+@pytest.mark.needs_stub(
+    "user", "holds the stub's resolve while the confirm waits on it (authsessionuser races a disable with a login)"
+)
 @pytest.mark.rule("tokens.revoke-all.confirm-resolves-again", "errors.code.dependency-unavailable")
 def test_a_confirm_refused_by_a_revoke_all_in_every_round_gives_up_and_keeps_the_code(
     stack: Stack, api: GatewayApi
@@ -561,7 +574,7 @@ def test_a_confirm_refused_by_a_revoke_all_in_every_round_gives_up_and_keeps_the
     assert (outcome.code, outcome.metadata.get("dependency")) == ("DEPENDENCY_UNAVAILABLE", "user"), outcome
     assert session_ids(stack) == []
 
-    stack.users.clear_faults()
+    stack.user_stub.clear_faults()
     challenge_id = stack.mail.messages[-1].idempotency_key
     login = served(api.confirm_email_login, challenge_id, stack.mail.last_code("rounds@example.com"))
     assert session_ids(stack) == [login.session_id]

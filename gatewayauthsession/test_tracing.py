@@ -57,7 +57,7 @@ def mail_traceparents(stack: Stack) -> list[Traceparent]:
 def user_traceparents(stack: Stack) -> list[Traceparent]:
     """The traceparent of each request the user stub received, each checked
     to be there and well formed."""
-    return [require_traceparent(r.headers) for r in stack.users.requests]
+    return [require_traceparent(r.headers) for r in stack.user_stub.requests]
 
 
 def only(lines: list[dict[str, Any]], what: str) -> dict[str, Any]:
@@ -82,6 +82,7 @@ def only(lines: list[dict[str, Any]], what: str) -> dict[str, Any]:
     "tracing.logs.span-id",
     "galaxy.logs.trace-ids",
 )
+@pytest.mark.needs_stub("user", "reads the traceparent each user-service request carried from the stub's journal")
 def test_one_trace_id_runs_through_every_hop(stack: Stack, api: GatewayApi, transport: Transport) -> None:
     log_in(stack, api, "tracy@example.com")
     trace_id = stack.trace.trace_id

@@ -1,11 +1,39 @@
 """The gateway ↔ authsession boundary, declared: Redis, the mail and user stubs,
-Ed25519 keys, and both services told where the others are."""
+Ed25519 keys, and both services told where the others are. The real user
+service can stand in for the user stub (``--real user``; the authsessionuser
+suite runs these parts with it): its public API serves authsession's
+``AUTHSESSION_USER_URL``, its own keys live under a prefix of their own, and it
+tells authsession when a user is disabled."""
 
 from __future__ import annotations
 
-from harness.topology.declaration import REDIS_URL, Redis, Service, Topology, address, material, redis_prefix, url
+from harness.topology.declaration import (
+    REDIS_URL,
+    Redis,
+    Service,
+    StandIn,
+    Topology,
+    address,
+    material,
+    redis_prefix,
+    url,
+)
 
 DOCS = "galaxy/README.md"
+
+USER_SERVICE = Service(
+    "user",
+    listens={"http": "USER_HTTP_ADDR", "admin": "USER_ADMIN_ADDR"},
+    ready_file="USER_READY_FILE",
+    docs=f"{DOCS}#user",
+    probes={"http": "/readyz", "admin": "/readyz"},
+    env={
+        "USER_REDIS_URL": REDIS_URL,
+        "USER_REDIS_KEY_PREFIX": redis_prefix("user/"),  # apart from authsession's keys, inside the stack's
+        "USER_AUTHSESSION_ADDR": address("authsession", "grpc"),
+        "USER_LOG_LEVEL": "debug",
+    },
+)
 
 TOPOLOGY = Topology(
     name="gatewayauthsession",
@@ -46,4 +74,5 @@ TOPOLOGY = Topology(
     clients={"gateway": ("http", "grpc"), "authsession": ("grpc",)},
     stack="gatewayauthsession.stack:Stack",
     notes="gatewayauthsession.explore:notes",
+    stand_ins={"user": StandIn(USER_SERVICE, "http")},
 )

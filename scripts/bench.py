@@ -18,7 +18,9 @@ Sections (``--only``):
   wall time with and without the fault scenarios;
 * ``nox`` — a warm ``nox -s gatewayauthsession`` against the pytest time inside it;
 * ``forensics`` — a suite-like scenario with the Redis command record on and off, and what a failing
-  test's timeline and bundle cost.
+  test's timeline and bundle cost;
+* ``robustness`` — the bounded robustness run (``nox -s robustness``) from one seed: its wall time, the
+  throughput against its floor, the faults injected and what the checker took.
 
 Every figure is measured in the run that writes it; what cannot be measured (no redis-server, a
 failing build) is written as "not measured" with the reason.
@@ -26,9 +28,13 @@ failing build) is written as "not measured" with the reason.
 This file holds the command line, the report's header and ``main``. The sections live in
 ``scripts/benchlib/``, a module each: ``build``, ``stack`` (and ``login``), ``peers``,
 ``redis_backends`` (``redis``, and the real Redis that ``login`` uses too), ``suite`` (and
-``faults``), ``nox_overhead``, ``forensics``; beside them what they share: ``common`` (paths, progress, the
-options), ``report`` (statistics, Markdown, ``Section``), ``machine`` (facts of the machine) and
-``runs`` (timed child runs, the binaries).
+``faults``), ``nox_overhead``, ``forensics``, ``robustness``; beside them what they share:
+``common`` (paths, progress, the options), ``report`` (statistics, Markdown, ``Section``, and
+merging a run of some sections into the report of an earlier run), ``machine`` (facts of the
+machine) and ``runs`` (timed child runs, the binaries).
+
+A run of some sections (``--only``) into an existing report keeps the other sections as that
+report had them, and its header says from which run.
 """
 
 from __future__ import annotations
@@ -50,12 +56,13 @@ from benchlib.machine import bytecode_home, cpu_model, git_commit, loadavg, memo
 from benchlib.nox_overhead import DEFAULT_NOX_SELECTION, bench_nox
 from benchlib.peers import bench_peers
 from benchlib.redis_backends import RealRedisServer, bench_redis
-from benchlib.report import Section, secs, table
+from benchlib.report import Section, keep_earlier, secs, table
+from benchlib.robustness import bench_robustness
 from benchlib.runs import service_binaries
 from benchlib.stack import bench_login, bench_stack
 from benchlib.suite import bench_faults, bench_suite
 
-SECTIONS = ("build", "stack", "peers", "login", "redis", "suite", "faults", "nox", "forensics")
+SECTIONS = ("build", "stack", "peers", "login", "redis", "suite", "faults", "nox", "forensics", "robustness")
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
@@ -165,13 +172,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "faults": lambda _r: bench_faults(opts),
         "nox": lambda _r: bench_nox(opts),
         "forensics": lambda _r: bench_forensics(opts),
+        "robustness": lambda _r: bench_robustness(opts),
     }
     needs_real = {"login", "redis"} & set(opts.only)
     with contextlib.ExitStack() as resources:
         real = resources.enter_context(RealRedisServer.provide()) if needs_real else RealRedisServer()
         if needs_real and real.addr is None:
             say(f"redis: real Redis not measured: {real.reason}")
-        if set(opts.only) & {"stack", "peers", "login", "faults", "forensics"}:
+        if set(opts.only) & {"stack", "peers", "login", "faults", "forensics", "robustness"}:
             say("building (or finding) the binaries")
             try:
                 binaries = ", ".join(f"`{b.path.parent.name}`" for b in service_binaries().values())
@@ -188,19 +196,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     duration = elapsed()
     out = header(opts, binaries, load_before, duration)
-    goals = [g for s in sections for g in s.goals]
-    if goals:
-        out += ["## Goals", ""]
-        out += table(
-            ["goal", "measured (p50)", "verdict"],
-            [
-                [g.goal, g.measured, "not judged" if g.met is None else ("met" if g.met else "**not met**")]
-                for g in goals
-            ],
-        )
-        out.append("")
-    for section in sections:
-        out += [f"## {section.title}", "", *section.lines, ""]
+    goal_rows = [
+        [g.goal, g.measured, "not judged" if g.met is None else ("met" if g.met else "**not met**")]
+        for s in sections
+        for g in s.goals
+    ]
+    blocks = [(section.title, [*section.lines, ""]) for section in sections]
+    if set(opts.only) != set(SECTIONS) and opts.output.is_file():
+        # A run of some sections keeps the others' figures as the file had them, saying so.
+        out, goal_rows, blocks = keep_earlier(opts.output.read_text(), out, goal_rows, blocks)
+    if goal_rows:
+        out += ["## Goals", "", *table(["goal", "measured (p50)", "verdict"], goal_rows), ""]
+    for title, lines in blocks:
+        out += [f"## {title}", "", *lines]
     out += [
         "## How to reproduce",
         "",

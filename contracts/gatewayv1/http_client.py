@@ -1,4 +1,5 @@
-"""HTTP JSON client of the gateway (``/v1/...``), errors as RFC 9457 problems.
+"""HTTP JSON client of the gateway (``/v1/...``), errors as RFC 9457 problems
+(:mod:`contracts.http`).
 
 Given a ``trace`` (``contracts.tracing``), every request carries a
 ``traceparent`` from it, unless the caller sets one of its own.
@@ -20,9 +21,11 @@ from urllib.parse import quote
 
 import requests
 
+from contracts import http
 from contracts.errors import ApiError, WireFormatError
 from contracts.gatewayv1.models import Login, LoginChallenge, Me, SessionInfo
-from contracts.tracing import TRACEPARENT, TraceSource
+from contracts.http import PROBLEM_CONTENT_TYPE, JsonHttpClient
+from contracts.tracing import TraceSource
 
 __all__ = [
     "EVERY_ANSWER",
@@ -33,7 +36,6 @@ __all__ = [
     "problem_violations",
 ]
 
-PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE = "urn:galaxy:error:"
 
 EVERY_ANSWER = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
@@ -84,66 +86,28 @@ def problem_violations(resp: requests.Response, body: dict[str, Any]) -> list[st
 
 
 def problem_error(resp: requests.Response) -> ApiError:
-    """Turn an error response into an ApiError; a non-problem answer is itself
-    reported as a contract violation (code ``<not a problem>``), and so is a
-    problem that breaks its document's shape or lacks a header its status and
-    code call for (``<problem breaks its contract>``, the violations in ``detail``)."""
-    ctype = resp.headers.get("Content-Type", "")
-    try:
-        body = resp.json()
-    except ValueError:
-        body = None
-    if not ctype.startswith(PROBLEM_CONTENT_TYPE) or not isinstance(body, dict) or "code" not in body:
-        return ApiError("<not a problem>", "http", resp.status_code, f"{ctype!r}: {resp.text[:200]!r}", raw=resp)
-    if violations := problem_violations(resp, body):
-        detail = f"{body['code']}: " + "; ".join(violations)
-        return ApiError("<problem breaks its contract>", "http", resp.status_code, detail, raw=resp)
-    retry_after = resp.headers.get("Retry-After")
-    return ApiError(
-        code=str(body["code"]),
-        transport="http",
-        status=resp.status_code,
-        detail=str(body.get("detail", "")),
-        metadata=dict(body.get("metadata") or {}),
-        retry_after=float(retry_after) if retry_after is not None else None,
-        raw=resp,
-    )
+    """Turn an error response of the gateway into an ApiError (:func:`contracts.http.problem_error`), a
+    problem held to the gateway's document and the headers of its status and code (:func:`problem_violations`)."""
+    return http.problem_error(resp, problem_violations)
 
 
 def _ts(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-class GatewayHttpClient:
-    transport = "http"
-
+class GatewayHttpClient(JsonHttpClient):
     def __init__(self, base_url: str, timeout: float = 10.0, *, trace: TraceSource | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.trace = trace
+        super().__init__(base_url, timeout, trace=trace)
         self.received_secrets: list[str] = []
-        self._session = requests.Session()
 
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """A raw request (for bad-input scenarios); no error translation. It
-        carries the trace's traceparent unless ``headers`` name one (a value
-        of None sends none)."""
-        kwargs.setdefault("timeout", self.timeout)
-        kwargs.setdefault("allow_redirects", False)
-        if self.trace is not None:
-            headers = dict(kwargs.get("headers") or {})
-            if not any(name.lower() == TRACEPARENT for name in headers):
-                headers[TRACEPARENT] = self.trace.traceparent()
-            kwargs["headers"] = headers
-        return self._session.request(method, self.base_url + path, **kwargs)
+    def problem(self, resp: requests.Response) -> ApiError:
+        return problem_error(resp)
 
     def _call(self, method: str, path: str, *, token: str | None = None, json: Any = None, status: int = 200) -> Any:
         """One typed call: its body as JSON, None for a 204; a problem raises :class:`ApiError`,
         a success other than the documented ``status`` and shape :class:`WireFormatError`."""
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-        resp = self.request(method, path, json=json, headers=headers)
-        if resp.status_code >= 400:
-            raise problem_error(resp)
+        resp = self._answer(method, path, json=json, headers=headers)
         found = answer_violations(resp)
         if resp.status_code != status:
             found.append(f"status {resp.status_code}, want {status}")
@@ -205,6 +169,3 @@ class GatewayHttpClient:
 
     def revoke_session(self, access_token: str | None, session_id: str) -> None:
         self._call("DELETE", f"/v1/sessions/{quote(session_id, safe='')}", token=access_token, status=204)
-
-    def close(self) -> None:
-        self._session.close()

@@ -63,7 +63,7 @@ from harness.suites.hypothesis_profiles import run_timeout_s
 # handlers, and the deadlines leave the stubs, which answer from the busy test process, time to answer.
 EXPLORING: dict[str, int | str] = {
     "upstream_timeout": "5s",
-    "authsession_timeout": "8s",
+    "gateway_authsession_timeout": "8s",
     "start_limit_per_client": 1_000_000,
     "failed_attempts_per_hour": 1_000_000,
     "login_rate_per_minute": 6_000_000,

@@ -3,6 +3,8 @@ applied to a copy of the workspace and checked to compile.
 
 A catalogue holds ``[[mutant]]`` tables, each the one-line mistake that breaks one
 rule of the contracts (``rule``, an id of the rule index: :mod:`harness.gates.rules`),
+maybe why no black-box test can see it (``unobservable``) or the named command that
+tests it instead of the suite (``killed_by``: the runner's ``--command NAME=...``),
 and a ``[gaps]`` table: rules no mutant can break, each with the reason
 (``"tokens.access.alg" = "why"``; a key may end in ``*`` to name every rule it
 starts). :mod:`harness.mutation.coverage` checks both against the index."""
@@ -31,6 +33,8 @@ class Mutant:
     replace: str
     breaks: str  # what the mistake does
     rule: str = ""  # the id of the rule it breaks ("" where the catalogue names none)
+    unobservable: str = ""  # why no black-box test can see it, when that is so
+    killed_by: str = ""  # the named command that tests it (runner --command NAME=...), instead of the catalogue's
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class Catalogue:
 
 
 _REQUIRED = frozenset({"id", "file", "find", "replace", "breaks"})
-_KNOWN = _REQUIRED | {"rule"}
+_KNOWN = _REQUIRED | {"rule", "unobservable", "killed_by"}
 
 
 def load_catalogue(path: Path) -> Catalogue:

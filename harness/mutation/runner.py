@@ -1,7 +1,8 @@
 """Mutation testing of a Go workspace against an external test command.
 
     python -m harness.mutation --catalogue SUITE/mutants.toml [--only ID,ID] [--rules PREFIX,...]
-        [--document PATH] [--list] [--budget SECONDS] [--threshold PERCENT] [--no-baseline] -- TEST COMMAND ...
+        [--document PATH] [--list] [--budget SECONDS] [--threshold PERCENT] [--no-baseline]
+        [--command NAME=COMMAND ...] [--with NAME] -- TEST COMMAND ...
 
 The mutants are a curated catalogue, not generated: each names a file of
 the workspace, an exact source fragment, its replacement and the id of the
@@ -46,6 +47,15 @@ Every test process of a mutant runs in a process group of its own and is
 killed with it on timeout; what a killed run leaves behind is swept
 (:func:`harness.processes.sweep.sweep`), and the copy is removed.
 
+A mutant that only a command of its own can see names it: ``killed_by =
+"robustness"`` in the catalogue tests it with the command given as
+``--command robustness=...`` (a concurrency mutant, which only many clients at
+once under a nemesis expose) instead of the test command after ``--``; such a
+command exits 1 when it finds the mutant. ``--with NAME`` tests every mutant
+selected with one command (``default``: the one after ``--``), to show what the
+other command makes of it: ``--only ID --with default`` shows the suite letting
+a concurrency mutant through.
+
 The report: a table on the terminal, ``reports/mutation.md`` (the score,
 overall and by the document that states each mutant's rule, and each
 survivor with the rule it breaks and the rule's text) and
@@ -73,7 +83,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +106,7 @@ from harness.mutation.report import (
 from harness.paths import CACHE_DIR, PROJECT_ROOT, REPORTS_DIR, galaxy_root
 from harness.processes.sweep import current_run_id, sweep
 
-__all__ = ["Command", "main", "run_mutant", "work_dir"]
+__all__ = ["DEFAULT", "Command", "command_for", "main", "run_mutant", "work_dir"]
 
 DEFAULT_BUDGET_S = 600.0
 DEFAULT_THRESHOLD = 95.0
@@ -110,11 +120,16 @@ class _Run:
     seconds: float
 
 
+DEFAULT = "default"
+"""The name of the test command given after ``--``."""
+
+
 @dataclass(frozen=True)
 class Command:
     argv: list[str]
     first_args: list[str]  # added to a run of the recorded killers alone
     kill_codes: frozenset[int]
+    name: str = DEFAULT  # a command of its own (--command NAME=...) runs whole, never its killers alone
 
     def killed(self, run: _Run) -> bool:
         """A test failed: an exit code that says so, or any failure exit with failed tests reported (pytest-xdist
@@ -193,7 +208,8 @@ def run_mutant(
             status: Status = "invalid"
             detail, found = why, list[str]()
         else:
-            status, detail, found = _test(root, work, command, budget_s, killers)
+            test = _test if command.name == DEFAULT else _test_named
+            status, detail, found = test(root, work, command, budget_s, killers)
         return Outcome(mutant, status, time.monotonic() - started, detail, found)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -241,6 +257,21 @@ def _test(
     return "killed", f"by {', '.join(flaky)}, which failed in {WHOLE_RUNS} whole runs but not alone", flaky
 
 
+def _test_named(
+    root: Path, work: Path, command: Command, budget_s: float, killers: Sequence[str] = ()
+) -> tuple[Status, str, list[str]]:
+    """The verdict of a command of its own: run whole, once (it has no tests to run alone);
+    it exits 1 when it finds the mutant."""
+    run = _run(command, root, work, time.monotonic() + budget_s)
+    if run.code is None:
+        return "timeout", f"the {command.name} command outran the {budget_s:.0f}s budget", []
+    if run.code == 0:
+        return "survived", f"the {command.name} command passed", []
+    if not command.killed(run):
+        return "invalid", f"the {command.name} command exited {run.code}, not a finding: {_tail(work)}", []
+    return "killed", f"by the {command.name} command: {_tail(work, 3)}", []
+
+
 @contextlib.contextmanager
 def work_dir(parent: Path | None = None) -> Iterator[Path]:
     """The run's work directory, ``<tmp>/galaxy-mutation-<uid>``, held under an
@@ -275,23 +306,35 @@ def _neighbours(mutant: Mutant, mutants: Sequence[Mutant], killers: dict[str, li
     return found[:NEIGHBOUR_KILLERS]
 
 
+def command_for(mutant: Mutant, commands: Mapping[str, Command], forced: str | None = None) -> Command:
+    """The command that tests ``mutant``: ``forced`` if given, else the one it is ``killed_by``, else the default."""
+    name = forced or mutant.killed_by or DEFAULT
+    if name not in commands:
+        given = ", ".join(sorted(commands))
+        raise CatalogueError(f"mutant {mutant.id} is tested by command {name!r}, which was not given (given: {given})")
+    return commands[name]
+
+
 def _run_all(
     mutants: Sequence[Mutant],
     source: Path,
     *,
     work: Path,
-    command: Command,
+    commands: Mapping[str, Command],
     budget_s: float,
     killers_file: Path,
     seed_file: Path | None = None,
+    forced: str | None = None,
 ) -> list[Outcome]:
-    """Every mutant, one after the other, recording each one's killers as it
-    goes; the killers of ``seed_file`` (committed with a catalogue) stand in
-    where ``killers_file`` has none yet."""
+    """Every mutant, one after the other, each with its command, recording each one's
+    killers as it goes; the killers of ``seed_file`` (committed with a catalogue) stand
+    in where ``killers_file`` has none yet."""
     killers = (_load_killers(seed_file) if seed_file else {}) | _load_killers(killers_file)
     outcomes: list[Outcome] = []
     for n, mutant in enumerate(mutants, 1):
-        print(f"mutation: [{n}/{len(mutants)}] {mutant.id} ({mutant.file}) ...", end=" ", flush=True)
+        command = command_for(mutant, commands, forced)
+        named = "" if command.name == DEFAULT else f", the {command.name} command"
+        print(f"mutation: [{n}/{len(mutants)}] {mutant.id} ({mutant.file}{named}) ...", end=" ", flush=True)
         first = killers.get(mutant.id) or _neighbours(mutant, mutants, killers)
         outcome = run_mutant(mutant, source, work=work, command=command, budget_s=budget_s, killers=first)
         print(f"{outcome.status} in {outcome.seconds:.0f}s {outcome.detail}", flush=True)
@@ -318,6 +361,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kill-codes", default="1", help="exit codes of the command that mean a test failed")
     p.add_argument("--no-baseline", action="store_true", help="skip the unmutated run of the command")
     p.add_argument("--work", type=Path, default=None, help="where the workspace copy goes (default: the temp dir)")
+    p.add_argument(
+        "--command",
+        dest="commands",
+        action="append",
+        default=[],
+        metavar="NAME=COMMAND",
+        help="a command of its own, for the mutants killed_by NAME (it exits 1 when it finds the mutant)",
+    )
+    p.add_argument("--with", dest="forced", default=None, help=f"test every mutant with this command ({DEFAULT}: --)")
     p.add_argument("--report", type=Path, default=REPORTS_DIR / "mutation.md")
     p.add_argument("--junit", type=Path, default=REPORTS_DIR / "mutation.xml")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the test command")
@@ -357,15 +409,39 @@ def _rules(root: Path) -> dict[str, Rule]:
         return {}
 
 
-def _baseline(source: Path, work: Path, command: Command, budget_s: float) -> bool:
-    """Whether the unmutated workspace passes the test command."""
-    print(f"mutation: baseline, the unmutated workspace {source}", flush=True)
-    base = _run(command, source, work, time.monotonic() + budget_s)
-    if base.code != 0:
-        print(f"error: the unmutated workspace fails the test command ({base.code}): {_tail(work)}", file=sys.stderr)
-        return False
-    print(f"mutation: baseline passed in {base.seconds:.0f}s", flush=True)
+def _baseline(source: Path, work: Path, commands: Sequence[Command], budget_s: float) -> bool:
+    """Whether the unmutated workspace passes every test command the mutants use."""
+    for command in commands:
+        print(f"mutation: baseline, the unmutated workspace {source} ({command.name} command)", flush=True)
+        base = _run(command, source, work, time.monotonic() + budget_s)
+        if base.code != 0:
+            print(
+                f"error: the unmutated workspace fails the {command.name} command ({base.code}): {_tail(work)}",
+                file=sys.stderr,
+            )
+            return False
+        print(f"mutation: baseline passed in {base.seconds:.0f}s", flush=True)
     return True
+
+
+def _commands(args: argparse.Namespace, default_argv: list[str]) -> dict[str, Command]:
+    """The default test command (after ``--``) and those given with ``--command``, by name."""
+    commands = {}
+    if default_argv:
+        kill_codes = frozenset(int(c) for c in args.kill_codes.split(",") if c)
+        commands[DEFAULT] = Command(default_argv, shlex.split(args.first_args), kill_codes)
+    for spec in args.commands:
+        name, sep, text = spec.partition("=")
+        if not sep or not name or not text.strip() or name == DEFAULT:
+            raise CatalogueError(f"--command takes NAME=COMMAND (NAME not {DEFAULT!r}), not {spec!r}")
+        commands[name] = Command(shlex.split(text), [], frozenset({1}), name)
+    return commands
+
+
+def _list(mutants: Sequence[Mutant], rules: Mapping[str, Rule]) -> None:
+    for m in mutants:
+        by = f" (killed by the {m.killed_by} command)" if m.killed_by else ""
+        print(f"{m.id:34} {m.file}{by}\n{'':34} breaks {m.rule or '(no rule)'} ({document_of(m, rules)}): {m.breaks}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -374,18 +450,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     rules = _rules(args.rules_root)
     try:
         mutants = _select(args, rules)
-        if not (args.list or command_argv):
+        if args.list:
+            _list(mutants, rules)
+            return 0
+        if not command_argv:
             raise CatalogueError("no test command (give it after --)")
+        commands = _commands(args, command_argv)
+        used = list(
+            {
+                command_for(m, commands, args.forced).name: command_for(m, commands, args.forced) for m in mutants
+            }.values()
+        )
     except CatalogueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.list:
-        for m in mutants:
-            print(f"{m.id:34} {m.file}\n{'':34} breaks {m.rule or '(no rule)'} ({document_of(m, rules)}): {m.breaks}")
-        return 0
-    command = Command(
-        command_argv, shlex.split(args.first_args), frozenset(int(c) for c in args.kill_codes.split(",") if c)
-    )
     source = galaxy_root()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # unwind: the test run is killed too
     current_run_id()  # tag every process started from here with this run
@@ -393,16 +471,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with work_dir(args.work) as work:
             partial = bool(args.only or args.rules or args.document)
-            if not (args.no_baseline or partial or _baseline(source, work, command, args.budget)):
+            if not (args.no_baseline or partial or _baseline(source, work, used, args.budget)):
                 return 3
             outcomes = _run_all(
                 mutants,
                 source,
                 work=work,
-                command=command,
+                commands=commands,
                 budget_s=args.budget,
                 killers_file=args.killers,
                 seed_file=args.seed_killers,
+                forced=args.forced,
             )
     except CatalogueError as exc:
         print(f"error: {exc}", file=sys.stderr)

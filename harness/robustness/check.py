@@ -14,8 +14,9 @@ time, by this checker or a newer one::
 
 The invariants that need other sources take them from the history's evidence
 (``delivered``: the challenge id of each message the mail service accepted;
-``live_sessions``: the sessions live in the keyspace at the end) and its
-params (``limits``: :class:`~harness.robustness.invariants.Limit` as JSON).
+``live_sessions``: the sessions live in the keyspace at the end;
+``session_owners``: the user of each of them) and its params (``limits``:
+:class:`~harness.robustness.invariants.Limit` as JSON).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import html
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,7 @@ def check(
     timeout: float = 60.0,
     delivered: Iterable[str] | None = None,
     live_sessions: Iterable[str] | None = None,
+    session_owners: Mapping[str, str] | None = None,
     limits: Sequence[Limit] | None = None,
 ) -> Verdict:
     """Judge the history at ``path``. The evidence and limits not given come from the
@@ -167,6 +169,7 @@ def check(
         history,
         delivered=history.evidence.get("delivered") if delivered is None else delivered,
         live_sessions=history.evidence.get("live_sessions") if live_sessions is None else live_sessions,
+        session_owners=history.evidence.get("session_owners") if session_owners is None else session_owners,
         limits=limits,
     )
     verdict = Verdict(path, history.seed, lin, tuple(violations))

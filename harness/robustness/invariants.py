@@ -13,6 +13,7 @@ and ``refresh_token``; ``start`` answers ``challenge_id``; ``me``, ``list``,
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ __all__ = [
     "each_accepted_start_mailed_once",
     "limits_held",
     "no_orphan_sessions",
+    "no_session_outlives_its_users_disable",
     "no_token_accepted_after_revocation",
     "one_session_per_challenge",
     "retries_answered_alike",
@@ -55,7 +57,14 @@ class Limit:
     together), within a fixed ``window_ns`` opened by the first one, or, given
     ``refill_per_s``, from a token bucket of ``most`` refilled that fast. Only
     the answers surely within one window (or one span of the bucket) are
-    counted: a call's own time is anywhere between its invoke and its answer."""
+    counted: a call's own time is anywhere between its invoke and its answer.
+
+    ``opened_by``, when given, names the answers of the calls that may open a
+    window besides the counted ones (a limit that counts every request, refused
+    or not, is opened by any call): a window then begins no earlier than the
+    first such call and no later than the first counted answer, and only the
+    answers surely after the one and before the other's end are counted
+    together. A ``wipe`` (the limits' store lost its data) starts them afresh."""
 
     name: str
     ops: frozenset[str]
@@ -64,6 +73,7 @@ class Limit:
     refill_per_s: float | None = None
     key: str | None = None
     counted: frozenset[str] = field(default_factory=lambda: frozenset({"ok"}))
+    opened_by: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if (self.window_ns is None) == (self.refill_per_s is None):
@@ -78,6 +88,7 @@ class Limit:
             "refill_per_s": self.refill_per_s,
             "key": self.key,
             "counted": sorted(self.counted),
+            "opened_by": None if self.opened_by is None else sorted(self.opened_by),
         }
 
     @classmethod
@@ -90,6 +101,7 @@ class Limit:
             refill_per_s=doc.get("refill_per_s"),
             key=doc.get("key"),
             counted=frozenset(doc.get("counted") or ("ok",)),
+            opened_by=None if doc.get("opened_by") is None else frozenset(doc["opened_by"]),
         )
 
 
@@ -212,10 +224,19 @@ def each_accepted_start_mailed_once(history: History, delivered: Iterable[str]) 
     return found
 
 
+def _indeterminate(o: Operation) -> bool:
+    """No answer the client can rely on: it may or may not have been carried out."""
+    return o.status == "unknown" or o.error == "DEPENDENCY_UNAVAILABLE"
+
+
 def no_orphan_sessions(history: History, live_sessions: Iterable[str]) -> list[Violation]:
     """Every session live at the end (``live_sessions``, read from the keyspace) is one a
-    client was handed tokens for. A violation names the confirms that may have opened
-    such a session: those of challenges no confirm was answered ok for, some unanswered."""
+    client was handed tokens for, but those a lost answer explains: a challenge
+    whose confirm got no answer the client could rely on, and no confirm answered
+    ok, may have opened one, unless a confirm of it with the same code was answered
+    surely within the retry window (``params["retry_grace_ns"]``) of the lost one,
+    which would have handed it out. A violation names the confirms that may have
+    opened such sessions: those of challenges no confirm was answered ok for, some unanswered."""
     ops = history.operations()
     handed = {o.output.get("session_id") for o in _ok(ops, "confirm", "refresh")}
     orphans = sorted(set(live_sessions) - handed)
@@ -225,41 +246,152 @@ def no_orphan_sessions(history: History, live_sessions: Iterable[str]) -> list[V
     suspects = tuple(
         o.id for o in ops if o.op == "confirm" and not o.answered and o.input.get("challenge_id") not in answered
     )
+    grace = int(history.params.get("retry_grace_ns", 0) or 0)
+    slack = int(history.params.get("clock_slack_ns", 0) or 0)
+    explained = 0
+    by_challenge: dict[str, list[Operation]] = defaultdict(list)
+    for o in ops:
+        if o.op == "confirm" and o.input.get("challenge_id") not in answered:
+            by_challenge[o.input.get("challenge_id", "")].append(o)
+    for confirms in by_challenge.values():
+        lost = [o for o in confirms if _indeterminate(o)]
+        if not lost:
+            continue
+        first = min(lost, key=lambda o: o.invoked)
+        recovered = any(
+            o.answered
+            and not _indeterminate(o)
+            and o.input.get("code") == first.input.get("code")
+            and first.invoked <= o.invoked
+            and o.invoked + slack < first.invoked + grace
+            for o in confirms
+        )
+        explained += not recovered
+    if len(orphans) <= explained:
+        return []
     cause = (
         f"; {len(suspects)} confirms whose answer was lost were never retried to an answer and may have opened them"
         if suspects
         else ""
     )
+    note = f"; {explained} of them may be left by answers lost beyond retrying, no more" if explained else ""
     return [
         Violation(
             "no session nobody holds tokens for",
-            f"{len(orphans)} live sessions no answer handed tokens for: {', '.join(orphans)}{cause}",
+            f"{len(orphans)} live sessions no answer handed tokens for: {', '.join(orphans)}{cause}{note}",
             suspects,
         )
     ]
 
 
+def no_session_outlives_its_users_disable(history: History, session_owners: Mapping[str, str]) -> list[Violation]:
+    """No session of a user is live at the end (``session_owners``: each live session's
+    user, read from the keyspace) once the user was disabled and a revoke-all of the
+    user invoked after that succeeded (``contracts/tokens.md``, "Revoking every session
+    of a user": no session of a disabled user outlives the call's success)."""
+    ops = history.operations()
+    disabled = {o.input.get("user_id"): o for o in _ok(ops, "disable_user") if o.completed is not None}
+    found = []
+    for o in _ok(ops, "revoke_all"):
+        user = o.input.get("user_id")
+        disable = disabled.get(user)
+        if disable is None or disable.completed is None or o.invoked < disable.completed:
+            continue
+        live = sorted(sid for sid, owner in session_owners.items() if owner == user)
+        if live:
+            opened = tuple(c.id for c in _ok(ops, "confirm") if c.output.get("session_id") in live)
+            found.append(
+                Violation(
+                    "no session outlives its user's disable",
+                    f"user {user} was disabled (#{disable.id}) and every session revoked (#{o.id}), yet "
+                    f"{len(live)} of its sessions are live at the end: {', '.join(live)}",
+                    (disable.id, o.id, *opened),
+                )
+            )
+            del disabled[user]
+    return found
+
+
+def _epochs(ops: list[Operation], wipes: Sequence[Operation]) -> list[tuple[list[Operation], list[Operation]]]:
+    """``ops`` split by the wipes: for each stretch between two, the calls that may have reached
+    the store in it and those surely made within it (the latter a part of the former)."""
+    bounds = [
+        (w.invoked, w.completed if w.completed is not None else 2**63) for w in sorted(wipes, key=lambda w: w.invoked)
+    ]
+    edges = [(-(2**63), -(2**63)), *bounds, (2**63, 2**63)]
+    found = []
+    for (_, begin), (end, _) in itertools.pairwise(edges):
+        reach = [o for o in ops if (o.completed if o.completed is not None else 2**63) >= begin and o.invoked <= end]
+        within = [o for o in reach if o.invoked >= begin and o.completed is not None and o.completed <= end]
+        found.append((reach, within))
+    return found
+
+
 def limits_held(history: History, limits: Sequence[Limit]) -> list[Violation]:
     """No limit let more calls through than it allows (:class:`Limit`)."""
+    all_ops = history.operations()
+    wipes = [o for o in all_ops if o.op == "wipe"]
     found = []
     for limit in limits:
+        callers = limit.counted | (limit.opened_by or frozenset())
         by_key: dict[str, list[Operation]] = defaultdict(list)
-        for o in history.operations():
-            if o.op in limit.ops and o.status in limit.counted and o.completed is not None:
+        for o in all_ops:
+            if o.op in limit.ops and o.status in callers:
                 by_key[str(o.input.get(limit.key)) if limit.key else "*"].append(o)
-        for key, ops in by_key.items():
-            ops.sort(key=lambda o: o.invoked)
-            over = _over_window(ops, limit) if limit.window_ns is not None else _over_bucket(ops, limit)
-            if over:
-                found.append(
-                    Violation(
-                        f"limit {limit.name}",
-                        f"{len(over)} calls for {limit.key or 'all'}={key} within one "
-                        f"{'window' if limit.window_ns is not None else 'span of the bucket'}; it allows {limit.most}",
-                        tuple(o.id for o in over),
+        for key, calls in by_key.items():
+            for reach, within in _epochs(calls, wipes):
+                ops = sorted((o for o in within if o.status in limit.counted), key=lambda o: o.invoked)
+                if limit.refill_per_s is not None:
+                    over = _over_bucket(ops, limit)
+                elif limit.opened_by is not None:
+                    over = _over_opened_window(sorted(reach, key=lambda o: o.invoked), ops, limit)
+                else:
+                    over = _over_window(ops, limit)
+                if over:
+                    found.append(
+                        Violation(
+                            f"limit {limit.name}",
+                            f"{len(over)} calls for {limit.key or 'all'}={key} within one "
+                            f"{'window' if limit.window_ns is not None else 'span of the bucket'}; "
+                            f"it allows {limit.most}",
+                            tuple(o.id for o in over),
+                        )
                     )
-                )
+                    break
     return found
+
+
+def _over_opened_window(calls: list[Operation], counted: list[Operation], limit: Limit) -> list[Operation]:
+    """The counted calls surely within one fixed window that any of ``calls`` may have
+    opened, if more than allowed. Window k opens at o_k, between a lower bound L (no
+    call before the first that may reach the store, and each window after the last
+    one's end) and an upper bound U (the first counted answer surely not in an earlier
+    window had reached the store by then); a counted call invoked after U and answered
+    before L + W is surely within it."""
+    assert limit.window_ns is not None
+    window = limit.window_ns
+    never = 2**63
+
+    def reached_by(o: Operation) -> int:
+        """The latest the call may have reached the counter: its answer, or never for a call with no
+        answer a client can rely on (a server may go on with it after the client gave up)."""
+        return never if _indeterminate(o) or o.completed is None else o.completed
+
+    if not calls or not counted:
+        return []
+    lower = calls[0].invoked
+    upper = min(reached_by(o) for o in counted)
+    first = True
+    while upper < never:
+        inside = [o for o in counted if (first or o.invoked >= upper) and reached_by(o) < lower + window]
+        if len(inside) > limit.most:
+            return inside
+        ends = lower + window
+        later = [o.invoked for o in calls if reached_by(o) >= ends]
+        lower = max(ends, min(later)) if later else never
+        upper = min((reached_by(o) for o in counted if o.invoked >= upper + window), default=never)
+        first = False
+    return []
 
 
 def _over_window(ops: list[Operation], limit: Limit) -> list[Operation]:
@@ -296,10 +428,12 @@ def check_invariants(
     *,
     delivered: Iterable[str] | None = None,
     live_sessions: Iterable[str] | None = None,
+    session_owners: Mapping[str, str] | None = None,
     limits: Sequence[Limit] = (),
 ) -> list[Violation]:
     """Every invariant the data allows: those over the history alone, the mail one given
-    ``delivered``, the orphan one given ``live_sessions``, and ``limits``."""
+    ``delivered``, the orphan one given ``live_sessions``, the disabled users' one given
+    ``session_owners``, and ``limits``."""
     found = one_session_per_challenge(history)
     found += no_token_accepted_after_revocation(history)
     found += retries_answered_alike(history)
@@ -307,4 +441,6 @@ def check_invariants(
         found += each_accepted_start_mailed_once(history, delivered)
     if live_sessions is not None:
         found += no_orphan_sessions(history, live_sessions)
+    if session_owners is not None:
+        found += no_session_outlives_its_users_disable(history, session_owners)
     return found + limits_held(history, limits)

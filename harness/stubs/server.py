@@ -57,7 +57,9 @@ class RecordedRequest:
     """One request the stub received, and what became of it.
 
     ``headers`` has lower-cased names. ``json`` is the parsed body, or None
-    when the body is empty or not JSON (then ``json_error`` says why).
+    when the body is empty or not JSON, or names a key twice in one object,
+    which one parser reads one way and another another (then ``json_error``
+    says why).
     ``status`` is the answer's status, None when no answer was written (the
     connection was dropped). ``fault`` describes the faults applied, ``note``
     why the stub rejected the request or how stub code failed. ``at`` is when
@@ -99,10 +101,14 @@ def json_reply(status: int, payload: Any) -> Reply:
     return Reply(status, json.dumps(payload).encode())
 
 
-def problem_reply(status: int, detail: str, *, violation: bool = False) -> Reply:
-    """An RFC 9457 problem reply; with ``violation`` it also counts as a contract violation."""
+def problem_reply(status: int, detail: str, *, code: str | None = None, violation: bool = False) -> Reply:
+    """An RFC 9457 problem reply, with the stable ``code`` of ``contracts/errors.md`` when given;
+    with ``violation`` it also counts as a contract violation."""
     title = HTTPStatus(status).phrase if status in HTTPStatus.__members__.values() else f"Status {status}"
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+    problem = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if code is not None:
+        problem["code"] = code
+    body = json.dumps(problem).encode()
     return Reply(status, body, "application/problem+json", violation=detail if violation else None)
 
 
@@ -392,6 +398,15 @@ def _shut_down(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once (RFC 8259 §4: names should be unique)."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        twice = sorted({k for k, _ in pairs if sum(1 for other, _ in pairs if other == k) > 1})
+        raise ValueError(f"an object names {', '.join(repr(k) for k in twice)} more than once")
+    return found
+
+
 def _parse(request: Request) -> RecordedRequest:
     """The request as recorded on arrival (werkzeug has joined a repeated header into one)."""
     body = request.get_data()
@@ -399,7 +414,7 @@ def _parse(request: Request) -> RecordedRequest:
     error: str | None = None
     if body:
         try:
-            parsed = json.loads(body)
+            parsed = json.loads(body, object_pairs_hook=_unique_keys)
         except ValueError as exc:
             error = f"body is not JSON: {exc}"
     headers = {name.lower(): value for name, value in request.headers.items()}

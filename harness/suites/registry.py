@@ -53,6 +53,11 @@ class Suite:
     def killers(self) -> Path:
         return self.path / "mutation-killers.json"
 
+    @property
+    def workload(self) -> Path:
+        """The module giving the robustness run its operations (``WORKLOAD``), where the suite has one."""
+        return self.path / "robustness.py"
+
     def topology(self) -> Topology:
         """The suite's declaration."""
         found = importlib.import_module(f"{self.name}.topology").TOPOLOGY

@@ -10,7 +10,10 @@ read). A service's environment names the other parts through references
 because the gateway's ``GATEWAY_AUTHSESSION_ADDR`` is ``address("authsession",
 "grpc")`` (a service's HTTP listener as a base URL: ``url("user", "http")``).
 The edges from the scenarios to the services are the topology's
-``clients``. Everything else - starting the parts side by side, fault links on
+``clients``. A stub may have a real service that can stand in for it
+(``stand_ins``): :meth:`Topology.with_real` is the same topology with that
+service in the stub's place, which a run asks for with ``--real NAME``.
+Everything else - starting the parts side by side, fault links on
 any edge, forensics, keep-stack and ``up``, skew builds - the harness derives
 from this declaration alone (:mod:`harness.topology.stack`,
 :mod:`harness.topology.plugin`).
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = [
@@ -38,6 +41,7 @@ __all__ = [
     "RedisUrl",
     "Script",
     "Service",
+    "StandIn",
     "Topology",
     "Url",
     "Value",
@@ -202,6 +206,15 @@ class Edge:
 
 
 @dataclass(frozen=True)
+class StandIn:
+    """A real service that can take a stub's place: ``service``, whose HTTP
+    ``listener`` serves what the stub's URL served."""
+
+    service: Service
+    listener: str
+
+
+@dataclass(frozen=True)
 class Topology:
     """A boundary suite's parts, as data (see the module docstring).
 
@@ -211,7 +224,8 @@ class Topology:
     ``secrets()`` (what must never reach a log); a material has
     ``files(directory)``, which writes what the services read and returns the
     values :func:`material` names. ``clients`` maps a service to the
-    listeners the scenarios call. ``stack`` (``"module:Class"``) is the suite's
+    listeners the scenarios call. ``stand_ins`` maps a stub to the real service
+    that can take its place (:meth:`with_real`). ``stack`` (``"module:Class"``) is the suite's
     :class:`~harness.topology.stack.Stack` subclass, if it has one; ``notes``
     (``"module:function"``, called with the stack) gives suite-specific lines
     for ``up``.
@@ -225,6 +239,7 @@ class Topology:
     clients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     stack: str | None = None
     notes: str | None = None
+    stand_ins: Mapping[str, StandIn] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -246,6 +261,7 @@ class Topology:
             problems += [
                 f"{service.name}: probe of unknown listener {x!r}" for x in service.probes if x not in service.listens
             ]
+        problems += [f"stand-in for {x!r}, which is no stub" for x in self.stand_ins if x not in self.stubs]
         for service_name, wanted in self.clients.items():
             problems += [
                 f"clients: {service_name} has no listener {x!r}" for x in wanted if (service_name, x) not in listeners
@@ -302,6 +318,37 @@ class Topology:
             if edge.name == name:
                 return edge
         raise ValueError(f"{self.name} has no edge {name!r}; its edges: {[e.name for e in self.edges()]}")
+
+    def with_real(self, *stubs: str) -> Topology:
+        """This topology with each of ``stubs`` replaced by the real service that
+        stands in for it: the service joins the services (the scenarios may call
+        each of its listeners), and every URL of the stub becomes the URL of its
+        listener. Edges keep their names (``authsession->user``)."""
+        unknown = [name for name in stubs if name not in self.stand_ins]
+        if unknown:
+            raise ValueError(
+                f"{self.name} has no real service to stand in for {unknown}; it has {sorted(self.stand_ins)}"
+            )
+        if not stubs:
+            return self
+        ins = {name: self.stand_ins[name] for name in stubs}
+
+        def real(value: Value) -> Value:
+            if isinstance(value, Url) and value.listener is None and value.part in ins:
+                return Url(ins[value.part].service.name, ins[value.part].listener)
+            return value
+
+        services = tuple(
+            replace(s, env={var: real(v) for var, v in s.env.items()})
+            for s in (*self.services, *(stand_in.service for stand_in in ins.values()))
+        )
+        return replace(
+            self,
+            services=services,
+            stubs={name: spec for name, spec in self.stubs.items() if name not in ins},
+            clients={**self.clients, **{i.service.name: tuple(i.service.listens) for i in ins.values()}},
+            stand_ins={name: i for name, i in self.stand_ins.items() if name not in ins},
+        )
 
     def callers(self, part: str) -> list[str]:
         """Who dials ``part``, by the declared edges."""

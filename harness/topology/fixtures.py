@@ -1,5 +1,6 @@
 """The fixtures a declared topology gives its suite: ``stack`` (a fresh stack
-per test), ``binaries`` (the builds its stacks run), ``fault_proxy`` and
+per test), ``binaries`` (the builds its stacks run), ``other_versions`` (each
+service's other version, for rolling upgrades), ``fault_proxy`` and
 ``redis_backend``. Registered by :mod:`harness.topology.plugin` only in the
 processes that run tests (each xdist worker, or a run without workers): an
 xdist controller, which only hands tests out and reports, never imports them.
@@ -16,9 +17,11 @@ from typing import Any
 import pytest
 
 from harness.builds.binary import Binary
+from harness.builds.refs import base_ref
 from harness.faults.toxiproxy import ToxiproxyServer
 from harness.forensics.failure_report import attach_evidence, failed, watch_processes
 from harness.forensics.traces import trace_id_for
+from harness.paths import PROJECT_ROOT
 from harness.redis.backends import RealRedis, RedisBackend, RedisServerProcess, real_redis_addr, redis_server_binary
 from harness.suites.options import build_mode, coverage_dir, redis_backend_kind, service_refs
 from harness.topology.declaration import Topology
@@ -29,7 +32,7 @@ from harness.topology.recorder import Recorder
 from harness.topology.settings import Settings, SettingsError
 from harness.topology.stack import Stack, start_stack
 
-__all__ = ["binaries", "fault_proxy", "redis_backend", "stack", "stack_marks", "topology"]
+__all__ = ["binaries", "fault_proxy", "other_versions", "redis_backend", "stack", "stack_marks", "topology"]
 
 _BUILT: dict[tuple[str, str, str | None], Binary] = {}
 
@@ -56,6 +59,24 @@ def topology(request: pytest.FixtureRequest) -> Topology:
 def binaries(request: pytest.FixtureRequest, topology: Topology) -> dict[str, Binary]:
     """The builds this test's stacks run, by service (content-hash cache, built once per run)."""
     return _binaries(request.config, topology)
+
+
+@pytest.fixture
+def other_versions(request: pytest.FixtureRequest, topology: Topology) -> dict[str, Binary]:
+    """Each service's other version, by service: built from BASE (``GALAXY_SKEW_BASE``, else the merge-base
+    with main) where the run builds it from the working tree, and from the working tree where a skew run
+    builds it from a commit (``--service-ref``). Each is built once per run (content-hash and commit caches)."""
+    mode = build_mode(request.config)
+    refs = service_refs(request.config)
+    base = base_ref(PROJECT_ROOT)
+    found = {}
+    for service in topology.services:
+        ref = None if service.name in refs else base
+        key = (service.name, mode, ref)
+        if key not in _BUILT:
+            _BUILT[key] = binary_for(service, mode, ref)
+        found[service.name] = _BUILT[key]
+    return found
 
 
 def stack_marks(node: pytest.Item) -> dict[str, Any]:

@@ -11,6 +11,10 @@ from ``<suite>/topology.py``); from that alone the suite's tests get:
   Redis the run asks for (``--redis-backend``), fault links on the edges it names,
   its evidence for the failure timeline and bundle, the leaked-secret and
   data-race checks, ``--keep-stack-on-failure``;
+- ``--real NAME``: the suite against the real service that stands in for its
+  stub ``NAME`` (``Topology.stand_ins``); a scenario that needs the stub
+  itself (its programmable faults, its journal) says so with
+  ``@pytest.mark.needs_stub(NAME, reason)`` and is skipped then, with its reason;
 - failure bundles under ``reports/failures/`` whose ``rerun.sh`` runs the test
   again through the suite's own nox session (a registered suite's), its recorded
   durations (``<suite>/durations.json``) for shards and order, and ``-n auto`` at
@@ -35,12 +39,28 @@ from harness.topology.declaration import Script, Topology
 __all__ = ["rerun_prefix", "suite_dir", "suite_workers", "topologies", "topology_of"]
 
 _TOPOLOGIES = pytest.StashKey[dict[Path, Topology]]()
+_DECLARED = pytest.StashKey[dict[Path, Topology]]()
 _CONFIGURED = pytest.StashKey[bool]()
 
 
 def topologies(config: pytest.Config) -> dict[Path, Topology]:
-    """The declared topologies of this run's suites, by their directory."""
-    return config.stash.setdefault(_TOPOLOGIES, {})
+    """The topologies of this run's suites, by their directory: each as declared,
+    with the stubs ``--real`` names replaced by their real services."""
+    if _TOPOLOGIES not in config.stash:
+        real = real_stubs(config)
+        config.stash[_TOPOLOGIES] = {
+            d: t.with_real(*(name for name in real if name in t.stand_ins)) for d, t in _declared(config).items()
+        }
+    return config.stash[_TOPOLOGIES]
+
+
+def _declared(config: pytest.Config) -> dict[Path, Topology]:
+    return config.stash.setdefault(_DECLARED, {})
+
+
+def real_stubs(config: pytest.Config) -> list[str]:
+    """The stubs ``--real`` names: each suite of the run runs the real service in their place."""
+    return list(dict.fromkeys(config.getoption("--real", None) or []))
 
 
 def topology_of(config: pytest.Config, path: Path) -> Topology:
@@ -79,11 +99,17 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
+        "needs_stub(name, reason): the scenario needs stub NAME itself (its programmable faults, its journal): "
+        "skipped, with its reason, when --real NAME runs the real service in its place",
+    )
+    config.addinivalue_line(
+        "markers",
         "redis_faults: the scenario kills, freezes or restarts its Redis; "
         "with --redis-backend=real it gets a redis-server of its own",
     )
     config.stash[_CONFIGURED] = True
-    if topologies(config):
+    if _declared(config):
+        _check_real(config)
         _suites_found(config)
 
 
@@ -95,9 +121,35 @@ def pytest_plugin_registered(plugin: object, plugin_name: str, manager: pytest.P
     path = getattr(plugin, "__file__", None)
     if not isinstance(config, pytest.Config) or path is None:
         return
-    topologies(config)[Path(path).resolve().parent] = plugin.TOPOLOGY
+    _declared(config)[Path(path).resolve().parent] = plugin.TOPOLOGY
+    if _TOPOLOGIES in config.stash:  # made before this suite was found: made again
+        del config.stash[_TOPOLOGIES]
     if config.stash.get(_CONFIGURED, False):  # a conftest found while collecting
         _suites_found(config)
+
+
+def _check_real(config: pytest.Config) -> None:
+    """``--real`` names a stub some suite of the run has a real service for."""
+    offered = {name for t in _declared(config).values() for name in t.stand_ins}
+    unknown = [name for name in real_stubs(config) if name not in offered]
+    if unknown:
+        raise pytest.UsageError(
+            f"--real {' '.join(unknown)}: no suite of this run has a real service to stand in for that stub; "
+            f"they have: {', '.join(sorted(offered)) or 'none'}"
+        )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip, with its reason, each scenario that needs a stub the run replaced by its real service."""
+    real = set(real_stubs(config))
+    for item in items:
+        for marker in item.iter_markers("needs_stub"):
+            name, reason = marker.args
+            if name in real:
+                item.add_marker(
+                    pytest.mark.skip(reason=f"needs the {name} stub (--real {name} runs the real service): {reason}")
+                )
+                break
 
 
 def _suites_found(config: pytest.Config) -> None:
@@ -113,10 +165,19 @@ def _suites_found(config: pytest.Config) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.getgroup("galaxy harness").addoption(
+    group = parser.getgroup("galaxy harness")
+    group.addoption(
         "--keep-stack-on-failure",
         action="store_true",
         help="keep a failed test's stack running and print its endpoints until Ctrl-C (needs -n 0)",
+    )
+    group.addoption(
+        "--real",
+        action="append",
+        default=[],
+        metavar="STUB",
+        help="run the suites with stub STUB replaced by the real service their topology names for it "
+        "(--real user: the user service); repeatable",
     )
 
 

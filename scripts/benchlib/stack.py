@@ -42,7 +42,7 @@ def _stop_timed(stack: Stack, samples: dict[str, float]) -> None:
         ("gateway process", stack.gateway.stop),
         ("authsession process", stack.authsession.stop),
         ("mail stub", stack.mail.stop),
-        ("user stub", stack.users.stop),
+        ("user stub", stack.user_stub.stop),
         ("redis", stack.redis.stop),
     ]
     for name, stop in parts:
@@ -144,8 +144,42 @@ def bench_stack(opts: Options) -> Section:
         "Teardown per part, in `Stack.stop()`'s order (same loop):",
         "",
         *table(["part", *header[1:]], [row(name, down[name]) for name in TEARDOWN]),
+        "",
+        "Each registered suite's stack (`pyproject.toml`'s suites), started from its declaration alone as its "
+        "tests start it (`harness.topology.stack.start_stack` with the declared topology, no setting given, "
+        f"fakeredis), {opts.iterations} iterations after {opts.warmup} warm-up each, one suite after the other:",
+        "",
+        *table(["suite (its parts)", *header[1:]], [row(label, samples) for label, samples in _suite_stacks(opts)]),
     ]
     return section
+
+
+def _suite_stacks(opts: Options) -> list[tuple[str, list[float]]]:
+    """Start → ready of every registered suite's declared stack."""
+    from harness.suites.registry import suites
+    from harness.topology.programs import binary_for
+    from harness.topology.stack import start_stack
+
+    measured: list[tuple[str, list[float]]] = []
+    for suite in suites():
+        topology = suite.topology()
+        binaries = {service.name: binary_for(service) for service in topology.services}
+        samples: list[float] = []
+        for i in range(opts.warmup + opts.iterations):
+            with tempfile.TemporaryDirectory(prefix=f"bench-{suite.name}-") as tmp:
+                started = time.perf_counter()
+                stack = start_stack(topology, Path(tmp), binaries)
+                elapsed = time.perf_counter() - started
+                stack.stop()
+            if i >= opts.warmup:
+                samples.append(elapsed)
+        parts = [service.name for service in topology.services] + list(topology.stubs)
+        if topology.redis is not None:
+            parts.append("redis")
+        label = f"`{suite.name}` ({', '.join(parts)})"
+        say(f"  {label}: p50 {Stats.of(samples).p50 * 1000:.1f}ms")
+        measured.append((label, samples))
+    return measured
 
 
 # --------------------------------------------------------------------------- login flow

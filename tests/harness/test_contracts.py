@@ -157,6 +157,8 @@ ONE_ACCOUNT = [
     ("u@xn--11b6iy14e.example", ["u@xn--11b6iy14e.example"]),  # a joiner after a virama (CONTEXTJ)
     ("u@xn--4dbrk0ce.com", ["u@xn--4dbrk0ce.com"]),  # a right-to-left label beside a left-to-right one
     (LONGEST, [LONGEST.upper()]),
+    ("user+tag@example.com", ["User+Tag@example.com"]),
+    ("user@localhost", ["USER@LOCALHOST"]),  # a domain of one label
 ]
 REFUSED = {
     "empty": "",
@@ -196,6 +198,22 @@ REFUSED = {
     "joiner out of its CONTEXTJ context": "u@xn--ab-m1t.example",
     "a bidi domain's label breaking the Bidi Rule": "u@xn--4dbrk0ce.1com",
     "leading combining mark": "u@\u0301a.example",
+    "no local part": "@example.com",
+    "no domain": "ada@",
+    "two addresses": "a@example.com, b@example.com",
+    "newline": "ada@example.com\nBcc: x@example.com",
+    "NUL": "ada\x00@example.com",
+    "DEL": "ada\x7f@example.com",
+    "C1 control": "ada\u0085@example.com",
+    "unpaired surrogate": "ada\ud800@example.com",
+    "ideographic space": "ada@example.com\u3000",
+    "word joiner": "ada\u2060@example.com",
+    "byte order mark": "\ufeffada@example.com",
+    "soft hyphen": "a\u00adda@example.com",
+    "right-to-left override": "ada@\u202eexample.com",
+    "local part of 65 octets once lowercased": "a" * 62 + "\u023a@example.com",
+    "U-label longer than 63 octets once encoded": "u@" + "\u00fc" * 60 + ".example",
+    "huge input": "a" * 5000 + "@example.com",
 }
 
 

@@ -18,6 +18,7 @@ from harness.robustness.invariants import (
     each_accepted_start_mailed_once,
     limits_held,
     no_orphan_sessions,
+    no_session_outlives_its_users_disable,
     no_token_accepted_after_revocation,
     one_session_per_challenge,
     retries_answered_alike,
@@ -255,6 +256,107 @@ def test_no_orphan_sessions() -> None:
     assert found.message.startswith("2 live sessions no answer handed tokens for: S7, S8; 1 confirms")
     assert found.operations == (3,), "the confirm never retried to an answer is named as the likely cause"
     assert no_orphan_sessions(made.history, ["S1"]) == []
+
+
+@pytest.mark.parametrize(
+    ("grace_ms", "retried_at_ms", "orphans", "explained"),
+    [
+        (0, None, ["S1", "S7"], True),  # no retry window: a lost answer leaves its session to nobody
+        (0, None, ["S1", "S7", "S8"], False),  # one lost answer explains one orphan, not two
+        (30_000, 100, ["S1", "S7"], False),  # retried within the window: the retry had to hand it out
+        (30_000, 40_000, ["S1", "S7"], True),  # retried past the window: refused, as tokens.md says
+    ],
+    ids=["no-window", "one-too-many", "retried-within", "retried-past"],
+)
+def test_an_orphan_is_explained_only_by_an_answer_lost_beyond_retrying(
+    grace_ms: int, retried_at_ms: int | None, orphans: list[str], explained: bool
+) -> None:
+    made = (
+        HandMade(grace_ns=grace_ms * MS)
+        .login(0, "c1", "S1", "T0", "A0", 0, 10)
+        .op(1, "confirm", {"challenge_id": "c2", "code": "654321"}, 0, None)  # its answer lost
+    )
+    if retried_at_ms is not None:
+        retry = {"challenge_id": "c2", "code": "654321"}
+        made.op(1, "confirm", retry, retried_at_ms, retried_at_ms + 10, "fail", _error("CHALLENGE_NOT_FOUND"))
+    found = no_orphan_sessions(made.history, orphans)
+    assert (found == []) == explained, found
+
+
+def test_no_session_outlives_its_users_disable() -> None:
+    made = (
+        HandMade()
+        .login(0, "c1", "S1", "T0", "A0", 0, 10)
+        .op(1, "disable_user", {"user_id": "u1"}, 20, 21, "ok", {})
+        .op(1, "revoke_all", {"user_id": "u1"}, 30, 40, "ok", {})
+        .op(2, "revoke_all", {"user_id": "u2"}, 30, 40, "ok", {})  # u2 was never disabled
+    )
+    [found] = no_session_outlives_its_users_disable(made.history, {"S1": "u1", "S9": "u2"})
+    assert found.operations == (2, 3, 1), "the disable, the revoke-all and the confirm that opened the session"
+    assert "S1" in found.message
+    assert no_session_outlives_its_users_disable(made.history, {"S9": "u2"}) == []
+    early = (
+        HandMade()
+        .op(1, "revoke_all", {"user_id": "u1"}, 0, 5, "ok", {})
+        .op(1, "disable_user", {"user_id": "u1"}, 20, 21, "ok", {})
+    )
+    assert no_session_outlives_its_users_disable(early.history, {"S1": "u1"}) == [], "a revoke-all before the disable"
+
+
+STARTS_ANY_CALL_OPENS = Limit(
+    "starts", frozenset({"start"}), most=2, window_ns=1000 * MS, opened_by=frozenset({"ok", "fail", "unknown"})
+)
+"""Two starts a second, the window opened by any start that may have reached the counter, whatever its answer."""
+
+
+def test_a_window_any_call_may_open_is_judged_from_the_calls_around_it() -> None:
+    """Every start counts against the limit, refused or not: the window is opened by the
+    first one that reached the counter, whatever it was answered."""
+    made = (
+        HandMade()
+        .op(0, "start", {"email": "a"}, 0, 10, "fail", _error("DEPENDENCY_UNAVAILABLE"))  # may have opened it
+        .op(0, "start", {"email": "b"}, 900, 910, "ok", {"challenge_id": "c1"})
+        .op(0, "start", {"email": "c"}, 950, 960, "ok", {"challenge_id": "c2"})
+        .op(0, "start", {"email": "d"}, 1010, 1020, "ok", {"challenge_id": "c3"})
+        .op(0, "start", {"email": "e"}, 1030, 1040, "ok", {"challenge_id": "c4"})
+    )
+    limit = STARTS_ANY_CALL_OPENS
+    assert limits_held(made.history, [limit]) == [], "two windows of two, the first opened by the refused call"
+    assert Limit.from_json(limit.to_json()) == limit
+    crowded = made.op(0, "start", {"email": "f"}, 960, 970, "ok", {"challenge_id": "c5"})
+    [found] = limits_held(crowded.history, [limit])
+    assert found.operations == (2, 3, 6)
+
+
+def test_a_call_with_no_answer_may_open_a_window_any_time_after_its_invoke() -> None:
+    """A start whose answer was lost may reach the counter long after the client gave up on it,
+    and open the next window then: the calls after it are not judged as one window from the next."""
+    made = (
+        HandMade()
+        .op(0, "start", {"email": "a"}, 0, 5, "ok", {"challenge_id": "c1"})
+        .op(1, "start", {"email": "b"}, 100, 110, "unknown", {"reason": "timeout"})
+        .op(0, "start", {"email": "c"}, 1500, 1510, "ok", {"challenge_id": "c2"})
+        .op(0, "start", {"email": "d"}, 1600, 1610, "ok", {"challenge_id": "c3"})
+        .op(0, "start", {"email": "e"}, 2300, 2310, "ok", {"challenge_id": "c4"})
+        .op(0, "start", {"email": "f"}, 2400, 2410, "ok", {"challenge_id": "c5"})
+    )
+    limit = STARTS_ANY_CALL_OPENS
+    assert limits_held(made.history, [limit]) == [], "the lost one may have opened [1000, 2000): c2, c3; then c4, c5"
+
+
+def test_a_wipe_starts_the_limits_afresh() -> None:
+    made = HandMade()
+    for n in range(2):
+        made.op(n, "start", {"email": "a"}, 10 * n, 10 * n + 5, "ok", {"challenge_id": f"c{n}"})
+    before = [Limit("starts", frozenset({"start"}), most=3, window_ns=3600_000 * MS)]
+    made.op(-1, "wipe", {}, 30, 40, "ok", {})
+    for n in range(2, 4):
+        made.op(n, "start", {"email": "a"}, 10 * n + 30, 10 * n + 35, "ok", {"challenge_id": f"c{n}"})
+    assert limits_held(made.history, before) == [], "two before the wipe, two after"
+    unwiped = HandMade()
+    for n in range(4):
+        unwiped.op(n, "start", {"email": "a"}, 10 * n, 10 * n + 5, "ok", {"challenge_id": f"c{n}"})
+    assert len(limits_held(unwiped.history, before)) == 1
 
 
 def test_limits_held() -> None:

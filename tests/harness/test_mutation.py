@@ -7,6 +7,7 @@ is not found and a mutant that does not compile are catalogue errors."""
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import textwrap
 from pathlib import Path
@@ -239,3 +240,40 @@ def test_a_malformed_catalogue_is_refused(tmp_path: Path, extra: str, error: str
     path.write_text(textwrap.dedent(CATALOGUE.split("\n\n", maxsplit=1)[0]) + "\n" + extra)
     with pytest.raises(mutation_catalogue.CatalogueError, match=error):
         mutation_catalogue.load_catalogue(path)
+
+
+NAMED = """\
+[[mutant]]
+id = "comment-exclaims"
+file = "calc/calc.go"
+find = "// Add adds."
+replace = "// Add adds!"
+breaks = "only the comment command can see it"
+killed_by = "comment"
+"""
+
+SEES_THE_COMMENT = (
+    "import os, sys; "
+    "sys.exit(1 if 'adds!' in open(os.path.join(os.environ['GALAXY_ROOT'], 'calc', 'calc.go')).read() else 0)"
+)
+
+
+def test_a_mutant_killed_by_a_command_of_its_own_is_tested_with_it(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "mutants.toml").write_text(NAMED)
+    comment = f"--command=comment={sys.executable} -c {shlex.quote(SEES_THE_COMMENT)}"
+
+    assert _run(project, comment) == 0
+    assert "killed" in capsys.readouterr().out
+    assert _cases(project) == {"comment-exclaims": "passed"}
+    assert "by the comment command" in (project / "mutation.md").read_text()
+
+    assert _run(project, comment, "--with", "default") == 1, "the suite lets it through"
+    assert _cases(project) == {"comment-exclaims": "failure"}
+
+    assert _run(project) == 2, "a mutant whose command is not given is a catalogue error"
+    assert "tested by command 'comment', which was not given" in capsys.readouterr().err
+
+    assert _run(project, f"--command=comment={sys.executable} -c 'raise SystemExit(3)'", "--no-baseline") == 2
+    assert "the comment command exited 3, not a finding" in capsys.readouterr().out

@@ -190,17 +190,85 @@ def test_mail_unknown_endpoint_and_method_are_violations(mail: MailStub) -> None
 
 
 def test_users_resolve_creates_on_first_sight_then_finds(users: UserStub) -> None:
-    created = resolve(users, "Ada@Example.com")
-    found = resolve(users, "ada@example.COM")
+    created = resolve(users, "ada@xn--bcher-kva.example")
+    found = resolve(users, "ada@xn--bcher-kva.example")
 
     assert created.status_code == 201
     assert found.status_code == 200
     user = created.json()
     assert found.json() == user
-    assert re.fullmatch(r"usr_[0-9a-f]+", user["id"])
-    assert user == {"id": user["id"], "email": "Ada@Example.com", "status": "active"}
-    assert users.users == {user["id"]: User(user["id"], "Ada@Example.com", "active")}
-    assert users.user_by_email("ADA@example.com") == User(user["id"], "Ada@Example.com", "active")
+    assert re.fullmatch(r"usr_[0-9a-f]{32}", user["id"])
+    assert user == {"id": user["id"], "email": "ada@xn--bcher-kva.example", "status": "active"}
+    assert users.users == {user["id"]: User(user["id"], "ada@xn--bcher-kva.example", "active")}
+    assert users.user_by_email("ADA@Bücher.example") == User(user["id"], "ada@xn--bcher-kva.example", "active")
+    assert users.violations == []
+
+
+def test_users_name_a_user_by_the_normal_form_and_hold_the_caller_to_sending_it(users: UserStub) -> None:
+    """contracts/email.md: ``José@BÜCHER.example`` and its normal form are one user (the user service's answer);
+    authsession sends only normal forms, so the other spelling is the caller's contract violation."""
+    created = resolve(users, "jose\u0301@xn--bcher-kva.example")
+    other = resolve(users, "JOSÉ@BÜCHER.example")
+
+    assert (created.status_code, other.status_code) == (201, 200)
+    assert created.json() == other.json()
+    assert created.json()["email"] == "josé@xn--bcher-kva.example"
+    assert len(users.violations) == 2
+    with pytest.raises(AssertionError, match="not a normal form"):
+        users.check()
+
+
+def test_users_refuse_an_address_the_policy_refuses_as_the_service_does(users: UserStub) -> None:
+    response = resolve(users, "ada@exa\u200bmple.com")
+
+    assert response.status_code == 400
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "INVALID_ARGUMENT"
+    assert users.users == {}
+    with pytest.raises(AssertionError, match=r"holds U\+200B"):
+        users.check()
+
+
+def test_a_change_crossing_one_emails_resolve_runs_before_its_answer_arrives(users: UserStub) -> None:
+    """The crossed resolve is answered as the user stood; the change is made before that answer
+    arrives, only once, and only for its email."""
+    user = users.add_user("eve@example.com")
+    seen: list[str] = []
+
+    def disable() -> None:
+        seen.append(users.disable(user.id).status)
+
+    users.cross_resolve("Eve@example.com", disable)
+    assert resolve(users, "other@example.com").status_code == 201
+    assert seen == [], "another email's resolve crosses nothing"
+    assert resolve(users, "eve@example.com").json()["status"] == "active", "answered as the user stood"
+    assert seen == ["disabled"], "the change made before the answer arrived"
+    assert resolve(users, "eve@example.com").json()["status"] == "disabled"
+    assert seen == ["disabled"], "once"
+    assert not users.uncross_resolve("eve@example.com", disable), "the crossing was used up"
+    users.cross_resolve("eve@example.com", disable)
+    assert users.uncross_resolve("eve@example.com", disable)
+    resolve(users, "eve@example.com")
+    assert seen == ["disabled"], "a crossing forgotten never runs"
+
+
+def test_two_crossings_of_one_email_run_one_a_resolve_in_their_order(users: UserStub) -> None:
+    ran: list[str] = []
+
+    def first() -> None:
+        ran.append("first")
+
+    def second() -> None:
+        ran.append("second")
+
+    users.cross_resolve("kim@example.com", first)
+    users.cross_resolve("kim@example.com", second)
+    resolve(users, "kim@example.com")
+    assert ran == ["first"]
+    assert not users.uncross_resolve("kim@example.com", first), "the first ran"
+    assert users.uncross_resolve("kim@example.com", second), "the second waits for the next resolve"
+    resolve(users, "kim@example.com")
+    assert ran == ["first"]
 
 
 def test_users_get_by_id(users: UserStub) -> None:
@@ -212,7 +280,7 @@ def test_users_get_by_id(users: UserStub) -> None:
     assert found.status_code == 200
     assert found.json() == {"id": user.id, "email": "bob@example.com", "status": "active"}
     assert missing.status_code == 404
-    assert missing.json()["status"] == 404
+    assert (missing.json()["status"], missing.json()["code"]) == (404, "NOT_FOUND")
     assert users.violations == []  # an unknown user is a normal answer, not a broken caller
 
 
@@ -244,9 +312,10 @@ def test_users_arrangement_errors(users: UserStub) -> None:
     [
         pytest.param(b'{"email": "a@example.com"', "not JSON", id="invalid-json"),
         pytest.param(b'["a@example.com"]', "JSON object", id="not-an-object"),
-        pytest.param(b"{}", '"email" must be', id="no-email"),
-        pytest.param(b'{"email": "nobody"}', '"email" must be', id="not-an-address"),
-        pytest.param(b'{"email": 1}', '"email" must be', id="email-not-string"),
+        pytest.param(b"{}", 'must be {"email"', id="no-email"),
+        pytest.param(b'{"email": "a@example.com", "name": "a"}', 'must be {"email"', id="unknown-field"),
+        pytest.param(b'{"email": "nobody"}', "not one local part, one @ and one domain", id="not-an-address"),
+        pytest.param(b'{"email": 1}', 'must be {"email"', id="email-not-string"),
     ],
 )
 def test_users_resolve_rejects_a_malformed_request_with_400(users: UserStub, data: bytes, reason: str) -> None:
@@ -256,6 +325,7 @@ def test_users_resolve_rejects_a_malformed_request_with_400(users: UserStub, dat
 
     assert response.status_code == 400
     assert reason in response.json()["detail"]
+    assert response.json()["code"] == "INVALID_ARGUMENT"
     assert users.users == {}
     with pytest.raises(AssertionError, match="breaking its contract"):
         users.check()

@@ -115,6 +115,22 @@ func TestLinearizableHistories(t *testing.T) {
 			op(0, "refresh", refresh("T0"), 40, 50, "fail", fail("USER_DISABLED")).
 			op(0, "refresh", refresh("T0"), 60, 70, "fail", fail("INVALID_REFRESH_TOKEN")).
 			op(0, "me", token("A0"), 80, 90, "fail", fail("UNAUTHENTICATED"))},
+		{"a confirm's retry after its user was disabled ends the session", login(newHistory(30*time.Second), 0, "c1", "S1", "T0", "A0", 0, 10).
+			op(1, "disable_user", m{"user_id": "u1"}, 20, 30, "ok", nil).
+			op(0, "confirm", m{"challenge_id": "c1", "code": "123456"}, 40, 50, "fail", fail("USER_DISABLED")).
+			op(0, "me", token("A0"), 60, 70, "fail", fail("UNAUTHENTICATED"))},
+		{"a disabled user's login refused, known by its email", newHistory(30*time.Second).
+			op(0, "start", m{"email": "a@example.com"}, 0, 5, "ok", m{"challenge_id": "c1"}).
+			op(1, "disable_user", m{"user_id": "u1", "email": "a@example.com"}, 10, 15, "ok", nil).
+			op(0, "confirm", m{"challenge_id": "c1", "code": "123456"}, 20, 25, "fail", fail("USER_DISABLED"))},
+		{"a wipe ends the session and the challenges started before it, not those after", login(newHistory(30*time.Second), 0, "c1", "S1", "T0", "A0", 0, 10).
+			op(2, "start", m{"email": "a@example.com"}, 12, 14, "ok", m{"challenge_id": "c2"}).
+			op(-1, "wipe", m{}, 20, 30, "ok", nil).
+			op(0, "me", token("A0"), 40, 50, "fail", fail("UNAUTHENTICATED")).
+			op(0, "refresh", refresh("T0"), 60, 70, "fail", fail("INVALID_REFRESH_TOKEN")).
+			op(2, "confirm", m{"challenge_id": "c2", "code": "123456"}, 80, 90, "fail", fail("CHALLENGE_NOT_FOUND")).
+			op(3, "start", m{"email": "b@example.com"}, 100, 110, "ok", m{"challenge_id": "c3"}).
+			op(3, "confirm", m{"challenge_id": "c3", "code": "654321"}, 120, 130, "ok", pair("S3", "V0", "C0"))},
 		{"a replay after the retry window revokes the session", login(newHistory(time.Second), 0, "c1", "S1", "T0", "A0", 0, 10).
 			op(0, "refresh", refresh("T0"), 20, 30, "ok", pair("S1", "T1", "A1")).
 			op(0, "refresh", refresh("T0"), 2000, 2010, "fail", fail("INVALID_REFRESH_TOKEN")).
@@ -171,6 +187,11 @@ func TestNonLinearizableHistories(t *testing.T) {
 			op(0, "refresh", refresh("T0"), 20, 30, "ok", pair("S1", "T1", "A1")).
 			op(1, "disable_user", m{"user_id": "u1"}, 40, 50, "ok", nil).
 			op(0, "refresh", refresh("T0"), 60, 70, "fail", fail("USER_DISABLED")), []int{1, 2, 4}}, // a replay, whoever owns it
+		{"a session serving after a wipe", login(newHistory(30*time.Second), 0, "c1", "S1", "T0", "A0", 0, 10).
+			op(-1, "wipe", m{}, 20, 30, "ok", nil).
+			op(0, "me", token("A0"), 40, 50, "ok", m{"session_id": "S1", "user_id": "u1"}), []int{1, 2, 3}},
+		{"a confirm's retry answered USER_DISABLED while its user is active", login(newHistory(30*time.Second), 0, "c1", "S1", "T0", "A0", 0, 10).
+			op(0, "confirm", m{"challenge_id": "c1", "code": "123456"}, 40, 50, "fail", fail("USER_DISABLED")), []int{1, 2}},
 		{"the current token of a live session refused", login(newHistory(30*time.Second), 0, "c1", "S1", "T0", "A0", 0, 10).
 			op(0, "refresh", refresh("T0"), 20, 30, "fail", fail("INVALID_REFRESH_TOKEN")), []int{1, 2}},
 	}

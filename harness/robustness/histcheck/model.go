@@ -111,8 +111,21 @@ func (m *model) step(s State, st Step) []State {
 			s.Disabled = op.Op == "disable_user"
 		}
 		return []State{s}
+	case "wipe":
+		return []State{wiped(s)}
 	}
 	return nil
+}
+
+// wiped is s once the store lost its data: the session ended, a challenge
+// started and not yet used gone with it (one started later is not); what
+// the user service holds stays.
+func wiped(s State) State {
+	s.Live = false
+	if s.Started && !s.Opened {
+		s.Burned = true
+	}
+	return s
 }
 
 // effects are the states an unanswered operation may have left.
@@ -133,6 +146,9 @@ func (m *model) effects(s State, st Step) []State {
 			burned := s
 			burned.Burned = true
 			out = append(out, opened, burned)
+		}
+		if m.confirmRetry(s, op) && s.Disabled {
+			out = append(out, revoked(s))
 		}
 	case "refresh":
 		token := str(op.Input, "refresh_token")
@@ -156,6 +172,8 @@ func (m *model) effects(s State, st Step) []State {
 		if (st.Role == RoleOwn || st.Role == RoleTarget) && s.Live {
 			out = append(out, revoked(s))
 		}
+	case "wipe":
+		out = append(out, wiped(s))
 	case "disable_user":
 		s.Disabled = true
 		out = append(out, s)
@@ -215,10 +233,7 @@ func (m *model) confirm(s State, op *Operation) []State {
 			s.T0, s.Current, s.OpenLo, s.OpenHi = token, token, op.Call, op.Return
 			s, ok := answer(s, op, "")
 			return keep(s, ok)
-		case s.Opened && code == s.Code && s.Live && s.Current == s.T0 && !s.Disabled:
-			if _, past := m.window(s.OpenLo, s.OpenHi, op); past {
-				return nil // a retry after the window must not open anything
-			}
+		case m.confirmRetry(s, op) && !s.Disabled:
 			return keep(answer(s, op, s.T0)) // a retry: the same session and first token
 		}
 		return nil
@@ -246,8 +261,22 @@ func (m *model) confirm(s State, op *Operation) []State {
 		if !s.Opened && s.Disabled {
 			return []State{s}
 		}
+		if m.confirmRetry(s, op) && s.Disabled {
+			return []State{revoked(s)} // a retry asks about the owner too: a disabled one loses the session
+		}
 	}
 	return nil
+}
+
+// confirmRetry says whether a confirm with the right code may be a retry of
+// the one that opened the session: the session live, its first refresh
+// token never rotated, the retry window not surely past.
+func (m *model) confirmRetry(s State, op *Operation) bool {
+	if !s.Opened || !s.Live || str(op.Input, "code") != s.Code || s.Current != s.T0 {
+		return false
+	}
+	_, past := m.window(s.OpenLo, s.OpenHi, op)
+	return !past
 }
 
 func (m *model) refresh(s State, op *Operation) []State {

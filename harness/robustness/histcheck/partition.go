@@ -29,6 +29,7 @@ type Partition struct {
 	Key       string
 	SessionID string // as an answer named it ("" while none did)
 	UserID    string
+	Email     string // the email its start named, when a start of it was answered
 	Steps     []Step
 }
 
@@ -73,7 +74,9 @@ func (p *partitioner) learn(part *Partition, out map[string]any) bool {
 // Partitions splits a history by login challenge. A confirm belongs to its
 // challenge; a refresh, me, logout, revoke or list to the session whose
 // token (or id) it names, known from the answer that handed the token out;
-// revoke_all, disable_user and enable_user to every partition of their user;
+// revoke_all, disable_user and enable_user to every partition of their user
+// (a challenge whose session no answer named, by the email its start and the
+// call name), a wipe to every partition;
 // a listing also to every other session of its user, as "listed" or not. An
 // operation that names nothing any answer handed out cannot be attributed
 // and is returned apart (its ids).
@@ -94,7 +97,7 @@ func Partitions(h *History) ([]*Partition, []int) {
 			switch op.Op {
 			case "start":
 				if id := str(op.Output, "challenge_id"); id != "" {
-					p.challenge(id)
+					p.challenge(id).Email = str(op.Input, "email")
 				}
 			case "confirm":
 				learnt = p.learn(p.challenge(str(op.Input, "challenge_id")), op.Output) || learnt
@@ -163,10 +166,17 @@ func (p *partitioner) assign(op *Operation) bool {
 		return true
 	case "list":
 		return p.assignList(op)
-	case "revoke_all", "disable_user", "enable_user":
-		user, found := str(op.Input, "user_id"), false
+	case "wipe": // the store lost its data: every challenge and session at once
 		for _, part := range p.order {
-			if user != "" && part.UserID == user {
+			part.Steps = append(part.Steps, Step{Op: op})
+		}
+		return len(p.order) > 0
+	case "revoke_all", "disable_user", "enable_user":
+		// A challenge whose session no answer named is the user's by its email,
+		// when the call names that too (a disable does: the user service knows it).
+		user, email, found := str(op.Input, "user_id"), str(op.Input, "email"), false
+		for _, part := range p.order {
+			if user != "" && part.UserID == user || part.UserID == "" && email != "" && part.Email == email {
 				part.Steps = append(part.Steps, Step{Op: op})
 				found = true
 			}

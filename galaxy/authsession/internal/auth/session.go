@@ -62,6 +62,9 @@ func (s *Service) RefreshSession(ctx context.Context, refreshToken, clientID str
 		return Grant{}, ErrInvalidRefreshToken
 	}
 	if err := s.checkOwner(ctx, sess); err != nil {
+		if errors.Is(err, errEndedMeanwhile) {
+			return Grant{}, ErrInvalidRefreshToken // the session ended first: answered as any ended session's token
+		}
 		return Grant{}, err
 	}
 
@@ -107,9 +110,18 @@ func (s *Service) refreshAgain(ctx context.Context, token string, tok RefreshTok
 	return Grant{}, s.revokeAnd(ctx, tok.SessionID, "", ReasonReplay, ErrInvalidRefreshToken)
 }
 
+// errEndedMeanwhile is checkOwner's answer when the owner was disabled and
+// the session it was to revoke for that had already ended, by another call
+// that crossed this one (a concurrent refresh that revoked it, a logout, a
+// revoke-all): this call is then answered as one made after that end.
+var errEndedMeanwhile = errors.New("auth: the session ended while its owner was asked about")
+
 // checkOwner asks the user service about the owner of sess before a
 // rotation: a disabled or vanished user loses the session. When the user
-// service fails, nothing changes and the token stays usable.
+// service fails, nothing changes and the token stays usable. A disabled
+// owner's session that another call ended meanwhile is errEndedMeanwhile:
+// of calls that cross, only the one whose revocation ends the session
+// answers USER_DISABLED.
 func (s *Service) checkOwner(ctx context.Context, sess Session) error {
 	if err := stillWanted(ctx); err != nil {
 		return err
@@ -121,7 +133,14 @@ func (s *Service) checkOwner(ctx context.Context, sess Session) error {
 	case err != nil:
 		return asDependency("user", err)
 	case user.Status != UserActive:
-		return s.revokeAnd(ctx, sess.ID, sess.UserID, ReasonUserDisabled, apierror.New(apierror.UserDisabled, "the user is disabled"))
+		err := s.revoke(ctx, sess.ID, sess.UserID, ReasonUserDisabled)
+		if apierror.Is(err, apierror.SessionNotFound) {
+			return errEndedMeanwhile
+		}
+		if err != nil {
+			return err
+		}
+		return apierror.New(apierror.UserDisabled, "the user is disabled")
 	}
 	return nil
 }

@@ -249,6 +249,46 @@ func TestRefreshSessionChecksTheUser(t *testing.T) {
 	}
 }
 
+// A disabled owner's session that another call ends while this one asks the
+// user service about the owner: of the calls that cross, only the one whose
+// revocation ended the session answers USER_DISABLED; this one is answered
+// as a call made after that end (tokens.md: a revoked session's refresh
+// token is INVALID_REFRESH_TOKEN; a used challenge is CHALLENGE_NOT_FOUND).
+func TestACallThatFindsTheSessionEndedWhileItAskedAboutTheOwnerAnswersAsAfterTheEnd(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		call func(env *authtest.Env, first auth.Grant, code, challenge string) error
+		want apierror.Code
+	}{
+		{"refresh", func(env *authtest.Env, first auth.Grant, _, _ string) error {
+			_, err := env.Service.RefreshSession(context.Background(), first.Tokens.RefreshToken, "")
+			return err
+		}, apierror.InvalidRefreshToken},
+		{"confirm retried", func(env *authtest.Env, _ auth.Grant, code, challenge string) error {
+			_, err := env.Service.ConfirmEmailLogin(context.Background(), challenge, code, "")
+			return err
+		}, apierror.ChallengeNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := authtest.New(t, authtest.Options{})
+			challenge, code := startLogin(t, env, "alice@example.com")
+			first := confirm(t, env, challenge, code)
+			env.Users.Put(auth.User{ID: first.Session.UserID, Email: "alice@example.com", Status: auth.UserDisabled})
+			env.Users.BeforeAnswer(func(auth.User) { // another call ends the session meanwhile
+				if err := env.Store.RevokeSession(context.Background(), first.Session.ID, "", auth.ReasonLogout); err != nil {
+					t.Errorf("RevokeSession: %v", err)
+				}
+			})
+
+			wantCode(t, tc.call(env, first, code, challenge), tc.want)
+			wantRevoked(t, env, first.Session)
+		})
+	}
+}
+
 func TestRefreshSessionUserFailureChangesNothing(t *testing.T) {
 	t.Parallel()
 	cases := []struct {

@@ -38,6 +38,9 @@ func (s *Service) grantAgain(ctx context.Context, id, refresh string) (Grant, er
 		return Grant{}, errNoRetry
 	}
 	if err := s.checkOwner(ctx, sess); err != nil {
+		if errors.Is(err, errEndedMeanwhile) {
+			return Grant{}, errNoRetry // the session ended first: nothing to retry
+		}
 		return Grant{}, err
 	}
 	tokens, err := s.newTokens(sess, now, refresh)

@@ -264,7 +264,11 @@ func (d *Deliverer) deliver(ctx context.Context, id string) {
 			"failed_attempts", attempts, "retry_in_ms", delay.Milliseconds(), "error", err)
 		if err := d.store.FailRevocation(book, id, r.Pending, attempts, cause(err), d.now().Add(delay)); err != nil {
 			d.logger.WarnContext(book, "revocation failure not stored; due again once the claim lapses", "user_id", id, "error", err)
+			return
 		}
+		// The next attempt is due after delay, which may be sooner than
+		// Run's next look at the outbox (the poll interval): look then.
+		time.AfterFunc(delay, d.Kick)
 	}
 }
 
