@@ -17,6 +17,11 @@ when:
   (or are unobservable) by now: it is stale.
 
 A gap's key is a rule id, or a prefix ending in ``*`` (``"galaxy.user.*"``).
+
+The check is over the union of the registered suites' catalogues: each suite's
+catalogue holds the mutants (and gaps) of the rules its boundary can see, and a
+rule is answered for when any catalogue breaks it or gives a gap for it, so no
+catalogue repeats the rules of another suite's boundary.
 """
 
 from __future__ import annotations
