@@ -110,16 +110,17 @@ def _preflight(session: nox.Session, *, real_redis: bool = False, base: bool = F
 
 def _junit(name: str) -> list[str]:
     """pytest's flags for run ``name``: its JUnit XML in reports/<name>.xml, its suite named ``name``, and a
-    temporary directory of its own (.cache/tmp/<name>, emptied as the run starts). pytest's shared one
-    (/tmp/pytest-of-<user>) is pruned by every run as it ends, and two runs at once pruning it race: the later
-    one's end fails on a directory the other is still writing."""
+    temporary directory of its own (``_basetemp``)."""
     REPORTS.mkdir(exist_ok=True)
+    return [f"--junitxml={REPORTS / name}.xml", *("-o", f"junit_suite_name={name}"), _basetemp(name)]
+
+
+def _basetemp(name: str) -> str:
+    """pytest's flag for a temporary directory of run ``name``'s own (.cache/tmp/<name>, emptied as the run
+    starts). pytest's shared one (/tmp/pytest-of-<user>) is pruned by every run as it ends, and two runs at once
+    pruning it race: the later one's end fails on a directory the other is still writing."""
     (ROOT / ".cache" / "tmp").mkdir(parents=True, exist_ok=True)  # pytest makes the run's own, not its parents
-    return [
-        f"--junitxml={REPORTS / name}.xml",
-        *("-o", f"junit_suite_name={name}"),
-        f"--basetemp={ROOT / '.cache' / 'tmp' / name}",
-    ]
+    return f"--basetemp={ROOT / '.cache' / 'tmp' / name}"
 
 
 def _pytest(
@@ -187,8 +188,11 @@ def lint(session: nox.Session) -> None:
 
     ruff check and ruff format --check; mypy --strict over harness, contracts, tests, scripts, the noxfile and every
     registered suite; scripts/check_blackbox.py (no Python reads a service's internals); scripts/protogen.py --check
-    (the code generated from proto/ is current); actionlint of .github/workflows/ci.yml; go vet in every module of
-    the Go workspace; gofmt -l.
+    (the code generated from proto/ is current); the rule index (every rule of the contracts has an id, each id
+    once: python -m harness.gates.rules); the mutation catalogues against it (python -m harness.mutation.coverage:
+    every rule not marked unobservable has a mutant, or a gap saying why none can break it, and every mutant names
+    a rule of the index and applies to the workspace); actionlint of .github/workflows/ci.yml; go vet in every
+    module of the Go workspace; gofmt -l.
     """
     _sync(session, "lint", "proto")
     session.run("ruff", "check", ".")
@@ -196,6 +200,7 @@ def lint(session: nox.Session) -> None:
     session.run("mypy", *MYPY_FILES, *SUITE_PATHS)
     session.run("python", "scripts/check_blackbox.py")
     session.run("python", "-m", "harness.gates.rules")  # every rule of the contracts has an id, each id once
+    session.run("python", "-m", "harness.mutation.coverage")  # every rule has a mutant, or a gap saying why not
     session.run("python", "scripts/protogen.py", "--check")
     session.run("go", "run", ACTIONLINT, ".github/workflows/ci.yml", external=True)
     for module in GO_MODULES:
@@ -592,10 +597,10 @@ def flakes(session: nox.Session) -> None:
 def _mutation_tests(suite: str) -> list[str]:
     """What each mutant is tested with: the suite, fail-fast, in file order; not the scenarios marked
     ``outside_mutation`` (a rolling upgrade builds BASE from the repository's history, which a workspace copy has
-    not got; the ``up`` tool's own tests)."""
+    not got; the ``up`` tool's own tests), in a temporary directory of its own (``_basetemp``)."""
     return [
         *("python", "-m", "pytest", suite, "-x", "-q", "-n", "auto", "-p", "no:randomly"),
-        *("-m", "not outside_mutation"),
+        *("-m", "not outside_mutation", _basetemp(f"mutation-{suite}")),
     ]
 
 
@@ -636,16 +641,20 @@ def _suites_asked(session: nox.Session, args: list[str]) -> tuple[list[str], lis
 def mutation(session: nox.Session) -> None:
     """Opt-in: each suite's mutants (<suite>/mutants.toml) against it; reports/mutation-<suite>.md; fails below 95%.
 
-    Each mutant (a file of the Go workspace, an exact fragment, its replacement and the contract rule it breaks)
-    is applied to a copy of the workspace, checked to build and vet, then the suite runs against it, fail-fast, the
-    tests that killed it last time first (.cache/mutation/killers.json; on a fresh checkout, those of
-    <suite>/mutation-killers.json). A mutant that names a command of its own (``killed_by = "robustness"``: a
-    concurrency mutant, which one story at a time cannot see) is tested by that command instead: the robustness
-    run, from a fixed seed. Killed, survived, timeout or invalid: a table on the terminal,
-    reports/mutation-<suite>.md (the score, each survivor with its rule) and reports/mutation-<suite>.xml
-    (harness/mutation/runner.py). Options after ``--``: ``--suite NAME`` (that suite's catalogue only;
-    repeatable), ``--only ID,ID``, ``--list``, ``--budget SECONDS`` (per mutant), ``--no-baseline``, ``--with
-    default`` (every mutant against the suite, to see what it lets through).
+    Each mutant (the one-line mistake that breaks one rule of the contracts: the rule's id, a file of the Go
+    workspace, an exact fragment, its replacement and what the mistake does; grouped by the rule's document, beside
+    a [gaps] table of the rules no mutant can break and why) is applied to a copy of the workspace, checked to
+    build and vet, then the suite runs against it, fail-fast, the tests that killed it last time first
+    (.cache/mutation/killers.json; on a fresh checkout, those of <suite>/mutation-killers.json). A mutant that
+    names a command of its own (``killed_by = "robustness"``: a concurrency mutant, which one story at a time
+    cannot see) is tested by that command instead: the robustness run, from a fixed seed; one no black-box test
+    can see says why (``unobservable``). Killed, survived, timeout or invalid: a table on the terminal,
+    reports/mutation-<suite>.md (the score, overall and by contract document, each survivor with its rule and the
+    rule's text) and reports/mutation-<suite>.xml (harness/mutation/runner.py). Options after ``--``: ``--suite
+    NAME`` (that suite's catalogue only; repeatable), ``--only ID,ID``, ``--rules PREFIX,PREFIX`` (the mutants of
+    those rules), ``--document PATH`` (of the rules a document states: ``--document tokens.md``), ``--list``,
+    ``--budget SECONDS`` (per mutant), ``--no-baseline``, ``--with default`` (every mutant against the suite, to
+    see what it lets through), ``--work DIR`` (the workspace copy's folder, when another run holds the default).
     """
     args, wanted = _suites_asked(session, list(session.posargs))
     _preflight(session)

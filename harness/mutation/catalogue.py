@@ -1,14 +1,22 @@
 """The catalogue of :mod:`harness.mutation.runner`: mutants read from a TOML file,
-applied to a copy of the workspace and checked to compile."""
+applied to a copy of the workspace and checked to compile.
+
+A catalogue holds ``[[mutant]]`` tables, each the one-line mistake that breaks one
+rule of the contracts (``rule``, an id of the rule index: :mod:`harness.gates.rules`),
+maybe why no black-box test can see it (``unobservable``) or the named command that
+tests it instead of the suite (``killed_by``: the runner's ``--command NAME=...``),
+and a ``[gaps]`` table: rules no mutant can break, each with the reason
+(``"tokens.access.alg" = "why"``; a key may end in ``*`` to name every rule it
+starts). :mod:`harness.mutation.coverage` checks both against the index."""
 
 from __future__ import annotations
 
 import subprocess
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["CatalogueError", "Mutant", "apply", "load_catalogue"]
+__all__ = ["Catalogue", "CatalogueError", "Mutant", "apply", "load_catalogue", "occurrences"]
 
 COMPILE_TIMEOUT_S = 300.0
 
@@ -23,24 +31,38 @@ class Mutant:
     file: str  # relative to the workspace root
     find: str
     replace: str
-    breaks: str  # the contract rule the change breaks
+    breaks: str  # what the mistake does
+    rule: str = ""  # the id of the rule it breaks ("" where the catalogue names none)
     unobservable: str = ""  # why no black-box test can see it, when that is so
     killed_by: str = ""  # the named command that tests it (runner --command NAME=...), instead of the catalogue's
 
 
-def load_catalogue(path: Path) -> list[Mutant]:
-    """The ``[[mutant]]`` tables of a TOML catalogue, ids unique."""
+@dataclass(frozen=True)
+class Catalogue:
+    path: Path
+    mutants: list[Mutant]
+    gaps: dict[str, str] = field(default_factory=dict)
+    """Rules no mutant breaks (an id, or a prefix ending in ``*``) and why."""
+
+
+_REQUIRED = frozenset({"id", "file", "find", "replace", "breaks"})
+_KNOWN = _REQUIRED | {"rule", "unobservable", "killed_by"}
+
+
+def load_catalogue(path: Path) -> Catalogue:
+    """The ``[[mutant]]`` tables of a TOML catalogue (ids unique) and its ``[gaps]``."""
     try:
         doc = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise CatalogueError(f"{path}: {exc}") from None
+    if unknown := set(doc) - {"mutant", "gaps"}:
+        raise CatalogueError(f"{path}: unknown tables {sorted(unknown)}")
     mutants: list[Mutant] = []
     seen: set[str] = set()
-    known = {"id", "file", "find", "replace", "breaks", "unobservable", "killed_by"}
     for i, entry in enumerate(doc.get("mutant", [])):
         where = f"{path}: mutant {i + 1} ({entry.get('id', '?')})"
-        unknown = set(entry) - known
-        missing = {"id", "file", "find", "replace", "breaks"} - set(entry)
+        unknown = set(entry) - _KNOWN
+        missing = _REQUIRED - set(entry)
         if unknown or missing:
             raise CatalogueError(f"{where}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
         if not all(isinstance(v, str) for v in entry.values()):
@@ -53,21 +75,29 @@ def load_catalogue(path: Path) -> list[Mutant]:
         mutants.append(Mutant(**entry))
     if not mutants:
         raise CatalogueError(f"{path}: no [[mutant]] entries")
-    return mutants
+    gaps = doc.get("gaps", {})
+    if not isinstance(gaps, dict) or not all(isinstance(v, str) for v in gaps.values()):
+        raise CatalogueError(f"{path}: [gaps] must map rule ids to the reason no mutant breaks them")
+    return Catalogue(path, mutants, dict(gaps))
+
+
+def occurrences(mutant: Mutant, root: Path) -> int:
+    """How often ``mutant``'s fragment occurs in its file under ``root``; a
+    :class:`CatalogueError` when the file cannot be read."""
+    try:
+        return (root / mutant.file).read_text().count(mutant.find)
+    except OSError as exc:
+        raise CatalogueError(f"{mutant.file}: {exc.strerror}") from None
 
 
 def apply(mutant: Mutant, root: Path) -> None:
     """Apply ``mutant`` to the workspace at ``root`` in place; a
     :class:`CatalogueError` unless its fragment occurs exactly once."""
-    path = root / mutant.file
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise CatalogueError(f"{mutant.file}: {exc.strerror}") from None
-    count = text.count(mutant.find)
+    count = occurrences(mutant, root)
     if count != 1:
         raise CatalogueError(f"the fragment occurs {count} times in {mutant.file}, not exactly once")
-    path.write_text(text.replace(mutant.find, mutant.replace))
+    path = root / mutant.file
+    path.write_text(path.read_text().replace(mutant.find, mutant.replace))
 
 
 def _module_of(root: Path, file: str) -> Path:

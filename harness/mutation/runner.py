@@ -1,13 +1,14 @@
 """Mutation testing of a Go workspace against an external test command.
 
-    python -m harness.mutation --catalogue SUITE/mutants.toml [--only ID,ID] [--list]
-        [--budget SECONDS] [--threshold PERCENT] [--no-baseline]
+    python -m harness.mutation --catalogue SUITE/mutants.toml [--only ID,ID] [--rules PREFIX,...]
+        [--document PATH] [--list] [--budget SECONDS] [--threshold PERCENT] [--no-baseline]
         [--command NAME=COMMAND ...] [--with NAME] -- TEST COMMAND ...
 
 The mutants are a curated catalogue, not generated: each names a file of
-the workspace, an exact source fragment, its replacement and the contract
-rule the change breaks, so a survivor reads as "the suite would not notice
-this rule broken". The Go mutation tools generate their mutants from
+the workspace, an exact source fragment, its replacement and the id of the
+contract rule the change breaks (:mod:`harness.mutation.catalogue`; the
+rule index: :mod:`harness.gates.rules`), so a survivor reads as "the suite
+would not notice this rule broken", with the rule's text beside it. The Go mutation tools generate their mutants from
 operators instead, and test them with ``go test``: go-gremlins/gremlins
 (v0.6.0 on the Go module proxy) runs a module's own tests only;
 go-mutesting (``--exec`` runs a script per mutant) and gtramontina/ooze (a
@@ -56,13 +57,17 @@ other command makes of it: ``--only ID --with default`` shows the suite letting
 a concurrency mutant through.
 
 The report: a table on the terminal, ``reports/mutation.md`` (the score,
-each survivor with the rule it breaks and, when given, why the suite cannot
-see it) and ``reports/mutation.xml`` (JUnit: one test case per mutant, a
-survivor a failure, an invalid mutant an error). The exit code is 0 when
+overall and by the document that states each mutant's rule, and each
+survivor with the rule it breaks and the rule's text) and
+``reports/mutation.xml`` (JUnit: one test case per mutant, classed by its
+rule's document, a survivor a failure, an invalid mutant an error).
+``--rules`` and ``--document`` run the mutants of some rules only: those
+whose rule id starts with one of the prefixes, or whose rule the document
+states (a path, or its end: ``tokens.md``). The exit code is 0 when
 the score (detected / (detected + survived)) reaches the threshold, 1 when
 it does not, 2 on a catalogue error and 3 when the unmutated workspace
 already fails the test command (the baseline, run first unless
-``--no-baseline`` or ``--only``).
+``--no-baseline`` or a selection: ``--only``, ``--rules``, ``--document``).
 """
 
 from __future__ import annotations
@@ -82,7 +87,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.gates.rules import ConfigError, Rule
 from harness.mutation.catalogue import CatalogueError, Mutant, _compile, apply, load_catalogue
+from harness.mutation.coverage import project_rules
 from harness.mutation.plugin import FAILED_ENV, ONLY_ENV
 from harness.mutation.report import (
     Outcome,
@@ -90,6 +97,7 @@ from harness.mutation.report import (
     _load_killers,
     _save_killers,
     _summary,
+    document_of,
     junit_report,
     markdown_report,
     score,
@@ -341,6 +349,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m harness.mutation", description=__doc__.split("\n\n")[0])
     p.add_argument("--catalogue", type=Path, required=True, help="TOML file of [[mutant]] entries")
     p.add_argument("--only", default="", help="comma-separated mutant ids to run")
+    p.add_argument("--rules", default="", help="comma-separated rule id prefixes: run the mutants of those rules")
+    p.add_argument("--document", default="", help="run the mutants of the rules this document states (or its end)")
+    p.add_argument("--rules-root", type=Path, default=PROJECT_ROOT, help="the project whose rule index names the rules")
     p.add_argument("--list", action="store_true", help="list the catalogue and exit")
     p.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S, help="seconds of testing per mutant")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="least score, in percent")
@@ -365,16 +376,37 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _select(args: argparse.Namespace) -> list[Mutant]:
-    """The catalogue's mutants that ``--only`` names (all without it)."""
-    mutants = load_catalogue(args.catalogue)
-    if not args.only:
-        return mutants
-    wanted = [i.strip() for i in args.only.split(",") if i.strip()]
-    unknown = sorted(set(wanted) - {m.id for m in mutants})
-    if unknown:
-        raise CatalogueError(f"no such mutant: {', '.join(unknown)}")
-    return [m for m in mutants if m.id in wanted]
+def _select(args: argparse.Namespace, rules: dict[str, Rule]) -> list[Mutant]:
+    """The catalogue's mutants that ``--only``, ``--rules`` and ``--document`` select (all without them)."""
+    mutants = load_catalogue(args.catalogue).mutants
+    if args.only:
+        wanted = [i.strip() for i in args.only.split(",") if i.strip()]
+        unknown = sorted(set(wanted) - {m.id for m in mutants})
+        if unknown:
+            raise CatalogueError(f"no such mutant: {', '.join(unknown)}")
+        mutants = [m for m in mutants if m.id in wanted]
+    if args.rules:
+        prefixes = tuple(p.strip() for p in args.rules.split(",") if p.strip())
+        mutants = [m for m in mutants if m.rule.startswith(prefixes)]
+    if args.document:
+        mutants = [m for m in mutants if _states(document_of(m, rules), args.document)]
+    if not mutants:
+        raise CatalogueError("no mutant of the catalogue is selected")
+    return mutants
+
+
+def _states(document: str, wanted: str) -> bool:
+    """Whether ``wanted`` names ``document``: its path, or the path's end."""
+    return document == wanted or document.endswith("/" + wanted.lstrip("/"))
+
+
+def _rules(root: Path) -> dict[str, Rule]:
+    """The rule index of the project at ``root`` by id; empty when it declares none or cannot be read."""
+    try:
+        return project_rules(root)
+    except (ConfigError, OSError) as exc:
+        print(f"mutation: no rule index ({exc}): the report names rules without their text", file=sys.stderr)
+        return {}
 
 
 def _baseline(source: Path, work: Path, commands: Sequence[Command], budget_s: float) -> bool:
@@ -406,19 +438,20 @@ def _commands(args: argparse.Namespace, default_argv: list[str]) -> dict[str, Co
     return commands
 
 
-def _list(mutants: Sequence[Mutant]) -> None:
+def _list(mutants: Sequence[Mutant], rules: Mapping[str, Rule]) -> None:
     for m in mutants:
         by = f" (killed by the {m.killed_by} command)" if m.killed_by else ""
-        print(f"{m.id:34} {m.file}{by}\n{'':34} breaks {m.breaks}")
+        print(f"{m.id:34} {m.file}{by}\n{'':34} breaks {m.rule or '(no rule)'} ({document_of(m, rules)}): {m.breaks}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command_argv = args.command[1:] if args.command[:1] == ["--"] else args.command
+    rules = _rules(args.rules_root)
     try:
-        mutants = _select(args)
+        mutants = _select(args, rules)
         if args.list:
-            _list(mutants)
+            _list(mutants, rules)
             return 0
         if not command_argv:
             raise CatalogueError("no test command (give it after --)")
@@ -437,7 +470,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     try:
         with work_dir(args.work) as work:
-            if not (args.no_baseline or args.only or _baseline(source, work, used, args.budget)):
+            partial = bool(args.only or args.rules or args.document)
+            if not (args.no_baseline or partial or _baseline(source, work, used, args.budget)):
                 return 3
             outcomes = _run_all(
                 mutants,
@@ -453,17 +487,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     wall = time.monotonic() - started
-    return _report(outcomes, args, wall)
+    return _report(outcomes, args, wall, rules)
 
 
-def _report(outcomes: Sequence[Outcome], args: argparse.Namespace, wall: float) -> int:
+def _report(outcomes: Sequence[Outcome], args: argparse.Namespace, wall: float, rules: dict[str, Rule]) -> int:
     """Print and write the reports; the exit code."""
-    print("\n" + terminal_table(outcomes))
+    print("\n" + terminal_table(outcomes, rules))
     print(f"\nmutation: {_summary(outcomes, args.threshold)}; {wall / 60:.1f} min")
     args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(markdown_report(outcomes, args.threshold, str(args.catalogue), wall))
+    args.report.write_text(markdown_report(outcomes, args.threshold, str(args.catalogue), wall, rules))
     args.junit.parent.mkdir(parents=True, exist_ok=True)
-    args.junit.write_bytes(junit_report(outcomes, "mutation"))
+    args.junit.write_bytes(junit_report(outcomes, "mutation", rules))
     print(f"mutation: {args.report} and {args.junit}")
     if any(o.status == "invalid" for o in outcomes):
         print("error: catalogue errors (see 'invalid' above)", file=sys.stderr)

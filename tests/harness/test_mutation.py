@@ -1,7 +1,8 @@
-"""The mutation runner (harness/mutation/runner.py) on a throwaway Go workspace and a
-tiny pytest suite: a mutant the suite sees is killed (and its killer runs
-first next time), one it cannot see survives and fails the score, a fragment
-that is not found and a mutant that does not compile are catalogue errors."""
+"""The mutation runner (harness/mutation/runner.py) on a throwaway Go workspace, a
+tiny pytest suite and two contract documents: a mutant the suite sees is killed
+(and its killer runs first next time), one it cannot see survives and fails the
+score, reported with its rule's text and its document's score, a fragment that
+is not found and a mutant that does not compile are catalogue errors."""
 
 from __future__ import annotations
 
@@ -45,32 +46,55 @@ def test_the_workspace_is_a_copy():
 CATALOGUE = """\
 [[mutant]]
 id = "add-subtracts"
+rule = "calc.add"
 file = "calc/calc.go"
 find = "a + b"
 replace = "a - b"
-breaks = "Add adds"
+breaks = "Add subtracts"
 
 [[mutant]]
 id = "comment-reworded"
+rule = "calc.doc"
 file = "calc/calc.go"
 find = "// Add adds."
 replace = "// Add sums."
-breaks = "nothing the suite can see"
-unobservable = "a comment is not behaviour"
-
-[[mutant]]
-id = "fragment-gone"
-file = "calc/calc.go"
-find = "a * b"
-replace = "a / b"
-breaks = "a fragment that rotted"
+breaks = "the comment says sums"
 
 [[mutant]]
 id = "does-not-compile"
+rule = "calc.add"
 file = "calc/calc.go"
 find = "return a + b"
 replace = 'return a + "b"'
 breaks = "a catalogue error"
+
+[[mutant]]
+id = "fragment-gone"
+rule = "other.mul"
+file = "calc/calc.go"
+find = "a * b"
+replace = "a / b"
+breaks = "a fragment that rotted"
+"""
+
+RULES = """
+[tool.harness.rules]
+transports = ["http", "grpc"]
+documents = [{ path = "contracts/*.md" }]
+"""
+
+CALC_RULES = """\
+# Calc
+
+<a id="calc.add"></a>Add adds its arguments.
+
+<a id="calc.doc"></a>Add says what it does.
+"""
+
+OTHER_RULES = """\
+# Other
+
+<a id="other.mul"></a>Mul multiplies.
 """
 
 
@@ -86,6 +110,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "suite" / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "suite" / "test_calc.py").write_text(SUITE)
     (tmp_path / "mutants.toml").write_text(CATALOGUE)
+    (tmp_path / "pyproject.toml").write_text(RULES)
+    (tmp_path / "contracts").mkdir()
+    (tmp_path / "contracts" / "calc.md").write_text(CALC_RULES)
+    (tmp_path / "contracts" / "other.md").write_text(OTHER_RULES)
     monkeypatch.setenv("GALAXY_ROOT", str(workspace))
     return tmp_path
 
@@ -95,7 +123,7 @@ def _run(project: Path, *args: str) -> int:
         [
             *("--catalogue", str(project / "mutants.toml"), "--killers", str(project / "killers.json")),
             *("--report", str(project / "mutation.md"), "--junit", str(project / "mutation.xml")),
-            *("--work", str(project / "work"), *args),
+            *("--work", str(project / "work"), "--rules-root", str(project), *args),
             *("--", sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"),
             str(project / "suite"),
         ]
@@ -104,11 +132,16 @@ def _run(project: Path, *args: str) -> int:
 
 def _cases(project: Path) -> dict[str, str]:
     """Each mutant's JUnit verdict: passed, failure or error."""
+    return {name: verdict for name, (verdict, _) in _junit(project).items()}
+
+
+def _junit(project: Path) -> dict[str, tuple[str, str]]:
+    """Each mutant's JUnit verdict and class (its rule's document)."""
     root = ElementTree.parse(project / "mutation.xml").getroot()  # noqa: S314 - written by the test
     verdict = {}
     for case in root.iter("testcase"):
         kinds = [child.tag for child in case if child.tag in ("failure", "error")]
-        verdict[case.get("name", "")] = kinds[0] if kinds else "passed"
+        verdict[case.get("name", "")] = (kinds[0] if kinds else "passed", case.get("classname", ""))
     return verdict
 
 
@@ -126,9 +159,16 @@ def test_the_runner_kills_keeps_survivors_and_reports_catalogue_errors(
     }
     assert "the fragment occurs 0 times in calc/calc.go" in out
     assert "does not compile: go build -trimpath ./... failed" in out
+    assert "  contracts/calc.md: 50.0% (1 detected, 1 survived, 1 invalid, of 3)" in out
+    assert "  comment-reworded: calc.doc (contracts/calc.md)" in out
+    assert "    the rule: Add says what it does." in out
     report = (project / "mutation.md").read_text()
     assert "score 50.0%" in report
-    assert "| `comment-reworded` | `calc/calc.go` | nothing the suite can see | a comment is not behaviour |" in report
+    assert "| `contracts/calc.md` | 3 | 1 | 0 | 1 | 1 | 50.0% |" in report
+    assert "| `contracts/other.md` | 1 | 0 | 0 | 0 | 1 | n/a |" in report
+    survivor = "| `comment-reworded` | `calc.doc` (contracts/calc.md) | `calc/calc.go` | the comment says sums |"
+    assert f"{survivor} Add says what it does. |" in report
+    assert _junit(project)["comment-reworded"] == ("failure", "mutation.contracts/calc.md")
     killers = json.loads((project / "killers.json").read_text())
     assert killers == {"add-subtracts": ["test_calc.py::test_add_adds[with spaces]"]}
     assert not [p for p in (project / "work").iterdir() if p.is_dir()]  # the copy is gone
@@ -158,6 +198,21 @@ def test_a_seed_of_killers_stands_in_where_none_are_recorded(project: Path) -> N
     }
 
 
+def test_the_mutants_of_some_rules_or_of_one_document_are_selected(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def listed(*args: str) -> list[str]:
+        assert _run(project, "--list", *args) == 0
+        return [line.split()[0] for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")]
+
+    assert listed("--rules", "calc.add") == ["add-subtracts", "does-not-compile"]
+    assert listed("--rules", "calc.doc,other.") == ["comment-reworded", "fragment-gone"]
+    assert listed("--document", "other.md") == ["fragment-gone"]
+    assert listed("--document", "contracts/calc.md", "--only", "add-subtracts,fragment-gone") == ["add-subtracts"]
+    assert _run(project, "--list", "--document", "nowhere.md") == 2
+    assert "no mutant of the catalogue is selected" in capsys.readouterr().err
+
+
 def test_a_baseline_that_fails_stops_the_run(project: Path) -> None:
     (project / "ws" / "calc" / "calc.go").write_text(CALC.replace("a + b", "a - b"))
     assert _run(project) == 3
@@ -171,10 +226,19 @@ def test_a_fragment_found_twice_is_refused(tmp_path: Path) -> None:
         mutation_catalogue.apply(mutant, tmp_path)
 
 
-def test_a_malformed_catalogue_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        ('broken = "yes"\n', "unknown keys"),
+        ('\n[gaps]\n"calc.doc" = 1\n', "gaps. must map rule ids"),
+        ('\n[holes]\n"calc.doc" = "why"\n', "unknown tables"),
+    ],
+    ids=["unknown-key", "gap-without-a-reason", "unknown-table"],
+)
+def test_a_malformed_catalogue_is_refused(tmp_path: Path, extra: str, error: str) -> None:
     path = tmp_path / "m.toml"
-    path.write_text(textwrap.dedent(CATALOGUE.split("\n\n", maxsplit=1)[0]) + '\nbroken = "yes"\n')
-    with pytest.raises(mutation_catalogue.CatalogueError, match="unknown keys"):
+    path.write_text(textwrap.dedent(CATALOGUE.split("\n\n", maxsplit=1)[0]) + "\n" + extra)
+    with pytest.raises(mutation_catalogue.CatalogueError, match=error):
         mutation_catalogue.load_catalogue(path)
 
 
