@@ -8,12 +8,10 @@ the binary, its environment and what it writes."""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,76 +27,13 @@ from contracts.errors import ApiError
 from contracts.gatewayv1.grpc_client import GatewayGrpcClient
 from contracts.health import grpc_health
 from contracts.tracing import SPAN_ID_KEY, TRACE_ID_KEY
+from gatewayauthsession.by_hand import by_hand, run_to_exit
 from gatewayauthsession.scenario import expect_error, log_in, log_lines
 from gatewayauthsession.stack import Stack
 from harness.processes.service import ServiceProcess
 
 SERVICES = ("gateway", "authsession")
 CONFIGURATION = ": configuration: "
-
-
-def _env(stack: Stack, service: str, changes: dict[str, str | None]) -> dict[str, str]:
-    """The environment the stack runs ``service`` with, but for its ready file and
-    listeners (port 0 on loopback, as each test sets them), changed by ``changes``
-    (a value of None leaves the variable out)."""
-    declared = stack.topology.service(service)
-    env = {k: v for k, v in stack.process(service).env.items() if k != declared.ready_file}
-    env.update(dict.fromkeys(declared.listens.values(), "127.0.0.1:0"))
-    for var, value in changes.items():
-        if value is None:
-            env.pop(var, None)
-        else:
-            env[var] = value
-    return env
-
-
-def _by_hand(
-    stack: Stack, service: str, changes: dict[str, str | None] | None = None, **options: Any
-) -> ServiceProcess:
-    """A second ``service`` process of the stack's build and environment (:func:`_env`),
-    not started; the stack stops it with itself."""
-    declared = stack.topology.service(service)
-    workdir = stack.workdir / "by-hand"
-    workdir.mkdir(exist_ok=True)
-    options.setdefault("ready_env", declared.ready_file)
-    proc = ServiceProcess(
-        f"{service}-{len(list(workdir.glob('*.log')))}",
-        stack.process(service).argv,
-        env=_env(stack, service, changes or {}),
-        workdir=workdir,
-        listen_env=declared.listens,
-        ready_timeout=10,
-        **options,
-    )
-    stack.on_close.append(functools.partial(_stop, proc))
-    return proc
-
-
-def _stop(proc: ServiceProcess) -> None:
-    proc.stop()
-
-
-def _run_to_exit(
-    stack: Stack, service: str, changes: dict[str, str | None], *, pass_fds: tuple[int, ...] = ()
-) -> tuple[subprocess.CompletedProcess[str], float]:
-    """``service`` run with the changed environment until it exits by itself (within
-    10 s), its streams apart: what it did, and how many seconds it took."""
-    declared = stack.topology.service(service)
-    env = _env(stack, service, changes) | {declared.ready_file: str(stack.workdir / f"{service}-never-ready.json")}
-    started = time.monotonic()
-    proc = subprocess.run(
-        stack.process(service).argv,
-        env=env,
-        pass_fds=pass_fds,
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=False,
-    )
-    assert not (stack.workdir / f"{service}-never-ready.json").exists(), (
-        "a binary that did not serve wrote its ready file"
-    )
-    return proc, time.monotonic() - started
 
 
 def _json_lines(text: str) -> list[dict[str, Any]]:
@@ -167,7 +102,7 @@ def test_every_bad_or_missing_setting_is_one_line_and_exit_code_2(stack: Stack, 
     out of range, a Redis URL that is not one, a listener on a standard stream): the
     binary stops at once with exit code 2 and one line per problem, naming each."""
     problems = CONFIG_PROBLEMS[service]
-    proc, seconds = _run_to_exit(stack, service, problems)
+    proc, seconds = run_to_exit(stack, service, problems)
 
     assert proc.returncode == 2, proc
     assert seconds < 5
@@ -191,7 +126,7 @@ MISSING_FILES = {
 )
 def test_a_key_file_that_cannot_be_read_is_a_configuration_problem(stack: Stack, service: str) -> None:
     variable = MISSING_FILES[service]
-    proc, _ = _run_to_exit(stack, service, {variable: str(stack.workdir / "no-such-file.pem")})
+    proc, _ = run_to_exit(stack, service, {variable: str(stack.workdir / "no-such-file.pem")})
 
     assert proc.returncode == 2, proc
     [line] = proc.stderr.splitlines()
@@ -217,7 +152,7 @@ def test_an_address_in_use_stops_the_binary_at_once_before_it_serves(stack: Stac
     listens = list(stack.topology.service(service).listens.values())
     with socket.create_server(("127.0.0.1", 0)) as taken:
         busy = "{}:{}".format(*taken.getsockname())
-        proc, seconds = _run_to_exit(stack, service, {listens[-1]: busy})
+        proc, seconds = run_to_exit(stack, service, {listens[-1]: busy})
 
     assert proc.returncode == 1, proc
     assert seconds < 5
@@ -257,7 +192,7 @@ def test_listen_addresses_take_port_0_and_a_given_port_and_the_ready_file_names_
         return dict(doc["addresses"]) if doc.get("pid") == proc.pid else None
 
     changes: dict[str, str | None] = {declared.listens[listeners[0]]: free, declared.ready_file: str(ready_file)}
-    proc = _by_hand(stack, service, changes, ready_env=None, ready_probe=written).start()
+    proc = by_hand(stack, service, changes, ready_env=None, ready_probe=written).start()
 
     doc = json.loads(ready_file.read_text())
     assert doc == {"service": service, "pid": proc.pid, "addresses": doc["addresses"]}, doc
@@ -281,7 +216,7 @@ def test_a_client_that_connects_to_an_inherited_listener_before_the_binary_serve
             "GATEWAY_HTTP_ADDR": f"fd://{http.fileno()}",
             "GATEWAY_GRPC_ADDR": f"fd://{grpc_listener.fileno()}",
         }
-        proc = _by_hand(stack, "gateway", changes).start(pass_fds=[http.fileno(), grpc_listener.fileno()])
+        proc = by_hand(stack, "gateway", changes).start(pass_fds=[http.fileno(), grpc_listener.fileno()])
         addresses = {"http": "{}:{}".format(*http.getsockname()), "grpc": "{}:{}".format(*grpc_listener.getsockname())}
     with early:
         answer = early.makefile("rb").read()
@@ -324,7 +259,7 @@ def test_an_inherited_descriptor_that_is_no_listening_tcp_socket_stops_the_binar
     variable = list(stack.topology.service(service).listens.values())[-1]
     with _descriptor(kind) as fd:
         number = fd if fd is not None else 250
-        proc, seconds = _run_to_exit(stack, service, {variable: f"fd://{number}"}, pass_fds=(fd,) if fd else ())
+        proc, seconds = run_to_exit(stack, service, {variable: f"fd://{number}"}, pass_fds=(fd,) if fd else ())
 
     assert proc.returncode == 1, proc
     assert seconds < 5
@@ -348,7 +283,7 @@ def _gone_within(proc: ServiceProcess, seconds: float) -> int:
 @pytest.mark.parametrize("service", SERVICES)
 @pytest.mark.rule("galaxy.process.signals", "galaxy.logs.stopped-line", "galaxy.logs.json-lines")
 def test_sigint_stops_the_binary_cleanly(stack: Stack, service: str) -> None:
-    proc = _by_hand(stack, service).start()
+    proc = by_hand(stack, service).start()
     os.kill(proc.pid, signal.SIGINT)
 
     assert _gone_within(proc, 5) == 0
@@ -471,7 +406,7 @@ def test_the_log_is_json_lines_on_stderr_at_the_level_set(stack: Stack, service:
     request carry no trace; stdout stays empty."""
     variable = f"{service.upper()}_LOG_LEVEL"
     stdout = stack.workdir / f"{service}-{level}.stdout"
-    proc = _by_hand(stack, service, {variable: level}, stdout=stdout).start()
+    proc = by_hand(stack, service, {variable: level}, stdout=stdout).start()
     if service == "gateway":
         client: Any = GatewayGrpcClient(proc.address("grpc"))
     else:
