@@ -98,6 +98,7 @@ FAULTS: dict[str, Fault] = {
     "galaxy.env.user-authsession-timeout",
     "user-storage.revocations",
     "user-storage.revocation-claim",
+    "user-storage.transactions",
     "tokens.refresh.owner-checked",
 )
 def test_a_disable_reaches_authsession_through_a_fault_and_loses_nothing(stack: Stack, fault_name: str) -> None:

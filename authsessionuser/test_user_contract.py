@@ -193,7 +193,7 @@ def test_the_stub_and_the_service_refuse_a_malformed_resolve_alike(pair: Pair, b
     assert (answer.status, answer.code) == (400, "INVALID_ARGUMENT")
 
 
-@pytest.mark.rule("user.concurrent-resolve", "galaxy.user.concurrent-resolve")
+@pytest.mark.rule("user.concurrent-resolve", "galaxy.user.concurrent-resolve", "user-storage.email")
 def test_of_concurrent_resolves_of_a_new_address_exactly_one_creates_it_on_both(pair: Pair) -> None:
     def resolve(client: JsonHttpClient) -> int:
         return client.request("POST", RESOLVE_PATH, json={"email": "crowd@example.com"}).status_code

@@ -1,0 +1,131 @@
+"""The user service as a process (``galaxy/README.md``, its user section and "Readiness and health"): its
+settings refused one line each, its two listeners each with the probes, readiness that asks its Redis and
+not authsession, and its storage failing as a dependency, never as a user that is not there."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from contracts.errors import ApiError
+from gatewayauthsession.by_hand import run_to_exit
+from gatewayauthsession.scenario import expect_error, log_in
+from gatewayauthsession.stack import Stack
+
+CONFIGURATION = "user: configuration: "
+READY_TIMEOUT_S = 0.25  # USER_READY_TIMEOUT's default
+
+CONFIG_PROBLEMS: dict[str, str | None] = {
+    "USER_REDIS_URL": None,
+    "USER_AUTHSESSION_ADDR": None,
+    "USER_REDIS_TIMEOUT": "one second",
+    "USER_READY_TIMEOUT": "-1s",
+    "USER_REVOCATION_RETRY_MIN": "soon",
+    "USER_SHUTDOWN_TIMEOUT": "later",
+    "USER_LOG_LEVEL": "loud",
+}
+
+
+def _lines(proc_stderr: str) -> list[str]:
+    lines = proc_stderr.splitlines()
+    assert all(line.startswith(CONFIGURATION) for line in lines), lines
+    return lines
+
+
+@pytest.mark.rule(
+    "galaxy.process.configuration",
+    "galaxy.env.user-redis-url",
+    "galaxy.env.user-authsession-addr",
+    "galaxy.env.user-redis-timeout",
+    "galaxy.env.user-ready-timeout",
+    "galaxy.env.user-revocation-retry-min",
+    "galaxy.env.user-shutdown-timeout",
+    "galaxy.env.user-log-level",
+)
+def test_every_bad_or_missing_setting_of_the_user_service_is_one_line_and_exit_code_2(stack: Stack) -> None:
+    proc, seconds = run_to_exit(stack, "user", CONFIG_PROBLEMS)
+
+    assert (proc.returncode, proc.stdout) == (2, ""), proc
+    assert seconds < 5
+    lines = _lines(proc.stderr)
+    assert len(lines) == len(CONFIG_PROBLEMS), lines
+    assert {var for var in CONFIG_PROBLEMS for line in lines if var in line} == set(CONFIG_PROBLEMS), lines
+
+
+@pytest.mark.rule("galaxy.process.configuration", "galaxy.env.user-admin-addr", "galaxy.env.user-http-addr")
+def test_the_admin_api_cannot_share_the_public_listener(stack: Stack) -> None:
+    proc, _ = run_to_exit(stack, "user", {"USER_HTTP_ADDR": "127.0.0.1:7", "USER_ADMIN_ADDR": "127.0.0.1:7"})
+
+    assert proc.returncode == 2, proc
+    [line] = _lines(proc.stderr)
+    assert "USER_ADMIN_ADDR" in line, line
+    assert "USER_HTTP_ADDR" in line, line
+
+
+def _probe(stack: Stack, listener: str, path: str) -> requests.Response:
+    return requests.get(f"http://{stack.address('user', listener)}{path}", timeout=5)
+
+
+@pytest.mark.rule(
+    "galaxy.readiness.user-listeners",
+    "galaxy.readiness.user-dependencies",
+    "galaxy.user.admin-api",
+    "galaxy.env.user-ready-timeout",
+    "galaxy.env.user-ready-file",
+    "galaxy.env.user-http-addr",
+    "galaxy.env.user-admin-addr",
+)
+def test_readiness_is_on_both_listeners_asks_redis_within_its_bound_and_not_authsession(stack: Stack) -> None:
+    # The ready file named both listeners; each serves the probes.
+    assert set(stack.process("user").addresses) == {"http", "admin"}
+    for listener in ("http", "admin"):
+        for path in ("/healthz", "/readyz"):
+            resp = _probe(stack, listener, path)
+            assert (resp.status_code, resp.json()) == (200, {"status": "ok"}), (listener, path, resp.text)
+
+    # authsession is a soft dependency: without it the user service stays ready.
+    stack.process("authsession").kill()
+    for listener in ("http", "admin"):
+        assert _probe(stack, listener, "/readyz").status_code == 200, listener
+
+    # Its Redis is a hard one: a Redis that answers nothing makes it not ready, within the readiness bound.
+    stack.redis.pause()
+    try:
+        for listener in ("http", "admin"):
+            started = time.monotonic()
+            resp = _probe(stack, listener, "/readyz")
+            took = time.monotonic() - started
+            assert resp.status_code == 503, (listener, resp.text)
+            problem = resp.json()
+            assert (problem["code"], problem["metadata"]["dependency"]) == ("DEPENDENCY_UNAVAILABLE", "redis"), problem
+            assert took < READY_TIMEOUT_S + 1.0, f"{listener}'s /readyz answered after {took:.2f}s"
+            assert _probe(stack, listener, "/healthz").status_code == 200, listener  # alive all the same
+    finally:
+        stack.redis.resume()
+
+
+@pytest.mark.rule("user.storage-failure", "errors.code.dependency-unavailable", "galaxy.env.user-redis-timeout")
+def test_a_user_the_service_cannot_read_is_unavailable_never_not_found(stack: Stack) -> None:
+    login = log_in(stack, stack.api("http"), "stored@example.com")
+    api, admin = stack.user_service.api, stack.user_service.admin
+
+    stack.redis.pause()
+    try:
+        for call, args in (
+            (api.get, (login.user_id,)),
+            (api.get, ("usr_" + "0" * 32,)),  # not there, could it be read: still no 404 while it cannot
+            (api.resolve, ("stored@example.com",)),
+            (admin.get, (login.user_id,)),
+            (admin.disable, (login.user_id,)),
+        ):
+            started = time.monotonic()
+            err = expect_error("DEPENDENCY_UNAVAILABLE", call, *args, dependency="redis")
+            assert isinstance(err, ApiError)
+            assert time.monotonic() - started < 5, f"{call.__name__}{args} waited for Redis"
+    finally:
+        stack.redis.resume()
+
+    # Nothing of it was lost or changed: the user is there and active.
+    assert api.get(login.user_id).status == "active"
