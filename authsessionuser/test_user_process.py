@@ -9,6 +9,7 @@ import time
 import pytest
 import requests
 
+from authsessionuser.scenario import working_at_the_edge
 from contracts.errors import ApiError
 from gatewayauthsession.by_hand import run_to_exit
 from gatewayauthsession.scenario import expect_error, log_in
@@ -106,7 +107,12 @@ def test_readiness_is_on_both_listeners_asks_redis_within_its_bound_and_not_auth
         stack.redis.resume()
 
 
-@pytest.mark.rule("user.storage-failure", "errors.code.dependency-unavailable", "galaxy.env.user-redis-timeout")
+@pytest.mark.rule(
+    "user.storage-failure",
+    "galaxy.user.disable.atomic",
+    "errors.code.dependency-unavailable",
+    "galaxy.env.user-redis-timeout",
+)
 def test_a_user_the_service_cannot_read_is_unavailable_never_not_found(stack: Stack) -> None:
     login = log_in(stack, stack.api("http"), "stored@example.com")
     api, admin = stack.user_service.api, stack.user_service.admin
@@ -127,5 +133,7 @@ def test_a_user_the_service_cannot_read_is_unavailable_never_not_found(stack: St
     finally:
         stack.redis.resume()
 
-    # Nothing of it was lost or changed: the user is there and active.
+    # Nothing of it was lost or changed: the user is there and active, its session still works at the edge.
     assert api.get(login.user_id).status == "active"
+    assert admin.get(login.user_id).generation == 1
+    working_at_the_edge(stack, login)
