@@ -113,11 +113,7 @@ class UserStub(HttpStub):
         self._crossings.clear()
 
     def _find_email(self, email: str) -> User | None:
-        try:
-            normal = normalize(email)
-        except EmailRefused:
-            return None
-        found = self._users_by_email.get(normal)
+        found = self._users_by_email.get(_normal(email))  # a refused address is no user's normal form
         return self._users[found] if found is not None else None
 
     def _create(self, normal: str, status: UserStatus) -> User:
