@@ -30,11 +30,12 @@ itself), it:
    that does not compile is a catalogue error too, never a kill;
 3. runs the test command with ``GALAXY_ROOT`` pointing at the copy. The
    harness's builds are keyed on the content of the sources, so the copy
-   gets binaries of its own while an unmutated copy reuses the cache. When
-   earlier runs recorded which tests killed the mutant (``--killers``),
-   those run alone first (:mod:`harness.mutation.plugin` deselects the
-   rest, ``--first-args`` are added); a mutant with none tries those of the
-   other mutants of its file. Only if they pass does the whole command run,
+   gets binaries of its own while an unmutated copy reuses the cache. The
+   scenarios that name the mutant's rule (``@pytest.mark.rule``) and the
+   tests that killed it in earlier runs (``--killers``) run alone first
+   (:mod:`harness.mutation.plugin` deselects the rest, ``--first-args``
+   are added); a mutant with no killers recorded tries those of the other
+   mutants of its file. Only if they pass does the whole command run,
    and a test that fails in it counts once it fails again alone (a
    timing-sensitive test may fail on a loaded machine without the mutant;
    then the whole command runs once more);
@@ -90,7 +91,7 @@ from pathlib import Path
 from harness.gates.rules import ConfigError, Rule
 from harness.mutation.catalogue import CatalogueError, Mutant, _compile, apply, load_catalogue
 from harness.mutation.coverage import project_rules
-from harness.mutation.plugin import FAILED_ENV, ONLY_ENV
+from harness.mutation.plugin import FAILED_ENV, ONLY_ENV, RULE_PREFIX
 from harness.mutation.report import (
     Outcome,
     Status,
@@ -306,6 +307,14 @@ def _neighbours(mutant: Mutant, mutants: Sequence[Mutant], killers: dict[str, li
     return found[:NEIGHBOUR_KILLERS]
 
 
+def _first_tests(mutant: Mutant, mutants: Sequence[Mutant], killers: dict[str, list[str]]) -> list[str]:
+    """What runs alone before the whole command: the scenarios that name the mutant's rule (they
+    verify what it breaks), with its recorded killers, else those of the other mutants of its file."""
+    recorded = killers.get(mutant.id) or _neighbours(mutant, mutants, killers)
+    named = [f"{RULE_PREFIX}{mutant.rule}"] if mutant.rule else []
+    return named + [t for t in recorded if t not in named]
+
+
 def command_for(mutant: Mutant, commands: Mapping[str, Command], forced: str | None = None) -> Command:
     """The command that tests ``mutant``: ``forced`` if given, else the one it is ``killed_by``, else the default."""
     name = forced or mutant.killed_by or DEFAULT
@@ -335,7 +344,7 @@ def _run_all(
         command = command_for(mutant, commands, forced)
         named = "" if command.name == DEFAULT else f", the {command.name} command"
         print(f"mutation: [{n}/{len(mutants)}] {mutant.id} ({mutant.file}{named}) ...", end=" ", flush=True)
-        first = killers.get(mutant.id) or _neighbours(mutant, mutants, killers)
+        first = _first_tests(mutant, mutants, killers)
         outcome = run_mutant(mutant, source, work=work, command=command, budget_s=budget_s, killers=first)
         print(f"{outcome.status} in {outcome.seconds:.0f}s {outcome.detail}", flush=True)
         outcomes.append(outcome)

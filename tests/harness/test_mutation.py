@@ -188,6 +188,16 @@ def test_the_recorded_killer_runs_first_and_the_score_decides_the_exit_code(
     assert _cases(project) == {"add-subtracts": "passed", "comment-reworded": "failure"}
 
 
+def test_the_scenarios_that_name_the_rule_run_first(project: Path) -> None:
+    suite = (project / "suite" / "test_calc.py").read_text()
+    named = '@pytest.mark.rule("calc.add")\ndef test_add_is_named():\n    assert "a + b" in SOURCE.read_text()\n'
+    (project / "suite" / "test_calc.py").write_text(f"{suite}\n\n{named}")
+
+    assert _run(project, "--only", "add-subtracts") == 0
+    assert "by test_calc.py::test_add_is_named (run first)" in (project / "mutation.md").read_text()
+    assert json.loads((project / "killers.json").read_text()) == {"add-subtracts": ["test_calc.py::test_add_is_named"]}
+
+
 def test_a_seed_of_killers_stands_in_where_none_are_recorded(project: Path) -> None:
     (project / "seed.json").write_text(json.dumps({"add-subtracts": ["test_calc.py::test_add_adds[with spaces]"]}))
 
