@@ -209,6 +209,8 @@ def test_a_confirm_body_read_two_ways_opens_no_session(stack: Stack, body: str) 
         "user@xn--bcher-kva-.example",
         "user@xn--.example",
         "user@example.com.",
+        "user@ab--cd.example",
+        "user@-example.com",
     ],
     ids=[
         "local-part-65-octets",
@@ -227,6 +229,8 @@ def test_a_confirm_body_read_two_ways_opens_no_session(stack: Stack, body: str) 
         "a-label-not-round-tripping",
         "empty-a-label",
         "trailing-dot",
+        "hyphens-third-and-fourth",
+        "leading-hyphen",
     ],
 )
 @pytest.mark.rule(
