@@ -211,6 +211,7 @@ def test_a_confirm_body_read_two_ways_opens_no_session(stack: Stack, body: str) 
         "user@example.com.",
         "user@ab--cd.example",
         "user@-example.com",
+        '"ab"@example.com',
     ],
     ids=[
         "local-part-65-octets",
@@ -231,6 +232,7 @@ def test_a_confirm_body_read_two_ways_opens_no_session(stack: Stack, body: str) 
         "trailing-dot",
         "hyphens-third-and-fourth",
         "leading-hyphen",
+        "quoted-local-part",
     ],
 )
 @pytest.mark.rule(
@@ -238,6 +240,7 @@ def test_a_confirm_body_read_two_ways_opens_no_session(stack: Stack, body: str) 
     "email.refused.invisible",
     "email.refused.idna",
     "email.form.no-trim",
+    "email.form.local-part",
     "email.refused.before-anything",
     "errors.code.invalid-argument",
     "openapi.start.email",
