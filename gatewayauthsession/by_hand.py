@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import subprocess
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from gatewayauthsession.stack import Stack
@@ -30,16 +31,24 @@ def env_changed(stack: Stack, service: str, changes: dict[str, str | None]) -> d
     return env
 
 
-def by_hand(stack: Stack, service: str, changes: dict[str, str | None] | None = None, **options: Any) -> ServiceProcess:
+def by_hand(
+    stack: Stack,
+    service: str,
+    changes: dict[str, str | None] | None = None,
+    *,
+    through: Sequence[str] = (),
+    **options: Any,
+) -> ServiceProcess:
     """A second ``service`` process of the stack's build and environment (:func:`env_changed`),
-    not started; the stack stops it with itself."""
+    not started; the stack stops it with itself. ``through`` is a command the binary's own
+    command line is appended to, which ends by executing it (same process)."""
     declared = stack.topology.service(service)
     workdir = stack.workdir / "by-hand"
     workdir.mkdir(exist_ok=True)
     options.setdefault("ready_env", declared.ready_file)
     proc = ServiceProcess(
         f"{service}-{len(list(workdir.glob('*.log')))}",
-        stack.process(service).argv,
+        [*through, *stack.process(service).argv],
         env=env_changed(stack, service, changes or {}),
         workdir=workdir,
         listen_env=declared.listens,

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -222,6 +223,42 @@ def test_a_client_that_connects_to_an_inherited_listener_before_the_binary_serve
         answer = early.makefile("rb").read()
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
     assert proc.addresses == addresses
+    assert grpc_health(proc.address("grpc"), "") == "SERVING"
+    proc.stop()
+
+
+_AS_3_AND_UP = """
+import fcntl, os, sys
+count = int(sys.argv[1])
+given = [int(fd) for fd in sys.argv[2 : 2 + count]]
+moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in given]
+for fd in given:
+    os.close(fd)
+for target, fd in enumerate(moved, 3):
+    os.dup2(fd, target)
+    os.close(fd)
+os.execv(sys.argv[2 + count], sys.argv[2 + count :])
+"""
+"""Run a command with the descriptors named handed over as 3, 4, ... (as a systemd socket unit numbers them)."""
+
+
+@pytest.mark.rule("galaxy.process.inherited-listeners")
+def test_listeners_inherited_as_descriptors_3_and_4_as_a_socket_unit_hands_them_over_are_served(
+    stack: Stack,
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as http, socket.create_server(("127.0.0.1", 0)) as grpc_listener:
+        fds = [http.fileno(), grpc_listener.fileno()]
+        through = [sys.executable, "-c", _AS_3_AND_UP, str(len(fds)), *map(str, fds)]
+        changes: dict[str, str | None] = {"GATEWAY_HTTP_ADDR": "fd://3", "GATEWAY_GRPC_ADDR": "fd://4"}
+        proc = by_hand(stack, "gateway", changes, through=through).start(pass_fds=fds)
+        http_address = http.getsockname()
+        addresses = {"http": "{}:{}".format(*http_address), "grpc": "{}:{}".format(*grpc_listener.getsockname())}
+
+    assert proc.addresses == addresses, f"the ready file names {proc.addresses}, the sockets handed over {addresses}"
+    with socket.create_connection(http_address, timeout=5) as client:
+        client.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n")
+        answer = client.makefile("rb").read()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
     assert grpc_health(proc.address("grpc"), "") == "SERVING"
     proc.stop()
 
