@@ -51,11 +51,13 @@ def _until(read: Callable[[], object], want: object, within: float = 5.0) -> obj
     "errors.readiness.dependencies",
     "galaxy.readiness.readyz",
     "galaxy.readiness.gateway-dependencies",
+    "galaxy.readiness.healthz",
     "openapi.readyz.readiness",
     "openapi.readyz.ready",
     transport="http",
 )
 def test_readyz_names_every_failed_hard_dependency_redis_first(stack: Stack) -> None:
+    """``/readyz`` names each failed hard dependency, redis first, while ``/healthz``, liveness only, stays 200."""
     redis, authsession = stack.link("gateway", "redis"), stack.link("gateway", "authsession")
     cases = [
         ((redis,), {"dependency": "redis", "dependencies": "redis"}),
@@ -66,6 +68,9 @@ def test_readyz_names_every_failed_hard_dependency_redis_first(stack: Stack) -> 
         for link in broken:
             link.down()
         assert _until(lambda: _readyz(stack), (503, metadata)) == (503, metadata), [link.name for link in broken]
+        alive = stack.http.request("GET", "/healthz")
+        down = metadata["dependencies"]
+        assert alive.status_code == 200, f"/healthz with {down} down: {alive.status_code} {alive.text}"
         stack.heal()
         assert _until(lambda: _readyz(stack), (200, {})) == (200, {})
 
