@@ -6,7 +6,8 @@ are set.
   is deselected, so the tests that killed a mutant last time run alone. A
   line ``rule:ID`` (:data:`RULE_PREFIX`) keeps every test that names rule
   ``ID`` (``@pytest.mark.rule``): the scenarios that verify the rule a
-  mutant breaks.
+  mutant breaks. The tests kept run in the order of the lines that keep
+  them (a fail-fast run stops at the likeliest killer first).
 * :data:`FAILED_ENV` names a file the run's controller writes the node ids
   of its failed tests to as it ends (one a line), so the runner learns
   which test killed a mutant. Under pytest-xdist the controller sees every
@@ -34,14 +35,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not only_file:
         return
     lines = Path(only_file).read_text().splitlines()
-    rules = {line.removeprefix(RULE_PREFIX) for line in lines if line.startswith(RULE_PREFIX)}
-    wanted = set(lines)
+    rank = {line: n for n, line in reversed(list(enumerate(lines)))}
 
-    def kept(item: pytest.Item) -> bool:
-        return item.nodeid in wanted or any(set(m.args) & rules for m in item.iter_markers("rule"))
+    def first_line(item: pytest.Item) -> int | None:
+        """The rank of the first line that keeps ``item``; None when none does."""
+        keys = [item.nodeid, *(f"{RULE_PREFIX}{rule}" for m in item.iter_markers("rule") for rule in m.args)]
+        return min((rank[key] for key in keys if key in rank), default=None)
 
-    config.hook.pytest_deselected(items=[item for item in items if not kept(item)])
-    items[:] = [item for item in items if kept(item)]
+    ranks = {item.nodeid: first_line(item) for item in items}
+    config.hook.pytest_deselected(items=[item for item in items if ranks[item.nodeid] is None])
+    kept = {item: n for item in items if (n := ranks[item.nodeid]) is not None}
+    items[:] = sorted(kept, key=kept.__getitem__)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

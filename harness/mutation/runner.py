@@ -31,11 +31,11 @@ itself), it:
 3. runs the test command with ``GALAXY_ROOT`` pointing at the copy. The
    harness's builds are keyed on the content of the sources, so the copy
    gets binaries of its own while an unmutated copy reuses the cache. The
-   scenarios that name the mutant's rule (``@pytest.mark.rule``) and the
-   tests that killed it in earlier runs (``--killers``) run alone first
-   (:mod:`harness.mutation.plugin` deselects the rest, ``--first-args``
-   are added); a mutant with no killers recorded tries those of the other
-   mutants of its file. Only if they pass does the whole command run,
+   tests that killed the mutant in earlier runs (``--killers``), then the
+   scenarios that name its rule (``@pytest.mark.rule``), run alone first
+   (:mod:`harness.mutation.plugin` deselects the rest and keeps that
+   order, ``--first-args`` are added); a mutant that names no rule tries
+   the killers of the other mutants of its file. Only if they pass does the whole command run,
    and a test that fails in it counts once it fails again alone (a
    timing-sensitive test may fail on a loaded machine without the mutant;
    then the whole command runs once more);
@@ -308,11 +308,13 @@ def _neighbours(mutant: Mutant, mutants: Sequence[Mutant], killers: dict[str, li
 
 
 def _first_tests(mutant: Mutant, mutants: Sequence[Mutant], killers: dict[str, list[str]]) -> list[str]:
-    """What runs alone before the whole command: the scenarios that name the mutant's rule (they
-    verify what it breaks), with its recorded killers, else those of the other mutants of its file."""
-    recorded = killers.get(mutant.id) or _neighbours(mutant, mutants, killers)
-    named = [f"{RULE_PREFIX}{mutant.rule}"] if mutant.rule else []
-    return named + [t for t in recorded if t not in named]
+    """What runs alone before the whole command, in this order: the tests that killed the mutant
+    before, then the scenarios that name its rule (they verify what it breaks); a mutant that names
+    no rule tries the killers of the other mutants of its file instead."""
+    recorded = killers.get(mutant.id, [])
+    if not mutant.rule:
+        return recorded or _neighbours(mutant, mutants, killers)
+    return [*recorded, f"{RULE_PREFIX}{mutant.rule}"]
 
 
 def command_for(mutant: Mutant, commands: Mapping[str, Command], forced: str | None = None) -> Command:

@@ -7,7 +7,9 @@ is not found and a mutant that does not compile are catalogue errors."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -17,6 +19,8 @@ import pytest
 
 from harness.mutation import catalogue as mutation_catalogue
 from harness.mutation import runner as mutation
+from harness.mutation.plugin import ONLY_ENV
+from harness.paths import PROJECT_ROOT
 
 CALC = """\
 package calc
@@ -196,6 +200,23 @@ def test_the_scenarios_that_name_the_rule_run_first(project: Path) -> None:
     assert _run(project, "--only", "add-subtracts") == 0
     assert "by test_calc.py::test_add_is_named (run first)" in (project / "mutation.md").read_text()
     assert json.loads((project / "killers.json").read_text()) == {"add-subtracts": ["test_calc.py::test_add_is_named"]}
+
+
+def test_the_tests_kept_run_in_the_order_of_the_lines_that_keep_them(tmp_path: Path) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers = rule\n")
+    tests = "".join(
+        (f'@pytest.mark.rule("{rule}")\n' if rule else "") + f"def test_{name}():\n    pass\n\n\n"
+        for name, rule in [("a", ""), ("b", "r.one"), ("c", ""), ("d", "r.two"), ("e", "r.one")]
+    )
+    (tmp_path / "test_order.py").write_text(f"import pytest\n\n\n{tests}")
+    (tmp_path / "only.txt").write_text("test_order.py::test_c\nrule:r.one\n")
+    env = {**os.environ, ONLY_ENV: str(tmp_path / "only.txt"), "PYTEST_PLUGINS": "harness.mutation.plugin"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    argv = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    run = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+
+    collected = [line for line in run.stdout.splitlines() if line.startswith("test_order.py::")]
+    assert collected == ["test_order.py::test_c", "test_order.py::test_b", "test_order.py::test_e"], run.stdout
 
 
 def test_a_seed_of_killers_stands_in_where_none_are_recorded(project: Path) -> None:
