@@ -241,11 +241,12 @@ def test_health_watch_streams_each_change_of_both_services_without_being_asked(s
 @pytest.mark.parametrize("service", ["gateway", "authsession"])
 @pytest.mark.rule("galaxy.readiness.not-serving-on-sigterm", "galaxy.process.signals", transport="grpc")
 def test_health_turns_not_serving_for_good_on_sigterm_before_the_server_drains(stack: Stack, service: str) -> None:
-    """A call in flight when SIGTERM comes (a login start whose mail takes a second)
-    keeps the server draining; meanwhile health says NOT_SERVING to a Watch opened
-    before, and never SERVING again while it drains, though every dependency answers;
-    the call completes and the process exits with 0."""
-    slow = stack.mail.delay(1.0)
+    """A call in flight when SIGTERM comes (a login start whose mail takes a quarter
+    second) keeps the server draining; health says NOT_SERVING to a Watch opened
+    before as the drain begins, not at its next refresh (up to a second later, after
+    the call completed and the drain ended), and never SERVING again while it drains,
+    though every dependency answers; the call completes and the process exits with 0."""
+    slow = stack.mail.delay(0.25)
     process = stack.process(service)
     name = GATEWAY_SERVICE if service == "gateway" else AUTHSESSION_SERVICE
     client: Any = stack.client("grpc") if service == "gateway" else stack.authsession_client()  # both start logins
