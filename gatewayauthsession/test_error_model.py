@@ -11,12 +11,17 @@ for the causes they provoke."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
+import grpc
 import pytest
 
 from contracts.authsessionv1.client import AuthSessionGrpcClient
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi
+from contracts.gatewayv1.grpc_client import GatewayGrpcClient
+from contracts.gatewayv1.http_client import GatewayHttpClient
+from gatewayauthsession.by_hand import by_hand
 from gatewayauthsession.scenario import expect_error, log_in, wrong_code
 from gatewayauthsession.stack import Stack, Transport
 
@@ -107,3 +112,49 @@ def test_every_error_code_of_authsession_comes_in_its_envelope(stack: Stack) -> 
         expect_error("USER_DISABLED", client.confirm_email_login, other.challenge_id, code)
         stack.mail.fail_with(503)
         expect_error("DEPENDENCY_UNAVAILABLE", client.start_email_login, "third@example.com", dependency="mail")
+
+
+class _InBetween(grpc.GenericRpcHandler):
+    """Something between the gateway and authsession (a proxy, a broken stream) that answers every call
+    with ``code`` and no ErrorInfo: not authsession's contract."""
+
+    def __init__(self, code: grpc.StatusCode) -> None:
+        self.code = code
+        self.calls: list[str] = []
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[bytes, bytes]:
+        def answer(request: bytes, context: grpc.ServicerContext) -> bytes:
+            self.calls.append(handler_call_details.method)
+            context.abort(self.code, "answered by something in between")
+
+        return grpc.unary_unary_rpc_method_handler(answer)
+
+
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+@pytest.mark.parametrize(
+    "code", [grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.NOT_FOUND], ids=lambda c: c.name
+)
+@pytest.mark.rule("errors.gateway.transport-failure", "errors.code.dependency-unavailable")
+def test_a_status_without_error_info_is_the_dependency_failing_whatever_its_code(
+    stack: Stack, transport: Transport, code: grpc.StatusCode
+) -> None:
+    in_between = _InBetween(code)
+    server = grpc.server(ThreadPoolExecutor(2), handlers=[in_between])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        gateway = by_hand(stack, "gateway", {"GATEWAY_AUTHSESSION_ADDR": f"127.0.0.1:{port}"}).start()
+        client: GatewayApi = (
+            GatewayHttpClient("http://" + gateway.address("http"))
+            if transport == "http"
+            else GatewayGrpcClient(gateway.address("grpc"))
+        )
+        try:
+            err = expect_error("DEPENDENCY_UNAVAILABLE", client.start_email_login, "between@example.com")
+        finally:
+            client.close()
+        assert err.metadata.get("dependency") == "authsession", f"{code.name} from in between was answered {err}"
+        assert in_between.calls, "the gateway never called the address it was given"
+        gateway.stop()
+    finally:
+        server.stop(None)
