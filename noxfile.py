@@ -654,8 +654,10 @@ def mutation(session: nox.Session) -> None:
     rule's text) and reports/mutation-<suite>.xml (harness/mutation/runner.py). Options after ``--``: ``--suite
     NAME`` (that suite's catalogue only; repeatable), ``--only ID,ID``, ``--rules PREFIX,PREFIX`` (the mutants of
     those rules), ``--document PATH`` (of the rules a document states: ``--document tokens.md``), ``--list``,
-    ``--budget SECONDS`` (per mutant), ``--no-baseline``, ``--with default`` (every mutant against the suite, to
-    see what it lets through), ``--work DIR`` (the workspace copy's folder, when another run holds the default).
+    ``--budget SECONDS`` (per mutant), ``--no-baseline``, ``--first-only`` (a quick pass: the tests run first only,
+    so each survivor is one its rule's scenarios miss; the score a lower bound), ``--with default`` (every mutant
+    against the suite, to see what it lets through), ``--work DIR`` (the workspace copy's folder, when another run
+    holds the default).
     """
     args, wanted = _suites_asked(session, list(session.posargs))
     _preflight(session)

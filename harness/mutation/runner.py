@@ -62,6 +62,9 @@ overall and by the document that states each mutant's rule, and each
 survivor with the rule it breaks and the rule's text) and
 ``reports/mutation.xml`` (JUnit: one test case per mutant, classed by its
 rule's document, a survivor a failure, an invalid mutant an error).
+``--first-only`` is a quick pass: a mutant the tests run first let through
+is reported survived without the whole command (so the score is a lower
+bound, and each survivor is a mutant its rule's own scenarios miss).
 ``--rules`` and ``--document`` run the mutants of some rules only: those
 whose rule id starts with one of the prefixes, or whose rule the document
 states (a path, or its end: ``tokens.md``). The exit code is 0 when
@@ -131,6 +134,7 @@ class Command:
     first_args: list[str]  # added to a run of the recorded killers alone
     kill_codes: frozenset[int]
     name: str = DEFAULT  # a command of its own (--command NAME=...) runs whole, never its killers alone
+    first_only: bool = False  # a mutant the tests run first let through is not tested further
 
     def killed(self, run: _Run) -> bool:
         """A test failed: an exit code that says so, or any failure exit with failed tests reported (pytest-xdist
@@ -237,6 +241,13 @@ def _test(
     deadline = time.monotonic() + budget_s
     if killers and (verdict := _first(root, work, command, deadline, killers)) is not None:
         return verdict
+    if command.first_only:
+        return "survived", f"{FIRST_ONLY_SURVIVOR}: {', '.join(killers) or 'none'}", []
+    return _whole(root, work, command, budget_s, deadline)
+
+
+def _whole(root: Path, work: Path, command: Command, budget_s: float, deadline: float) -> tuple[Status, str, list[str]]:
+    """The verdict of the whole test command, a failure confirmed alone."""
     flaky: list[str] = []
     for _ in range(WHOLE_RUNS):
         whole = _run(command, root, work, deadline)
@@ -289,6 +300,9 @@ def work_dir(parent: Path | None = None) -> Iterator[Path]:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
+
+FIRST_ONLY_SURVIVOR = "passed the tests run first (--first-only: the whole command not run)"
+"""What a survivor of a ``--first-only`` run says: the score is then a lower bound."""
 
 WHOLE_RUNS = 2
 """How many times the whole command runs when its failures do not repeat alone."""
@@ -371,6 +385,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--first-args", default="", help="arguments added to a run of the recorded killers alone")
     p.add_argument("--kill-codes", default="1", help="exit codes of the command that mean a test failed")
     p.add_argument("--no-baseline", action="store_true", help="skip the unmutated run of the command")
+    p.add_argument(
+        "--first-only",
+        action="store_true",
+        help="run only the tests run first (recorded killers, the scenarios naming the rule): a quick pass whose "
+        "survivors are the mutants the rule's own scenarios let through (the score is a lower bound)",
+    )
     p.add_argument("--work", type=Path, default=None, help="where the workspace copy goes (default: the temp dir)")
     p.add_argument(
         "--command",
@@ -440,7 +460,7 @@ def _commands(args: argparse.Namespace, default_argv: list[str]) -> dict[str, Co
     commands = {}
     if default_argv:
         kill_codes = frozenset(int(c) for c in args.kill_codes.split(",") if c)
-        commands[DEFAULT] = Command(default_argv, shlex.split(args.first_args), kill_codes)
+        commands[DEFAULT] = Command(default_argv, shlex.split(args.first_args), kill_codes, first_only=args.first_only)
     for spec in args.commands:
         name, sep, text = spec.partition("=")
         if not sep or not name or not text.strip() or name == DEFAULT:
@@ -506,7 +526,11 @@ def _report(outcomes: Sequence[Outcome], args: argparse.Namespace, wall: float, 
     print("\n" + terminal_table(outcomes, rules))
     print(f"\nmutation: {_summary(outcomes, args.threshold)}; {wall / 60:.1f} min")
     args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(markdown_report(outcomes, args.threshold, str(args.catalogue), wall, rules))
+    report = markdown_report(outcomes, args.threshold, str(args.catalogue), wall, rules)
+    if args.first_only:  # say so where the score is read
+        quick = f"A quick pass (`--first-only`): each survivor {FIRST_ONLY_SURVIVOR}; the score is a lower bound."
+        report = report.replace("\n\n**score", f"\n\n{quick}\n\n**score", 1)
+    args.report.write_text(report)
     args.junit.parent.mkdir(parents=True, exist_ok=True)
     args.junit.write_bytes(junit_report(outcomes, "mutation", rules))
     print(f"mutation: {args.report} and {args.junit}")

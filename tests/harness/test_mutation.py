@@ -202,6 +202,16 @@ def test_the_scenarios_that_name_the_rule_run_first(project: Path) -> None:
     assert json.loads((project / "killers.json").read_text()) == {"add-subtracts": ["test_calc.py::test_add_is_named"]}
 
 
+def test_a_quick_pass_reports_what_the_tests_run_first_let_through_as_a_lower_bound(project: Path) -> None:
+    (project / "killers.json").write_text(json.dumps({"add-subtracts": ["test_calc.py::test_add_adds[with spaces]"]}))
+
+    assert _run(project, "--only", "add-subtracts,comment-reworded", "--first-only") == 1
+    assert _cases(project) == {"add-subtracts": "passed", "comment-reworded": "failure"}
+    report = (project / "mutation.md").read_text()
+    assert "A quick pass (`--first-only`)" in report
+    assert f"{mutation.FIRST_ONLY_SURVIVOR}: rule:calc.doc" in report
+
+
 def test_the_tests_kept_run_in_the_order_of_the_lines_that_keep_them(tmp_path: Path) -> None:
     (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers = rule\n")
     tests = "".join(
