@@ -597,10 +597,11 @@ def flakes(session: nox.Session) -> None:
 def _mutation_tests(suite: str) -> list[str]:
     """What each mutant is tested with: the suite, fail-fast, in file order; not the scenarios marked
     ``outside_mutation`` (a rolling upgrade builds BASE from the repository's history, which a workspace copy has
-    not got; the ``up`` tool's own tests), in a temporary directory of its own (``_basetemp``)."""
+    not got; the ``up`` tool's own tests), Hypothesis not shrinking a failure (``galaxy-mutation``: whether a test
+    fails is all a mutant's verdict needs), in a temporary directory of its own (``_basetemp``)."""
     return [
         *("python", "-m", "pytest", suite, "-x", "-q", "-n", "auto", "-p", "no:randomly"),
-        *("-m", "not outside_mutation", _basetemp(f"mutation-{suite}")),
+        *("-m", "not outside_mutation", "--hypothesis-profile=galaxy-mutation", _basetemp(f"mutation-{suite}")),
     ]
 
 

@@ -5,7 +5,7 @@ that runs tests, and in an xdist controller only when the run names a profile.""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 # Budgets of the suites' Hypothesis scenarios (generated inputs, model-based tests).
 # "galaxy" keeps the suite fast; "galaxy-deep" is the opt-in long run, ``nox -s deep``.
@@ -13,6 +13,9 @@ from hypothesis import HealthCheck, settings
 settings.register_profile(
     "galaxy", max_examples=15, stateful_step_count=20, deadline=None, database=None, print_blob=True
 )
+# A mutant's test run needs to know that a test fails, not its shortest failing case: the
+# suite's budgets without the shrink phase, which can take minutes (nox -s mutation).
+settings.register_profile("galaxy-mutation", settings.get_profile("galaxy"), phases=[Phase.explicit, Phase.generate])
 settings.register_profile(
     "galaxy-deep", max_examples=300, stateful_step_count=50, deadline=None, database=None, print_blob=True
 )
