@@ -412,6 +412,10 @@ def test_a_session_that_ends_by_expiry_or_was_already_gone_publishes_nothing(sta
     with session_events(stack) as events:
         ended = log_in(stack, api, "expiry@example.com")
         expiring = log_in(stack, api, "expiry@example.com")
+        rotated = log_in(stack, api, "expiry@example.com")
+        api.logout(api.refresh_session(rotated.refresh_token).access_token)
+        # A replay of its first token, which revokes its session, finds the session already gone.
+        expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, rotated.refresh_token)
         api.logout(ended.access_token)
         sleep_past(expiring.refresh_token_expires_at)
 
@@ -422,7 +426,8 @@ def test_a_session_that_ends_by_expiry_or_was_already_gone_publishes_nothing(sta
             expect_error("SESSION_NOT_FOUND", authsession.revoke_session, expiring.user_id, expiring.session_id)
             assert authsession.revoke_all_sessions(expiring.user_id) == 0
         assert events() == [
-            {"type": "session.revoked", "session_id": ended.session_id, "user_id": ended.user_id, "reason": "logout"}
+            {"type": "session.revoked", "session_id": s.session_id, "user_id": s.user_id, "reason": "logout"}
+            for s in (rotated, ended)
         ]
 
 
