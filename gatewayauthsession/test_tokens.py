@@ -35,6 +35,26 @@ def test_a_garbage_token_is_unauthenticated(stack: Stack, api: GatewayApi, garba
     expect_error("UNAUTHENTICATED", api.me, garbage)
 
 
+_BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@pytest.mark.rule("tokens.access.compact-jws")
+def test_a_token_whose_signature_is_spelled_with_nonzero_trailing_bits_is_unauthenticated(
+    stack: Stack, api: GatewayApi
+) -> None:
+    """A compact JWS's segments are base64url without padding, each spelled one way: the 64 bytes of an Ed25519
+    signature take 86 characters, whose last one's low 4 bits are zero. Set, they decode to the same bytes under
+    a lenient decoder, and the token is no longer one the issuer wrote."""
+    login = log_in(stack, api, "bits@example.com")
+    header, payload, signature = login.access_token.split(".")
+    last = _BASE64URL.index(signature[-1])
+    assert (len(signature), last & 0b1111) == (86, 0), signature
+    respelled = f"{header}.{payload}.{signature[:-1]}{_BASE64URL[last | 0b0001]}"
+
+    expect_error("UNAUTHENTICATED", api.me, respelled)
+    assert api.me(login.access_token).session_id == login.session_id  # the genuine one still works
+
+
 @pytest.mark.parametrize(
     ("claim", "value"), [("sub", "usr_someone_else"), ("sid", "another-session"), ("exp", 4102444800)]
 )
