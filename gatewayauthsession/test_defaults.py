@@ -26,14 +26,20 @@ import json
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pytest
+import requests
 
+from contracts import tokens
 from contracts.authsessionv1.client import AuthSessionGrpcClient
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi
+from contracts.gatewayv1.grpc_client import GatewayGrpcClient
 from contracts.gatewayv1.http_client import GatewayHttpClient
+from contracts.health import readiness_snapshot
 from gatewayauthsession.by_hand import by_hand, env_changed, run_to_exit
 from gatewayauthsession.scenario import code_for, expect_error, log_in, wrong_code
 from gatewayauthsession.stack import Stack
@@ -142,22 +148,52 @@ def test_the_retry_grace_is_at_most_5m(stack: Stack, grace: str, accepted: bool)
 # ------------------------------------------------------------------ the drain's bound
 
 
+def _drained_call(stack: Stack, service: str) -> tuple[ServiceProcess, Callable[[], object]]:
+    """A by-hand ``service`` given no shutdown timeout, and a call to it that waits on the
+    mail service longer than that bound: every deadline on its way (authsession's upstream
+    timeout, and for the gateway its authsession timeout, to a by-hand authsession of its
+    own) is set past it."""
+    authsession = by_hand(stack, "authsession", {"AUTHSESSION_UPSTREAM_TIMEOUT": "20s"}).start()
+    if service == "authsession":
+        client = AuthSessionGrpcClient(authsession.address("grpc"), timeout=30)
+        stack.on_close.append(client.close)
+        return authsession, partial(client.start_email_login, "drained@example.com")
+    gateway = by_hand(
+        stack,
+        "gateway",
+        {"GATEWAY_AUTHSESSION_TIMEOUT": "20s", "GATEWAY_AUTHSESSION_ADDR": authsession.address("grpc")},
+    ).start()
+    api = GatewayHttpClient("http://" + gateway.address("http"), timeout=30)
+    stack.on_close.append(api.close)
+    return gateway, partial(api.start_email_login, "drained@example.com")
+
+
+CUT: dict[str, type[Exception]] = {"gateway": requests.ConnectionError, "authsession": ApiError}
+"""What a client sees of a call the drain cut: the HTTP connection closed, the gRPC call UNAVAILABLE."""
+
+
 @pytest.mark.waits
-@pytest.mark.rule("galaxy.env.authsession-shutdown-timeout", "galaxy.process.signals", "galaxy.logs.stopped-line")
-def test_authsessions_drain_is_cut_at_its_default_10s(stack: Stack) -> None:
-    """A by-hand authsession, given no shutdown timeout, drains a call that waits on the
-    mail service for twelve seconds (its upstream deadline set past that) until ten
-    seconds after SIGTERM, not less and not more, then cuts it: exit code 1 and a last
-    line ``stopped`` naming the bound in force."""
-    proc = by_hand(stack, "authsession", {"AUTHSESSION_UPSTREAM_TIMEOUT": "20s"}).start()
-    assert "AUTHSESSION_SHUTDOWN_TIMEOUT" not in proc.env
+@pytest.mark.parametrize("service", ["gateway", "authsession"])
+@pytest.mark.rule(
+    "galaxy.env.gateway-shutdown-timeout",
+    "galaxy.env.authsession-shutdown-timeout",
+    "galaxy.process.signals",
+    "galaxy.logs.stopped-line",
+)
+def test_a_drain_is_cut_at_the_default_10s(stack: Stack, service: str) -> None:
+    """SIGTERM with a call in flight that would last twelve seconds: the binary given no
+    shutdown timeout drains it for ten seconds, not less and not more, then cuts it:
+    exit code 1 and a last line ``stopped`` naming the bound in force."""
+    proc, call_it = _drained_call(stack, service)
+    variable = f"{service.upper()}_SHUTDOWN_TIMEOUT"
+    assert variable not in proc.env
     stack.mail.delay(12.0, times=None)
-    with AuthSessionGrpcClient(proc.address("grpc"), timeout=30) as client, ThreadPoolExecutor(1) as pool:
-        call = pool.submit(client.start_email_login, "drained@example.com")
+    with ThreadPoolExecutor(1) as pool:
+        call = pool.submit(call_it)
         time.sleep(1.0)  # the call reaches the mail service, which holds it for twelve seconds
         assert not call.done(), call
         drain = proc.terminate_and_drain(timeout=10.0 + MARGIN + 3)
-        with pytest.raises(ApiError):
+        with pytest.raises(CUT[service]):  # its connection closed unanswered
             call.result(timeout=10)
     stack.mail.clear_faults()
 
@@ -165,7 +201,73 @@ def test_authsessions_drain_is_cut_at_its_default_10s(stack: Stack) -> None:
     assert drain.exited_after is not None and 10.0 * EARLY <= drain.exited_after < 10.0 + MARGIN, drain.describe()
     last = json.loads(proc.log_text().splitlines()[-1])
     assert last.get("msg") == "stopped", last
-    assert "AUTHSESSION_SHUTDOWN_TIMEOUT=10s" in last.get("error", ""), last
+    assert f"{variable}=10s" in last.get("error", ""), last
+
+
+# ------------------------------------------------------------------ readiness bounds
+
+PROBE = 1.5
+"""A probe's own timeout: a readiness check answers within its bound, not the probe's."""
+PROBES = 4
+"""Probes in a row: each starts a check of its own or joins one just begun (probes that
+arrive together share one), so a bound longer than the probe's timeout fails some."""
+SERVICE_NAMES = {"gateway": GatewayGrpcClient.SERVICE, "authsession": AuthSessionGrpcClient.SERVICE}
+
+
+@pytest.mark.stack(links=("authsession->redis", "gateway->authsession"))
+@pytest.mark.parametrize(
+    ("service", "bound", "failed"), [("authsession", 0.25, "redis"), ("gateway", 0.5, "authsession")]
+)
+@pytest.mark.rule(
+    "galaxy.env.authsession-ready-timeout",
+    "galaxy.env.gateway-ready-timeout",
+    "galaxy.readiness.bounded-check",
+)
+def test_a_readiness_check_answers_within_its_default_bound_when_a_dependency_hangs(
+    stack: Stack, service: str, bound: float, failed: str
+) -> None:
+    """authsession's Redis blackholed (its check, 250 ms by default), or the gateway's
+    authsession (its check, 500 ms; the gateway's Redis answers): each of several probes
+    in a row, waiting a second and a half, is answered not ready by every surface of the
+    service, each within the bound plus the suite's margin."""
+    _not_sent(stack, service, f"{service.upper()}_READY_TIMEOUT")
+    stack.link(service, failed).blackhole()
+    http = stack.http.base_url if service == "gateway" else None
+    services = ("", SERVICE_NAMES[service])
+    answers = []
+    for _ in range(PROBES):
+        snap = readiness_snapshot(
+            http=http, grpc_target=stack.process(service).address("grpc"), services=services, timeout=PROBE
+        )
+        answers.append(snap.describe())
+        assert snap.ready is False, answers
+        assert snap.seconds < bound + MARGIN, answers
+
+
+# ------------------------------------------------------------------ token claims
+
+
+@pytest.mark.rule("galaxy.env.gateway-token-issuer", "galaxy.env.gateway-token-audience", "tokens.access.iss-aud")
+def test_the_gateway_given_no_issuer_or_audience_wants_galaxy_authsession_for_galaxy_gateway(
+    stack: Stack, api: GatewayApi
+) -> None:
+    """Tokens signed with the stack's key, differing from authsession's only in one claim:
+    the gateway takes ``iss`` galaxy-authsession and ``aud`` galaxy-gateway, and no other."""
+    for variable in ("GATEWAY_TOKEN_ISSUER", "GATEWAY_TOKEN_AUDIENCE"):
+        _not_sent(stack, "gateway", variable)
+    login = log_in(stack, api, "claims@example.com")
+    claims = tokens.claims_of(login.access_token)
+    for claim, value, accepted in (
+        ("iss", "galaxy-authsession", True),
+        ("aud", "galaxy-gateway", True),
+        ("iss", "galaxy-auth", False),
+        ("aud", "galaxy", False),
+    ):
+        token = tokens.sign(claims | {claim: value}, stack.keys.current)
+        if accepted:
+            assert api.me(token).session_id == login.session_id, (claim, value)
+        else:
+            expect_error("UNAUTHENTICATED", api.me, token)
 
 
 # ------------------------------------------------------------------ key prefixes
