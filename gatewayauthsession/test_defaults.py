@@ -126,6 +126,55 @@ def test_the_fifth_wrong_code_burns_a_challenge_by_default(stack: Stack, api: Ga
         api.confirm_email_login(challenge.challenge_id, code)
 
 
+@pytest.mark.stack(resend_cooldown="1ms")
+@pytest.mark.rule(
+    "galaxy.env.authsession-start-limit-per-email",
+    "galaxy.env.authsession-start-limit-window",
+    "errors.code.rate-limited",
+)
+def test_an_email_starts_five_logins_an_hour_by_default(stack: Stack, api: GatewayApi) -> None:
+    """The cooldown given out of the way: five starts of one email are served, the sixth
+    is refused with a hint of what is left of an hour."""
+    for variable in ("AUTHSESSION_START_LIMIT_PER_EMAIL", "AUTHSESSION_START_LIMIT_WINDOW"):
+        _not_sent(stack, "authsession", variable)
+    for _ in range(5):
+        api.start_email_login("five-starts@example.com")
+    err = expect_error("RATE_LIMITED", api.start_email_login, "five-starts@example.com")
+    assert err.retry_after is not None
+    assert 3600 - 60 <= err.retry_after <= 3600, f"{err.retry_after}: the rest of the one-hour window"
+    assert len(stack.mail.messages_to("five-starts@example.com")) == 5
+
+
+@pytest.mark.stack(login_burst=100)
+@pytest.mark.rule("galaxy.env.authsession-start-limit-per-client", "errors.code.rate-limited")
+def test_a_client_starts_thirty_logins_an_hour_by_default(stack: Stack, api: GatewayApi) -> None:
+    """One caller's address (the gateway's burst given out of the way): thirty starts of
+    as many emails are served, the thirty-first is refused."""
+    _not_sent(stack, "authsession", "AUTHSESSION_START_LIMIT_PER_CLIENT")
+    for n in range(30):
+        api.start_email_login(f"client-start{n}@example.com")
+    err = expect_error("RATE_LIMITED", api.start_email_login, "client-start30@example.com")
+    assert err.retry_after is not None
+    assert 3600 - 60 <= err.retry_after <= 3600, f"{err.retry_after}: the rest of the one-hour window"
+    assert len(stack.mail.messages) == 30
+
+
+@pytest.mark.stack(resend_cooldown="1ms")
+@pytest.mark.rule("galaxy.env.authsession-failed-attempts-per-hour", "errors.code.rate-limited")
+def test_an_email_gets_ten_wrong_codes_an_hour_by_default(stack: Stack, api: GatewayApi) -> None:
+    """Ten wrong codes over two challenges (five burn each) are compared; then the email is
+    at its cap: a third challenge's right code is refused, as is a fourth start."""
+    _not_sent(stack, "authsession", "AUTHSESSION_FAILED_ATTEMPTS_PER_HOUR")
+    email = "ten-wrong@example.com"
+    for _ in range(2):
+        challenge = api.start_email_login(email)
+        code = code_for(stack, challenge)
+        for n in range(4):
+            expect_error("INVALID_CODE", api.confirm_email_login, challenge.challenge_id, wrong_code(code, n))
+        expect_error("TOO_MANY_ATTEMPTS", api.confirm_email_login, challenge.challenge_id, wrong_code(code, 4))
+    expect_error("RATE_LIMITED", api.start_email_login, email)
+
+
 # ------------------------------------------------------------------ bounds of a setting
 
 
@@ -143,6 +192,26 @@ def test_the_retry_grace_is_at_most_5m(stack: Stack, grace: str, accepted: bool)
     [line] = done.stderr.splitlines()
     assert line.startswith("authsession: configuration: "), line
     assert "AUTHSESSION_RETRY_GRACE" in line, line
+
+
+@pytest.mark.waits
+@pytest.mark.rule("galaxy.env.authsession-retry-grace", "tokens.retry.confirm-after-window")
+def test_a_confirm_may_be_retried_for_30s_by_default(stack: Stack) -> None:
+    """A confirm retried with the same inputs 28 s after it was answered gets the same
+    session; 32 s after, the code is gone. Over HTTP alone: the window is authsession's,
+    whichever API the confirm came through, and half a minute is long to wait twice."""
+    _not_sent(stack, "authsession", "AUTHSESSION_RETRY_GRACE")
+    api = stack.api("http")
+    challenge = api.start_email_login("grace@example.com")
+    code = code_for(stack, challenge)
+    first = api.confirm_email_login(challenge.challenge_id, code)
+    answered = time.monotonic()
+
+    time.sleep(max(0.0, answered + 30 - MARGIN - time.monotonic()))
+    again = api.confirm_email_login(challenge.challenge_id, code)
+    assert again.session_id == first.session_id
+    time.sleep(max(0.0, answered + 30 + MARGIN - time.monotonic()))
+    expect_error("CHALLENGE_NOT_FOUND", api.confirm_email_login, challenge.challenge_id, code)
 
 
 # ------------------------------------------------------------------ the drain's bound
