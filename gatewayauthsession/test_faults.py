@@ -547,3 +547,28 @@ def test_the_gateway_tries_a_lost_authsession_at_least_every_second_and_uses_it_
     for transport in TRANSPORTS:
         served(stack.api(transport).start_email_login, f"reconnect-{transport}@example.com", within=RECONNECT_S)
     assert time.monotonic() - back <= RECONNECT_S, "the gateway came back to the restarted authsession late"
+
+
+@pytest.mark.redis_faults
+@pytest.mark.rule("galaxy.recovery.redis-reconnect", transport=("http", "grpc"))
+def test_a_redis_restarted_after_a_brief_outage_serves_the_very_next_call(stack: Stack) -> None:
+    """No polling for recovery: the first call after the restart is the one
+    that must be served, by the gateway's Redis and by authsession's. The
+    links are direct, so the calls in the outage are refused connections, the
+    failures a Redis client counts (go-redis refuses new connections for a
+    second only after as many as its pool holds)."""
+    logins = {t: log_in(stack, stack.api(t), f"brief-{t}@example.com") for t in TRANSPORTS}
+
+    stack.redis.kill()
+    for transport, login in logins.items():
+        with pytest.raises(ApiError) as info:
+            stack.api(transport).me(login.access_token)
+        assert info.value.code == "DEPENDENCY_UNAVAILABLE", f"{transport}: {info.value}"
+        assert info.value.metadata.get("dependency") == "redis", f"{transport}: {info.value}"
+    stack.redis.restart(keep_data=True)
+
+    for transport, login in logins.items():
+        api = stack.api(transport)
+        assert api.me(login.access_token).session_id == login.session_id, f"{transport}: the gateway's next read"
+        renewed = api.refresh_session(login.refresh_token)  # authsession's next call to its Redis
+        assert renewed.session_id == login.session_id, f"{transport}: refresh moved the session"
