@@ -75,7 +75,7 @@ CONFIG_PROBLEMS: dict[str, dict[str, str | None]] = {
         "AUTHSESSION_SIGNING_KEY_FILE": None,
         "AUTHSESSION_SIGNING_KEY_ID": None,
         "AUTHSESSION_CODE_TTL": "ten minutes",
-        "AUTHSESSION_RETRY_GRACE": "10m",
+        "AUTHSESSION_RETRY_GRACE": "5m1s",  # past its bound, 5m
         "AUTHSESSION_LOG_LEVEL": "loud",
         "AUTHSESSION_GRPC_ADDR": "fd://0",
     },
@@ -97,6 +97,7 @@ CONFIG_PROBLEMS: dict[str, dict[str, str | None]] = {
     "galaxy.env.authsession-signing-key-id",
     "galaxy.env.authsession-log-level",
     "galaxy.env.authsession-grpc-addr",
+    "galaxy.env.authsession-retry-grace",
     "galaxy.process.inherited-listeners",
 )
 def test_every_bad_or_missing_setting_is_one_line_and_exit_code_2(stack: Stack, service: str) -> None:
