@@ -15,8 +15,8 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,6 +32,7 @@ from contracts.tracing import SPAN_ID_KEY, TRACE_ID_KEY
 from gatewayauthsession.by_hand import by_hand, run_to_exit
 from gatewayauthsession.scenario import expect_error, log_in, log_lines
 from gatewayauthsession.stack import Stack
+from harness.processes.drain import Drain
 from harness.processes.service import ServiceProcess
 
 SERVICES = ("gateway", "authsession")
@@ -355,13 +356,25 @@ def test_sigint_stops_the_binary_cleanly(stack: Stack, service: str) -> None:
     assert "error" not in _stopped(proc.log_text())
 
 
-def _slow_start(stack: Stack, service: str) -> Callable[[], object]:
-    """A login start, made of ``service`` directly, whose mail takes three seconds."""
-    stack.mail.delay(3.0)
+def _drained_with_a_call_in_flight(
+    stack: Stack, service: str, seconds: float, timeout: float
+) -> tuple[Future[Any], Drain]:
+    """SIGTERM to ``service`` (``timeout`` seconds to exit) while a login start made
+    of it directly, whose mail takes ``seconds``, is in flight: the call, over by
+    the time this returns, and the drain."""
+    slow = stack.mail.delay(seconds)
     if service == "gateway":
-        return lambda: stack.client("grpc").start_email_login("slow@example.com")
-    client = AuthSessionGrpcClient(stack.authsession.address("grpc"))
-    return lambda: client.start_email_login("slow@example.com")
+        client: Any = stack.client("grpc")
+    else:
+        client = stack.authsession_client()
+    with ThreadPoolExecutor(1) as pool:
+        in_flight = pool.submit(client.start_email_login, "slow@example.com")
+        deadline = time.monotonic() + 5
+        while slow.applied == 0:
+            assert time.monotonic() < deadline, "the login never reached the mail service"
+            time.sleep(0.005)
+        drain = stack.process(service).terminate_and_drain(timeout=timeout)
+    return in_flight, drain
 
 
 @pytest.mark.stack(gateway_shutdown_timeout="300ms", authsession_shutdown_timeout="300ms")
@@ -376,19 +389,31 @@ def test_the_drain_ends_at_the_shutdown_bound(stack: Stack, service: str) -> Non
     """A call that would take three seconds is in flight at SIGTERM: with a shutdown
     bound of 300 ms the binary does not wait for it, but ends the drain at the bound
     and stops by itself, saying why in its last line."""
-    call = _slow_start(stack, service)
-    slow = stack.mail.faults[0]
-    with ThreadPoolExecutor(1) as pool:
-        in_flight = pool.submit(call)
-        while slow.applied == 0:
-            time.sleep(0.005)
-        drain = stack.process(service).terminate_and_drain(timeout=5)
-        with pytest.raises((ApiError, grpc.RpcError)):
-            in_flight.result()
+    in_flight, drain = _drained_with_a_call_in_flight(stack, service, 3.0, timeout=5)
+    with pytest.raises((ApiError, grpc.RpcError)):
+        in_flight.result()
 
     assert drain.exited_after is not None, drain.describe()
     assert drain.exited_after < 0.3 + 2.0, drain.describe()  # far short of the call's three seconds
     assert "error" in _stopped(stack.process(service).log_text()), "a drain cut short is no clean stop"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.rule(
+    "galaxy.process.signals",
+    "galaxy.env.gateway-shutdown-timeout",
+    "galaxy.env.authsession-shutdown-timeout",
+    "galaxy.logs.stopped-line",
+)
+def test_the_drain_waits_for_a_call_in_flight_within_the_default_bound(stack: Stack, service: str) -> None:
+    """No shutdown bound set (10 s by default, not a readiness check's fraction of a
+    second): a call whose mail takes a second, in flight at SIGTERM, is answered,
+    and the binary then stops cleanly."""
+    in_flight, drain = _drained_with_a_call_in_flight(stack, service, 1.0, timeout=10 + 2.0)
+
+    assert in_flight.result().challenge_id, f"the call in flight was cut: {drain.describe()}"
+    assert drain.returncode == 0, drain.describe()
+    assert "error" not in _stopped(stack.process(service).log_text()), "a drain that waited is a clean stop"
 
 
 # ------------------------------------------------------------------ logs
