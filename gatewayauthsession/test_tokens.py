@@ -251,6 +251,7 @@ def test_an_access_token_is_an_ed25519_jws_of_the_documented_claims(stack: Stack
 
 
 ISSUER_AUDIENCE = {
+    "both-left-at-their-defaults": ({}, True),  # galaxy-authsession, galaxy-gateway on both sides
     "both-configured-alike": (
         {
             "authsession_token_issuer": "issuer.example",
