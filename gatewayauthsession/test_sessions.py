@@ -21,6 +21,7 @@ from gatewayauthsession.scenario import (
     code_for,
     expect_error,
     log_in,
+    raw_http,
     served,
     session_events,
     session_ids,
@@ -174,6 +175,22 @@ def test_logout_ends_the_current_session_at_once(stack: Stack, api: GatewayApi) 
     expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, ended.refresh_token)
     assert api.me(kept.access_token).session_id == kept.session_id
     assert session_ids(stack) == [kept.session_id]
+
+
+@pytest.mark.rule("openapi.logout.ends-session", "openapi.logout.over", transport="http")
+def test_a_logout_sent_with_a_body_ignores_it_and_ends_the_session(stack: Stack) -> None:
+    login = log_in(stack, stack.http, "logout-body@example.com")
+    body = b'{"refresh_token": "ignored"}'
+    head = (
+        "POST /v1/auth/logout HTTP/1.1\r\nHost: gateway\r\n"
+        f"Authorization: Bearer {login.access_token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    resp, answer, _ = raw_http(stack, head.encode() + body)
+
+    assert resp.status == 204, f"{resp.status} {answer!r}: a logout's body is ignored, not refused"
+    expect_error("UNAUTHENTICATED", stack.http.me, login.access_token)
+    assert session_ids(stack) == []
 
 
 @pytest.mark.rule("errors.code.unauthenticated", "openapi.response.unauthenticated", "gatewayv1.logout")
