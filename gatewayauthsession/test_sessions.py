@@ -163,7 +163,11 @@ def test_refreshing_a_disabled_users_session_fails_and_revokes_it(stack: Stack, 
 @REPEATED_LOGINS
 @pytest.mark.smoke
 @pytest.mark.rule(
-    "openapi.logout.ends-session", "openapi.logout.over", "gatewayv1.logout", "tokens.refresh.revoked-session"
+    "openapi.logout.ends-session",
+    "openapi.logout.over",
+    "gatewayv1.logout",
+    "tokens.refresh.revoked-session",
+    "openapi.me.requires-live-session",
 )
 def test_logout_ends_the_current_session_at_once(stack: Stack, api: GatewayApi) -> None:
     kept = log_in(stack, api, "eli@example.com")
