@@ -130,6 +130,7 @@ def test_the_openapi_document_describes_every_operation_and_the_errors_it_gives(
 ) -> None:
     resp = stack.http.request("GET", "/openapi.json")
     assert resp.status_code == 200
+    assert resp.headers["Content-Type"].split(";")[0] == "application/json", resp.headers  # its documented media type
     doc = resp.json()
     assert doc["openapi"].startswith("3.1")
     operation = doc["paths"][path][method]
