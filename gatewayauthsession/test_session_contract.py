@@ -148,6 +148,7 @@ def _utc(at: datetime) -> datetime:
 
 @pytest.mark.rule(
     "galaxy.env.authsession-code-ttl",
+    "openapi.start.expires-at",
     "galaxy.env.authsession-access-token-ttl",
     "galaxy.env.authsession-session-ttl",
     "galaxy.env.authsession-resend-cooldown",
