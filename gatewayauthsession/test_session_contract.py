@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from datetime import datetime, timedelta
 
@@ -109,6 +110,7 @@ def test_the_times_of_a_login_its_refresh_and_its_session_agree(stack: Stack, ap
     before = time.time()
     login = log_in(stack, api, "times@example.com")
     after = time.time()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", login.session_id), login.session_id  # 16 bytes, base64url
     record = session_record(stack, login.session_id)
     assert record is not None
     user = stack.users.user_by_email("times@example.com")
