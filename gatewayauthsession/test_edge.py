@@ -3,6 +3,7 @@ document and health endpoints, gRPC health."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import grpc
@@ -129,6 +130,7 @@ def test_the_openapi_document_describes_every_operation_and_the_errors_it_gives(
 ) -> None:
     resp = stack.http.request("GET", "/openapi.json")
     assert resp.status_code == 200
+    assert resp.headers["Content-Type"].split(";")[0] == "application/json", resp.headers  # its documented media type
     doc = resp.json()
     assert doc["openapi"].startswith("3.1")
     operation = doc["paths"][path][method]
@@ -152,6 +154,29 @@ def test_http_health_endpoints_answer(stack: Stack) -> None:
         assert resp.status_code == 200, (path, resp.text)
         assert resp.headers["Content-Type"].split(";")[0] == "application/json", (path, resp.headers)
         assert resp.json() == {"status": "ok"}, (path, resp.text)  # the Status schema: {"status": "ok"}, no more
+
+
+HUNG_READY_TIMEOUT = 3.0  # the readiness check's bound while a dependency hangs (GATEWAY_READY_TIMEOUT)
+
+
+@pytest.mark.waits
+@pytest.mark.stack(links=("gateway->redis",), gateway_ready_timeout="3s", gateway_redis_timeout="10s")
+@pytest.mark.rule("openapi.healthz.liveness", "galaxy.readiness.healthz", transport="http")
+def test_healthz_asks_no_dependency_so_a_hung_one_does_not_slow_it(stack: Stack) -> None:
+    """The gateway's Redis hangs: /readyz waits out its 3 s bound for it and answers
+    503, while /healthz, which asks no dependency, answers 200 at once."""
+    stack.link("gateway", "redis").blackhole()
+
+    started = time.monotonic()
+    alive = stack.http.request("GET", "/healthz")
+    took = time.monotonic() - started
+    assert alive.status_code == 200, alive.text
+    assert took < HUNG_READY_TIMEOUT - 1.0, f"/healthz took {took:.2f}s: it waited for the hung Redis"
+
+    started = time.monotonic()
+    ready = stack.http.request("GET", "/readyz")
+    assert ready.status_code == 503, ready.text
+    assert time.monotonic() - started >= HUNG_READY_TIMEOUT - 0.1, "the fault did not hang the readiness check"
 
 
 @pytest.mark.parametrize("service", ["", "galaxy.gateway.v1.GatewayService"])

@@ -19,11 +19,15 @@ scenario waits about one deadline however many calls it makes.
 
 from __future__ import annotations
 
+import functools
+import itertools
+import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Self, TypeVar
 
 import pytest
 
@@ -469,3 +473,139 @@ def test_redis_killed_and_restarted_with_its_data_keeps_every_session(stack: Sta
     renewed = api.refresh_session(before.refresh_token)
     assert api.me(renewed.access_token).session_id == before.session_id
     assert session_ids(stack) == [before.session_id]
+
+
+# The gateway's reconnect backoff to authsession (galaxy/README.md, Recovery):
+# 100 ms growing by 1.6 to at most 1 s, each delay ± 20 %, so no two of its
+# connection attempts are more than 1.2 s apart however long the outage. An
+# uncapped backoff (gRPC's own grows to two minutes) is 4.3 s ± 20 % after
+# its ninth attempt, some 7 s into an outage (5.2 s at the latest); watched
+# for WATCH_S, such a backoff shows a gap of at least 3.4 s.
+ATTEMPT_GAP_S = 1.2
+ATTEMPT_MARGIN_S = 1.3  # a loaded machine's scheduling, short of the 3.4 s a wrong backoff shows
+WATCH_S = 12.0
+RECONNECT_S = 3.0  # the next attempt (1.2 s at the latest) and the calls' own time, as test_rolling_upgrade's
+
+
+class _Refuser:
+    """A listener on a stopped service's address that takes each connection
+    and closes it at once, before a gRPC server's preface: a failed attempt
+    to the client, as a refused one is, but one seen, and timed, here."""
+
+    def __init__(self, address: str) -> None:
+        host, port = address.rsplit(":", 1)
+        self._server = socket.create_server((host, int(port)))  # SO_REUSEADDR: the dead process's port
+        self._server.settimeout(0.05)
+        self._stop = threading.Event()
+        self.attempts: list[float] = []
+        self._thread = threading.Thread(target=self._serve, name="refuser", daemon=True)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            self.attempts.append(time.monotonic())
+            conn.close()
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._server.close()
+
+
+@pytest.mark.waits
+@pytest.mark.stack(**LIMITS_OUT_OF_THE_WAY)
+@pytest.mark.rule("galaxy.recovery.authsession-reconnect", transport=("http", "grpc"))
+def test_the_gateway_tries_a_lost_authsession_at_least_every_second_and_uses_it_once_back(stack: Stack) -> None:
+    api = stack.api("http")
+    log_in(stack, api, "reconnect@example.com")  # the gateway's connection to authsession is up
+    address = stack.address("authsession", "grpc")
+
+    stack.authsession.kill()
+    with _Refuser(address) as refuser:
+        with pytest.raises(ApiError) as info:  # a call: the gateway reconnects (a lost connection waits for one)
+            api.start_email_login("reconnect-during@example.com")
+        assert info.value.code == "DEPENDENCY_UNAVAILABLE", f"{info.value}"
+        time.sleep(WATCH_S)
+        watched = time.monotonic()
+    attempts = refuser.attempts
+    gaps = [b - a for a, b in itertools.pairwise([*attempts, watched])]
+    seen = ", ".join(f"{g:.2f}" for g in gaps)
+    assert len(attempts) >= 5, f"the gateway tried the lost authsession {len(attempts)} times in {WATCH_S}s"
+    assert max(gaps) <= ATTEMPT_GAP_S + ATTEMPT_MARGIN_S, (
+        f"seconds between the gateway's connection attempts to a lost authsession (last: until watched): {seen}; "
+        f"the backoff is at most {ATTEMPT_GAP_S}s"
+    )
+
+    stack.restart("authsession")
+    back = time.monotonic()
+    for transport in TRANSPORTS:
+        served(stack.api(transport).start_email_login, f"reconnect-{transport}@example.com", within=RECONNECT_S)
+    assert time.monotonic() - back <= RECONNECT_S, "the gateway came back to the restarted authsession late"
+
+
+@pytest.mark.redis_faults
+@pytest.mark.rule("galaxy.recovery.redis-reconnect", transport=("http", "grpc"))
+def test_a_redis_restarted_after_a_brief_outage_serves_the_very_next_call(stack: Stack) -> None:
+    """No polling for recovery: the first call after the restart is the one
+    that must be served, by the gateway's Redis and by authsession's. The
+    links are direct, so the calls in the outage are refused connections, the
+    failures a Redis client counts (go-redis refuses new connections for a
+    second only after as many as its pool holds)."""
+    logins = {t: log_in(stack, stack.api(t), f"brief-{t}@example.com") for t in TRANSPORTS}
+
+    stack.redis.kill()
+    for transport, login in logins.items():
+        with pytest.raises(ApiError) as info:
+            stack.api(transport).me(login.access_token)
+        assert info.value.code == "DEPENDENCY_UNAVAILABLE", f"{transport}: {info.value}"
+        assert info.value.metadata.get("dependency") == "redis", f"{transport}: {info.value}"
+    stack.redis.restart(keep_data=True)
+
+    for transport, login in logins.items():
+        api = stack.api(transport)
+        assert api.me(login.access_token).session_id == login.session_id, f"{transport}: the gateway's next read"
+        renewed = api.refresh_session(login.refresh_token)  # authsession's next call to its Redis
+        assert renewed.session_id == login.session_id, f"{transport}: refresh moved the session"
+
+
+GATEWAY_DEFAULT_DEADLINES = {"authsession": 3.0, "redis": 1.0}
+"""GATEWAY_AUTHSESSION_TIMEOUT's and GATEWAY_REDIS_TIMEOUT's defaults (galaxy/README.md), in seconds."""
+
+
+@pytest.mark.waits
+@pytest.mark.parametrize(
+    "dependency", [pytest.param("authsession"), pytest.param("redis", marks=pytest.mark.redis_faults)]
+)
+@pytest.mark.rule("galaxy.env.gateway-authsession-timeout", "galaxy.env.gateway-redis-timeout")
+def test_a_frozen_dependency_fails_a_gateway_call_at_its_default_deadline(
+    stack: Stack, api: GatewayApi, dependency: str
+) -> None:
+    """No deadline set: a frozen authsession fails a refresh after the gateway's 3 s,
+    a frozen Redis a /me after its 1 s, each naming the dependency, not later."""
+    login = log_in(stack, api, f"frozen-{dependency}@example.com")
+    bound = GATEWAY_DEFAULT_DEADLINES[dependency]
+    part = stack.authsession if dependency == "authsession" else stack.redis
+    call: Callable[[], object] = (
+        functools.partial(api.refresh_session, login.refresh_token)
+        if dependency == "authsession"
+        else functools.partial(api.me, login.access_token)
+    )
+    part.pause()
+    try:
+        started = time.monotonic()
+        with pytest.raises(ApiError) as info:
+            call()
+        took = time.monotonic() - started
+    finally:
+        part.resume()
+    assert (info.value.code, info.value.metadata.get("dependency")) == ("DEPENDENCY_UNAVAILABLE", dependency), (
+        f"{info.value}"
+    )
+    assert bound <= took < bound + MARGIN, f"the call failed after {took:.2f}s; the default deadline is {bound}s"

@@ -23,7 +23,7 @@ from typing import Any
 
 import grpc
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from contracts import email as policy
@@ -187,6 +187,7 @@ def test_a_generated_code_or_challenge_id_opens_no_session(stack: Stack, api: Ga
 
     @budget()
     @given(code=gen.any_codes(), own_challenge=st.booleans(), other_id=gen.printable)
+    @example(code="123456", own_challenge=False, other_id="not-a-challenge-id")  # malformed: still no challenge
     def check(code: str, own_challenge: bool, other_id: str) -> None:
         assume(code != right)
         challenge_id = challenge.challenge_id if own_challenge else other_id
@@ -201,6 +202,9 @@ def test_a_generated_code_or_challenge_id_opens_no_session(stack: Stack, api: Ga
             assert err.code == "INVALID_ARGUMENT", f"code {code!r}: {err}"
         elif own_challenge:
             assert err.code == "INVALID_CODE", f"a wrong well-formed code {code!r}: {err}"
+        elif other_id:
+            # Any other challenge id, well-formed or not, names no challenge.
+            assert err.code == "CHALLENGE_NOT_FOUND", f"challenge {other_id!r}: {err}"
 
     check()
     assert session_ids(stack) == []

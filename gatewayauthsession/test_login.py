@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 
@@ -18,6 +19,7 @@ from gatewayauthsession.stack import Stack
 @pytest.mark.rule(
     "mail.request",
     "openapi.start.challenge-created",
+    "openapi.start.challenge-id",
     "openapi.confirm.new-session",
     "openapi.confirm.session-created",
     "authsessionv1.confirm.new-session",
@@ -30,7 +32,7 @@ from gatewayauthsession.stack import Stack
 )
 def test_login_then_me_describes_the_session(stack: Stack, api: GatewayApi) -> None:
     challenge = api.start_email_login("ada@example.com")
-    assert challenge.challenge_id
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", challenge.challenge_id), challenge.challenge_id  # 16 bytes, base64url
     assert challenge.expires_at > datetime.now(UTC)
 
     [message] = stack.mail.messages_to("ada@example.com")

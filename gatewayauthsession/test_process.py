@@ -8,14 +8,15 @@ the binary, its environment and what it writes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -31,6 +32,7 @@ from contracts.tracing import SPAN_ID_KEY, TRACE_ID_KEY
 from gatewayauthsession.by_hand import by_hand, run_to_exit
 from gatewayauthsession.scenario import expect_error, log_in, log_lines
 from gatewayauthsession.stack import Stack
+from harness.processes.drain import Drain
 from harness.processes.service import ServiceProcess
 
 SERVICES = ("gateway", "authsession")
@@ -74,7 +76,7 @@ CONFIG_PROBLEMS: dict[str, dict[str, str | None]] = {
         "AUTHSESSION_SIGNING_KEY_FILE": None,
         "AUTHSESSION_SIGNING_KEY_ID": None,
         "AUTHSESSION_CODE_TTL": "ten minutes",
-        "AUTHSESSION_RETRY_GRACE": "10m",
+        "AUTHSESSION_RETRY_GRACE": "5m1s",  # past its bound, 5m
         "AUTHSESSION_LOG_LEVEL": "loud",
         "AUTHSESSION_GRPC_ADDR": "fd://0",
     },
@@ -96,6 +98,7 @@ CONFIG_PROBLEMS: dict[str, dict[str, str | None]] = {
     "galaxy.env.authsession-signing-key-id",
     "galaxy.env.authsession-log-level",
     "galaxy.env.authsession-grpc-addr",
+    "galaxy.env.authsession-retry-grace",
     "galaxy.process.inherited-listeners",
 )
 def test_every_bad_or_missing_setting_is_one_line_and_exit_code_2(stack: Stack, service: str) -> None:
@@ -158,6 +161,32 @@ def test_an_address_in_use_stops_the_binary_at_once_before_it_serves(stack: Stac
     assert proc.returncode == 1, proc
     assert seconds < 5
     assert "address already in use" in _stopped(proc.stderr).get("error", ""), proc.stderr
+
+
+DEFAULT_LISTENERS = {
+    "GATEWAY_HTTP_ADDR": ("gateway", 8080),
+    "GATEWAY_GRPC_ADDR": ("gateway", 9080),
+    "AUTHSESSION_GRPC_ADDR": ("authsession", 9090),
+}
+"""Each listen address's documented default (galaxy/README.md): that port on every interface."""
+
+
+@pytest.mark.parametrize("variable", DEFAULT_LISTENERS)
+@pytest.mark.rule("galaxy.env.gateway-http-addr", "galaxy.env.gateway-grpc-addr", "galaxy.env.authsession-grpc-addr")
+def test_a_listen_address_left_out_is_its_documented_default_port(stack: Stack, variable: str) -> None:
+    """The default port is held on loopback here (or by someone else already), so
+    the binary, left without the variable, cannot bind it and never serves on
+    another interface: it stops at once, naming the address it tried."""
+    service, port = DEFAULT_LISTENERS[variable]
+    with contextlib.ExitStack() as held:
+        with contextlib.suppress(OSError):  # taken already: the binary's bind fails all the same
+            held.enter_context(socket.create_server(("127.0.0.1", port)))
+        proc, _ = run_to_exit(stack, service, {variable: None})
+
+    assert proc.returncode == 1, proc
+    error = _stopped(proc.stderr).get("error", "")
+    assert f":{port}:" in error, f"{variable} left out: {error}; want its default :{port}"
+    assert "address already in use" in error, error
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -327,13 +356,25 @@ def test_sigint_stops_the_binary_cleanly(stack: Stack, service: str) -> None:
     assert "error" not in _stopped(proc.log_text())
 
 
-def _slow_start(stack: Stack, service: str) -> Callable[[], object]:
-    """A login start, made of ``service`` directly, whose mail takes three seconds."""
-    stack.mail.delay(3.0)
+def _drained_with_a_call_in_flight(
+    stack: Stack, service: str, seconds: float, timeout: float
+) -> tuple[Future[Any], Drain]:
+    """SIGTERM to ``service`` (``timeout`` seconds to exit) while a login start made
+    of it directly, whose mail takes ``seconds``, is in flight: the call, over by
+    the time this returns, and the drain."""
+    slow = stack.mail.delay(seconds)
     if service == "gateway":
-        return lambda: stack.client("grpc").start_email_login("slow@example.com")
-    client = AuthSessionGrpcClient(stack.authsession.address("grpc"))
-    return lambda: client.start_email_login("slow@example.com")
+        client: Any = stack.client("grpc")
+    else:
+        client = stack.authsession_client()
+    with ThreadPoolExecutor(1) as pool:
+        in_flight = pool.submit(client.start_email_login, "slow@example.com")
+        deadline = time.monotonic() + 5
+        while slow.applied == 0:
+            assert time.monotonic() < deadline, "the login never reached the mail service"
+            time.sleep(0.005)
+        drain = stack.process(service).terminate_and_drain(timeout=timeout)
+    return in_flight, drain
 
 
 @pytest.mark.stack(gateway_shutdown_timeout="300ms", authsession_shutdown_timeout="300ms")
@@ -348,19 +389,31 @@ def test_the_drain_ends_at_the_shutdown_bound(stack: Stack, service: str) -> Non
     """A call that would take three seconds is in flight at SIGTERM: with a shutdown
     bound of 300 ms the binary does not wait for it, but ends the drain at the bound
     and stops by itself, saying why in its last line."""
-    call = _slow_start(stack, service)
-    slow = stack.mail.faults[0]
-    with ThreadPoolExecutor(1) as pool:
-        in_flight = pool.submit(call)
-        while slow.applied == 0:
-            time.sleep(0.005)
-        drain = stack.process(service).terminate_and_drain(timeout=5)
-        with pytest.raises((ApiError, grpc.RpcError)):
-            in_flight.result()
+    in_flight, drain = _drained_with_a_call_in_flight(stack, service, 3.0, timeout=5)
+    with pytest.raises((ApiError, grpc.RpcError)):
+        in_flight.result()
 
     assert drain.exited_after is not None, drain.describe()
     assert drain.exited_after < 0.3 + 2.0, drain.describe()  # far short of the call's three seconds
     assert "error" in _stopped(stack.process(service).log_text()), "a drain cut short is no clean stop"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.rule(
+    "galaxy.process.signals",
+    "galaxy.env.gateway-shutdown-timeout",
+    "galaxy.env.authsession-shutdown-timeout",
+    "galaxy.logs.stopped-line",
+)
+def test_the_drain_waits_for_a_call_in_flight_within_the_default_bound(stack: Stack, service: str) -> None:
+    """No shutdown bound set (10 s by default, not a readiness check's fraction of a
+    second): a call whose mail takes a second, in flight at SIGTERM, is answered,
+    and the binary then stops cleanly."""
+    in_flight, drain = _drained_with_a_call_in_flight(stack, service, 1.0, timeout=10 + 2.0)
+
+    assert in_flight.result().challenge_id, f"the call in flight was cut: {drain.describe()}"
+    assert drain.returncode == 0, drain.describe()
+    assert "error" not in _stopped(stack.process(service).log_text()), "a drain that waited is a clean stop"
 
 
 # ------------------------------------------------------------------ logs

@@ -118,7 +118,7 @@ def _health_answers(target: str, service: str, timeout: float) -> str:
         return "no answer" if code == grpc.StatusCode.DEADLINE_EXCEEDED else f"failed: {code}"
 
 
-@pytest.mark.stack(links=("authsession->redis", "gateway->redis"))
+@pytest.mark.stack(links=("authsession->redis", "gateway->redis"), gateway_redis_timeout="10s")
 @pytest.mark.rule(
     "galaxy.readiness.bounded-check",
     "galaxy.env.authsession-ready-timeout",
@@ -132,7 +132,7 @@ def test_every_readiness_surface_of_both_services_answers_within_its_own_bound_w
     """Redis blackholed for both: authsession's health, for the server and its service,
     answers NOT_SERVING within its bound (250 ms by default) to a probe that waits a
     second and a half; the gateway's /readyz and its health, for the server and its
-    service, within theirs (500 ms)."""
+    service, within theirs (500 ms), its Redis reads' own deadline set far longer."""
     stack.link("authsession", "redis").blackhole()
     stack.link("gateway", "redis").blackhole()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import time
 from datetime import datetime, timedelta
 
@@ -20,6 +21,7 @@ from gatewayauthsession.scenario import (
     served,
     session_events,
     session_record,
+    wrong_code,
 )
 from gatewayauthsession.stack import Stack
 
@@ -110,6 +112,7 @@ def test_the_times_of_a_login_its_refresh_and_its_session_agree(stack: Stack, ap
     before = time.time()
     login = log_in(stack, api, "times@example.com")
     after = time.time()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", login.session_id), login.session_id  # 16 bytes, base64url
     record = session_record(stack, login.session_id)
     assert record is not None
     user = stack.users.user_by_email("times@example.com")
@@ -149,6 +152,7 @@ def _utc(at: datetime) -> datetime:
 
 @pytest.mark.rule(
     "galaxy.env.authsession-code-ttl",
+    "openapi.start.expires-at",
     "galaxy.env.authsession-access-token-ttl",
     "galaxy.env.authsession-session-ttl",
     "galaxy.env.authsession-resend-cooldown",
@@ -218,3 +222,15 @@ def test_a_sessions_private_keys_hold_what_the_redis_contract_says(stack: Stack,
         assert client.smembers(sessions) == {second.session_id}
     finally:
         client.close()
+
+
+@pytest.mark.rule("galaxy.env.authsession-code-max-attempts")
+def test_a_challenge_left_at_the_default_is_burned_by_its_fifth_wrong_code(stack: Stack, api: GatewayApi) -> None:
+    """AUTHSESSION_CODE_MAX_ATTEMPTS left out is 5: four wrong codes are refused and
+    the challenge stays, the fifth burns it, and its right code then finds nothing."""
+    challenge = api.start_email_login("five-tries@example.com")
+    code = stack.mail.last_code("five-tries@example.com")
+    for n in range(4):
+        expect_error("INVALID_CODE", api.confirm_email_login, challenge.challenge_id, wrong_code(code, n))
+    expect_error("TOO_MANY_ATTEMPTS", api.confirm_email_login, challenge.challenge_id, wrong_code(code, 4))
+    expect_error("CHALLENGE_NOT_FOUND", api.confirm_email_login, challenge.challenge_id, code)

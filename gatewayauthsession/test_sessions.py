@@ -12,13 +12,16 @@ import pytest
 from contracts import tokens
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login
+from contracts.gatewayv1.http_client import GatewayHttpClient
 from contracts.redis_schema import read_session, session_key
 from contracts.user import RESOLVE_PATH
+from gatewayauthsession.by_hand import by_hand
 from gatewayauthsession.scenario import (
     REPEATED_LOGINS,
     code_for,
     expect_error,
     log_in,
+    raw_http,
     served,
     session_events,
     session_ids,
@@ -26,6 +29,7 @@ from gatewayauthsession.scenario import (
     wrong_code,
 )
 from gatewayauthsession.stack import Stack, Transport
+from harness.redis.backends import FakeRedisServer
 
 
 @pytest.mark.smoke
@@ -159,7 +163,11 @@ def test_refreshing_a_disabled_users_session_fails_and_revokes_it(stack: Stack, 
 @REPEATED_LOGINS
 @pytest.mark.smoke
 @pytest.mark.rule(
-    "openapi.logout.ends-session", "openapi.logout.over", "gatewayv1.logout", "tokens.refresh.revoked-session"
+    "openapi.logout.ends-session",
+    "openapi.logout.over",
+    "gatewayv1.logout",
+    "tokens.refresh.revoked-session",
+    "openapi.me.requires-live-session",
 )
 def test_logout_ends_the_current_session_at_once(stack: Stack, api: GatewayApi) -> None:
     kept = log_in(stack, api, "eli@example.com")
@@ -171,6 +179,22 @@ def test_logout_ends_the_current_session_at_once(stack: Stack, api: GatewayApi) 
     expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, ended.refresh_token)
     assert api.me(kept.access_token).session_id == kept.session_id
     assert session_ids(stack) == [kept.session_id]
+
+
+@pytest.mark.rule("openapi.logout.ends-session", "openapi.logout.over", transport="http")
+def test_a_logout_sent_with_a_body_ignores_it_and_ends_the_session(stack: Stack) -> None:
+    login = log_in(stack, stack.http, "logout-body@example.com")
+    body = b'{"refresh_token": "ignored"}'
+    head = (
+        "POST /v1/auth/logout HTTP/1.1\r\nHost: gateway\r\n"
+        f"Authorization: Bearer {login.access_token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    resp, answer, _ = raw_http(stack, head.encode() + body)
+
+    assert resp.status == 204, f"{resp.status} {answer!r}: a logout's body is ignored, not refused"
+    expect_error("UNAUTHENTICATED", stack.http.me, login.access_token)
+    assert session_ids(stack) == []
 
 
 @pytest.mark.rule("errors.code.unauthenticated", "openapi.response.unauthenticated", "gatewayv1.logout")
@@ -474,6 +498,41 @@ def test_both_services_find_the_keys_under_the_prefix_they_are_given(
         assert read_session(client, stack.redis.key_prefix, before.session_id) is not None
     finally:
         client.close()
+
+
+DEFAULT_PREFIX = "galaxy:"  # AUTHSESSION_ and GATEWAY_REDIS_KEY_PREFIX's default (galaxy/README.md)
+
+
+@pytest.mark.rule("galaxy.env.authsession-redis-key-prefix", "galaxy.env.gateway-redis-key-prefix")
+def test_both_services_left_without_a_prefix_share_the_documented_default(stack: Stack) -> None:
+    """Both services left without a key prefix write and read under ``galaxy:``: a
+    second authsession and gateway of the stack's build, on a Redis of this test's
+    own (the stack's keys are under a prefix of its own), serve a login, and its
+    session record is where the default prefix puts it."""
+    with FakeRedisServer(DEFAULT_PREFIX) as redis:
+        authsession = by_hand(
+            stack, "authsession", {"AUTHSESSION_REDIS_URL": redis.url, "AUTHSESSION_REDIS_KEY_PREFIX": None}
+        ).start()
+        gateway = by_hand(
+            stack,
+            "gateway",
+            {
+                "GATEWAY_REDIS_URL": redis.url,
+                "GATEWAY_REDIS_KEY_PREFIX": None,
+                "GATEWAY_AUTHSESSION_ADDR": authsession.address("grpc"),
+            },
+        ).start()
+        api = GatewayHttpClient("http://" + gateway.address("http"))
+        try:
+            login = log_in(stack, api, "default-prefix@example.com")
+            assert api.me(login.access_token).session_id == login.session_id, "the gateway reads what authsession wrote"
+        finally:
+            api.close()
+        client = redis.client()
+        try:
+            assert read_session(client, DEFAULT_PREFIX, login.session_id) is not None, "no session under galaxy:"
+        finally:
+            client.close()
 
 
 # ------------------------------------------------------------------ revoking every session of a user

@@ -152,16 +152,21 @@ def test_a_session_deleted_from_redis_is_rejected_at_once(stack: Stack, api: Gat
     expect_error("UNAUTHENTICATED", api.me, login.access_token)
 
 
+@REPEATED_LOGINS
 @pytest.mark.smoke
-@pytest.mark.rule("redis.session.liveness", "redis.session.status")
+@pytest.mark.rule("redis.session.liveness", "redis.session.status", "openapi.sessions.list")
 def test_a_session_marked_revoked_in_redis_is_rejected_at_once(stack: Stack, api: GatewayApi) -> None:
+    """A record whose status is not ``active`` is revoked: its token is refused, and
+    the listing of the user's other session leaves it out (it is still in the user's set)."""
     login = log_in(stack, api, "ned@example.com")
+    other = log_in(stack, api, "ned@example.com")
 
     client = stack.redis.client()
     client.hset(session_key(stack.redis.key_prefix, login.session_id), "status", "revoked")
     client.close()
 
     expect_error("UNAUTHENTICATED", api.me, login.access_token)
+    assert [s.session_id for s in api.list_sessions(other.access_token)] == [other.session_id]
 
 
 @pytest.mark.parametrize(
@@ -271,6 +276,7 @@ def test_an_access_token_is_an_ed25519_jws_of_the_documented_claims(stack: Stack
 
 
 ISSUER_AUDIENCE = {
+    "both-left-at-their-defaults": ({}, True),  # galaxy-authsession, galaxy-gateway on both sides
     "both-configured-alike": (
         {
             "authsession_token_issuer": "issuer.example",
