@@ -195,11 +195,12 @@ def test_a_stack_given_no_setting_runs_on_the_documented_defaults(stack: Stack, 
 
 @REPEATED_LOGINS
 @pytest.mark.stack(session_ttl="2h")
-@pytest.mark.rule("redis.private.session-refresh", "redis.private.user-sessions")
+@pytest.mark.rule("redis.private.session-refresh", "redis.private.user-sessions", "tokens.refresh.opaque")
 def test_a_sessions_private_keys_hold_what_the_redis_contract_says(stack: Stack, api: GatewayApi) -> None:
     """The session's current-token key holds the sha256 hex of its current refresh token, moves with each
-    rotation and goes with the session; the user's set of sessions lists them and expires with the latest end
-    of its sessions: a later, longer-lived session (authsession restarted with a longer lifetime) extends it."""
+    rotation and goes with the session, and no key or value holds a refresh token itself; the user's set of
+    sessions lists them and expires with the latest end of its sessions: a later, longer-lived session
+    (authsession restarted with a longer lifetime) extends it."""
     first = log_in(stack, api, "keys@example.com")
     prefix = stack.redis.key_prefix
     current = f"{prefix}session-refresh:{first.session_id}"
@@ -209,6 +210,10 @@ def test_a_sessions_private_keys_hold_what_the_redis_contract_says(stack: Stack,
         assert client.get(current) == hashlib.sha256(first.refresh_token.encode()).hexdigest()
         rotated = api.refresh_session(first.refresh_token)
         assert client.get(current) == hashlib.sha256(rotated.refresh_token.encode()).hexdigest()
+        stored = [(key, client.dump(key) or b"") for key in client.scan_iter(f"{prefix}*")]
+        for token in (first.refresh_token, rotated.refresh_token):
+            holding = [key for key, value in stored if token in key or token.encode() in value]
+            assert not holding, f"a refresh token is stored as it is, under {holding}"
         assert 2 * 3600 - 10 <= client.ttl(sessions) <= 2 * 3600, f"the set expires in {client.ttl(sessions)}s"
 
         stack.restart("authsession", AUTHSESSION_SESSION_TTL="3h")
