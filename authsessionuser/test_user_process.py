@@ -11,9 +11,11 @@ import requests
 
 from authsessionuser.scenario import working_at_the_edge
 from contracts.errors import ApiError
-from gatewayauthsession.by_hand import run_to_exit
+from gatewayauthsession.by_hand import by_hand, run_to_exit
 from gatewayauthsession.scenario import expect_error, log_in
 from gatewayauthsession.stack import Stack
+from harness.processes.errors import ProcessExitedEarly
+from harness.processes.service import ServiceProcess
 
 CONFIGURATION = "user: configuration: "
 READY_TIMEOUT_S = 0.25  # USER_READY_TIMEOUT's default
@@ -137,3 +139,37 @@ def test_a_user_the_service_cannot_read_is_unavailable_never_not_found(stack: St
     assert api.get(login.user_id).status == "active"
     assert admin.get(login.user_id).generation == 1
     working_at_the_edge(stack, login)
+
+
+ADMIN_DEFAULT = "127.0.0.1:8091"  # galaxy/README.md, USER_ADMIN_ADDR
+ANOTHER_LOOPBACK = "127.0.0.2"  # a loopback address the default admin listener is not bound to
+
+
+def _start_on_the_default_admin_port(stack: Stack) -> ServiceProcess:
+    """A user process of the stack with USER_ADMIN_ADDR unset, started; the port is a fixed one, so a run
+    that finds it taken by another program tries again for a few seconds before it gives up."""
+    deadline = time.monotonic() + 10
+    while True:
+        proc = by_hand(stack, "user", {"USER_ADMIN_ADDR": None})
+        try:
+            return proc.start()
+        except ProcessExitedEarly:
+            if "address already in use" not in proc.log_text() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+@pytest.mark.rule("galaxy.user.admin-listener", "galaxy.env.user-admin-addr")
+def test_the_admin_api_listens_on_loopback_only_unless_told(stack: Stack) -> None:
+    proc = _start_on_the_default_admin_port(stack)
+    try:
+        assert proc.address("admin") == ADMIN_DEFAULT, f"the admin API listens on {proc.address('admin')}"
+        assert proc.address("http") != proc.address("admin")
+        unknown = f"/v1/admin/users/usr_{'0' * 32}"
+        served = requests.get(f"http://{ADMIN_DEFAULT}{unknown}", timeout=5)
+        assert (served.status_code, served.json()["code"]) == (404, "NOT_FOUND"), served.text
+        # Bound to loopback's one address, not to every interface: another address of the host reaches nothing.
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://{ANOTHER_LOOPBACK}:{ADMIN_DEFAULT.rsplit(':', 1)[1]}/healthz", timeout=5)
+    finally:
+        proc.stop()
