@@ -97,7 +97,7 @@ def _kept(before: AdminUser, after: AdminUser, *fields: str) -> None:
     revocation_retry_min="50ms",
     revocation_retry_max="200ms",
 )
-@pytest.mark.rule("user-storage.user", "galaxy.user.admin-answer", "galaxy.user.disable.durable")
+@pytest.mark.rule("user-storage.user", "user-storage.email", "galaxy.user.admin-answer", "galaxy.user.disable.durable")
 def test_a_users_record_keeps_what_the_admin_api_shows_across_restarts(stack: Stack) -> None:
     admin = stack.user_service.admin
     created_after = _ms(time.time())
@@ -148,6 +148,9 @@ def test_a_users_record_keeps_what_the_admin_api_shows_across_restarts(stack: St
     stack.restart("user")
     after = admin.get(user_id)
     _kept(done, after, "id", "email", "status", "generation", "created_at", "status_changed_at", "revocation")
+    # Seconds later, its address still names it: the address's key does not expire.
+    again = stack.user_service.api.resolve("Rec.Ord@Example.com")
+    assert (again.created, again.user.id) == (False, user_id), f"the address now resolves {again}"
 
 
 def _user_log(proc: ServiceProcess) -> list[dict[str, Any]]:
