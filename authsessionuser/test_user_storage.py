@@ -11,9 +11,11 @@ frozen mid-delivery while another one delivered it) changes nothing."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -260,3 +262,55 @@ def test_an_outcome_for_a_revocation_no_longer_pending_changes_nothing(stack: St
         f"a late outcome for generation 2 changed generation 4's revocation from {before.revocation} "
         f"to {after.revocation}"
     )
+
+
+STORE_LATENCY_MS = 1000  # each answer of Redis to the stack's user process, held on the link
+SLOW_REDIS = {"user_redis_timeout": "3s"}  # a Redis step that takes the held second is no failure
+
+
+@pytest.mark.waits
+@pytest.mark.stack(links=("user->redis",), **SLOW_REDIS)
+@pytest.mark.rule("user.concurrent-resolve", "galaxy.user.concurrent-resolve", "user-storage.email")
+def test_of_resolves_of_a_new_address_racing_on_a_slow_store_exactly_one_creates_it(stack: Stack) -> None:
+    """Each resolve reads the address's key a second before it can write: all of them find it absent, and the
+    transaction watching that key lets one create the user; the others, tried again, answer it."""
+    api = stack.user_service.api
+    with (
+        stack.link("user", "redis").latency(ms=STORE_LATENCY_MS, direction="downstream"),
+        ThreadPoolExecutor(max_workers=4) as pool,
+    ):
+        answers = list(pool.map(lambda _: api.resolve("race@example.com"), range(4)))
+    created = [a.user for a in answers if a.created]
+    assert len(created) == 1, f"{len(created)} resolves of one new address created a user: {created}"
+    assert {a.user for a in answers} == set(created), answers
+    assert api.resolve("race@example.com").user == created[0]
+
+
+@pytest.mark.waits
+@pytest.mark.stack(links=("user->redis",), **SLOW_REDIS)
+@pytest.mark.rule("user-storage.transactions", "galaxy.user.disable.idempotent")
+def test_of_two_disables_racing_on_a_slow_store_one_changes_the_user_and_the_other_nothing(stack: Stack) -> None:
+    """The stack's process reads the user active a second before it can write; meanwhile another process,
+    whose store answers at once, disables the user and has its sessions revoked. The first disable's
+    transaction on the user's record then changes nothing: the user is the other's disable, revoked once."""
+    login = log_in(stack, stack.api("http"), "racing@example.com")
+    _, quick = _another_process(stack, {"USER_REDIS_URL": stack.redis.url})
+    answers: list[AdminUser] = []
+    with stack.link("user", "redis").latency(ms=STORE_LATENCY_MS, direction="downstream"):
+        slow = threading.Thread(target=lambda: answers.append(stack.user_service.admin.disable(login.user_id)))
+        slow.start()
+        time.sleep(1.5 * STORE_LATENCY_MS / 1000)  # after the slow one's read, before its write
+        first = quick.admin.disable(login.user_id)
+        slow.join(timeout=30)
+    assert not slow.is_alive()
+
+    assert (first.http_status, first.generation, first.revocation.state) == (200, 2, "done"), first
+    [second] = answers
+    assert (second.status, second.generation) == ("disabled", 2), second
+    assert second.status_changed_at == first.status_changed_at, (
+        f"the second disable changed the user: status changed at {second.status_changed_at}, "
+        f"the first disable's {first.status_changed_at}"
+    )
+    revoke_all = call_lines(stack, "authsession", "RevokeAllSessions")
+    assert len(revoke_all) == 1, f"{len(revoke_all)} RevokeAllSessions calls for one disabled user: {revoke_all}"
+    refused_at_the_edge(stack, login)
