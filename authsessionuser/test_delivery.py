@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 import pytest
@@ -26,11 +27,11 @@ HELD_S = 1.0  # how long the link holds a delivery that is acknowledged within t
 SLACK_S = 1.5  # what an answer may take beyond the wait on a busy machine
 
 
-def _timed(call: object, *args: str) -> tuple[AdminUser | ApiError, float]:
-    assert callable(call)
+def _timed(call: Callable[[str], AdminUser], user_id: str) -> tuple[AdminUser | ApiError, float]:
+    """What ``call(user_id)`` answered, or the error it raised, and how many seconds it took."""
     started = time.monotonic()
     try:
-        answer: AdminUser | ApiError = call(*args)
+        answer: AdminUser | ApiError = call(user_id)
     except ApiError as err:
         answer = err
     return answer, time.monotonic() - started
