@@ -64,7 +64,8 @@ def test_a_disable_waits_for_the_acknowledgement_up_to_the_revocation_wait_and_n
         assert (still.http_status, still.revocation.state) == (202, "pending"), still
         assert WAIT_S <= took < WAIT_S + SLACK_S, f"the disable answered after {took:.2f}s, the wait is {WAIT_S}s"
         refused, took = _timed(admin.enable, pending.user_id)
-        assert isinstance(refused, ApiError) and refused.code == "DEPENDENCY_UNAVAILABLE", refused
+        assert isinstance(refused, ApiError), refused
+        assert refused.code == "DEPENDENCY_UNAVAILABLE", refused
         assert WAIT_S <= took < WAIT_S + SLACK_S, f"the enable answered after {took:.2f}s, the wait is {WAIT_S}s"
 
 
@@ -106,11 +107,14 @@ def test_a_failed_delivery_is_tried_again_after_the_minimum_delay_then_after_twi
     # The first delivery went out at the disable; its failure took at most the call's deadline.
     after_first = (first - disabled.status_changed_at).total_seconds()
     low, high = (1 - JITTER) * RETRY_MIN_S, (1 + JITTER) * RETRY_MIN_S + CALL_TIMEOUT_S + KICK_S
-    assert low <= after_first <= high, f"the second delivery was due {after_first:.2f}s after the first, not {low}..{high:.2f}s"
+    assert low <= after_first <= high, (
+        f"the second delivery was due {after_first:.2f}s after the first, not {low}..{high:.2f}s"
+    )
     after_second = (second - first).total_seconds()
     low, high = 2 * (1 - JITTER) * RETRY_MIN_S, 2 * (1 + JITTER) * RETRY_MIN_S + CALL_TIMEOUT_S + KICK_S
     assert low <= after_second <= high, (
-        f"the third delivery was due {after_second:.2f}s after the second, not {low}..{high:.2f}s (twice the first delay)"
+        f"the third delivery was due {after_second:.2f}s after the second, "
+        f"not {low}..{high:.2f}s (twice the first delay)"
     )
 
 

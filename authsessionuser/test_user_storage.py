@@ -75,7 +75,8 @@ def test_processes_share_the_users_of_their_prefix_and_no_other(stack: Stack) ->
     err = expect_error("NOT_FOUND", own.get, first.user.id)
     assert isinstance(err, ApiError)
     mine = own.resolve(email)
-    assert mine.created and mine.user.id != first.user.id, f"another prefix's user was found: {mine}"
+    assert mine.created, f"another prefix's user was found: {mine}"
+    assert mine.user.id != first.user.id, mine
     expect_error("NOT_FOUND", unset.api.get, mine.user.id)
     assert unset.api.resolve(email).user == first.user
 
@@ -119,10 +120,13 @@ def test_a_users_record_keeps_what_the_admin_api_shows_across_restarts(stack: St
         disabled_before = _ms(time.time())
         assert (disabled.http_status, disabled.revocation.state, disabled.generation) == (202, "pending", 2)
         assert disabled_after <= disabled.status_changed_at <= disabled_before, (
-            disabled_after, disabled.status_changed_at, disabled_before,
+            disabled_after,
+            disabled.status_changed_at,
+            disabled_before,
         )
         failing = _eventually(
-            "a failed delivery", lambda: (u := admin.get(user_id)).revocation.attempts and u.revocation.last_error and u,
+            "a failed delivery",
+            lambda: (u := admin.get(user_id)).revocation.attempts and u.revocation.last_error and u,
             within=5,
         )
         stack.restart("user")
@@ -130,11 +134,13 @@ def test_a_users_record_keeps_what_the_admin_api_shows_across_restarts(stack: St
         _kept(fresh, pending, "id", "email", "created_at")
         _kept(failing, pending, "status", "generation", "status_changed_at")
         assert (pending.revocation.state, pending.revocation.generation) == ("pending", 2), pending.revocation
-        assert pending.revocation.attempts is not None and failing.revocation.attempts is not None
+        assert pending.revocation.attempts is not None, pending.revocation
+        assert failing.revocation.attempts is not None, failing.revocation
         assert pending.revocation.attempts >= failing.revocation.attempts, (
             f"{failing.revocation.attempts} failed deliveries before the restart, {pending.revocation.attempts} after"
         )
-        assert pending.revocation.last_error and pending.revocation.next_attempt_at, pending.revocation
+        assert pending.revocation.last_error, pending.revocation
+        assert pending.revocation.next_attempt_at, pending.revocation
 
     done = await_revocation(stack, user_id)
     assert (done.revocation.generation, done.revocation.revoked_sessions) == (2, len(logins)), done.revocation
@@ -183,7 +189,9 @@ def test_two_processes_on_one_redis_never_deliver_one_revocation_at_once(stack: 
     assert other.is_running(), other.log_tail()
 
     assert done.revocation.revoked_sessions == len(logins), done.revocation
-    calls = [c for c in call_lines(stack, "authsession", "RevokeAllSessions") if c[TRACE_ID_KEY] == stack.trace.trace_id]
+    calls = [
+        c for c in call_lines(stack, "authsession", "RevokeAllSessions") if c[TRACE_ID_KEY] == stack.trace.trace_id
+    ]
     assert len(calls) == 1, f"{len(calls)} RevokeAllSessions calls for one revocation that never failed: {calls}"
     refused_at_the_edge(stack, *logins)
 
@@ -206,8 +214,8 @@ def test_an_outcome_for_a_revocation_no_longer_pending_changes_nothing(stack: St
     user_id = login.user_id
     frozen = stack.process("user")
     link = stack.link("user", "authsession")
-    direct = {"USER_AUTHSESSION_ADDR": stack.process("authsession").address("grpc")}
-    failing = {
+    direct: dict[str, str | None] = {"USER_AUTHSESSION_ADDR": stack.process("authsession").address("grpc")}
+    failing: dict[str, str | None] = {
         "USER_AUTHSESSION_ADDR": UNREACHABLE,
         "USER_REVOCATION_RETRY_MIN": NEVER_AGAIN,
         "USER_REVOCATION_RETRY_MAX": NEVER_AGAIN,
