@@ -69,10 +69,10 @@ def test_a_disable_waits_for_the_acknowledgement_up_to_the_revocation_wait_and_n
         assert WAIT_S <= took < WAIT_S + SLACK_S, f"the enable answered after {took:.2f}s, the wait is {WAIT_S}s"
 
 
-RETRY_MIN_S = 2.0
+RETRY_MIN_S = 3.0
 CALL_TIMEOUT_S = 0.2  # USER_AUTHSESSION_TIMEOUT: a failed call takes at most this long
 JITTER = 0.2
-KICK_S = 0.15  # from a delay's end to its delivery's start, on a busy machine
+KICK_S = 0.8  # from a delay's end to its delivery's start and its failure's record, on a busy machine
 
 
 def _next_attempt(admin: UserAdminClient, user_id: str, attempts: int, *, within: float) -> datetime:
@@ -101,7 +101,7 @@ def test_a_failed_delivery_is_tried_again_after_the_minimum_delay_then_after_twi
     with stack.link("user", "authsession").outage():
         disabled = admin.disable(login.user_id)
         assert (disabled.http_status, disabled.revocation.state) == (202, "pending"), disabled
-        first = _next_attempt(admin, login.user_id, 1, within=RETRY_MIN_S)
+        first = _next_attempt(admin, login.user_id, 1, within=2 * RETRY_MIN_S)
         second = _next_attempt(admin, login.user_id, 2, within=3 * RETRY_MIN_S)
 
     # The first delivery went out at the disable; its failure took at most the call's deadline.
@@ -143,6 +143,6 @@ def test_a_disable_under_way_as_the_service_is_told_to_go_gets_its_acknowledgeme
     assert (answer.http_status, answer.revocation.state, answer.revocation.revoked_sessions) == (200, "done", 1), (
         f"the disable answered {answer} after {took:.2f}s while its process drained"
     )
-    assert took < DRAIN_HELD_S + 2.0, f"the disable answered after {took:.2f}s: it did not have its delivery's answer"
+    assert took < DRAIN_HELD_S + 4.0, f"the disable answered after {took:.2f}s: it did not have its delivery's answer"
     assert (drain.returncode, drain.forced) == (0, False), drain.describe()
     refused_at_the_edge(stack, login)
