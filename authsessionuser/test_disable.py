@@ -187,3 +187,17 @@ def _access_times(stack: Stack, method: str, path: str) -> list[datetime]:
         for r in log_lines(stack, "user")
         if r.get("msg") == "http request" and r.get("method") == method and r.get("path") == path
     )
+
+
+@pytest.mark.rule("galaxy.user.admin-api", "errors.code.invalid-argument")
+def test_an_admin_action_with_a_body_is_refused_and_changes_nothing(stack: Stack, api: GatewayApi) -> None:
+    login = log_in(stack, api, "body@example.com")
+    admin = stack.user_service.admin
+    for action in ("disable", "enable"):
+        answer = admin.request("POST", f"/v1/admin/users/{login.user_id}/{action}", json={"reason": "a body"})
+        assert (answer.status_code, answer.json().get("code")) == (400, "INVALID_ARGUMENT"), (
+            f"{action} with a body answered {answer.status_code} {answer.text}"
+        )
+    user = admin.get(login.user_id)
+    assert (user.status, user.generation, user.revocation.state) == ("active", 1, "none"), user
+    working_at_the_edge(stack, login)
