@@ -406,7 +406,9 @@ def test_every_code_compared_on_a_used_challenge_is_one_of_its_attempts(stack: S
 
 
 @REPEATED_LOGINS
-@pytest.mark.rule("tokens.retry.same-inputs", "tokens.retry.refresh", "tokens.retry.confirm")
+@pytest.mark.rule(
+    "tokens.retry.same-inputs", "tokens.retry.refresh", "tokens.retry.confirm", "redis.private.session-refresh"
+)
 def test_only_the_same_inputs_make_a_retry(stack: Stack, api: GatewayApi) -> None:
     """A retry reuses the exact inputs; anything else is a new call: another challenge
     of the same email opens another session, the successor token rotates again, while
@@ -473,6 +475,22 @@ def test_a_shorter_lived_later_session_does_not_shorten_the_listing_of_the_earli
 
     assert [s.session_id for s in api.list_sessions(lasting.access_token)] == [lasting.session_id]
     assert api.refresh_session(lasting.refresh_token).session_id == lasting.session_id
+
+
+@REPEATED_LOGINS
+@pytest.mark.stack(session_ttl="2s")
+@pytest.mark.waits
+@pytest.mark.rule("redis.private.user-sessions", "openapi.sessions.list", "openapi.sessions.listed")
+def test_a_longer_lived_later_session_is_still_listed_after_the_earlier_ones_end(stack: Stack, api: GatewayApi) -> None:
+    """... and a later session opened under a longer lifetime (authsession restarted with one) extends it:
+    once the earlier session has ended, the later one is still listed."""
+    brief = log_in(stack, api, "extends@example.com")
+    stack.restart("authsession", AUTHSESSION_SESSION_TTL="1h")
+    lasting = served(log_in, stack, api, "extends@example.com")
+    assert brief.refresh_token_expires_at < lasting.refresh_token_expires_at
+    sleep_past(brief.refresh_token_expires_at, by=1.0)
+
+    assert [s.session_id for s in api.list_sessions(lasting.access_token)] == [lasting.session_id]
 
 
 @pytest.mark.rule("redis.prefix", "galaxy.env.authsession-redis-key-prefix", "galaxy.env.gateway-redis-key-prefix")
