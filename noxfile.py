@@ -645,9 +645,9 @@ def mutation(session: nox.Session) -> None:
     Each mutant (the one-line mistake that breaks one rule of the contracts: the rule's id, a file of the Go
     workspace, an exact fragment, its replacement and what the mistake does; grouped by the rule's document, beside
     a [gaps] table of the rules no mutant can break and why) is applied to a copy of the workspace, checked to
-    build and vet, then the suite runs against it, fail-fast, first the scenarios that name its rule and the tests
-    that killed it last time (.cache/mutation/killers.json; on a fresh checkout, those of
-    <suite>/mutation-killers.json). A mutant that
+    build and vet, then the suite runs against it, fail-fast, first the tests that killed it last time
+    (.cache/mutation/killers.json; on a fresh checkout, those of <suite>/mutation-killers.json), then the
+    scenarios that name its rule. A mutant that
     names a command of its own (``killed_by = "robustness"``: a concurrency mutant, which one story at a time
     cannot see) is tested by that command instead: the robustness run, from a fixed seed; one no black-box test
     can see says why (``unobservable``). Killed, survived, timeout or invalid: a table on the terminal,

@@ -7,7 +7,8 @@ are set.
   line ``rule:ID`` (:data:`RULE_PREFIX`) keeps every test that names rule
   ``ID`` (``@pytest.mark.rule``): the scenarios that verify the rule a
   mutant breaks. The tests kept run in the order of the lines that keep
-  them (a fail-fast run stops at the likeliest killer first).
+  them, then in file order, whatever other plugins sorted (a fail-fast
+  run stops at the likeliest killer first).
 * :data:`FAILED_ENV` names a file the run's controller writes the node ids
   of its failed tests to as it ends (one a line), so the runner learns
   which test killed a mutant. Under pytest-xdist the controller sees every
@@ -17,6 +18,7 @@ are set.
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -30,7 +32,10 @@ RULE_PREFIX = "rule:"
 _failed: list[str] = []
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)  # after every other plugin's sorting (a suite's long-tests-first, shards)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Generator[None]:
+    collected = {item.nodeid: n for n, item in enumerate(items)}  # file order, before any plugin sorts
+    yield
     only_file = os.environ.get(ONLY_ENV)
     if not only_file:
         return
@@ -44,7 +49,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     ranks = {item.nodeid: first_line(item) for item in items}
     config.hook.pytest_deselected(items=[item for item in items if ranks[item.nodeid] is None])
-    kept = {item: n for item in items if (n := ranks[item.nodeid]) is not None}
+    kept = {item: (n, collected.get(item.nodeid, 0)) for item in items if (n := ranks[item.nodeid]) is not None}
     items[:] = sorted(kept, key=kept.__getitem__)
 
 

@@ -1,7 +1,8 @@
 """Mutation testing of a Go workspace against an external test command.
 
     python -m harness.mutation --catalogue SUITE/mutants.toml [--only ID,ID] [--rules PREFIX,...]
-        [--document PATH] [--list] [--budget SECONDS] [--threshold PERCENT] [--no-baseline]
+        [--document PATH] [--list] [--budget SECONDS] [--threshold PERCENT] [--no-baseline] [--first-only]
+        [--killers FILE] [--seed-killers FILE] [--first-args ARGS] [--work DIR]
         [--command NAME=COMMAND ...] [--with NAME] -- TEST COMMAND ...
 
 The mutants are a curated catalogue, not generated: each names a file of
@@ -64,7 +65,8 @@ survivor with the rule it breaks and the rule's text) and
 rule's document, a survivor a failure, an invalid mutant an error).
 ``--first-only`` is a quick pass: a mutant the tests run first let through
 is reported survived without the whole command (so the score is a lower
-bound, and each survivor is a mutant its rule's own scenarios miss).
+bound, and each survivor is a mutant its rule's own scenarios miss); a
+first run that ends another way than passed or failed is invalid.
 ``--rules`` and ``--document`` run the mutants of some rules only: those
 whose rule id starts with one of the prefixes, or whose rule the document
 states (a path, or its end: ``tokens.md``). The exit code is 0 when
@@ -222,15 +224,15 @@ def run_mutant(
 
 def _first(
     root: Path, work: Path, command: Command, deadline: float, killers: Sequence[str]
-) -> tuple[Status, str, list[str]] | None:
-    """The verdict of ``killers`` run alone, or None when they pass."""
+) -> tuple[tuple[Status, str, list[str]] | None, int | None]:
+    """The verdict of ``killers`` run alone, or None when they pass; and the run's exit code."""
     first = _run(command, root, work, deadline, only=killers)
     if command.killed(first):
         found = first.failed or list(killers)
-        return "killed", f"by {', '.join(found)} (run first)", found
+        return ("killed", f"by {', '.join(found)} (run first)", found), first.code
     if first.code is None:
-        return "timeout", "the tests run first outran the budget", []
-    return None
+        return ("timeout", "the tests run first outran the budget", []), None
+    return None, first.code
 
 
 def _test(
@@ -239,11 +241,14 @@ def _test(
     """The verdict of the test command on the mutated workspace ``root``:
     status, what to say and the tests that failed."""
     deadline = time.monotonic() + budget_s
-    if killers and (verdict := _first(root, work, command, deadline, killers)) is not None:
+    verdict, code = _first(root, work, command, deadline, killers) if killers else (None, 0)
+    if verdict is not None:
         return verdict
-    if command.first_only:
-        return "survived", f"{FIRST_ONLY_SURVIVOR}: {', '.join(killers) or 'none'}", []
-    return _whole(root, work, command, budget_s, deadline)
+    if not command.first_only:
+        return _whole(root, work, command, budget_s, deadline)
+    if code not in (0, NO_TESTS_COLLECTED):
+        return "invalid", f"the tests run first exited {code}, not a test failure: {_tail(work)}", []
+    return "survived", f"{FIRST_ONLY_SURVIVOR}: {', '.join(killers) or 'none'}", []
 
 
 def _whole(root: Path, work: Path, command: Command, budget_s: float, deadline: float) -> tuple[Status, str, list[str]]:
@@ -300,6 +305,9 @@ def work_dir(parent: Path | None = None) -> Iterator[Path]:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
+
+NO_TESTS_COLLECTED = 5
+"""pytest's exit code when no test was selected: under ``--first-only``, no scenario names the rule."""
 
 FIRST_ONLY_SURVIVOR = "passed the tests run first (--first-only: the whole command not run)"
 """What a survivor of a ``--first-only`` run says: the score is then a lower bound."""

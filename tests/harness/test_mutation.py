@@ -220,6 +220,11 @@ def test_the_tests_kept_run_in_the_order_of_the_lines_that_keep_them(tmp_path: P
     )
     (tmp_path / "test_order.py").write_text(f"import pytest\n\n\n{tests}")
     (tmp_path / "only.txt").write_text("test_order.py::test_c\nrule:r.one\n")
+    # Another plugin's sort, as late as a plugin's can be (a suite's long-tests-first is one), must not undo it.
+    (tmp_path / "conftest.py").write_text(
+        "import pytest\n\n\n@pytest.hookimpl(trylast=True)\n"
+        "def pytest_collection_modifyitems(items):\n    items.reverse()\n"
+    )
     env = {**os.environ, ONLY_ENV: str(tmp_path / "only.txt"), "PYTEST_PLUGINS": "harness.mutation.plugin"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     argv = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"]
