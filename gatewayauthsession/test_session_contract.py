@@ -19,7 +19,6 @@ from gatewayauthsession.scenario import (
     log_in,
     session_events,
     session_record,
-    wrong_code,
 )
 from gatewayauthsession.stack import Stack
 
@@ -189,15 +188,3 @@ def test_a_stack_given_no_setting_runs_on_the_documented_defaults(stack: Stack, 
     assert 17 <= admitted <= 17 + math.ceil(time.monotonic() - started), admitted
     assert refused is not None
     assert (refused.code, refused.retry_after) == ("RATE_LIMITED", 1), f"{refused}: a token a second, rounded up"
-
-
-@pytest.mark.rule("galaxy.env.authsession-code-max-attempts")
-def test_a_challenge_left_at_the_default_is_burned_by_its_fifth_wrong_code(stack: Stack, api: GatewayApi) -> None:
-    """AUTHSESSION_CODE_MAX_ATTEMPTS left out is 5: four wrong codes are refused and
-    the challenge stays, the fifth burns it, and its right code then finds nothing."""
-    challenge = api.start_email_login("five-tries@example.com")
-    code = stack.mail.last_code("five-tries@example.com")
-    for n in range(4):
-        expect_error("INVALID_CODE", api.confirm_email_login, challenge.challenge_id, wrong_code(code, n))
-    expect_error("TOO_MANY_ATTEMPTS", api.confirm_email_login, challenge.challenge_id, wrong_code(code, 4))
-    expect_error("CHALLENGE_NOT_FOUND", api.confirm_email_login, challenge.challenge_id, code)

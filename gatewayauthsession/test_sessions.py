@@ -12,10 +12,8 @@ import pytest
 from contracts import tokens
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login
-from contracts.gatewayv1.http_client import GatewayHttpClient
 from contracts.redis_schema import read_session, session_key
 from contracts.user import RESOLVE_PATH
-from gatewayauthsession.by_hand import by_hand
 from gatewayauthsession.scenario import (
     REPEATED_LOGINS,
     code_for,
@@ -29,7 +27,6 @@ from gatewayauthsession.scenario import (
     wrong_code,
 )
 from gatewayauthsession.stack import Stack, Transport
-from harness.redis.backends import FakeRedisServer
 
 
 @pytest.mark.smoke
@@ -519,38 +516,6 @@ def test_both_services_find_the_keys_under_the_prefix_they_are_given(
 
 
 DEFAULT_PREFIX = "galaxy:"  # AUTHSESSION_ and GATEWAY_REDIS_KEY_PREFIX's default (galaxy/README.md)
-
-
-@pytest.mark.rule("galaxy.env.authsession-redis-key-prefix", "galaxy.env.gateway-redis-key-prefix")
-def test_both_services_left_without_a_prefix_share_the_documented_default(stack: Stack) -> None:
-    """Both services left without a key prefix write and read under ``galaxy:``: a
-    second authsession and gateway of the stack's build, on a Redis of this test's
-    own (the stack's keys are under a prefix of its own), serve a login, and its
-    session record is where the default prefix puts it."""
-    with FakeRedisServer(DEFAULT_PREFIX) as redis:
-        authsession = by_hand(
-            stack, "authsession", {"AUTHSESSION_REDIS_URL": redis.url, "AUTHSESSION_REDIS_KEY_PREFIX": None}
-        ).start()
-        gateway = by_hand(
-            stack,
-            "gateway",
-            {
-                "GATEWAY_REDIS_URL": redis.url,
-                "GATEWAY_REDIS_KEY_PREFIX": None,
-                "GATEWAY_AUTHSESSION_ADDR": authsession.address("grpc"),
-            },
-        ).start()
-        api = GatewayHttpClient("http://" + gateway.address("http"))
-        try:
-            login = log_in(stack, api, "default-prefix@example.com")
-            assert api.me(login.access_token).session_id == login.session_id, "the gateway reads what authsession wrote"
-        finally:
-            api.close()
-        client = redis.client()
-        try:
-            assert read_session(client, DEFAULT_PREFIX, login.session_id) is not None, "no session under galaxy:"
-        finally:
-            client.close()
 
 
 # ------------------------------------------------------------------ revoking every session of a user
