@@ -121,6 +121,15 @@ def test_a_failed_delivery_is_tried_again_after_the_minimum_delay_then_after_twi
 DRAIN_HELD_S = 1.5  # how long the link holds the delivery under way as the process is told to go
 
 
+def _revocation_state(stack: Stack, user_id: str) -> str:
+    """The state of ``user_id``'s revocation, as the stack's own user process's admin API shows it."""
+    admin = UserAdminClient(f"http://{stack.address('user', 'admin')}")
+    try:
+        return admin.get(user_id).revocation.state
+    finally:
+        admin.close()
+
+
 @pytest.mark.stack(links=("user->authsession",), revocation_wait="8s")
 @pytest.mark.rule("galaxy.env.user-shutdown-timeout", "galaxy.user.disable.wait")
 def test_a_disable_under_way_as_the_service_is_told_to_go_gets_its_acknowledgement(stack: Stack) -> None:
@@ -133,7 +142,12 @@ def test_a_disable_under_way_as_the_service_is_told_to_go_gets_its_acknowledgeme
     with stack.link("user", "authsession").latency(ms=int(DRAIN_HELD_S * 1000), direction="upstream"):
         disabling = threading.Thread(target=lambda: answers.append(_timed(admin.disable, login.user_id)))
         disabling.start()
-        time.sleep(DRAIN_HELD_S / 3)  # the delivery is on the link
+        # The disable stored its pending revocation (the stack's own process reads it from the shared store)
+        # and is delivering it, held on the link, when the process is told to go.
+        reached = time.monotonic() + 5
+        while _revocation_state(stack, login.user_id) != "pending":
+            assert time.monotonic() < reached, "the disable never stored its pending revocation"
+            time.sleep(0.01)
         drain = going.terminate_and_drain(timeout=15)
         disabling.join(timeout=15)
     assert not disabling.is_alive()
