@@ -137,6 +137,36 @@ def test_a_key_file_that_cannot_be_read_is_a_configuration_problem(stack: Stack,
     assert variable in line, line
 
 
+NOT_A_SIGNING_KEY = {  # each breaks one demand of tokens.md's key set on a key that is otherwise the stack's own
+    "another-curve": {"crv": "X25519"},
+    "another-key-type": {"kty": "EC"},
+    "a-private-key": {"d": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
+    "another-algorithm": {"alg": "ES256"},
+    "not-for-signatures": {"use": "enc"},
+    "no-kid": {"kid": None},
+}
+
+
+@pytest.mark.parametrize("change", NOT_A_SIGNING_KEY.values(), ids=NOT_A_SIGNING_KEY.keys())
+@pytest.mark.rule("tokens.keys.jwks", "galaxy.env.gateway-jwks-file", "galaxy.process.configuration")
+def test_a_key_set_holding_a_key_that_is_no_ed25519_signature_key_is_a_configuration_problem(
+    stack: Stack, change: dict[str, str | None]
+) -> None:
+    """The gateway trusts only Ed25519 public keys for signatures ({"kty": "OKP", "crv": "Ed25519", a kid,
+    alg EdDSA and use sig when given}): a key set holding another stops it at once, as a bad setting."""
+    [key] = stack.keys.jwks()["keys"]
+    changed = {k: v for k, v in (key | change).items() if v is not None}
+    jwks = stack.workdir / "changed-jwks.json"
+    jwks.write_text(json.dumps({"keys": [changed]}))
+
+    proc, _ = run_to_exit(stack, "gateway", {"GATEWAY_JWKS_FILE": str(jwks)})
+
+    assert proc.returncode == 2, f"a key set holding {changed}: {proc}"
+    [line] = proc.stderr.splitlines()
+    assert line.startswith(f"gateway{CONFIGURATION}"), line
+    assert "GATEWAY_JWKS_FILE" in line, line
+
+
 # ------------------------------------------------------------------ listeners
 
 
