@@ -35,10 +35,21 @@ func (s *Store) DueRevocations(ctx context.Context, now time.Time, limit int) ([
 // ClaimRevocation implements users.Store: SET NX takes the claim, which
 // expires by itself should its holder stop, and the outbox entry is made
 // due when the claim lapses, so that no deliverer finds it due meanwhile.
+// An entry no longer due when claimed (a deliverer that read it due
+// before another's attempt settled and moved it on) is left to its time:
+// a failed attempt's retry waits its delay, whoever looked first.
 func (s *Store) ClaimRevocation(ctx context.Context, id string, now time.Time, claim time.Duration) (users.User, bool, error) {
 	claimKey := s.ClaimKey(id)
 	ok, err := s.rdb.SetNX(ctx, claimKey, now.UnixMilli(), claim).Result()
 	if err != nil || !ok {
+		return users.User{}, false, storeError(err)
+	}
+	due, err := s.rdb.ZScore(ctx, s.RevocationsKey(), id).Result()
+	switch {
+	case err == nil && due > float64(now.UnixMilli()):
+		return users.User{}, false, storeError(s.rdb.Del(ctx, claimKey).Err())
+	case err != nil && !errors.Is(err, redis.Nil): // a store failure: the claim goes back (not in the outbox: the check below)
+		s.rdb.Del(ctx, claimKey)
 		return users.User{}, false, storeError(err)
 	}
 	u, err := s.readUser(ctx, s.rdb, id)

@@ -275,6 +275,13 @@ func TestOutboxDeliveryCycle(t *testing.T) {
 	if score, _ := mr.ZScore("p:revocations", a.ID); score != float64(nextAt.UnixMilli()) {
 		t.Errorf("outbox score = %v, want the next attempt's %d", score, nextAt.UnixMilli())
 	}
+	// A deliverer that read it due before the failure settled does not claim it before its next attempt.
+	if _, ok, err := s.ClaimRevocation(ctx, a.ID, t0.Add(time.Second), time.Second); ok || err != nil {
+		t.Errorf("ClaimRevocation before the next attempt = %v, %v; want it left to its time", ok, err)
+	}
+	if mr.Exists("p:revocation-claim:" + a.ID) {
+		t.Error("a claim refused as early is left behind")
+	}
 
 	// An acknowledgement ends it.
 	s.ClaimRevocation(ctx, a.ID, nextAt, time.Second)
