@@ -454,6 +454,20 @@ def test_a_session_that_ends_by_expiry_or_was_already_gone_publishes_nothing(sta
         ]
 
 
+def _two_lifetimes(
+    stack: Stack, api: GatewayApi, email: str, later_ttl: str, *, later_lasts: bool
+) -> tuple[Login, Login]:
+    """A session of ``email``, then another once authsession restarted with the lifetime ``later_ttl``:
+    (the brief one, the lasting one), once the brief one has ended."""
+    earlier = log_in(stack, api, email)
+    stack.restart("authsession", AUTHSESSION_SESSION_TTL=later_ttl)
+    later = served(log_in, stack, api, email)
+    brief, lasting = (earlier, later) if later_lasts else (later, earlier)
+    assert brief.refresh_token_expires_at < lasting.refresh_token_expires_at
+    sleep_past(brief.refresh_token_expires_at, by=1.0)
+    return brief, lasting
+
+
 @REPEATED_LOGINS
 @pytest.mark.stack(session_ttl="1h")
 @pytest.mark.waits
@@ -464,11 +478,7 @@ def test_a_shorter_lived_later_session_does_not_shorten_the_listing_of_the_earli
     """The set of a user's sessions expires with the latest end of its sessions and only
     ever grows: a session opened under a shorter lifetime (authsession restarted with
     one) ends first, and the sessions opened before it are still listed after."""
-    lasting = log_in(stack, api, "grows@example.com")
-    stack.restart("authsession", AUTHSESSION_SESSION_TTL="2s")
-    brief = served(log_in, stack, api, "grows@example.com")
-    assert brief.refresh_token_expires_at < lasting.refresh_token_expires_at
-    sleep_past(brief.refresh_token_expires_at, by=1.0)
+    _, lasting = _two_lifetimes(stack, api, "grows@example.com", "2s", later_lasts=False)
 
     assert [s.session_id for s in api.list_sessions(lasting.access_token)] == [lasting.session_id]
     assert api.refresh_session(lasting.refresh_token).session_id == lasting.session_id
@@ -481,11 +491,7 @@ def test_a_shorter_lived_later_session_does_not_shorten_the_listing_of_the_earli
 def test_a_longer_lived_later_session_is_still_listed_after_the_earlier_ones_end(stack: Stack, api: GatewayApi) -> None:
     """... and a later session opened under a longer lifetime (authsession restarted with one) extends it:
     once the earlier session has ended, the later one is still listed."""
-    brief = log_in(stack, api, "extends@example.com")
-    stack.restart("authsession", AUTHSESSION_SESSION_TTL="1h")
-    lasting = served(log_in, stack, api, "extends@example.com")
-    assert brief.refresh_token_expires_at < lasting.refresh_token_expires_at
-    sleep_past(brief.refresh_token_expires_at, by=1.0)
+    _, lasting = _two_lifetimes(stack, api, "extends@example.com", "1h", later_lasts=True)
 
     assert [s.session_id for s in api.list_sessions(lasting.access_token)] == [lasting.session_id]
 
