@@ -22,10 +22,14 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Hop", "Timeline", "attribute", "json_lines", "parse_time", "render_text", "run_label", "runs"]
+__all__ = ["Hop", "Timeline", "attribute", "json_lines", "parse_time", "render_text", "run_label", "runs", "subjects"]
 
 TERMINAL_HOPS = 150
 """At most this many hops of the timeline are printed (those nearest the failing step)."""
+
+SUBJECTS = 6
+SUBJECT_HOPS = 12
+"""At most SUBJECTS things the failing step's calls were about are followed, each through its last SUBJECT_HOPS."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,10 @@ class Hop:
     epoch) and answered ``status`` after ``duration`` seconds (None: not
     known); ``error`` when that status is a failure. ``origin`` names the
     record it was read from (``"<service> log"``), ``detail`` anything else
-    worth a look (an error message)."""
+    worth a look (an error message, a Redis command in full with its answer),
+    ``subject`` what the call is about when that is something other calls are
+    about too (a Redis key): a failure lists every call about what its failing
+    step's calls were about (:func:`subjects`)."""
 
     start: float
     source: str
@@ -46,6 +53,7 @@ class Hop:
     error: bool = False
     origin: str = ""
     detail: str = ""
+    subject: str = ""
 
     @property
     def end(self) -> float:
@@ -267,11 +275,56 @@ def _line(timeline: Timeline, i: int, t0: float, width: int) -> str:
     return line.rstrip()
 
 
+def _within_failing_step(timeline: Timeline, hop: Hop) -> bool:
+    """Whether ``hop`` is of the failing step's trace and began while that step lasted."""
+    if timeline.failing is None:
+        return False
+    step = timeline.hops[timeline.failing]
+    return hop.trace_id == step.trace_id and step.start <= hop.start <= step.end
+
+
+def subjects(timeline: Timeline) -> dict[str, list[int]]:
+    """What the calls made within the failing step were about (the hops of its
+    trace begun while it lasted that name a subject, as a Redis command names
+    its key), each with every hop of the timeline about it: so a step that
+    found a key empty shows who wrote, expired or deleted it, and when, or
+    that nobody did."""
+    named: dict[str, list[int]] = {}
+    for hop in timeline.hops:
+        if hop.subject and _within_failing_step(timeline, hop):
+            named.setdefault(hop.subject, [])
+        if len(named) == SUBJECTS:
+            break
+    for i, hop in enumerate(timeline.hops):
+        if hop.subject in named:
+            named[hop.subject].append(i)
+    return named
+
+
+def _subject_lines(timeline: Timeline, t0: float, width: int) -> list[str]:
+    named = subjects(timeline)
+    if not named:
+        return []
+    lines = ["what the failing step's calls were about, and every call about it:"]
+    for subject, indices in named.items():
+        shown = indices[-SUBJECT_HOPS:]
+        more = f" ({len(indices) - len(shown)} earlier left out)" if len(shown) < len(indices) else ""
+        lines.append(f"  {subject}: {len(indices)} call(s){more}")
+        for i in shown:
+            hop = timeline.hops[i]
+            mark = ">>" if _within_failing_step(timeline, hop) else "  "
+            said, arrow, answer = (hop.detail or f"{hop.operation} -> {hop.status}").rpartition(" -> ")
+            what = (said if len(said) <= 100 else said[:99] + "…") + arrow + answer[:60]
+            lines.append(f"  {mark} +{hop.start - t0:8.3f}s  {hop.source + ' -> ' + hop.target:<{width}}  {what}")
+    return lines
+
+
 def render_text(timeline: Timeline, *, limit: int = TERMINAL_HOPS) -> str:
     """The timeline for a terminal: a header, then the hops trace by trace,
     one line each (time since the first hop, ``from -> to``, operation,
     status, duration), the failing step marked ``>>`` and other errors
     ``!!``, a run of uneventful hops between the same two parts on one line,
+    every call about what the failing step's calls were about (:func:`subjects`),
     and the folded chatter counted at the end."""
     if not timeline.hops:
         lines = ["no hop was recorded"]
@@ -295,6 +348,7 @@ def render_text(timeline: Timeline, *, limit: int = TERMINAL_HOPS) -> str:
                 )
         if timeline.failing is None:
             lines.append("(no hop began before the failure)")
+        lines.extend(_subject_lines(timeline, t0, width))
     if timeline.chatter:
         lines.append(f"folded: {timeline.folded()}")
     return "\n".join(lines)

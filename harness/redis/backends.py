@@ -197,7 +197,8 @@ class FakeRedisServer(_Backend):
             return []
         answer = self._host.call("commands", id=self._id)
         return [
-            RedisCommand(at, client, tuple(words), took, err) for at, client, words, took, err in answer["commands"]
+            RedisCommand(at, client, tuple(words), took, err, reply)
+            for at, client, words, took, err, reply in answer["commands"]
         ]
 
     # ------------------------------------------------------------ faults

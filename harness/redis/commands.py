@@ -11,20 +11,22 @@ import socket
 import threading
 from dataclasses import dataclass
 
-__all__ = ["RedisCommand", "parse_monitor_line"]
+__all__ = ["RedisCommand", "parse_monitor_line", "reply_summary"]
 
 
 @dataclass(frozen=True)
 class RedisCommand:
     """One command a Redis was sent: when (seconds since the epoch), from
-    which client (``host:port``), its first words, how long it took and the
-    error it was answered with (both None when not known: ``MONITOR`` tells neither)."""
+    which client (``host:port``), its first words, how long it took, the
+    error it was answered with and the answer in short (:func:`reply_summary`;
+    all three None when not known: ``MONITOR`` tells none of them)."""
 
     at: float
     client: str
     words: tuple[str, ...]
     duration: float | None = None
     error: str | None = None
+    reply: str | None = None
 
 
 _MONITOR_LINE = re.compile(r"\+(?P<at>\d+\.\d+) \[\d+ (?P<client>[^\]]+)\] (?P<args>.*)")
@@ -33,6 +35,31 @@ RECORDED_WORDS = 6
 RECORDED_WORD_CHARS = 80
 """A recorded command keeps its first RECORDED_WORDS words, each cut to RECORDED_WORD_CHARS
 (MONITOR's record here, the fakeredis host's in its own process)."""
+
+
+REPLY_CHARS = 40
+"""A recorded answer that is a string keeps this many characters of it."""
+
+
+def reply_summary(reply: object) -> str:
+    """A command's answer in short, enough to tell what the caller was given:
+    ``nil``, a number, a string (cut to REPLY_CHARS), ``empty`` for an empty
+    array, map or set (a missing key's HGETALL or SMEMBERS), else how many
+    items the array, map or set held; an error within a transaction's answer
+    as ``ERR`` and its message."""
+    if reply is None:
+        return "nil"
+    if isinstance(reply, Exception):  # one command's error in a transaction's answer
+        return f"ERR {reply.args[0] if reply.args else reply}"[:REPLY_CHARS]
+    if isinstance(reply, bool | int | float):
+        return str(reply)
+    if isinstance(reply, bytes | bytearray | memoryview):
+        reply = bytes(reply).decode("utf-8", "replace")
+    if isinstance(reply, str):
+        return repr(reply) if len(reply) <= REPLY_CHARS else repr(reply[:REPLY_CHARS]) + f"... ({len(reply)} chars)"
+    if isinstance(reply, dict | list | tuple | set | frozenset):
+        return f"{len(reply)} items" if reply else "empty"
+    return type(reply).__name__
 
 
 def with_more(shown: list[str], total: int) -> list[str]:

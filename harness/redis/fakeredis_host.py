@@ -18,8 +18,9 @@ control connection (JSON lines on loopback TCP):
 Each server records the commands it is sent, in a ring buffer of the last
 ``record`` of them (``{"op": "serve", "record": 0}`` records none): for each
 the time it arrived (seconds since the epoch), the client's address, its
-first words (each cut short), how long it took and the error it was answered
-with, if any. ``commands`` returns them, oldest first, with the count of
+first words (each cut short), how long it took, the error it was answered
+with, if any, and its answer in short (``reply_summary``: ``empty`` for a
+missing key's HGETALL, ``nil`` for its GET). ``commands`` returns them, oldest first, with the count of
 those the ring had no room for.
 
 Each server has its own keyspace. The host serves one controller, and exits
@@ -43,7 +44,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from harness.redis.commands import RECORDED_WORD_CHARS, RECORDED_WORDS, with_more
+from harness.redis.commands import RECORDED_WORD_CHARS, RECORDED_WORDS, reply_summary, with_more
 
 __all__ = ["DEFAULT_RECORD", "READY_ENV", "main"]
 
@@ -55,8 +56,28 @@ DEFAULT_RECORD = 5000
 """Commands each server keeps by default (its ring buffer's size)."""
 
 
+def _settle(queued: list[list[Any]], record: list[Any], command: bytes, reply: Any, failed: bool) -> None:
+    """Keep the record of a command a transaction queued until the transaction
+    ends, then say in it what the command did: EXEC's answer for it, or that
+    it was discarded (DISCARD, a refused EXEC, or a nil EXEC: a watched key
+    changed). So a write shown ``queued`` is known to have been applied, or not."""
+    if command in (b"EXEC", b"DISCARD"):
+        results = reply if command == b"EXEC" and not failed and isinstance(reply, list) else None
+        for i, held in enumerate(queued):
+            if results is not None and i < len(results):
+                outcome = reply_summary(results[i])
+            elif command == b"EXEC" and not failed and reply is None:
+                outcome = "discarded: a watched key changed"
+            else:
+                outcome = f"discarded by {command.decode()}" + (" (refused)" if failed else "")
+            held[5] = f"queued, then {outcome}"
+        queued.clear()
+    elif not failed and reply in (b"QUEUED", "QUEUED"):
+        queued.append(record)
+
+
 class _Recorder:
-    """The last ``size`` commands of one server: ``[time, client, words, seconds, error]`` each."""
+    """The last ``size`` commands of one server: ``[time, client, words, seconds, error, reply]`` each."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -67,27 +88,40 @@ class _Recorder:
         """Record every command ``sock`` (a fakeredis socket of one connection) processes.
         Its ``_process_command`` is the one place every command of a connection
         passes through, a transaction's and a script's included; the reply of
-        each goes out through ``put_response``, where an error shows."""
+        each goes out through ``put_response``, where an error shows and the
+        answer is summed up."""
         process: Callable[[list[bytes]], None] = sock._process_command
         put: Callable[[Any], None] = sock.put_response
         errors: list[str] = []
+        replies: list[Any] = []
+        queued: list[list[Any]] = []  # the records of the commands the open transaction holds
 
         def put_response(msg: Any) -> None:
             if isinstance(msg, Exception):
                 errors.append(str(msg.args[0] if msg.args else msg)[:RECORDED_WORD_CHARS])
+            else:
+                replies.append(msg)
             put(msg)
 
         def process_command(fields: list[bytes]) -> None:
             at = time.time()
             started = time.perf_counter()
             errors.clear()
+            replies.clear()
             try:
                 process(fields)
             finally:
                 shown = [f[:RECORDED_WORD_CHARS].decode("utf-8", "replace") for f in fields[:RECORDED_WORDS]]
                 words = with_more(shown, len(fields))
                 self.seen += 1
-                self.commands.append([at, client, words, time.perf_counter() - started, errors[0] if errors else None])
+                error = errors[0] if errors else None
+                answered = error is None and bool(replies)
+                record = [at, client, words, time.perf_counter() - started, error, None]
+                if answered:
+                    record[5] = reply_summary(replies[0])
+                self.commands.append(record)
+                command = fields[0].upper() if fields else b""
+                _settle(queued, record, command, replies[0] if answered else None, error is not None)
 
         sock.put_response = put_response
         sock._process_command = process_command

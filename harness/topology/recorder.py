@@ -116,6 +116,27 @@ def _stub_hops(stub: Any, caller: str, target: str, evidence: Evidence) -> None:
         )
 
 
+_REDIS_KEYLESS = {"MULTI", "EXEC", "DISCARD", "UNWATCH", "SCAN", "FLUSHDB", "FLUSHALL", "TIME", "DBSIZE"}
+
+
+def _redis_subject(words: tuple[str, ...]) -> str:
+    """The key a Redis command names first ("" for a command of none)."""
+    command = words[0].upper() if words else ""
+    if command in ("EVALSHA", "EVAL", "FCALL"):
+        return words[3] if len(words) > 3 and words[2] not in ("", "0") else ""
+    if command in _REDIS_KEYLESS or len(words) < 2 or words[1].startswith("... "):
+        return ""
+    return words[1]
+
+
+def _redis_text(cmd: RedisCommand) -> str:
+    """A Redis command in full, as recorded, with what it was answered (when known)."""
+    said = " ".join(cmd.words)
+    if cmd.error is not None:
+        return f"{said} -> ERR {cmd.error}"
+    return said if cmd.reply is None else f"{said} -> {cmd.reply}"
+
+
 def _redis_operation(words: tuple[str, ...]) -> str:
     command = words[0].upper() if words else "?"
     if command in ("EVALSHA", "EVAL", "FCALL") and len(words) > 3:
@@ -215,7 +236,8 @@ class Recorder:
                     None,
                     cmd.error is not None,
                     "redis commands",
-                    cmd.error or "",
+                    _redis_text(cmd),
+                    _redis_subject(cmd.words),
                 )
             )
 

@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from harness.forensics.bundle import Evidence, clear_bundles, goroutine_dump, sanitise, write_bundle
-from harness.forensics.timeline import Hop, Timeline, attribute, json_lines, parse_time, render_text
+from harness.forensics.timeline import Hop, Timeline, attribute, json_lines, parse_time, render_text, subjects
 from harness.forensics.timeline_html import render_html
 from harness.redis.backends import FakeRedisServer, RedisServerProcess, redis_server_binary
-from harness.redis.commands import parse_monitor_line
+from harness.redis.commands import parse_monitor_line, reply_summary
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 OTHER = "52c7e234e06f286eba3bbaf670e17b0f"
@@ -100,6 +101,56 @@ def test_a_long_timeline_is_cut_around_the_failing_step() -> None:
     assert ">> " in text
     assert "GET /v1/op50 " in text
     assert "GET /v1/op10 " not in text
+
+
+def test_a_failure_lists_every_call_about_the_keys_its_failing_step_read() -> None:
+    key = "galaxy:challenge:x"
+    hops = [
+        Hop(T0, "test", "gateway", "POST /v1/auth/email/start", "200", 0.040, TRACE),
+        Hop(T0 + 0.01, "authsession", "redis", f"HSET {key}", "ok", 0.001, None, False, "", f"HSET {key} -> 5", key),
+        Hop(T0 + 0.011, "authsession", "redis", "PEXPIREAT", "ok", 0.001, None, False, "", "PEXPIREAT -> 1", key),
+        Hop(T0 + 0.02, "authsession", "redis", "GET galaxy:other", "ok", 0.001, None, False, "", "", "galaxy:other"),
+        Hop(T0 + 0.05, "janitor", "redis", f"DEL {key}", "ok", 0.001, OTHER, False, "", f"DEL {key} -> 1", key),
+        Hop(T0 + 0.1, "test", "gateway", "POST /v1/auth/email/confirm", "404", 0.03, TRACE, error=True),
+        Hop(T0 + 0.105, "gateway", "authsession", "gRPC ConfirmEmailLogin", "NotFound", 0.02, TRACE),
+        Hop(T0 + 0.11, "authsession", "redis", "HGETALL", "ok", 0.001, None, False, "", f"HGETALL {key} -> empty", key),
+    ]
+    timeline = Timeline.merge(hops, failed_at=T0 + 0.2, trace_id=TRACE)
+    failing = timeline.hops[timeline.failing or 0]
+    assert failing.operation == "POST /v1/auth/email/confirm"
+
+    # only the key read within the failing step is followed, through every call about it, whoever made it
+    named = subjects(timeline)
+    assert list(named) == [key]
+    assert [timeline.hops[i].source for i in named[key]] == ["authsession", "authsession", "janitor", "authsession"]
+
+    text = render_text(timeline)
+    section = text[text.index("what the failing step's calls were about") :].splitlines()
+    assert section[1] == f"  {key}: 4 call(s)"
+    assert [line.split("  ")[-1] for line in section[2:6]] == [
+        f"HSET {key} -> 5",
+        "PEXPIREAT -> 1",
+        f"DEL {key} -> 1",
+        f"HGETALL {key} -> empty",
+    ]
+    assert section[5].startswith("  >> ")  # the read within the failing step
+    assert not section[4].startswith("  >> ")
+    assert "galaxy:other" not in "\n".join(section)
+    # a failure whose step read nothing keyed lists nothing more
+    assert "were about" not in render_text(Timeline.merge(hops[:1], failed_at=T0 + 0.2, trace_id=TRACE))
+
+
+def test_a_reply_is_summed_up_enough_to_tell_an_empty_answer() -> None:
+    assert [reply_summary(r) for r in (None, 5, b"OK", "x" * 50, [], {}, [b"a", b"b"], {b"f": b"v"})] == [
+        "nil",
+        "5",
+        "'OK'",
+        f"'{'x' * 40}'... (50 chars)",
+        "empty",
+        "empty",
+        "2 items",
+        "1 items",
+    ]
 
 
 def test_json_lines_and_times_are_read_as_go_writes_them() -> None:
@@ -213,8 +264,58 @@ def test_a_fake_server_records_its_commands_with_client_and_error() -> None:
     assert bad.error is not None
     assert "unknown command" in bad.error
     assert all(re.fullmatch(r"127\.0\.0\.1:\d+", c.client) for c in commands)
+    [set_] = [c for c in commands if c.words[0] == "SET"]
+    assert (set_.reply, bad.reply) == ("'OK'", None)
     assert all(c.duration is not None and c.duration >= 0 for c in commands)
     assert server.commands() == []  # stopped: nothing left to ask
+
+
+def test_a_fake_server_records_what_each_command_was_answered() -> None:
+    with FakeRedisServer() as server:
+        client = server.client()
+        client.hset("galaxy:h", mapping={"a": "1", "b": "2"})
+        client.hgetall("galaxy:h")
+        client.hgetall("galaxy:gone")
+        client.get("galaxy:gone")
+        with client.pipeline(transaction=True) as pipe:
+            pipe.hset("galaxy:t", "f", "v")
+            pipe.pexpireat("galaxy:t", 4_102_444_800_000)
+            pipe.execute()
+        replies = [(c.words[0], c.words[1] if len(c.words) > 1 else "", c.reply) for c in server.commands()]
+        client.close()
+    assert replies[-8:] == [
+        ("HSET", "galaxy:h", "2"),
+        ("HGETALL", "galaxy:h", "4 items"),
+        ("HGETALL", "galaxy:gone", "empty"),
+        ("GET", "galaxy:gone", "nil"),
+        ("MULTI", "", "'OK'"),
+        ("HSET", "galaxy:t", "queued, then 1"),
+        ("PEXPIREAT", "galaxy:t", "queued, then 1"),
+        ("EXEC", "", "2 items"),
+    ]
+
+
+def test_a_queued_write_says_whether_its_transaction_applied_it() -> None:
+    with FakeRedisServer() as server:
+        client, other = server.client(), server.client()
+        with client.pipeline(transaction=True) as pipe:
+            pipe.watch("galaxy:w")  # type: ignore[no-untyped-call]
+            pipe.multi()
+            pipe.set("galaxy:w", "mine")
+            other.set("galaxy:w", "theirs")  # the watched key changes before EXEC
+            with pytest.raises(redis.WatchError):
+                pipe.execute()
+        with client.pipeline(transaction=True) as pipe:
+            pipe.set("galaxy:d", "x")
+            pipe.incr("galaxy:d")  # not a number once the SET ran: an error within the answer
+            with pytest.raises(redis.ResponseError):
+                pipe.execute()
+        said = {(c.words[0], c.words[1] if len(c.words) > 1 else ""): c.reply for c in server.commands()}
+        client.close()
+        other.close()
+    assert said[("SET", "galaxy:w")] == "queued, then discarded: a watched key changed"
+    assert said[("SET", "galaxy:d")] == "queued, then 'OK'"
+    assert str(said[("INCRBY", "galaxy:d")]).startswith("queued, then ERR value is not an integer")
 
 
 def test_the_record_is_a_ring_and_can_be_off() -> None:
