@@ -5,7 +5,6 @@ and the deadline each upstream call gets."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 
@@ -15,7 +14,7 @@ import pytest
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi
 from contracts.mail import MESSAGES_PATH
-from contracts.user import RESOLVE_PATH, USERS_PATH
+from contracts.user import RESOLVE_PATH, USERS_BY_ID
 from gatewayauthsession.scenario import call_lines, expect_error, log_in, served, session_events, session_ids
 from gatewayauthsession.stack import Stack
 from harness.stubs.server import HttpStub
@@ -225,9 +224,6 @@ def test_a_user_answer_the_contract_does_not_allow_is_a_failure_of_the_user_serv
     assert session_ids(stack) == []
     login = served(api.confirm_email_login, challenge_id, code)  # the code stays usable
     assert session_ids(stack) == [login.session_id]
-
-
-USERS_BY_ID = re.compile(re.escape(USERS_PATH) + r"/[^/]+")
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from contracts import tokens
 from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login
 from contracts.redis_schema import read_session, session_key
-from contracts.user import RESOLVE_PATH
+from contracts.user import RESOLVE_PATH, USERS_BY_ID
 from gatewayauthsession.scenario import (
     REPEATED_LOGINS,
     code_for,
@@ -92,6 +92,29 @@ def test_refreshing_twice_with_one_token_within_the_grace_window_gives_the_same_
     assert api.refresh_session(again.refresh_token).session_id == login.session_id
 
 
+@pytest.mark.rule("tokens.retry.writes-nothing", "tokens.refresh.owner-checked", "errors.code.user-disabled")
+@pytest.mark.needs_stub(
+    "user", "fails the user service for one retry, then disables the user between a refresh and its retry"
+)
+def test_a_retry_asks_the_user_service_about_the_owner_as_a_refresh_does(stack: Stack, api: GatewayApi) -> None:
+    """contracts/tokens.md, "Retries": a retry makes the checks of a refresh, the user service asked about the
+    owner; when it fails nothing changes and the retry may be retried, and a disabled owner loses the session."""
+    login = log_in(stack, api, "ria@example.com")
+    first = api.refresh_session(login.refresh_token)
+
+    stack.user_stub.fail_with(503, times=None, path=USERS_BY_ID)
+    expect_error("DEPENDENCY_UNAVAILABLE", api.refresh_session, login.refresh_token, dependency="user")
+    stack.user_stub.clear_faults()
+    again = api.refresh_session(login.refresh_token)
+    assert (again.session_id, again.refresh_token) == (login.session_id, first.refresh_token)
+
+    stack.users.disable("ria@example.com")
+    expect_error("USER_DISABLED", api.refresh_session, login.refresh_token)
+    assert session_ids(stack) == []
+    expect_error("UNAUTHENTICATED", api.me, again.access_token)
+    expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, first.refresh_token)
+
+
 @pytest.mark.stack(retry_grace="1s")
 @pytest.mark.waits
 @pytest.mark.rule("tokens.retry.refresh", "tokens.refresh.reuse-detection", "galaxy.env.authsession-retry-grace")
@@ -139,6 +162,31 @@ def test_a_session_has_an_absolute_lifetime(stack: Stack, api: GatewayApi) -> No
     sleep_past(refreshed.refresh_token_expires_at)
 
     expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, refreshed.refresh_token)
+    assert session_ids(stack) == []
+
+
+REDIS_STEP_S = 0.6
+"""Latency of authsession's requests to Redis while a refresh straddles its session's end (its answers come at
+once, so each step stays within the client's 1 s read bound): its read of the token is served 0.6 s after the
+refresh is sent, its read of the session 0.6 s later."""
+
+
+@pytest.mark.stack(session_ttl="3s", links=("authsession->redis",))
+@pytest.mark.waits
+@pytest.mark.rule("tokens.refresh.revoked-session", "errors.code.invalid-refresh-token")
+def test_a_refresh_that_outlives_its_session_between_two_reads_is_an_invalid_token(
+    stack: Stack, api: GatewayApi
+) -> None:
+    """A refresh sent 0.9 s before its session ends, over a Redis link that delays each request 0.6 s: it finds
+    its token still there, and the session, read 0.6 s later, already gone. A session that ended is an
+    INVALID_REFRESH_TOKEN, whichever step found it ended, never a SESSION_NOT_FOUND."""
+    login = log_in(stack, api, "straddle@example.com")
+    stack.link("authsession", "redis").latency(ms=int(REDIS_STEP_S * 1000), direction="upstream")
+    sleep_past(login.refresh_token_expires_at, by=-1.5 * REDIS_STEP_S)
+
+    expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, login.refresh_token)
+    stack.heal()
+    expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, login.refresh_token)
     assert session_ids(stack) == []
 
 

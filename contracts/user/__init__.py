@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, Protocol
 
@@ -10,6 +11,7 @@ from contracts.errors import WireFormatError
 __all__ = [
     "RESOLVE_PATH",
     "STATUSES",
+    "USERS_BY_ID",
     "USERS_PATH",
     "User",
     "UserDirectory",
@@ -20,6 +22,8 @@ __all__ = [
 
 RESOLVE_PATH = "/v1/users/resolve"
 USERS_PATH = "/v1/users"
+USERS_BY_ID = re.compile(re.escape(USERS_PATH) + r"/[^/]+")
+"""The path of one user, ``/v1/users/{user_id}`` (for a stub's fault; ``RESOLVE_PATH`` has its shape too)."""
 
 UserStatus = Literal["active", "disabled"]
 STATUSES: tuple[UserStatus, ...] = ("active", "disabled")
