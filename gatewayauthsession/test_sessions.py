@@ -390,6 +390,34 @@ def test_concurrent_confirms_of_one_code_open_exactly_one_session(stack: Stack, 
     assert session_ids(stack) == [ok[0].session_id]
 
 
+RACING_CONFIRMS = 3
+"""Fewer than the challenge's attempts (five by default), so every one of them gets to compare its code."""
+
+
+@pytest.mark.rule("tokens.retry.confirm-concurrent", "user.resolve-on-confirm")
+@pytest.mark.needs_stub("user", "holds every resolve a quarter of a second, so the confirms reach their write together")
+def test_confirms_that_all_compared_the_right_code_all_answer_the_one_session(stack: Stack, api: GatewayApi) -> None:
+    """Three confirms of one challenge with the right code, each held at the user service until all have
+    compared their code: they reach the session's write together, one opens the session, and the two that find
+    the challenge consumed by then answer that same session and T0 (contracts/tokens.md, "Retries"), none
+    CHALLENGE_NOT_FOUND: only a confirm refused an attempt answers that."""
+    challenge = api.start_email_login("mae@example.com")
+    code = stack.mail.last_code("mae@example.com")
+    stack.user_stub.delay(0.25, times=None, path=RESOLVE_PATH)
+
+    with ThreadPoolExecutor(RACING_CONFIRMS) as pool:
+        calls = list(
+            pool.map(lambda _: _attempt(api.confirm_email_login, challenge.challenge_id, code), range(RACING_CONFIRMS))
+        )
+
+    ok, failed = _outcomes(calls)
+    assert failed == [], f"confirms that compared the right code were refused: {failed}"
+    assert {(login.session_id, login.refresh_token) for login in ok} == {(ok[0].session_id, ok[0].refresh_token)}
+    assert session_ids(stack) == [ok[0].session_id]
+    resolves = [r for r in stack.user_stub.requests if r.path == RESOLVE_PATH]
+    assert len(resolves) == RACING_CONFIRMS, f"{len(resolves)} resolves: some confirm did not race to the write"
+
+
 @pytest.mark.rule("tokens.refresh.concurrent")
 def test_concurrent_refreshes_of_one_token_all_get_the_same_pair(stack: Stack, api: GatewayApi) -> None:
     """One rotation wins; the others find the token used within the grace
