@@ -6,10 +6,12 @@ requests authsession makes of the mail and user services
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
 import pytest
+import requests
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from contracts.authsessionv1.client import AuthSessionGrpcClient
@@ -24,6 +26,7 @@ from contracts.tracing import (
     Traceparent,
     require_traceparent,
 )
+from gatewayauthsession.by_hand import by_hand
 from gatewayauthsession.scenario import call_lines, expect_error, log_in, log_lines, start_with
 from gatewayauthsession.stack import Stack, Transport
 
@@ -107,6 +110,23 @@ def test_one_trace_id_runs_through_every_hop(stack: Stack, api: GatewayApi, tran
         assert not spans & client_parents, f"a service logged the client's span as its own: {spans}"
 
 
+@pytest.mark.rule("tracing.hop.wire-formats", "user.traceparent", "tracing.hop.authsession-to-upstreams")
+@pytest.mark.needs_stub("user", "reads the traceparent of a refresh's owner check from the stub's journal")
+def test_a_refreshs_owner_check_carries_the_trace_as_the_resolve_does(stack: Stack, api: GatewayApi) -> None:
+    """Every request of the user wire format carries the caller's trace: the owner check a refresh makes
+    (``GET /v1/users/{id}``, no body) as much as the resolve of a confirm (a ``POST``)."""
+    login = log_in(stack, api, "owen@example.com")
+    api.refresh_session(login.refresh_token)
+
+    by_method = {(r.method, tp.trace_id, tp.flags) for r in stack.user_stub.requests for tp in [_traceparent(r)]}
+    trace = stack.trace.trace_id
+    assert by_method == {("POST", trace, "01"), ("GET", trace, "01")}, by_method
+
+
+def _traceparent(request: Any) -> Traceparent:
+    return require_traceparent(request.headers)
+
+
 @pytest.mark.parametrize("malformed", MALFORMED)
 @pytest.mark.rule(
     "tracing.accept.malformed-replaced",
@@ -183,7 +203,16 @@ def test_a_tracestate_goes_on_with_the_trace_it_came_with(
     assert continued == (passed_on is not None)
 
 
-@pytest.mark.parametrize("twice", [(CALLER, CALLER), (CALLER, f"00-{'a' * 32}-{CALLER_SPAN}-01")], ids=["same", "two"])
+LATER = f"cc-{CALLER_TRACE}-{CALLER_SPAN}-01-more"
+"""A later version's traceparent with a field after the four it reads: the two of them joined into one value
+("cc-...-01-more,cc-...") would still read as well formed."""
+
+
+@pytest.mark.parametrize(
+    "twice",
+    [(CALLER, CALLER), (CALLER, f"00-{'a' * 32}-{CALLER_SPAN}-01"), (LATER, LATER)],
+    ids=["same", "two", "later-version"],
+)
 @pytest.mark.rule("tracing.accept.malformed-replaced", "tracing.accept.never-an-error", "openapi.traceparent")
 def test_a_traceparent_sent_twice_is_replaced(stack: Stack, transport: Transport, twice: tuple[str, str]) -> None:
     assert start_with(stack, transport, "twice@example.com", tuple((TRACEPARENT, v) for v in twice)) == "OK"
@@ -240,3 +269,52 @@ def test_the_gateways_own_health_checks_belong_to_no_request(stack: Stack) -> No
     assert len({line[TRACE_ID_KEY] for line in own}) == len(own), f"own checks share a trace: {own}"
     for_the_request = [line for line in health_lines(stack) if line[TRACE_ID_KEY] == stack.trace.trace_id]
     assert len(for_the_request) >= 1, "the /readyz request's check of authsession is not in its trace"
+
+
+class _HealthAnswering(grpc.GenericRpcHandler):
+    """A gRPC server in authsession's place that answers health checks SERVING and keeps each check's metadata."""
+
+    def __init__(self) -> None:
+        self.checks: list[dict[str, str]] = []
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any] | None:
+        if handler_call_details.method != "/grpc.health.v1.Health/Check":
+            return None
+
+        def check(request: health_pb2.HealthCheckRequest, context: grpc.ServicerContext) -> Any:
+            self.checks.append({k: str(v) for k, v in context.invocation_metadata()})
+            return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+
+        return grpc.unary_unary_rpc_method_handler(
+            check,
+            request_deserializer=health_pb2.HealthCheckRequest.FromString,
+            response_serializer=health_pb2.HealthCheckResponse.SerializeToString,
+        )
+
+
+@pytest.mark.rule("tracing.own-work.no-traceparent", "tracing.hop.gateway-to-authsession")
+def test_the_gateways_own_health_checks_send_no_traceparent(stack: Stack) -> None:
+    """What the gateway's periodic checks of authsession send, seen by a gRPC server in authsession's place:
+    no ``traceparent`` at all (work of its own belongs to no request), while the check a traced ``/readyz``
+    makes carries that request's trace."""
+    answering = _HealthAnswering()
+    server = grpc.server(ThreadPoolExecutor(2), handlers=[answering])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        gateway = by_hand(stack, "gateway", {"GATEWAY_AUTHSESSION_ADDR": f"127.0.0.1:{port}"}).start()
+        deadline = time.monotonic() + 5
+        while len(answering.checks) < 3:
+            assert time.monotonic() < deadline, f"the gateway checked authsession {len(answering.checks)} times in 5 s"
+            time.sleep(0.1)
+        own = list(answering.checks)
+        assert [c for c in own if TRACEPARENT in c] == [], f"checks of its own sent a trace: {own}"
+
+        caller = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
+        response = requests.get(f"http://{gateway.address('http')}/readyz", headers={TRACEPARENT: caller}, timeout=5)
+        assert response.status_code == 200, response.text
+        traced = [c[TRACEPARENT] for c in answering.checks[len(own) :] if TRACEPARENT in c]
+        assert [Traceparent.parse(v).trace_id for v in traced][:1] == [CALLER_TRACE], answering.checks[len(own) :]
+        gateway.stop()
+    finally:
+        server.stop(None)
