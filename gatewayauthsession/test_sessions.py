@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -603,6 +604,9 @@ DEFAULT_PREFIX = "galaxy:"  # AUTHSESSION_ and GATEWAY_REDIS_KEY_PREFIX's defaul
 # ------------------------------------------------------------------ revoking every session of a user
 
 
+RESOLVE_HOLD_S = 0.5
+
+
 def _confirm_resolving_during(
     stack: Stack, api: GatewayApi, email: str, meanwhile: Callable[[int], object], *, rounds: int | None = 1
 ) -> Login | ApiError:
@@ -612,7 +616,7 @@ def _confirm_resolving_during(
     user = stack.users.user_by_email(email) or stack.users.add_user(email)
     challenge = api.start_email_login(email)
     code = code_for(stack, challenge)
-    held = stack.user_stub.delay(0.5, times=rounds, path=RESOLVE_PATH)
+    held = stack.user_stub.delay(RESOLVE_HOLD_S, times=rounds, path=RESOLVE_PATH)
     stack.user_stub.fail_with(200, user.to_json() | {"status": "active"}, times=rounds, path=RESOLVE_PATH)
 
     with ThreadPoolExecutor(1) as pool:
@@ -683,6 +687,55 @@ def test_a_user_still_active_after_a_revoke_all_during_its_confirm_gets_the_sess
     assert session_ids(stack) == [outcome.session_id]
     assert api.me(outcome.access_token).session_id == outcome.session_id
     expect_error("UNAUTHENTICATED", api.me, before.access_token)
+
+
+THROTTLE_KB_S = 3
+"""authsession's requests to Redis throttled to this while a confirm writes its session: its session's write (a
+transaction of about 1.5 KB, sent as soon as it read the user's latest revoke-all) reaches Redis whole only half
+a second after that read, while a revoke-all's small steps take a few hundredths of a second each."""
+REVOKE_AFTER_S = 0.2
+"""When the revoke-all is sent, counted from the resolve's answer: its record of the user's latest revoke-all
+lands about 0.35 s after that answer, in the middle of the confirm's read (0.1 s) and its write (0.6 s)."""
+
+
+@REPEATED_LOGINS
+@pytest.mark.stack(links=("authsession->redis",))
+@pytest.mark.needs_stub("user", "holds the stub's resolve, then disables the user while the confirm writes its session")
+@pytest.mark.rule(
+    "tokens.revoke-all.confirm-checks-mark",
+    "tokens.revoke-all.no-session-outlives",
+    "redis.private.user-revoke-all",
+)
+def test_a_revoke_all_between_a_confirms_check_and_its_write_is_seen_by_the_write(
+    stack: Stack, api: GatewayApi
+) -> None:
+    """The confirm's check of the user's latest revoke-all and its session's write are one transaction: a
+    disable and revoke-all recorded after the check but before the write (authsession's writes to Redis
+    throttled, so the write arrives half a second after the check) makes the write fail and the confirm
+    resolve the user again: USER_DISABLED, no session, however late in the confirm the revoke-all came."""
+    user = stack.users.add_user("between@example.com")
+    revoked: list[int] = []
+
+    def disable_then_revoke() -> None:
+        stack.users.disable(user.id)
+        revoked.append(_revoke_all(stack, user.id))
+
+    def throttle_and_schedule(_: int) -> None:
+        stack.link("authsession", "redis").bandwidth(THROTTLE_KB_S, direction="upstream")
+        timer = threading.Timer(RESOLVE_HOLD_S + REVOKE_AFTER_S, disable_then_revoke)
+        timer.start()
+        timers.append(timer)
+
+    timers: list[threading.Timer] = []
+    outcome = _confirm_resolving_during(stack, api, "between@example.com", throttle_and_schedule)
+    for timer in timers:
+        timer.join(10)
+    stack.heal()
+
+    assert revoked == [0], f"the revoke-all did not run, or found a session: {revoked}"
+    assert isinstance(outcome, ApiError), f"a session of a disabled user was written after its revoke-all: {outcome}"
+    assert outcome.code == "USER_DISABLED", outcome
+    assert session_ids(stack) == []
 
 
 @pytest.mark.needs_stub(
