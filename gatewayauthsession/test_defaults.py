@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +40,7 @@ from contracts.gatewayv1.grpc_client import GatewayGrpcClient
 from contracts.gatewayv1.http_client import GatewayHttpClient
 from contracts.health import readiness_snapshot
 from gatewayauthsession.by_hand import by_hand, env_changed, run_to_exit
+from gatewayauthsession.namespace import own_network_namespace
 from gatewayauthsession.scenario import code_for, expect_error, log_in, wrong_code
 from gatewayauthsession.stack import Stack
 from harness.processes.service import ServiceProcess
@@ -396,19 +395,6 @@ LISTEN_DEFAULTS = [
     pytest.param("gateway", "GATEWAY_GRPC_ADDR", "grpc", 9080, id="gateway-grpc"),
     pytest.param("authsession", "AUTHSESSION_GRPC_ADDR", "grpc", 9090, id="authsession-grpc"),
 ]
-UNSHARE = shutil.which("unshare")
-"""util-linux's unshare: a network namespace of the process's own (as an unprivileged user's root)."""
-
-
-def _own_network_namespace() -> list[str]:
-    """The command that runs the binary in a new network namespace, after checking that
-    this machine lets an unprivileged user open one."""
-    assert UNSHARE is not None, "util-linux's unshare is needed to bind a default port apart from the machine"
-    command = [UNSHARE, "--user", "--map-root-user", "--net"]
-    probe = subprocess.run([*command, "true"], capture_output=True, text=True, timeout=10, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"this machine gives an unprivileged user no network namespace: {probe.stderr.strip()}")
-    return command
 
 
 @pytest.mark.parametrize(("service", "variable", "listener", "port"), LISTEN_DEFAULTS)
@@ -425,7 +411,7 @@ def test_a_listen_address_left_out_is_the_default_port_on_every_interface(
     that listener on its default port, on every interface, as its ready file says. It
     runs in a network namespace of its own, where the port is free whatever else the
     machine runs and nothing outside can reach it."""
-    through = _own_network_namespace()
+    through = own_network_namespace()
     assert variable not in env_changed(stack, service, {variable: None})
     proc = by_hand(stack, service, {variable: None}, through=through).start()
 
