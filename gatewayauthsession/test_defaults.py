@@ -162,16 +162,18 @@ def test_a_client_starts_thirty_logins_an_hour_by_default(stack: Stack, api: Gat
 @pytest.mark.stack(resend_cooldown="1ms")
 @pytest.mark.rule("galaxy.env.authsession-failed-attempts-per-hour", "errors.code.rate-limited")
 def test_an_email_gets_ten_wrong_codes_an_hour_by_default(stack: Stack, api: GatewayApi) -> None:
-    """Ten wrong codes over two challenges (five burn each) are compared; then the email is
-    at its cap: a third challenge's right code is refused, as is a fourth start."""
+    """Three challenges started: ten wrong codes over two of them (five burn each) are
+    compared; then the email is at its cap: the third challenge's right code is refused,
+    as is a fourth start (the start limit, five, would have let it through)."""
     _not_sent(stack, "authsession", "AUTHSESSION_FAILED_ATTEMPTS_PER_HOUR")
     email = "ten-wrong@example.com"
-    for _ in range(2):
-        challenge = api.start_email_login(email)
+    *burnt, third = (api.start_email_login(email) for _ in range(3))
+    for challenge in burnt:
         code = code_for(stack, challenge)
         for n in range(4):
             expect_error("INVALID_CODE", api.confirm_email_login, challenge.challenge_id, wrong_code(code, n))
         expect_error("TOO_MANY_ATTEMPTS", api.confirm_email_login, challenge.challenge_id, wrong_code(code, 4))
+    expect_error("RATE_LIMITED", api.confirm_email_login, third.challenge_id, code_for(stack, third))
     expect_error("RATE_LIMITED", api.start_email_login, email)
 
 
