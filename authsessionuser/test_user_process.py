@@ -12,11 +12,10 @@ import requests
 from authsessionuser.scenario import working_at_the_edge
 from contracts.errors import ApiError
 from gatewayauthsession.by_hand import by_hand, run_to_exit
+from gatewayauthsession.namespace import get_inside, own_network_namespace
 from gatewayauthsession.scenario import expect_error, log_in
 from gatewayauthsession.stack import Stack
 from harness.forensics.timeline import json_lines
-from harness.processes.errors import ProcessExitedEarly
-from harness.processes.service import ServiceProcess
 
 CONFIGURATION = "user: configuration: "
 READY_TIMEOUT_S = 0.25  # USER_READY_TIMEOUT's default
@@ -144,40 +143,33 @@ def test_a_user_the_service_cannot_read_is_unavailable_never_not_found(stack: St
 
 ADMIN_DEFAULT = "127.0.0.1:8091"  # galaxy/README.md, USER_ADMIN_ADDR
 PUBLIC_DEFAULT_PORT = "8090"  # galaxy/README.md, USER_HTTP_ADDR: ":8090", every interface
-ANOTHER_LOOPBACK = "127.0.0.2"  # an address of this host the admin listener's default is not bound to
-
-
-def _start_on_the_default_ports(stack: Stack) -> ServiceProcess:
-    """A user process of the stack with USER_HTTP_ADDR and USER_ADMIN_ADDR unset, started; the ports are fixed
-    ones, so a run that finds one taken by another program tries again for a few seconds before it gives up."""
-    deadline = time.monotonic() + 10
-    while True:
-        proc = by_hand(stack, "user", {"USER_HTTP_ADDR": None, "USER_ADMIN_ADDR": None})
-        try:
-            return proc.start()
-        except ProcessExitedEarly:
-            if "address already in use" not in proc.log_text() or time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+ANOTHER_LOOPBACK = "127.0.0.2"  # another of loopback's addresses, not the admin default's
 
 
 @pytest.mark.rule("galaxy.user.admin-listener", "galaxy.env.user-admin-addr", "galaxy.env.user-http-addr")
 def test_unless_told_the_public_api_listens_everywhere_and_the_admin_api_on_loopback_only(stack: Stack) -> None:
-    proc = _start_on_the_default_ports(stack)
-    try:
-        assert proc.address("admin") == ADMIN_DEFAULT, f"the admin API listens on {proc.address('admin')}"
-        assert proc.address("http").rsplit(":", 1)[1] == PUBLIC_DEFAULT_PORT, proc.address("http")
-        unknown = f"/v1/admin/users/usr_{'0' * 32}"
-        served = requests.get(f"http://{ADMIN_DEFAULT}{unknown}", timeout=5)
-        assert (served.status_code, served.json()["code"]) == (404, "NOT_FOUND"), served.text
-        # The public API is on every interface: another address of the host reaches it.
-        public = requests.get(f"http://{ANOTHER_LOOPBACK}:{PUBLIC_DEFAULT_PORT}/healthz", timeout=5)
-        assert public.status_code == 200, public.text
-        # The admin API is bound to loopback's one address, not to every interface: that address reaches nothing.
-        with pytest.raises(requests.ConnectionError):
-            requests.get(f"http://{ANOTHER_LOOPBACK}:{ADMIN_DEFAULT.rsplit(':', 1)[1]}/healthz", timeout=5)
-    finally:
-        proc.stop()
+    """A user process given neither listen address, in a network namespace of its own (its default ports
+    free there whatever else the machine runs), asked from inside it. Its Redis is out of reach there, so
+    an admin route answers as the admin API does when its storage fails (``user.storage-failure``): 503
+    DEPENDENCY_UNAVAILABLE naming redis, never a 404."""
+    changes: dict[str, str | None] = {"USER_HTTP_ADDR": None, "USER_ADMIN_ADDR": None}
+    proc = by_hand(stack, "user", changes, through=own_network_namespace()).start()
+    assert not set(changes) & set(proc.env), proc.env
+
+    assert proc.address("admin") == ADMIN_DEFAULT, f"the admin API listens on {proc.address('admin')}"
+    assert proc.address("http").rsplit(":", 1)[1] == PUBLIC_DEFAULT_PORT, proc.address("http")
+    served = get_inside(proc, f"http://{ADMIN_DEFAULT}/v1/admin/users/usr_{'0' * 32}")
+    assert served is not None, f"nothing answers on {ADMIN_DEFAULT}"
+    assert (served.status, served.json()["code"]) == (503, "DEPENDENCY_UNAVAILABLE"), served
+    assert served.json()["metadata"]["dependency"] == "redis", served
+    # The public API is on every interface: another of the namespace's addresses reaches it.
+    public = get_inside(proc, f"http://{ANOTHER_LOOPBACK}:{PUBLIC_DEFAULT_PORT}/healthz")
+    assert public is not None, f"nothing answers on {ANOTHER_LOOPBACK}:{PUBLIC_DEFAULT_PORT}"
+    assert public.status == 200, public
+    # The admin API is bound to loopback's one address, not to every interface: that address reaches nothing.
+    admin_port = ADMIN_DEFAULT.rsplit(":", 1)[1]
+    assert get_inside(proc, f"http://{ANOTHER_LOOPBACK}:{admin_port}/healthz") is None
+    assert proc.stop() == 0
 
 
 @pytest.mark.rule("galaxy.env.user-log-level")

@@ -16,6 +16,8 @@ environment its process runs with. How each default shows:
   port without taking it from anything else on the machine;
 - a key prefix: the keys a process with none given writes or reads in Redis;
 - a count: the wrong code that burns a challenge;
+- a readiness bound: how long probes sent one after another wait for the
+  check of a dependency that hangs;
 - the drain's bound: when a drain with a call in flight past it is cut, and
   the ``stopped`` line naming it.
 """
@@ -24,8 +26,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +42,7 @@ from contracts.gatewayv1.grpc_client import GatewayGrpcClient
 from contracts.gatewayv1.http_client import GatewayHttpClient
 from contracts.health import readiness_snapshot
 from gatewayauthsession.by_hand import by_hand, env_changed, run_to_exit
+from gatewayauthsession.namespace import own_network_namespace
 from gatewayauthsession.scenario import code_for, expect_error, log_in, wrong_code
 from gatewayauthsession.stack import Stack
 from harness.processes.service import ServiceProcess
@@ -161,16 +162,18 @@ def test_a_client_starts_thirty_logins_an_hour_by_default(stack: Stack, api: Gat
 @pytest.mark.stack(resend_cooldown="1ms")
 @pytest.mark.rule("galaxy.env.authsession-failed-attempts-per-hour", "errors.code.rate-limited")
 def test_an_email_gets_ten_wrong_codes_an_hour_by_default(stack: Stack, api: GatewayApi) -> None:
-    """Ten wrong codes over two challenges (five burn each) are compared; then the email is
-    at its cap: a third challenge's right code is refused, as is a fourth start."""
+    """Three challenges started: ten wrong codes over two of them (five burn each) are
+    compared; then the email is at its cap: the third challenge's right code is refused,
+    as is a fourth start (the start limit, five, would have let it through)."""
     _not_sent(stack, "authsession", "AUTHSESSION_FAILED_ATTEMPTS_PER_HOUR")
     email = "ten-wrong@example.com"
-    for _ in range(2):
-        challenge = api.start_email_login(email)
+    *burnt, third = (api.start_email_login(email) for _ in range(3))
+    for challenge in burnt:
         code = code_for(stack, challenge)
         for n in range(4):
             expect_error("INVALID_CODE", api.confirm_email_login, challenge.challenge_id, wrong_code(code, n))
         expect_error("TOO_MANY_ATTEMPTS", api.confirm_email_login, challenge.challenge_id, wrong_code(code, 4))
+    expect_error("RATE_LIMITED", api.confirm_email_login, third.challenge_id, code_for(stack, third))
     expect_error("RATE_LIMITED", api.start_email_login, email)
 
 
@@ -280,9 +283,18 @@ def test_a_drain_is_cut_at_the_default_10s(stack: Stack, service: str) -> None:
 
 PROBE = 1.5
 """A probe's own timeout: a readiness check answers within its bound, not the probe's."""
-PROBES = 4
-"""Probes in a row: each starts a check of its own or joins one just begun (probes that
-arrive together share one), so a bound longer than the probe's timeout fails some."""
+PROBES = 5
+"""Probes in a row, each sent as soon as the one before it was answered."""
+SPREAD = 1.5
+"""The fastest answer of the probes after the first comes within this many times the default
+bound. A check answers within its bound, or sooner when the dependency's own call gives up
+first. Probes that arrive together share one check, and a service also checks by itself every
+second (grpc.health.v1's refresh), so a probe may join a check begun before it and be answered
+early: the first one may. Each later probe is sent as the answer before it comes, when no check
+runs, so it starts one of its own (or joins one the refresh began in the milliseconds between)
+and waits it out; a busy machine only adds to that. A bound twice the default gives no later
+answer within 1.5 times the default, and the default fails this only if a busy machine holds up
+every later probe by half the bound or more (125 ms for 250 ms, 250 ms for 500 ms)."""
 SERVICE_NAMES = {"gateway": GatewayGrpcClient.SERVICE, "authsession": AuthSessionGrpcClient.SERVICE}
 
 
@@ -301,19 +313,22 @@ def test_a_readiness_check_answers_within_its_default_bound_when_a_dependency_ha
     """authsession's Redis blackholed (its check, 250 ms by default), or the gateway's
     authsession (its check, 500 ms; the gateway's Redis answers): each of several probes
     in a row, waiting a second and a half, is answered not ready by every surface of the
-    service, each within the bound plus the suite's margin."""
+    service, and the fastest of those after the first within :data:`SPREAD` times the
+    default bound (twice the bound fails)."""
     _not_sent(stack, service, f"{service.upper()}_READY_TIMEOUT")
     stack.link(service, failed).blackhole()
     http = stack.http.base_url if service == "gateway" else None
     services = ("", SERVICE_NAMES[service])
     answers = []
+    seconds = []
     for _ in range(PROBES):
         snap = readiness_snapshot(
             http=http, grpc_target=stack.process(service).address("grpc"), services=services, timeout=PROBE
         )
         answers.append(snap.describe())
         assert snap.ready is False, answers
-        assert snap.seconds < bound + MARGIN, answers
+        seconds.append(snap.seconds)
+    assert min(seconds[1:]) < bound * SPREAD, f"every later probe waited {bound * SPREAD}s or more: {answers}"
 
 
 # ------------------------------------------------------------------ token claims
@@ -396,19 +411,6 @@ LISTEN_DEFAULTS = [
     pytest.param("gateway", "GATEWAY_GRPC_ADDR", "grpc", 9080, id="gateway-grpc"),
     pytest.param("authsession", "AUTHSESSION_GRPC_ADDR", "grpc", 9090, id="authsession-grpc"),
 ]
-UNSHARE = shutil.which("unshare")
-"""util-linux's unshare: a network namespace of the process's own (as an unprivileged user's root)."""
-
-
-def _own_network_namespace() -> list[str]:
-    """The command that runs the binary in a new network namespace, after checking that
-    this machine lets an unprivileged user open one."""
-    assert UNSHARE is not None, "util-linux's unshare is needed to bind a default port apart from the machine"
-    command = [UNSHARE, "--user", "--map-root-user", "--net"]
-    probe = subprocess.run([*command, "true"], capture_output=True, text=True, timeout=10, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"this machine gives an unprivileged user no network namespace: {probe.stderr.strip()}")
-    return command
 
 
 @pytest.mark.parametrize(("service", "variable", "listener", "port"), LISTEN_DEFAULTS)
@@ -425,7 +427,7 @@ def test_a_listen_address_left_out_is_the_default_port_on_every_interface(
     that listener on its default port, on every interface, as its ready file says. It
     runs in a network namespace of its own, where the port is free whatever else the
     machine runs and nothing outside can reach it."""
-    through = _own_network_namespace()
+    through = own_network_namespace()
     assert variable not in env_changed(stack, service, {variable: None})
     proc = by_hand(stack, service, {variable: None}, through=through).start()
 
