@@ -330,6 +330,28 @@ def test_another_users_session_id_answers_like_an_unknown_one(stack: Stack, api:
     assert api.me(theirs.access_token).session_id == theirs.session_id
 
 
+MALFORMED_SESSION_IDS = {
+    "21-characters": "A" * 21,
+    "23-characters": "A" * 23,
+    "standard-base64": "A" * 21 + "+",
+    "padded": "A" * 20 + "==",
+    "a-space": "A" * 10 + " " + "A" * 11,
+    "not-ascii": "é" * 22,
+}
+"""Values that are no session id (22 characters of base64url) and hold nothing that breaks the path."""
+
+
+@pytest.mark.parametrize("session_id", MALFORMED_SESSION_IDS.values(), ids=MALFORMED_SESSION_IDS.keys())
+@pytest.mark.rule("openapi.sessions.session-id-param", "errors.code.session-not-found")
+def test_a_value_that_is_no_session_id_names_no_session(stack: Stack, api: GatewayApi, session_id: str) -> None:
+    """Any value other than 22 characters of base64url names no session: 404 SESSION_NOT_FOUND, as an
+    unknown id does, not a refusal of the argument."""
+    login = log_in(stack, api, "malformed@example.com")
+
+    expect_error("SESSION_NOT_FOUND", api.revoke_session, login.access_token, session_id)
+    assert api.me(login.access_token).session_id == login.session_id
+
+
 @REPEATED_LOGINS
 @pytest.mark.rule("authsessionv1.revoke-all.every-session", "tokens.revoke-all.every-session")
 def test_revoking_all_sessions_of_a_user_rejects_every_token_at_once(stack: Stack, api: GatewayApi) -> None:
