@@ -139,6 +139,7 @@ def test_the_gateway_rate_limits_login_endpoints_per_client(stack: Stack, api: G
     "galaxy.env.gateway-login-burst",
     "galaxy.env.gateway-login-rate-per-minute",
     "errors.code.rate-limited",
+    "openapi.response.invalid-argument",
 )
 def test_the_gateways_login_limit_is_one_bucket_per_address_over_both_apis_and_every_connection(
     stack: Stack, api: GatewayApi, transport: Transport
@@ -148,9 +149,11 @@ def test_the_gateways_login_limit_is_one_bucket_per_address_over_both_apis_and_e
     refresh), the other routes do not, nor does a call too malformed to be bound
     for authsession; another address has a bucket of its own."""
     other: Transport = "http" if transport == "grpc" else "grpc"
-    # Each login route's call missing its field: refused before the limit, and not counted.
+    # Each login route's call missing a field: refused before the limit, and not counted.
     expect_error("INVALID_ARGUMENT", stack.client(transport).start_email_login, "")
     expect_error("INVALID_ARGUMENT", stack.client(transport).confirm_email_login, "", "")
+    expect_error("INVALID_ARGUMENT", stack.client(transport).confirm_email_login, UNKNOWN_ID, "")  # no code
+    expect_error("INVALID_ARGUMENT", stack.client(transport).confirm_email_login, "", "123456")  # no challenge
     expect_error("INVALID_ARGUMENT", stack.client(transport).refresh_session, "")
     api.start_email_login("first@example.com")
     stack.client(other).start_email_login("second@example.com")  # the other API, a connection of its own
