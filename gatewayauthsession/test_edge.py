@@ -39,6 +39,18 @@ JSON = {"Content-Type": "application/json"}
         (
             "POST",
             "/v1/auth/email/start",
+            {"data": '{"email":"a@example.com"}', "headers": {"Content-Type": "text/json"}},
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            "POST",
+            "/v1/auth/email/start",
+            {"data": '{"email":"a@example.com"}', "headers": {"Content-Type": "application/ld+json"}},
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            "POST",
+            "/v1/auth/email/start",
             {"data": '{"email":"' + "a" * 70_000 + '"}', "headers": JSON},
             "PAYLOAD_TOO_LARGE",
         ),
@@ -60,6 +72,8 @@ JSON = {"Content-Type": "application/json"}
         "unknown-field",
         "trailing-json",
         "form-encoded",
+        "text-json",
+        "another-json-type",
         "oversized",
         "missing-code",
         "id-array",

@@ -42,6 +42,9 @@ def test_login_then_me_describes_the_session(stack: Stack, api: GatewayApi) -> N
     assert message.idempotency_key == challenge.challenge_id
 
     login = api.confirm_email_login(challenge.challenge_id, code)
+    # A new session, with an id of its own: not the challenge's, which the mail and the client already hold.
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", login.session_id), login.session_id
+    assert login.session_id != challenge.challenge_id, "the session took the id of its challenge"
     assert login.token_type == "Bearer"
     assert login.access_token.count(".") == 2
     assert len(login.refresh_token) >= 22  # at least 128 bits, base64url
