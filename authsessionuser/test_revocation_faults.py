@@ -53,6 +53,9 @@ class Fault:
     lift: Callable[[Stack], object]
     meanwhile: Callable[[Stack], object] = _nothing
     authsession_up: bool = True  # whether the public edge works meanwhile
+    # Whether a call of a killed process may still reach authsession, held on the link, and race the next
+    # process's call: the two then split the sessions between them, and the acknowledged one reports its part.
+    racing_call: bool = False
     settings: dict[str, str] = field(default_factory=dict)  # the stack's, beyond the module's
 
 
@@ -77,6 +80,7 @@ FAULTS: dict[str, Fault] = {
         lambda s: s.link("user", "authsession").heal(),
         meanwhile=lambda s: _kill_and_start(s, "user"),
         settings={"user_authsession_timeout": f"{IN_FLIGHT_MS}ms"},
+        racing_call=True,
     ),
     "authsession killed, then started": Fault(
         lambda s: s.process("authsession").kill(), lambda s: s.restart("authsession"), authsession_up=False
@@ -131,8 +135,11 @@ def test_a_disable_reaches_authsession_through_a_fault_and_loses_nothing(stack: 
     done = await_revocation(stack, user_id)
 
     assert (done.status, done.generation, done.revocation.generation) == ("disabled", 2, 2)
-    # At least once: a call whose acknowledgement was lost may have revoked them, and its successor nothing more.
-    assert done.revocation.revoked_sessions in (0, len(mine) - int(fault.authsession_up)), done.revocation
+    # At least once: a call whose acknowledgement was lost may have revoked them, and its successor nothing more;
+    # a killed process's call still on the link may have revoked some while its successor revoked the others.
+    left = len(mine) - int(fault.authsession_up)
+    counts = range(left + 1) if fault.racing_call else (0, left)
+    assert done.revocation.revoked_sessions in counts, done.revocation
     refused_at_the_edge(stack, *kept)
     working_at_the_edge(stack, bystander)
     assert session_ids(stack) == [bystander.session_id]
