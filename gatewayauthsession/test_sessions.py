@@ -418,7 +418,7 @@ RACING_CONFIRMS = 3
 
 
 @pytest.mark.rule("tokens.retry.confirm-concurrent", "user.resolve-on-confirm")
-@pytest.mark.needs_stub("user", "holds every resolve a quarter of a second, so the confirms reach their write together")
+@pytest.mark.needs_stub("user", "holds every resolve a second, so the confirms reach their write together")
 def test_confirms_that_all_compared_the_right_code_all_answer_the_one_session(stack: Stack, api: GatewayApi) -> None:
     """Three confirms of one challenge with the right code, each held at the user service until all have
     compared their code: they reach the session's write together, one opens the session, and the two that find
@@ -426,7 +426,7 @@ def test_confirms_that_all_compared_the_right_code_all_answer_the_one_session(st
     CHALLENGE_NOT_FOUND: only a confirm refused an attempt answers that."""
     challenge = api.start_email_login("mae@example.com")
     code = stack.mail.last_code("mae@example.com")
-    stack.user_stub.delay(0.25, times=None, path=RESOLVE_PATH)
+    stack.user_stub.delay(1.0, times=None, path=RESOLVE_PATH)
 
     with ThreadPoolExecutor(RACING_CONFIRMS) as pool:
         calls = list(
