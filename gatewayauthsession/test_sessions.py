@@ -191,7 +191,7 @@ def test_a_refresh_that_outlives_its_session_between_two_reads_is_an_invalid_tok
     assert session_ids(stack) == []
 
 
-@pytest.mark.rule("tokens.refresh.owner-checked", "errors.code.user-disabled")
+@pytest.mark.rule("tokens.refresh.owner-checked", "errors.code.user-disabled", "redis.events.reason-user-disabled")
 @pytest.mark.needs_stub(
     "user",
     "disables the user and leaves its sessions to the next refresh, where the user service ends them at once "
@@ -201,9 +201,18 @@ def test_refreshing_a_disabled_users_session_fails_and_revokes_it(stack: Stack, 
     login = log_in(stack, api, "deb@example.com")
     stack.users.disable("deb@example.com")
 
-    expect_error("USER_DISABLED", api.refresh_session, login.refresh_token)
-    assert session_ids(stack) == []
-    expect_error("UNAUTHENTICATED", api.me, login.access_token)
+    with session_events(stack) as events:
+        expect_error("USER_DISABLED", api.refresh_session, login.refresh_token)
+        assert session_ids(stack) == []
+        expect_error("UNAUTHENTICATED", api.me, login.access_token)
+        assert events() == [
+            {
+                "type": "session.revoked",
+                "session_id": login.session_id,
+                "user_id": login.user_id,
+                "reason": "user_disabled",
+            }
+        ]
 
 
 @REPEATED_LOGINS
