@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -58,6 +59,33 @@ def test_starting_logins_is_limited_per_email(stack: Stack, api: GatewayApi) -> 
     assert err.retry_after is not None
     assert 3500 <= err.retry_after <= 3600, "the hint is what is left of the one-hour start limit window"
     assert len(stack.mail.messages_to("pia@example.com")) == 2
+
+
+RACING_STARTS = 6
+
+
+def _start_or_refusal(api: GatewayApi, email: str) -> object:
+    try:
+        return api.start_email_login(email)
+    except ApiError as err:
+        return err
+
+
+@pytest.mark.stack(start_limit_per_client=2, links=("authsession->redis",))
+@pytest.mark.rule("galaxy.env.authsession-start-limit-per-client", "errors.code.rate-limited")
+def test_starts_at_once_are_counted_as_they_are_checked(stack: Stack, api: GatewayApi) -> None:
+    """Six logins of six emails started at once by one client allowed two: each start is checked and counted
+    in one step, so no two read the same count. authsession's requests to Redis are each held 50 ms, so the
+    six all reach the limit before any has written (a check, then a count, would let all six through)."""
+    stack.link("authsession", "redis").latency(ms=50, direction="upstream")
+    with ThreadPoolExecutor(RACING_STARTS) as pool:
+        calls = list(pool.map(lambda n: _start_or_refusal(api, f"race{n}@example.com"), range(RACING_STARTS)))
+    stack.heal()
+
+    refused = [c for c in calls if isinstance(c, ApiError)]
+    assert len(calls) - len(refused) == 2, f"not two of {RACING_STARTS} starts at once were let through: {calls}"
+    assert {e.code for e in refused} == {"RATE_LIMITED"}, refused
+    assert len(stack.mail.messages) == 2
 
 
 @pytest.mark.stack(start_limit_per_client=3)
