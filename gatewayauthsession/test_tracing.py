@@ -118,13 +118,10 @@ def test_a_refreshs_owner_check_carries_the_trace_as_the_resolve_does(stack: Sta
     login = log_in(stack, api, "owen@example.com")
     api.refresh_session(login.refresh_token)
 
-    by_method = {(r.method, tp.trace_id, tp.flags) for r in stack.user_stub.requests for tp in [_traceparent(r)]}
+    requests, parents = stack.user_stub.requests, user_traceparents(stack)
+    by_method = {(r.method, tp.trace_id, tp.flags) for r, tp in zip(requests, parents, strict=True)}
     trace = stack.trace.trace_id
     assert by_method == {("POST", trace, "01"), ("GET", trace, "01")}, by_method
-
-
-def _traceparent(request: Any) -> Traceparent:
-    return require_traceparent(request.headers)
 
 
 @pytest.mark.parametrize("malformed", MALFORMED)
