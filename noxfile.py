@@ -539,9 +539,10 @@ def race(session: nox.Session) -> None:
     _pytest(session, "race", *SUITE_PATHS, "-n", "auto", "--build-mode=race")
 
 
-# A CPU hog for ``flakes --stress``: busy until its time is up (bounded, and killed when the runs end).
+# A CPU hog for ``flakes --stress``: busy until its time is up (bounded, and killed when the runs end). Its bound
+# grows with the runs asked for, so that the last of many runs is loaded as the first was.
 _HOG = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end:\n    pass\n"
-_HOG_LIMIT_S = 3600
+_HOG_LIMIT_PER_RUN_S = 600
 
 
 @nox.session(python=PYTHON, tags=["flakes"], default=False)
@@ -568,11 +569,12 @@ def flakes(session: nox.Session) -> None:
     hogs: list[subprocess.Popen[bytes]] = []
     if stress:
         cores = len(os.sched_getaffinity(0))
+        hog_limit_s = runs * _HOG_LIMIT_PER_RUN_S
         session.log(
             f"flakes: {hog_count} CPU hog(s) beside the runs, on {cores} core(s) "
-            f"(each stops after {_HOG_LIMIT_S} s at the latest)"
+            f"(each stops after {hog_limit_s} s at the latest)"
         )
-        hogs = [subprocess.Popen([sys.executable, "-c", _HOG, str(_HOG_LIMIT_S)]) for _ in range(hog_count)]
+        hogs = [subprocess.Popen([sys.executable, "-c", _HOG, str(hog_limit_s)]) for _ in range(hog_count)]
     try:
         for run in range(1, runs + 1):
             session.log(f"flakes: run {run} of {runs}" + (" (under CPU stress)" if stress else ""))
