@@ -19,6 +19,14 @@ from harness.forensics.timeline import json_lines
 
 CONFIGURATION = "user: configuration: "
 READY_TIMEOUT_S = 0.25  # USER_READY_TIMEOUT's default
+PROBES = 4
+"""Readiness probes in a row on each listener while Redis answers nothing."""
+SPREAD = 1.5
+"""The fastest of the probes after the first answers within this many times the default bound. Probes that
+arrive together share one check, so the first may join one already under way and be answered early; each later
+one is sent as the answer before it comes, starts a check of its own and waits it out. A bound twice the default
+answers none within 1.5 times it; the default fails this only if a busy machine holds up every later probe by
+half the bound (125 ms) or more."""
 
 CONFIG_PROBLEMS: dict[str, str | None] = {
     "USER_REDIS_URL": None,
@@ -97,13 +105,17 @@ def test_readiness_is_on_both_listeners_asks_redis_within_its_bound_and_not_auth
     stack.redis.pause()
     try:
         for listener in ("http", "admin"):
-            started = time.monotonic()
-            resp = _probe(stack, listener, "/readyz")
-            took = time.monotonic() - started
-            assert resp.status_code == 503, (listener, resp.text)
-            problem = resp.json()
-            assert (problem["code"], problem["metadata"]["dependency"]) == ("DEPENDENCY_UNAVAILABLE", "redis"), problem
-            assert took < READY_TIMEOUT_S + 1.0, f"{listener}'s /readyz answered after {took:.2f}s"
+            seconds = []
+            for _ in range(PROBES):
+                started = time.monotonic()
+                resp = _probe(stack, listener, "/readyz")
+                seconds.append(round(time.monotonic() - started, 3))
+                assert resp.status_code == 503, (listener, resp.text)
+                problem = resp.json()
+                dependency = (problem["code"], problem["metadata"]["dependency"])
+                assert dependency == ("DEPENDENCY_UNAVAILABLE", "redis"), problem
+            bound = READY_TIMEOUT_S * SPREAD
+            assert min(seconds[1:]) < bound, f"{listener}'s later /readyz probes all took {bound}s or more: {seconds}"
             assert _probe(stack, listener, "/healthz").status_code == 200, listener  # alive all the same
     finally:
         stack.redis.resume()
