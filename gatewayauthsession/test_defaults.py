@@ -42,7 +42,7 @@ from contracts.gatewayv1.grpc_client import GatewayGrpcClient
 from contracts.gatewayv1.http_client import GatewayHttpClient
 from contracts.health import readiness_snapshot
 from gatewayauthsession.by_hand import by_hand, env_changed, run_to_exit
-from gatewayauthsession.namespace import own_network_namespace
+from gatewayauthsession.namespace import get_inside, own_network_namespace
 from gatewayauthsession.scenario import code_for, expect_error, log_in, wrong_code
 from gatewayauthsession.stack import Stack
 from harness.processes.service import ServiceProcess
@@ -435,4 +435,8 @@ def test_a_listen_address_left_out_is_the_default_port_on_every_interface(
     assert int(bound) == port, f"{variable} left out: {listener} on {proc.address(listener)}, not port {port}"
     unspecified = not host.strip("[]") or ipaddress.ip_address(host.strip("[]")).is_unspecified
     assert unspecified, f"{variable} left out: {listener} on {host}, not every interface"
+    if listener == "http":  # asked there, not only read from the ready file
+        answer = get_inside(proc, f"http://127.0.0.1:{port}/healthz")
+        status = answer.status if answer is not None else None
+        assert status == 200, f"/healthz on :{port} inside the namespace: {answer or 'nothing answered'}"
     assert proc.stop() == 0
