@@ -178,7 +178,8 @@ HUNG_READY_TIMEOUT = 3.0  # the readiness check's bound while a dependency hangs
 @pytest.mark.rule("openapi.healthz.liveness", "galaxy.readiness.healthz", transport="http")
 def test_healthz_asks_no_dependency_so_a_hung_one_does_not_slow_it(stack: Stack) -> None:
     """The gateway's Redis hangs: /readyz waits out its 3 s bound for it and answers
-    503, while /healthz, which asks no dependency, answers 200 at once."""
+    503, while /healthz, which asks no dependency, answers 200 at once. A /readyz answered
+    ready at once shared a check begun before the fault, and is asked again."""
     stack.link("gateway", "redis").blackhole()
 
     started = time.monotonic()
@@ -187,10 +188,19 @@ def test_healthz_asks_no_dependency_so_a_hung_one_does_not_slow_it(stack: Stack)
     assert alive.status_code == 200, alive.text
     assert took < HUNG_READY_TIMEOUT - 1.0, f"/healthz took {took:.2f}s: it waited for the hung Redis"
 
-    started = time.monotonic()
-    ready = stack.http.request("GET", "/readyz")
-    assert ready.status_code == 503, ready.text
-    assert time.monotonic() - started >= HUNG_READY_TIMEOUT - 0.1, "the fault did not hang the readiness check"
+    # Probes that arrive together share one check (galaxy.readiness.bounded-check): a /readyz may join one the
+    # gateway began before the fault (its health refresh checks every second) and answer ready at once. Only such
+    # an early answer is asked again, at most twice; a check begun after the fault waits out the bound.
+    answers = []
+    for _ in range(3):
+        started = time.monotonic()
+        ready = stack.http.request("GET", "/readyz")
+        took = time.monotonic() - started
+        answers.append(f"{ready.status_code} in {took:.2f}s")
+        if ready.status_code != 200 or took >= HUNG_READY_TIMEOUT - 0.1:
+            break
+    assert ready.status_code == 503, answers
+    assert took >= HUNG_READY_TIMEOUT - 0.1, f"the fault did not hang the readiness check: {answers}"
 
 
 @pytest.mark.parametrize("service", ["", "galaxy.gateway.v1.GatewayService"])

@@ -143,9 +143,16 @@ def test_every_readiness_surface_of_both_services_answers_within_its_own_bound_w
         (authsession, ("", AUTHSESSION_SERVICE), 0.25, None),
         (stack.gateway.address("grpc"), ("", GATEWAY_SERVICE), 0.5, stack.http.base_url),
     ):
-        snap = readiness_snapshot(http=http, grpc_target=target, services=services, timeout=10)
-        assert snap.ready is False, snap.describe()
-        assert snap.seconds <= bound + 2.0, snap.describe()  # a margin for a busy machine
+        # A probe may share a check begun before the fault (probes that arrive together share one), which
+        # answers ready within the bound: only that answer is asked again, at most twice.
+        seen = []
+        for _ in range(3):
+            snap = readiness_snapshot(http=http, grpc_target=target, services=services, timeout=10)
+            seen.append(snap.describe())
+            if snap.ready is False or snap.seconds >= bound:
+                break
+        assert snap.ready is False, seen
+        assert snap.seconds <= bound + 2.0, seen  # a margin for a busy machine
 
 
 @pytest.mark.stack(links=("authsession->redis",), authsession_ready_timeout="3s")
