@@ -25,6 +25,8 @@ from gatewayauthsession.stack import Stack
     "authsessionv1.confirm.new-session",
     "openapi.me.session",
     "openapi.me.email",
+    "openapi.link.confirm-the-challenge",
+    "openapi.link.with-get-me",
     "gatewayv1.get-me",
     "user.resolve-on-confirm",
     "authsessionv1.refresh-token",

@@ -37,6 +37,7 @@ from gatewayauthsession.stack import Stack, Transport
     "tokens.access.claim-sid",
     "openapi.refresh.rotation",
     "openapi.refresh.new-pair",
+    "openapi.link.with-refresh-session",
     "gatewayv1.refresh",
     "authsessionv1.refresh.rotation",
 )
@@ -220,6 +221,7 @@ def test_refreshing_a_disabled_users_session_fails_and_revokes_it(stack: Stack, 
 @pytest.mark.rule(
     "openapi.logout.ends-session",
     "openapi.logout.over",
+    "openapi.link.with-logout",
     "gatewayv1.logout",
     "tokens.refresh.revoked-session",
     "openapi.me.requires-live-session",
@@ -319,6 +321,47 @@ def test_revoking_one_of_my_other_sessions_by_id(stack: Stack, api: GatewayApi) 
     expect_error("UNAUTHENTICATED", api.me, other_device.access_token)
     assert api.me(mine.access_token).session_id == mine.session_id
     assert [s.session_id for s in api.list_sessions(mine.access_token)] == [mine.session_id]
+
+
+@REPEATED_LOGINS
+@pytest.mark.rule(
+    "openapi.link.revoke-a-listed-session",
+    "openapi.sessions.listed",
+    "openapi.sessions.revoke",
+    "gatewayv1.list-sessions",
+    "gatewayv1.revoke-session",
+)
+def test_a_listed_session_is_revoked_by_its_listed_id_with_the_token_that_listed_it(
+    stack: Stack, api: GatewayApi
+) -> None:
+    mine = log_in(stack, api, "lis@example.com")
+    other_device = log_in(stack, api, "lis@example.com")
+
+    [other] = [s for s in api.list_sessions(mine.access_token) if not s.current]
+    api.revoke_session(mine.access_token, other.session_id)
+
+    assert [s.session_id for s in api.list_sessions(mine.access_token)] == [mine.session_id]
+    expect_error("UNAUTHENTICATED", api.me, other_device.access_token)
+    expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, other_device.refresh_token)
+
+
+@REPEATED_LOGINS
+@pytest.mark.rule(
+    "openapi.link.with-revoke-session",
+    "openapi.sessions.revoke",
+    "openapi.sessions.revoked",
+    "gatewayv1.revoke-session",
+    "authsessionv1.revoke.one-session",
+)
+def test_a_new_access_token_revokes_its_own_session(stack: Stack, api: GatewayApi) -> None:
+    kept = log_in(stack, api, "own@example.com")
+    login = log_in(stack, api, "own@example.com")
+
+    api.revoke_session(login.access_token, login.session_id)
+
+    expect_error("UNAUTHENTICATED", api.me, login.access_token)
+    expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, login.refresh_token)
+    assert session_ids(stack) == [kept.session_id]
 
 
 @pytest.mark.rule(
