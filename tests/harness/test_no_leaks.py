@@ -4,6 +4,7 @@ failing run ends, within a few of its tests' deadlines."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -28,7 +29,8 @@ class Run:
     def __init__(self, tmp_path: Path, scenario: str, *args: str) -> None:
         self.dir = tmp_path
         env = {k: v for k, v in os.environ.items() if k != HARNESS_TAG_ENV}
-        env |= {"LEAK_SCENARIO": scenario, "LEAK_DIR": str(tmp_path)}
+        # PYTHONFAULTHANDLER: a run that does not end is asked, with SIGABRT, where each of its threads is.
+        env |= {"LEAK_SCENARIO": scenario, "LEAK_DIR": str(tmp_path), "PYTHONFAULTHANDLER": "1"}
         cmd = [sys.executable, "-m", "pytest", str(SAMPLE), "-q", "-p", "no:cacheprovider", "--timeout=0", *args]
         # a later --timeout in args wins over the default 0 (no timeout)
         self.junit = tmp_path / "junit.xml"
@@ -38,8 +40,34 @@ class Run:
         )
 
     def wait(self, timeout: float = 60) -> int:
-        self.output = self.proc.communicate(timeout=timeout)[0].decode(errors="replace")
+        """The run's exit code, once it ended within ``timeout``; else a failure that says what each of its
+        processes was doing (their states, and every Python thread's stack, dumped on SIGABRT)."""
+        try:
+            self.output = self.proc.communicate(timeout=timeout)[0].decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the sample run did not end within {timeout:.0f}s:\n{self._where()}") from None
         return self.proc.returncode
+
+    def _where(self) -> str:
+        """What each process of a run that does not end is doing; the run is then ended."""
+        try:
+            tree = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
+        except psutil.Error:
+            tree = []
+        states = []
+        for p in tree:
+            with contextlib.suppress(psutil.Error):
+                states.append(f"  {p.pid} {p.status()} {' '.join(p.cmdline())[:160]}")
+        for p in tree:
+            with contextlib.suppress(psutil.Error):
+                if "python" in p.name():
+                    p.send_signal(signal.SIGABRT)
+        try:
+            output = self.proc.communicate(timeout=10)[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            output = self.proc.communicate()[0]
+        return "\n".join(["processes:", *states, "output:", output.decode(errors="replace")[-20000:]])
 
     def wait_started(self, count: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -98,7 +126,9 @@ def runs() -> Iterator[list[Run]]:
     for run in started:  # never leave a stray sample run behind, whatever happened
         if run.proc.poll() is None:
             os.killpg(run.proc.pid, signal.SIGKILL)
-            run.proc.wait()
+        if run.proc.stdout is not None and not run.proc.stdout.closed:
+            run.proc.communicate()  # reaps it and closes its pipe, which a run that did not end left open
+        run.proc.wait()
         for p in run.tagged():
             p.kill()
 
