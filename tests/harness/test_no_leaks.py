@@ -23,6 +23,15 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = Path(__file__).with_name("testdata") / "leaks" / "sample_leaks.py"
 
 
+AT_A_TERMINAL = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+"""Runs the rest of its arguments with SIGINT as a terminal's foreground job has it. A job a script starts in the
+background (``cmd &``, as CI runners and wrappers do) has SIGINT ignored, which every process it starts inherits,
+and Python then never turns SIGINT into KeyboardInterrupt: the sample run could not be interrupted at all."""
+
+
 class Run:
     """pytest on the sample suite, in its own process group."""
 
@@ -31,12 +40,18 @@ class Run:
         env = {k: v for k, v in os.environ.items() if k != HARNESS_TAG_ENV}
         # PYTHONFAULTHANDLER: a run that does not end is asked, with SIGABRT, where each of its threads is.
         env |= {"LEAK_SCENARIO": scenario, "LEAK_DIR": str(tmp_path), "PYTHONFAULTHANDLER": "1"}
-        cmd = [sys.executable, "-m", "pytest", str(SAMPLE), "-q", "-p", "no:cacheprovider", "--timeout=0", *args]
+        cmd = [sys.executable, "-c", AT_A_TERMINAL, "-m", "pytest", str(SAMPLE), "-q", "-p", "no:cacheprovider"]
+        cmd += ["--timeout=0", *args]
         # a later --timeout in args wins over the default 0 (no timeout)
         self.junit = tmp_path / "junit.xml"
         cmd.append(f"--junitxml={self.junit}")
         self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def wait(self, timeout: float = 60) -> int:
