@@ -48,6 +48,22 @@ __all__ = [
 
 T = TypeVar("T")
 
+
+SHARED_CHECK_TRIES = 3
+"""How many times in all a readiness probe is sent while its answers came from a check begun before it."""
+
+
+def beyond_shared_checks(ask: Callable[[], T], shared: Callable[[T], bool], tries: int = SHARED_CHECK_TRIES) -> list[T]:
+    """Every answer of the readiness probe ``ask``, sent again while ``shared`` says its answer came from a check
+    begun before it (probes that arrive together share one check, ``galaxy.readiness.bounded-check``, and the
+    services also check by themselves every second), at most ``tries`` times in all: the last answer is the one to
+    judge, the others say what was seen."""
+    answers = [ask()]
+    while shared(answers[-1]) and len(answers) < tries:
+        answers.append(ask())
+    return answers
+
+
 REPEATED_LOGINS = pytest.mark.stack(resend_cooldown="1ms")
 """For a scenario that logs one email in again within the resend cooldown
 (the service's 30 s): the stack's defaults are the services' own, so a

@@ -27,7 +27,7 @@ from contracts.tracing import (
     require_traceparent,
 )
 from gatewayauthsession.by_hand import by_hand
-from gatewayauthsession.scenario import call_lines, expect_error, log_in, log_lines, start_with
+from gatewayauthsession.scenario import beyond_shared_checks, call_lines, expect_error, log_in, log_lines, start_with
 from gatewayauthsession.stack import Stack, Transport
 
 TRACESTATE = "tracestate"
@@ -307,17 +307,17 @@ def test_the_gateways_own_health_checks_send_no_traceparent(stack: Stack) -> Non
         own = list(answering.checks)
         assert [c for c in own if TRACEPARENT in c] == [], f"checks of its own sent a trace: {own}"
 
-        # Probes that arrive together share one check (galaxy.readiness.bounded-check): a traced /readyz that
-        # arrives while a periodic check runs is answered by that untraced check, so it is asked again, up to
-        # five times, until one starts a check of its own.
+        # A traced /readyz that arrives while a periodic check runs is answered by that untraced check: it is asked
+        # again, up to five times in all, until one starts a check of its own.
         caller = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
-        readyz, traced = f"http://{gateway.address('http')}/readyz", list[str]()
-        for _ in range(5):
+        readyz = f"http://{gateway.address('http')}/readyz"
+
+        def traced_checks() -> list[str]:
             response = requests.get(readyz, headers={TRACEPARENT: caller}, timeout=5)
             assert response.status_code == 200, response.text
-            traced = [c[TRACEPARENT] for c in answering.checks[len(own) :] if TRACEPARENT in c]
-            if traced:
-                break
+            return [c[TRACEPARENT] for c in answering.checks[len(own) :] if TRACEPARENT in c]
+
+        traced = beyond_shared_checks(traced_checks, lambda found: not found, tries=5)[-1]
         assert {Traceparent.parse(v).trace_id for v in traced} == {CALLER_TRACE}, answering.checks[len(own) :]
         gateway.stop()
     finally:
