@@ -3,8 +3,10 @@
 :class:`ToxiproxyServer` runs the pinned ``toxiproxy-server``
 (:mod:`harness.builds.tools`) as a supervised, tagged process on a port of its
 own choosing (port 0; the bound port is read from the process's listening
-sockets, so none is guessed). :meth:`ToxiproxyServer.link` opens a proxy on
-port 0 in front of an upstream ``host:port``; a :class:`Link` then takes
+sockets, so none is guessed). :meth:`ToxiproxyServer.link` opens a proxy on a
+port held for it (:class:`~harness.processes.ports.PortHold`, so that no other
+process takes the port while the link is down) in front of an upstream
+``host:port``; a :class:`Link` then takes
 every fault toxiproxy offers, per direction and with a toxicity::
 
     link = server.link("web->orders", upstream="127.0.0.1:4321")
@@ -56,6 +58,7 @@ import psutil
 import requests
 
 from harness.builds.tools import go_tool
+from harness.processes.ports import PortHold
 from harness.processes.service import ServiceProcess
 
 __all__ = ["KEEPS_CONNECTIONS", "REMOVE_TIMEOUT", "Direction", "Link", "Toxic", "ToxiproxyError", "ToxiproxyServer"]
@@ -128,6 +131,8 @@ class ToxiproxyServer:
     def stop(self) -> None:
         self.process.stop()
         self._http.close()
+        for link in self._links.values():  # gone with the server: their ports are let go
+            link._hold.close()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -146,12 +151,18 @@ class ToxiproxyServer:
         return resp.json() if resp.content else None
 
     def link(self, name: str, upstream: str) -> Link:
-        """A new proxy listening on 127.0.0.1, port 0, forwarding to ``upstream``.
-        ``name`` is for humans (it appears in errors and reports); each proxy
-        also gets a unique id, so many stacks can share one server."""
+        """A new proxy listening on 127.0.0.1, on a port held for it until
+        :meth:`Link.delete`, forwarding to ``upstream``. ``name`` is for humans (it
+        appears in errors and reports); each proxy also gets a unique id, so many
+        stacks can share one server."""
         proxy_id = f"{next(self._names)}-{''.join(c if c.isalnum() else '_' for c in name)}"
-        doc = self.request("POST", "/proxies", {"name": proxy_id, "listen": "127.0.0.1:0", "upstream": upstream})
-        link = Link(self, name, proxy_id, listen=doc["listen"], upstream=upstream)
+        hold = PortHold()
+        try:
+            doc = self.request("POST", "/proxies", {"name": proxy_id, "listen": hold.address, "upstream": upstream})
+        except BaseException:
+            hold.close()
+            raise
+        link = Link(self, name, proxy_id, listen=doc["listen"], upstream=upstream, hold=hold)
         self._links[proxy_id] = link
         return link
 
@@ -207,8 +218,11 @@ class Link:
     """A proxy between two parts of a stack: clients connect to
     :attr:`listen`, the proxy forwards to :attr:`upstream`."""
 
-    def __init__(self, server: ToxiproxyServer, name: str, proxy_id: str, *, listen: str, upstream: str) -> None:
+    def __init__(
+        self, server: ToxiproxyServer, name: str, proxy_id: str, *, listen: str, upstream: str, hold: PortHold
+    ) -> None:
         self.server = server
+        self._hold = hold
         self.name = name
         self.proxy_id = proxy_id
         self.listen = listen
@@ -264,10 +278,11 @@ class Link:
         return list(self._toxics.values())
 
     def delete(self) -> None:
-        """Remove the proxy from the server (closing its port)."""
+        """Remove the proxy from the server, and let its port go."""
         with contextlib.suppress(ToxiproxyError, requests.RequestException):
             self.server.request("DELETE", f"/proxies/{self.proxy_id}")
         self._toxics.clear()
+        self._hold.close()
         self.server._forget(self)
 
     # ------------------------------------------------------------ toxics

@@ -71,7 +71,7 @@ class _Draining(Protocol):
 
     def is_running(self) -> bool: ...
 
-    def stop(self) -> int | None: ...
+    def halt(self) -> int | None: ...
 
     def dump_goroutines(self, wait: float = 1.0) -> None: ...
 
@@ -147,7 +147,7 @@ class ProcessDrain:
                     os.killpg(self.pid, signal.SIGKILL)
         finally:
             done.set()
-            returncode = self.stop()  # reaps it (and ends it, should anything above have failed)
+            returncode = self.halt()  # reaps it (and ends it, should anything above have failed)
         if watcher.is_alive():
             watcher.join(timeout=5.0)  # a probe bounds its own wait; a stuck one is a daemon thread
         assert returncode is not None

@@ -19,7 +19,9 @@ Faults come from outside, as signals: :meth:`ServiceProcess.pause` and
 :meth:`~ServiceProcess.kill` (SIGKILL) and :meth:`~ServiceProcess.restart`,
 which starts a new incarnation on the same addresses (``listen_env`` names
 the variable that sets each one) so that peers reconnect without new
-configuration. Each incarnation keeps its own log. :meth:`~ServiceProcess.terminate_and_drain`
+configuration. Each incarnation keeps its own log. The ports it is given to
+hold (``holds``, :mod:`harness.processes.ports`) stay its own while it is
+down between incarnations, and are let go by :meth:`stop`. :meth:`~ServiceProcess.terminate_and_drain`
 sends SIGTERM and reports what the process did (:class:`Drain`): how soon a
 readiness probe the caller passes answered not-ready, how soon it exited and
 with which code. :meth:`~ServiceProcess.readings` reads its file descriptors,
@@ -57,6 +59,7 @@ from harness.processes.errors import (
 )
 from harness.processes.launch import exit_status, with_parent_death_signal
 from harness.processes.logs import ProcessLogs
+from harness.processes.ports import PortHold
 from harness.processes.signals import ProcessSignals
 from harness.processes.sweep import HARNESS_TAG_ENV, current_run_id
 
@@ -88,7 +91,9 @@ class ServiceProcess(ProcessLogs, ProcessSignals, ProcessDrain):
     ``-cover`` build), the process writes its coverage counters there
     (``GOCOVERDIR``) when it exits cleanly. Its standard output goes to its
     log with its standard error, or to the file ``stdout`` when one is given
-    (to tell the two streams apart).
+    (to tell the two streams apart). ``holds`` are the ports it listens on,
+    kept from every other process while it is down (:meth:`restart`), until
+    :meth:`stop`.
     """
 
     def __init__(
@@ -105,6 +110,7 @@ class ServiceProcess(ProcessLogs, ProcessSignals, ProcessDrain):
         stop_timeout: float = 5.0,
         coverdir: Path | None = None,
         stdout: Path | None = None,
+        holds: Sequence[PortHold] = (),
     ) -> None:
         if (ready_env is None) == (ready_probe is None):
             raise ValueError(f"{name}: give exactly one of ready_env (the handshake) and ready_probe")
@@ -133,6 +139,7 @@ class ServiceProcess(ProcessLogs, ProcessSignals, ProcessDrain):
         self._log: IO[bytes] | None = None
         self._stdout: IO[bytes] | None = None
         self._spawned = 0.0
+        self._holds = list(holds)
 
     @property
     def pid(self) -> int:
@@ -266,8 +273,9 @@ class ServiceProcess(ProcessLogs, ProcessSignals, ProcessDrain):
         """Stop the process if it runs, then start a new incarnation on the
         same addresses (through ``listen_env``), with ``env`` merged into its
         environment and ``argv`` replacing its command line if given. The
-        earlier incarnation's log is kept (:attr:`incarnations`)."""
-        self.stop()
+        earlier incarnation's log is kept (:attr:`incarnations`); its held ports
+        stay held in between, so no other process takes one meanwhile."""
+        self.halt()
         self.retire_log()
         for address, var in self.listen_env.items():
             if address in self.addresses:
@@ -283,11 +291,20 @@ class ServiceProcess(ProcessLogs, ProcessSignals, ProcessDrain):
     # ------------------------------------------------------------ stop
 
     def stop(self) -> int | None:
-        """Stop the process (SIGTERM → wait → SIGQUIT → SIGKILL); idempotent.
-        A paused process is resumed so that it can take the signal.
+        """Stop the process (SIGTERM → wait → SIGQUIT → SIGKILL) and let its held
+        ports go; idempotent. A paused process is resumed so that it can take the signal.
 
         Returns the exit code (negative: killed by that signal).
         """
+        try:
+            return self.halt()
+        finally:
+            for hold in self._holds:
+                hold.close()
+
+    def halt(self) -> int | None:
+        """End the process as :meth:`stop` does, its ports still held: it is to come
+        back (:meth:`restart`). A fault (:meth:`kill`, :meth:`terminate_and_drain`) halts it."""
         proc = self._proc
         if proc is None:
             return None

@@ -24,7 +24,7 @@ class _Supervised(Protocol):
 
     def is_running(self) -> bool: ...
 
-    def stop(self) -> int | None: ...
+    def halt(self) -> int | None: ...
 
     def log_tail(self, lines: int = 40) -> str: ...
 
@@ -67,6 +67,6 @@ class ProcessSignals:
         """Kill the process group at once (SIGKILL), as a crash would; returns the exit code."""
         _signal_group(self, signal.SIGKILL)
         self.paused = False
-        code = self.stop()
+        code = self.halt()
         assert code is not None
         return code

@@ -38,7 +38,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, Self
 
 from harness.paths import PROJECT_ROOT
-from harness.processes.ports import free_port
+from harness.processes.ports import PortHold
 from harness.processes.service import ServiceProcess
 from harness.redis import REAL_REDIS_ENV
 from harness.redis.commands import RedisCommand, _Monitor
@@ -171,10 +171,10 @@ def stop_fakeredis_host() -> None:
 
 
 class FakeRedisServer(_Backend):
-    """A fakeredis TCP server on 127.0.0.1, port 0, with state of its own,
-    served by this process's fakeredis host (a process of its own, so its
-    answers never wait on the test's threads). A restart binds the same
-    port again."""
+    """A fakeredis TCP server on 127.0.0.1, with state of its own, served by
+    this process's fakeredis host (a process of its own, so its answers never
+    wait on the test's threads). A restart binds the same port again: the host
+    holds it meanwhile (:class:`~harness.processes.ports.PortHold`)."""
 
     def __init__(self, key_prefix: str = "galaxy:", *, record: int = DEFAULT_RECORD) -> None:
         self.key_prefix = key_prefix
@@ -318,7 +318,7 @@ def _pong(addr: str) -> bool:
 
 class RedisServerProcess(_Monitored):
     """A ``redis-server`` of this test's own, on 127.0.0.1 (redis-server takes
-    no port 0, so a free port is chosen for it and kept across restarts).
+    no port 0, so a port is held for it, and kept across restarts).
     Its data is written to an append-only file with every write, so it
     survives a kill when a restart keeps it; ``keep_data=False`` deletes it."""
 
@@ -333,8 +333,9 @@ class RedisServerProcess(_Monitored):
         self.key_prefix = key_prefix
         self.data_dir = workdir / "redis-data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        port = free_port()
-        self.addr = f"127.0.0.1:{port}"
+        hold = PortHold()
+        port = hold.port
+        self.addr = hold.address
         self.url = f"redis://{self.addr}/0"
         argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(self.data_dir), "--save", ""]
         argv += ["--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no", "--loglevel", "warning"]
@@ -344,6 +345,7 @@ class RedisServerProcess(_Monitored):
             env={},
             workdir=workdir,
             ready_probe=lambda _: {"redis": self.addr} if _pong(self.addr) else None,
+            holds=[hold],
         ).start()
         self._monitor = _Monitor(self.addr, record) if record else None
         self.error_modes = RedisErrorModes(self.url)
@@ -377,7 +379,7 @@ class RedisServerProcess(_Monitored):
         self.process.resume()
 
     def restart(self, *, keep_data: bool) -> None:
-        self.process.stop()
+        self.process.halt()
         self.error_modes.forget()  # a new process starts from its command line's configuration
         if not keep_data:
             shutil.rmtree(self.data_dir, ignore_errors=True)

@@ -12,7 +12,8 @@ all at once):
 - :meth:`RedisErrorModes.read_only`: a replica. ``REPLICAOF`` an address where
   nothing listens (or another server, whose dataset then replaces this one's),
   so every write is answered ``READONLY You can't write against a read only
-  replica.``; reads serve the data it had.
+  replica.``; reads serve the data it had. The address is a held port
+  (:class:`~harness.processes.ports.PortHold`): nothing listens there until healed.
 - :meth:`RedisErrorModes.pause_writes`: ``CLIENT PAUSE ... WRITE``. A write
   waits, unanswered, until the pause ends; reads are answered at once.
 
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
-from harness.processes.ports import free_port
+from harness.processes.ports import PortHold
 
 if TYPE_CHECKING:
     import redis
@@ -116,10 +117,17 @@ class RedisErrorModes:
         """A replica: writes answer ``READONLY ...`` until healed (``REPLICAOF NO ONE``).
         ``master`` (``host:port``) is whose replica it becomes: by default an address
         where nothing listens, so it keeps its own data; a live server's replaces it."""
-        host, port = (master or f"127.0.0.1:{free_port()}").rsplit(":", 1)
-        return self._apply(
-            "read_only", lambda admin: admin.replicaof(host, port), lambda admin: admin.replicaof("NO", "ONE")
-        )
+        nobody = PortHold() if master is None else None  # where nothing listens while the mode lasts
+        host, port = (nobody.address if nobody is not None else str(master)).rsplit(":", 1)
+
+        def undo(admin: redis.Redis) -> None:
+            try:
+                admin.replicaof("NO", "ONE")
+            finally:
+                if nobody is not None:
+                    nobody.close()
+
+        return self._apply("read_only", lambda admin: admin.replicaof(host, port), undo)
 
     def pause_writes(self, ms: int = PAUSE_LIMIT_MS) -> ErrorMode:
         """Writes wait unanswered for ``ms`` or until healed (``CLIENT UNPAUSE``); reads go on."""

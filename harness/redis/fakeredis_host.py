@@ -9,7 +9,7 @@ whose lock nothing else wants, and the test process drives them over a
 control connection (JSON lines on loopback TCP):
 
     {"op": "serve"}                          -> {"ok": true, "id": 1, "port": 40123}
-    {"op": "kill", "id": 1}                  -> {"ok": true}   port closed, connections cut, data kept
+    {"op": "kill", "id": 1}                  -> {"ok": true}   port closed (still held), connections cut, data kept
     {"op": "pause" | "resume", "id": 1}      -> {"ok": true}   connections held, nothing answered
     {"op": "restart", "id": 1, "keep_data": false} -> {"ok": true}   same port, data kept or dropped
     {"op": "stop", "id": 1}                  -> {"ok": true}   gone for good
@@ -44,6 +44,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from harness.processes.ports import PortHold
 from harness.redis.commands import RECORDED_WORD_CHARS, RECORDED_WORDS, reply_summary, with_more
 
 __all__ = ["DEFAULT_RECORD", "READY_ENV", "main"]
@@ -157,14 +158,15 @@ class _Gate:
 
 class _FakeServer:
     """One fakeredis TCP server on 127.0.0.1, with state of its own; a
-    restart binds the same port again."""
+    restart binds the same port again, held for it meanwhile."""
 
     def __init__(self, record: int = DEFAULT_RECORD) -> None:
         self.recorder = _Recorder(record)
         self._resumed = threading.Event()
         self._resumed.set()
         self._keyspace: Any = None  # fakeredis's FakeServer: the data, kept across a restart
-        self.port = 0
+        self._hold = PortHold()
+        self.port = self._hold.port
         self._server: Any = None
         self._serve()
 
@@ -230,7 +232,6 @@ class _FakeServer:
             self._keyspace = server.fake_server
         else:
             server.fake_server = self._keyspace
-        self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.005}, name=f"fakeredis:{self.port}", daemon=True
@@ -248,6 +249,11 @@ class _FakeServer:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
         self._thread.join(timeout=5)
+
+    def stop(self) -> None:
+        """Stop serving for good: the port is let go."""
+        self.kill()
+        self._hold.close()
 
     def pause(self) -> None:
         self._resumed.clear()
@@ -281,7 +287,7 @@ def _answer(servers: dict[int, _FakeServer], request: dict[str, Any], ids: Itera
     elif op == "restart":
         server.restart(keep_data=bool(request.get("keep_data")))
     elif op == "stop":
-        server.kill()
+        server.stop()
         del servers[ident]
     elif op == "commands":
         return {"ok": True, **server.recorder.answer()}
@@ -320,7 +326,7 @@ def main() -> int:
             writer.write(json.dumps(answer).encode() + b"\n")
             writer.flush()
     for server in servers.values():
-        server.kill()
+        server.stop()
     return 0
 
 

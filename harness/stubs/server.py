@@ -1,7 +1,9 @@
 """Stateful in-process HTTP stubs: the shared base.
 
 An :class:`HttpStub` is a threaded ``pytest_httpserver.HTTPServer`` on
-``127.0.0.1`` and an ephemeral port, serving through the library's own
+``127.0.0.1`` and a port held for it (:class:`~harness.processes.ports.PortHold`:
+a stub stopped and started again serves on the same port, which no other
+process takes meanwhile; :meth:`~HttpStub.close` lets it go), serving through the library's own
 machinery: a route (:meth:`HttpStub._route`) is a request handler matched by
 method and path; ``server.log`` is the request log; a request no handler
 takes gets ``no_handler_status_code`` (404), or 405 when a route has its path;
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
+from harness.processes.ports import HOST, PortHold
 from harness.stubs.faults import Fault, FaultKind, FaultPlan, PathSpec
 
 if TYPE_CHECKING:
@@ -126,9 +129,10 @@ class HttpStub:
     name: str = "http stub"
     """How the stub names itself in logs and failure messages."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, *, host: str = HOST, port: int = 0) -> None:
         self._lock = threading.RLock()
-        self._server = _server_type()(self, host, port)
+        self._hold = PortHold() if (host, port) == (HOST, 0) else None  # a port given is the caller's to keep
+        self._server = _server_type()(self, host, self._hold.port if self._hold is not None else port)
         self._faults = FaultPlan()
         self._wake = threading.Event()  # set to cut the delays in flight short; replaced by start() and reset()
 
@@ -143,11 +147,18 @@ class HttpStub:
         return self
 
     def stop(self) -> None:
-        """Stop serving; idempotent. In-flight delayed requests are dropped at once."""
+        """Stop serving, the port still held for a later :meth:`start`; idempotent.
+        In-flight delayed requests are dropped at once."""
         with self._lock:
             if self._server.is_running():
                 self._wake.set()
                 self._server.stop()
+
+    def close(self) -> None:
+        """Stop serving for good, and let the port go; idempotent."""
+        self.stop()
+        if self._hold is not None:
+            self._hold.close()
 
     @property
     def running(self) -> bool:
@@ -165,7 +176,7 @@ class HttpStub:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        self.close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url if self.running else 'stopped'}>"

@@ -221,7 +221,9 @@ class Topology:
     ``stubs`` and ``materials`` map a part's name to ``"module:Class"``: a stub
     has ``start()``, ``stop()``, ``url``, ``requests``, ``check()`` and
     ``format_log()`` (:class:`harness.stubs.server.HttpStub`), and may have
-    ``secrets()`` (what must never reach a log); a material has
+    ``secrets()`` (what must never reach a log) and ``close()`` (stopped for
+    good: what it holds, its port, is let go, where ``stop()`` keeps it for a
+    later ``start()``); a material has
     ``files(directory)``, which writes what the services read and returns the
     values :func:`material` names. ``clients`` maps a service to the
     listeners the scenarios call. ``stand_ins`` maps a stub to the real service

@@ -193,7 +193,7 @@ class Stack(StackChecks):
         for proc in reversed(self.processes):
             proc.stop()
         for stub in self.stubs.values():
-            stub.stop()
+            _stop_for_good(stub)
         self._close_links()
         if self.redis_backend is not None:
             self.redis_backend.stop()
@@ -208,6 +208,11 @@ class Stack(StackChecks):
         for link in self.links.values():
             link.delete()
         self.links.clear()
+
+
+def _stop_for_good(stub: Any) -> None:
+    """``close()`` a stub that has it (what it holds, such as its port, is let go), else ``stop()`` it."""
+    getattr(stub, "close", stub.stop)()
 
 
 def _proxied(topology: Topology, links: Iterable[str] | str) -> set[str]:
@@ -264,7 +269,7 @@ def start_stack(
         for name, spec in topology.stubs.items():
             with timed(timings, f"{name} stub"):
                 stack.stubs[name] = load(spec)().start()
-            started.callback(stack.stubs[name].stop)
+            started.callback(_stop_for_good, stack.stubs[name])
         started.callback(stack._remove_materials)
         with timed(timings, KEYS):
             for name, spec in topology.materials.items():

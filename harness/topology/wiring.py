@@ -5,18 +5,20 @@ is resolved to an address as its client dials it: through the fault proxy
 when its edge is proxied. A service that serves on a socket bound for it
 (``fd://N``) gets its listeners bound here and handed over, so every address
 is known before anything starts and all the services start side by side; one
-that does not (an older build) is started, and waited for, before those that
-dial it.
+that does not (an older build) is told its address, and is started, and
+waited for, before those that dial it. Every listener's port is held for its
+service (:class:`~harness.processes.ports.PortHold`), so that a restart finds
+it free.
 """
 
 from __future__ import annotations
 
 import contextlib
-import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from typing import TYPE_CHECKING
 
+from harness.processes.ports import PortHold
 from harness.processes.service import ServiceProcess
 from harness.topology.declaration import (
     REDIS,
@@ -106,16 +108,20 @@ def _resolve(stack: Stack, client: str, value: Value) -> str:
     raise TypeError(f"{client}: cannot resolve {value!r}")
 
 
-def _resolvable(stack: Stack, service: Service) -> bool:
-    """Whether every service ``service`` dials has its addresses known."""
-    return all(
-        (v.service, v.listener) in stack.served if isinstance(v, Address) else (v.part, v.listener) in stack.served
+def _resolvable(stack: Stack, service: Service, unready: Set[str]) -> bool:
+    """Whether every part ``service`` dials has its addresses known, and serves or
+    queues its connections (none of them is among the ``unready`` services)."""
+    dialled = [
+        (v.service, v.listener) if isinstance(v, Address) else (v.part, v.listener)
         for v in service.env.values()
         if isinstance(v, Address) or (isinstance(v, Url) and v.listener is not None)
-    )
+    ]
+    return all(part not in unready and (part, listener) in stack.served for part, listener in dialled)
 
 
-def _process(stack: Stack, service: Service, listen: Mapping[str, str]) -> ServiceProcess:
+def _process(
+    stack: Stack, service: Service, listen: Mapping[str, str], holds: Mapping[str, PortHold]
+) -> ServiceProcess:
     env = {var: _resolve(stack, service.name, value) for var, value in service.env.items()}
     env.update({service.listens[name]: addr for name, addr in listen.items()})
     env.update(stack.settings.for_service(service.name))
@@ -129,6 +135,7 @@ def _process(stack: Stack, service: Service, listen: Mapping[str, str]) -> Servi
         listen_env=service.listens,
         coverdir=stack.coverdir(service.name),
         env=env,
+        holds=list(holds.values()),
     )
 
 
@@ -139,26 +146,32 @@ def _inherits(stack: Stack, service: Service) -> bool:
     return takes_inherited_listener(stack.binaries[service.name], first)
 
 
-def _bind(stack: Stack, ours: contextlib.ExitStack) -> dict[str, dict[str, socket.socket]]:
-    """A listening socket for every listener of each service that takes them, its address known at once."""
-    sockets: dict[str, dict[str, socket.socket]] = {}
+def _hold(stack: Stack, ours: contextlib.ExitStack) -> dict[str, dict[str, PortHold]]:
+    """A held port for every listener of each service, its address known at once.
+    ``ours`` lets them go should the stack not start; once started, each process holds its own."""
+    holds: dict[str, dict[str, PortHold]] = {}
     for service in stack.topology.services:
-        if _inherits(stack, service):
-            bound = {name: ours.enter_context(socket.create_server(("127.0.0.1", 0))) for name in service.listens}
-            sockets[service.name] = bound
-            for name, sock in bound.items():
-                stack.served[service.name, name] = "{}:{}".format(*sock.getsockname())
-    return sockets
+        holds[service.name] = {name: PortHold() for name in service.listens}
+        for name, hold in holds[service.name].items():
+            ours.callback(hold.close)
+            stack.served[service.name, name] = hold.address
+    return holds
 
 
-def _spawn(stack: Stack, started: contextlib.ExitStack, service: Service, bound: Mapping[str, socket.socket]) -> None:
+def _spawn(stack: Stack, started: contextlib.ExitStack, service: Service, holds: Mapping[str, PortHold]) -> None:
     for edge in stack.topology.edges():
         if edge.client == service.name:
             open_link(stack, edge)
-    listen = {n: f"fd://{s.fileno()}" for n, s in bound.items()} or dict.fromkeys(service.listens, "127.0.0.1:0")
-    process = _process(stack, service, listen)
-    with timed(stack.timings, SPAWN):
-        process.spawn(pass_fds=[s.fileno() for s in bound.values()])
+    if _inherits(stack, service):
+        with contextlib.ExitStack() as ours:  # our copies of the handed-over sockets, closed once passed on
+            bound = {name: ours.enter_context(hold.listener()) for name, hold in holds.items()}
+            process = _process(stack, service, {n: f"fd://{s.fileno()}" for n, s in bound.items()}, holds)
+            with timed(stack.timings, SPAWN):
+                process.spawn(pass_fds=[s.fileno() for s in bound.values()])
+    else:  # it binds its held ports itself, and its peers wait until it serves
+        process = _process(stack, service, {n: hold.address for n, hold in holds.items()}, holds)
+        with timed(stack.timings, SPAWN):
+            process.spawn()
     started.callback(process.stop)
     stack.services[service.name] = process
 
@@ -166,23 +179,25 @@ def _spawn(stack: Stack, started: contextlib.ExitStack, service: Service, bound:
 def start_services(stack: Stack, started: contextlib.ExitStack) -> None:
     """Start every service of ``stack``; each one started is stopped by ``started`` if a later step fails.
     Then the scenarios' own edges get their links, once every address is known."""
-    with contextlib.ExitStack() as ours:  # our copies of the handed-over sockets, closed once passed on
-        sockets = _bind(stack, ours)
+    with contextlib.ExitStack() as ours:
+        holds = _hold(stack, ours)
+        inheriting = {s.name for s in stack.topology.services if _inherits(stack, s)}
+        unready = {s.name for s in stack.topology.services} - inheriting
         pending = list(stack.topology.services)
         while pending:
-            batch = [s for s in pending if _resolvable(stack, s)]
+            batch = [s for s in pending if _resolvable(stack, s, unready)]
             if not batch:
                 raise ValueError(f"{stack.topology.name}: services that dial each other in a circle: {pending}")
             for service in batch:
-                _spawn(stack, started, service, sockets.get(service.name, {}))
-                if service.name not in sockets:  # its peers learn its addresses from its ready file
+                _spawn(stack, started, service, holds[service.name])
+                if service.name not in inheriting:  # its peers dial it once it serves
                     with timed(stack.timings, READY):
                         stack.services[service.name].wait_ready()
-                    for name in service.listens:
-                        stack.served[service.name, name] = stack.services[service.name].address(name)
+                    unready.discard(service.name)
             pending = [s for s in pending if s not in batch]
+        ours.pop_all()  # each started process lets its own ports go when it stops
     with timed(stack.timings, READY):
-        for name in sockets:
+        for name in inheriting:
             stack.services[name].wait_ready()
     for edge in stack.topology.edges():
         if edge.client == TEST:

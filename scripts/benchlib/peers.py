@@ -83,7 +83,7 @@ def bench_peers(opts: Options) -> Section:
     """ServiceProcess against mirakuru's HTTPExecutor (defaults) and a 100 ms
     poll loop: the same gateway binary and environment, start to ready and
     stop, interleaved."""
-    from harness.processes.ports import free_port
+    from harness.processes.ports import PortHold
 
     section = Section("Peers: starting and stopping one service")
     binary = str(service_binaries()["gateway"].path)
@@ -94,8 +94,8 @@ def bench_peers(opts: Options) -> Section:
     say(f"peers: {total} iterations ({opts.warmup} warm-up) of each starter, interleaved")
     for i in range(total):
         for name in samples:
-            with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
-                port = free_port()
+            with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp, PortHold() as hold:
+                port = hold.port
                 env = _gateway_env(Path(tmp), port)
                 url = f"http://127.0.0.1:{port}/healthz"
                 if name == "ServiceProcess":

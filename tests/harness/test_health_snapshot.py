@@ -17,7 +17,7 @@ import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from contracts.health import HealthReading, ReadinessSnapshot, grpc_surface, readiness_snapshot
-from harness.processes.ports import free_port
+from harness.processes.ports import PortHold
 
 SERVICE = "example.v1.Orders"
 DELAY = 0.2  # each surface's answer time
@@ -60,7 +60,7 @@ def standin() -> Iterator[Standin]:
     servicer = _SlowHealth()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
-    port = server.add_insecure_port(f"127.0.0.1:{free_port()}")
+    port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     made = Standin(f"http://127.0.0.1:{web.server_address[1]}", f"127.0.0.1:{port}", servicer, readyz)
     made.set_grpc("", serving=True)
@@ -110,7 +110,8 @@ def test_not_ready_everywhere_agrees(standin: Standin) -> None:
 
 
 def test_a_surface_that_does_not_answer_is_no_answer(standin: Standin) -> None:
-    snap = readiness_snapshot(http=standin.http, grpc_target=f"127.0.0.1:{free_port()}", timeout=2)
+    with PortHold() as nobody:
+        snap = readiness_snapshot(http=standin.http, grpc_target=nobody.address, timeout=2)
     grpc_read = snap.reading('grpc ""')
     assert grpc_read.ready is None
     assert grpc_read.answer == "no answer: UNAVAILABLE"

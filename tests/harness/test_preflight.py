@@ -19,7 +19,7 @@ import pytest
 
 from harness.builds.refs import BASE_ENV
 from harness.paths import PROJECT_ROOT, galaxy_root
-from harness.processes.ports import free_port
+from harness.processes.ports import PortHold
 from harness.redis import REAL_REDIS_ENV
 from harness.suites import preflight
 
@@ -97,15 +97,16 @@ def test_a_redis_that_says_nothing_is_given_up_on_in_time(answering: str, monkey
 
 
 def test_a_port_where_nothing_listens_is_named() -> None:
-    addr = f"127.0.0.1:{free_port()}"
-    assert preflight.real_redis(addr, reach=True) == (
-        f"{REAL_REDIS_ENV}={addr}: nothing answers there (Connection refused); start a Redis there, or unset it"
-    )
+    with PortHold() as nobody:
+        addr = nobody.address
+        assert preflight.real_redis(addr, reach=True) == (
+            f"{REAL_REDIS_ENV}={addr}: nothing answers there (Connection refused); start a Redis there, or unset it"
+        )
 
 
 def test_the_real_redis_is_reached_only_by_a_run_that_uses_it() -> None:
-    dead = f"127.0.0.1:{free_port()}"
-    assert preflight.real_redis(dead, reach=False) is None, "set but unused: only its form is checked"
+    with PortHold() as nobody:
+        assert preflight.real_redis(nobody.address, reach=False) is None, "set but unused: only its form is checked"
     assert preflight.real_redis("redis://x:1", reach=False) is not None
     assert preflight.real_redis(None, reach=False) is None
     assert preflight.real_redis(None, reach=True) == f"{REAL_REDIS_ENV} is not set; {WANT}, of a running Redis"
@@ -199,8 +200,9 @@ def test_a_suite_run_ends_on_one_line_before_it_builds(args: tuple[str, ...], en
 
 
 def test_a_dead_real_redis_ends_the_suite_session_on_one_line() -> None:
-    addr = f"127.0.0.1:{free_port()}"
-    done, took = _run(str(PROJECT_ROOT / "noxw"), "-s", "real_redis", **{REAL_REDIS_ENV: addr})
+    with PortHold() as nobody:
+        addr = nobody.address
+        done, took = _run(str(PROJECT_ROOT / "noxw"), "-s", "real_redis", **{REAL_REDIS_ENV: addr})
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     said = (
