@@ -21,6 +21,7 @@ from contracts.errors import ApiError
 from contracts.gatewayv1 import GatewayApi, Login, LoginChallenge
 from contracts.gatewayv1._pb import gateway_pb2
 from contracts.gatewayv1.http_client import problem_error
+from contracts.health import ReadinessSnapshot
 from contracts.redis_schema import SessionRecord, events_channel, read_session, session_key
 from gatewayauthsession.stack import Stack, Transport
 from harness.builds.tools import go_tool
@@ -62,6 +63,12 @@ def beyond_shared_checks(ask: Callable[[], T], shared: Callable[[T], bool], trie
     while shared(answers[-1]) and len(answers) < tries:
         answers.append(ask())
     return answers
+
+
+def ready_within(snap: ReadinessSnapshot, bound: float) -> bool:
+    """Whether a readiness answer may be a check's begun before a fault: ready, and within the check's bound
+    (for :func:`beyond_shared_checks`)."""
+    return snap.ready is not False and snap.seconds < bound
 
 
 REPEATED_LOGINS = pytest.mark.stack(resend_cooldown="1ms")

@@ -20,17 +20,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from contracts.authsessionv1.client import AuthSessionGrpcClient
 from contracts.gatewayv1.http_client import problem_error
-from contracts.health import ReadinessSnapshot, grpc_health, readiness_snapshot
-from gatewayauthsession.scenario import beyond_shared_checks, expect_error, log_in
+from contracts.health import grpc_health, readiness_snapshot
+from gatewayauthsession.scenario import beyond_shared_checks, expect_error, log_in, ready_within
 from gatewayauthsession.stack import Stack
 
 GATEWAY_SERVICE = "galaxy.gateway.v1.GatewayService"
 AUTHSESSION_SERVICE = AuthSessionGrpcClient.SERVICE
-
-
-def _ready_within(snap: ReadinessSnapshot, bound: float) -> bool:
-    """An answer of a check begun before a fault: ready, and within the check's bound."""
-    return snap.ready is not False and snap.seconds < bound
 
 
 def _readyz(stack: Stack) -> tuple[int, dict[str, str]]:
@@ -152,7 +147,7 @@ def test_every_readiness_surface_of_both_services_answers_within_its_own_bound_w
         # A probe may share a check begun before the fault, which answers ready within the bound: only that
         # answer is asked again.
         probe = functools.partial(readiness_snapshot, http=http, grpc_target=target, services=services, timeout=10)
-        snaps = beyond_shared_checks(probe, functools.partial(_ready_within, bound=bound))
+        snaps = beyond_shared_checks(probe, functools.partial(ready_within, bound=bound))
         snap, seen = snaps[-1], [s.describe() for s in snaps]
         assert snap.ready is False, seen
         assert snap.seconds <= bound + 2.0, seen  # a margin for a busy machine
