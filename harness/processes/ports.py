@@ -73,11 +73,11 @@ class PortHold:
     def held(self) -> bool:
         return self._sock is not None
 
-    def listener(self, backlog: int | None = None) -> socket.socket:
+    def listener(self) -> socket.socket:
         """A socket listening on the held port (``SO_REUSEADDR``, as every server's here)."""
         if self._sock is None:
             raise RuntimeError(f"the hold on {self.address} was closed")
-        return socket.create_server((HOST, self.port), backlog=backlog)
+        return socket.create_server((HOST, self.port))
 
     def close(self) -> None:
         """Let the port go; idempotent."""

@@ -158,11 +158,13 @@ def _hold(stack: Stack, ours: contextlib.ExitStack) -> dict[str, dict[str, PortH
     return holds
 
 
-def _spawn(stack: Stack, started: contextlib.ExitStack, service: Service, holds: Mapping[str, PortHold]) -> None:
+def _spawn(
+    stack: Stack, started: contextlib.ExitStack, service: Service, holds: Mapping[str, PortHold], *, inherits: bool
+) -> None:
     for edge in stack.topology.edges():
         if edge.client == service.name:
             open_link(stack, edge)
-    if _inherits(stack, service):
+    if inherits:
         with contextlib.ExitStack() as ours:  # our copies of the handed-over sockets, closed once passed on
             bound = {name: ours.enter_context(hold.listener()) for name, hold in holds.items()}
             process = _process(stack, service, {n: f"fd://{s.fileno()}" for n, s in bound.items()}, holds)
@@ -189,7 +191,7 @@ def start_services(stack: Stack, started: contextlib.ExitStack) -> None:
             if not batch:
                 raise ValueError(f"{stack.topology.name}: services that dial each other in a circle: {pending}")
             for service in batch:
-                _spawn(stack, started, service, holds[service.name])
+                _spawn(stack, started, service, holds[service.name], inherits=service.name in inheriting)
                 if service.name not in inheriting:  # its peers dial it once it serves
                     with timed(stack.timings, READY):
                         stack.services[service.name].wait_ready()

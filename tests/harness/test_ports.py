@@ -8,8 +8,6 @@ from __future__ import annotations
 import errno
 import json
 import re
-import shlex
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +17,7 @@ from pathlib import Path
 import pytest
 from fakes import fake_service
 
+from gatewayauthsession.namespace import own_network_namespace
 from harness.faults.toxiproxy import ToxiproxyServer
 from harness.paths import PROJECT_ROOT
 from harness.processes.ports import PortHold, PortTaken
@@ -59,20 +58,9 @@ print(json.dumps(given))
 """
 
 
-def _in_own_network_namespace(*argv: str) -> subprocess.CompletedProcess[str]:
-    tools = {name: shutil.which(name) for name in ("unshare", "ip", "sh")}
-    missing = [name for name, path in tools.items() if path is None]
-    assert not missing, f"{missing} are needed to try the kernel in a network namespace (util-linux, iproute2)"
-    up = f'{shlex.quote(str(tools["ip"]))} link set lo up && exec "$@"'
-    command = [str(tools["unshare"]), "--user", "--map-root-user", "--net", str(tools["sh"]), "-c", up, "sh"]
-    probe = subprocess.run([*command, "true"], capture_output=True, text=True, timeout=10, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"this machine gives an unprivileged user no network namespace: {probe.stderr.strip()}")
-    return subprocess.run([*command, *argv], capture_output=True, text=True, timeout=30, check=False, cwd=PROJECT_ROOT)
-
-
 def _given(how: str) -> dict[str, list[int]]:
-    done = _in_own_network_namespace(sys.executable, "-c", SPEND_THE_RANGE, how)
+    command = [*own_network_namespace(), sys.executable, "-c", SPEND_THE_RANGE, how]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False, cwd=PROJECT_ROOT)
     assert done.returncode == 0, done.stderr
     given: dict[str, list[int]] = json.loads(done.stdout)
     return given
