@@ -138,7 +138,7 @@ def served(call: Callable[..., T], *args: object, within: float = 10.0) -> T:
 def sleep_past(moment: datetime, by: float = 0.3) -> None:
     """Wait until ``by`` seconds after ``moment`` (a time a service gave, such as a
     session's end, whole seconds as the contracts keep them)."""
-    time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()) + by)
+    time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds() + by))
 
 
 def expect_error(code: str, fn: Callable[..., Any], *args: Any, **meta: str) -> ApiError:

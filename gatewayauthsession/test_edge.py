@@ -180,7 +180,7 @@ HUNG_READY_TIMEOUT = 3.0  # the readiness check's bound while a dependency hangs
 def test_healthz_asks_no_dependency_so_a_hung_one_does_not_slow_it(stack: Stack) -> None:
     """The gateway's Redis hangs: /readyz waits out its 3 s bound for it and answers
     503, while /healthz, which asks no dependency, answers 200 at once. A /readyz answered
-    ready at once shared a check begun before the fault, and is asked again."""
+    before the bound shared a check begun before it, and is asked again."""
     stack.link("gateway", "redis").blackhole()
 
     started = time.monotonic()
@@ -189,14 +189,15 @@ def test_healthz_asks_no_dependency_so_a_hung_one_does_not_slow_it(stack: Stack)
     assert alive.status_code == 200, alive.text
     assert took < HUNG_READY_TIMEOUT - 1.0, f"/healthz took {took:.2f}s: it waited for the hung Redis"
 
-    # A /readyz may join a check the gateway began before the fault and answer ready at once; only such an early
-    # answer is asked again. A check begun after the fault waits out the bound.
+    # A /readyz may join a check the gateway began before it (its own, every second): ready at once when begun
+    # before the fault, not ready but early when begun after the fault and before this probe. Such an early answer
+    # is asked again; a check this probe begins waits out the bound.
     def readyz() -> tuple[int, float]:
         started = time.monotonic()
         status = stack.http.request("GET", "/readyz").status_code
         return status, time.monotonic() - started
 
-    answers = beyond_shared_checks(readyz, lambda a: a[0] == 200 and a[1] < HUNG_READY_TIMEOUT - 0.1)
+    answers = beyond_shared_checks(readyz, lambda a: a[1] < HUNG_READY_TIMEOUT - 0.1)
     status, took = answers[-1]
     assert status == 503, answers
     assert took >= HUNG_READY_TIMEOUT - 0.1, f"the fault did not hang the readiness check: {answers}"

@@ -29,7 +29,7 @@ from contracts.gatewayv1.grpc_client import GatewayGrpcClient
 from contracts.health import grpc_health
 from contracts.tracing import SPAN_ID_KEY, TRACE_ID_KEY
 from gatewayauthsession.by_hand import by_hand, run_to_exit
-from gatewayauthsession.scenario import expect_error, log_in, log_lines
+from gatewayauthsession.scenario import call_lines, expect_error, log_in, log_lines
 from gatewayauthsession.stack import Stack
 from harness.processes.drain import Drain
 from harness.processes.service import ServiceProcess
@@ -442,8 +442,9 @@ def test_each_request_logs_its_line_with_the_peer_and_never_the_query(stack: Sta
     )
     assert failed["error"], failed
 
-    # authsession's line names the gateway's end of their connection as its peer.
-    [call] = [r for r in log_lines(stack, "authsession") if r.get("msg") == "grpc call"][-1:]
+    # authsession's line names the gateway's end of their connection as its peer (the line of this call: the
+    # gateway's own health checks, once a second, log theirs beside it).
+    call = call_lines(stack, "authsession", "StartEmailLogin")[-1]
     assert call["peer"] == _peer_of(stack.gateway.pid, stack.authsession.address("grpc")), call
     assert (call["code"], call["error_code"]) == ("Unavailable", "DEPENDENCY_UNAVAILABLE"), call
     assert call["error"], call

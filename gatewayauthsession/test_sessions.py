@@ -141,7 +141,7 @@ def test_an_unknown_refresh_token_is_rejected(stack: Stack, api: GatewayApi, tok
     expect_error(code, api.refresh_session, token)
 
 
-@pytest.mark.stack(session_ttl="3s", access_token_ttl="1s", code_ttl="1s")
+@pytest.mark.stack(session_ttl="4s", access_token_ttl="1s", code_ttl="1s")
 @pytest.mark.waits
 @pytest.mark.rule(
     "tokens.refresh.absolute-lifetime",
@@ -568,13 +568,14 @@ def test_only_the_same_inputs_make_a_retry(stack: Stack, api: GatewayApi) -> Non
 @pytest.mark.rule("redis.events.none-on-expiry", "redis.events.signal", "tokens.refresh.revoked-session")
 def test_a_session_that_ends_by_expiry_or_was_already_gone_publishes_nothing(stack: Stack, api: GatewayApi) -> None:
     with session_events(stack) as events:
-        ended = log_in(stack, api, "expiry@example.com")
-        expiring = log_in(stack, api, "expiry@example.com")
+        # Each session is used right after its login: a session of 2 s lasts 1 to 2 s (whole seconds).
         rotated = log_in(stack, api, "expiry@example.com")
         api.logout(api.refresh_session(rotated.refresh_token).access_token)
         # A replay of its first token, which revokes its session, finds the session already gone.
         expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, rotated.refresh_token)
+        ended = log_in(stack, api, "expiry@example.com")
         api.logout(ended.access_token)
+        expiring = log_in(stack, api, "expiry@example.com")
         sleep_past(expiring.refresh_token_expires_at)
 
         expect_error("INVALID_REFRESH_TOKEN", api.refresh_session, expiring.refresh_token)
