@@ -30,14 +30,15 @@ def _listening(proc: ServiceProcess) -> Callable[[], bool]:
 
 
 def test_a_drain_reports_when_readiness_went_and_when_the_process_exited(tmp_path: Path) -> None:
-    proc = fake_service(tmp_path, FAKE_STILL_READY_MS="150", FAKE_DRAIN_MS="300").start()
+    # It stays ready half a second after SIGTERM: time for the probe to see it ready on a busy machine.
+    proc = fake_service(tmp_path, FAKE_STILL_READY_MS="500", FAKE_DRAIN_MS="300").start()
     drain = proc.terminate_and_drain(_listening(proc), timeout=5)
     assert drain.returncode == 0
     assert not drain.forced
     assert drain.not_ready_after is not None, drain.describe()
     assert drain.exited_after is not None, drain.describe()
-    assert 0.15 <= drain.not_ready_after < 1.5, drain.describe()
-    assert drain.not_ready_after + 0.3 <= drain.exited_after < 3.0, drain.describe()
+    assert 0.5 <= drain.not_ready_after < 2.0, drain.describe()
+    assert drain.not_ready_after + 0.3 <= drain.exited_after < 3.5, drain.describe()
     assert drain.probes >= 2, "the probe answered ready at least once before it answered not-ready"
     assert not proc.is_running()
     assert proc.returncode == 0

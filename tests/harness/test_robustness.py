@@ -201,11 +201,13 @@ def test_a_short_run_checks_clean_and_its_seed_replays_its_faults(tmp_path: Path
 
 class StaleRefreshes:
     """A client wrapper with a planted bug: a refresh is answered with the pair the
-    session got before it (a stale token, served from a cache), its token the one presented."""
+    session got before it (a stale token, served from a cache), its token the one presented. One client's
+    wrappers, one per transport, share the cache: a session logged in over one and refreshed over the other
+    is served stale too."""
 
-    def __init__(self, api: Any) -> None:
+    def __init__(self, api: Any, last: dict[str, Login]) -> None:
         self.api = api
-        self.last: dict[str, Login] = {}
+        self.last = last
         self.stale = 0
 
     def confirm_email_login(self, challenge_id: str, code: str) -> Login:
@@ -228,6 +230,7 @@ class StaleRefreshes:
 
 def test_a_planted_stale_token_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     wrappers: dict[int, StaleRefreshes] = {}
+    caches: dict[int, dict[str, Login]] = {}
     made = workload.GatewayRound._client
 
     def client(self: workload.GatewayRound, client: int, transport: str) -> Any:
@@ -235,7 +238,9 @@ def test_a_planted_stale_token_is_caught(tmp_path: Path, monkeypatch: pytest.Mon
         if transport == "authsession":
             return api
         with self.clients_lock:
-            return wrappers.setdefault(id(api), StaleRefreshes(api))
+            if id(api) not in wrappers:
+                wrappers[id(api)] = StaleRefreshes(api, caches.setdefault(client, {}))
+            return wrappers[id(api)]
 
     monkeypatch.setattr(workload.GatewayRound, "_client", client)
     options = _options(tmp_path, 5, schedule="none")
